@@ -1,0 +1,17 @@
+# Every build switch of the project, in one place.
+option(HIPP_BUILD_APP "Build the Qt 6 desktop app (hipp-explorer)" ON)
+option(HIPP_BUILD_TESTS "Build the test suite" ON)
+option(HIPP_BUILD_BENCH "Build the benchmark programs" ON)
+option(HIPP_USE_CCACHE "Compile through ccache when it is installed" ON)
+option(HIPP_USE_PCH "Precompile the torch header for the engine" ON)
+
+if(HIPP_USE_CCACHE)
+  find_program(HIPP_CCACHE ccache)
+  if(HIPP_CCACHE)
+    # Precompiled headers need these sloppiness settings to be cacheable.
+    set(CMAKE_CXX_COMPILER_LAUNCHER
+        ${CMAKE_COMMAND} -E env
+        "CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime"
+        ${HIPP_CCACHE})
+  endif()
+endif()

@@ -1,0 +1,166 @@
+#include "model/checkpoint.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "core/error.h"
+#include "core/json_fields.h"
+#include "model/safetensors.h"
+#include "model/tensor_io.h"
+
+namespace hipp {
+namespace fs = std::filesystem;
+
+namespace {
+
+bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.rfind(prefix, 0) == 0;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i) text += (i ? ", " : "") + std::to_string(shape[i]);
+  return text + "]";
+}
+
+}  // namespace
+
+std::string canonical_tensor_name(const std::string& name) {
+  if (ends_with(name, "position_ids") || ends_with(name, "rotary_emb.inv_freq")) return "";
+  static const std::pair<const char*, const char*> kNewLayout[] = {
+      {"model.language_model.", "language_model.model."},
+      {"model.vision_tower.", "vision_tower."},
+      {"model.multi_modal_projector.", "multi_modal_projector."},
+  };
+  for (const auto& [from, to] : kNewLayout)
+    if (starts_with(name, from)) return to + name.substr(std::string(from).size());
+  if (name == "lm_head.weight") return "language_model.lm_head.weight";
+  return name;
+}
+
+LlavaModel load_llava(const std::string& dir, const LoadOptions& options) {
+  const std::string config_path = (fs::path(dir) / "config.json").string();
+  if (!fs::is_directory(dir)) throw Error(dir + ": not a model folder");
+  auto config = read_llava_config(config_path);
+  auto files = open_checkpoint_files(dir);
+
+  torch::NoGradGuard no_grad;
+  LlavaModel model(config, torch::TensorOptions().dtype(options.dtype).device(options.device));
+  auto params = model->named_parameters();
+  std::set<std::string> filled;
+  for (const auto& [checkpoint_name, shard_index] : files.tensor_shard) {
+    const std::string name = canonical_tensor_name(checkpoint_name);
+    if (name.empty()) continue;
+    const auto& shard = files.shards[shard_index];
+    auto* param = params.find(name);
+    if (!param)
+      throw Error(shard.path + ": unexpected tensor '" + checkpoint_name +
+                  "' (not part of the model that config.json describes)");
+    const auto* entry = shard.find(checkpoint_name);
+    if (entry->shape != param->sizes().vec())
+      throw Error(shard.path + ": tensor '" + checkpoint_name + "' has shape " +
+                  shape_text(entry->shape) + " but config.json implies " +
+                  shape_text(param->sizes().vec()));
+    if (!filled.insert(name).second)
+      throw Error(shard.path + ": tensor '" + checkpoint_name + "' appears twice");
+    const auto dtype = entry->dtype;
+    if (dtype != DType::F32 && dtype != DType::F16 && dtype != DType::BF16 && dtype != DType::F64)
+      throw Error(shard.path + ": tensor '" + checkpoint_name + "' has non-float dtype " +
+                  dtype_name(dtype));
+    param->copy_(read_tensor(shard, *entry));
+  }
+  const std::string lm_head = "language_model.lm_head.weight";
+  if (!filled.count(lm_head) && config.text.tie_word_embeddings) {
+    params[lm_head].copy_(params["language_model.model.embed_tokens.weight"]);
+    filled.insert(lm_head);
+  }
+  for (const auto& p : params)
+    if (!filled.count(p.key()))
+      throw Error(dir + ": checkpoint is missing tensor '" + p.key() + "'");
+  model->eval();
+  return model;
+}
+
+void save_llava(LlavaModel& model, const std::string& dir, const SaveOptions& options) {
+  fs::create_directories(dir);
+  NamedTensors tensors;
+  uint64_t total = 0;
+  for (const auto& p : model->named_parameters()) {
+    auto t = p.value().detach();
+    if (options.dtype) t = t.to(*options.dtype);
+    total += static_cast<uint64_t>(t.numel()) * t.element_size();
+    tensors.emplace_back(p.key(), t);
+  }
+  const std::map<std::string, std::string> metadata = {{"format", "pt"}};
+
+  // Group tensors into shards of at most max_shard_bytes (a tensor larger than
+  // the limit gets a shard of its own).
+  std::vector<NamedTensors> shards(1);
+  uint64_t shard_bytes = 0;
+  for (auto& named : tensors) {
+    const uint64_t bytes = static_cast<uint64_t>(named.second.numel()) * named.second.element_size();
+    if (options.max_shard_bytes && shard_bytes > 0 && shard_bytes + bytes > options.max_shard_bytes) {
+      shards.emplace_back();
+      shard_bytes = 0;
+    }
+    shards.back().push_back(std::move(named));
+    shard_bytes += bytes;
+  }
+
+  const fs::path root(dir);
+  // Files of an earlier save in the other layout would confuse the loader.
+  for (const auto& entry : fs::directory_iterator(root)) {
+    const std::string file = entry.path().filename().string();
+    if (file == "model.safetensors" || file == "model.safetensors.index.json" ||
+        (starts_with(file, "model-") && ends_with(file, ".safetensors")))
+      fs::remove(entry.path());
+  }
+  if (shards.size() == 1) {
+    write_safetensors((root / "model.safetensors").string(), shards[0], metadata);
+  } else {
+    nlohmann::json weight_map = nlohmann::json::object();
+    for (size_t s = 0; s < shards.size(); ++s) {
+      char name[64];
+      std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", s + 1, shards.size());
+      write_safetensors((root / name).string(), shards[s], metadata);
+      for (const auto& [tensor_name, tensor] : shards[s]) weight_map[tensor_name] = name;
+    }
+    write_json_file((root / "model.safetensors.index.json").string(),
+                    {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}});
+  }
+  auto config_json = llava_config_to_json(model->config());
+  const auto stored = options.dtype.value_or(model->options().dtype().toScalarType());
+  config_json["torch_dtype"] = stored == torch::kFloat16    ? "float16"
+                               : stored == torch::kBFloat16 ? "bfloat16"
+                                                            : "float32";
+  write_json_file((root / "config.json").string(), config_json);
+}
+
+torch::ScalarType parse_dtype(const std::string& name) {
+  if (name == "f32" || name == "float32") return torch::kFloat32;
+  if (name == "f16" || name == "float16") return torch::kFloat16;
+  if (name == "bf16" || name == "bfloat16") return torch::kBFloat16;
+  throw Error("unknown dtype '" + name + "' (expected f32, f16 or bf16)");
+}
+
+torch::Device parse_device(const std::string& name) {
+  if (name == "cpu") return torch::kCPU;
+  if (starts_with(name, "cuda")) {
+    if (!torch::cuda::is_available())
+      throw Error("--device " + name + ": this LibTorch build has no usable CUDA device");
+    try {
+      return torch::Device(name);
+    } catch (const std::exception&) {
+      throw Error("invalid device '" + name + "'");
+    }
+  }
+  throw Error("unknown device '" + name + "' (expected cpu or cuda)");
+}
+
+}  // namespace hipp

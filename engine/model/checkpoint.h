@@ -1,0 +1,49 @@
+#pragma once
+// Loading and saving LLaVA checkpoint folders in the Hugging Face layout:
+// config.json + model.safetensors, or sharded model-0000N-of-0000M.safetensors
+// with model.safetensors.index.json. Both key layouts are read (the older
+// language_model.model.* / vision_tower.* / multi_modal_projector.* and the
+// newer model.language_model.* / model.vision_tower.* / lm_head.*); the older
+// one is written.
+#include <optional>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "model/llava.h"
+
+namespace hipp {
+
+struct LoadOptions {
+  torch::Device device = torch::kCPU;
+  torch::ScalarType dtype = torch::kFloat32;
+};
+
+// Maps a checkpoint tensor name to this project's parameter name; returns an
+// empty string for tensors that carry no weights (position_ids buffers and
+// rotary inv_freq tables).
+std::string canonical_tensor_name(const std::string& checkpoint_name);
+
+// Builds the model from dir/config.json and fills it from the safetensors
+// files. Tensors are read one at a time straight into the parameters, so the
+// peak memory is the model plus its largest tensor. Errors name the file and
+// tensor: missing, unexpected, or shaped unlike the config says.
+LlavaModel load_llava(const std::string& dir, const LoadOptions& options = {});
+
+struct SaveOptions {
+  // Files larger than this are split into shards with an index; 0 = never split.
+  uint64_t max_shard_bytes = 0;
+  // Stored dtype; kFloat32/kFloat16/kBFloat16, or the model's own when unset.
+  std::optional<torch::ScalarType> dtype;
+};
+
+// Writes config.json and the safetensors file(s) into `dir` (created if
+// needed). Each file is written to a temporary name and renamed into place.
+void save_llava(LlavaModel& model, const std::string& dir, const SaveOptions& options = {});
+
+// "f32" | "f16" | "bf16" -> scalar type; throws hipp::Error otherwise.
+torch::ScalarType parse_dtype(const std::string& name);
+// "cpu" | "cuda" | "cuda:N"; throws hipp::Error when CUDA is asked for and absent.
+torch::Device parse_device(const std::string& name);
+
+}  // namespace hipp

@@ -1,0 +1,228 @@
+#include "model/config.h"
+
+#include "core/error.h"
+#include "core/json_fields.h"
+
+namespace hipp {
+namespace {
+
+using nlohmann::json;
+
+VisionConfig parse_vision(const json& j, const std::string& where) {
+  VisionConfig v;
+  v.hidden_size = optional_field<int64_t>(j, "hidden_size", v.hidden_size, where);
+  v.intermediate_size = optional_field<int64_t>(j, "intermediate_size", v.intermediate_size, where);
+  v.num_hidden_layers = optional_field<int64_t>(j, "num_hidden_layers", v.num_hidden_layers, where);
+  v.num_attention_heads =
+      optional_field<int64_t>(j, "num_attention_heads", v.num_attention_heads, where);
+  v.num_channels = optional_field<int64_t>(j, "num_channels", v.num_channels, where);
+  v.image_size = optional_field<int64_t>(j, "image_size", v.image_size, where);
+  v.patch_size = optional_field<int64_t>(j, "patch_size", v.patch_size, where);
+  v.layer_norm_eps = optional_field<double>(j, "layer_norm_eps", v.layer_norm_eps, where);
+  v.hidden_act = optional_field<std::string>(j, "hidden_act", v.hidden_act, where);
+  return v;
+}
+
+std::vector<int64_t> per_layer(const json& j, const std::string& key, int64_t count,
+                               int64_t fallback, const std::string& where) {
+  auto values = optional_field<std::vector<int64_t>>(j, key, {}, where);
+  if (values.empty()) return std::vector<int64_t>(static_cast<size_t>(count), fallback);
+  if (static_cast<int64_t>(values.size()) != count)
+    throw Error(where + ": field '" + key + "' has " + std::to_string(values.size()) +
+                " entries but num_hidden_layers is " + std::to_string(count));
+  return values;
+}
+
+TextConfig parse_text(const json& j, const std::string& where) {
+  TextConfig t;
+  t.hidden_size = optional_field<int64_t>(j, "hidden_size", t.hidden_size, where);
+  t.intermediate_size = optional_field<int64_t>(j, "intermediate_size", t.intermediate_size, where);
+  t.num_hidden_layers = optional_field<int64_t>(j, "num_hidden_layers", t.num_hidden_layers, where);
+  t.num_attention_heads =
+      optional_field<int64_t>(j, "num_attention_heads", t.num_attention_heads, where);
+  t.num_key_value_heads =
+      optional_field<int64_t>(j, "num_key_value_heads", t.num_attention_heads, where);
+  if (t.num_attention_heads <= 0) throw Error(where + ": num_attention_heads must be positive");
+  t.head_dim = optional_field<int64_t>(j, "head_dim", t.hidden_size / t.num_attention_heads, where);
+  t.vocab_size = optional_field<int64_t>(j, "vocab_size", t.vocab_size, where);
+  t.max_position_embeddings =
+      optional_field<int64_t>(j, "max_position_embeddings", t.max_position_embeddings, where);
+  t.rms_norm_eps = optional_field<double>(j, "rms_norm_eps", t.rms_norm_eps, where);
+  t.rope_theta = optional_field<double>(j, "rope_theta", t.rope_theta, where);
+  t.hidden_act = optional_field<std::string>(j, "hidden_act", t.hidden_act, where);
+  t.tie_word_embeddings =
+      optional_field<bool>(j, "tie_word_embeddings", t.tie_word_embeddings, where);
+  t.mlp_down_bias = optional_field<bool>(j, "mlp_down_bias", t.mlp_down_bias, where);
+  t.bos_token_id = optional_field<int64_t>(j, "bos_token_id", t.bos_token_id, where);
+  t.eos_token_id = optional_field<int64_t>(j, "eos_token_id", t.eos_token_id, where);
+  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null())
+    throw Error(where + ": rope_scaling is not supported");
+  if (j.value("attention_bias", false)) throw Error(where + ": attention_bias is not supported");
+  if (j.value("mlp_bias", false)) throw Error(where + ": mlp_bias is not supported");
+
+  const int64_t n = t.num_hidden_layers;
+  if (n <= 0) throw Error(where + ": num_hidden_layers must be positive");
+  auto inter = per_layer(j, "layer_intermediate_size", n, t.intermediate_size, where);
+  auto heads = per_layer(j, "layer_num_attention_heads", n, t.num_attention_heads, where);
+  auto kv = per_layer(j, "layer_num_key_value_heads", n, t.num_key_value_heads, where);
+  t.layers.resize(static_cast<size_t>(n));
+  for (size_t l = 0; l < t.layers.size(); ++l) t.layers[l] = {inter[l], heads[l], kv[l]};
+  return t;
+}
+
+void require_positive(int64_t value, const std::string& name, const std::string& where) {
+  if (value <= 0) throw Error(where + ": " + name + " must be positive, got " + std::to_string(value));
+}
+
+}  // namespace
+
+bool TextConfig::has_uniform_layers() const {
+  for (const auto& w : layers)
+    if (!(w == DecoderLayerWidths{intermediate_size, num_attention_heads, num_key_value_heads}))
+      return false;
+  return true;
+}
+
+int64_t LlavaConfig::vision_hidden_state_index() const {
+  // hidden_states has num_hidden_layers + 1 entries (embeddings first).
+  return vision_feature_layer < 0 ? vision.num_hidden_layers + 1 + vision_feature_layer
+                                  : vision_feature_layer;
+}
+
+int64_t LlavaConfig::num_image_features() const {
+  return vision.num_patches() + (vision_feature_select_strategy == "full" ? 1 : 0);
+}
+
+LlavaConfig parse_llava_config(const json& j, const std::string& where) {
+  if (!j.is_object()) throw Error(where + ": expected a JSON object");
+  LlavaConfig c;
+  c.original = j;
+  if (j.contains("model_type") && j["model_type"].is_string() && j["model_type"] != "llava")
+    throw Error(where + ": model_type is '" + j["model_type"].get<std::string>() +
+                "', expected 'llava'");
+  if (!j.contains("text_config") || !j["text_config"].is_object())
+    throw Error(where + ": missing field 'text_config'");
+  if (!j.contains("vision_config") || !j["vision_config"].is_object())
+    throw Error(where + ": missing field 'vision_config'");
+  c.text = parse_text(j["text_config"], where + " text_config");
+  c.vision = parse_vision(j["vision_config"], where + " vision_config");
+  c.image_token_index = optional_field<int64_t>(j, "image_token_index", c.image_token_index, where);
+  if (j.contains("vision_feature_layer") && j["vision_feature_layer"].is_array())
+    throw Error(where + ": a list of vision_feature_layer values is not supported");
+  c.vision_feature_layer =
+      optional_field<int64_t>(j, "vision_feature_layer", c.vision_feature_layer, where);
+  c.vision_feature_select_strategy = optional_field<std::string>(
+      j, "vision_feature_select_strategy", c.vision_feature_select_strategy, where);
+  c.projector_hidden_act =
+      optional_field<std::string>(j, "projector_hidden_act", c.projector_hidden_act, where);
+  validate_llava_config(c, where);
+  return c;
+}
+
+LlavaConfig read_llava_config(const std::string& path) {
+  return parse_llava_config(read_json_file(path), path);
+}
+
+void validate_llava_config(const LlavaConfig& c, const std::string& where) {
+  const auto& v = c.vision;
+  const auto& t = c.text;
+  for (auto [value, name] : {std::pair{v.hidden_size, "vision hidden_size"},
+                             {v.intermediate_size, "vision intermediate_size"},
+                             {v.num_hidden_layers, "vision num_hidden_layers"},
+                             {v.num_attention_heads, "vision num_attention_heads"},
+                             {v.image_size, "vision image_size"},
+                             {v.patch_size, "vision patch_size"},
+                             {v.num_channels, "vision num_channels"},
+                             {t.hidden_size, "text hidden_size"},
+                             {t.head_dim, "text head_dim"},
+                             {t.vocab_size, "text vocab_size"}})
+    require_positive(value, name, where);
+  if (v.hidden_size % v.num_attention_heads != 0)
+    throw Error(where + ": vision hidden_size is not a multiple of num_attention_heads");
+  if (v.image_size % v.patch_size != 0)
+    throw Error(where + ": vision image_size is not a multiple of patch_size");
+  if (v.hidden_act != "quick_gelu" && v.hidden_act != "gelu")
+    throw Error(where + ": vision hidden_act '" + v.hidden_act + "' is not supported");
+  if (t.hidden_act != "silu")
+    throw Error(where + ": text hidden_act '" + t.hidden_act + "' is not supported");
+  if (c.projector_hidden_act != "gelu")
+    throw Error(where + ": projector_hidden_act '" + c.projector_hidden_act + "' is not supported");
+  const int64_t index = c.vision_hidden_state_index();
+  if (index < 1 || index > v.num_hidden_layers)
+    throw Error(where + ": vision_feature_layer " + std::to_string(c.vision_feature_layer) +
+                " is outside the vision tower's " + std::to_string(v.num_hidden_layers) + " layers");
+  if (c.vision_feature_select_strategy != "default" && c.vision_feature_select_strategy != "full")
+    throw Error(where + ": vision_feature_select_strategy '" + c.vision_feature_select_strategy +
+                "' is not supported");
+  if (static_cast<int64_t>(t.layers.size()) != t.num_hidden_layers)
+    throw Error(where + ": per-layer widths do not match num_hidden_layers");
+  for (size_t l = 0; l < t.layers.size(); ++l) {
+    const auto& w = t.layers[l];
+    const std::string layer = where + ": decoder layer " + std::to_string(l);
+    if (w.intermediate_size <= 0) throw Error(layer + " intermediate size must be positive");
+    if (w.num_attention_heads <= 0 || w.num_key_value_heads <= 0)
+      throw Error(layer + " head counts must be positive");
+    if (w.num_attention_heads % w.num_key_value_heads != 0)
+      throw Error(layer + " num_attention_heads is not a multiple of num_key_value_heads");
+  }
+}
+
+json llava_config_to_json(const LlavaConfig& c) {
+  json j = c.original.is_object() ? c.original : json::object();
+  j["architectures"] = {"LlavaForConditionalGeneration"};
+  j["model_type"] = "llava";
+  j["image_token_index"] = c.image_token_index;
+  j["vision_feature_layer"] = c.vision_feature_layer;
+  j["vision_feature_select_strategy"] = c.vision_feature_select_strategy;
+  j["projector_hidden_act"] = c.projector_hidden_act;
+
+  json& v = j["vision_config"];
+  if (!v.is_object()) v = json::object();
+  v["model_type"] = "clip_vision_model";
+  v["hidden_size"] = c.vision.hidden_size;
+  v["intermediate_size"] = c.vision.intermediate_size;
+  v["num_hidden_layers"] = c.vision.num_hidden_layers;
+  v["num_attention_heads"] = c.vision.num_attention_heads;
+  v["num_channels"] = c.vision.num_channels;
+  v["image_size"] = c.vision.image_size;
+  v["patch_size"] = c.vision.patch_size;
+  v["layer_norm_eps"] = c.vision.layer_norm_eps;
+  v["hidden_act"] = c.vision.hidden_act;
+
+  const auto& t = c.text;
+  json& tj = j["text_config"];
+  if (!tj.is_object()) tj = json::object();
+  tj["model_type"] = "llama";
+  tj["hidden_size"] = t.hidden_size;
+  tj["intermediate_size"] = t.intermediate_size;
+  tj["num_hidden_layers"] = t.num_hidden_layers;
+  tj["num_attention_heads"] = t.num_attention_heads;
+  tj["num_key_value_heads"] = t.num_key_value_heads;
+  tj["head_dim"] = t.head_dim;
+  tj["vocab_size"] = t.vocab_size;
+  tj["max_position_embeddings"] = t.max_position_embeddings;
+  tj["rms_norm_eps"] = t.rms_norm_eps;
+  tj["rope_theta"] = t.rope_theta;
+  tj["hidden_act"] = t.hidden_act;
+  tj["tie_word_embeddings"] = t.tie_word_embeddings;
+  tj["bos_token_id"] = t.bos_token_id;
+  tj["eos_token_id"] = t.eos_token_id;
+  for (const char* key : {"layer_intermediate_size", "layer_num_attention_heads",
+                          "layer_num_key_value_heads", "mlp_down_bias"})
+    tj.erase(key);
+  if (t.mlp_down_bias) tj["mlp_down_bias"] = true;
+  if (!t.has_uniform_layers()) {
+    json inter = json::array(), heads = json::array(), kv = json::array();
+    for (const auto& w : t.layers) {
+      inter.push_back(w.intermediate_size);
+      heads.push_back(w.num_attention_heads);
+      kv.push_back(w.num_key_value_heads);
+    }
+    tj["layer_intermediate_size"] = inter;
+    tj["layer_num_attention_heads"] = heads;
+    tj["layer_num_key_value_heads"] = kv;
+  }
+  return j;
+}
+
+}  // namespace hipp

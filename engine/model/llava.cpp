@@ -1,0 +1,391 @@
+#include "model/llava.h"
+
+#include <cmath>
+#include <limits>
+
+#include "core/error.h"
+
+namespace hipp {
+namespace F = torch::nn::functional;
+
+// ---- building blocks -----------------------------------------------------------
+
+LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias,
+                       const torch::TensorOptions& options) {
+  weight = register_parameter("weight", torch::empty({out, in}, options));
+  if (with_bias) bias = register_parameter("bias", torch::empty({out}, options));
+}
+
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return torch::linear(x, weight, bias); }
+
+LayerNormImpl::LayerNormImpl(int64_t dim, double eps_, const torch::TensorOptions& options)
+    : eps(eps_) {
+  weight = register_parameter("weight", torch::ones({dim}, options));
+  bias = register_parameter("bias", torch::zeros({dim}, options));
+}
+
+torch::Tensor LayerNormImpl::forward(const torch::Tensor& x) {
+  return torch::layer_norm(x, {weight.size(0)}, weight, bias, eps);
+}
+
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps_, const torch::TensorOptions& options)
+    : eps(eps_) {
+  weight = register_parameter("weight", torch::ones({dim}, options));
+}
+
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+  // Normalise in float32, as LLaMA does, then return to the input dtype.
+  auto xf = x.to(torch::kFloat32);
+  xf = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  return weight * xf.to(x.scalar_type());
+}
+
+EmbeddingImpl::EmbeddingImpl(int64_t count, int64_t dim, const torch::TensorOptions& options) {
+  weight = register_parameter("weight", torch::empty({count, dim}, options));
+}
+
+torch::Tensor EmbeddingImpl::forward(const torch::Tensor& ids) {
+  return torch::embedding(weight, ids);
+}
+
+// ---- CLIP ------------------------------------------------------------------------
+
+PatchConvImpl::PatchConvImpl(int64_t channels, int64_t dim, int64_t patch_,
+                             const torch::TensorOptions& options)
+    : patch(patch_) {
+  weight = register_parameter("weight", torch::empty({dim, channels, patch, patch}, options));
+}
+
+torch::Tensor PatchConvImpl::forward(const torch::Tensor& pixels) {
+  return torch::conv2d(pixels, weight, /*bias=*/{}, /*stride=*/patch);
+}
+
+ClipEmbeddingsImpl::ClipEmbeddingsImpl(const VisionConfig& c, const torch::TensorOptions& options) {
+  patch_embedding = register_module(
+      "patch_embedding", PatchConv(c.num_channels, c.hidden_size, c.patch_size, options));
+  class_embedding = register_parameter("class_embedding", torch::empty({c.hidden_size}, options));
+  position_embedding = register_module(
+      "position_embedding", Embedding(c.num_patches() + 1, c.hidden_size, options));
+}
+
+torch::Tensor ClipEmbeddingsImpl::forward(const torch::Tensor& pixels) {
+  auto patches = patch_embedding(pixels).flatten(2).transpose(1, 2);  // [B, N, D]
+  auto cls = class_embedding.expand({patches.size(0), 1, class_embedding.size(0)});
+  auto x = torch::cat({cls, patches}, 1);
+  return x + position_embedding->weight.unsqueeze(0);
+}
+
+ClipAttentionImpl::ClipAttentionImpl(const VisionConfig& c, const torch::TensorOptions& options)
+    : heads(c.num_attention_heads), head_dim(c.head_dim()) {
+  const int64_t d = c.hidden_size;
+  q_proj = register_module("q_proj", Linear(d, d, true, options));
+  k_proj = register_module("k_proj", Linear(d, d, true, options));
+  v_proj = register_module("v_proj", Linear(d, d, true, options));
+  out_proj = register_module("out_proj", Linear(d, d, true, options));
+}
+
+torch::Tensor ClipAttentionImpl::forward(const torch::Tensor& x) {
+  const int64_t b = x.size(0), t = x.size(1);
+  auto split = [&](const torch::Tensor& y) { return y.view({b, t, heads, head_dim}).transpose(1, 2); };
+  auto q = split(q_proj(x)), k = split(k_proj(x)), v = split(v_proj(x));
+  auto scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(head_dim));
+  auto probs = torch::softmax(scores.to(torch::kFloat32), -1).to(q.scalar_type());
+  auto out = torch::matmul(probs, v).transpose(1, 2).reshape({b, t, heads * head_dim});
+  return out_proj(out);
+}
+
+ClipMlpImpl::ClipMlpImpl(const VisionConfig& c, const torch::TensorOptions& options)
+    : quick_gelu(c.hidden_act == "quick_gelu") {
+  fc1 = register_module("fc1", Linear(c.hidden_size, c.intermediate_size, true, options));
+  fc2 = register_module("fc2", Linear(c.intermediate_size, c.hidden_size, true, options));
+}
+
+torch::Tensor ClipMlpImpl::forward(const torch::Tensor& x) {
+  auto h = fc1(x);
+  h = quick_gelu ? h * torch::sigmoid(1.702 * h) : torch::gelu(h);
+  return fc2(h);
+}
+
+ClipEncoderLayerImpl::ClipEncoderLayerImpl(const VisionConfig& c,
+                                           const torch::TensorOptions& options) {
+  self_attn = register_module("self_attn", ClipAttention(c, options));
+  layer_norm1 = register_module("layer_norm1", LayerNorm(c.hidden_size, c.layer_norm_eps, options));
+  mlp = register_module("mlp", ClipMlp(c, options));
+  layer_norm2 = register_module("layer_norm2", LayerNorm(c.hidden_size, c.layer_norm_eps, options));
+}
+
+torch::Tensor ClipEncoderLayerImpl::forward(const torch::Tensor& x) {
+  auto h = x + self_attn(layer_norm1(x));
+  return h + mlp(layer_norm2(h));
+}
+
+ClipEncoderImpl::ClipEncoderImpl(const VisionConfig& c, const torch::TensorOptions& options) {
+  auto list = register_module("layers", torch::nn::ModuleList());
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    layers.push_back(ClipEncoderLayer(c, options));
+    list->push_back(layers.back());
+  }
+}
+
+ClipVisionTransformerImpl::ClipVisionTransformerImpl(const VisionConfig& c,
+                                                     const torch::TensorOptions& options) {
+  embeddings = register_module("embeddings", ClipEmbeddings(c, options));
+  pre_layrnorm = register_module("pre_layrnorm", LayerNorm(c.hidden_size, c.layer_norm_eps, options));
+  encoder = register_module("encoder", ClipEncoder(c, options));
+  post_layernorm =
+      register_module("post_layernorm", LayerNorm(c.hidden_size, c.layer_norm_eps, options));
+}
+
+torch::Tensor ClipVisionTransformerImpl::hidden_state(const torch::Tensor& pixels, int64_t index,
+                                                      const Tap& tap) {
+  auto x = pre_layrnorm(embeddings(pixels));
+  for (int64_t l = 0; l < index; ++l) {
+    x = encoder->layers[static_cast<size_t>(l)](x);
+    if (tap) tap("vision.hidden", l, x);
+  }
+  return x;
+}
+
+ClipVisionModelImpl::ClipVisionModelImpl(const VisionConfig& c,
+                                         const torch::TensorOptions& options) {
+  vision_model = register_module("vision_model", ClipVisionTransformer(c, options));
+}
+
+ProjectorImpl::ProjectorImpl(int64_t vision_dim, int64_t text_dim,
+                             const torch::TensorOptions& options) {
+  linear_1 = register_module("linear_1", Linear(vision_dim, text_dim, true, options));
+  linear_2 = register_module("linear_2", Linear(text_dim, text_dim, true, options));
+}
+
+torch::Tensor ProjectorImpl::forward(const torch::Tensor& x) {
+  return linear_2(torch::gelu(linear_1(x)));
+}
+
+// ---- LLaMA -------------------------------------------------------------------------
+
+namespace {
+
+torch::Tensor rotate_half(const torch::Tensor& x) {
+  const int64_t half = x.size(-1) / 2;
+  return torch::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1);
+}
+
+// cos/sin tables [B, 1, T, head_dim] for the given positions [B, T].
+std::pair<torch::Tensor, torch::Tensor> rope_tables(const torch::Tensor& positions,
+                                                    int64_t head_dim, double theta,
+                                                    torch::ScalarType dtype) {
+  auto float_opts = torch::TensorOptions().dtype(torch::kFloat32).device(positions.device());
+  auto exponents = torch::arange(0, head_dim, 2, float_opts) / static_cast<double>(head_dim);
+  auto inv_freq = 1.0 / torch::pow(theta, exponents);                            // [hd/2]
+  auto freqs = positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq;          // [B, T, hd/2]
+  auto emb = torch::cat({freqs, freqs}, -1).unsqueeze(1);                        // [B, 1, T, hd]
+  return {emb.cos().to(dtype), emb.sin().to(dtype)};
+}
+
+}  // namespace
+
+LlamaAttentionImpl::LlamaAttentionImpl(const TextConfig& c, const DecoderLayerWidths& w,
+                                       const torch::TensorOptions& options)
+    : heads(w.num_attention_heads), kv_heads(w.num_key_value_heads), head_dim(c.head_dim) {
+  const int64_t d = c.hidden_size;
+  q_proj = register_module("q_proj", Linear(d, heads * head_dim, false, options));
+  k_proj = register_module("k_proj", Linear(d, kv_heads * head_dim, false, options));
+  v_proj = register_module("v_proj", Linear(d, kv_heads * head_dim, false, options));
+  o_proj = register_module("o_proj", Linear(heads * head_dim, d, false, options));
+}
+
+torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
+                                          const torch::Tensor& sin, const torch::Tensor& mask,
+                                          int64_t layer, const Tap& tap) {
+  const int64_t b = x.size(0), t = x.size(1);
+  auto q = q_proj(x).view({b, t, heads, head_dim}).transpose(1, 2);
+  auto k = k_proj(x).view({b, t, kv_heads, head_dim}).transpose(1, 2);
+  auto v = v_proj(x).view({b, t, kv_heads, head_dim}).transpose(1, 2);
+  q = q * cos + rotate_half(q) * sin;
+  k = k * cos + rotate_half(k) * sin;
+  if (kv_heads != heads) {  // query head h reads key/value head h / (heads / kv_heads)
+    k = k.repeat_interleave(heads / kv_heads, 1);
+    v = v.repeat_interleave(heads / kv_heads, 1);
+  }
+  auto scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(head_dim));
+  auto probs = torch::softmax(scores.to(torch::kFloat32) + mask, -1);
+  if (tap) tap("attn.probs", layer, probs);
+  auto out = torch::matmul(probs.to(q.scalar_type()), v);
+  return o_proj(out.transpose(1, 2).reshape({b, t, heads * head_dim}));
+}
+
+LlamaMlpImpl::LlamaMlpImpl(int64_t hidden, int64_t intermediate, bool down_bias,
+                           const torch::TensorOptions& options) {
+  gate_proj = register_module("gate_proj", Linear(hidden, intermediate, false, options));
+  up_proj = register_module("up_proj", Linear(hidden, intermediate, false, options));
+  down_proj = register_module("down_proj", Linear(intermediate, hidden, down_bias, options));
+}
+
+torch::Tensor LlamaMlpImpl::forward(const torch::Tensor& x, int64_t layer, const Tap& tap) {
+  auto h = torch::silu(gate_proj(x)) * up_proj(x);
+  if (tap) tap("mlp.down_in", layer, h);
+  return down_proj(h);
+}
+
+LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const TextConfig& c, const DecoderLayerWidths& w,
+                                             const torch::TensorOptions& options) {
+  self_attn = register_module("self_attn", LlamaAttention(c, w, options));
+  mlp = register_module("mlp",
+                        LlamaMlp(c.hidden_size, w.intermediate_size, c.mlp_down_bias, options));
+  input_layernorm =
+      register_module("input_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps, options));
+  post_attention_layernorm = register_module("post_attention_layernorm",
+                                             RMSNorm(c.hidden_size, c.rms_norm_eps, options));
+}
+
+torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
+                                             const torch::Tensor& sin, const torch::Tensor& mask,
+                                             int64_t layer, const Tap& tap) {
+  auto h = x + self_attn(input_layernorm(x), cos, sin, mask, layer, tap);
+  return h + mlp(post_attention_layernorm(h), layer, tap);
+}
+
+LlamaModelImpl::LlamaModelImpl(const TextConfig& c, const torch::TensorOptions& options) {
+  embed_tokens = register_module("embed_tokens", Embedding(c.vocab_size, c.hidden_size, options));
+  auto list = register_module("layers", torch::nn::ModuleList());
+  for (const auto& widths : c.layers) {
+    layers.push_back(LlamaDecoderLayer(c, widths, options));
+    list->push_back(layers.back());
+  }
+  norm = register_module("norm", RMSNorm(c.hidden_size, c.rms_norm_eps, options));
+}
+
+LlamaForCausalLMImpl::LlamaForCausalLMImpl(const TextConfig& c,
+                                           const torch::TensorOptions& options) {
+  model = register_module("model", LlamaModel(c, options));
+  lm_head = register_module("lm_head", Linear(c.hidden_size, c.vocab_size, false, options));
+}
+
+// ---- LLaVA ---------------------------------------------------------------------------
+
+LlavaModelImpl::LlavaModelImpl(const LlavaConfig& config, const torch::TensorOptions& options)
+    : config_(config), options_(options) {
+  validate_llava_config(config_, "model config");
+  vision_tower = register_module("vision_tower", ClipVisionModel(config_.vision, options));
+  multi_modal_projector = register_module(
+      "multi_modal_projector",
+      Projector(config_.vision.hidden_size, config_.text.hidden_size, options));
+  language_model = register_module("language_model", LlamaForCausalLM(config_.text, options));
+}
+
+torch::Tensor LlavaModelImpl::encode_images(const torch::Tensor& pixel_values, const Tap& tap) {
+  const auto& v = config_.vision;
+  if (pixel_values.dim() != 4 || pixel_values.size(1) != v.num_channels ||
+      pixel_values.size(2) != v.image_size || pixel_values.size(3) != v.image_size)
+    throw Error("pixel values must be [N, " + std::to_string(v.num_channels) + ", " +
+                std::to_string(v.image_size) + ", " + std::to_string(v.image_size) + "]");
+  auto pixels = pixel_values.to(options_.device(), options_.dtype().toScalarType());
+  auto hidden = vision_tower->vision_model->hidden_state(pixels, config_.vision_hidden_state_index(), tap);
+  if (config_.vision_feature_select_strategy == "default") hidden = hidden.slice(1, 1);
+  return multi_modal_projector(hidden);
+}
+
+torch::Tensor LlavaModelImpl::embed(const torch::Tensor& input_ids,
+                                    const torch::Tensor& image_features) {
+  auto ids = input_ids.to(options_.device(), torch::kInt64);
+  auto is_image = ids == config_.image_token_index;
+  const int64_t image_positions = is_image.sum().item<int64_t>();
+  const int64_t feature_rows =
+      image_features.defined() ? image_features.numel() / config_.text.hidden_size : 0;
+  if (image_positions != feature_rows)
+    throw Error("the prompt has " + std::to_string(image_positions) +
+                " image tokens but the images give " + std::to_string(feature_rows) + " features");
+  const int64_t vocab = config_.text.vocab_size;
+  auto safe_ids = ids.masked_fill(is_image, 0);
+  if ((safe_ids < 0).any().item<bool>() || (safe_ids >= vocab).any().item<bool>())
+    throw Error("token id outside the vocabulary of " + std::to_string(vocab));
+  auto embeds = language_model->model->embed_tokens(safe_ids);
+  if (image_positions == 0) return embeds;
+  auto features = image_features.to(embeds.device(), embeds.scalar_type()).reshape({-1});
+  return embeds.masked_scatter(is_image.unsqueeze(-1).expand_as(embeds), features);
+}
+
+torch::Tensor LlavaModelImpl::forward(const LlavaInputs& inputs, const ForwardOptions& options) {
+  if (!inputs.input_ids.defined() || inputs.input_ids.dim() != 2)
+    throw Error("input_ids must be a [batch, tokens] tensor");
+  const auto& tc = config_.text;
+  auto x = embed(inputs.input_ids, inputs.image_features);
+  const int64_t b = x.size(0), t = x.size(1);
+  const auto device = x.device();
+
+  // Additive mask [B, 1, T, T]: causal, plus left padding. Masked entries get
+  // the float32 minimum rather than -inf so fully padded rows stay finite.
+  const float masked = std::numeric_limits<float>::lowest();
+  auto float_opts = torch::TensorOptions().dtype(torch::kFloat32).device(device);
+  auto allowed = torch::ones({t, t}, torch::TensorOptions().dtype(torch::kBool).device(device)).tril();
+  auto allowed_b = allowed.unsqueeze(0).expand({b, t, t});
+  torch::Tensor positions;
+  if (inputs.attention_mask.defined()) {
+    auto valid = inputs.attention_mask.to(device).to(torch::kBool);
+    if (valid.sizes() != inputs.input_ids.sizes())
+      throw Error("attention_mask must have the shape of input_ids");
+    allowed_b = allowed_b & valid.unsqueeze(1);
+    positions = (valid.to(torch::kInt64).cumsum(1) - 1).clamp_min(0);
+  } else {
+    positions = torch::arange(t, torch::TensorOptions().dtype(torch::kInt64).device(device))
+                    .unsqueeze(0)
+                    .expand({b, t});
+  }
+  auto mask = torch::zeros({b, 1, t, t}, float_opts)
+                  .masked_fill(allowed_b.logical_not().unsqueeze(1), masked);
+  auto [cos, sin] = rope_tables(positions, tc.head_dim, tc.rope_theta, x.scalar_type());
+
+  auto& lm = language_model->model;
+  for (size_t l = 0; l < lm->layers.size(); ++l) {
+    x = lm->layers[l]->forward(x, cos, sin, mask, static_cast<int64_t>(l), options.tap);
+    if (options.tap) options.tap("layer.out", static_cast<int64_t>(l), x);
+  }
+  if (options.last_position_only) x = x.slice(1, t - 1);
+  x = lm->norm(x);
+  return language_model->lm_head(x).to(torch::kFloat32);
+}
+
+ParameterCounts count_parameters(LlavaModel& model) {
+  ParameterCounts counts;
+  const size_t layers = model->language_model->model->layers.size();
+  counts.decoder_layers.assign(layers, 0);
+  counts.decoder_layers_mlp.assign(layers, 0);
+  for (const auto& p : model->named_parameters()) {
+    const std::string& name = p.key();
+    const int64_t n = p.value().numel();
+    if (name.rfind("language_model.", 0) == 0) {
+      counts.language_model += n;
+    } else if (name.rfind("vision_tower.", 0) == 0) {
+      counts.vision_tower += n;
+    } else {
+      counts.projector += n;
+    }
+  }
+  for (size_t l = 0; l < layers; ++l) {
+    auto& layer = model->language_model->model->layers[l];
+    for (const auto& p : layer->parameters()) counts.decoder_layers[l] += p.numel();
+    for (const auto& p : layer->mlp->parameters()) counts.decoder_layers_mlp[l] += p.numel();
+  }
+  return counts;
+}
+
+void init_random(LlavaModel& model, uint64_t seed, double std) {
+  torch::NoGradGuard no_grad;
+  auto generator = at::detail::createCPUGenerator(seed);
+  for (auto& p : model->named_parameters()) {
+    const std::string& name = p.key();
+    auto& tensor = p.value();
+    const bool is_norm = name.find("norm") != std::string::npos;
+    const bool is_bias = name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
+    if (is_bias) {
+      tensor.zero_();
+    } else if (is_norm) {
+      tensor.fill_(1.0);
+    } else {
+      auto values = at::normal(0.0, std, tensor.sizes(), generator, torch::TensorOptions().dtype(torch::kFloat32));
+      tensor.copy_(values);
+    }
+  }
+}
+
+}  // namespace hipp

@@ -1,0 +1,253 @@
+#pragma once
+// The LLaVA architecture in LibTorch, with Hugging Face's semantics and
+// parameter names (the older layout: language_model.model.*, vision_tower.*,
+// multi_modal_projector.*), so named_parameters() are checkpoint keys.
+//
+// Vision: CLIP ViT (patch conv without bias, class + position embeddings,
+// pre-layernorm, pre-norm encoder layers with biased attention and
+// quick-GELU MLP). Features come from hidden state `vision_feature_layer`
+// (-2 by default) with the CLS token dropped ("default" strategy).
+// Projector: linear -> GELU -> linear. Language: LLaMA decoder (RMSNorm,
+// rotate-half RoPE, grouped-query attention, SwiGLU MLP, final norm, untied
+// lm_head), each decoder layer with its own MLP width and head counts.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "model/config.h"
+
+namespace hipp {
+
+// Receives named intermediate tensors of a forward pass, in the spirit of a
+// per-layer callback, so statistics code never copies model code. Names:
+//   "vision.hidden"  [B, N+1, Dv] residual stream after vision layer `layer`
+//   "attn.probs"     [B, H_l, T, T] float32 attention probabilities, decoder layer `layer`
+//   "mlp.down_in"    [B, T, I_l]  input of down_proj, decoder layer `layer`
+//   "layer.out"      [B, T, D]    residual stream after decoder layer `layer`
+using Tap = std::function<void(const std::string& name, int64_t layer, const torch::Tensor& value)>;
+
+class LinearImpl : public torch::nn::Module {
+ public:
+  LinearImpl(int64_t in, int64_t out, bool with_bias, const torch::TensorOptions& options);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight;  // [out, in]
+  torch::Tensor bias;    // [out] or undefined
+};
+TORCH_MODULE(Linear);
+
+class LayerNormImpl : public torch::nn::Module {
+ public:
+  LayerNormImpl(int64_t dim, double eps, const torch::TensorOptions& options);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight, bias;  // [dim]
+  double eps;
+};
+TORCH_MODULE(LayerNorm);
+
+class RMSNormImpl : public torch::nn::Module {
+ public:
+  RMSNormImpl(int64_t dim, double eps, const torch::TensorOptions& options);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight;  // [dim]
+  double eps;
+};
+TORCH_MODULE(RMSNorm);
+
+class EmbeddingImpl : public torch::nn::Module {
+ public:
+  EmbeddingImpl(int64_t count, int64_t dim, const torch::TensorOptions& options);
+  torch::Tensor forward(const torch::Tensor& ids);
+  torch::Tensor weight;  // [count, dim]
+};
+TORCH_MODULE(Embedding);
+
+// ---- CLIP vision tower -------------------------------------------------------
+
+class PatchConvImpl : public torch::nn::Module {
+ public:
+  PatchConvImpl(int64_t channels, int64_t dim, int64_t patch, const torch::TensorOptions& options);
+  torch::Tensor forward(const torch::Tensor& pixels);
+  torch::Tensor weight;  // [D, C, P, P]
+  int64_t patch;
+};
+TORCH_MODULE(PatchConv);
+
+class ClipEmbeddingsImpl : public torch::nn::Module {
+ public:
+  ClipEmbeddingsImpl(const VisionConfig& c, const torch::TensorOptions& options);
+  torch::Tensor forward(const torch::Tensor& pixels);  // [B,C,H,W] -> [B, N+1, D]
+  PatchConv patch_embedding{nullptr};
+  torch::Tensor class_embedding;  // [D]
+  Embedding position_embedding{nullptr};
+};
+TORCH_MODULE(ClipEmbeddings);
+
+class ClipAttentionImpl : public torch::nn::Module {
+ public:
+  ClipAttentionImpl(const VisionConfig& c, const torch::TensorOptions& options);
+  torch::Tensor forward(const torch::Tensor& x);
+  Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
+  int64_t heads, head_dim;
+};
+TORCH_MODULE(ClipAttention);
+
+class ClipMlpImpl : public torch::nn::Module {
+ public:
+  ClipMlpImpl(const VisionConfig& c, const torch::TensorOptions& options);
+  torch::Tensor forward(const torch::Tensor& x);
+  Linear fc1{nullptr}, fc2{nullptr};
+  bool quick_gelu;
+};
+TORCH_MODULE(ClipMlp);
+
+class ClipEncoderLayerImpl : public torch::nn::Module {
+ public:
+  ClipEncoderLayerImpl(const VisionConfig& c, const torch::TensorOptions& options);
+  torch::Tensor forward(const torch::Tensor& x);
+  ClipAttention self_attn{nullptr};
+  LayerNorm layer_norm1{nullptr};
+  ClipMlp mlp{nullptr};
+  LayerNorm layer_norm2{nullptr};
+};
+TORCH_MODULE(ClipEncoderLayer);
+
+class ClipEncoderImpl : public torch::nn::Module {
+ public:
+  ClipEncoderImpl(const VisionConfig& c, const torch::TensorOptions& options);
+  std::vector<ClipEncoderLayer> layers;
+};
+TORCH_MODULE(ClipEncoder);
+
+class ClipVisionTransformerImpl : public torch::nn::Module {
+ public:
+  ClipVisionTransformerImpl(const VisionConfig& c, const torch::TensorOptions& options);
+  // Returns hidden state `index` (0 = embeddings after pre-layernorm).
+  torch::Tensor hidden_state(const torch::Tensor& pixels, int64_t index, const Tap& tap);
+  ClipEmbeddings embeddings{nullptr};
+  LayerNorm pre_layrnorm{nullptr};  // sic: Hugging Face's parameter name
+  ClipEncoder encoder{nullptr};
+  LayerNorm post_layernorm{nullptr};  // loaded and saved; unused by LLaVA
+};
+TORCH_MODULE(ClipVisionTransformer);
+
+class ClipVisionModelImpl : public torch::nn::Module {
+ public:
+  ClipVisionModelImpl(const VisionConfig& c, const torch::TensorOptions& options);
+  ClipVisionTransformer vision_model{nullptr};
+};
+TORCH_MODULE(ClipVisionModel);
+
+class ProjectorImpl : public torch::nn::Module {
+ public:
+  ProjectorImpl(int64_t vision_dim, int64_t text_dim, const torch::TensorOptions& options);
+  torch::Tensor forward(const torch::Tensor& x);
+  Linear linear_1{nullptr}, linear_2{nullptr};
+};
+TORCH_MODULE(Projector);
+
+// ---- LLaMA decoder -------------------------------------------------------------
+
+class LlamaAttentionImpl : public torch::nn::Module {
+ public:
+  LlamaAttentionImpl(const TextConfig& c, const DecoderLayerWidths& w,
+                     const torch::TensorOptions& options);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        const torch::Tensor& mask, int64_t layer, const Tap& tap);
+  Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  int64_t heads, kv_heads, head_dim;
+};
+TORCH_MODULE(LlamaAttention);
+
+class LlamaMlpImpl : public torch::nn::Module {
+ public:
+  LlamaMlpImpl(int64_t hidden, int64_t intermediate, bool down_bias,
+               const torch::TensorOptions& options);
+  torch::Tensor forward(const torch::Tensor& x, int64_t layer, const Tap& tap);
+  Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+TORCH_MODULE(LlamaMlp);
+
+class LlamaDecoderLayerImpl : public torch::nn::Module {
+ public:
+  LlamaDecoderLayerImpl(const TextConfig& c, const DecoderLayerWidths& w,
+                        const torch::TensorOptions& options);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        const torch::Tensor& mask, int64_t layer, const Tap& tap);
+  LlamaAttention self_attn{nullptr};
+  LlamaMlp mlp{nullptr};
+  RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+};
+TORCH_MODULE(LlamaDecoderLayer);
+
+class LlamaModelImpl : public torch::nn::Module {
+ public:
+  LlamaModelImpl(const TextConfig& c, const torch::TensorOptions& options);
+  Embedding embed_tokens{nullptr};
+  std::vector<LlamaDecoderLayer> layers;
+  RMSNorm norm{nullptr};
+};
+TORCH_MODULE(LlamaModel);
+
+class LlamaForCausalLMImpl : public torch::nn::Module {
+ public:
+  LlamaForCausalLMImpl(const TextConfig& c, const torch::TensorOptions& options);
+  LlamaModel model{nullptr};
+  Linear lm_head{nullptr};
+};
+TORCH_MODULE(LlamaForCausalLM);
+
+// ---- LLaVA ----------------------------------------------------------------------
+
+struct LlavaInputs {
+  torch::Tensor input_ids;       // int64 [B, T]; image positions hold image_token_index
+  torch::Tensor attention_mask;  // optional int64/bool [B, T], 1 = real token (left padding)
+  torch::Tensor image_features;  // optional [num_images, N, D] from encode_images()
+};
+
+struct ForwardOptions {
+  Tap tap;                         // optional
+  bool last_position_only = false; // logits for the final position only: [B, 1, V]
+};
+
+class LlavaModelImpl : public torch::nn::Module {
+ public:
+  LlavaModelImpl(const LlavaConfig& config, const torch::TensorOptions& options);
+
+  const LlavaConfig& config() const { return config_; }
+  torch::TensorOptions options() const { return options_; }
+
+  // [num_images, C, H, W] preprocessed pixels -> [num_images, N, D] features.
+  torch::Tensor encode_images(const torch::Tensor& pixel_values, const Tap& tap = {});
+  // Token embeddings with image features scattered over the image positions.
+  torch::Tensor embed(const torch::Tensor& input_ids, const torch::Tensor& image_features);
+  // Logits [B, T, V] (float32 on the model's device).
+  torch::Tensor forward(const LlavaInputs& inputs, const ForwardOptions& options = {});
+
+  ClipVisionModel vision_tower{nullptr};
+  Projector multi_modal_projector{nullptr};
+  LlamaForCausalLM language_model{nullptr};
+
+ private:
+  LlavaConfig config_;
+  torch::TensorOptions options_;
+};
+TORCH_MODULE(LlavaModel);
+
+// Parameter counts by part of the model.
+struct ParameterCounts {
+  int64_t language_model = 0;
+  int64_t vision_tower = 0;
+  int64_t projector = 0;
+  std::vector<int64_t> decoder_layers;      // all parameters of each decoder layer
+  std::vector<int64_t> decoder_layers_mlp;  // gate/up/down of each decoder layer
+  int64_t total() const { return language_model + vision_tower + projector; }
+};
+ParameterCounts count_parameters(LlavaModel& model);
+
+// Fills the model with the initialisation Hugging Face uses for training from
+// scratch: normal(0, std) weights, zero biases, unit norms.
+void init_random(LlavaModel& model, uint64_t seed, double std = 0.02);
+
+}  // namespace hipp

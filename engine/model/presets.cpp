@@ -1,0 +1,90 @@
+#include "model/presets.h"
+
+#include <filesystem>
+
+#include "model/checkpoint.h"
+#include "model/image.h"
+#include "model/llava.h"
+#include "model/prompt.h"
+#include "model/tokenizer.h"
+
+namespace hipp {
+namespace fs = std::filesystem;
+
+std::vector<std::string> preset_names() { return {"micro", "tiny"}; }
+
+int64_t preset_vocab_size(const std::string& preset) {
+  if (preset == "micro") return 384;
+  if (preset == "tiny") return 1024;
+  throw Error("unknown preset '" + preset + "' (expected micro or tiny)");
+}
+
+LlavaConfig preset_config(const std::string& preset, int64_t vocab_size, int64_t image_token_index) {
+  LlavaConfig c;
+  auto& v = c.vision;
+  auto& t = c.text;
+  if (preset == "micro") {
+    v.image_size = 32, v.patch_size = 8, v.hidden_size = 32, v.intermediate_size = 64;
+    v.num_hidden_layers = 3, v.num_attention_heads = 2;
+    t.hidden_size = 64, t.intermediate_size = 128, t.num_hidden_layers = 3;
+    t.num_attention_heads = 4, t.num_key_value_heads = 2;
+  } else if (preset == "tiny") {
+    // The demo model's shape: ViT 64-wide on 48x48 images, decoder 128-wide.
+    v.image_size = 48, v.patch_size = 8, v.hidden_size = 64, v.intermediate_size = 256;
+    v.num_hidden_layers = 4, v.num_attention_heads = 4;
+    t.hidden_size = 128, t.intermediate_size = 352, t.num_hidden_layers = 4;
+    t.num_attention_heads = 4, t.num_key_value_heads = 4;
+  } else {
+    throw Error("unknown preset '" + preset + "' (expected micro or tiny)");
+  }
+  t.head_dim = t.hidden_size / t.num_attention_heads;
+  t.vocab_size = vocab_size;
+  t.max_position_embeddings = 512;
+  t.rms_norm_eps = 1e-5;
+  t.layers.assign(static_cast<size_t>(t.num_hidden_layers),
+                  {t.intermediate_size, t.num_attention_heads, t.num_key_value_heads});
+  c.image_token_index = image_token_index;
+  validate_llava_config(c, "preset " + preset);
+  return c;
+}
+
+std::vector<std::string> builtin_corpus() {
+  const char* objects[] = {"person", "dog", "cat", "car", "bicycle", "chair", "table", "cup",
+                           "bottle", "bird", "horse", "boat", "clock", "book", "laptop", "apple"};
+  const char* templates[] = {"Is there a %s in the image?", "Yes, there is a %s.",
+                             "No, there is no %s.", "How many %ss are there?",
+                             "The %s is on the left.", "The %s is on the right.",
+                             "What is next to the %s?", "A %s is heavier than a cup."};
+  std::vector<std::string> sentences;
+  for (const char* t : templates)
+    for (const char* o : objects) {
+      char buffer[160];
+      std::snprintf(buffer, sizeof buffer, t, o);
+      sentences.emplace_back(buffer);
+    }
+  for (const char* s : {"USER: <image>\nWhat objects are in the image? ASSISTANT:",
+                        "Answer with the option's letter from the given choices directly.",
+                        "A. yes B. no C. two D. three", "Yes", "No", "0 1 2 3 4 5 6 7 8 9"})
+    sentences.emplace_back(s);
+  return sentences;
+}
+
+void write_random_model(const std::string& preset, const std::string& out_dir, uint64_t seed) {
+  const int64_t vocab = preset_vocab_size(preset);  // validates the name before any write
+  write_folder_atomically(out_dir, [&](const std::string& dir) {
+    const std::string tokenizer_path = (fs::path(dir) / "tokenizer.model").string();
+    TokenizerTraining training;
+    training.vocab_size = vocab;
+    training.user_symbols = {kImagePlaceholder};
+    train_tokenizer(builtin_corpus(), training, tokenizer_path);
+    auto tokenizer = Tokenizer::load(tokenizer_path);
+    auto config = preset_config(preset, tokenizer.vocab_size(), tokenizer.piece_id(kImagePlaceholder));
+    LlavaModel model(config, torch::TensorOptions().dtype(torch::kFloat32));
+    init_random(model, seed);
+    save_llava(model, dir);
+    write_preprocessor_config(clip_preprocessor(config.vision.image_size),
+                              (fs::path(dir) / "preprocessor_config.json").string());
+  });
+}
+
+}  // namespace hipp

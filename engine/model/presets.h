@@ -1,0 +1,37 @@
+#pragma once
+// Named model shapes and random-initialised LLaVA checkpoints for tests and
+// benchmarks. `micro` runs in milliseconds; `tiny` has the demo model's shape.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+
+namespace hipp {
+
+// Known preset names, for help texts.
+std::vector<std::string> preset_names();
+
+// The preset's architecture with the given vocabulary; throws for unknown names.
+LlavaConfig preset_config(const std::string& preset, int64_t vocab_size, int64_t image_token_index);
+
+// The vocabulary size a preset's tokenizer is trained for.
+int64_t preset_vocab_size(const std::string& preset);
+
+// Short English sentences about everyday objects, enough to train a small tokenizer.
+std::vector<std::string> builtin_corpus();
+
+// Writes a complete random-initialised model folder to `out_dir`: config.json,
+// model.safetensors, tokenizer.model and preprocessor_config.json. The folder
+// is assembled under a temporary name and renamed into place; an existing
+// non-empty `out_dir` is refused.
+void write_random_model(const std::string& preset, const std::string& out_dir, uint64_t seed);
+
+// Runs `write` on a fresh temporary folder next to `out_dir` and renames it to
+// `out_dir` on success; removes it on failure. Refuses a non-empty `out_dir`.
+template <typename Write>
+void write_folder_atomically(const std::string& out_dir, Write&& write);
+
+}  // namespace hipp
+
+#include "model/presets_inl.h"
