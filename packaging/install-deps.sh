@@ -11,7 +11,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config clang-format
   libtorch-dev libopenblas0-openmp
   libsqlite3-dev libgtest-dev libgmock-dev
-  libsentencepiece-dev sentencepiece
+  sentencepiece
   nlohmann-json3-dev libcli11-dev libstb-dev
   libpagmo-dev
 )

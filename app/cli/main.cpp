@@ -1,1 +1,64 @@
-int main(){}
+// hipp-prune: the command line over the hipp engine.
+// Exit codes: 0 success, 1 failure (one-line error on stderr), 2 bad usage.
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <torch/torch.h>
+
+#include "cli_common.h"
+#include "core/error.h"
+#include "core/version.h"
+
+namespace hipp::cli {
+
+void apply_common(const CommonOptions& common) {
+  if (common.threads > 0) torch::set_num_threads(common.threads);
+  torch::manual_seed(common.seed);
+}
+
+}  // namespace hipp::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{"hipp-prune: preference-conditioned structured pruning of vision-language models",
+               "hipp-prune"};
+  app.set_version_flag("--version", std::string("hipp-prune ") + hipp::kVersion);
+  app.require_subcommand(1);
+  app.fallthrough();
+
+  hipp::cli::CommonOptions common;
+  app.add_option("--device", common.device, "cpu or cuda")->capture_default_str();
+  app.add_option("--dtype", common.dtype, "weights dtype: f32, f16 or bf16")->capture_default_str();
+  app.add_option("--threads", common.threads, "CPU threads (0 = all cores)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--seed", common.seed, "random seed")->capture_default_str();
+  app.add_flag("--json", common.json, "machine-readable output on stdout");
+
+  hipp::cli::add_model_commands(app, common);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string message = e.what();
+    if (message.empty()) message = "invalid arguments";
+    std::fprintf(stderr, "hipp-prune: %s (see 'hipp-prune --help')\n", message.c_str());
+    return 2;
+  } catch (const hipp::Error& e) {
+    std::fprintf(stderr, "hipp-prune: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    // LibTorch's own messages carry a backtrace; its first line is the cause.
+    std::string message = e.what();
+    message = message.substr(0, message.find('\n'));
+    std::fprintf(stderr, "hipp-prune: error: %s\n", message.c_str());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,24 @@
+#pragma once
+// Options every hipp-prune subcommand shares, and the registration functions
+// of the subcommand groups.
+#include <cstdint>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+namespace hipp::cli {
+
+struct CommonOptions {
+  std::string device = "cpu";
+  std::string dtype = "f32";
+  int threads = 0;  // 0 = LibTorch's default
+  uint64_t seed = 0;
+  bool json = false;
+};
+
+// Applies --threads and --seed to LibTorch.
+void apply_common(const CommonOptions& common);
+
+void add_model_commands(CLI::App& app, CommonOptions& common);
+
+}  // namespace hipp::cli

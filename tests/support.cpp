@@ -1,0 +1,64 @@
+#include "support.h"
+
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sys/wait.h>
+
+#include "model/presets.h"
+
+namespace hipp::test {
+namespace fs = std::filesystem;
+
+TempDir::TempDir() {
+  static int counter = 0;
+  std::random_device rd;
+  path_ = (fs::temp_directory_path() /
+           ("hipp-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" +
+            std::to_string(rd())))
+              .string();
+  fs::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  fs::remove_all(path_, ignored);
+}
+
+LlavaConfig micro_config(int64_t vocab_size, int64_t image_token_index) {
+  return preset_config("micro", vocab_size, image_token_index);
+}
+
+LlavaModel micro_model(uint64_t seed, const LlavaConfig& config) {
+  LlavaModel model(config, torch::TensorOptions().dtype(torch::kFloat32));
+  init_random(model, seed);
+  model->eval();
+  return model;
+}
+
+torch::Tensor random_ids(int64_t batch, int64_t tokens, int64_t vocab, uint64_t seed) {
+  auto generator = at::detail::createCPUGenerator(seed);
+  return torch::randint(4, vocab, {batch, tokens}, generator, torch::kInt64);
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+int run_command(const std::string& command, std::string* output) {
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) return -1;
+  std::array<char, 4096> buffer;
+  output->clear();
+  size_t n;
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) output->append(buffer.data(), n);
+  const int status = ::pclose(pipe);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace hipp::test

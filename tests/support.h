@@ -1,0 +1,35 @@
+#pragma once
+// Helpers the tests share: temporary folders and small models made on the spot.
+#include <cstdint>
+#include <string>
+
+#include "model/llava.h"
+
+namespace hipp::test {
+
+// A fresh folder under the system temp dir, removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// The micro preset's architecture with a made-up vocabulary (no tokenizer needed).
+LlavaConfig micro_config(int64_t vocab_size = 64, int64_t image_token_index = 3);
+// A random micro model.
+LlavaModel micro_model(uint64_t seed, const LlavaConfig& config = micro_config());
+// Random token ids in [4, vocab) of shape [batch, tokens].
+torch::Tensor random_ids(int64_t batch, int64_t tokens, int64_t vocab, uint64_t seed);
+// Writes bytes to a file.
+void write_bytes(const std::string& path, const std::string& bytes);
+// Runs a shell command; returns its exit code and fills `output` with stdout+stderr.
+int run_command(const std::string& command, std::string* output);
+
+}  // namespace hipp::test

@@ -1,0 +1,91 @@
+// The hipp-prune command line as a user runs it.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "model/image.h"
+#include "support.h"
+
+namespace hipp {
+namespace {
+
+int cli(const std::string& args, std::string* output) {
+  return test::run_command(std::string(HIPP_CLI_PATH) + " " + args, output);
+}
+
+TEST(Cli, VersionAndHelp) {
+  std::string out;
+  EXPECT_EQ(cli("--version", &out), 0);
+  EXPECT_NE(out.find("hipp-prune 0."), std::string::npos);
+  EXPECT_EQ(cli("--help", &out), 0);
+  EXPECT_NE(out.find("random-model"), std::string::npos);
+  EXPECT_EQ(cli("info --help", &out), 0);
+  EXPECT_NE(out.find("MODEL_DIR"), std::string::npos);
+}
+
+TEST(Cli, UsageErrorsExitTwoWithOneLine) {
+  std::string out;
+  for (const char* args : {"", "no-such-command", "info", "random-model --preset huge /tmp/x",
+                           "--threads -3 info x", "ask m --image"}) {
+    EXPECT_EQ(cli(args, &out), 2) << args << ": " << out;
+    EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << args << ": " << out;
+    EXPECT_EQ(out.rfind("hipp-prune: ", 0), 0u) << out;
+  }
+}
+
+TEST(Cli, RandomModelInfoAndAsk) {
+  test::TempDir dir;
+  const std::string model = dir.file("micro");
+  std::string out;
+  ASSERT_EQ(cli("--seed 3 random-model --preset micro " + model, &out), 0) << out;
+
+  ASSERT_EQ(cli("--json info " + model, &out), 0) << out;
+  const auto info = nlohmann::json::parse(out);
+  EXPECT_EQ(info["text"]["num_hidden_layers"], 3);
+  EXPECT_EQ(info["image_features"], 16);
+  EXPECT_EQ(info["parameters"]["total"].get<int64_t>(),
+            info["parameters"]["language_model"].get<int64_t>() +
+                info["parameters"]["vision_tower"].get<int64_t>() +
+                info["parameters"]["projector"].get<int64_t>());
+  ASSERT_EQ(cli("info " + model, &out), 0);
+  EXPECT_NE(out.find("mlp_width"), std::string::npos);
+
+  Image image{20, 12, std::vector<uint8_t>(20 * 12 * 3, 200)};
+  save_png(image, dir.file("scene.png"));
+  ASSERT_EQ(cli("--json ask " + model + " --image " + dir.file("scene.png") +
+                    " --question 'Is there a dog?' --max-new-tokens 4",
+                &out),
+            0)
+      << out;
+  const auto answer = nlohmann::json::parse(out);
+  EXPECT_LE(answer["tokens"].get<int>(), 4);
+  EXPECT_NE(answer["prompt"].get<std::string>().find("USER: <image>\nIs there a dog? ASSISTANT:"),
+            std::string::npos);
+
+  // The same seed makes the same model.
+  ASSERT_EQ(cli("--seed 3 random-model --preset micro " + dir.file("again"), &out), 0);
+  std::string a, b;
+  cli("--json info " + model, &a);
+  EXPECT_EQ(test::run_command("cmp " + model + "/model.safetensors " + dir.file("again") +
+                                  "/model.safetensors",
+                              &b),
+            0);
+}
+
+TEST(Cli, FailuresExitOneAndKeepExistingFolders) {
+  test::TempDir dir;
+  std::string out;
+  EXPECT_EQ(cli("info " + dir.file("absent"), &out), 1);
+  EXPECT_EQ(out.rfind("hipp-prune: error: ", 0), 0u) << out;
+  // random-model never writes into a folder that holds something.
+  test::write_bytes(dir.file("keep.txt"), "precious");
+  EXPECT_EQ(cli("random-model " + dir.path(), &out), 1);
+  EXPECT_NE(out.find("already exists"), std::string::npos) << out;
+  ASSERT_EQ(cli("random-model " + dir.file("m"), &out), 0) << out;
+  EXPECT_EQ(cli("ask " + dir.file("m") + " --image " + dir.file("keep.txt") + " --question hi", &out), 1);
+  EXPECT_NE(out.find("keep.txt: cannot decode image"), std::string::npos) << out;
+  EXPECT_EQ(cli("--device cuda9 info " + dir.file("m"), &out), 0);  // info reads no weights
+}
+
+}  // namespace
+}  // namespace hipp

@@ -1,0 +1,43 @@
+#include <gtest/gtest.h>
+
+#include "core/json_fields.h"
+#include "support.h"
+
+namespace hipp {
+namespace {
+
+TEST(JsonFields, RequiredFieldReportsMissingAndWrongType) {
+  const nlohmann::json j = {{"n", 3}, {"s", "text"}};
+  EXPECT_EQ(required_field<int64_t>(j, "n", "f.json"), 3);
+  try {
+    required_field<int64_t>(j, "absent", "f.json");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "f.json: missing field 'absent'");
+  }
+  EXPECT_THROW(required_field<int64_t>(j, "s", "f.json"), Error);
+  EXPECT_EQ(optional_field<int64_t>(j, "absent", 7, "f.json"), 7);
+}
+
+TEST(JsonFields, ReadJsonFileNamesThePathOnSyntaxError) {
+  test::TempDir dir;
+  test::write_bytes(dir.file("bad.json"), "{\"a\": ");
+  try {
+    read_json_file(dir.file("bad.json"));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.json: invalid JSON"), std::string::npos);
+  }
+  EXPECT_THROW(read_json_file(dir.file("absent.json")), Error);
+}
+
+TEST(JsonFields, AtomicWriteReplacesWholeFile) {
+  test::TempDir dir;
+  write_json_file(dir.file("a.json"), {{"x", 1}});
+  write_json_file(dir.file("a.json"), {{"x", 2}});
+  EXPECT_EQ(read_json_file(dir.file("a.json"))["x"], 2);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("a.json.tmp")));
+}
+
+}  // namespace
+}  // namespace hipp

@@ -1,0 +1,192 @@
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "core/error.h"
+#include "model/llava.h"
+#include "support.h"
+
+namespace hipp {
+namespace {
+
+torch::Tensor logits_of(LlavaModel& model, const torch::Tensor& ids,
+                        const torch::Tensor& features = {}, const torch::Tensor& mask = {}) {
+  torch::NoGradGuard no_grad;
+  LlavaInputs inputs;
+  inputs.input_ids = ids;
+  inputs.image_features = features;
+  inputs.attention_mask = mask;
+  return model->forward(inputs);
+}
+
+TEST(Llava, ParameterNamesFollowHuggingFace) {
+  auto model = test::micro_model(1);
+  auto params = model->named_parameters();
+  for (const char* name : {
+           "vision_tower.vision_model.embeddings.patch_embedding.weight",
+           "vision_tower.vision_model.embeddings.class_embedding",
+           "vision_tower.vision_model.embeddings.position_embedding.weight",
+           "vision_tower.vision_model.pre_layrnorm.weight",
+           "vision_tower.vision_model.encoder.layers.0.self_attn.q_proj.bias",
+           "vision_tower.vision_model.encoder.layers.2.mlp.fc2.weight",
+           "vision_tower.vision_model.post_layernorm.bias",
+           "multi_modal_projector.linear_1.weight", "multi_modal_projector.linear_2.bias",
+           "language_model.model.embed_tokens.weight",
+           "language_model.model.layers.1.self_attn.k_proj.weight",
+           "language_model.model.layers.2.mlp.down_proj.weight",
+           "language_model.model.layers.0.post_attention_layernorm.weight",
+           "language_model.model.norm.weight", "language_model.lm_head.weight"})
+    EXPECT_NE(params.find(name), nullptr) << name;
+  EXPECT_EQ(params["language_model.model.layers.1.self_attn.k_proj.weight"].sizes(),
+            torch::IntArrayRef({2 * 16, 64}));
+}
+
+TEST(Llava, ChangingALaterTokenNeverChangesEarlierLogits) {
+  auto model = test::micro_model(2);
+  auto ids = test::random_ids(1, 12, 64, 7);
+  auto changed = ids.clone();
+  changed[0][8] = (ids[0][8].item<int64_t>() + 5 - 4) % 60 + 4;
+  const auto a = logits_of(model, ids), b = logits_of(model, changed);
+  EXPECT_TRUE(torch::allclose(a.slice(1, 0, 8), b.slice(1, 0, 8), 1e-6, 1e-6));
+  EXPECT_FALSE(torch::allclose(a.slice(1, 8), b.slice(1, 8), 1e-4, 1e-4));
+}
+
+TEST(Llava, GroupedQueryAttentionEqualsDuplicatedHeads) {
+  auto gqa_config = test::micro_config();
+  auto gqa = test::micro_model(3, gqa_config);
+  auto mha_config = gqa_config;
+  mha_config.text.num_key_value_heads = mha_config.text.num_attention_heads;
+  for (auto& w : mha_config.text.layers) w.num_key_value_heads = w.num_attention_heads;
+  LlavaModel mha(mha_config, torch::TensorOptions());
+  mha->eval();
+  {
+    torch::NoGradGuard no_grad;
+    auto source = gqa->named_parameters();
+    const int64_t group = 4 / 2, head_dim = 16;
+    for (auto& p : mha->named_parameters()) {
+      auto value = source[p.key()];
+      const bool kv = p.key().find("k_proj") != std::string::npos ||
+                      p.key().find("v_proj") != std::string::npos;
+      if (kv && p.key().rfind("language_model", 0) == 0) {
+        // KV head g serves query heads g*group .. g*group+group-1.
+        value = value.view({-1, head_dim, value.size(1)})
+                    .repeat_interleave(group, 0)
+                    .reshape(p.value().sizes());
+      }
+      p.value().copy_(value);
+    }
+  }
+  auto ids = test::random_ids(2, 9, 64, 11);
+  EXPECT_TRUE(torch::allclose(logits_of(gqa, ids), logits_of(mha, ids), 1e-5, 1e-5));
+}
+
+TEST(Llava, PerLayerWidthsRun) {
+  auto config = test::micro_config();
+  config.text.layers[0] = {32, 4, 2};
+  config.text.layers[1] = {128, 2, 1};
+  config.text.layers[2] = {1, 4, 4};
+  auto model = test::micro_model(4, config);
+  auto logits = logits_of(model, test::random_ids(1, 6, 64, 5));
+  EXPECT_EQ(logits.sizes(), torch::IntArrayRef({1, 6, 64}));
+  EXPECT_TRUE(torch::isfinite(logits).all().item<bool>());
+  EXPECT_EQ(model->language_model->model->layers[2]->mlp->gate_proj->weight.sizes(),
+            torch::IntArrayRef({1, 64}));
+}
+
+TEST(Llava, LeftPaddingGivesTheSameLogitsAsNoPadding) {
+  auto model = test::micro_model(5);
+  auto longer = test::random_ids(1, 8, 64, 21);
+  auto shorter = test::random_ids(1, 5, 64, 22);
+  auto batch = torch::zeros({2, 8}, torch::kInt64);
+  batch[0] = longer[0];
+  batch.slice(1, 3)[1] = shorter[0];
+  auto mask = torch::ones({2, 8}, torch::kInt64);
+  mask[1].slice(0, 0, 3).zero_();
+  const auto batched = logits_of(model, batch, {}, mask);
+  EXPECT_TRUE(torch::allclose(batched[0], logits_of(model, longer)[0], 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(batched[1].slice(0, 3), logits_of(model, shorter)[0], 1e-5, 1e-5));
+}
+
+TEST(Llava, ImageFeaturesFillTheImagePositions) {
+  auto model = test::micro_model(6);
+  torch::NoGradGuard no_grad;
+  auto pixels = torch::randn({2, 3, 32, 32});
+  auto features = model->encode_images(pixels);
+  EXPECT_EQ(features.sizes(), torch::IntArrayRef({2, 16, 64}));
+  // Images are independent: encoding one alone gives the same features.
+  EXPECT_TRUE(torch::allclose(features[1], model->encode_images(pixels.slice(0, 1, 2))[0], 1e-5, 1e-5));
+
+  auto ids = test::random_ids(2, 20, 64, 3);
+  ids.slice(1, 2, 18).fill_(3);  // image token index of micro_config()
+  auto logits = logits_of(model, ids, features);
+  auto other = logits_of(model, ids, model->encode_images(torch::randn({2, 3, 32, 32})));
+  EXPECT_FALSE(torch::allclose(logits.slice(1, 18), other.slice(1, 18), 1e-4, 1e-4));
+  EXPECT_TRUE(torch::allclose(logits.slice(1, 0, 2), other.slice(1, 0, 2), 1e-6, 1e-6));
+  // Too few features for the image positions is an error, not a crash.
+  EXPECT_THROW(logits_of(model, ids, features.slice(0, 0, 1)), Error);
+  EXPECT_THROW(model->encode_images(torch::randn({1, 3, 16, 16})), Error);
+  EXPECT_THROW(logits_of(model, torch::full({1, 3}, 500, torch::kInt64)), Error);
+}
+
+TEST(Llava, TapSeesEveryLayer) {
+  auto config = test::micro_config();
+  config.text.layers[1].intermediate_size = 40;
+  auto model = test::micro_model(7, config);
+  std::map<std::string, std::vector<std::vector<int64_t>>> seen;
+  ForwardOptions options;
+  options.tap = [&](const std::string& name, int64_t layer, const torch::Tensor& value) {
+    auto& list = seen[name];
+    if (static_cast<int64_t>(list.size()) <= layer) list.resize(static_cast<size_t>(layer + 1));
+    list[static_cast<size_t>(layer)] = value.sizes().vec();
+  };
+  LlavaInputs inputs;
+  inputs.input_ids = test::random_ids(2, 7, 64, 1);
+  torch::NoGradGuard no_grad;
+  model->forward(inputs, options);
+  ASSERT_EQ(seen["mlp.down_in"].size(), 3u);
+  EXPECT_EQ(seen["mlp.down_in"][1], (std::vector<int64_t>{2, 7, 40}));
+  EXPECT_EQ(seen["attn.probs"][0], (std::vector<int64_t>{2, 4, 7, 7}));
+  EXPECT_EQ(seen["layer.out"].size(), 3u);
+}
+
+TEST(Llava, AttentionProbabilitiesAreCausalDistributions) {
+  auto model = test::micro_model(8);
+  torch::Tensor probs;
+  ForwardOptions options;
+  options.tap = [&](const std::string& name, int64_t layer, const torch::Tensor& value) {
+    if (name == "attn.probs" && layer == 0) probs = value.clone();
+  };
+  LlavaInputs inputs;
+  inputs.input_ids = test::random_ids(1, 6, 64, 2);
+  torch::NoGradGuard no_grad;
+  model->forward(inputs, options);
+  EXPECT_TRUE(torch::allclose(probs.sum(-1), torch::ones({1, 4, 6}), 1e-5, 1e-5));
+  EXPECT_EQ(probs.triu(1).abs().max().item<float>(), 0.0f);
+}
+
+TEST(Llava, LastPositionOnlyMatchesFullLogits) {
+  auto model = test::micro_model(9);
+  auto ids = test::random_ids(2, 5, 64, 4);
+  LlavaInputs inputs;
+  inputs.input_ids = ids;
+  ForwardOptions last;
+  last.last_position_only = true;
+  torch::NoGradGuard no_grad;
+  auto tail = model->forward(inputs, last);
+  EXPECT_EQ(tail.sizes(), torch::IntArrayRef({2, 1, 64}));
+  EXPECT_TRUE(torch::allclose(tail, model->forward(inputs).slice(1, 4), 1e-5, 1e-5));
+}
+
+TEST(Llava, ParameterCountsAddUp) {
+  auto model = test::micro_model(10);
+  const auto counts = count_parameters(model);
+  int64_t all = 0;
+  for (const auto& p : model->parameters()) all += p.numel();
+  EXPECT_EQ(counts.total(), all);
+  // gate + up + down of a 64-wide layer with 128 channels.
+  EXPECT_EQ(counts.decoder_layers_mlp[0], 3 * 64 * 128);
+  EXPECT_EQ(counts.projector, 32 * 64 + 64 + 64 * 64 + 64);
+}
+
+}  // namespace
+}  // namespace hipp
