@@ -9,12 +9,13 @@
 
 #include "cli_common.h"
 #include "core/error.h"
+#include "core/threads.h"
 #include "core/version.h"
 
 namespace hipp::cli {
 
 void apply_common(const CommonOptions& common) {
-  if (common.threads > 0) torch::set_num_threads(common.threads);
+  use_threads(common.threads);
   torch::manual_seed(common.seed);
 }
 
