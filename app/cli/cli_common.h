@@ -1,6 +1,7 @@
 #pragma once
 // Options every hipp-prune subcommand shares, and the registration functions
 // of the subcommand groups.
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -19,6 +20,13 @@ struct CommonOptions {
 // Applies --threads and --seed to LibTorch.
 void apply_common(const CommonOptions& common);
 
+// Set by Ctrl-C (SIGINT/SIGTERM); long work checks it and stops cleanly.
+const std::atomic<bool>* install_cancel_handler();
+
+// A progress line on stderr.
+void progress_line(const std::string& line);
+
 void add_model_commands(CLI::App& app, CommonOptions& common);
+void add_benchmark_commands(CLI::App& app, CommonOptions& common);
 
 }  // namespace hipp::cli

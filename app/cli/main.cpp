@@ -1,5 +1,6 @@
 // hipp-prune: the command line over the hipp engine.
 // Exit codes: 0 success, 1 failure (one-line error on stderr), 2 bad usage.
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -13,6 +14,22 @@
 #include "core/version.h"
 
 namespace hipp::cli {
+
+namespace {
+std::atomic<bool> g_cancel{false};
+extern "C" void on_signal(int) { g_cancel.store(true); }
+}  // namespace
+
+const std::atomic<bool>* install_cancel_handler() {
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  return &g_cancel;
+}
+
+void progress_line(const std::string& line) {
+  std::fprintf(stderr, "%s\n", line.c_str());
+  std::fflush(stderr);
+}
 
 void apply_common(const CommonOptions& common) {
   use_threads(common.threads);
@@ -37,6 +54,7 @@ int main(int argc, char** argv) {
   app.add_flag("--json", common.json, "machine-readable output on stdout");
 
   hipp::cli::add_model_commands(app, common);
+  hipp::cli::add_benchmark_commands(app, common);
 
   try {
     app.parse(argc, argv);
@@ -51,6 +69,9 @@ int main(int argc, char** argv) {
     if (message.empty()) message = "invalid arguments";
     std::fprintf(stderr, "hipp-prune: %s (see 'hipp-prune --help')\n", message.c_str());
     return 2;
+  } catch (const hipp::Cancelled&) {
+    std::fprintf(stderr, "hipp-prune: cancelled; nothing was left half-written\n");
+    return 130;
   } catch (const hipp::Error& e) {
     std::fprintf(stderr, "hipp-prune: error: %s\n", e.what());
     return 1;

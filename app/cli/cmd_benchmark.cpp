@@ -1,0 +1,161 @@
+// Subcommands about benchmarks: demo (build the embedded demo) and eval.
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+#include <torch/torch.h>
+
+#include "cli_common.h"
+#include "core/error.h"
+#include "demo/demo.h"
+#include "eval/benchmark.h"
+#include "eval/evaluator.h"
+#include "model/checkpoint.h"
+
+namespace hipp::cli {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct DemoArgs {
+  std::string out;
+  int steps = DemoTrainingOptions{}.steps;
+  int batch = DemoTrainingOptions{}.batch_size;
+  double lr = DemoTrainingOptions{}.lr;
+  bool require_quality = false;
+};
+
+struct EvalArgs {
+  std::string model;
+  std::string bench;
+  std::string subset = "search";
+  std::string answers_dir;
+  std::string cache_dir;
+  bool blank_images = false;
+  int batch = 32;
+  int pope_per_split = SubsetOptions{}.pope_per_split;
+  int sqa = SubsetOptions{}.sqa;
+};
+
+std::string default_cache_dir() {
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::string(xdg) + "/hipp-prune";
+  if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.cache/hipp-prune";
+  return (fs::temp_directory_path() / "hipp-prune").string();
+}
+
+void run_demo(const DemoArgs& args, const CommonOptions& common) {
+  apply_common(common);
+  DemoOptions options;
+  options.out = args.out.empty() ? default_cache_dir() + "/demo" : args.out;
+  options.training.steps = args.steps;
+  options.training.batch_size = args.batch;
+  options.training.lr = args.lr;
+  options.training.seed = common.seed ? common.seed : options.training.seed;
+  options.cancel = install_cancel_handler();
+  options.log = [](const std::string& line) { progress_line("demo: " + line); };
+  progress_line("demo: building in " + options.out + " (Ctrl-C stops cleanly)");
+  const auto report = build_demo(options);
+  const auto failures = demo_quality_failures(report);
+  if (common.json) {
+    std::cout << nlohmann::json({{"out", options.out},
+                                 {"test", result_to_json(report.test)},
+                                 {"blank_images", result_to_json(report.blank)},
+                                 {"train_seconds", report.train_seconds},
+                                 {"build_seconds", report.build_seconds},
+                                 {"quality_failures", failures}})
+                     .dump(2)
+              << "\n";
+  } else {
+    std::cout << "demo model: " << options.out << "/model\ndemo benchmark: " << options.out
+              << "/bench\n\n"
+              << result_to_text(report.test) << "\nwith blank images:\n"
+              << result_to_text(report.blank);
+    std::printf("\ntraining %.0f s, whole build %.0f s\n", report.train_seconds, report.build_seconds);
+    if (failures.empty()) {
+      std::cout << "quality bar: met\n";
+    } else {
+      std::cout << "quality bar: NOT met:\n";
+      for (const auto& f : failures) std::cout << "  " << f << "\n";
+    }
+  }
+  if (args.require_quality && !failures.empty()) throw Error("the demo model misses its quality bar");
+}
+
+void run_eval(const EvalArgs& args, const CommonOptions& common) {
+  apply_common(common);
+  LoadOptions load;
+  load.device = parse_device(common.device);
+  load.dtype = parse_dtype(common.dtype);
+  const fs::path dir(args.model);
+  auto tokenizer = Tokenizer::load((dir / "tokenizer.model").string());
+  auto preprocessor = read_preprocessor_config((dir / "preprocessor_config.json").string());
+  auto full = load_benchmark(args.bench);
+  auto model = load_llava(args.model, load);
+  const Benchmark benchmark =
+      args.subset == "full" ? full : search_subset(full, {args.pope_per_split, args.sqa, common.seed});
+  Evaluator evaluator(model, tokenizer, preprocessor,
+                      args.cache_dir == "none" ? "" : (args.cache_dir.empty() ? default_cache_dir() + "/features" : args.cache_dir));
+  EvalOptions options;
+  options.batch_size = args.batch;
+  options.answers_dir = args.answers_dir;
+  options.blank_images = args.blank_images;
+  options.model_id = dir.filename().string();
+  options.cancel = install_cancel_handler();
+  int last_percent = -1;
+  options.progress = [&](int done, int total) {
+    const int percent = 100 * done / std::max(1, total);
+    if (percent / 10 != last_percent / 10 && !common.json)
+      progress_line("eval: " + std::to_string(done) + "/" + std::to_string(total) + " questions");
+    last_percent = percent;
+  };
+  const auto result = evaluator.evaluate(benchmark, options);
+  const auto& stats = evaluator.cache_stats();
+  if (common.json) {
+    auto json = result_to_json(result);
+    json["subset"] = args.subset;
+    json["feature_cache"] = {{"memory_hits", stats.memory_hits}, {"disk_hits", stats.disk_hits},
+                             {"computed", stats.computed}, {"vision_seconds", stats.vision_seconds}};
+    std::cout << json.dump(2) << "\n";
+  } else {
+    std::cout << "subset " << args.subset << (args.blank_images ? " (blank images)" : "") << "\n\n"
+              << result_to_text(result);
+    std::printf("image features: %lld computed (%.1f s in the vision tower), %lld from disk cache\n",
+                static_cast<long long>(stats.computed), stats.vision_seconds,
+                static_cast<long long>(stats.disk_hits));
+  }
+}
+
+}  // namespace
+
+void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
+  auto demo_args = std::make_shared<DemoArgs>();
+  auto* demo = app.add_subcommand(
+      "demo", "build the synthetic benchmark and train the tiny demo LLaVA on it");
+  demo->add_option("--out", demo_args->out, "output folder (default: the user cache)");
+  demo->add_option("--steps", demo_args->steps, "training steps")->check(CLI::PositiveNumber)->capture_default_str();
+  demo->add_option("--batch", demo_args->batch, "training batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  demo->add_option("--lr", demo_args->lr, "peak learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  demo->add_flag("--require-quality", demo_args->require_quality,
+                 "exit 1 when the model misses the demo's quality bar");
+  demo->callback([demo_args, &common] { run_demo(*demo_args, common); });
+
+  auto eval_args = std::make_shared<EvalArgs>();
+  auto* eval = app.add_subcommand("eval", "score a model on POPE and ScienceQA");
+  eval->add_option("MODEL_DIR", eval_args->model, "model folder")->required();
+  eval->add_option("BENCH_DIR", eval_args->bench, "benchmark folder (pope/, scienceqa/)")->required();
+  eval->add_option("--subset", eval_args->subset, "search (seeded, stratified) or full")
+      ->check(CLI::IsMember({"search", "full"}))
+      ->capture_default_str();
+  eval->add_option("--answers-dir", eval_args->answers_dir, "write LLaVA-format answer files here");
+  eval->add_option("--cache-dir", eval_args->cache_dir, "image-feature cache folder ('none' = memory only)");
+  eval->add_flag("--blank-images", eval_args->blank_images, "replace every image with a blank one");
+  eval->add_option("--batch", eval_args->batch, "questions per forward pass")->check(CLI::PositiveNumber)->capture_default_str();
+  eval->add_option("--pope-per-split", eval_args->pope_per_split, "search subset: POPE questions per split")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  eval->add_option("--sqa", eval_args->sqa, "search subset: ScienceQA questions")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  eval->callback([eval_args, &common] { run_eval(*eval_args, common); });
+}
+
+}  // namespace hipp::cli

@@ -1,0 +1,118 @@
+#include "demo/demo.h"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "core/json_fields.h"
+#include "eval/benchmark.h"
+#include "eval/evaluator.h"
+#include "model/checkpoint.h"
+#include "model/presets.h"
+#include "model/prompt.h"
+
+namespace hipp {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string format(const char* pattern, double a, double b = 0, double c = 0, double d = 0) {
+  char text[256];
+  std::snprintf(text, sizeof text, pattern, a, b, c, d);
+  return text;
+}
+
+}  // namespace
+
+DemoReport build_demo(const DemoOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  auto log = [&](const std::string& line) {
+    if (options.log) options.log(line);
+  };
+  DemoReport report;
+  write_folder_atomically(options.out, [&](const std::string& dir) {
+    const std::string bench_dir = (fs::path(dir) / "bench").string();
+    const std::string model_dir = (fs::path(dir) / "model").string();
+    log("generating the synthetic benchmark");
+    write_synthetic_benchmark(bench_dir, options.benchmark);
+
+    log("training the tokenizer");
+    fs::create_directories(model_dir);
+    const std::string tokenizer_path = (fs::path(model_dir) / "tokenizer.model").string();
+    TokenizerTraining tokenizer_training;
+    tokenizer_training.vocab_size = options.vocab_size;
+    tokenizer_training.user_symbols = {kImagePlaceholder};
+    train_tokenizer(synthetic_corpus(options.benchmark.seed + 5, 3000), tokenizer_training, tokenizer_path);
+    const auto tokenizer = Tokenizer::load(tokenizer_path);
+
+    auto config = preset_config(options.preset, tokenizer.vocab_size(), tokenizer.piece_id(kImagePlaceholder));
+    LlavaModel model(config, torch::TensorOptions().dtype(torch::kFloat32));
+    init_random(model, options.training.seed);
+    const auto preprocessor = clip_preprocessor(config.vision.image_size);
+
+    DemoTrainingOptions training = options.training;
+    training.cancel = options.cancel;
+    training.progress = [&](const TrainProgress& p) {
+      const double eta = p.seconds / p.step * (p.steps - p.step);
+      log("training step " + std::to_string(p.step) + "/" + std::to_string(p.steps) +
+          format(", loss %.4f, lr %.2e, %.0f s, ~%.0f s left", p.loss, p.lr, p.seconds, eta));
+    };
+    const auto train_start = std::chrono::steady_clock::now();
+    report.final_loss = train_demo_model(model, tokenizer, preprocessor, training);
+    report.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - train_start).count();
+
+    save_llava(model, model_dir);
+    write_preprocessor_config(preprocessor, (fs::path(model_dir) / "preprocessor_config.json").string());
+
+    log("evaluating on the full test sets");
+    const auto benchmark = load_benchmark(bench_dir);
+    Evaluator evaluator(model, tokenizer, preprocessor);
+    EvalOptions eval;
+    eval.cancel = options.cancel;
+    report.test = evaluator.evaluate(benchmark, eval);
+    eval.blank_images = true;
+    report.blank = evaluator.evaluate(benchmark, eval);
+    report.build_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+    nlohmann::json settings = {
+        {"preset", options.preset},
+        {"vocab_size", options.vocab_size},
+        {"benchmark_seed", options.benchmark.seed},
+        {"training_seed", training.seed},
+        {"steps", training.steps},
+        {"batch_size", training.batch_size},
+        {"lr", training.lr},
+        {"warmup_steps", training.warmup_steps},
+        {"weight_decay", training.weight_decay},
+        {"grad_clip", training.grad_clip},
+        {"task_mix", {training.caption_share, training.yes_no_share, training.image_problem_share,
+                      training.text_problem_share}}};
+    write_json_file((fs::path(dir) / "demo-report.json").string(),
+                    {{"settings", settings},
+                     {"test", result_to_json(report.test)},
+                     {"blank_images", result_to_json(report.blank)},
+                     {"final_loss", report.final_loss},
+                     {"train_seconds", report.train_seconds},
+                     {"build_seconds", report.build_seconds}});
+  });
+  return report;
+}
+
+std::vector<std::string> demo_quality_failures(const DemoReport& r) {
+  std::vector<std::string> failures;
+  if (r.test.pope_mean_f1 < 0.85) failures.push_back(format("POPE mean F1 %.3f < 0.85", r.test.pope_mean_f1));
+  for (const auto& [split, m] : r.test.pope)
+    if (m.yes_ratio < 0.4 || m.yes_ratio > 0.6)
+      failures.push_back("POPE " + split + format(" yes-ratio %.3f outside [0.4, 0.6]", m.yes_ratio));
+  if (r.test.sqa.accuracy < 0.75) failures.push_back(format("ScienceQA accuracy %.3f < 0.75", r.test.sqa.accuracy));
+  if (r.test.sqa.image_accuracy < 0.70)
+    failures.push_back(format("ScienceQA image accuracy %.3f < 0.70", r.test.sqa.image_accuracy));
+  if (r.test.sqa.text_accuracy < 0.70)
+    failures.push_back(format("ScienceQA text-only accuracy %.3f < 0.70", r.test.sqa.text_accuracy));
+  for (const auto& [split, m] : r.blank.pope)
+    if (m.accuracy > 0.6)
+      failures.push_back("blank-image POPE " + split + format(" accuracy %.3f > 0.6", m.accuracy));
+  return failures;
+}
+
+}  // namespace hipp

@@ -1,0 +1,41 @@
+#pragma once
+// The embedded demo: the synthetic benchmark, a tokenizer trained on its
+// text, a tiny LLaVA trained on it, and its evaluation, written as
+// OUT/model (Hugging Face layout), OUT/bench (POPE + ScienceQA layout) and
+// OUT/demo-report.json. The whole folder is assembled under a temporary name
+// and renamed into place, so an interrupted build leaves nothing behind.
+#include <atomic>
+#include <functional>
+#include <string>
+
+#include "data/synthetic.h"
+#include "demo/trainer.h"
+#include "eval/metrics.h"
+
+namespace hipp {
+
+struct DemoOptions {
+  std::string out;
+  std::string preset = "tiny";
+  int64_t vocab_size = 512;
+  SyntheticBenchmarkOptions benchmark;
+  DemoTrainingOptions training;
+  // Progress lines ("training step 100/2000, loss 1.23, ...") for stderr.
+  std::function<void(const std::string&)> log;
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+struct DemoReport {
+  BenchmarkResult test;   // full test sets
+  BenchmarkResult blank;  // the same with every image blank
+  double build_seconds = 0;
+  double train_seconds = 0;
+  double final_loss = 0;
+};
+
+DemoReport build_demo(const DemoOptions& options);
+
+// The quality bar the demo model must clear; returns the failures (empty = all met).
+std::vector<std::string> demo_quality_failures(const DemoReport& report);
+
+}  // namespace hipp

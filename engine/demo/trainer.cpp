@@ -1,0 +1,160 @@
+#include "demo/trainer.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "core/error.h"
+#include "model/prompt.h"
+
+namespace hipp {
+
+namespace {
+
+const char* kYesNoSuffix = "\nAnswer the question using a single word or phrase.";
+
+TrainExample make_sequence(const Tokenizer& tokenizer, const LlavaConfig& config,
+                           const std::string& prompt, const std::string& answer) {
+  TrainExample e;
+  e.ids = tokenize_prompt(tokenizer, prompt, config.image_token_index, config.num_image_features());
+  e.labels.assign(e.ids.size(), -100);
+  auto answer_ids = tokenizer.encode(answer);
+  answer_ids.push_back(tokenizer.eos_id());
+  for (int64_t id : answer_ids) {
+    e.ids.push_back(id);
+    e.labels.push_back(id);
+  }
+  return e;
+}
+
+// A negative category for a yes/no question, by one of POPE's three rules.
+int absent_category(const Scene& scene, SceneRandom& random) {
+  std::vector<int> absent;
+  const int mode = random.below(3);
+  if (mode == 2) {  // adversarial: an absent member of the scene's theme
+    for (int c : scene_themes()[static_cast<size_t>(scene.theme)].members)
+      if (!scene.contains(c)) absent.push_back(c);
+  }
+  if (absent.empty())
+    for (int c = 0; c < static_cast<int>(scene_categories().size()); ++c)
+      if (!scene.contains(c)) absent.push_back(c);
+  return absent[static_cast<size_t>(random.below(static_cast<int>(absent.size())))];
+}
+
+}  // namespace
+
+TrainExample draw_example(SceneRandom& random, const Tokenizer& tokenizer, const LlavaConfig& config,
+                          const DemoTrainingOptions& o) {
+  const double total = o.caption_share + o.yes_no_share + o.image_problem_share + o.text_problem_share;
+  double pick = random.uniform() * total;
+  if ((pick -= o.text_problem_share) < 0) {
+    const auto p = text_problem(random);
+    return make_sequence(tokenizer, config, llava_prompt(sqa_prompt_text(p), false),
+                         std::string(1, option_letter(static_cast<size_t>(p.answer))));
+  }
+  SceneOptions scene_options = o.scene;
+  scene_options.image_size = static_cast<int>(config.vision.image_size);
+  Scene scene = make_scene(random, scene_options);
+  TrainExample e;
+  if ((pick -= o.caption_share) < 0) {
+    e = make_sequence(tokenizer, config, llava_prompt("What objects are in the image?", true),
+                      scene.caption() + ".");
+  } else if ((pick -= o.yes_no_share) < 0) {
+    const bool positive = random.chance(0.5);
+    const int category =
+        positive ? scene.objects[static_cast<size_t>(random.below(static_cast<int>(scene.objects.size())))].category
+                 : absent_category(scene, random);
+    e = make_sequence(tokenizer, config, llava_prompt(pope_question_text(category) + kYesNoSuffix, true),
+                      positive ? "Yes" : "No");
+  } else {
+    const auto p = image_problem(scene, random);
+    e = make_sequence(tokenizer, config, llava_prompt(sqa_prompt_text(p), true),
+                      std::string(1, option_letter(static_cast<size_t>(p.answer))));
+  }
+  e.has_image = true;
+  e.image = std::move(scene.image);
+  return e;
+}
+
+double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
+                        const PreprocessorConfig& preprocessor, const DemoTrainingOptions& o) {
+  if (o.steps <= 0 || o.batch_size <= 0) throw Error("training needs positive steps and batch size");
+  const auto& config = model->config();
+  const auto device = model->options().device();
+  torch::manual_seed(o.seed);
+  SceneRandom random(o.seed * 1000003 + 17);
+  model->train();
+  torch::optim::AdamW optimizer(
+      model->parameters(),
+      torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay).betas({0.9, 0.98}));
+  const auto start = std::chrono::steady_clock::now();
+  double window_loss = 0, last_loss = 0;
+  int window = 0;
+  const int64_t vocab = config.text.vocab_size;
+  for (int step = 1; step <= o.steps; ++step) {
+    if (o.cancel && o.cancel->load()) throw Cancelled();
+    double lr = o.lr;
+    if (step <= o.warmup_steps) {
+      lr = o.lr * step / std::max(1, o.warmup_steps);
+    } else {
+      const double t = static_cast<double>(step - o.warmup_steps) / std::max(1, o.steps - o.warmup_steps);
+      lr = o.lr * (o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + std::cos(M_PI * t)));
+    }
+    for (auto& group : optimizer.param_groups())
+      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+
+    std::vector<TrainExample> batch;
+    size_t longest = 0;
+    for (int i = 0; i < o.batch_size; ++i) {
+      batch.push_back(draw_example(random, tokenizer, config, o));
+      longest = std::max(longest, batch.back().ids.size());
+    }
+    const auto rows = static_cast<int64_t>(batch.size());
+    auto ids = torch::zeros({rows, static_cast<int64_t>(longest)}, torch::kInt64);
+    auto labels = torch::full({rows, static_cast<int64_t>(longest)}, -100, torch::kInt64);
+    std::vector<torch::Tensor> pixels;
+    for (int64_t r = 0; r < rows; ++r) {
+      const auto& e = batch[static_cast<size_t>(r)];
+      const auto n = static_cast<int64_t>(e.ids.size());
+      ids[r].slice(0, 0, n).copy_(torch::tensor(e.ids, torch::kInt64));
+      labels[r].slice(0, 0, n).copy_(torch::tensor(e.labels, torch::kInt64));
+      if (e.has_image) {
+        auto values = preprocess_image(e.image, preprocessor);
+        pixels.push_back(torch::from_blob(values.data(), {3, preprocessor.crop_height, preprocessor.crop_width},
+                                          torch::kFloat32)
+                             .clone());
+      }
+    }
+    LlavaInputs inputs;
+    inputs.input_ids = ids.to(device);
+    if (!pixels.empty()) inputs.image_features = model->encode_images(torch::stack(pixels).to(device));
+    auto logits = model->forward(inputs);
+    auto loss = torch::nn::functional::cross_entropy(
+        logits.slice(1, 0, -1).reshape({-1, vocab}), labels.slice(1, 1).reshape({-1}).to(device),
+        torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
+    optimizer.zero_grad();
+    loss.backward();
+    torch::nn::utils::clip_grad_norm_(model->parameters(), o.grad_clip);
+    optimizer.step();
+
+    window_loss += loss.item<double>();
+    ++window;
+    if (step % o.log_every == 0 || step == o.steps) {
+      last_loss = window_loss / window;
+      if (o.progress) {
+        TrainProgress p;
+        p.step = step;
+        p.steps = o.steps;
+        p.loss = last_loss;
+        p.lr = lr;
+        p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        o.progress(p);
+      }
+      window_loss = 0;
+      window = 0;
+    }
+  }
+  model->eval();
+  return last_loss;
+}
+
+}  // namespace hipp

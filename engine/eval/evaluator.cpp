@@ -1,0 +1,258 @@
+#include "eval/evaluator.h"
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "core/error.h"
+#include "core/hash.h"
+#include "core/json_fields.h"
+#include "data/synthetic.h"
+#include "model/prompt.h"
+#include "model/tensor_io.h"
+
+namespace hipp {
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kPopeSuffix = "\nAnswer the question using a single word or phrase.";
+
+int64_t first_piece(const Tokenizer& tokenizer, const std::string& text) {
+  const auto ids = tokenizer.encode(text);
+  if (ids.empty()) throw Error("tokenizer gives no piece for '" + text + "'");
+  return ids[0];
+}
+
+std::string read_file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open image");
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+std::string vision_fingerprint(LlavaModel& model, const PreprocessorConfig& p) {
+  ContentHash hash;
+  const auto& c = model->config();
+  hash.add(std::to_string(c.vision_feature_layer) + c.vision_feature_select_strategy);
+  hash.add(&p.shortest_edge, sizeof p.shortest_edge);
+  hash.add(&p.crop_height, sizeof p.crop_height);
+  hash.add(&p.crop_width, sizeof p.crop_width);
+  hash.add(p.image_mean.data(), sizeof(double) * 3);
+  hash.add(p.image_std.data(), sizeof(double) * 3);
+  for (const auto& part : {model->vision_tower->named_parameters(),
+                           model->multi_modal_projector->named_parameters()})
+    for (const auto& t : part) {
+      hash.add(t.key());
+      auto values = t.value().detach().to(torch::kCPU, torch::kFloat32).contiguous();
+      hash.add(values.data_ptr(), static_cast<size_t>(values.numel()) * sizeof(float));
+    }
+  return hash.hex();
+}
+
+// One question: its prompt, the image it needs, and the tokens it chooses among.
+struct Evaluator::Item {
+  std::vector<int64_t> ids;
+  std::string image;               // path, "" = text-only
+  std::vector<int64_t> candidates;  // token ids; the prediction is the best of them
+  int prediction = -1;
+  std::string prompt;
+};
+
+Evaluator::Evaluator(LlavaModel model, const Tokenizer& tokenizer, PreprocessorConfig preprocessor,
+                     std::string cache_dir)
+    : model_(std::move(model)),
+      tokenizer_(tokenizer),
+      preprocessor_(preprocessor),
+      cache_dir_(std::move(cache_dir)) {
+  const auto& v = model_->config().vision;
+  if (preprocessor_.crop_height != v.image_size || preprocessor_.crop_width != v.image_size)
+    throw Error("preprocessor crop size " + std::to_string(preprocessor_.crop_height) +
+                " does not match the vision tower's " + std::to_string(v.image_size) + "px input");
+  torch::NoGradGuard no_grad;
+  vision_fingerprint_ = vision_fingerprint(model_, preprocessor_);
+  yes_id_ = first_piece(tokenizer_, "Yes");
+  no_id_ = first_piece(tokenizer_, "No");
+  if (yes_id_ == no_id_) throw Error("tokenizer: 'Yes' and 'No' share their first piece");
+  for (char letter = 'A'; letter <= 'Z'; ++letter)
+    letter_ids_.push_back(first_piece(tokenizer_, std::string(1, letter)));
+}
+
+torch::Tensor Evaluator::image_features(const std::string& path) {
+  std::string bytes;
+  std::string key = "blank";
+  if (!path.empty()) {
+    bytes = read_file_bytes(path);
+    key = hash_hex(bytes);
+  }
+  if (auto it = memory_.find(key); it != memory_.end()) {
+    ++stats_.memory_hits;
+    return it->second;
+  }
+  const bool use_disk = disk_cache_enabled_ && !cache_dir_.empty();
+  const fs::path disk_path = fs::path(cache_dir_) / vision_fingerprint_ / (key + ".safetensors");
+  if (use_disk && fs::exists(disk_path)) {
+    try {
+      const auto header = read_safetensors_header(disk_path.string());
+      if (const auto* entry = header.find("features")) {
+        auto features = read_tensor(header, *entry);
+        ++stats_.disk_hits;
+        memory_[key] = features;
+        return features;
+      }
+    } catch (const Error&) {
+      // A damaged cache file is recomputed and replaced below.
+    }
+  }
+  const Image image = path.empty() ? blank_image(static_cast<int>(preprocessor_.crop_width))
+                                   : decode_image(std::vector<uint8_t>(bytes.begin(), bytes.end()), path);
+  auto values = preprocess_image(image, preprocessor_);
+  auto pixels = torch::from_blob(values.data(), {1, 3, preprocessor_.crop_height, preprocessor_.crop_width},
+                                 torch::kFloat32);
+  const auto start = std::chrono::steady_clock::now();
+  torch::Tensor features;
+  {
+    torch::NoGradGuard no_grad;
+    features = model_->encode_images(pixels)[0].to(torch::kCPU, torch::kFloat32).contiguous();
+  }
+  stats_.vision_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ++stats_.computed;
+  memory_[key] = features;
+  if (use_disk) {
+    std::error_code ignored;
+    fs::create_directories(disk_path.parent_path(), ignored);
+    try {
+      write_safetensors(disk_path.string(), {{"features", features}});
+    } catch (const Error&) {
+      // The cache is an optimisation: a read-only or full disk is not an error.
+    }
+  }
+  return features;
+}
+
+void Evaluator::run_items(std::vector<Item>& items, const EvalOptions& options, int* done, int total) {
+  torch::NoGradGuard no_grad;
+  const auto device = model_->options().device();
+  const size_t batch = static_cast<size_t>(std::max(1, options.batch_size));
+  for (size_t start = 0; start < items.size(); start += batch) {
+    if (options.cancel && options.cancel->load()) throw Cancelled();
+    const size_t end = std::min(items.size(), start + batch);
+    size_t longest = 0;
+    std::vector<torch::Tensor> features;
+    for (size_t i = start; i < end; ++i) {
+      longest = std::max(longest, items[i].ids.size());
+      if (!items[i].image.empty())
+        features.push_back(image_features(options.blank_images ? "" : items[i].image));
+    }
+    const auto rows = static_cast<int64_t>(end - start);
+    auto ids = torch::zeros({rows, static_cast<int64_t>(longest)}, torch::kInt64);
+    auto mask = torch::zeros({rows, static_cast<int64_t>(longest)}, torch::kInt64);
+    for (size_t i = start; i < end; ++i) {
+      const auto& item_ids = items[i].ids;
+      const auto pad = static_cast<int64_t>(longest - item_ids.size());  // left padding
+      auto row = torch::tensor(item_ids, torch::kInt64);
+      ids[static_cast<int64_t>(i - start)].slice(0, pad).copy_(row);
+      mask[static_cast<int64_t>(i - start)].slice(0, pad).fill_(1);
+    }
+    LlavaInputs inputs;
+    inputs.input_ids = ids.to(device);
+    inputs.attention_mask = mask.to(device);
+    if (!features.empty()) inputs.image_features = torch::stack(features).to(device);
+    ForwardOptions forward;
+    forward.last_position_only = true;
+    auto logits = model_->forward(inputs, forward).select(1, 0).to(torch::kCPU);  // [B, V]
+    for (size_t i = start; i < end; ++i) {
+      auto& item = items[i];
+      auto row = logits[static_cast<int64_t>(i - start)];
+      auto scores = row.index_select(0, torch::tensor(item.candidates, torch::kInt64));
+      item.prediction = static_cast<int>(scores.argmax().item<int64_t>());
+    }
+    *done += static_cast<int>(end - start);
+    if (options.progress) options.progress(*done, total);
+  }
+}
+
+BenchmarkResult Evaluator::evaluate(const Benchmark& benchmark, const EvalOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto& config = model_->config();
+  const int64_t image_tokens = config.num_image_features();
+
+  std::vector<Item> pope_items;
+  for (const auto& q : benchmark.pope) {
+    Item item;
+    item.prompt = llava_prompt(q.text + kPopeSuffix, true);
+    item.ids = tokenize_prompt(tokenizer_, item.prompt, config.image_token_index, image_tokens);
+    item.image = benchmark.pope_image_path(q);
+    item.candidates = {yes_id_, no_id_};
+    pope_items.push_back(std::move(item));
+  }
+  std::vector<Item> sqa_items;
+  for (const auto& p : benchmark.sqa_eval) {
+    Item item;
+    item.prompt = llava_prompt(sqa_prompt_text(p), p.has_image());
+    item.ids = tokenize_prompt(tokenizer_, item.prompt, config.image_token_index, image_tokens);
+    if (p.has_image()) {
+      item.image = benchmark.sqa.image_path(p);
+      if (!fs::exists(item.image)) throw Error(item.image + ": ScienceQA image not found");
+    }
+    item.candidates.assign(letter_ids_.begin(), letter_ids_.begin() + static_cast<long>(p.choices.size()));
+    sqa_items.push_back(std::move(item));
+  }
+  for (const auto& item : pope_items)
+    if (!fs::exists(item.image)) throw Error(item.image + ": POPE image not found");
+
+  const int total = static_cast<int>(pope_items.size() + sqa_items.size());
+  int done = 0;
+  run_items(pope_items, options, &done, total);
+  run_items(sqa_items, options, &done, total);
+
+  BenchmarkResult result;
+  std::map<std::string, PopeCounts> counts;
+  for (size_t i = 0; i < pope_items.size(); ++i)
+    counts[benchmark.pope[i].split].add(pope_items[i].prediction == 0, benchmark.pope[i].label);
+  double f1_sum = 0;
+  for (const auto& [split, c] : counts) {
+    result.pope[split] = pope_metrics(c);
+    f1_sum += result.pope[split].f1;
+  }
+  result.pope_mean_f1 = counts.empty() ? 0.0 : f1_sum / static_cast<double>(counts.size());
+  SqaCounts sqa;
+  for (size_t i = 0; i < sqa_items.size(); ++i)
+    sqa.add(sqa_items[i].prediction == benchmark.sqa_eval[i].answer, benchmark.sqa_eval[i].has_image());
+  result.sqa = sqa_metrics(sqa);
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  if (!options.answers_dir.empty()) {
+    fs::create_directories(options.answers_dir);
+    std::map<std::string, std::string> pope_lines;
+    for (size_t i = 0; i < pope_items.size(); ++i) {
+      const auto& q = benchmark.pope[i];
+      const nlohmann::json line = {{"question_id", std::stoll(q.question_id)},
+                                   {"prompt", q.text + kPopeSuffix},
+                                   {"text", pope_items[i].prediction == 0 ? "Yes" : "No"},
+                                   {"answer_id", hash_hex(options.model_id + q.split + q.question_id)},
+                                   {"model_id", options.model_id},
+                                   {"metadata", nlohmann::json::object()}};
+      pope_lines[q.split] += line.dump() + "\n";
+    }
+    for (const auto& [split, text] : pope_lines)
+      write_file_atomically((fs::path(options.answers_dir) / ("pope_" + split + ".jsonl")).string(), text);
+    std::string sqa_text;
+    for (size_t i = 0; i < sqa_items.size(); ++i) {
+      const auto& p = benchmark.sqa_eval[i];
+      const nlohmann::json line = {{"question_id", p.pid},
+                                   {"prompt", sqa_prompt_text(p)},
+                                   {"text", std::string(1, option_letter(static_cast<size_t>(sqa_items[i].prediction)))},
+                                   {"answer_id", hash_hex(options.model_id + "sqa" + p.pid)},
+                                   {"model_id", options.model_id},
+                                   {"metadata", nlohmann::json::object()}};
+      sqa_text += line.dump() + "\n";
+    }
+    write_file_atomically((fs::path(options.answers_dir) / "scienceqa.jsonl").string(), sqa_text);
+  }
+  return result;
+}
+
+}  // namespace hipp

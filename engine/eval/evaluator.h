@@ -1,0 +1,74 @@
+#pragma once
+// Scores a LLaVA model on POPE and ScienceQA with one forward pass per
+// question: POPE compares the "Yes" and "No" logits at the answer position,
+// ScienceQA takes the best option letter. Image features (vision tower +
+// projector, never pruned) are computed once per image and cached in memory
+// and on disk, keyed by the model fingerprint and the image's content.
+#include <atomic>
+#include <functional>
+#include <map>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "eval/benchmark.h"
+#include "eval/metrics.h"
+#include "model/image.h"
+#include "model/llava.h"
+#include "model/tokenizer.h"
+
+namespace hipp {
+
+struct EvalOptions {
+  int batch_size = 32;
+  std::string answers_dir;          // write LLaVA answer files here when set
+  bool blank_images = false;        // replace every image with a blank one
+  std::string model_id = "hipp";
+  std::function<void(int done, int total)> progress;
+  const std::atomic<bool>* cancel = nullptr;  // throws hipp::Cancelled when set
+};
+
+struct FeatureCacheStats {
+  int64_t memory_hits = 0, disk_hits = 0, computed = 0;
+  double vision_seconds = 0;  // time spent in the vision tower and projector
+};
+
+class Evaluator {
+ public:
+  // `cache_dir` empty = memory cache only. The vision side of `model` must
+  // stay unchanged while the evaluator lives (pruning never touches it).
+  Evaluator(LlavaModel model, const Tokenizer& tokenizer, PreprocessorConfig preprocessor,
+            std::string cache_dir = "");
+
+  BenchmarkResult evaluate(const Benchmark& benchmark, const EvalOptions& options = {});
+
+  // Features [N, D] of one image file (or of a blank image for "").
+  torch::Tensor image_features(const std::string& path);
+  // Uses another language model with the same vision side (a pruned copy).
+  void set_model(LlavaModel model) { model_ = std::move(model); }
+  const FeatureCacheStats& cache_stats() const { return stats_; }
+  const std::string& fingerprint() const { return vision_fingerprint_; }
+  void set_disk_cache(bool enabled) { disk_cache_enabled_ = enabled; }
+  void clear_memory_cache() { memory_.clear(); }
+
+ private:
+  struct Item;
+  void run_items(std::vector<Item>& items, const EvalOptions& options, int* done, int total);
+
+  LlavaModel model_;
+  const Tokenizer& tokenizer_;
+  PreprocessorConfig preprocessor_;
+  std::string cache_dir_;
+  bool disk_cache_enabled_ = true;
+  std::string vision_fingerprint_;
+  std::map<std::string, torch::Tensor> memory_;
+  FeatureCacheStats stats_;
+  int64_t yes_id_ = -1, no_id_ = -1;
+  std::vector<int64_t> letter_ids_;
+};
+
+// Hash of the vision tower, projector and image preprocessing: what image
+// features depend on.
+std::string vision_fingerprint(LlavaModel& model, const PreprocessorConfig& preprocessor);
+
+}  // namespace hipp
