@@ -1,6 +1,8 @@
 // The hipp-prune command line as a user runs it.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <nlohmann/json.hpp>
 
 #include "model/image.h"
@@ -85,6 +87,49 @@ TEST(Cli, FailuresExitOneAndKeepExistingFolders) {
   EXPECT_EQ(cli("ask " + dir.file("m") + " --image " + dir.file("keep.txt") + " --question hi", &out), 1);
   EXPECT_NE(out.find("keep.txt: cannot decode image"), std::string::npos) << out;
   EXPECT_EQ(cli("--device cuda9 info " + dir.file("m"), &out), 0);  // info reads no weights
+}
+
+}  // namespace
+}  // namespace hipp
+
+namespace hipp {
+namespace {
+
+TEST(Cli, DemoThenEvalOnAMicroModel) {
+  test::TempDir dir;
+  const std::string out = dir.file("demo");
+  std::string log;
+  ASSERT_EQ(cli("demo --out " + out +
+                    " --preset micro --steps 3 --batch 4 --pope-images 3 --sqa-problems 6",
+                &log),
+            0)
+      << log;
+  EXPECT_NE(log.find("training step 3/3"), std::string::npos) << log;
+  EXPECT_NE(log.find("quality bar"), std::string::npos) << log;
+  for (const char* file : {"model/config.json", "model/model.safetensors", "model/tokenizer.model",
+                           "model/preprocessor_config.json", "bench/pope/coco_pope_adversarial.json",
+                           "bench/scienceqa/problems.json", "bench/instruct/llava_instruct.json",
+                           "demo-report.json"})
+    EXPECT_TRUE(std::filesystem::exists(out + "/" + file)) << file;
+
+  std::string out_json;
+  ASSERT_EQ(cli("--json eval " + out + "/model " + out + "/bench --subset full --cache-dir none " +
+                    "--answers-dir " + dir.file("answers"),
+                &out_json),
+            0)
+      << out_json;
+  const auto result = nlohmann::json::parse(out_json.substr(out_json.find('{')));
+  EXPECT_EQ(result["pope"]["random"]["questions"], 18);
+  EXPECT_EQ(result["scienceqa"]["questions"], 6);
+  EXPECT_TRUE(std::filesystem::exists(dir.file("answers/pope_popular.jsonl")));
+  ASSERT_EQ(cli("eval " + out + "/model " + out + "/bench --blank-images --cache-dir none", &log), 0) << log;
+  EXPECT_NE(log.find("blank images"), std::string::npos);
+
+  // A second demo into the same folder is refused and the first is kept.
+  EXPECT_EQ(cli("demo --out " + out + " --preset micro --steps 1 --batch 2 --pope-images 1 --sqa-problems 2", &log), 1);
+  EXPECT_TRUE(std::filesystem::exists(out + "/demo-report.json"));
+  EXPECT_EQ(cli("eval " + out + "/model " + dir.file("nowhere"), &log), 1);
+  EXPECT_NE(log.find("benchmark folder not found"), std::string::npos) << log;
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "eval/benchmark.h"
 #include "eval/evaluator.h"
 #include "model/checkpoint.h"
+#include "model/presets.h"
 
 namespace hipp::cli {
 namespace fs = std::filesystem;
@@ -20,6 +21,9 @@ namespace {
 
 struct DemoArgs {
   std::string out;
+  std::string preset = "tiny";
+  int pope_images = SyntheticBenchmarkOptions{}.pope_images;
+  int sqa_test = SyntheticBenchmarkOptions{}.sqa_test;
   int steps = DemoTrainingOptions{}.steps;
   int batch = DemoTrainingOptions{}.batch_size;
   double lr = DemoTrainingOptions{}.lr;
@@ -48,6 +52,12 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
   apply_common(common);
   DemoOptions options;
   options.out = args.out.empty() ? default_cache_dir() + "/demo" : args.out;
+  options.preset = args.preset;
+  options.benchmark.pope_images = args.pope_images;
+  options.benchmark.sqa_test = args.sqa_test;
+  options.benchmark.sqa_train = args.sqa_test;
+  options.benchmark.sqa_val = std::max(2, args.sqa_test / 3);
+  options.benchmark.instruction_conversations = std::max(2, args.sqa_test * 2 / 3);
   options.training.steps = args.steps;
   options.training.batch_size = args.batch;
   options.training.lr = args.lr;
@@ -133,6 +143,15 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
   auto* demo = app.add_subcommand(
       "demo", "build the synthetic benchmark and train the tiny demo LLaVA on it");
   demo->add_option("--out", demo_args->out, "output folder (default: the user cache)");
+  demo->add_option("--preset", demo_args->preset, "model shape (tiny; micro for quick checks)")
+      ->check(CLI::IsMember(preset_names()))
+      ->capture_default_str();
+  demo->add_option("--pope-images", demo_args->pope_images, "POPE test images (6 questions each, every split)")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  demo->add_option("--sqa-problems", demo_args->sqa_test, "ScienceQA test problems (train the same, val a third)")
+      ->check(CLI::Range(2, 100000))
+      ->capture_default_str();
   demo->add_option("--steps", demo_args->steps, "training steps")->check(CLI::PositiveNumber)->capture_default_str();
   demo->add_option("--batch", demo_args->batch, "training batch size")->check(CLI::PositiveNumber)->capture_default_str();
   demo->add_option("--lr", demo_args->lr, "peak learning rate")->check(CLI::PositiveNumber)->capture_default_str();

@@ -34,7 +34,10 @@ DemoReport build_demo(const DemoOptions& options) {
     const std::string bench_dir = (fs::path(dir) / "bench").string();
     const std::string model_dir = (fs::path(dir) / "model").string();
     log("generating the synthetic benchmark");
-    write_synthetic_benchmark(bench_dir, options.benchmark);
+    SyntheticBenchmarkOptions benchmark_options = options.benchmark;
+    benchmark_options.scene.image_size =
+        static_cast<int>(preset_config(options.preset, 16, 3).vision.image_size);
+    write_synthetic_benchmark(bench_dir, benchmark_options);
 
     log("training the tokenizer");
     fs::create_directories(model_dir);

@@ -1,6 +1,7 @@
 #include "demo/trainer.h"
 
 #include <chrono>
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -89,7 +90,6 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
   const auto start = std::chrono::steady_clock::now();
   double window_loss = 0, last_loss = 0;
   int window = 0;
-  const int64_t vocab = config.text.vocab_size;
   for (int step = 1; step <= o.steps; ++step) {
     if (o.cancel && o.cancel->load()) throw Cancelled();
     double lr = o.lr;
@@ -103,40 +103,55 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
       static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
 
     std::vector<TrainExample> batch;
-    size_t longest = 0;
-    for (int i = 0; i < o.batch_size; ++i) {
-      batch.push_back(draw_example(random, tokenizer, config, o));
-      longest = std::max(longest, batch.back().ids.size());
-    }
-    const auto rows = static_cast<int64_t>(batch.size());
-    auto ids = torch::zeros({rows, static_cast<int64_t>(longest)}, torch::kInt64);
-    auto labels = torch::full({rows, static_cast<int64_t>(longest)}, -100, torch::kInt64);
-    std::vector<torch::Tensor> pixels;
-    for (int64_t r = 0; r < rows; ++r) {
-      const auto& e = batch[static_cast<size_t>(r)];
-      const auto n = static_cast<int64_t>(e.ids.size());
-      ids[r].slice(0, 0, n).copy_(torch::tensor(e.ids, torch::kInt64));
-      labels[r].slice(0, 0, n).copy_(torch::tensor(e.labels, torch::kInt64));
-      if (e.has_image) {
-        auto values = preprocess_image(e.image, preprocessor);
-        pixels.push_back(torch::from_blob(values.data(), {3, preprocessor.crop_height, preprocessor.crop_width},
-                                          torch::kFloat32)
-                             .clone());
-      }
-    }
-    LlavaInputs inputs;
-    inputs.input_ids = ids.to(device);
-    if (!pixels.empty()) inputs.image_features = model->encode_images(torch::stack(pixels).to(device));
-    auto logits = model->forward(inputs);
-    auto loss = torch::nn::functional::cross_entropy(
-        logits.slice(1, 0, -1).reshape({-1, vocab}), labels.slice(1, 1).reshape({-1}).to(device),
-        torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100));
+    for (int i = 0; i < o.batch_size; ++i) batch.push_back(draw_example(random, tokenizer, config, o));
+    // Sorted by length and cut into micro-batches, each padded only to its own
+    // longest sequence: padding would otherwise cost a third of the compute.
+    std::sort(batch.begin(), batch.end(),
+              [](const TrainExample& a, const TrainExample& b) { return a.ids.size() < b.ids.size(); });
+    int64_t answer_tokens = 0;
+    for (const auto& e : batch)
+      for (int64_t label : e.labels) answer_tokens += label != -100;
     optimizer.zero_grad();
-    loss.backward();
+    double batch_loss = 0;
+    const size_t micro = static_cast<size_t>(std::max(1, o.micro_batch));
+    for (size_t begin = 0; begin < batch.size(); begin += micro) {
+      const size_t end = std::min(batch.size(), begin + micro);
+      const auto rows = static_cast<int64_t>(end - begin);
+      const auto longest = static_cast<int64_t>(batch[end - 1].ids.size());
+      auto ids = torch::zeros({rows, longest}, torch::kInt64);
+      auto labels = torch::full({rows, longest}, -100, torch::kInt64);
+      std::vector<torch::Tensor> pixels;
+      for (int64_t r = 0; r < rows; ++r) {
+        const auto& e = batch[begin + static_cast<size_t>(r)];
+        const auto n = static_cast<int64_t>(e.ids.size());
+        ids[r].slice(0, 0, n).copy_(torch::tensor(e.ids, torch::kInt64));
+        labels[r].slice(0, 0, n).copy_(torch::tensor(e.labels, torch::kInt64));
+        if (e.has_image) {
+          auto values = preprocess_image(e.image, preprocessor);
+          pixels.push_back(torch::from_blob(values.data(), {3, preprocessor.crop_height, preprocessor.crop_width},
+                                            torch::kFloat32)
+                               .clone());
+        }
+      }
+      LlavaInputs inputs;
+      inputs.input_ids = ids.to(device);
+      if (!pixels.empty()) inputs.image_features = model->encode_images(torch::stack(pixels).to(device));
+      // lm_head only where there is a label: the answer tokens.
+      auto hidden = model->final_hidden(inputs).slice(1, 0, -1).reshape({-1, config.text.hidden_size});
+      auto targets = labels.slice(1, 1).reshape({-1}).to(device);
+      auto keep = (targets != -100).nonzero().squeeze(1);
+      auto logits = model->language_model->lm_head(hidden.index_select(0, keep));
+      auto loss = torch::nn::functional::cross_entropy(
+          logits, targets.index_select(0, keep),
+          torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+      loss = loss / static_cast<double>(std::max<int64_t>(1, answer_tokens));
+      loss.backward();
+      batch_loss += loss.item<double>();
+    }
     torch::nn::utils::clip_grad_norm_(model->parameters(), o.grad_clip);
     optimizer.step();
 
-    window_loss += loss.item<double>();
+    window_loss += batch_loss;
     ++window;
     if (step % o.log_every == 0 || step == o.steps) {
       last_loss = window_loss / window;

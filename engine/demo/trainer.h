@@ -25,6 +25,7 @@ struct TrainProgress {
 struct DemoTrainingOptions {
   int steps = 2000;
   int batch_size = 64;
+  int micro_batch = 16;  // examples per forward pass (similar lengths together)
   double lr = 2e-3;
   double min_lr_ratio = 0.05;
   int warmup_steps = 100;

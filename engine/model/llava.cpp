@@ -306,6 +306,10 @@ torch::Tensor LlavaModelImpl::embed(const torch::Tensor& input_ids,
 }
 
 torch::Tensor LlavaModelImpl::forward(const LlavaInputs& inputs, const ForwardOptions& options) {
+  return language_model->lm_head(final_hidden(inputs, options)).to(torch::kFloat32);
+}
+
+torch::Tensor LlavaModelImpl::final_hidden(const LlavaInputs& inputs, const ForwardOptions& options) {
   if (!inputs.input_ids.defined() || inputs.input_ids.dim() != 2)
     throw Error("input_ids must be a [batch, tokens] tensor");
   const auto& tc = config_.text;
@@ -341,8 +345,7 @@ torch::Tensor LlavaModelImpl::forward(const LlavaInputs& inputs, const ForwardOp
     if (options.tap) options.tap("layer.out", static_cast<int64_t>(l), x);
   }
   if (options.last_position_only) x = x.slice(1, t - 1);
-  x = lm->norm(x);
-  return language_model->lm_head(x).to(torch::kFloat32);
+  return lm->norm(x);
 }
 
 ParameterCounts count_parameters(LlavaModel& model) {

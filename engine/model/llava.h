@@ -224,6 +224,9 @@ class LlavaModelImpl : public torch::nn::Module {
   torch::Tensor embed(const torch::Tensor& input_ids, const torch::Tensor& image_features);
   // Logits [B, T, V] (float32 on the model's device).
   torch::Tensor forward(const LlavaInputs& inputs, const ForwardOptions& options = {});
+  // The final-normed hidden states [B, T, D] that lm_head turns into logits;
+  // training applies lm_head only where it has labels.
+  torch::Tensor final_hidden(const LlavaInputs& inputs, const ForwardOptions& options = {});
 
   ClipVisionModel vision_tower{nullptr};
   Projector multi_modal_projector{nullptr};

@@ -1,0 +1,169 @@
+// The evaluator end to end on a micro model and a very small synthetic benchmark.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "data/synthetic.h"
+#include "eval/benchmark.h"
+#include "eval/evaluator.h"
+#include "model/checkpoint.h"
+#include "model/presets.h"
+#include "model/prompt.h"
+#include "support.h"
+
+namespace hipp {
+namespace {
+namespace fs = std::filesystem;
+
+class EvaluatorTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir();
+    SyntheticBenchmarkOptions options;
+    options.pope_images = 4;
+    options.sqa_train = 6;
+    options.sqa_val = 2;
+    options.sqa_test = 10;
+    options.instruction_conversations = 2;
+    options.scene.image_size = 32;
+    write_synthetic_benchmark(dir_->file("bench"), options);
+    write_random_model("micro", dir_->file("model"), 5);
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static test::TempDir* dir_;
+};
+test::TempDir* EvaluatorTest::dir_ = nullptr;
+
+TEST_F(EvaluatorTest, ScoresEveryQuestionAndWritesAnswerFiles) {
+  const auto benchmark = load_benchmark(dir_->file("bench"));
+  ASSERT_EQ(benchmark.pope.size(), 3u * 4 * 6);
+  ASSERT_EQ(benchmark.sqa_eval.size(), 10u);
+  auto tokenizer = Tokenizer::load(dir_->file("model/tokenizer.model"));
+  auto model = load_llava(dir_->file("model"));
+  Evaluator evaluator(model, tokenizer, read_preprocessor_config(dir_->file("model/preprocessor_config.json")));
+  EvalOptions options;
+  options.answers_dir = dir_->file("answers");
+  options.batch_size = 7;
+  int last_done = 0;
+  options.progress = [&](int done, int) { last_done = done; };
+  const auto result = evaluator.evaluate(benchmark, options);
+  EXPECT_EQ(last_done, 72 + 10);
+  ASSERT_EQ(result.pope.size(), 3u);
+  for (const auto& [split, m] : result.pope) {
+    EXPECT_EQ(m.questions, 24) << split;
+    EXPECT_GE(m.accuracy, 0.0);
+    EXPECT_LE(m.accuracy, 1.0);
+  }
+  EXPECT_EQ(result.sqa.questions, 10);
+  int lines = 0;
+  std::ifstream answers(dir_->file("answers/pope_random.jsonl"));
+  for (std::string line; std::getline(answers, line); ++lines) {
+    const auto j = nlohmann::json::parse(line);
+    EXPECT_TRUE(j["text"] == "Yes" || j["text"] == "No");
+    EXPECT_TRUE(j.contains("question_id") && j.contains("answer_id") && j.contains("model_id"));
+  }
+  EXPECT_EQ(lines, 24);
+  EXPECT_TRUE(fs::exists(dir_->file("answers/scienceqa.jsonl")));
+}
+
+TEST_F(EvaluatorTest, BatchedPredictionsEqualSingleQuestionForwards) {
+  const auto benchmark = load_benchmark(dir_->file("bench"));
+  auto tokenizer = Tokenizer::load(dir_->file("model/tokenizer.model"));
+  auto model = load_llava(dir_->file("model"));
+  const auto preprocessor = read_preprocessor_config(dir_->file("model/preprocessor_config.json"));
+  Evaluator evaluator(model, tokenizer, preprocessor);
+  EvalOptions options;
+  options.answers_dir = dir_->file("batched");
+  options.batch_size = 16;
+  evaluator.evaluate(benchmark, options);
+  std::ifstream answers(dir_->file("batched/pope_adversarial.jsonl"));
+  std::map<std::string, std::string> predicted;
+  for (std::string line; std::getline(answers, line);) {
+    const auto j = nlohmann::json::parse(line);
+    predicted[std::to_string(j["question_id"].get<int64_t>())] = j["text"];
+  }
+  const int64_t yes = tokenizer.encode("Yes")[0], no = tokenizer.encode("No")[0];
+  torch::NoGradGuard no_grad;
+  int checked = 0;
+  for (const auto& q : benchmark.pope) {
+    if (q.split != "adversarial" || checked >= 6) continue;
+    const auto prompt = llava_prompt(q.text + "\nAnswer the question using a single word or phrase.", true);
+    LlavaInputs inputs;
+    inputs.input_ids = torch::tensor(tokenize_prompt(tokenizer, prompt, model->config().image_token_index,
+                                                     model->config().num_image_features()))
+                           .unsqueeze(0);
+    inputs.image_features = evaluator.image_features(benchmark.pope_image_path(q)).unsqueeze(0);
+    auto logits = model->forward(inputs)[0][-1];
+    EXPECT_EQ(predicted[q.question_id], logits[yes].item<float>() > logits[no].item<float>() ? "Yes" : "No");
+    ++checked;
+  }
+  EXPECT_EQ(checked, 6);
+}
+
+TEST_F(EvaluatorTest, ImageFeaturesAreComputedOncePerImage) {
+  const auto benchmark = load_benchmark(dir_->file("bench"));
+  auto tokenizer = Tokenizer::load(dir_->file("model/tokenizer.model"));
+  auto model = load_llava(dir_->file("model"));
+  const auto preprocessor = read_preprocessor_config(dir_->file("model/preprocessor_config.json"));
+  const auto cache = dir_->file("cache");
+  {
+    Evaluator evaluator(model, tokenizer, preprocessor, cache);
+    evaluator.evaluate(benchmark);
+    // 4 POPE images + the 5 ScienceQA test images.
+    EXPECT_EQ(evaluator.cache_stats().computed, 9);
+    EXPECT_EQ(evaluator.cache_stats().memory_hits, 72 - 4);
+    const auto first = evaluator.evaluate(benchmark);
+    EXPECT_EQ(evaluator.cache_stats().computed, 9);
+  }
+  Evaluator fresh(model, tokenizer, preprocessor, cache);
+  const auto again = fresh.evaluate(benchmark);
+  EXPECT_EQ(fresh.cache_stats().computed, 0);
+  EXPECT_EQ(fresh.cache_stats().disk_hits, 9);
+  // Cached features are the computed ones.
+  const auto path = benchmark.pope_image_path(benchmark.pope[0]);
+  Evaluator uncached(model, tokenizer, preprocessor);
+  EXPECT_TRUE(torch::equal(fresh.image_features(path), uncached.image_features(path)));
+}
+
+TEST_F(EvaluatorTest, SearchSubsetIsStratifiedAndFixed) {
+  const auto full = load_benchmark(dir_->file("bench"));
+  SubsetOptions options;
+  options.pope_per_split = 6;
+  options.sqa = 4;
+  const auto a = search_subset(full, options);
+  const auto b = search_subset(full, options);
+  ASSERT_EQ(a.pope.size(), 18u);
+  for (const auto& split : pope_splits()) {
+    int yes = 0, count = 0;
+    for (const auto& q : a.pope)
+      if (q.split == split) {
+        ++count;
+        yes += q.label;
+      }
+    EXPECT_EQ(count, 6);
+    EXPECT_EQ(yes, 3);
+  }
+  for (size_t i = 0; i < a.pope.size(); ++i) EXPECT_EQ(a.pope[i].question_id, b.pope[i].question_id);
+  ASSERT_EQ(a.sqa_eval.size(), 4u);
+  EXPECT_EQ(std::count_if(a.sqa_eval.begin(), a.sqa_eval.end(), [](const SqaProblem& p) { return p.has_image(); }), 2);
+}
+
+TEST_F(EvaluatorTest, MissingImagesAreClearErrors) {
+  test::TempDir copy;
+  fs::copy(dir_->file("bench"), copy.path(), fs::copy_options::recursive);
+  fs::remove(copy.file("pope/images/synth_test_000002.png"));
+  const auto benchmark = load_benchmark(copy.path());
+  auto tokenizer = Tokenizer::load(dir_->file("model/tokenizer.model"));
+  auto model = load_llava(dir_->file("model"));
+  Evaluator evaluator(model, tokenizer, read_preprocessor_config(dir_->file("model/preprocessor_config.json")));
+  try {
+    evaluator.evaluate(benchmark);
+    FAIL() << "evaluated with a missing image";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("synth_test_000002.png"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace hipp

@@ -1,0 +1,105 @@
+#include <gtest/gtest.h>
+
+#include "eval/metrics.h"
+
+namespace hipp {
+namespace {
+
+PopeCounts counts(int tp, int fp, int tn, int fn) {
+  PopeCounts c;
+  c.tp = tp, c.fp = fp, c.tn = tn, c.fn = fn;
+  return c;
+}
+
+TEST(PopeMetrics, HandComputedConfusionMatrix) {
+  // 40 yes-labels (30 found), 60 no-labels (10 wrongly called yes).
+  const auto m = pope_metrics(counts(30, 10, 50, 10));
+  EXPECT_EQ(m.questions, 100);
+  EXPECT_DOUBLE_EQ(m.accuracy, 0.8);
+  EXPECT_DOUBLE_EQ(m.precision, 0.75);
+  EXPECT_DOUBLE_EQ(m.recall, 0.75);
+  EXPECT_DOUBLE_EQ(m.f1, 0.75);
+  EXPECT_DOUBLE_EQ(m.yes_ratio, 0.4);
+}
+
+TEST(PopeMetrics, AllYesAndAllNo) {
+  const auto all_yes = pope_metrics(counts(50, 50, 0, 0));
+  EXPECT_DOUBLE_EQ(all_yes.accuracy, 0.5);
+  EXPECT_DOUBLE_EQ(all_yes.precision, 0.5);
+  EXPECT_DOUBLE_EQ(all_yes.recall, 1.0);
+  EXPECT_NEAR(all_yes.f1, 2.0 / 3.0, 1e-12);
+  EXPECT_DOUBLE_EQ(all_yes.yes_ratio, 1.0);
+  const auto all_no = pope_metrics(counts(0, 0, 50, 50));
+  EXPECT_DOUBLE_EQ(all_no.accuracy, 0.5);
+  EXPECT_DOUBLE_EQ(all_no.precision, 0.0);  // empty denominator
+  EXPECT_DOUBLE_EQ(all_no.recall, 0.0);
+  EXPECT_DOUBLE_EQ(all_no.f1, 0.0);
+  EXPECT_DOUBLE_EQ(all_no.yes_ratio, 0.0);
+  const auto empty = pope_metrics(PopeCounts{});
+  EXPECT_EQ(empty.questions, 0);
+  EXPECT_DOUBLE_EQ(empty.accuracy, 0.0);
+}
+
+TEST(PopeMetrics, CountsAddUp) {
+  PopeCounts c;
+  c.add(true, true);
+  c.add(true, false);
+  c.add(false, false);
+  c.add(false, true);
+  c.add(false, true);
+  EXPECT_EQ(c.tp, 1);
+  EXPECT_EQ(c.fp, 1);
+  EXPECT_EQ(c.tn, 1);
+  EXPECT_EQ(c.fn, 2);
+}
+
+TEST(SqaMetrics, OverallImageAndText) {
+  SqaCounts c;
+  c.add(true, true);
+  c.add(false, true);
+  c.add(true, false);
+  c.add(true, false);
+  const auto m = sqa_metrics(c);
+  EXPECT_EQ(m.questions, 4);
+  EXPECT_DOUBLE_EQ(m.accuracy, 0.75);
+  EXPECT_DOUBLE_EQ(m.image_accuracy, 0.5);
+  EXPECT_DOUBLE_EQ(m.text_accuracy, 1.0);
+  EXPECT_DOUBLE_EQ(sqa_metrics(SqaCounts{}).accuracy, 0.0);
+}
+
+TEST(AnswerText, PopeOfficialRule) {
+  EXPECT_TRUE(pope_text_says_yes("Yes, there is a dog in the image."));
+  EXPECT_FALSE(pope_text_says_yes("No, there is no dog."));
+  EXPECT_FALSE(pope_text_says_yes("There is not a dog"));
+  EXPECT_FALSE(pope_text_says_yes("no"));
+  // Only the first sentence counts.
+  EXPECT_TRUE(pope_text_says_yes("There is a dog. No cat though."));
+  // Commas are dropped before splitting into words.
+  EXPECT_FALSE(pope_text_says_yes("No,"));
+  // "Nothing" is not the word "no".
+  EXPECT_TRUE(pope_text_says_yes("Nothing else"));
+}
+
+TEST(AnswerText, ScienceQaOfficialRule) {
+  EXPECT_EQ(sqa_text_choice("B", 3), 1);
+  EXPECT_EQ(sqa_text_choice("C. a dog", 3), 2);
+  EXPECT_EQ(sqa_text_choice("I think so. The answer is A.", 3), 0);
+  EXPECT_EQ(sqa_text_choice("D", 3), -1);  // not an option
+  EXPECT_EQ(sqa_text_choice("maybe", 3), -1);
+  EXPECT_EQ(sqa_text_choice("The answer is A. The answer is B.", 3), -1);  // ambiguous
+}
+
+TEST(BenchmarkResult, JsonRoundTrip) {
+  BenchmarkResult r;
+  r.pope["random"] = pope_metrics(counts(30, 10, 50, 10));
+  r.pope_mean_f1 = 0.75;
+  r.sqa = {10, 0.7, 0.6, 0.8};
+  r.seconds = 1.5;
+  const auto back = result_from_json(result_to_json(r));
+  EXPECT_DOUBLE_EQ(back.pope.at("random").precision, 0.75);
+  EXPECT_DOUBLE_EQ(back.sqa.text_accuracy, 0.8);
+  EXPECT_NE(result_to_text(r).find("mean F1 0.750"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hipp

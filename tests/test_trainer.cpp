@@ -1,0 +1,83 @@
+#include <gtest/gtest.h>
+
+#include "demo/trainer.h"
+#include "model/presets.h"
+#include "model/prompt.h"
+#include "support.h"
+
+namespace hipp {
+namespace {
+
+class TrainerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir();
+    TokenizerTraining training;
+    training.vocab_size = 400;
+    training.user_symbols = {"<image>"};
+    train_tokenizer(synthetic_corpus(1, 200), training, dir_->file("tokenizer.model"));
+  }
+  static void TearDownTestSuite() { delete dir_; }
+  static test::TempDir* dir_;
+};
+test::TempDir* TrainerTest::dir_ = nullptr;
+
+TEST_F(TrainerTest, LabelsCoverOnlyTheAnswerAndEos) {
+  auto tokenizer = Tokenizer::load(dir_->file("tokenizer.model"));
+  auto config = preset_config("micro", tokenizer.vocab_size(), tokenizer.piece_id("<image>"));
+  DemoTrainingOptions options;
+  SceneRandom random(4);
+  int with_image = 0;
+  for (int i = 0; i < 50; ++i) {
+    const auto e = draw_example(random, tokenizer, config, options);
+    ASSERT_EQ(e.ids.size(), e.labels.size());
+    EXPECT_EQ(e.ids.front(), tokenizer.bos_id());
+    EXPECT_EQ(e.labels.back(), tokenizer.eos_id());
+    size_t first_label = 0;
+    while (e.labels[first_label] == -100) ++first_label;
+    for (size_t k = first_label; k < e.ids.size(); ++k) EXPECT_EQ(e.labels[k], e.ids[k]);
+    const auto image_tokens = std::count(e.ids.begin(), e.ids.end(), config.image_token_index);
+    EXPECT_EQ(image_tokens, e.has_image ? config.num_image_features() : 0);
+    if (e.has_image) {
+      ++with_image;
+      EXPECT_EQ(e.image.width, 32);
+    }
+  }
+  EXPECT_GT(with_image, 20);
+  EXPECT_LT(with_image, 50);
+}
+
+TEST_F(TrainerTest, AFewStepsLowerTheLoss) {
+  auto tokenizer = Tokenizer::load(dir_->file("tokenizer.model"));
+  auto config = preset_config("micro", tokenizer.vocab_size(), tokenizer.piece_id("<image>"));
+  LlavaModel model(config, torch::TensorOptions());
+  init_random(model, 1);
+  DemoTrainingOptions options;
+  options.steps = 40;
+  options.batch_size = 8;
+  options.micro_batch = 4;
+  options.warmup_steps = 5;
+  options.log_every = 10;
+  std::vector<double> losses;
+  options.progress = [&](const TrainProgress& p) { losses.push_back(p.loss); };
+  const double final_loss = train_demo_model(model, tokenizer, clip_preprocessor(32), options);
+  ASSERT_EQ(losses.size(), 4u);
+  EXPECT_LT(final_loss, 0.7 * losses.front());
+  EXPECT_FALSE(model->is_training());
+}
+
+TEST_F(TrainerTest, CancelStopsTraining) {
+  auto tokenizer = Tokenizer::load(dir_->file("tokenizer.model"));
+  auto config = preset_config("micro", tokenizer.vocab_size(), tokenizer.piece_id("<image>"));
+  LlavaModel model(config, torch::TensorOptions());
+  init_random(model, 1);
+  std::atomic<bool> cancel{true};
+  DemoTrainingOptions options;
+  options.steps = 5;
+  options.batch_size = 2;
+  options.cancel = &cancel;
+  EXPECT_THROW(train_demo_model(model, tokenizer, clip_preprocessor(32), options), Cancelled);
+}
+
+}  // namespace
+}  // namespace hipp
