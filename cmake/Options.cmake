@@ -12,6 +12,8 @@ if(HIPP_USE_CCACHE)
     set(CMAKE_CXX_COMPILER_LAUNCHER
         ${CMAKE_COMMAND} -E env
         "CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime"
+        # Relative paths let a fresh clone elsewhere (CI) reuse the cache.
+        "CCACHE_BASEDIR=${CMAKE_SOURCE_DIR}" "CCACHE_NOHASHDIR=true"
         ${HIPP_CCACHE})
   endif()
 endif()

@@ -57,6 +57,7 @@ TEST_F(TrainerTest, AFewStepsLowerTheLoss) {
   options.batch_size = 8;
   options.micro_batch = 4;
   options.warmup_steps = 5;
+  options.lr = 2e-3;  // a toy run: a few steps at a high rate
   options.log_every = 10;
   std::vector<double> losses;
   options.progress = [&](const TrainProgress& p) { losses.push_back(p.loss); };

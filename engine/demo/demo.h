@@ -17,7 +17,7 @@ namespace hipp {
 struct DemoOptions {
   std::string out;
   std::string preset = "tiny";
-  int64_t vocab_size = 512;
+  int64_t vocab_size = 1024;
   SyntheticBenchmarkOptions benchmark;
   DemoTrainingOptions training;
   // Progress lines ("training step 100/2000, loss 1.23, ...") for stderr.

@@ -29,8 +29,9 @@ LlavaConfig preset_config(const std::string& preset, int64_t vocab_size, int64_t
     t.hidden_size = 64, t.intermediate_size = 128, t.num_hidden_layers = 3;
     t.num_attention_heads = 4, t.num_key_value_heads = 2;
   } else if (preset == "tiny") {
-    // The demo model's shape: ViT 64-wide on 48x48 images, decoder 128-wide.
-    v.image_size = 48, v.patch_size = 8, v.hidden_size = 64, v.intermediate_size = 256;
+    // The demo model's shape: ViT 64-wide on 48x48 images in 12-pixel patches (16 image
+    // tokens, about one per object), decoder 128-wide.
+    v.image_size = 48, v.patch_size = 12, v.hidden_size = 64, v.intermediate_size = 256;
     v.num_hidden_layers = 4, v.num_attention_heads = 4;
     t.hidden_size = 128, t.intermediate_size = 352, t.num_hidden_layers = 4;
     t.num_attention_heads = 4, t.num_key_value_heads = 4;
