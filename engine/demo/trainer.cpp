@@ -108,9 +108,6 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
     // longest sequence: padding would otherwise cost a third of the compute.
     std::sort(batch.begin(), batch.end(),
               [](const TrainExample& a, const TrainExample& b) { return a.ids.size() < b.ids.size(); });
-    int64_t answer_tokens = 0;
-    for (const auto& e : batch)
-      for (int64_t label : e.labels) answer_tokens += label != -100;
     optimizer.zero_grad();
     double batch_loss = 0;
     const size_t micro = static_cast<size_t>(std::max(1, o.micro_batch));
@@ -136,15 +133,20 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
       LlavaInputs inputs;
       inputs.input_ids = ids.to(device);
       if (!pixels.empty()) inputs.image_features = model->encode_images(torch::stack(pixels).to(device));
-      // lm_head only where there is a label: the answer tokens.
+      // lm_head only where there is a label: the answer tokens. Each example
+      // weighs the same whatever its answer length (a caption would otherwise
+      // count four times a yes/no answer), averaged over the whole batch.
       auto hidden = model->final_hidden(inputs).slice(1, 0, -1).reshape({-1, config.text.hidden_size});
-      auto targets = labels.slice(1, 1).reshape({-1}).to(device);
+      auto targets_grid = labels.slice(1, 1);
+      auto answer_counts = (targets_grid != -100).sum(1, /*keepdim=*/true).clamp_min(1).to(torch::kFloat32);
+      auto weights = (1.0 / (answer_counts * static_cast<double>(batch.size()))).expand_as(targets_grid).reshape({-1});
+      auto targets = targets_grid.reshape({-1});
       auto keep = (targets != -100).nonzero().squeeze(1);
-      auto logits = model->language_model->lm_head(hidden.index_select(0, keep));
-      auto loss = torch::nn::functional::cross_entropy(
-          logits, targets.index_select(0, keep),
-          torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
-      loss = loss / static_cast<double>(std::max<int64_t>(1, answer_tokens));
+      auto logits = model->language_model->lm_head(hidden.index_select(0, keep.to(device)));
+      auto token_loss = torch::nn::functional::cross_entropy(
+          logits, targets.index_select(0, keep).to(device),
+          torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+      auto loss = (token_loss * weights.index_select(0, keep).to(device)).sum();
       loss.backward();
       batch_loss += loss.item<double>();
     }

@@ -35,7 +35,7 @@ struct DemoTrainingOptions {
   double grad_clip = 1.0;
   uint64_t seed = 1;
   // Task mix (normalised): captions, yes/no, image problems, text problems.
-  double caption_share = 0.45, yes_no_share = 0.25, image_problem_share = 0.15,
+  double caption_share = 0.35, yes_no_share = 0.3, image_problem_share = 0.2,
          text_problem_share = 0.15;
   SceneOptions scene;
   int log_every = 50;
