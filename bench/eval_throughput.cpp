@@ -10,7 +10,7 @@
 #include "core/threads.h"
 #include "eval/benchmark.h"
 #include "eval/evaluator.h"
-#include "model/checkpoint.h"
+#include "model/model_folder.h"
 
 int main(int argc, char** argv) {
   if (argc < 3) {
@@ -19,9 +19,7 @@ int main(int argc, char** argv) {
   }
   hipp::use_threads(0);
   const std::filesystem::path model_dir(argv[1]);
-  auto tokenizer = hipp::Tokenizer::load((model_dir / "tokenizer.model").string());
-  auto preprocessor = hipp::read_preprocessor_config((model_dir / "preprocessor_config.json").string());
-  auto model = hipp::load_llava(model_dir.string());
+  auto [tokenizer, preprocessor, model] = hipp::load_model_folder(model_dir.string());
   const auto subset = hipp::search_subset(hipp::load_benchmark(argv[2]));
   const double questions = static_cast<double>(subset.pope.size() + subset.sqa_eval.size());
 

@@ -12,6 +12,7 @@
 #include "eval/benchmark.h"
 #include "eval/evaluator.h"
 #include "model/checkpoint.h"
+#include "model/model_folder.h"
 #include "model/presets.h"
 
 namespace hipp::cli {
@@ -98,10 +99,8 @@ void run_eval(const EvalArgs& args, const CommonOptions& common) {
   load.device = parse_device(common.device);
   load.dtype = parse_dtype(common.dtype);
   const fs::path dir(args.model);
-  auto tokenizer = Tokenizer::load((dir / "tokenizer.model").string());
-  auto preprocessor = read_preprocessor_config((dir / "preprocessor_config.json").string());
   auto full = load_benchmark(args.bench);
-  auto model = load_llava(args.model, load);
+  auto [tokenizer, preprocessor, model] = load_model_folder(args.model, load);
   const Benchmark benchmark =
       args.subset == "full" ? full : search_subset(full, {args.pope_per_split, args.sqa, common.seed});
   Evaluator evaluator(model, tokenizer, preprocessor,

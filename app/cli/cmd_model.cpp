@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "model/checkpoint.h"
 #include "model/generate.h"
+#include "model/model_folder.h"
 #include "model/presets.h"
 #include "model/summary.h"
 #include "model/tokenizer.h"
@@ -61,16 +62,9 @@ void run_ask(const AskArgs& args, const CommonOptions& common) {
   LoadOptions load;
   load.device = parse_device(common.device);
   load.dtype = parse_dtype(common.dtype);
-  const fs::path dir(args.model);
-  auto tokenizer = Tokenizer::load((dir / "tokenizer.model").string());
-  auto preprocessor = read_preprocessor_config((dir / "preprocessor_config.json").string());
   auto image = load_image(args.image);
-  auto model = load_llava(args.model, load);
+  auto [tokenizer, preprocessor, model] = load_model_folder(args.model, load);
   const auto& config = model->config();
-  if (preprocessor.crop_height != config.vision.image_size ||
-      preprocessor.crop_width != config.vision.image_size)
-    throw Error((dir / "preprocessor_config.json").string() + ": crop size does not match the " +
-                std::to_string(config.vision.image_size) + "px vision tower");
 
   torch::NoGradGuard no_grad;
   auto features = model->encode_images(pixels_from_image(image, preprocessor));
