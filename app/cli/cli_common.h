@@ -23,10 +23,14 @@ void apply_common(const CommonOptions& common);
 // Set by Ctrl-C (SIGINT/SIGTERM); long work checks it and stops cleanly.
 const std::atomic<bool>* install_cancel_handler();
 
+// $XDG_CACHE_HOME/hipp-prune, else ~/.cache/hipp-prune.
+std::string default_cache_dir();
+
 // A progress line on stderr.
 void progress_line(const std::string& line);
 
 void add_model_commands(CLI::App& app, CommonOptions& common);
 void add_benchmark_commands(CLI::App& app, CommonOptions& common);
+void add_prune_commands(CLI::App& app, CommonOptions& common);
 
 }  // namespace hipp::cli

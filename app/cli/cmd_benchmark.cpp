@@ -28,6 +28,11 @@ struct DemoArgs {
   int steps = DemoTrainingOptions{}.steps;
   int batch = DemoTrainingOptions{}.batch_size;
   double lr = DemoTrainingOptions{}.lr;
+  double vision_lr = DemoTrainingOptions{}.vision_lr;
+  int warmup = DemoTrainingOptions{}.warmup_steps;
+  int caption_only = DemoTrainingOptions{}.caption_only_steps;
+  bool tie_embeddings = DemoTrainingOptions{}.tie_embeddings;
+  std::vector<double> mix;
   bool require_quality = false;
 };
 
@@ -43,11 +48,6 @@ struct EvalArgs {
   int sqa = SubsetOptions{}.sqa;
 };
 
-std::string default_cache_dir() {
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::string(xdg) + "/hipp-prune";
-  if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.cache/hipp-prune";
-  return (fs::temp_directory_path() / "hipp-prune").string();
-}
 
 void run_demo(const DemoArgs& args, const CommonOptions& common) {
   apply_common(common);
@@ -62,6 +62,18 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
   options.training.steps = args.steps;
   options.training.batch_size = args.batch;
   options.training.lr = args.lr;
+  options.training.vision_lr = args.vision_lr;
+  options.training.warmup_steps = args.warmup;
+  options.training.caption_only_steps = args.caption_only;
+  options.training.tie_embeddings = args.tie_embeddings;
+  if (!args.mix.empty()) {
+    options.training.caption_share = args.mix[0];
+    options.training.yes_no_share = args.mix[1];
+    options.training.image_problem_share = args.mix[2];
+    options.training.text_problem_share = args.mix[3];
+    if (args.mix[0] + args.mix[1] + args.mix[2] + args.mix[3] <= 0)
+      throw CLI::ValidationError("--mix", "needs at least one positive share");
+  }
   options.training.seed = common.seed ? common.seed : options.training.seed;
   options.cancel = install_cancel_handler();
   options.log = [](const std::string& line) { progress_line("demo: " + line); };
@@ -154,6 +166,19 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
   demo->add_option("--steps", demo_args->steps, "training steps")->check(CLI::PositiveNumber)->capture_default_str();
   demo->add_option("--batch", demo_args->batch, "training batch size")->check(CLI::PositiveNumber)->capture_default_str();
   demo->add_option("--lr", demo_args->lr, "peak learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  demo->add_option("--vision-lr", demo_args->vision_lr, "peak learning rate of the vision tower and projector (0 = --lr)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  demo->add_option("--warmup", demo_args->warmup, "warm-up steps")->check(CLI::NonNegativeNumber)->capture_default_str();
+  demo->add_option("--caption-only-steps", demo_args->caption_only, "first steps train on captions only")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  demo->add_option("--tie-embeddings", demo_args->tie_embeddings, "train with lm_head tied to the embedding (true/false)")
+      ->capture_default_str();
+  demo->add_option("--mix", demo_args->mix, "task shares: captions,yes-no,image-problems,text-problems")
+      ->delimiter(',')
+      ->expected(4)
+      ->check(CLI::NonNegativeNumber);
   demo->add_flag("--require-quality", demo_args->require_quality,
                  "exit 1 when the model misses the demo's quality bar");
   demo->callback([demo_args, &common] { run_demo(*demo_args, common); });

@@ -1,6 +1,8 @@
 // hipp-prune: the command line over the hipp engine.
 // Exit codes: 0 success, 1 failure (one-line error on stderr), 2 bad usage.
 #include <csignal>
+#include <cstdlib>
+#include <filesystem>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -31,6 +33,12 @@ void progress_line(const std::string& line) {
   std::fflush(stderr);
 }
 
+std::string default_cache_dir() {
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::string(xdg) + "/hipp-prune";
+  if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.cache/hipp-prune";
+  return (std::filesystem::temp_directory_path() / "hipp-prune").string();
+}
+
 void apply_common(const CommonOptions& common) {
   use_threads(common.threads);
   torch::manual_seed(common.seed);
@@ -55,6 +63,7 @@ int main(int argc, char** argv) {
 
   hipp::cli::add_model_commands(app, common);
   hipp::cli::add_benchmark_commands(app, common);
+  hipp::cli::add_prune_commands(app, common);
 
   try {
     app.parse(argc, argv);

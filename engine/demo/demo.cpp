@@ -57,8 +57,12 @@ DemoReport build_demo(const DemoOptions& options) {
     training.cancel = options.cancel;
     training.progress = [&](const TrainProgress& p) {
       const double eta = p.seconds / p.step * (p.steps - p.step);
+      std::string tasks;
+      for (size_t t = 0; t < p.task_loss.size(); ++t)
+        if (p.task_loss[t] >= 0) tasks += std::string(tasks.empty() ? " (" : ", ") + kTrainTaskNames[t] + format(" %.3f", p.task_loss[t]);
+      if (!tasks.empty()) tasks += ")";
       log("training step " + std::to_string(p.step) + "/" + std::to_string(p.steps) +
-          format(", loss %.4f, lr %.2e, %.0f s, ~%.0f s left", p.loss, p.lr, p.seconds, eta));
+          format(", loss %.4f", p.loss) + tasks + format(", lr %.2e, %.0f s, ~%.0f s left", p.lr, p.seconds, eta));
     };
     const auto train_start = std::chrono::steady_clock::now();
     report.final_loss = train_demo_model(model, tokenizer, preprocessor, training);
@@ -85,7 +89,10 @@ DemoReport build_demo(const DemoOptions& options) {
         {"steps", training.steps},
         {"batch_size", training.batch_size},
         {"lr", training.lr},
+        {"vision_lr", training.vision_lr > 0 ? training.vision_lr : training.lr},
         {"warmup_steps", training.warmup_steps},
+        {"caption_only_steps", training.caption_only_steps},
+        {"tie_embeddings", training.tie_embeddings},
         {"weight_decay", training.weight_decay},
         {"grad_clip", training.grad_clip},
         {"task_mix", {training.caption_share, training.yes_no_share, training.image_problem_share,

@@ -49,8 +49,10 @@ TrainExample draw_example(SceneRandom& random, const Tokenizer& tokenizer, const
   double pick = random.uniform() * total;
   if ((pick -= o.text_problem_share) < 0) {
     const auto p = text_problem(random);
-    return make_sequence(tokenizer, config, llava_prompt(sqa_prompt_text(p), false),
-                         std::string(1, option_letter(static_cast<size_t>(p.answer))));
+    auto e = make_sequence(tokenizer, config, llava_prompt(sqa_prompt_text(p), false),
+                           std::string(1, option_letter(static_cast<size_t>(p.answer))));
+    e.task = 3;
+    return e;
   }
   SceneOptions scene_options = o.scene;
   scene_options.image_size = static_cast<int>(config.vision.image_size);
@@ -59,6 +61,7 @@ TrainExample draw_example(SceneRandom& random, const Tokenizer& tokenizer, const
   if ((pick -= o.caption_share) < 0) {
     e = make_sequence(tokenizer, config, llava_prompt("What objects are in the image?", true),
                       scene.caption() + ".");
+    e.task = 0;
   } else if ((pick -= o.yes_no_share) < 0) {
     const bool positive = random.chance(0.5);
     const int category =
@@ -66,10 +69,12 @@ TrainExample draw_example(SceneRandom& random, const Tokenizer& tokenizer, const
                  : absent_category(scene, random);
     e = make_sequence(tokenizer, config, llava_prompt(pope_question_text(category) + kYesNoSuffix, true),
                       positive ? "Yes" : "No");
+    e.task = 1;
   } else {
     const auto p = image_problem(scene, random);
     e = make_sequence(tokenizer, config, llava_prompt(sqa_prompt_text(p), true),
                       std::string(1, option_letter(static_cast<size_t>(p.answer))));
+    e.task = 2;
   }
   e.has_image = true;
   e.image = std::move(scene.image);
@@ -84,26 +89,43 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
   torch::manual_seed(o.seed);
   SceneRandom random(o.seed * 1000003 + 17);
   model->train();
-  torch::optim::AdamW optimizer(
-      model->parameters(),
-      torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay).betas({0.9, 0.98}));
+  // Two parameter groups: the language model, and the vision side (tower and
+  // projector), which may learn at its own rate.
+  const double vision_lr = o.vision_lr > 0 ? o.vision_lr : o.lr;
+  std::vector<torch::Tensor> vision_parameters = model->vision_tower->parameters();
+  for (auto& p : model->multi_modal_projector->parameters()) vision_parameters.push_back(p);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(model->language_model->parameters(),
+                      std::make_unique<torch::optim::AdamWOptions>(
+                          torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay).betas({0.9, 0.98})));
+  groups.emplace_back(vision_parameters,
+                      std::make_unique<torch::optim::AdamWOptions>(
+                          torch::optim::AdamWOptions(vision_lr).weight_decay(o.weight_decay).betas({0.9, 0.98})));
+  const std::array<double, 2> peak{o.lr, vision_lr};
+  torch::optim::AdamW optimizer(std::move(groups));
   const auto start = std::chrono::steady_clock::now();
   double window_loss = 0, last_loss = 0;
+  std::array<double, 4> task_sum{}, task_count{};
+  DemoTrainingOptions captions_only = o;
+  captions_only.yes_no_share = captions_only.image_problem_share = captions_only.text_problem_share = 0;
+  captions_only.caption_share = 1;
   int window = 0;
   for (int step = 1; step <= o.steps; ++step) {
     if (o.cancel && o.cancel->load()) throw Cancelled();
-    double lr = o.lr;
+    double factor = 1;
     if (step <= o.warmup_steps) {
-      lr = o.lr * step / std::max(1, o.warmup_steps);
+      factor = static_cast<double>(step) / std::max(1, o.warmup_steps);
     } else {
       const double t = static_cast<double>(step - o.warmup_steps) / std::max(1, o.steps - o.warmup_steps);
-      lr = o.lr * (o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + std::cos(M_PI * t)));
+      factor = o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + std::cos(M_PI * t));
     }
-    for (auto& group : optimizer.param_groups())
-      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    const double lr = o.lr * factor;
+    for (size_t g = 0; g < optimizer.param_groups().size(); ++g)
+      static_cast<torch::optim::AdamWOptions&>(optimizer.param_groups()[g].options()).lr(peak[g] * factor);
 
     std::vector<TrainExample> batch;
-    for (int i = 0; i < o.batch_size; ++i) batch.push_back(draw_example(random, tokenizer, config, o));
+    const DemoTrainingOptions& mix = step <= o.caption_only_steps ? captions_only : o;
+    for (int i = 0; i < o.batch_size; ++i) batch.push_back(draw_example(random, tokenizer, config, mix));
     // Sorted by length and cut into micro-batches, each padded only to its own
     // longest sequence: padding would otherwise cost a third of the compute.
     std::sort(batch.begin(), batch.end(),
@@ -142,13 +164,29 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
       auto weights = (1.0 / (answer_counts * static_cast<double>(batch.size()))).expand_as(targets_grid).reshape({-1});
       auto targets = targets_grid.reshape({-1});
       auto keep = (targets != -100).nonzero().squeeze(1);
-      auto logits = model->language_model->lm_head(hidden.index_select(0, keep.to(device)));
+      auto selected = hidden.index_select(0, keep.to(device));
+      auto logits = o.tie_embeddings
+                        ? torch::matmul(selected, model->language_model->model->embed_tokens->weight.t())
+                        : model->language_model->lm_head(selected);
       auto token_loss = torch::nn::functional::cross_entropy(
           logits, targets.index_select(0, keep).to(device),
           torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
-      auto loss = (token_loss * weights.index_select(0, keep).to(device)).sum();
+      auto weighted = token_loss * weights.index_select(0, keep).to(device);
+      auto loss = weighted.sum();
       loss.backward();
       batch_loss += loss.item<double>();
+      // Per-example losses, for the per-task figures in the progress report.
+      auto rows_of_tokens = torch::div(keep, targets_grid.size(1), "floor").to(device);
+      auto per_example = torch::zeros({rows}, weighted.options())
+                             .index_add_(0, rows_of_tokens, weighted.detach())
+                             .mul_(static_cast<double>(batch.size()))
+                             .cpu();
+      auto values = per_example.accessor<float, 1>();
+      for (int64_t r = 0; r < rows; ++r) {
+        const int task = batch[begin + static_cast<size_t>(r)].task;
+        task_sum[static_cast<size_t>(task)] += values[r];
+        task_count[static_cast<size_t>(task)] += 1;
+      }
     }
     torch::nn::utils::clip_grad_norm_(model->parameters(), o.grad_clip);
     optimizer.step();
@@ -164,11 +202,19 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
         p.loss = last_loss;
         p.lr = lr;
         p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        for (size_t t = 0; t < p.task_loss.size(); ++t)
+          p.task_loss[t] = task_count[t] > 0 ? task_sum[t] / task_count[t] : -1;
         o.progress(p);
       }
+      task_sum = {};
+      task_count = {};
       window_loss = 0;
       window = 0;
     }
+  }
+  if (o.tie_embeddings) {
+    torch::NoGradGuard no_grad;
+    model->language_model->lm_head->weight.copy_(model->language_model->model->embed_tokens->weight);
   }
   model->eval();
   return last_loss;

@@ -5,6 +5,7 @@
 // The task mix holds a stage-1 style alignment task (name the objects left to
 // right), POPE-style yes/no questions, and ScienceQA-format image and
 // text-only problems.
+#include <array>
 #include <atomic>
 #include <functional>
 
@@ -20,7 +21,12 @@ struct TrainProgress {
   double loss = 0;     // mean over the last logging window
   double lr = 0;
   double seconds = 0;  // since training began
+  // Mean loss per task over the window (captions, yes/no, image problems,
+  // text problems); negative where the window drew none of that task.
+  std::array<double, 4> task_loss{-1, -1, -1, -1};
 };
+
+inline constexpr std::array<const char*, 4> kTrainTaskNames{"caption", "yes/no", "image MC", "text MC"};
 
 struct DemoTrainingOptions {
   // Measured on the demo: lr 2e-3 at batch 48 left the model blind after
@@ -29,6 +35,8 @@ struct DemoTrainingOptions {
   int batch_size = 32;
   int micro_batch = 16;  // examples per forward pass (similar lengths together)
   double lr = 5e-4;
+  // Peak learning rate of the vision tower and projector; 0 = the same as lr.
+  double vision_lr = 0;
   double min_lr_ratio = 0.05;
   int warmup_steps = 100;
   double weight_decay = 0.01;
@@ -37,6 +45,14 @@ struct DemoTrainingOptions {
   // Task mix (normalised): captions, yes/no, image problems, text problems.
   double caption_share = 0.35, yes_no_share = 0.3, image_problem_share = 0.2,
          text_problem_share = 0.15;
+  // Curriculum: the first steps draw captions only (the model learns to see
+  // before it learns to answer questions about what it sees).
+  int caption_only_steps = 0;
+  // Trains with lm_head tied to the input embedding (the saved model keeps
+  // the usual untied layout, with lm_head a copy of the embedding). Reading a
+  // category name and naming it then share one vector, which helps the model
+  // match the object a question names against what it sees.
+  bool tie_embeddings = false;
   SceneOptions scene;
   int log_every = 50;
   std::function<void(const TrainProgress&)> progress;
@@ -47,6 +63,7 @@ struct DemoTrainingOptions {
 struct TrainExample {
   std::vector<int64_t> ids;
   std::vector<int64_t> labels;
+  int task = 0;  // index into kTrainTaskNames
   bool has_image = false;
   Image image;
 };

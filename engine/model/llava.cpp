@@ -211,7 +211,9 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
   auto probs = torch::softmax(scores.to(torch::kFloat32) + mask, -1);
   if (tap) tap("attn.probs", layer, probs);
   auto out = torch::matmul(probs.to(q.scalar_type()), v);
-  return o_proj(out.transpose(1, 2).reshape({b, t, heads * head_dim}));
+  auto merged = out.transpose(1, 2).reshape({b, t, heads * head_dim});
+  if (tap) tap("attn.out_in", layer, merged);
+  return o_proj(merged);
 }
 
 LlamaMlpImpl::LlamaMlpImpl(int64_t hidden, int64_t intermediate, bool down_bias,

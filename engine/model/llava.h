@@ -24,6 +24,7 @@ namespace hipp {
 // per-layer callback, so statistics code never copies model code. Names:
 //   "vision.hidden"  [B, N+1, Dv] residual stream after vision layer `layer`
 //   "attn.probs"     [B, H_l, T, T] float32 attention probabilities, decoder layer `layer`
+//   "attn.out_in"    [B, T, H_l*hd] input of o_proj (heads concatenated), decoder layer `layer`
 //   "mlp.down_in"    [B, T, I_l]  input of down_proj, decoder layer `layer`
 //   "layer.out"      [B, T, D]    residual stream after decoder layer `layer`
 using Tap = std::function<void(const std::string& name, int64_t layer, const torch::Tensor& value)>;

@@ -1,0 +1,225 @@
+#include "prune/apply.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "core/error.h"
+#include "prune/cost.h"
+
+namespace hipp {
+
+Blueprint make_blueprint(const LlavaConfig& config, const std::string& model_fingerprint, const PlanRequest& r) {
+  const auto layers = prunable_layers(config, r.structure);
+  const auto allocation = r.allocation.empty() ? uniform_allocation(layers.size()) : r.allocation;
+  const auto budget = map_budget(r.sparsity, allocation, layers, r.budget);
+  Blueprint b;
+  b.model_fingerprint = model_fingerprint;
+  b.structure = r.structure;
+  b.sparsity = r.sparsity;
+  b.allocation = allocation;
+  b.r_max = r.budget.r_max;
+  b.align = r.budget.align;
+  for (const auto& l : layers) b.units.push_back(l.units);
+  b.kept = budget.kept;
+  b.importance = r.importance;
+  b.calibration_fingerprint = importance_needs_calibration(r.importance) ? r.calibration_fingerprint : "";
+  b.achieved_sparsity = budget.achieved_sparsity();
+  b.source = r.source;
+  return b;
+}
+
+Importance compute_importance(LlavaModel& model, Structure structure, const std::string& method,
+                              const CalibrationStats* stats) {
+  Importance out;
+  out.method = method;
+  out.stats = stats;
+  if (importance_needs_calibration(method) && stats) out.calibration_fingerprint = stats->fingerprint;
+  (structure == Structure::MlpChannels ? out.mlp : out.heads) = unit_importance(model, structure, method, stats);
+  return out;
+}
+
+std::vector<std::vector<int64_t>> kept_units(const Blueprint& b, const std::vector<std::vector<double>>& scores) {
+  if (scores.size() != b.layers())
+    throw Error("importance scores cover " + std::to_string(scores.size()) + " layers, the blueprint " +
+                std::to_string(b.layers()));
+  std::vector<std::vector<int64_t>> kept;
+  for (size_t l = 0; l < b.layers(); ++l) {
+    const auto& s = scores[l];
+    if (static_cast<int64_t>(s.size()) != b.units[l])
+      throw Error("layer " + std::to_string(l) + " has " + std::to_string(s.size()) + " units, the blueprint says " +
+                  std::to_string(b.units[l]));
+    std::vector<int64_t> order(s.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t c) {
+      return s[static_cast<size_t>(a)] > s[static_cast<size_t>(c)];
+    });
+    order.resize(static_cast<size_t>(b.kept[l]));
+    std::sort(order.begin(), order.end());
+    kept.push_back(std::move(order));
+  }
+  return kept;
+}
+
+LlavaModel clone_model(LlavaModel& model) {
+  LlavaModel copy(model->config(), model->options());
+  torch::NoGradGuard no_grad;
+  auto source = model->named_parameters();
+  for (auto& p : copy->named_parameters()) p.value().copy_(source[p.key()]);
+  return copy;
+}
+
+namespace {
+
+const std::vector<std::vector<double>>& scores_for(const Blueprint& b, const Importance& importance) {
+  if (importance.method != b.importance)
+    throw Error("the blueprint asks for importance '" + b.importance + "' but '" + importance.method +
+                "' scores were given");
+  if (importance_needs_calibration(b.importance) && importance.calibration_fingerprint != b.calibration_fingerprint)
+    throw Error("the blueprint was planned with calibration " + b.calibration_fingerprint +
+                ", the scores come from calibration " + importance.calibration_fingerprint);
+  const auto& scores = b.structure == Structure::MlpChannels ? importance.mlp : importance.heads;
+  if (scores.empty()) throw Error("no " + structure_name(b.structure) + " importance scores were computed");
+  return scores;
+}
+
+void check_units(LlavaModel& model, const Blueprint& b) {
+  const auto layers = prunable_layers(model->config(), b.structure);
+  if (layers.size() != b.layers())
+    throw Error("the blueprint has " + std::to_string(b.layers()) + " layers, the model " +
+                std::to_string(layers.size()));
+  for (size_t l = 0; l < layers.size(); ++l)
+    if (layers[l].units != b.units[l])
+      throw Error("layer " + std::to_string(l) + " of the model has " + std::to_string(layers[l].units) + " " +
+                  structure_name(b.structure) + " units, the blueprint expects " + std::to_string(b.units[l]));
+}
+
+torch::Tensor index_tensor(const std::vector<int64_t>& values, const torch::Device& device) {
+  return torch::tensor(values, torch::kInt64).to(device);
+}
+
+// Query-head rows (or o_proj columns) of the kept KV groups.
+std::vector<int64_t> head_channels(const std::vector<int64_t>& groups, int64_t heads_per_group, int64_t head_dim) {
+  std::vector<int64_t> out;
+  for (int64_t g : groups)
+    for (int64_t c = g * heads_per_group * head_dim; c < (g + 1) * heads_per_group * head_dim; ++c) out.push_back(c);
+  return out;
+}
+
+std::vector<int64_t> group_channels(const std::vector<int64_t>& groups, int64_t head_dim) {
+  return head_channels(groups, 1, head_dim);
+}
+
+std::vector<int64_t> complement(const std::vector<int64_t>& kept, int64_t n) {
+  std::vector<int64_t> out;
+  size_t k = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (k < kept.size() && kept[k] == i) {
+      ++k;
+    } else {
+      out.push_back(i);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+LlavaModel apply_blueprint(LlavaModel& model, const std::string& model_fingerprint, const Blueprint& b,
+                           const Importance& importance) {
+  check_blueprint_model(b, model_fingerprint);
+  check_units(model, b);
+  const auto kept = kept_units(b, scores_for(b, importance));
+  const bool flap = b.importance == "flap" && b.structure == Structure::MlpChannels;
+  if (flap && !importance.stats) throw Error("flap needs calibration statistics for its bias compensation");
+
+  LlavaConfig config = model->config();
+  auto& widths = config.text.layers;
+  for (size_t l = 0; l < widths.size(); ++l) {
+    if (b.structure == Structure::MlpChannels) {
+      widths[l].intermediate_size = b.kept[l];
+    } else {
+      const int64_t per_group = widths[l].num_attention_heads / widths[l].num_key_value_heads;
+      widths[l].num_key_value_heads = b.kept[l];
+      widths[l].num_attention_heads = b.kept[l] * per_group;
+    }
+  }
+  const bool had_bias = config.text.mlp_down_bias;
+  if (flap) config.text.mlp_down_bias = true;
+  LlavaModel out(config, model->options());
+
+  torch::NoGradGuard no_grad;
+  auto source = model->named_parameters();
+  for (auto& p : out->named_parameters())
+    if (source.contains(p.key()) && source[p.key()].sizes() == p.value().sizes()) p.value().copy_(source[p.key()]);
+
+  const auto device = model->options().device();
+  auto& src_layers = model->language_model->model->layers;
+  auto& dst_layers = out->language_model->model->layers;
+  for (size_t l = 0; l < src_layers.size(); ++l) {
+    auto& src = src_layers[l];
+    auto& dst = dst_layers[l];
+    if (b.structure == Structure::MlpChannels) {
+      auto idx = index_tensor(kept[l], device);
+      dst->mlp->gate_proj->weight.copy_(src->mlp->gate_proj->weight.index_select(0, idx));
+      dst->mlp->up_proj->weight.copy_(src->mlp->up_proj->weight.index_select(0, idx));
+      dst->mlp->down_proj->weight.copy_(src->mlp->down_proj->weight.index_select(1, idx));
+      if (config.text.mlp_down_bias) {
+        auto bias = had_bias ? src->mlp->down_proj->bias.clone() : torch::zeros_like(dst->mlp->down_proj->bias);
+        if (flap) {
+          const auto removed = complement(kept[l], b.units[l]);
+          if (!removed.empty()) {
+            std::vector<double> means;
+            for (int64_t j : removed) means.push_back(importance.stats->mlp_mean(l, static_cast<size_t>(j)));
+            auto w = src->mlp->down_proj->weight.index_select(1, index_tensor(removed, device)).to(torch::kFloat64);
+            auto m = torch::tensor(means, torch::kFloat64).to(device);
+            bias += torch::matmul(w, m).to(bias.scalar_type());
+          }
+        }
+        dst->mlp->down_proj->bias.copy_(bias);
+      }
+    } else {
+      auto& sa = src->self_attn;
+      const int64_t per_group = sa->heads / sa->kv_heads;
+      auto q_idx = index_tensor(head_channels(kept[l], per_group, sa->head_dim), device);
+      auto kv_idx = index_tensor(group_channels(kept[l], sa->head_dim), device);
+      dst->self_attn->q_proj->weight.copy_(sa->q_proj->weight.index_select(0, q_idx));
+      dst->self_attn->k_proj->weight.copy_(sa->k_proj->weight.index_select(0, kv_idx));
+      dst->self_attn->v_proj->weight.copy_(sa->v_proj->weight.index_select(0, kv_idx));
+      dst->self_attn->o_proj->weight.copy_(sa->o_proj->weight.index_select(1, q_idx));
+    }
+  }
+  out->eval();
+  return out;
+}
+
+LlavaModel mask_blueprint(LlavaModel& model, const Blueprint& b, const Importance& importance) {
+  check_units(model, b);
+  const auto kept = kept_units(b, scores_for(b, importance));
+  auto out = clone_model(model);
+  torch::NoGradGuard no_grad;
+  const auto device = model->options().device();
+  auto& layers = out->language_model->model->layers;
+  for (size_t l = 0; l < layers.size(); ++l) {
+    const auto removed = complement(kept[l], b.units[l]);
+    if (removed.empty()) continue;
+    if (b.structure == Structure::MlpChannels) {
+      auto idx = index_tensor(removed, device);
+      layers[l]->mlp->gate_proj->weight.index_fill_(0, idx, 0);
+      layers[l]->mlp->up_proj->weight.index_fill_(0, idx, 0);
+      layers[l]->mlp->down_proj->weight.index_fill_(1, idx, 0);
+    } else {
+      auto& sa = layers[l]->self_attn;
+      const int64_t per_group = sa->heads / sa->kv_heads;
+      auto q_idx = index_tensor(head_channels(removed, per_group, sa->head_dim), device);
+      auto kv_idx = index_tensor(group_channels(removed, sa->head_dim), device);
+      sa->q_proj->weight.index_fill_(0, q_idx, 0);
+      sa->k_proj->weight.index_fill_(0, kv_idx, 0);
+      sa->v_proj->weight.index_fill_(0, kv_idx, 0);
+      sa->o_proj->weight.index_fill_(1, q_idx, 0);
+    }
+  }
+  out->eval();
+  return out;
+}
+
+}  // namespace hipp

@@ -1,0 +1,57 @@
+#pragma once
+// Making a blueprint for a model and applying it: physical slicing into a new,
+// smaller dense model with per-layer widths (docs/pruning.md).
+#include <string>
+#include <vector>
+
+#include "model/llava.h"
+#include "prune/blueprint.h"
+#include "prune/budget.h"
+#include "prune/importance.h"
+
+namespace hipp {
+
+struct PlanRequest {
+  Structure structure = Structure::MlpChannels;
+  double sparsity = 0.5;
+  std::vector<double> allocation;  // empty = uniform
+  BudgetOptions budget;
+  std::string importance = "wanda-sp";
+  std::string calibration_fingerprint;
+  std::string source = "uniform";
+};
+
+// Budget mapping over the config's current widths; no weights needed.
+Blueprint make_blueprint(const LlavaConfig& config, const std::string& model_fingerprint, const PlanRequest& request);
+
+// Scores and statistics a blueprint is applied with.
+struct Importance {
+  std::string method;
+  std::string calibration_fingerprint;  // empty for magnitude
+  std::vector<std::vector<double>> mlp, heads;  // per layer per unit (filled on demand)
+  const CalibrationStats* stats = nullptr;      // flap's bias compensation reads the means
+};
+
+// Computes the scores the blueprint's structure needs.
+Importance compute_importance(LlavaModel& model, Structure structure, const std::string& method,
+                              const CalibrationStats* stats);
+
+// Indices of the units each layer keeps, ascending: the lowest-importance
+// units go first, ties broken by index.
+std::vector<std::vector<int64_t>> kept_units(const Blueprint& blueprint, const std::vector<std::vector<double>>& scores);
+
+// A new model with the blueprint's widths and the kept units' weights. Checks
+// the model fingerprint and the importance method against the blueprint. With
+// flap, the removed channels' mean contribution goes into a down_proj bias.
+LlavaModel apply_blueprint(LlavaModel& model, const std::string& model_fingerprint, const Blueprint& blueprint,
+                           const Importance& importance);
+
+// The same selection as apply_blueprint, but by zeroing the removed units'
+// weights in a copy of the dense model (for tests and comparisons; no bias
+// compensation).
+LlavaModel mask_blueprint(LlavaModel& model, const Blueprint& blueprint, const Importance& importance);
+
+// A deep copy on the same device and dtype.
+LlavaModel clone_model(LlavaModel& model);
+
+}  // namespace hipp
