@@ -130,6 +130,41 @@ TEST(Cli, DemoThenEvalOnAMicroModel) {
   EXPECT_TRUE(std::filesystem::exists(out + "/demo-report.json"));
   EXPECT_EQ(cli("eval " + out + "/model " + dir.file("nowhere"), &log), 1);
   EXPECT_NE(log.find("benchmark folder not found"), std::string::npos) << log;
+
+  // Prune the demo model at 50%, read its widths back, score it, prune it again.
+  const std::string pruned = dir.file("pruned");
+  ASSERT_EQ(cli("--json prune " + out + "/model --sparsity 0.5 --calibration " + out +
+                    "/bench --calibration-samples 4 --cache-dir none --out " + pruned,
+                &out_json),
+            0)
+      << out_json;
+  const auto prune_result = nlohmann::json::parse(out_json.substr(out_json.find('{')));
+  EXPECT_NEAR(prune_result["blueprint"]["achieved_sparsity"].get<double>(), 0.5, 0.01);
+  EXPECT_LT(prune_result["language_params_after"].get<int64_t>(), prune_result["language_params_before"].get<int64_t>());
+  ASSERT_EQ(cli("--json info " + pruned, &out_json), 0) << out_json;
+  const auto pruned_info = nlohmann::json::parse(out_json);
+  EXPECT_EQ(pruned_info["text"]["layers"][0]["intermediate_size"], prune_result["blueprint"]["kept"][0]);
+  ASSERT_EQ(cli("eval " + pruned + " " + out + "/bench --subset full --cache-dir none", &log), 0) << log;
+  EXPECT_NE(log.find("ScienceQA"), std::string::npos) << log;
+  ASSERT_EQ(cli("prune " + pruned + " --sparsity 0.2 --importance magnitude --out " + dir.file("pruned2"), &log), 0)
+      << log;
+  EXPECT_NE(log.find("blueprint.json"), std::string::npos) << log;
+  // Usage mistakes and bad plans: a clear one-line error, nothing written.
+  EXPECT_EQ(cli("prune " + out + "/model --sparsity 1.5 --out " + dir.file("p3"), &log), 2) << log;
+  EXPECT_EQ(cli("prune " + out + "/model --sparsity 0.5 --out " + dir.file("p3"), &log), 1) << log;
+  EXPECT_NE(log.find("--calibration"), std::string::npos) << log;
+  // Replaying a wanda-sp blueprint needs its calibration data.
+  EXPECT_EQ(cli("prune " + out + "/model --allocation " + pruned + "/blueprint.json --out " + dir.file("p3"), &log), 1)
+      << log;
+  EXPECT_NE(log.find("--calibration"), std::string::npos) << log;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("p3")));
+  EXPECT_EQ(cli("prune " + pruned + " --allocation " + pruned + "/blueprint.json --calibration " + out +
+                    "/bench --out " + dir.file("p3"),
+                &log),
+            1)
+      << log;
+  EXPECT_NE(log.find("made for model"), std::string::npos) << log;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("p3")));
 }
 
 }  // namespace
