@@ -58,13 +58,26 @@ TEST_F(TrainerTest, AFewStepsLowerTheLoss) {
   options.micro_batch = 4;
   options.warmup_steps = 5;
   options.lr = 2e-3;  // a toy run: a few steps at a high rate
+  options.vision_lr = 1e-3;
+  options.caption_only_steps = 10;
   options.log_every = 10;
   std::vector<double> losses;
-  options.progress = [&](const TrainProgress& p) { losses.push_back(p.loss); };
+  std::vector<TrainProgress> reports;
+  options.progress = [&](const TrainProgress& p) {
+    losses.push_back(p.loss);
+    reports.push_back(p);
+  };
   const double final_loss = train_demo_model(model, tokenizer, clip_preprocessor(32), options);
   ASSERT_EQ(losses.size(), 4u);
   EXPECT_LT(final_loss, 0.7 * losses.front());
   EXPECT_FALSE(model->is_training());
+  // The curriculum: captions only in the first window, every task later.
+  EXPECT_GE(reports[0].task_loss[0], 0);
+  for (size_t t = 1; t < 4; ++t) EXPECT_LT(reports[0].task_loss[t], 0) << kTrainTaskNames[t];
+  for (size_t t = 0; t < 4; ++t) EXPECT_GE(reports[3].task_loss[t], 0) << kTrainTaskNames[t];
+  // Trained tied, saved untied: lm_head is a copy of the embedding.
+  EXPECT_TRUE(torch::equal(model->language_model->lm_head->weight,
+                           model->language_model->model->embed_tokens->weight));
 }
 
 TEST_F(TrainerTest, CancelStopsTraining) {

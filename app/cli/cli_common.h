@@ -32,5 +32,6 @@ void progress_line(const std::string& line);
 void add_model_commands(CLI::App& app, CommonOptions& common);
 void add_benchmark_commands(CLI::App& app, CommonOptions& common);
 void add_prune_commands(CLI::App& app, CommonOptions& common);
+void add_study_commands(CLI::App& app, CommonOptions& common);
 
 }  // namespace hipp::cli

@@ -103,25 +103,70 @@ CalibrationStats collect_calibration(Evaluator& evaluator, LlavaModel& model, co
     inputs.attention_mask = mask.to(device);
     if (!features.empty()) inputs.image_features = torch::stack(features).to(device).to(model->options().dtype());
     auto keep = mask.to(device).reshape({-1}).nonzero().squeeze(1);
+    // Per row: image positions, and text queries = real tokens after the last image token.
+    auto ids_cpu = ids;
+    auto image_mask = (ids_cpu == config.image_token_index) & (mask != 0);
+    auto positions = torch::arange(static_cast<int64_t>(longest), torch::kInt64).unsqueeze(0).expand_as(ids_cpu);
+    auto last_image = torch::where(image_mask, positions, torch::full_like(positions, -1)).amax(1, true);
+    auto text_mask = (mask != 0) & (positions > last_image) & (last_image >= 0);
+    std::vector<int64_t> vision_rows;
+    for (int64_t r = 0; r < rows; ++r)
+      if (text_mask[r].any().item<bool>()) vision_rows.push_back(r);
+    std::vector<torch::Tensor> rollout(static_cast<size_t>(rows));
+
     ForwardOptions forward;
     forward.last_position_only = true;
     forward.tap = [&](const std::string& name, int64_t layer, const torch::Tensor& value) {
+      auto& into = stats.layers[static_cast<size_t>(layer)];
+      if (name == "attn.probs") {
+        for (int64_t r : vision_rows) {
+          auto probs = value[r].to(torch::kCPU, torch::kFloat64);
+          into.vision_mass_sum += vision_attention_mass(probs, image_mask[r], text_mask[r]);
+          auto& R = rollout[static_cast<size_t>(r)];
+          if (layer == 0) R = torch::eye(probs.size(-1), torch::kFloat64);
+          R = rollout_step(probs.mean(0), R);
+          into.vision_flow_sum += rollout_vision_flow(R, image_mask[r], text_mask[r]);
+        }
+        return;
+      }
       if (name != "mlp.down_in" && name != "attn.out_in") return;
       auto x = value.reshape({-1, value.size(-1)}).index_select(0, keep).to(torch::kFloat64);
-      auto& into = stats.layers[static_cast<size_t>(layer)];
       if (name == "mlp.down_in") {
         add_into(into.mlp_sum, x.sum(0));
         add_into(into.mlp_sum_sq, x.square().sum(0));
+        auto norms = x.norm(2, 1);
+        into.token_norm_sum += norms.sum().item<double>();
+        into.token_norm_sum_sq += norms.square().sum().item<double>();
       } else {
         add_into(into.attn_sum_sq, x.square().sum(0));
       }
     };
     model->final_hidden(inputs, forward);
     stats.tokens += keep.numel();
+    stats.vision_samples += static_cast<int64_t>(vision_rows.size());
   }
   fingerprint.add(std::to_string(stats.tokens));
   stats.fingerprint = fingerprint.hex();
   return stats;
+}
+
+double vision_attention_mass(const torch::Tensor& probs, const torch::Tensor& image, const torch::Tensor& text) {
+  auto p = probs.to(torch::kFloat64);
+  auto text_rows = text.to(torch::kCPU).nonzero().squeeze(1);
+  auto image_cols = image.to(torch::kCPU).nonzero().squeeze(1);
+  if (text_rows.numel() == 0 || image_cols.numel() == 0) return 0.0;
+  // [H, Tq, Tk] -> mass on image keys per head and query, then the mean.
+  return p.index_select(1, text_rows.to(p.device())).index_select(2, image_cols.to(p.device())).sum(2).mean().item<double>();
+}
+
+torch::Tensor rollout_step(const torch::Tensor& head_mean_probs, const torch::Tensor& previous) {
+  auto a = head_mean_probs.to(torch::kFloat64);
+  auto eye = torch::eye(a.size(0), a.options());
+  return torch::matmul(0.5 * a + 0.5 * eye, previous.to(torch::kFloat64));
+}
+
+double rollout_vision_flow(const torch::Tensor& rollout, const torch::Tensor& image, const torch::Tensor& text) {
+  return vision_attention_mass(rollout.unsqueeze(0), image, text);
 }
 
 namespace {

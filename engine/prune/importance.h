@@ -33,15 +33,34 @@ struct CalibrationOptions {
 struct LayerActivations {
   std::vector<double> mlp_sum, mlp_sum_sq;  // per down_proj input channel
   std::vector<double> attn_sum_sq;          // per o_proj input column
+  // Token norms of the down_proj input: sum and sum of squares over tokens.
+  double token_norm_sum = 0, token_norm_sum_sq = 0;
+  // Visual sensitivity, summed over the samples with an image (see
+  // state/layer_state.h): attention mass of text queries on image keys, and
+  // the rolled-out image-to-text flow after this layer.
+  double vision_mass_sum = 0, vision_flow_sum = 0;
 };
 
 struct CalibrationStats {
   std::string fingerprint;  // which problems, in which order, with which settings
   int64_t tokens = 0;       // real tokens accumulated
+  int64_t vision_samples = 0;  // samples with an image and text after it
   std::vector<LayerActivations> layers;
   double mlp_mean(size_t layer, size_t channel) const;
   double mlp_variance(size_t layer, size_t channel) const;
 };
+
+// Visual-sensitivity pieces, pure functions on one sample's attention:
+// `probs` [H, T, T] (rows = queries), `image` and `text` boolean masks [T]
+// (text = the real tokens after the image). The mean over heads and text
+// queries of the probability on image keys:
+double vision_attention_mass(const torch::Tensor& probs, const torch::Tensor& image, const torch::Tensor& text);
+// One rollout step: R_l = (0.5 A_l + 0.5 I) R_{l-1}, A_l the head-averaged
+// attention [T, T]; returns R_l.
+torch::Tensor rollout_step(const torch::Tensor& head_mean_probs, const torch::Tensor& previous);
+// The rolled-out mass text queries receive from image tokens under R [T, T]
+// (mean over text queries of the sum over image keys).
+double rollout_vision_flow(const torch::Tensor& rollout, const torch::Tensor& image, const torch::Tensor& text);
 
 // Runs the calibration sample (image features through `evaluator`'s cache).
 // Throws hipp::Error when the benchmark has no problems in options.split.

@@ -1,0 +1,330 @@
+// Subcommands about studies: study create|list|show, baseline, front.
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <memory>
+
+#include "cli_common.h"
+#include "core/error.h"
+#include "model/checkpoint.h"
+#include "search/baselines.h"
+#include "search/plan_evaluator.h"
+#include "study/pareto.h"
+#include "study/store.h"
+
+namespace hipp::cli {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct CreateArgs {
+  std::string model, bench, out;
+  StudySettings settings;
+};
+
+struct StudyArgs {
+  std::string study;
+  std::string folder = ".";
+  std::string method;
+  int evals = 10;
+  std::string origin;
+  std::string format = "table";
+  std::string cache_dir;
+};
+
+LoadOptions load_options(const CommonOptions& common) {
+  LoadOptions load;
+  load.device = parse_device(common.device);
+  load.dtype = parse_dtype(common.dtype);
+  return load;
+}
+
+std::string cache_dir_for(const std::string& arg) {
+  return arg == "none" ? "" : (arg.empty() ? default_cache_dir() + "/features" : arg);
+}
+
+std::string when(double seconds) {
+  const std::time_t t = static_cast<std::time_t>(seconds);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M", std::localtime(&t));
+  return text;
+}
+
+void run_create(const CreateArgs& args, const CommonOptions& common) {
+  apply_common(common);
+  PlanEvaluator::create_study(args.out, args.model, args.bench, args.settings, load_options(common), cache_dir_for(""),
+                              [](const std::string& line) { progress_line("study: " + line); });
+  auto store = open_sqlite_study(args.out);
+  const auto study = store->study();
+  const auto dense = result_from_json(study.dense["search"]);
+  if (common.json) {
+    std::cout << nlohmann::json({{"study", args.out}, {"dense", study.dense}}).dump(2) << "\n";
+    return;
+  }
+  std::printf("created %s\ndense model on the search subset: POPE mean F1 %.3f, ScienceQA %.3f\n", args.out.c_str(),
+              dense.pope_mean_f1, dense.sqa.accuracy);
+}
+
+struct Counts {
+  int complete = 0, failed = 0, running = 0;
+};
+
+std::map<std::string, Counts> count_by_origin(const std::vector<Trial>& trials) {
+  std::map<std::string, Counts> out;
+  for (const auto& t : trials) {
+    auto& c = out[t.origin];
+    (t.state == TrialState::Complete ? c.complete : t.state == TrialState::Fail ? c.failed : c.running) += 1;
+  }
+  return out;
+}
+
+void run_list(const StudyArgs& args, const CommonOptions& common) {
+  if (!fs::is_directory(args.folder)) throw Error(args.folder + ": not a folder");
+  nlohmann::json rows = nlohmann::json::array();
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(args.folder))
+    if (e.is_regular_file() && (e.path().extension() == ".sqlite" || e.path().extension() == ".db"))
+      files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  if (!common.json) std::printf("%-32s %8s %8s  %s\n", "study", "trials", "plans", "model");
+  for (const auto& f : files) {
+    try {
+      auto store = open_sqlite_study(f.string());
+      const auto trials = store->trials();
+      std::map<int64_t, int> plans;
+      for (const auto& t : trials) plans[t.plan_id] += 1;
+      const auto study = store->study();
+      rows.push_back({{"study", f.string()}, {"trials", trials.size()}, {"plans", plans.size()}, {"model", study.model_dir}});
+      if (!common.json)
+        std::printf("%-32s %8zu %8zu  %s\n", f.filename().string().c_str(), trials.size(), plans.size(),
+                    study.model_dir.c_str());
+    } catch (const Error& e) {
+      if (!common.json) std::printf("%-32s  (not readable: %s)\n", f.filename().string().c_str(), e.what());
+    }
+  }
+  if (common.json) std::cout << rows.dump(2) << "\n";
+}
+
+void run_show(const StudyArgs& args, const CommonOptions& common) {
+  auto store = open_sqlite_study(args.study);
+  const auto study = store->study();
+  const auto trials = store->trials();
+  const auto counts = count_by_origin(trials);
+  if (common.json) {
+    nlohmann::json origins = nlohmann::json::object();
+    for (const auto& [origin, c] : counts)
+      origins[origin] = {{"complete", c.complete}, {"failed", c.failed}, {"running", c.running}};
+    std::cout << nlohmann::json({{"model_dir", study.model_dir},
+                                 {"model_fingerprint", study.model_fingerprint},
+                                 {"bench_dir", study.bench_dir},
+                                 {"bench_fingerprint", study.bench_fingerprint},
+                                 {"settings", study.settings},
+                                 {"dense", study.dense},
+                                 {"created", study.created},
+                                 {"trials", origins}})
+                     .dump(2)
+              << "\n";
+    return;
+  }
+  std::printf("study      %s (created %s)\nmodel      %s (%s)\nbenchmark  %s (%s)\nsettings   %s\n", args.study.c_str(),
+              when(study.created).c_str(), study.model_dir.c_str(), study.model_fingerprint.c_str(),
+              study.bench_dir.c_str(), study.bench_fingerprint.c_str(), study.settings.dump().c_str());
+  for (const auto& [subset, metrics] : study.dense.items()) {
+    const auto dense = result_from_json(metrics);
+    std::printf("dense (%s) POPE mean F1 %.3f, ScienceQA %.3f\n", subset.c_str(), dense.pope_mean_f1,
+                dense.sqa.accuracy);
+  }
+  std::printf("\n%-14s %9s %7s %8s\n", "origin", "complete", "failed", "running");
+  for (const auto& [origin, c] : counts)
+    std::printf("%-14s %9d %7d %8d\n", origin.c_str(), c.complete, c.failed, c.running);
+  if (counts.empty()) std::printf("(no trials yet)\n");
+}
+
+void run_baseline_command(const StudyArgs& args, const CommonOptions& common) {
+  apply_common(common);
+  auto store = open_sqlite_study(args.study);
+  PlanEvaluator evaluator(*store, load_options(common), cache_dir_for(args.cache_dir),
+                          [](const std::string& line) { progress_line("baseline: " + line); });
+  evaluator.cancel = install_cancel_handler();
+  BaselineOptions options;
+  options.method = args.method;
+  options.evaluations = args.evals;
+  options.seed = common.seed ? common.seed : 1;
+  options.progress = [&](int done, int total, const EvalOutcome& o) {
+    char line[200];
+    if (o.failed) {
+      std::snprintf(line, sizeof line, "baseline: %d/%d trial %lld failed: %s", done, total,
+                    static_cast<long long>(o.trial_id), o.error.c_str());
+    } else {
+      std::snprintf(line, sizeof line, "baseline: %d/%d trial %lld%s  rob %.3f  util %.3f  comp %.3f", done, total,
+                    static_cast<long long>(o.trial_id), o.cached ? " (cached)" : "", o.metrics.objectives.robustness,
+                    o.metrics.objectives.utility, o.metrics.objectives.compression);
+    }
+    progress_line(line);
+  };
+  const auto outcomes = run_baseline(evaluator, options);
+  int cached = 0, failed = 0;
+  for (const auto& o : outcomes) {
+    cached += o.cached;
+    failed += o.failed;
+  }
+  std::vector<Objectives> points;
+  for (const auto& t : store->trials(args.method))
+    if (t.state == TrialState::Complete && t.metrics) points.push_back(t.metrics->objectives);
+  const double hv = hypervolume(points);
+  if (common.json) {
+    std::cout << nlohmann::json({{"method", args.method},
+                                 {"evaluations", outcomes.size()},
+                                 {"cached", cached},
+                                 {"failed", failed},
+                                 {"hypervolume", hv}})
+                     .dump(2)
+              << "\n";
+    return;
+  }
+  std::printf("%s: %zu evaluations (%d from the cache, %d failed); hypervolume of all %s trials %.4f\n",
+              args.method.c_str(), outcomes.size(), cached, failed, args.method.c_str(), hv);
+}
+
+void run_states(const StudyArgs& args, const CommonOptions& common) {
+  apply_common(common);
+  auto store = open_sqlite_study(args.study);
+  PlanEvaluator evaluator(*store, load_options(common), cache_dir_for(args.cache_dir),
+                          [](const std::string& line) { progress_line("states: " + line); });
+  const auto states = evaluator.layer_states();
+  if (common.json) {
+    std::cout << layer_states_to_json(states).dump(2) << "\n";
+    return;
+  }
+  std::printf("%5s %6s %8s %8s %8s %9s %8s %7s %7s %7s %8s %8s %8s\n", "layer", "pos", "|Wg|", "|Wu|", "|Wd|",
+              "tok norm", "tok std", "outlier", "low30", "low70", "vis mass", "vis gain", "synflow");
+  for (const auto& s : states)
+    std::printf("%5lld %6.3f %8.3f %8.3f %8.3f %9.3f %8.3f %7.3f %7.3f %7.3f %8.4f %8.4f %8.4f\n",
+                static_cast<long long>(s.layer), s.position, s.gate_norm, s.up_norm, s.down_norm, s.token_norm_mean,
+                s.token_norm_std, s.outlier_ratio, s.low_mass[1], s.low_mass[3], s.vision_mass, s.vision_flow_gain,
+                s.synflow_share);
+}
+
+void run_front(const StudyArgs& args, const CommonOptions& common) {
+  auto store = open_sqlite_study(args.study);
+  std::vector<Trial> complete;
+  for (const auto& t : store->trials(args.origin))
+    if (t.state == TrialState::Complete && t.metrics) complete.push_back(t);
+  std::vector<Objectives> points;
+  for (const auto& t : complete) points.push_back(t.metrics->objectives);
+  const auto front = non_dominated(points);
+  const double hv = hypervolume(points);
+  const std::string format = common.json ? "json" : args.format;
+  if (format == "json") {
+    nlohmann::json rows = nlohmann::json::array();
+    for (size_t i : front) {
+      const auto& t = complete[i];
+      const auto& o = t.metrics->objectives;
+      rows.push_back({{"trial", t.id},
+                      {"plan", t.plan_hash},
+                      {"origin", t.origin},
+                      {"robustness", o.robustness},
+                      {"utility", o.utility},
+                      {"compression", o.compression},
+                      {"pope_mean_f1", t.metrics->raw.value("pope_mean_f1", 0.0)},
+                      {"sqa_accuracy", t.metrics->raw.contains("scienceqa") ? t.metrics->raw["scienceqa"].value("accuracy", 0.0) : 0.0}});
+    }
+    std::cout << nlohmann::json({{"origin", args.origin.empty() ? "all" : args.origin},
+                                 {"trials", complete.size()},
+                                 {"front", rows},
+                                 {"hypervolume", hv},
+                                 {"reference_point", {0, 0, 0}}})
+                     .dump(2)
+              << "\n";
+    return;
+  }
+  if (format == "csv") {
+    std::printf("trial,origin,robustness,utility,compression,plan\n");
+    for (size_t i : front) {
+      const auto& t = complete[i];
+      const auto& o = t.metrics->objectives;
+      std::printf("%lld,%s,%.6f,%.6f,%.6f,%s\n", static_cast<long long>(t.id), t.origin.c_str(), o.robustness, o.utility,
+                  o.compression, t.plan_hash.c_str());
+    }
+    return;
+  }
+  std::printf("%zu complete trials%s, %zu on the Pareto front, hypervolume %.4f (reference point 0, 0, 0)\n\n",
+              complete.size(), args.origin.empty() ? "" : (" from " + args.origin).c_str(), front.size(), hv);
+  std::printf("%7s  %-10s %10s %8s %11s\n", "trial", "origin", "robustness", "utility", "compression");
+  std::vector<size_t> order = front;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return points[a].compression < points[b].compression;
+  });
+  for (size_t i : order) {
+    const auto& t = complete[i];
+    std::printf("%7lld  %-10s %10.3f %8.3f %11.3f\n", static_cast<long long>(t.id), t.origin.c_str(),
+                points[i].robustness, points[i].utility, points[i].compression);
+  }
+}
+
+}  // namespace
+
+void add_study_commands(CLI::App& app, CommonOptions& common) {
+  auto* study = app.add_subcommand("study", "create, list and show studies (one SQLite file each)");
+  study->require_subcommand(1);
+
+  auto create_args = std::make_shared<CreateArgs>();
+  auto* create = study->add_subcommand("create", "create a study: fingerprints, settings, the dense model's scores");
+  create->add_option("--model", create_args->model, "model folder")->required();
+  create->add_option("--bench", create_args->bench, "benchmark folder")->required();
+  create->add_option("--out", create_args->out, "study file to create (.sqlite)")->required();
+  auto& st = create_args->settings;
+  create->add_option("--pope-per-split", st.subset.pope_per_split, "search subset: POPE questions per split")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  create->add_option("--sqa", st.subset.sqa, "search subset: ScienceQA problems")->check(CLI::PositiveNumber)->capture_default_str();
+  create->add_option("--calibration-samples", st.calibration.samples, "calibration problems")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  create->add_option("--importance", st.importance, "magnitude, wanda-sp or flap")
+      ->check(CLI::IsMember(importance_methods()))
+      ->capture_default_str();
+  create->add_option("--s-min", st.s_min, "smallest sparsity searched")->check(CLI::Range(0.0, 0.99))->capture_default_str();
+  create->add_option("--s-max", st.s_max, "largest sparsity searched")->check(CLI::Range(0.0, 0.99))->capture_default_str();
+  create->callback([create_args, &common] {
+    if (create_args->settings.s_min > create_args->settings.s_max)
+      throw CLI::ValidationError("--s-min", "must not exceed --s-max");
+    run_create(*create_args, common);
+  });
+
+  auto args = std::make_shared<StudyArgs>();
+  auto* list = study->add_subcommand("list", "the studies in a folder");
+  list->add_option("FOLDER", args->folder, "folder to look in")->capture_default_str();
+  list->callback([args, &common] { run_list(*args, common); });
+
+  auto* show = study->add_subcommand("show", "a study's settings, dense scores and trials by origin");
+  show->add_option("STUDY", args->study, "study file")->required();
+  show->callback([args, &common] { run_show(*args, common); });
+
+  auto* baseline = app.add_subcommand("baseline", "run a baseline search with an evaluation budget");
+  baseline->add_option("--study", args->study, "study file")->required();
+  baseline->add_option("--method", args->method, "uniform, owl, random or nsga2")
+      ->required()
+      ->check(CLI::IsMember(baseline_methods()));
+  baseline->add_option("--evals", args->evals, "plan evaluations to spend")->check(CLI::PositiveNumber)->capture_default_str();
+  baseline->add_option("--cache-dir", args->cache_dir, "image-feature cache folder ('none' = memory only)");
+  baseline->callback([args, &common] { run_baseline_command(*args, common); });
+
+  auto* states = app.add_subcommand("states", "the per-layer state table the HiPP policy reads");
+  states->add_option("--study", args->study, "study file")->required();
+  states->add_option("--cache-dir", args->cache_dir, "image-feature cache folder ('none' = memory only)");
+  states->callback([args, &common] { run_states(*args, common); });
+
+  auto* front = app.add_subcommand("front", "the Pareto front of a study's trials and its hypervolume");
+  front->add_option("--study", args->study, "study file")->required();
+  front->add_option("--origin", args->origin, "only trials of this origin (a baseline's name, ...)");
+  front->add_option("--format", args->format, "table, csv or json")
+      ->check(CLI::IsMember({"table", "csv", "json"}))
+      ->capture_default_str();
+  front->callback([args, &common] { run_front(*args, common); });
+}
+
+}  // namespace hipp::cli

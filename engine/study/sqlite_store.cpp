@@ -1,0 +1,459 @@
+// The SQLite study store. Schema history:
+//   v1  study, plans, trials, metrics, layer_states
+//   v2  trials.subset (search or full set), trials.owner (the process id of
+//       the writer that runs a trial) and the blobs table
+#include <sqlite3.h>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+
+#include "core/error.h"
+#include "study/store.h"
+
+namespace hipp {
+namespace fs = std::filesystem;
+
+std::string trial_state_name(TrialState state) {
+  switch (state) {
+    case TrialState::Running: return "RUNNING";
+    case TrialState::Complete: return "COMPLETE";
+    case TrialState::Fail: return "FAIL";
+  }
+  return "FAIL";
+}
+
+namespace {
+
+TrialState parse_state(const std::string& s) {
+  if (s == "RUNNING") return TrialState::Running;
+  if (s == "COMPLETE") return TrialState::Complete;
+  return TrialState::Fail;
+}
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+const char* kSchemaV1 = R"sql(
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+CREATE TABLE study (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  model_dir TEXT NOT NULL, model_fingerprint TEXT NOT NULL,
+  bench_dir TEXT NOT NULL, bench_fingerprint TEXT NOT NULL,
+  settings TEXT NOT NULL, dense TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE plans (id INTEGER PRIMARY KEY, hash TEXT NOT NULL UNIQUE, blueprint TEXT NOT NULL);
+CREATE TABLE trials (
+  id INTEGER PRIMARY KEY, plan_id INTEGER NOT NULL REFERENCES plans(id),
+  origin TEXT NOT NULL, pref_rob REAL, pref_util REAL, pref_comp REAL,
+  state TEXT NOT NULL CHECK (state IN ('RUNNING', 'COMPLETE', 'FAIL')),
+  error TEXT NOT NULL DEFAULT '', started REAL NOT NULL, finished REAL);
+CREATE INDEX trials_plan ON trials(plan_id);
+CREATE TABLE metrics (
+  trial_id INTEGER PRIMARY KEY REFERENCES trials(id),
+  robustness REAL NOT NULL, utility REAL NOT NULL, compression REAL NOT NULL, raw TEXT NOT NULL);
+CREATE TABLE layer_states (key TEXT PRIMARY KEY, states TEXT NOT NULL);
+INSERT INTO schema_version VALUES (1);
+)sql";
+
+const char* kMigrateV1ToV2 = R"sql(
+ALTER TABLE trials ADD COLUMN subset TEXT NOT NULL DEFAULT 'search';
+ALTER TABLE trials ADD COLUMN owner INTEGER;
+CREATE TABLE blobs (name TEXT PRIMARY KEY, bytes BLOB NOT NULL);
+UPDATE schema_version SET version = 2;
+)sql";
+
+class Statement {
+ public:
+  Statement(sqlite3* db, const std::string& sql, const std::string& where) : db_(db), where_(where) {
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt_, nullptr) != SQLITE_OK)
+      throw Error(where_ + ": " + sqlite3_errmsg(db));
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(int i, const std::string& v) {
+    sqlite3_bind_text(stmt_, i, v.c_str(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Statement& bind(int i, int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  Statement& bind(int i, double v) {
+    sqlite3_bind_double(stmt_, i, v);
+    return *this;
+  }
+  Statement& bind_null(int i) {
+    sqlite3_bind_null(stmt_, i);
+    return *this;
+  }
+  Statement& bind_blob(int i, const std::string& bytes) {
+    sqlite3_bind_blob(stmt_, i, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  // True while there is a row.
+  bool step() {
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    throw Error(where_ + ": " + sqlite3_errmsg(db_));
+  }
+  std::string text(int i) const {
+    const auto* p = sqlite3_column_text(stmt_, i);
+    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, i))) : "";
+  }
+  std::string blob(int i) const {
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, i));
+    return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(stmt_, i))) : "";
+  }
+  int64_t integer(int i) const { return sqlite3_column_int64(stmt_, i); }
+  double real(int i) const { return sqlite3_column_double(stmt_, i); }
+  bool is_null(int i) const { return sqlite3_column_type(stmt_, i) == SQLITE_NULL; }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  std::string where_;
+};
+
+class SqliteStudy : public StudyStore {
+ public:
+  SqliteStudy(const std::string& path, bool create, bool read_only = false) : path_(path), read_only_(read_only) {
+    const int flags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | (create ? SQLITE_OPEN_CREATE : 0) |
+                      SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+      const std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
+      sqlite3_close(db_);
+      db_ = nullptr;
+      throw Error(path + ": cannot open study (" + message + ")");
+    }
+    sqlite3_busy_timeout(db_, 30000);
+    try {
+      if (!read_only) {
+        exec("PRAGMA journal_mode = WAL");
+        exec("PRAGMA synchronous = NORMAL");
+      }
+      exec("PRAGMA foreign_keys = ON");
+    } catch (...) {
+      sqlite3_close(db_);
+      db_ = nullptr;
+      throw;
+    }
+  }
+  ~SqliteStudy() override { sqlite3_close(db_); }
+
+  void exec(const std::string& sql) {
+    char* message = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
+      const std::string text = message ? message : sqlite3_errmsg(db_);
+      sqlite3_free(message);
+      throw Error(path_ + ": " + text);
+    }
+  }
+
+  // Runs `body` inside BEGIN IMMEDIATE ... COMMIT (rolled back on error).
+  template <typename F>
+  auto write(F&& body) {
+    if (read_only_) throw Error(path_ + ": opened read-only");
+    exec("BEGIN IMMEDIATE");
+    try {
+      if constexpr (std::is_void_v<decltype(body())>) {
+        body();
+        exec("COMMIT");
+      } else {
+        auto result = body();
+        exec("COMMIT");
+        return result;
+      }
+    } catch (...) {
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      throw;
+    }
+  }
+
+  Statement prepare(const std::string& sql) const { return Statement(db_, sql, path_); }
+
+  int version() const {
+    Statement has(db_, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'", path_);
+    has.step();
+    if (has.integer(0) == 0) throw Error(path_ + ": not a hipp-prune study (no schema_version table)");
+    Statement s(db_, "SELECT version FROM schema_version", path_);
+    if (!s.step()) throw Error(path_ + ": the study has no schema version row");
+    return static_cast<int>(s.integer(0));
+  }
+
+  void create_schema(const StudyRecord& study) {
+    write([&] {
+      exec(kSchemaV1);
+      exec(kMigrateV1ToV2);
+      auto s = prepare(
+          "INSERT INTO study (id, model_dir, model_fingerprint, bench_dir, bench_fingerprint, settings, dense, created) "
+          "VALUES (1, ?, ?, ?, ?, ?, ?, ?)");
+      s.bind(1, study.model_dir).bind(2, study.model_fingerprint).bind(3, study.bench_dir);
+      s.bind(4, study.bench_fingerprint).bind(5, study.settings.dump()).bind(6, study.dense.dump());
+      s.bind(7, study.created > 0 ? study.created : now_seconds());
+      s.step();
+    });
+  }
+
+  void open_existing() {
+    {
+      auto check = prepare("PRAGMA integrity_check");
+      check.step();
+      if (check.text(0) != "ok") throw Error(path_ + ": the study file is damaged (" + check.text(0) + ")");
+    }
+    const int v = version();
+    if (v > kStudySchemaVersion)
+      throw Error(path_ + ": study schema version " + std::to_string(v) + " is newer than this build reads (" +
+                  std::to_string(kStudySchemaVersion) + ")");
+    if (v < 1) throw Error(path_ + ": unknown study schema version " + std::to_string(v));
+    if (read_only_) {
+      if (v < kStudySchemaVersion)
+        throw Error(path_ + ": study schema version " + std::to_string(v) +
+                    " needs an upgrade; open it once for writing (any hipp-prune command that writes)");
+      return;
+    }
+    if (v == 1) write([&] { exec(kMigrateV1ToV2); });
+    recover_interrupted();
+  }
+
+  StudyRecord study() const override {
+    auto s = prepare(
+        "SELECT model_dir, model_fingerprint, bench_dir, bench_fingerprint, settings, dense, created FROM study");
+    if (!s.step()) throw Error(path_ + ": the study row is missing");
+    StudyRecord r;
+    r.model_dir = s.text(0);
+    r.model_fingerprint = s.text(1);
+    r.bench_dir = s.text(2);
+    r.bench_fingerprint = s.text(3);
+    r.settings = nlohmann::json::parse(s.text(4));
+    r.dense = nlohmann::json::parse(s.text(5));
+    r.created = s.real(6);
+    return r;
+  }
+
+  void set_dense_metrics(const std::string& subset, const nlohmann::json& metrics) override {
+    write([&] {
+      auto dense = study().dense;
+      dense[subset] = metrics;
+      prepare("UPDATE study SET dense = ?").bind(1, dense.dump()).step();
+    });
+  }
+
+  int64_t add_plan(const std::string& hash, const nlohmann::json& blueprint) override {
+    return write([&] {
+      prepare("INSERT OR IGNORE INTO plans (hash, blueprint) VALUES (?, ?)").bind(1, hash).bind(2, blueprint.dump()).step();
+      auto s = prepare("SELECT id FROM plans WHERE hash = ?");
+      s.bind(1, hash);
+      s.step();
+      return s.integer(0);
+    });
+  }
+
+  std::optional<PlanRecord> read_plan(const std::string& where, const std::function<void(Statement&)>& bind) const {
+    auto s = prepare("SELECT id, hash, blueprint FROM plans WHERE " + where);
+    bind(s);
+    if (!s.step()) return std::nullopt;
+    return PlanRecord{s.integer(0), s.text(1), nlohmann::json::parse(s.text(2))};
+  }
+  std::optional<PlanRecord> plan(int64_t id) const override {
+    return read_plan("id = ?", [&](Statement& s) { s.bind(1, id); });
+  }
+  std::optional<PlanRecord> plan_by_hash(const std::string& hash) const override {
+    return read_plan("hash = ?", [&](Statement& s) { s.bind(1, hash); });
+  }
+
+  int64_t start_trial(int64_t plan_id, const std::string& origin, const std::optional<Preference>& preference,
+                      const std::string& subset) override {
+    return write([&] {
+      auto s = prepare(
+          "INSERT INTO trials (plan_id, origin, pref_rob, pref_util, pref_comp, state, started, subset, owner) "
+          "VALUES (?, ?, ?, ?, ?, 'RUNNING', ?, ?, ?)");
+      s.bind(1, plan_id).bind(2, origin);
+      for (int i = 0; i < 3; ++i) {
+        if (preference) {
+          s.bind(3 + i, (*preference)[static_cast<size_t>(i)]);
+        } else {
+          s.bind_null(3 + i);
+        }
+      }
+      s.bind(6, now_seconds()).bind(7, subset).bind(8, static_cast<int64_t>(::getpid()));
+      s.step();
+      return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+    });
+  }
+
+  void finish_trial(int64_t id, const TrialMetrics& m) override {
+    write([&] {
+      require_running(id);
+      auto s = prepare("INSERT INTO metrics (trial_id, robustness, utility, compression, raw) VALUES (?, ?, ?, ?, ?)");
+      s.bind(1, id).bind(2, m.objectives.robustness).bind(3, m.objectives.utility).bind(4, m.objectives.compression);
+      s.bind(5, m.raw.dump()).step();
+      prepare("UPDATE trials SET state = 'COMPLETE', finished = ?, subset = ? WHERE id = ?")
+          .bind(1, now_seconds())
+          .bind(2, m.subset)
+          .bind(3, id)
+          .step();
+    });
+  }
+
+  void fail_trial(int64_t id, const std::string& error) override {
+    write([&] {
+      require_running(id);
+      prepare("UPDATE trials SET state = 'FAIL', finished = ?, error = ? WHERE id = ?")
+          .bind(1, now_seconds())
+          .bind(2, error)
+          .bind(3, id)
+          .step();
+    });
+  }
+
+  void require_running(int64_t id) {
+    auto s = prepare("SELECT state FROM trials WHERE id = ?");
+    s.bind(1, id);
+    if (!s.step()) throw Error(path_ + ": no trial " + std::to_string(id));
+    if (s.text(0) != "RUNNING") throw Error(path_ + ": trial " + std::to_string(id) + " is already " + s.text(0));
+  }
+
+  std::optional<TrialMetrics> cached_metrics(const std::string& hash, const std::string& subset) const override {
+    auto s = prepare(
+        "SELECT m.robustness, m.utility, m.compression, m.raw FROM metrics m JOIN trials t ON t.id = m.trial_id "
+        "JOIN plans p ON p.id = t.plan_id WHERE p.hash = ? AND t.subset = ? AND t.state = 'COMPLETE' "
+        "ORDER BY t.id LIMIT 1");
+    s.bind(1, hash).bind(2, subset);
+    if (!s.step()) return std::nullopt;
+    TrialMetrics m;
+    m.subset = subset;
+    m.objectives = {s.real(0), s.real(1), s.real(2)};
+    m.raw = nlohmann::json::parse(s.text(3));
+    return m;
+  }
+
+  std::vector<Trial> read_trials(const std::string& where, const std::function<void(Statement&)>& bind) const {
+    auto s = prepare(
+        "SELECT t.id, t.plan_id, p.hash, t.origin, t.pref_rob, t.pref_util, t.pref_comp, t.state, t.error, t.started, "
+        "t.finished, t.subset, m.robustness, m.utility, m.compression, m.raw FROM trials t JOIN plans p ON p.id = "
+        "t.plan_id LEFT JOIN metrics m ON m.trial_id = t.id " +
+        where + " ORDER BY t.id");
+    bind(s);
+    std::vector<Trial> out;
+    while (s.step()) {
+      Trial t;
+      t.id = s.integer(0);
+      t.plan_id = s.integer(1);
+      t.plan_hash = s.text(2);
+      t.origin = s.text(3);
+      if (!s.is_null(4)) t.preference = Preference{s.real(4), s.real(5), s.real(6)};
+      t.state = parse_state(s.text(7));
+      t.error = s.text(8);
+      t.started = s.real(9);
+      t.finished = s.is_null(10) ? 0 : s.real(10);
+      t.subset = s.text(11);
+      if (!s.is_null(12)) {
+        TrialMetrics m;
+        m.subset = t.subset;
+        m.objectives = {s.real(12), s.real(13), s.real(14)};
+        m.raw = nlohmann::json::parse(s.text(15));
+        t.metrics = m;
+      }
+      out.push_back(std::move(t));
+    }
+    return out;
+  }
+  std::vector<Trial> trials(const std::string& origin) const override {
+    if (origin.empty()) return read_trials("", [](Statement&) {});
+    return read_trials("WHERE t.origin = ?", [&](Statement& s) { s.bind(1, origin); });
+  }
+  std::optional<Trial> trial(int64_t id) const override {
+    auto found = read_trials("WHERE t.id = ?", [&](Statement& s) { s.bind(1, id); });
+    if (found.empty()) return std::nullopt;
+    return found.front();
+  }
+
+  void put_layer_states(const std::string& key, const nlohmann::json& states) override {
+    write([&] {
+      prepare("INSERT OR REPLACE INTO layer_states (key, states) VALUES (?, ?)").bind(1, key).bind(2, states.dump()).step();
+    });
+  }
+  std::optional<nlohmann::json> layer_states(const std::string& key) const override {
+    auto s = prepare("SELECT states FROM layer_states WHERE key = ?");
+    s.bind(1, key);
+    if (!s.step()) return std::nullopt;
+    return nlohmann::json::parse(s.text(0));
+  }
+  void put_blob(const std::string& name, const std::string& bytes) override {
+    write([&] { prepare("INSERT OR REPLACE INTO blobs (name, bytes) VALUES (?, ?)").bind(1, name).bind_blob(2, bytes).step(); });
+  }
+  std::optional<std::string> blob(const std::string& name) const override {
+    auto s = prepare("SELECT bytes FROM blobs WHERE name = ?");
+    s.bind(1, name);
+    if (!s.step()) return std::nullopt;
+    return s.blob(0);
+  }
+
+  // RUNNING trials whose writer process is gone (or unknown) become FAIL; a
+  // trial that another live process on this machine is running is left alone.
+  int recover_interrupted() override {
+    return write([&] {
+      std::vector<int64_t> orphans;
+      {
+        auto s = prepare("SELECT id, owner FROM trials WHERE state = 'RUNNING'");
+        while (s.step()) {
+          const bool known = !s.is_null(1);
+          const auto owner = static_cast<pid_t>(s.integer(1));
+          const bool alive = known && owner != ::getpid() && (::kill(owner, 0) == 0 || errno == EPERM);
+          if (!alive) orphans.push_back(s.integer(0));
+        }
+      }
+      for (int64_t id : orphans)
+        prepare("UPDATE trials SET state = 'FAIL', error = 'interrupted', finished = ? WHERE id = ?")
+            .bind(1, now_seconds())
+            .bind(2, id)
+            .step();
+      return static_cast<int>(orphans.size());
+    });
+  }
+
+ private:
+  std::string path_;
+  bool read_only_ = false;
+  sqlite3* db_ = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<StudyStore> create_sqlite_study(const std::string& path, const StudyRecord& study) {
+  if (fs::exists(path)) throw Error(path + ": already exists; open it, or choose another file");
+  if (const auto parent = fs::path(path).parent_path(); !parent.empty() && !fs::is_directory(parent))
+    throw Error(path + ": folder " + parent.string() + " does not exist");
+  try {
+    auto store = std::make_unique<SqliteStudy>(path, true);
+    store->create_schema(study);
+    return store;
+  } catch (...) {
+    std::error_code ignored;
+    for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(path + suffix, ignored);
+    throw;
+  }
+}
+
+std::unique_ptr<StudyStore> open_sqlite_study(const std::string& path, bool read_only) {
+  if (!fs::exists(path)) throw Error(path + ": no such study file");
+  auto store = std::make_unique<SqliteStudy>(path, false, read_only);
+  store->open_existing();
+  return store;
+}
+
+int sqlite_study_version(const std::string& path) {
+  if (!fs::exists(path)) throw Error(path + ": no such study file");
+  SqliteStudy store(path, false, true);
+  return store.version();
+}
+
+}  // namespace hipp

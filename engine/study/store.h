@@ -1,0 +1,120 @@
+#pragma once
+// The study store (docs/study.md): one search over one model + benchmark +
+// settings, remembered in one SQLite file. Plans are unique by their
+// canonical blueprint hash; a trial is one evaluation of a plan (origin:
+// a baseline's name, a GRPO iteration, a user query, a fine-tune), with its
+// state, timestamps, error text and, when complete, its objectives and raw
+// metrics. Layer states and binary blobs (policy checkpoints) live beside
+// them. Torch-free.
+//
+// Thread-safety contract: a StudyStore object is used by one thread at a
+// time. Open one store per thread or process; any number of them may read
+// while one writes (SQLite WAL mode, busy timeout), and no reader ever sees
+// "database is locked". Every write is one transaction.
+//
+// Crash safety: a process killed mid-search loses at most the evaluation in
+// flight. open_sqlite_study() runs PRAGMA integrity_check, migrates older
+// schema versions, and marks trials left RUNNING by a process that no longer
+// runs as FAIL ("interrupted"); each trial records its writer's process id.
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace hipp {
+
+inline constexpr int kStudySchemaVersion = 2;
+
+using Preference = std::array<double, 3>;  // (robustness, utility, compression), on the simplex
+
+struct Objectives {
+  double robustness = 0;   // POPE mean F1 / the dense model's
+  double utility = 0;      // ScienceQA accuracy / the dense model's
+  double compression = 0;  // achieved sparsity
+};
+
+struct TrialMetrics {
+  std::string subset = "search";  // "search" or "full"
+  Objectives objectives;
+  nlohmann::json raw = nlohmann::json::object();  // per-split POPE, ScienceQA, costs
+};
+
+enum class TrialState { Running, Complete, Fail };
+std::string trial_state_name(TrialState state);
+
+struct Trial {
+  int64_t id = 0;
+  int64_t plan_id = 0;
+  std::string plan_hash;
+  std::string origin;  // "uniform", "owl", "random", "nsga2", "grpo:3", "query", "finetune"
+  std::optional<Preference> preference;
+  TrialState state = TrialState::Running;
+  std::string error;
+  double started = 0, finished = 0;  // seconds since the Unix epoch
+  std::string subset = "search";
+  std::optional<TrialMetrics> metrics;  // complete trials
+};
+
+struct PlanRecord {
+  int64_t id = 0;
+  std::string hash;
+  nlohmann::json blueprint;
+};
+
+struct StudyRecord {
+  std::string model_dir, model_fingerprint;
+  std::string bench_dir, bench_fingerprint;
+  nlohmann::json settings = nlohmann::json::object();  // subset, calibration, importance, ...
+  nlohmann::json dense = nlohmann::json::object();     // subset -> the dense model's raw metrics
+  double created = 0;
+};
+
+class StudyStore {
+ public:
+  virtual ~StudyStore() = default;
+  virtual StudyRecord study() const = 0;
+  virtual void set_dense_metrics(const std::string& subset, const nlohmann::json& metrics) = 0;
+
+  // Returns the plan's id, inserting it when its hash is new.
+  virtual int64_t add_plan(const std::string& hash, const nlohmann::json& blueprint) = 0;
+  virtual std::optional<PlanRecord> plan(int64_t id) const = 0;
+  virtual std::optional<PlanRecord> plan_by_hash(const std::string& hash) const = 0;
+
+  // A RUNNING trial of a plan; finish_trial / fail_trial end it.
+  virtual int64_t start_trial(int64_t plan_id, const std::string& origin, const std::optional<Preference>& preference,
+                              const std::string& subset) = 0;
+  virtual void finish_trial(int64_t trial_id, const TrialMetrics& metrics) = 0;
+  virtual void fail_trial(int64_t trial_id, const std::string& error) = 0;
+  // The metrics of a complete evaluation of this plan on this subset, if any.
+  virtual std::optional<TrialMetrics> cached_metrics(const std::string& plan_hash, const std::string& subset) const = 0;
+  // Every trial in id order; `origin` filters when not empty.
+  virtual std::vector<Trial> trials(const std::string& origin = "") const = 0;
+  virtual std::optional<Trial> trial(int64_t id) const = 0;
+
+  virtual void put_layer_states(const std::string& key, const nlohmann::json& states) = 0;
+  virtual std::optional<nlohmann::json> layer_states(const std::string& key) const = 0;
+  virtual void put_blob(const std::string& name, const std::string& bytes) = 0;
+  virtual std::optional<std::string> blob(const std::string& name) const = 0;
+
+  // Marks trials left RUNNING by a dead writer as FAIL ("interrupted");
+  // returns how many. (The memory store has one writer: all of them.)
+  virtual int recover_interrupted() = 0;
+};
+
+// Creates a new study file; refuses an existing path.
+std::unique_ptr<StudyStore> create_sqlite_study(const std::string& path, const StudyRecord& study);
+// Opens an existing study file: integrity check, migration, recovery of
+// trials whose writer process has died. `read_only` (the app's reader
+// connection) skips migration and recovery and refuses every write.
+std::unique_ptr<StudyStore> open_sqlite_study(const std::string& path, bool read_only = false);
+// The same contract in memory, for tests and throw-away searches.
+std::unique_ptr<StudyStore> create_memory_study(const StudyRecord& study);
+
+// The schema version stored in a study file (without opening it as a study).
+int sqlite_study_version(const std::string& path);
+
+}  // namespace hipp

@@ -1,0 +1,361 @@
+#include <gtest/gtest.h>
+
+#include <sqlite3.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "core/error.h"
+#include "study/pareto.h"
+#include "study/store.h"
+#include "support.h"
+
+namespace hipp {
+namespace {
+namespace fs = std::filesystem;
+
+StudyRecord sample_study() {
+  StudyRecord r;
+  r.model_dir = "/models/demo";
+  r.model_fingerprint = "fp-model";
+  r.bench_dir = "/bench/demo";
+  r.bench_fingerprint = "fp-bench";
+  r.settings = {{"importance", "wanda-sp"}};
+  r.dense = {{"search", {{"pope_mean_f1", 0.9}}}};
+  return r;
+}
+
+TrialMetrics metrics(double rob, double util, double comp, const std::string& subset = "search") {
+  TrialMetrics m;
+  m.subset = subset;
+  m.objectives = {rob, util, comp};
+  m.raw = {{"pope_mean_f1", rob * 0.9}};
+  return m;
+}
+
+// ---- one suite, both implementations ------------------------------------------
+
+struct SqliteFactory {
+  test::TempDir dir;
+  std::unique_ptr<StudyStore> make() { return create_sqlite_study(dir.file("study.sqlite"), sample_study()); }
+};
+struct MemoryFactory {
+  std::unique_ptr<StudyStore> make() { return create_memory_study(sample_study()); }
+};
+
+template <typename Factory>
+class StoreContract : public ::testing::Test {
+ protected:
+  Factory factory;
+};
+using Implementations = ::testing::Types<SqliteFactory, MemoryFactory>;
+TYPED_TEST_SUITE(StoreContract, Implementations);
+
+TYPED_TEST(StoreContract, StudyRecordRoundTrips) {
+  auto store = this->factory.make();
+  const auto s = store->study();
+  EXPECT_EQ(s.model_fingerprint, "fp-model");
+  EXPECT_EQ(s.settings["importance"], "wanda-sp");
+  EXPECT_GT(s.created, 0);
+  store->set_dense_metrics("full", {{"pope_mean_f1", 0.8}});
+  EXPECT_EQ(store->study().dense["full"]["pope_mean_f1"], 0.8);
+  EXPECT_EQ(store->study().dense["search"]["pope_mean_f1"], 0.9);
+}
+
+TYPED_TEST(StoreContract, PlansAreUniqueByHash) {
+  auto store = this->factory.make();
+  const auto a = store->add_plan("h1", {{"sparsity", 0.3}});
+  const auto b = store->add_plan("h2", {{"sparsity", 0.5}});
+  EXPECT_NE(a, b);
+  EXPECT_EQ(store->add_plan("h1", {{"sparsity", 0.3}}), a);
+  EXPECT_EQ(store->plan(a)->blueprint["sparsity"], 0.3);
+  EXPECT_EQ(store->plan_by_hash("h2")->id, b);
+  EXPECT_FALSE(store->plan_by_hash("nope"));
+  EXPECT_FALSE(store->plan(999));
+}
+
+TYPED_TEST(StoreContract, TrialLifecycleAndCacheHits) {
+  auto store = this->factory.make();
+  const auto plan = store->add_plan("h1", {{"sparsity", 0.3}});
+  EXPECT_FALSE(store->cached_metrics("h1", "search"));
+  const auto t1 = store->start_trial(plan, "uniform", std::nullopt, "search");
+  EXPECT_EQ(store->trial(t1)->state, TrialState::Running);
+  EXPECT_FALSE(store->cached_metrics("h1", "search"));  // running is not a result
+  store->finish_trial(t1, metrics(0.97, 0.95, 0.3));
+  const auto cached = store->cached_metrics("h1", "search");
+  ASSERT_TRUE(cached);
+  EXPECT_DOUBLE_EQ(cached->objectives.robustness, 0.97);
+  const double f1 = cached->raw["pope_mean_f1"];
+  EXPECT_DOUBLE_EQ(f1, 0.97 * 0.9);
+  EXPECT_FALSE(store->cached_metrics("h1", "full"));  // another subset is another evaluation
+  EXPECT_THROW(store->finish_trial(t1, metrics(0, 0, 0)), Error);  // already complete
+
+  const Preference w{0.6, 0.3, 0.1};
+  const auto t2 = store->start_trial(plan, "grpo:1", w, "search");
+  store->fail_trial(t2, "out of memory");
+  const auto all = store->trials();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[1].state, TrialState::Fail);
+  EXPECT_EQ(all[1].error, "out of memory");
+  ASSERT_TRUE(all[1].preference);
+  EXPECT_DOUBLE_EQ((*all[1].preference)[0], 0.6);
+  EXPECT_FALSE(all[0].preference);
+  EXPECT_EQ(all[0].plan_hash, "h1");
+  EXPECT_TRUE(all[0].metrics);
+  EXPECT_FALSE(all[1].metrics);
+  EXPECT_EQ(store->trials("uniform").size(), 1u);
+  EXPECT_EQ(store->trials("nsga2").size(), 0u);
+}
+
+TYPED_TEST(StoreContract, RecoveryFailsRunningTrials) {
+  auto store = this->factory.make();
+  const auto plan = store->add_plan("h1", {});
+  store->start_trial(plan, "random", std::nullopt, "search");
+  const auto done = store->start_trial(plan, "random", std::nullopt, "search");
+  store->finish_trial(done, metrics(1, 1, 0.2));
+  EXPECT_EQ(store->recover_interrupted(), 1);
+  EXPECT_EQ(store->trial(1)->state, TrialState::Fail);
+  EXPECT_EQ(store->trial(1)->error, "interrupted");
+  EXPECT_EQ(store->trial(done)->state, TrialState::Complete);
+  EXPECT_EQ(store->recover_interrupted(), 0);
+}
+
+TYPED_TEST(StoreContract, LayerStatesAndBlobs) {
+  auto store = this->factory.make();
+  EXPECT_FALSE(store->layer_states("k"));
+  store->put_layer_states("k", {{{"layer", 0}, {"m", 0.5}}});
+  EXPECT_EQ((*store->layer_states("k"))[0]["m"], 0.5);
+  std::string bytes("\x00\x01\xff policy", 10);
+  store->put_blob("policy/1", bytes);
+  EXPECT_EQ(*store->blob("policy/1"), bytes);
+  store->put_blob("policy/1", "v2");
+  EXPECT_EQ(*store->blob("policy/1"), "v2");
+  EXPECT_FALSE(store->blob("none"));
+}
+
+// ---- SQLite specifics -----------------------------------------------------------
+
+TEST(SqliteStudy, PersistsAcrossOpenAndRefusesBadFiles) {
+  test::TempDir dir;
+  const std::string path = dir.file("s.sqlite");
+  {
+    auto store = create_sqlite_study(path, sample_study());
+    const auto plan = store->add_plan("h1", {{"x", 1}});
+    store->finish_trial(store->start_trial(plan, "owl", std::nullopt, "search"), metrics(0.9, 0.8, 0.5));
+  }
+  EXPECT_THROW(create_sqlite_study(path, sample_study()), Error);  // never overwrites
+  auto store = open_sqlite_study(path);
+  EXPECT_EQ(store->trials("owl").size(), 1u);
+  EXPECT_TRUE(store->cached_metrics("h1", "search"));
+  EXPECT_EQ(sqlite_study_version(path), kStudySchemaVersion);
+
+  test::write_bytes(dir.file("text.sqlite"), "this is not a database, just some text that is long enough");
+  EXPECT_THROW(open_sqlite_study(dir.file("text.sqlite")), Error);
+  EXPECT_THROW(open_sqlite_study(dir.file("missing.sqlite")), Error);
+  EXPECT_THROW(create_sqlite_study(dir.file("no/such/folder/s.sqlite"), sample_study()), Error);
+}
+
+void build_database(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* message = nullptr;
+  ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &message), SQLITE_OK) << (message ? message : "");
+  sqlite3_close(db);
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(SqliteStudy, UpgradesAVersion1File) {
+  test::TempDir dir;
+  const std::string path = dir.file("v1.sqlite");
+  build_database(path, read_text(std::string(HIPP_TEST_FIXTURES) + "/study_v1.sql"));
+  EXPECT_EQ(sqlite_study_version(path), 1);
+  auto store = open_sqlite_study(path);
+  EXPECT_EQ(sqlite_study_version(path), 2);
+  EXPECT_EQ(store->study().model_fingerprint, "fp-model");
+  const auto trials = store->trials();
+  ASSERT_EQ(trials.size(), 2u);
+  EXPECT_EQ(trials[0].subset, "search");  // the column v2 added, with its default
+  EXPECT_EQ(trials[1].state, TrialState::Fail);  // it was RUNNING when the file was last closed
+  EXPECT_TRUE(store->cached_metrics("hash-a", "search"));
+  store->put_blob("b", "works after the upgrade");
+  EXPECT_EQ(*store->blob("b"), "works after the upgrade");
+  EXPECT_EQ((*store->layer_states("states-v1"))[0]["layer"], 0);
+}
+
+TEST(SqliteStudy, RefusesANewerSchema) {
+  test::TempDir dir;
+  const std::string path = dir.file("v9.sqlite");
+  build_database(path, "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (9);");
+  try {
+    open_sqlite_study(path);
+    FAIL() << "opened a newer schema";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("newer"), std::string::npos) << e.what();
+  }
+}
+
+TEST(SqliteStudy, ReaderThreadWhileAWriterInserts) {
+  test::TempDir dir;
+  const std::string path = dir.file("s.sqlite");
+  auto writer = create_sqlite_study(path, sample_study());
+  std::atomic<bool> done{false};
+  std::atomic<int> reads{0};
+  std::string reader_error;
+  std::thread reader([&] {
+    try {
+      auto store = open_sqlite_study(path, /*read_only=*/true);
+      size_t last = 0;
+      while (!done.load()) {
+        const auto trials = store->trials();
+        if (trials.size() < last) throw Error("trials went backwards");
+        last = trials.size();
+        for (const auto& t : trials)
+          if (t.state == TrialState::Complete && !t.metrics) throw Error("a complete trial without metrics");
+        ++reads;
+      }
+    } catch (const std::exception& e) {
+      reader_error = e.what();
+    }
+  });
+  for (int i = 0; i < 200; ++i) {
+    const auto plan = writer->add_plan("h" + std::to_string(i), {{"i", i}});
+    const auto trial = writer->start_trial(plan, "random", std::nullopt, "search");
+    if (i == 100)  // halfway, with a trial in flight: wait until the reader has read
+      for (int wait = 0; wait < 5000 && reads.load() < 3; ++wait) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    writer->finish_trial(trial, metrics(0.5, 0.5, 0.5));
+  }
+  done = true;
+  reader.join();
+  EXPECT_EQ(reader_error, "");
+  EXPECT_GT(reads.load(), 0);
+  EXPECT_EQ(writer->trials().size(), 200u);
+  // Nothing the reader did touched the writer's trials, and it cannot write.
+  for (const auto& t : writer->trials()) EXPECT_EQ(t.state, TrialState::Complete);
+  auto read_only = open_sqlite_study(path, true);
+  EXPECT_THROW(read_only->add_plan("x", {}), Error);
+}
+
+TEST(SqliteStudy, OpeningDoesNotFailAnotherLiveWritersTrial) {
+  test::TempDir dir;
+  const std::string path = dir.file("s.sqlite");
+  auto writer = create_sqlite_study(path, sample_study());
+  const auto trial = writer->start_trial(writer->add_plan("h", {}), "random", std::nullopt, "search");
+  // A second writer in another process (its recovery runs on open).
+  std::fflush(nullptr);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    try {
+      auto other = open_sqlite_study(path);
+      _exit(other->trial(trial)->state == TrialState::Running ? 0 : 4);
+    } catch (...) {
+      _exit(5);
+    }
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  writer->finish_trial(trial, metrics(1, 1, 0.5));  // still ours to finish
+}
+
+TEST(SqliteStudy, SurvivesSigkillMidSearch) {
+  test::TempDir dir;
+  const std::string path = dir.file("s.sqlite");
+  create_sqlite_study(path, sample_study());
+  std::fflush(nullptr);  // the child must not inherit unwritten test output
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // A search loop: start, "evaluate", finish; killed somewhere in between.
+    try {
+      auto store = open_sqlite_study(path);
+      for (int i = 0;; ++i) {
+        const auto plan = store->add_plan("h" + std::to_string(i), {{"i", i}});
+        const auto trial = store->start_trial(plan, "random", std::nullopt, "search");
+        usleep(2000);
+        store->finish_trial(trial, metrics(0.9, 0.9, 0.3));
+      }
+    } catch (...) {
+    }
+    _exit(3);
+  }
+  usleep(400000);
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status));
+
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* check = nullptr;
+  sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &check, nullptr);
+  ASSERT_EQ(sqlite3_step(check), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(check, 0)), "ok");
+  sqlite3_finalize(check);
+  sqlite3_close(db);
+
+  auto store = open_sqlite_study(path);
+  const auto trials = store->trials();
+  ASSERT_GT(trials.size(), 5u);
+  int failed = 0;
+  for (const auto& t : trials) {
+    if (t.state == TrialState::Fail) {
+      ++failed;
+      EXPECT_EQ(t.error, "interrupted");
+    }
+    EXPECT_NE(t.state, TrialState::Running);
+  }
+  EXPECT_LE(failed, 1);  // at most the evaluation in flight is lost
+  // And the search resumes.
+  const auto plan = store->add_plan("after", {});
+  store->finish_trial(store->start_trial(plan, "random", std::nullopt, "search"), metrics(1, 1, 0.1));
+  EXPECT_EQ(store->trials().size(), trials.size() + 1);
+}
+
+// ---- Pareto front and hypervolume ---------------------------------------------------
+
+TEST(Pareto, NonDominatedSetByHand) {
+  const std::vector<Objectives> p{
+      {1.0, 1.0, 0.1},  // 0: front (best robustness/utility)
+      {0.9, 0.9, 0.1},  // 1: dominated by 0
+      {0.8, 0.7, 0.5},  // 2: front (more compression)
+      {0.8, 0.6, 0.5},  // 3: dominated by 2
+      {0.5, 0.9, 0.4},  // 4: front (0 compresses less, 2 is less useful)
+      {0.8, 0.7, 0.5},  // 5: duplicate of 2, kept
+  };
+  EXPECT_EQ(non_dominated(p), (std::vector<size_t>{0, 2, 4, 5}));
+  const auto ranks = pareto_ranks(p);
+  EXPECT_EQ(ranks[1], 1u);
+  EXPECT_EQ(ranks[3], 1u);
+  EXPECT_TRUE(non_dominated({}).empty());
+  EXPECT_EQ(non_dominated({{0.1, 0.1, 0.1}}), (std::vector<size_t>{0}));
+}
+
+TEST(Pareto, HypervolumeByHand) {
+  // One box: 0.5 x 0.4 x 0.2.
+  EXPECT_NEAR(hypervolume({{0.5, 0.4, 0.2}}), 0.04, 1e-12);
+  // Two boxes overlapping in [0,0.5]x[0,0.4]x[0,0.2]: 0.04 + 1*1*0.1 - 0.5*0.4*0.1.
+  EXPECT_NEAR(hypervolume({{0.5, 0.4, 0.2}, {1.0, 1.0, 0.1}}), 0.04 + 0.1 - 0.02, 1e-12);
+  // A dominated point adds nothing; a point at the reference adds nothing.
+  EXPECT_NEAR(hypervolume({{0.5, 0.4, 0.2}, {0.4, 0.4, 0.1}, {0.9, 0.9, 0.0}}), 0.04, 1e-12);
+  EXPECT_EQ(hypervolume({}), 0.0);
+  // Another reference point.
+  EXPECT_NEAR(hypervolume({{1.0, 1.0, 0.5}}, {0.5, 0.5, 0.0}), 0.125, 1e-12);
+}
+
+}  // namespace
+}  // namespace hipp
