@@ -122,6 +122,12 @@ TEST(Cli, DemoThenEvalOnAMicroModel) {
   EXPECT_EQ(result["pope"]["random"]["questions"], 18);
   EXPECT_EQ(result["scienceqa"]["questions"], 6);
   EXPECT_TRUE(std::filesystem::exists(dir.file("answers/pope_popular.jsonl")));
+  // The answer files read back by the official text rules give the same scores.
+  std::string scored;
+  ASSERT_EQ(cli("--json score " + out + "/bench --answers " + dir.file("answers"), &scored), 0) << scored;
+  const auto rescored = nlohmann::json::parse(scored.substr(scored.find('{')));
+  EXPECT_EQ(rescored["pope"], result["pope"]);
+  EXPECT_EQ(rescored["scienceqa"]["accuracy"], result["scienceqa"]["accuracy"]);
   ASSERT_EQ(cli("eval " + out + "/model " + out + "/bench --blank-images --cache-dir none", &log), 0) << log;
   EXPECT_NE(log.find("blank images"), std::string::npos);
 

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "demo/demo.h"
 #include "eval/benchmark.h"
+#include "eval/answers.h"
 #include "eval/evaluator.h"
 #include "model/checkpoint.h"
 #include "model/model_folder.h"
@@ -147,6 +148,29 @@ void run_eval(const EvalArgs& args, const CommonOptions& common) {
   }
 }
 
+struct ScoreArgs {
+  std::string bench;
+  std::string answers;
+  std::string subset = "full";
+  int pope_per_split = SubsetOptions{}.pope_per_split;
+  int sqa = SubsetOptions{}.sqa;
+};
+
+void run_score(const ScoreArgs& args, const CommonOptions& common) {
+  const auto full = load_benchmark(args.bench);
+  const Benchmark benchmark =
+      args.subset == "full" ? full : search_subset(full, {args.pope_per_split, args.sqa, common.seed});
+  const auto result = score_answer_files(benchmark, args.answers);
+  if (common.json) {
+    auto json = result_to_json(result);
+    json["subset"] = args.subset;
+    std::cout << json.dump(2) << "\n";
+  } else {
+    std::cout << "answers " << args.answers << " (official text rules), subset " << args.subset << "\n\n"
+              << result_to_text(result);
+  }
+}
+
 }  // namespace
 
 void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
@@ -182,6 +206,15 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
   demo->add_flag("--require-quality", demo_args->require_quality,
                  "exit 1 when the model misses the demo's quality bar");
   demo->callback([demo_args, &common] { run_demo(*demo_args, common); });
+
+  auto score_args = std::make_shared<ScoreArgs>();
+  auto* score = app.add_subcommand("score", "score generated answer files with the official POPE/ScienceQA text rules");
+  score->add_option("BENCH_DIR", score_args->bench, "benchmark folder (pope/, scienceqa/)")->required();
+  score->add_option("--answers", score_args->answers, "folder with pope_{split}.jsonl and scienceqa.jsonl")->required();
+  score->add_option("--subset", score_args->subset, "full or search (the questions the answers cover)")
+      ->check(CLI::IsMember({"search", "full"}))
+      ->capture_default_str();
+  score->callback([score_args, &common] { run_score(*score_args, common); });
 
   auto eval_args = std::make_shared<EvalArgs>();
   auto* eval = app.add_subcommand("eval", "score a model on POPE and ScienceQA");
