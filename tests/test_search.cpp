@@ -155,6 +155,12 @@ TEST_F(Search, CommandLine) {
   EXPECT_NE(out.find("trial,origin"), std::string::npos) << out;
   ASSERT_EQ(cli("states --study " + study + " --cache-dir none", &out), 0) << out;
   EXPECT_NE(out.find("vis mass"), std::string::npos) << out;
+  ASSERT_EQ(cli("rescore --study " + study + " --front --cache-dir none", &out), 0) << out;
+  EXPECT_NE(out.find("POPE F1"), std::string::npos) << out;
+  ASSERT_EQ(cli("--json study show " + study, &out), 0) << out;
+  const auto shown = nlohmann::json::parse(out.substr(out.find('{')));
+  EXPECT_TRUE(shown["dense"].contains("full"));  // the full-set reference, computed once
+  EXPECT_EQ(cli("rescore --study " + study + " --trial 999 --cache-dir none", &out), 1) << out;
   ASSERT_EQ(cli("study list " + dir_->path(), &out), 0) << out;
   EXPECT_NE(out.find("cli.sqlite"), std::string::npos) << out;
   // Mistakes: one line, non-zero, nothing overwritten.

@@ -27,6 +27,8 @@ struct CreateArgs {
 
 struct StudyArgs {
   std::string study;
+  std::vector<int64_t> trial_ids;
+  bool front_only = false;
   std::string folder = ".";
   std::string method;
   int evals = 10;
@@ -208,6 +210,54 @@ void run_states(const StudyArgs& args, const CommonOptions& common) {
                 s.synflow_share);
 }
 
+// Re-scores chosen plans on the full test set; each becomes a trial with the
+// origin of the trial it re-scores and subset "full".
+void run_rescore(const StudyArgs& args, const CommonOptions& common) {
+  apply_common(common);
+  auto store = open_sqlite_study(args.study);
+  std::vector<Trial> chosen;
+  if (args.front_only) {
+    std::vector<Trial> complete;
+    std::vector<Objectives> points;
+    for (const auto& t : store->trials())
+      if (t.state == TrialState::Complete && t.metrics && t.subset == "search") {
+        complete.push_back(t);
+        points.push_back(t.metrics->objectives);
+      }
+    for (size_t i : non_dominated(points)) chosen.push_back(complete[i]);
+  }
+  for (int64_t id : args.trial_ids) {
+    auto t = store->trial(id);
+    if (!t) throw Error(args.study + ": no trial " + std::to_string(id));
+    chosen.push_back(*t);
+  }
+  if (chosen.empty()) throw Error("nothing to re-score: give --trial IDs or --front");
+  PlanEvaluator evaluator(*store, load_options(common), cache_dir_for(args.cache_dir),
+                          [](const std::string& line) { progress_line("rescore: " + line); });
+  evaluator.cancel = install_cancel_handler();
+  nlohmann::json rows = nlohmann::json::array();
+  if (!common.json)
+    std::printf("%7s %7s  %-10s %10s %8s %11s %8s %8s\n", "trial", "full", "origin", "robustness", "utility",
+                "compression", "POPE F1", "SQA");
+  for (const auto& t : chosen) {
+    const auto plan = store->plan(t.plan_id);
+    const auto blueprint = blueprint_from_json(plan->blueprint, "study plan " + plan->hash);
+    const auto o = evaluator.evaluate(blueprint, t.origin, t.preference, "full");
+    if (o.failed) throw Error("trial " + std::to_string(t.id) + ": " + o.error);
+    const auto& m = o.metrics;
+    const double f1 = m.raw.value("pope_mean_f1", 0.0);
+    const double sqa = m.raw.contains("scienceqa") ? m.raw["scienceqa"].value("accuracy", 0.0) : 0.0;
+    rows.push_back({{"trial", t.id}, {"full_trial", o.trial_id}, {"origin", t.origin},
+                    {"robustness", m.objectives.robustness}, {"utility", m.objectives.utility},
+                    {"compression", m.objectives.compression}, {"pope_mean_f1", f1}, {"sqa_accuracy", sqa}});
+    if (!common.json)
+      std::printf("%7lld %7lld  %-10s %10.3f %8.3f %11.3f %8.3f %8.3f\n", static_cast<long long>(t.id),
+                  static_cast<long long>(o.trial_id), t.origin.c_str(), m.objectives.robustness, m.objectives.utility,
+                  m.objectives.compression, f1, sqa);
+  }
+  if (common.json) std::cout << rows.dump(2) << "\n";
+}
+
 void run_front(const StudyArgs& args, const CommonOptions& common) {
   auto store = open_sqlite_study(args.study);
   std::vector<Trial> complete;
@@ -317,6 +367,13 @@ void add_study_commands(CLI::App& app, CommonOptions& common) {
   states->add_option("--study", args->study, "study file")->required();
   states->add_option("--cache-dir", args->cache_dir, "image-feature cache folder ('none' = memory only)");
   states->callback([args, &common] { run_states(*args, common); });
+
+  auto* rescore = app.add_subcommand("rescore", "re-score chosen plans on the full test set");
+  rescore->add_option("--study", args->study, "study file")->required();
+  rescore->add_option("--trial", args->trial_ids, "trial ids whose plans to re-score");
+  rescore->add_flag("--front", args->front_only, "re-score every plan on the search-subset Pareto front");
+  rescore->add_option("--cache-dir", args->cache_dir, "image-feature cache folder ('none' = memory only)");
+  rescore->callback([args, &common] { run_rescore(*args, common); });
 
   auto* front = app.add_subcommand("front", "the Pareto front of a study's trials and its hypervolume");
   front->add_option("--study", args->study, "study file")->required();
