@@ -45,8 +45,28 @@ int absent_category(const Scene& scene, SceneRandom& random) {
 
 TrainExample draw_example(SceneRandom& random, const Tokenizer& tokenizer, const LlavaConfig& config,
                           const DemoTrainingOptions& o) {
-  const double total = o.caption_share + o.yes_no_share + o.image_problem_share + o.text_problem_share;
+  const double total =
+      o.caption_share + o.yes_no_share + o.image_problem_share + o.text_problem_share + o.letter_share;
   double pick = random.uniform() * total;
+  if ((pick -= o.letter_share) < 0) {
+    // 2-4 distinct category names; the question names one of them.
+    const auto& categories = scene_categories();
+    std::vector<int> pool(categories.size());
+    for (size_t i = 0; i < pool.size(); ++i) pool[i] = static_cast<int>(i);
+    const int options = 2 + random.below(3);
+    SqaProblem p;
+    for (int k = 0; k < options; ++k) {
+      const int at = k + random.below(static_cast<int>(pool.size()) - k);
+      std::swap(pool[static_cast<size_t>(k)], pool[static_cast<size_t>(at)]);
+      p.choices.push_back(categories[static_cast<size_t>(pool[static_cast<size_t>(k)])].name);
+    }
+    p.answer = random.below(options);
+    p.question = "Which option says " + p.choices[static_cast<size_t>(p.answer)] + "?";
+    auto e = make_sequence(tokenizer, config, llava_prompt(sqa_prompt_text(p), false),
+                           std::string(1, option_letter(static_cast<size_t>(p.answer))));
+    e.task = 4;
+    return e;
+  }
   if ((pick -= o.text_problem_share) < 0) {
     const auto p = text_problem(random);
     auto e = make_sequence(tokenizer, config, llava_prompt(sqa_prompt_text(p), false),
@@ -105,9 +125,10 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
   torch::optim::AdamW optimizer(std::move(groups));
   const auto start = std::chrono::steady_clock::now();
   double window_loss = 0, last_loss = 0;
-  std::array<double, 4> task_sum{}, task_count{};
+  std::array<double, 5> task_sum{}, task_count{};
   DemoTrainingOptions captions_only = o;
   captions_only.yes_no_share = captions_only.image_problem_share = captions_only.text_problem_share = 0;
+  captions_only.letter_share = 0;
   captions_only.caption_share = 1;
   int window = 0;
   for (int step = 1; step <= o.steps; ++step) {

@@ -23,10 +23,10 @@ struct TrainProgress {
   double seconds = 0;  // since training began
   // Mean loss per task over the window (captions, yes/no, image problems,
   // text problems); negative where the window drew none of that task.
-  std::array<double, 4> task_loss{-1, -1, -1, -1};
+  std::array<double, 5> task_loss{-1, -1, -1, -1, -1};
 };
 
-inline constexpr std::array<const char*, 4> kTrainTaskNames{"caption", "yes/no", "image MC", "text MC"};
+inline constexpr std::array<const char*, 5> kTrainTaskNames{"caption", "yes/no", "image MC", "text MC", "letter"};
 
 struct DemoTrainingOptions {
   // Measured on the demo (docs/demo.md, runs A-E4): 600 caption-only steps,
@@ -44,9 +44,12 @@ struct DemoTrainingOptions {
   double weight_decay = 0.01;
   double grad_clip = 1.0;
   uint64_t seed = 1;
-  // Task mix (normalised): captions, yes/no, image problems, text problems.
+  // Task mix (normalised): captions, yes/no, image problems, text problems,
+  // and letter drills: "Which option says X?" over lettered options, a
+  // training-only task that teaches reading an option's letter off the
+  // prompt, the step every multiple-choice answer ends with.
   double caption_share = 0.35, yes_no_share = 0.3, image_problem_share = 0.2,
-         text_problem_share = 0.15;
+         text_problem_share = 0.15, letter_share = 0;
   // Curriculum: the first steps draw captions only (the model learns to see
   // before it learns to answer questions about what it sees).
   int caption_only_steps = 600;
