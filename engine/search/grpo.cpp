@@ -1,0 +1,147 @@
+#include "search/grpo.h"
+
+#include <cmath>
+#include <numeric>
+
+#include "core/error.h"
+#include "core/json_fields.h"
+
+namespace hipp {
+
+nlohmann::json grpo_settings_to_json(const GrpoSettings& s) {
+  return {{"iterations", s.iterations}, {"group", s.group}, {"prefs_per_iter", s.prefs_per_iter},
+          {"clip", s.clip}, {"epochs", s.epochs}, {"lr", s.lr}, {"entropy_coef", s.entropy_coef},
+          {"kl_coef", s.kl_coef}, {"lambda_stab", s.lambda_stab}, {"tau", s.tau},
+          {"temperature", s.temperature}, {"corner_prob", s.corner_prob}, {"hidden", s.hidden},
+          {"seed", s.seed}, {"vision_state", s.vision_state}, {"gate", s.gate}, {"hierarchical", s.hierarchical}};
+}
+
+GrpoSettings grpo_settings_from_json(const nlohmann::json& j, const std::string& where) {
+  GrpoSettings s;
+  s.iterations = static_cast<int>(optional_field<int64_t>(j, "iterations", s.iterations, where));
+  s.group = static_cast<int>(optional_field<int64_t>(j, "group", s.group, where));
+  s.prefs_per_iter = static_cast<int>(optional_field<int64_t>(j, "prefs_per_iter", s.prefs_per_iter, where));
+  s.clip = optional_field<double>(j, "clip", s.clip, where);
+  s.epochs = static_cast<int>(optional_field<int64_t>(j, "epochs", s.epochs, where));
+  s.lr = optional_field<double>(j, "lr", s.lr, where);
+  s.entropy_coef = optional_field<double>(j, "entropy_coef", s.entropy_coef, where);
+  s.kl_coef = optional_field<double>(j, "kl_coef", s.kl_coef, where);
+  s.lambda_stab = optional_field<double>(j, "lambda_stab", s.lambda_stab, where);
+  s.tau = optional_field<double>(j, "tau", s.tau, where);
+  s.temperature = optional_field<double>(j, "temperature", s.temperature, where);
+  s.corner_prob = optional_field<double>(j, "corner_prob", s.corner_prob, where);
+  s.hidden = optional_field<int64_t>(j, "hidden", s.hidden, where);
+  s.seed = static_cast<uint64_t>(optional_field<int64_t>(j, "seed", static_cast<int64_t>(s.seed), where));
+  s.vision_state = optional_field<bool>(j, "vision_state", s.vision_state, where);
+  s.gate = optional_field<bool>(j, "gate", s.gate, where);
+  s.hierarchical = optional_field<bool>(j, "hierarchical", s.hierarchical, where);
+  if (s.group < 2) throw Error(where + ": a group needs at least 2 plans");
+  if (s.prefs_per_iter < 1 || s.iterations < 0 || s.epochs < 1) throw Error(where + ": invalid GRPO sizes");
+  return s;
+}
+
+double stability_gate(double rho_min, double tau, double temperature) {
+  const double x = (std::log(std::max(rho_min, 1e-300)) - std::log(tau)) / temperature;
+  return 1.0 / (1.0 + std::exp(-x));
+}
+
+double plan_return(const Preference& w, const Objectives& o, double rho_geo, double lambda_stab) {
+  return w[0] * o.robustness + w[1] * o.utility + w[2] * o.compression +
+         lambda_stab * std::log(std::max(rho_geo, 1e-300));
+}
+
+std::vector<double> group_advantages(const std::vector<double>& returns, const std::vector<double>& gates, double eps) {
+  if (returns.size() != gates.size()) throw Error("advantages: returns and gates differ in length");
+  if (returns.empty()) return {};
+  const double n = static_cast<double>(returns.size());
+  const double mean = std::accumulate(returns.begin(), returns.end(), 0.0) / n;
+  double var = 0;
+  for (double r : returns) var += (r - mean) * (r - mean);
+  const double sd = std::sqrt(var / n);
+  std::vector<double> out;
+  for (size_t i = 0; i < returns.size(); ++i) out.push_back(gates[i] * (returns[i] - mean) / (sd + eps));
+  return out;
+}
+
+std::vector<double> retained_flow(const std::vector<std::vector<double>>& flow,
+                                  const std::vector<std::vector<int64_t>>& kept) {
+  if (flow.size() != kept.size()) throw Error("retained flow: layer counts differ");
+  std::vector<double> out;
+  for (size_t l = 0; l < flow.size(); ++l) {
+    const double total = std::accumulate(flow[l].begin(), flow[l].end(), 0.0);
+    double kept_flow = 0;
+    for (int64_t j : kept[l]) kept_flow += flow[l].at(static_cast<size_t>(j));
+    out.push_back(total > 0 ? kept_flow / total : 1.0);
+  }
+  return out;
+}
+
+UpdateStats grpo_update(HippPolicy& policy, torch::optim::Optimizer& optimizer, const torch::Tensor& states,
+                        const std::vector<Episode>& episodes, const GrpoSettings& s, HippPolicy* initial) {
+  UpdateStats stats;
+  if (episodes.empty()) return stats;
+  const double n = static_cast<double>(episodes.size());
+  for (int epoch = 0; epoch < s.epochs; ++epoch) {
+    optimizer.zero_grad();
+    auto loss = torch::zeros({}, torch::kFloat64);
+    double clipped = 0, entropy_sum = 0, kl_sum = 0;
+    for (const auto& e : episodes) {
+      auto lp = policy->log_prob(states, e.w, e.plan, e.fixed_sparsity);
+      auto ratio = torch::exp(lp - e.old_log_prob);
+      auto unclipped = ratio * e.advantage;
+      auto bounded = ratio.clamp(1 - s.clip, 1 + s.clip) * e.advantage;
+      loss = loss - torch::min(unclipped, bounded) / n;
+      const double r = ratio.item<double>();
+      clipped += (r < 1 - s.clip || r > 1 + s.clip) ? 1 : 0;
+      if (s.entropy_coef > 0) {
+        auto h = policy->entropy(states, e.w, e.fixed_sparsity);
+        loss = loss - s.entropy_coef * h / n;
+        entropy_sum += h.item<double>();
+      }
+      if (initial && s.kl_coef > 0) {
+        torch::Tensor reference;
+        {
+          torch::NoGradGuard no_grad;
+          reference = (*initial)->log_prob(states, e.w, e.plan, e.fixed_sparsity);
+        }
+        auto kl = lp - reference;  // sample estimate of KL(pi || pi_0)
+        loss = loss + s.kl_coef * kl / n;
+        kl_sum += kl.item<double>();
+      }
+    }
+    loss.backward();
+    torch::nn::utils::clip_grad_norm_(policy->parameters(), 1.0);
+    optimizer.step();
+    stats.loss = loss.item<double>();
+    stats.entropy = entropy_sum / n;
+    stats.kl = kl_sum / n;
+    stats.clip_fraction = clipped / n;
+  }
+  return stats;
+}
+
+Preference draw_preference(double corner_prob) {
+  auto u = torch::rand({1}, torch::kFloat64).item<double>();
+  if (u < corner_prob) {
+    const int corner = static_cast<int>(torch::randint(0, 3, {1}, torch::kInt64).item<int64_t>());
+    Preference w{0, 0, 0};
+    w[static_cast<size_t>(corner)] = 1;
+    return w;
+  }
+  auto g = at::_standard_gamma(torch::ones({3}, torch::kFloat64));
+  g = g / g.sum();
+  return {g[0].item<double>(), g[1].item<double>(), g[2].item<double>()};
+}
+
+std::vector<Preference> preference_grid(int count) {
+  // The smallest triangular grid with at least `count` points: (n+1)(n+2)/2.
+  int n = 1;
+  while ((n + 1) * (n + 2) / 2 < count) ++n;
+  std::vector<Preference> grid;
+  for (int i = 0; i <= n; ++i)
+    for (int j = 0; j <= n - i; ++j)
+      grid.push_back({static_cast<double>(i) / n, static_cast<double>(j) / n, static_cast<double>(n - i - j) / n});
+  return grid;
+}
+
+}  // namespace hipp

@@ -1,0 +1,75 @@
+#pragma once
+// Plan-level GRPO (METHOD.md sections 5 and 6, docs/policy.md): the pieces
+// that do not need a study, so they can be tested on toy objectives.
+//   return     R = w . o + lambda_stab * log(rho_geo)
+//   gate       sigmoid((log rho_min - log tau) / T), multiplying the advantage
+//   advantage  A_i = gate_i * (R_i - mean_group) / (std_group + eps)
+//   update     PPO-clip on the plan log-probability, mu epochs, entropy
+//              bonus, optional KL to the initial policy, Adam
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "search/policy.h"
+
+namespace hipp {
+
+struct GrpoSettings {
+  int iterations = 20;
+  int group = 8;           // G plans per preference
+  int prefs_per_iter = 4;  // B preferences per iteration
+  double clip = 0.2;
+  int epochs = 4;          // mu
+  double lr = 3e-4;
+  double entropy_coef = 1e-3;
+  double kl_coef = 0.0;
+  double lambda_stab = 0.1;
+  double tau = 0.05;         // gate: retained-flow share below which an episode counts as collapsed
+  double temperature = 0.25;
+  double corner_prob = 0.1;  // share of preferences drawn at the simplex corners
+  int64_t hidden = 64;
+  uint64_t seed = 1;
+  // Ablations, stored with the run.
+  bool vision_state = true;  // false: no visual sensitivity in the state
+  bool gate = true;          // false: no stability gate
+  bool hierarchical = true;  // false: flat per-layer ratios
+};
+nlohmann::json grpo_settings_to_json(const GrpoSettings& s);
+GrpoSettings grpo_settings_from_json(const nlohmann::json& json, const std::string& where);
+
+double stability_gate(double rho_min, double tau, double temperature);
+double plan_return(const Preference& w, const Objectives& o, double rho_geo, double lambda_stab);
+// Group-relative advantages, each multiplied by its gate.
+std::vector<double> group_advantages(const std::vector<double>& returns, const std::vector<double>& gates,
+                                     double eps = 1e-8);
+// Retained SynFlow share of every layer: flow of the kept channels over the
+// layer's total. `kept` = kept channel indices per layer.
+std::vector<double> retained_flow(const std::vector<std::vector<double>>& channel_flow,
+                                  const std::vector<std::vector<int64_t>>& kept);
+
+struct Episode {
+  Preference w{};
+  std::optional<double> fixed_sparsity;
+  PlanDraw plan;
+  double old_log_prob = 0;
+  double advantage = 0;
+};
+
+struct UpdateStats {
+  double loss = 0, entropy = 0, kl = 0, clip_fraction = 0;
+};
+
+// mu epochs of the PPO-clip surrogate over the episodes (one batch).
+UpdateStats grpo_update(HippPolicy& policy, torch::optim::Optimizer& optimizer, const torch::Tensor& states,
+                        const std::vector<Episode>& episodes, const GrpoSettings& settings,
+                        HippPolicy* initial = nullptr);
+
+// A preference drawn from Dir(1, 1, 1), or a corner with probability corner_prob.
+Preference draw_preference(double corner_prob);
+// At least `count` preferences covering the simplex: a triangular grid.
+std::vector<Preference> preference_grid(int count);
+
+}  // namespace hipp

@@ -1,0 +1,151 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "prune/budget.h"
+#include "search/grpo.h"
+#include "search/policy.h"
+
+namespace hipp {
+namespace {
+
+torch::Tensor toy_states(int64_t layers = 4, int64_t features = 6) {
+  torch::manual_seed(3);
+  return torch::randn({layers, features}, torch::kFloat64);
+}
+
+PolicyConfig toy_config(bool hierarchical = true) {
+  PolicyConfig c;
+  c.state_dim = 6;
+  c.hidden = 16;
+  c.hierarchical = hierarchical;
+  return c;
+}
+
+TEST(PolicyMath, BetaAndDirichletLogProbabilitiesMatchClosedForms) {
+  // Beta(2, 3) on [0, 1] at 0.4: 12 x 0.4 x 0.6^2 = 1.728.
+  auto lp = beta_log_prob(torch::tensor(2.0, torch::kFloat64), torch::tensor(3.0, torch::kFloat64),
+                          torch::tensor(0.4, torch::kFloat64), 0.0, 1.0);
+  EXPECT_NEAR(lp.item<double>(), std::log(1.728), 1e-12);
+  // Rescaled to [0.1, 0.7]: the density divides by the width 0.6.
+  lp = beta_log_prob(torch::tensor(2.0, torch::kFloat64), torch::tensor(3.0, torch::kFloat64),
+                     torch::tensor(0.1 + 0.4 * 0.6, torch::kFloat64), 0.1, 0.7);
+  EXPECT_NEAR(lp.item<double>(), std::log(1.728 / 0.6), 1e-12);
+  // Dir(1, 1, 1) is uniform on the simplex: density 2! = 2 everywhere.
+  auto d = dirichlet_log_prob(torch::ones({3}, torch::kFloat64), torch::tensor({0.2, 0.3, 0.5}, torch::kFloat64));
+  EXPECT_NEAR(d.item<double>(), std::log(2.0), 1e-12);
+  // Dir(2, 3) at (0.4, 0.6) is Beta(2, 3) at 0.4.
+  d = dirichlet_log_prob(torch::tensor({2.0, 3.0}, torch::kFloat64), torch::tensor({0.4, 0.6}, torch::kFloat64));
+  EXPECT_NEAR(d.item<double>(), std::log(1.728), 1e-12);
+  // Entropies: Beta(1,1) on [0,1] is 0; Dir(1,1,1) is -log 2.
+  EXPECT_NEAR(beta_entropy(torch::tensor(1.0, torch::kFloat64), torch::tensor(1.0, torch::kFloat64), 0, 1).item<double>(),
+              0.0, 1e-12);
+  EXPECT_NEAR(dirichlet_entropy(torch::ones({3}, torch::kFloat64)).item<double>(), -std::log(2.0), 1e-12);
+}
+
+TEST(Policy, SampleLogProbIsTheSumOfItsHeads) {
+  auto states = toy_states();
+  HippPolicy policy(toy_config());
+  const Preference w{0.5, 0.3, 0.2};
+  torch::manual_seed(11);
+  const auto plan = policy->sample(states, w);
+  auto [alpha, beta] = policy->budget_parameters(states, w);
+  auto k = policy->concentration(states, w, plan.sparsity);
+  const double expected =
+      beta_log_prob(alpha, beta, torch::tensor(plan.sparsity, torch::kFloat64), 0.1, 0.7).item<double>() +
+      dirichlet_log_prob(k, torch::tensor(plan.allocation, torch::kFloat64)).item<double>();
+  EXPECT_NEAR(plan.log_prob.item<double>(), expected, 1e-9);
+  EXPECT_NEAR(policy->log_prob(states, w, plan).item<double>(), expected, 1e-9);
+  // With a fixed sparsity only the allocation counts.
+  const auto fixed = policy->sample(states, w, 0.5);
+  EXPECT_DOUBLE_EQ(fixed.sparsity, 0.5);
+  auto k5 = policy->concentration(states, w, 0.5);
+  EXPECT_NEAR(fixed.log_prob.item<double>(),
+              dirichlet_log_prob(k5, torch::tensor(fixed.allocation, torch::kFloat64)).item<double>(), 1e-9);
+}
+
+TEST(Policy, SampledPlansSatisfyTheBudgetMappingAndQueryIsDeterministic) {
+  auto states = toy_states();
+  for (bool hierarchical : {true, false}) {
+    HippPolicy policy(toy_config(hierarchical));
+    std::vector<PrunableLayer> layers(4, {352, 384});
+    torch::manual_seed(5);
+    for (int i = 0; i < 50; ++i) {
+      const auto plan = policy->sample(states, draw_preference(0.2));
+      EXPECT_GE(plan.sparsity, hierarchical ? 0.1 : 0.0);
+      EXPECT_LE(plan.sparsity, hierarchical ? 0.7 : 0.9);
+      double total = 0;
+      for (double a : plan.allocation) total += a;
+      EXPECT_NEAR(total, 1.0, 1e-9);
+      const auto budget = map_budget(plan.sparsity, plan.allocation, layers);
+      EXPECT_LE(std::llabs(budget.removed_params - budget.target_removed_params), 384);
+      EXPECT_TRUE(std::isfinite(plan.log_prob.item<double>()));
+    }
+    const Preference w{0.2, 0.2, 0.6};
+    const auto q1 = policy->query(states, w), q2 = policy->query(states, w);
+    EXPECT_EQ(q1.allocation, q2.allocation);
+    EXPECT_EQ(q1.sparsity, q2.sparsity);
+  }
+}
+
+TEST(Grpo, GateReturnAndAdvantages) {
+  EXPECT_LT(stability_gate(0.005, 0.05, 0.25), 0.01);  // a layer collapsed
+  EXPECT_GT(stability_gate(0.6, 0.05, 0.25), 0.99);    // a mild plan
+  EXPECT_NEAR(stability_gate(0.05, 0.05, 0.25), 0.5, 1e-12);
+  EXPECT_NEAR(plan_return({0.5, 0.3, 0.2}, {0.9, 0.8, 0.5}, 1.0, 0.1), 0.45 + 0.24 + 0.1, 1e-12);
+  EXPECT_NEAR(plan_return({1, 0, 0}, {0.9, 0, 0}, std::exp(-2.0), 0.1), 0.9 - 0.2, 1e-12);
+  const auto a = group_advantages({1.0, 2.0, 3.0}, {1.0, 1.0, 0.0});
+  EXPECT_NEAR(a[0], -1.0 / std::sqrt(2.0 / 3.0), 1e-6);
+  EXPECT_NEAR(a[1], 0.0, 1e-9);
+  EXPECT_EQ(a[2], 0.0);  // gated out
+  const auto flow = retained_flow({{1, 1, 2}, {4, 0}}, {{0, 2}, {1}});
+  EXPECT_NEAR(flow[0], 0.75, 1e-12);
+  EXPECT_NEAR(flow[1], 0.0, 1e-12);
+  const auto grid = preference_grid(15);
+  EXPECT_GE(grid.size(), 15u);
+  for (const auto& w : grid) EXPECT_NEAR(w[0] + w[1] + w[2], 1.0, 1e-12);
+}
+
+// A toy objective: the reward prefers plans that spare layer 0 (a small
+// allocation share for it), or, with the sign flipped, that prune it hardest.
+// GRPO updates must move the policy's mean plan the rewarded way.
+double allocation_of_layer0_after_training(double sign, double* before) {
+  auto states = toy_states();
+  torch::manual_seed(1);
+  HippPolicy policy(toy_config());
+  GrpoSettings settings;
+  settings.lr = 1e-2;
+  settings.entropy_coef = 0;
+  torch::optim::Adam optimizer(policy->parameters(), torch::optim::AdamOptions(settings.lr));
+  const Preference w{0.4, 0.4, 0.2};
+  *before = policy->query(states, w, 0.5).allocation[0];
+  for (int iteration = 0; iteration < 5; ++iteration) {
+    std::vector<Episode> episodes;
+    std::vector<double> returns;
+    for (int g = 0; g < 16; ++g) {
+      Episode e;
+      e.w = w;
+      e.fixed_sparsity = 0.5;
+      e.plan = policy->sample(states, w, 0.5);
+      e.old_log_prob = e.plan.log_prob.item<double>();
+      returns.push_back(sign * e.plan.allocation[0]);
+      episodes.push_back(std::move(e));
+    }
+    const auto advantages = group_advantages(returns, std::vector<double>(returns.size(), 1.0));
+    for (size_t i = 0; i < episodes.size(); ++i) episodes[i].advantage = advantages[i];
+    grpo_update(policy, optimizer, states, episodes, settings);
+  }
+  return policy->query(states, w, 0.5).allocation[0];
+}
+
+TEST(Grpo, UpdatesLearnToSpareALayer) {
+  double before = 0;
+  const double spared = allocation_of_layer0_after_training(-1.0, &before);
+  EXPECT_LT(spared, 0.8 * before) << "before " << before << " after " << spared;
+  const double pruned = allocation_of_layer0_after_training(+1.0, &before);
+  EXPECT_GT(pruned, 1.2 * before) << "before " << before << " after " << pruned;
+}
+
+}  // namespace
+}  // namespace hipp
