@@ -8,6 +8,7 @@
 #include "data/synthetic.h"
 #include "model/presets.h"
 #include "search/baselines.h"
+#include "search/hipp_trainer.h"
 #include "search/plan_evaluator.h"
 #include "study/pareto.h"
 #include "support.h"
@@ -130,6 +131,63 @@ TEST_F(Search, AStudyRefusesAModelWhoseWeightsChanged) {
   }
 }
 
+std::vector<std::string> grpo_plan_hashes(StudyStore& store) {
+  std::vector<std::string> out;
+  for (const auto& t : store.trials())
+    if (t.origin.rfind("grpo:", 0) == 0) out.push_back(t.origin + " " + t.plan_hash);
+  return out;
+}
+
+TEST_F(Search, HippTrainingResumesExactlyAndQueriesAGrid) {
+  test::TempDir dir;
+  GrpoSettings settings;
+  settings.iterations = 2;
+  settings.group = 3;
+  settings.prefs_per_iter = 1;
+  settings.hidden = 8;
+  settings.seed = 5;
+  // Uninterrupted: two iterations.
+  PlanEvaluator::create_study(dir.file("a.sqlite"), dir_->file("model"), dir_->file("bench"), settings_, {}, "");
+  auto a = open_sqlite_study(dir.file("a.sqlite"));
+  PlanEvaluator eval_a(*a, {}, "");
+  HippTrainer trainer_a(eval_a, *a, settings);
+  std::vector<HippIterationReport> reports;
+  trainer_a.train([&](const HippIterationReport& r) { reports.push_back(r); });
+  ASSERT_EQ(reports.size(), 2u);
+  EXPECT_EQ(reports[1].evaluations, 6);
+  // Interrupted after one iteration, resumed by a new trainer (as a new process would).
+  PlanEvaluator::create_study(dir.file("b.sqlite"), dir_->file("model"), dir_->file("bench"), settings_, {}, "");
+  {
+    auto b = open_sqlite_study(dir.file("b.sqlite"));
+    PlanEvaluator eval_b(*b, {}, "");
+    auto first = settings;
+    first.iterations = 1;
+    HippTrainer trainer_b(eval_b, *b, first);
+    trainer_b.train();
+  }
+  auto b = open_sqlite_study(dir.file("b.sqlite"));
+  PlanEvaluator eval_b(*b, {}, "");
+  HippTrainer resumed(eval_b, *b, settings);
+  EXPECT_EQ(resumed.completed_iterations(), 1);
+  resumed.train();
+  EXPECT_EQ(resumed.completed_iterations(), 2);
+  EXPECT_EQ(grpo_plan_hashes(*a), grpo_plan_hashes(*b));
+  EXPECT_EQ(grpo_plan_hashes(*a).size(), 6u);
+  for (const auto& t : a->trials()) {
+    ASSERT_TRUE(t.preference);
+    EXPECT_NEAR((*t.preference)[0] + (*t.preference)[1] + (*t.preference)[2], 1.0, 1e-9);
+  }
+  // Queries: deterministic, and a grid evaluated as "query" trials.
+  const Preference w{0.7, 0.2, 0.1};
+  EXPECT_EQ(blueprint_hash(trainer_a.query(w)), blueprint_hash(trainer_a.query(w)));
+  EXPECT_NEAR(trainer_a.query(w, 0.4).sparsity, 0.4, 1e-12);
+  const auto grid = trainer_a.evaluate_query_grid(3);
+  EXPECT_GE(grid.size(), 3u);
+  EXPECT_EQ(a->trials("query").size(), grid.size());
+  EXPECT_TRUE(study_has_policy(*a));
+  EXPECT_TRUE(a->blob("hipp/iteration-2"));
+}
+
 int cli(const std::string& args, std::string* output) {
   return test::run_command(std::string(HIPP_CLI_PATH) + " " + args, output);
 }
@@ -161,6 +219,16 @@ TEST_F(Search, CommandLine) {
   const auto shown = nlohmann::json::parse(out.substr(out.find('{')));
   EXPECT_TRUE(shown["dense"].contains("full"));  // the full-set reference, computed once
   EXPECT_EQ(cli("rescore --study " + study + " --trial 999 --cache-dir none", &out), 1) << out;
+  ASSERT_EQ(cli("train --study " + study + " --iterations 1 --group 2 --prefs-per-iter 1 --query-grid 3 --cache-dir none",
+                &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("iteration 1/1"), std::string::npos) << out;
+  ASSERT_EQ(cli("query --study " + study + " --pref 1,0,0 --sparsity 0.4 --evaluate --cache-dir none", &out), 0) << out;
+  EXPECT_NE(out.find("sparsity 0.400"), std::string::npos) << out;
+  EXPECT_EQ(cli("query --study " + study + " --pref 0,0,0 --cache-dir none", &out), 1) << out;
+  EXPECT_EQ(cli("query --study " + study + " --pref 1,0,0 --run nothing --cache-dir none", &out), 1) << out;
+  EXPECT_NE(out.find("no trained policy"), std::string::npos) << out;
   ASSERT_EQ(cli("study list " + dir_->path(), &out), 0) << out;
   EXPECT_NE(out.find("cli.sqlite"), std::string::npos) << out;
   // Mistakes: one line, non-zero, nothing overwritten.

@@ -33,5 +33,6 @@ void add_model_commands(CLI::App& app, CommonOptions& common);
 void add_benchmark_commands(CLI::App& app, CommonOptions& common);
 void add_prune_commands(CLI::App& app, CommonOptions& common);
 void add_study_commands(CLI::App& app, CommonOptions& common);
+void add_policy_commands(CLI::App& app, CommonOptions& common);
 
 }  // namespace hipp::cli

@@ -9,6 +9,7 @@
 #include "core/json_fields.h"
 #include "model/fingerprint.h"
 #include "prune/cost.h"
+#include "search/grpo.h"
 
 namespace hipp {
 namespace fs = std::filesystem;
@@ -136,6 +137,7 @@ PlanEvaluator::PlanEvaluator(StudyStore& store, const LoadOptions& load, const s
   stats_ = collect_calibration(*evaluator_, folder_->model, folder_->tokenizer, full_.sqa, settings_.calibration);
   importance_ = compute_importance(folder_->model, parse_structure(settings_.structure), settings_.importance, &stats_);
   outliers_ = layer_outlier_ratios(folder_->model, stats_);
+  for (auto& layer : folder_->model->language_model->model->layers) channel_flow_.push_back(synflow_channel_flow(layer->mlp));
   dense_ = study.dense;
 }
 
@@ -149,6 +151,11 @@ std::vector<LayerState> PlanEvaluator::layer_states() {
   auto states = compute_layer_states(folder_->model, stats_, scores, structure);
   store_.put_layer_states(key, layer_states_to_json(states));
   return states;
+}
+
+std::vector<double> PlanEvaluator::retained_flow(const Blueprint& b) const {
+  if (b.structure != Structure::MlpChannels) return std::vector<double>(channel_flow_.size(), 1.0);
+  return hipp::retained_flow(channel_flow_, kept_units(b, importance_.mlp));
 }
 
 size_t PlanEvaluator::layers() const { return folder_->model->config().text.layers.size(); }

@@ -64,6 +64,9 @@ class PlanEvaluator {
   // OWL outlier ratios of the dense model's layers (calibrated).
   const std::vector<double>& outlier_ratios() const { return outliers_; }
   LlavaModel& model() { return folder_->model; }
+  // Share of every layer's SynFlow channel flow that a plan keeps (1 for
+  // attention-head plans, which keep every MLP channel).
+  std::vector<double> retained_flow(const Blueprint& blueprint) const;
   // The layer states for this model and calibration set: read from the study
   // when stored, else computed (wanda-sp importance) and stored.
   std::vector<LayerState> layer_states();
@@ -86,6 +89,7 @@ class PlanEvaluator {
   CalibrationStats stats_;
   Importance importance_;
   std::vector<double> outliers_;
+  std::vector<std::vector<double>> channel_flow_;
   nlohmann::json dense_;
   std::function<void(const std::string&)> log_;
 };

@@ -1,0 +1,179 @@
+#include "search/hipp_trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <sstream>
+
+#include "core/error.h"
+#include "study/pareto.h"
+
+namespace hipp {
+
+namespace {
+
+std::string blob_name(const std::string& run, const std::string& what) { return run + "/" + what; }
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+bool is_policy_origin(const std::string& origin) {
+  return origin == "query" || origin.rfind("grpo:", 0) == 0;
+}
+
+}  // namespace
+
+bool study_has_policy(const StudyStore& store, const std::string& run) {
+  return store.blob(blob_name(run, "checkpoint")).has_value();
+}
+
+HippTrainer::HippTrainer(PlanEvaluator& evaluator, StudyStore& store, const GrpoSettings& settings, std::string run)
+    : evaluator_(evaluator), store_(store), settings_(settings), run_(std::move(run)) {
+  if (auto stored = store_.blob(blob_name(run_, "settings"))) {
+    const int iterations = settings_.iterations;
+    settings_ = grpo_settings_from_json(nlohmann::json::parse(*stored), "study run " + run_);
+    settings_.iterations = iterations;  // a resumed run may be asked to go further
+  }
+  const auto& study = evaluator_.settings();
+  const auto features = layer_features(evaluator_.layer_states(), settings_.vision_state);
+  std::vector<double> flat;
+  for (const auto& row : features) flat.insert(flat.end(), row.begin(), row.end());
+  states_ = torch::tensor(flat, torch::kFloat64).reshape({static_cast<int64_t>(features.size()), -1});
+  PolicyConfig config;
+  config.state_dim = states_.size(1);
+  config.hidden = settings_.hidden;
+  config.s_min = study.s_min;
+  config.s_max = study.s_max;
+  config.r_max = study.r_max;
+  config.hierarchical = settings_.hierarchical;
+  torch::manual_seed(settings_.seed);
+  policy_ = HippPolicy(config);
+  torch::manual_seed(settings_.seed);
+  initial_ = HippPolicy(config);  // the same initial weights, for the KL term
+  optimizer_ = std::make_unique<torch::optim::Adam>(policy_->parameters(), torch::optim::AdamOptions(settings_.lr));
+  load_checkpoint();
+}
+
+void HippTrainer::save_checkpoint() {
+  torch::serialize::OutputArchive archive, policy_archive, optimizer_archive;
+  policy_->save(policy_archive);
+  optimizer_->save(optimizer_archive);
+  archive.write("policy", policy_archive);
+  archive.write("optimizer", optimizer_archive);
+  archive.write("completed", torch::tensor(static_cast<int64_t>(completed_)));
+  archive.write("evaluations", torch::tensor(static_cast<int64_t>(evaluations_)));
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  store_.put_blob(blob_name(run_, "settings"), grpo_settings_to_json(settings_).dump());
+  store_.put_blob(blob_name(run_, "iteration-" + std::to_string(completed_)), bytes.str());
+  store_.put_blob(blob_name(run_, "checkpoint"), bytes.str());
+}
+
+bool HippTrainer::load_checkpoint() {
+  const auto bytes = store_.blob(blob_name(run_, "checkpoint"));
+  if (!bytes) return false;
+  std::istringstream in(*bytes);
+  torch::serialize::InputArchive archive, policy_archive, optimizer_archive;
+  archive.load_from(in);
+  archive.read("policy", policy_archive);
+  archive.read("optimizer", optimizer_archive);
+  policy_->load(policy_archive);
+  optimizer_->load(optimizer_archive);
+  torch::Tensor completed, evaluations;
+  archive.read("completed", completed);
+  archive.read("evaluations", evaluations);
+  completed_ = static_cast<int>(completed.item<int64_t>());
+  evaluations_ = static_cast<int>(evaluations.item<int64_t>());
+  return true;
+}
+
+double HippTrainer::retained_flow_geo(const Blueprint& b) const {
+  const auto rho = evaluator_.retained_flow(b);
+  double log_sum = 0;
+  for (double r : rho) log_sum += std::log(std::max(r, 1e-300));
+  return std::exp(log_sum / static_cast<double>(rho.size()));
+}
+
+void HippTrainer::train(const std::function<void(const HippIterationReport&)>& progress,
+                        const std::atomic<bool>* cancel) {
+  const auto start = std::chrono::steady_clock::now();
+  if (completed_ == 0) store_.put_blob(blob_name(run_, "settings"), grpo_settings_to_json(settings_).dump());
+  for (int iteration = completed_ + 1; iteration <= settings_.iterations; ++iteration) {
+    // Reseeded per iteration: a resumed run draws what an uninterrupted one would.
+    torch::manual_seed(settings_.seed * 1000003ull + static_cast<uint64_t>(iteration));
+    std::vector<Episode> episodes;
+    double return_sum = 0;
+    const std::string origin = "grpo:" + std::to_string(iteration);
+    for (int b = 0; b < settings_.prefs_per_iter; ++b) {
+      const Preference w = draw_preference(settings_.corner_prob);
+      std::vector<Episode> group;
+      std::vector<double> returns, gates;
+      for (int g = 0; g < settings_.group; ++g) {
+        if (cancel && cancel->load()) throw Cancelled();
+        Episode e;
+        e.w = w;
+        e.plan = policy_->sample(states_, w);
+        e.old_log_prob = e.plan.log_prob.item<double>();
+        const auto blueprint = evaluator_.plan(e.plan.sparsity, e.plan.allocation, "policy");
+        const auto outcome = evaluator_.evaluate(blueprint, origin, w);
+        ++evaluations_;
+        if (outcome.failed) {
+          returns.push_back(-1.0);  // below any evaluated plan's return
+          gates.push_back(1.0);
+        } else {
+          const auto rho = evaluator_.retained_flow(blueprint);
+          double log_sum = 0, rho_min = 1;
+          for (double r : rho) {
+            log_sum += std::log(std::max(r, 1e-300));
+            rho_min = std::min(rho_min, r);
+          }
+          const double rho_geo = std::exp(log_sum / static_cast<double>(rho.size()));
+          returns.push_back(plan_return(w, outcome.metrics.objectives, rho_geo, settings_.lambda_stab));
+          gates.push_back(settings_.gate ? stability_gate(rho_min, settings_.tau, settings_.temperature) : 1.0);
+        }
+        return_sum += returns.back();
+        group.push_back(std::move(e));
+      }
+      const auto advantages = group_advantages(returns, gates);
+      for (size_t i = 0; i < group.size(); ++i) {
+        group[i].advantage = advantages[i];
+        episodes.push_back(std::move(group[i]));
+      }
+    }
+    grpo_update(policy_, *optimizer_, states_, episodes, settings_, settings_.kl_coef > 0 ? &initial_ : nullptr);
+    completed_ = iteration;
+    save_checkpoint();
+    if (progress) {
+      HippIterationReport report;
+      report.iteration = iteration;
+      report.iterations = settings_.iterations;
+      report.evaluations = evaluations_;
+      report.mean_return = return_sum / static_cast<double>(episodes.size());
+      std::vector<Objectives> points;
+      for (const auto& t : store_.trials())
+        if (t.metrics && t.subset == "search" && is_policy_origin(t.origin)) points.push_back(t.metrics->objectives);
+      report.hypervolume = hypervolume(points);
+      report.seconds = seconds_since(start);
+      progress(report);
+    }
+  }
+}
+
+Blueprint HippTrainer::query(const Preference& w, std::optional<double> sparsity) {
+  const auto plan = policy_->query(states_, w, sparsity);
+  return evaluator_.plan(plan.sparsity, plan.allocation, "policy");
+}
+
+std::vector<EvalOutcome> HippTrainer::evaluate_query_grid(int count, const std::vector<double>& sparsities) {
+  std::vector<EvalOutcome> out;
+  for (const auto& w : preference_grid(count)) {
+    if (sparsities.empty()) {
+      out.push_back(evaluator_.evaluate(query(w), "query", w));
+    } else {
+      for (double s : sparsities) out.push_back(evaluator_.evaluate(query(w, s), "query", w));
+    }
+  }
+  return out;
+}
+
+}  // namespace hipp

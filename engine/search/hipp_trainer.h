@@ -1,0 +1,67 @@
+#pragma once
+// Trains the HiPP policy on a study with plan-level GRPO (docs/policy.md)
+// and answers preference queries. Every sampled plan is a trial (origin
+// "grpo:<iteration>", with its preference); evaluations go through the study
+// cache; the policy and optimizer are checkpointed in the study after every
+// iteration, so an interrupted run resumes where it stopped, and each
+// iteration reseeds from (seed, iteration), so a resumed run draws the same
+// plans as an uninterrupted one.
+#include <atomic>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "search/grpo.h"
+#include "search/plan_evaluator.h"
+#include "search/policy.h"
+
+namespace hipp {
+
+struct HippIterationReport {
+  int iteration = 0, iterations = 0;
+  int evaluations = 0;         // plans evaluated in this run so far (cache hits included)
+  double mean_return = 0;      // over this iteration's episodes
+  double hypervolume = 0;      // of every complete grpo/query trial of the study so far
+  double seconds = 0;
+};
+
+class HippTrainer {
+ public:
+  // `run` names the checkpoint series in the study ("hipp" by default). A run
+  // that already has checkpoints continues with its stored settings.
+  HippTrainer(PlanEvaluator& evaluator, StudyStore& store, const GrpoSettings& settings, std::string run = "hipp");
+
+  // Trains up to settings.iterations (resuming after the last checkpoint).
+  void train(const std::function<void(const HippIterationReport&)>& progress = {},
+             const std::atomic<bool>* cancel = nullptr);
+  int completed_iterations() const { return completed_; }
+  const GrpoSettings& settings() const { return settings_; }
+
+  // The mean plan for a preference (milliseconds), as a blueprint.
+  Blueprint query(const Preference& w, std::optional<double> sparsity = {});
+  // Queries a grid of at least `count` preferences (per fixed sparsity when
+  // given) and evaluates each: origin "query".
+  std::vector<EvalOutcome> evaluate_query_grid(int count, const std::vector<double>& sparsities = {});
+
+  // The return and gate of an evaluated plan (for reports and tests).
+  double retained_flow_geo(const Blueprint& b) const;
+
+ private:
+  void save_checkpoint();
+  bool load_checkpoint();
+  torch::Tensor states_;
+  PlanEvaluator& evaluator_;
+  StudyStore& store_;
+  GrpoSettings settings_;
+  std::string run_;
+  HippPolicy policy_{nullptr}, initial_{nullptr};
+  std::unique_ptr<torch::optim::Adam> optimizer_;
+  int completed_ = 0;
+  int evaluations_ = 0;
+};
+
+// Loads a trained run's policy from a study for queries without training.
+bool study_has_policy(const StudyStore& store, const std::string& run = "hipp");
+
+}  // namespace hipp
