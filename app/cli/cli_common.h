@@ -7,6 +7,10 @@
 
 #include <CLI/CLI.hpp>
 
+namespace hipp {
+struct LoadOptions;
+}
+
 namespace hipp::cli {
 
 struct CommonOptions {
@@ -25,6 +29,13 @@ const std::atomic<bool>* install_cancel_handler();
 
 // $XDG_CACHE_HOME/hipp-prune, else ~/.cache/hipp-prune.
 std::string default_cache_dir();
+
+// --device and --dtype as model-loading options.
+LoadOptions load_options(const CommonOptions& common);
+
+// The image-feature cache folder a --cache-dir argument names: empty = the
+// default (<cache>/features), "none" = memory only ("").
+std::string feature_cache_dir(const std::string& arg);
 
 // A progress line on stderr.
 void progress_line(const std::string& line);

@@ -109,16 +109,13 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
 
 void run_eval(const EvalArgs& args, const CommonOptions& common) {
   apply_common(common);
-  LoadOptions load;
-  load.device = parse_device(common.device);
-  load.dtype = parse_dtype(common.dtype);
+  const LoadOptions load = load_options(common);
   const fs::path dir(args.model);
   auto full = load_benchmark(args.bench);
   auto [tokenizer, preprocessor, model] = load_model_folder(args.model, load);
   const Benchmark benchmark =
       args.subset == "full" ? full : search_subset(full, {args.pope_per_split, args.sqa, common.seed});
-  Evaluator evaluator(model, tokenizer, preprocessor,
-                      args.cache_dir == "none" ? "" : (args.cache_dir.empty() ? default_cache_dir() + "/features" : args.cache_dir));
+  Evaluator evaluator(model, tokenizer, preprocessor, feature_cache_dir(args.cache_dir));
   EvalOptions options;
   options.batch_size = args.batch;
   options.answers_dir = args.answers_dir;

@@ -59,9 +59,7 @@ void run_info(const InfoArgs& args, const CommonOptions& common) {
 
 void run_ask(const AskArgs& args, const CommonOptions& common) {
   apply_common(common);
-  LoadOptions load;
-  load.device = parse_device(common.device);
-  load.dtype = parse_dtype(common.dtype);
+  const LoadOptions load = load_options(common);
   auto image = load_image(args.image);
   auto [tokenizer, preprocessor, model] = load_model_folder(args.model, load);
   const auto& config = model->config();

@@ -33,21 +33,10 @@ std::string run_name(const PolicyArgs& args) {
   return args.ablation == "none" ? "hipp" : "hipp-" + args.ablation;
 }
 
-LoadOptions load_of(const CommonOptions& common) {
-  LoadOptions load;
-  load.device = parse_device(common.device);
-  load.dtype = parse_dtype(common.dtype);
-  return load;
-}
-
-std::string cache_of(const std::string& arg) {
-  return arg == "none" ? "" : (arg.empty() ? default_cache_dir() + "/features" : arg);
-}
-
 void run_train(const PolicyArgs& args, const CommonOptions& common) {
   apply_common(common);
   auto store = open_sqlite_study(args.study);
-  PlanEvaluator evaluator(*store, load_of(common), cache_of(args.cache_dir),
+  PlanEvaluator evaluator(*store, load_options(common), feature_cache_dir(args.cache_dir),
                           [](const std::string& line) { progress_line("train: " + line); });
   const auto* cancel = install_cancel_handler();
   evaluator.cancel = cancel;
@@ -105,7 +94,7 @@ void run_query(const PolicyArgs& args, const CommonOptions& common) {
   auto store = open_sqlite_study(args.study);
   if (!study_has_policy(*store, run_name(args)))
     throw Error(args.study + ": no trained policy '" + run_name(args) + "' (run hipp-prune train first)");
-  PlanEvaluator evaluator(*store, load_of(common), cache_of(args.cache_dir));
+  PlanEvaluator evaluator(*store, load_options(common), feature_cache_dir(args.cache_dir));
   GrpoSettings settings;
   settings.iterations = 0;
   HippTrainer trainer(evaluator, *store, settings, run_name(args));

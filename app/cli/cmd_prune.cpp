@@ -41,13 +41,12 @@ void run_prune(const PruneArgs& args, const CommonOptions& common) {
   job.importance = args.importance;
   job.structure = args.structure;
   job.calibration_dir = args.calibration;
-  job.cache_dir = args.cache_dir == "none" ? "" : (args.cache_dir.empty() ? default_cache_dir() + "/features" : args.cache_dir);
+  job.cache_dir = feature_cache_dir(args.cache_dir);
   job.calibration.samples = args.calibration_samples;
   if (common.seed) job.calibration.seed = common.seed;
   job.budget.r_max = args.r_max;
   job.budget.align = args.align;
-  job.load.device = parse_device(common.device);
-  job.load.dtype = parse_dtype(common.dtype);
+  job.load = load_options(common);
   job.cancel = install_cancel_handler();
   job.log = [](const std::string& line) { progress_line("prune: " + line); };
   const auto result = run_prune_job(job);

@@ -37,17 +37,6 @@ struct StudyArgs {
   std::string cache_dir;
 };
 
-LoadOptions load_options(const CommonOptions& common) {
-  LoadOptions load;
-  load.device = parse_device(common.device);
-  load.dtype = parse_dtype(common.dtype);
-  return load;
-}
-
-std::string cache_dir_for(const std::string& arg) {
-  return arg == "none" ? "" : (arg.empty() ? default_cache_dir() + "/features" : arg);
-}
-
 std::string when(double seconds) {
   const std::time_t t = static_cast<std::time_t>(seconds);
   char text[32];
@@ -57,7 +46,7 @@ std::string when(double seconds) {
 
 void run_create(const CreateArgs& args, const CommonOptions& common) {
   apply_common(common);
-  PlanEvaluator::create_study(args.out, args.model, args.bench, args.settings, load_options(common), cache_dir_for(""),
+  PlanEvaluator::create_study(args.out, args.model, args.bench, args.settings, load_options(common), feature_cache_dir(""),
                               [](const std::string& line) { progress_line("study: " + line); });
   auto store = open_sqlite_study(args.out);
   const auto study = store->study();
@@ -148,7 +137,7 @@ void run_show(const StudyArgs& args, const CommonOptions& common) {
 void run_baseline_command(const StudyArgs& args, const CommonOptions& common) {
   apply_common(common);
   auto store = open_sqlite_study(args.study);
-  PlanEvaluator evaluator(*store, load_options(common), cache_dir_for(args.cache_dir),
+  PlanEvaluator evaluator(*store, load_options(common), feature_cache_dir(args.cache_dir),
                           [](const std::string& line) { progress_line("baseline: " + line); });
   evaluator.cancel = install_cancel_handler();
   BaselineOptions options;
@@ -194,7 +183,7 @@ void run_baseline_command(const StudyArgs& args, const CommonOptions& common) {
 void run_states(const StudyArgs& args, const CommonOptions& common) {
   apply_common(common);
   auto store = open_sqlite_study(args.study);
-  PlanEvaluator evaluator(*store, load_options(common), cache_dir_for(args.cache_dir),
+  PlanEvaluator evaluator(*store, load_options(common), feature_cache_dir(args.cache_dir),
                           [](const std::string& line) { progress_line("states: " + line); });
   const auto states = evaluator.layer_states();
   if (common.json) {
@@ -232,7 +221,7 @@ void run_rescore(const StudyArgs& args, const CommonOptions& common) {
     chosen.push_back(*t);
   }
   if (chosen.empty()) throw Error("nothing to re-score: give --trial IDs or --front");
-  PlanEvaluator evaluator(*store, load_options(common), cache_dir_for(args.cache_dir),
+  PlanEvaluator evaluator(*store, load_options(common), feature_cache_dir(args.cache_dir),
                           [](const std::string& line) { progress_line("rescore: " + line); });
   evaluator.cancel = install_cancel_handler();
   nlohmann::json rows = nlohmann::json::array();

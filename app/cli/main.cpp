@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/threads.h"
 #include "core/version.h"
+#include "model/checkpoint.h"
 
 namespace hipp::cli {
 
@@ -37,6 +38,18 @@ std::string default_cache_dir() {
   if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::string(xdg) + "/hipp-prune";
   if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.cache/hipp-prune";
   return (std::filesystem::temp_directory_path() / "hipp-prune").string();
+}
+
+LoadOptions load_options(const CommonOptions& common) {
+  LoadOptions load;
+  load.device = parse_device(common.device);
+  load.dtype = parse_dtype(common.dtype);
+  return load;
+}
+
+std::string feature_cache_dir(const std::string& arg) {
+  if (arg == "none") return "";
+  return arg.empty() ? default_cache_dir() + "/features" : arg;
 }
 
 void apply_common(const CommonOptions& common) {
