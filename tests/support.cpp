@@ -1,5 +1,7 @@
 #include "support.h"
 
+#include "data/synthetic.h"
+
 #include <unistd.h>
 
 #include <array>
@@ -59,6 +61,22 @@ int run_command(const std::string& command, std::string* output) {
   while ((n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) output->append(buffer.data(), n);
   const int status = ::pclose(pipe);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int cli(const std::string& args, std::string* output) {
+  return run_command(std::string(HIPP_CLI_PATH) + " " + args, output);
+}
+
+void write_micro_benchmark(const std::string& dir, int pope_images, int sqa_train, int sqa_test,
+                           int instruction_conversations) {
+  SyntheticBenchmarkOptions options;
+  options.pope_images = pope_images;
+  options.sqa_train = sqa_train;
+  options.sqa_val = 2;
+  options.sqa_test = sqa_test;
+  options.instruction_conversations = instruction_conversations;
+  options.scene.image_size = 32;
+  write_synthetic_benchmark(dir, options);
 }
 
 }  // namespace hipp::test

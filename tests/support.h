@@ -31,5 +31,10 @@ torch::Tensor random_ids(int64_t batch, int64_t tokens, int64_t vocab, uint64_t 
 void write_bytes(const std::string& path, const std::string& bytes);
 // Runs a shell command; returns its exit code and fills `output` with stdout+stderr.
 int run_command(const std::string& command, std::string* output);
+// Runs the hipp-prune program with `args` (run_command).
+int cli(const std::string& args, std::string* output);
+// A small synthetic benchmark for the micro preset (32-pixel scenes).
+void write_micro_benchmark(const std::string& dir, int pope_images, int sqa_train, int sqa_test,
+                           int instruction_conversations = 2);
 
 }  // namespace hipp::test

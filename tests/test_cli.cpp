@@ -11,9 +11,7 @@
 namespace hipp {
 namespace {
 
-int cli(const std::string& args, std::string* output) {
-  return test::run_command(std::string(HIPP_CLI_PATH) + " " + args, output);
-}
+using test::cli;
 
 TEST(Cli, VersionAndHelp) {
   std::string out;

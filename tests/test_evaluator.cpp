@@ -20,14 +20,7 @@ class EvaluatorTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new test::TempDir();
-    SyntheticBenchmarkOptions options;
-    options.pope_images = 4;
-    options.sqa_train = 6;
-    options.sqa_val = 2;
-    options.sqa_test = 10;
-    options.instruction_conversations = 2;
-    options.scene.image_size = 32;
-    write_synthetic_benchmark(dir_->file("bench"), options);
+    test::write_micro_benchmark(dir_->file("bench"), 4, 6, 10);
     write_random_model("micro", dir_->file("model"), 5);
   }
   static void TearDownTestSuite() { delete dir_; }

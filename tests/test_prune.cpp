@@ -287,14 +287,7 @@ class PruneExport : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new test::TempDir();
     write_random_model("micro", dir_->file("model"), 9);
-    SyntheticBenchmarkOptions options;
-    options.pope_images = 2;
-    options.sqa_train = 12;
-    options.sqa_val = 2;
-    options.sqa_test = 4;
-    options.instruction_conversations = 2;
-    options.scene.image_size = 32;
-    write_synthetic_benchmark(dir_->file("bench"), options);
+    test::write_micro_benchmark(dir_->file("bench"), 2, 12, 4);
   }
   static void TearDownTestSuite() { delete dir_; }
   static test::TempDir* dir_;

@@ -22,14 +22,7 @@ class Search : public ::testing::Test {
   static void SetUpTestSuite() {
     dir_ = new test::TempDir();
     write_random_model("micro", dir_->file("model"), 13);
-    SyntheticBenchmarkOptions options;
-    options.pope_images = 3;
-    options.sqa_train = 10;
-    options.sqa_val = 2;
-    options.sqa_test = 8;
-    options.instruction_conversations = 2;
-    options.scene.image_size = 32;
-    write_synthetic_benchmark(dir_->file("bench"), options);
+    test::write_micro_benchmark(dir_->file("bench"), 3, 10, 8);
     settings_.subset.pope_per_split = 6;
     settings_.subset.sqa = 6;
     settings_.calibration.samples = 6;
@@ -188,9 +181,7 @@ TEST_F(Search, HippTrainingResumesExactlyAndQueriesAGrid) {
   EXPECT_TRUE(a->blob("hipp/iteration-2"));
 }
 
-int cli(const std::string& args, std::string* output) {
-  return test::run_command(std::string(HIPP_CLI_PATH) + " " + args, output);
-}
+using test::cli;
 
 TEST_F(Search, CommandLine) {
   const std::string study = dir_->file("cli.sqlite");

@@ -114,6 +114,36 @@ TYPED_TEST(StoreContract, TrialLifecycleAndCacheHits) {
   EXPECT_EQ(store->trials("nsga2").size(), 0u);
 }
 
+TYPED_TEST(StoreContract, ChildTrialsKeepTheirParentAndStayOutOfTheCache) {
+  auto store = this->factory.make();
+  const auto plan = store->add_plan("h1", {});
+  // A child of a trial whose plan has no plain evaluation yet.
+  const Preference w{0.2, 0.7, 0.1};
+  const auto parent = store->start_trial(plan, "query", w, "search");
+  store->finish_trial(parent, metrics(0.8, 0.7, 0.5));
+  const auto child = store->start_child_trial(parent, "finetune", "search", {{"steps", 40}, {"rank", 8}});
+  store->finish_trial(child, metrics(0.95, 0.9, 0.5));
+  const auto t = store->trial(child);
+  ASSERT_TRUE(t && t->parent);
+  EXPECT_EQ(*t->parent, parent);
+  EXPECT_EQ(t->plan_hash, "h1");
+  EXPECT_EQ(t->origin, "finetune");
+  EXPECT_EQ(t->details["steps"], 40);
+  ASSERT_TRUE(t->preference);
+  EXPECT_DOUBLE_EQ((*t->preference)[1], 0.7);
+  EXPECT_FALSE(store->trial(parent)->parent);
+  // The plan's cached metrics are the pruned model's, not the fine-tuned one's.
+  EXPECT_DOUBLE_EQ(store->cached_metrics("h1", "search")->objectives.robustness, 0.8);
+  // A plan evaluated only as a child has no cached metrics.
+  const auto other = store->add_plan("h2", {});
+  const auto p2 = store->start_trial(other, "uniform", std::nullopt, "search");
+  store->fail_trial(p2, "oom");
+  const auto c2 = store->start_child_trial(p2, "finetune", "full", {});
+  store->finish_trial(c2, metrics(1, 1, 0.3));
+  EXPECT_FALSE(store->cached_metrics("h2", "full"));
+  EXPECT_THROW(store->start_child_trial(999, "finetune", "search", {}), Error);
+}
+
 TYPED_TEST(StoreContract, RecoveryFailsRunningTrials) {
   auto store = this->factory.make();
   const auto plan = store->add_plan("h1", {});
@@ -183,11 +213,13 @@ TEST(SqliteStudy, UpgradesAVersion1File) {
   build_database(path, read_text(std::string(HIPP_TEST_FIXTURES) + "/study_v1.sql"));
   EXPECT_EQ(sqlite_study_version(path), 1);
   auto store = open_sqlite_study(path);
-  EXPECT_EQ(sqlite_study_version(path), 2);
+  EXPECT_EQ(sqlite_study_version(path), 3);
   EXPECT_EQ(store->study().model_fingerprint, "fp-model");
   const auto trials = store->trials();
   ASSERT_EQ(trials.size(), 2u);
   EXPECT_EQ(trials[0].subset, "search");  // the column v2 added, with its default
+  EXPECT_FALSE(trials[0].parent);          // the columns v3 added
+  EXPECT_TRUE(trials[0].details.empty());
   EXPECT_EQ(trials[1].state, TrialState::Fail);  // it was RUNNING when the file was last closed
   EXPECT_TRUE(store->cached_metrics("hash-a", "search"));
   store->put_blob("b", "works after the upgrade");

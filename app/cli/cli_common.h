@@ -45,5 +45,6 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common);
 void add_prune_commands(CLI::App& app, CommonOptions& common);
 void add_study_commands(CLI::App& app, CommonOptions& common);
 void add_policy_commands(CLI::App& app, CommonOptions& common);
+void add_finetune_commands(CLI::App& app, CommonOptions& common);
 
 }  // namespace hipp::cli

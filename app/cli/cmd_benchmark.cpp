@@ -33,6 +33,8 @@ struct DemoArgs {
   int warmup = DemoTrainingOptions{}.warmup_steps;
   int caption_only = DemoTrainingOptions{}.caption_only_steps;
   bool tie_embeddings = DemoTrainingOptions{}.tie_embeddings;
+  double init_std = DemoTrainingOptions{}.init_std;
+  bool qk_fan_in = DemoTrainingOptions{}.qk_fan_in_init;
   std::vector<double> mix;
   bool require_quality = false;
 };
@@ -67,6 +69,8 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
   options.training.warmup_steps = args.warmup;
   options.training.caption_only_steps = args.caption_only;
   options.training.tie_embeddings = args.tie_embeddings;
+  options.training.init_std = args.init_std;
+  options.training.qk_fan_in_init = args.qk_fan_in;
   if (!args.mix.empty()) {
     options.training.caption_share = args.mix[0];
     options.training.yes_no_share = args.mix[1];
@@ -196,6 +200,11 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   demo->add_option("--tie-embeddings", demo_args->tie_embeddings, "train with lm_head tied to the embedding (true/false)")
+      ->capture_default_str();
+  demo->add_option("--init-std", demo_args->init_std, "std of the initial weights (0 = 1/sqrt(fan_in) per projection)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  demo->add_option("--qk-fan-in-init", demo_args->qk_fan_in, "decoder query/key weights at 1/sqrt(fan_in) (true/false)")
       ->capture_default_str();
   demo->add_option("--mix", demo_args->mix, "task shares: captions,yes-no,image-problems,text-problems[,letter-drills]")
       ->delimiter(',')

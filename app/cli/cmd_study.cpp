@@ -12,6 +12,7 @@
 #include "model/checkpoint.h"
 #include "search/baselines.h"
 #include "search/plan_evaluator.h"
+#include "search/trial_export.h"
 #include "study/pareto.h"
 #include "study/store.h"
 
@@ -35,6 +36,7 @@ struct StudyArgs {
   std::string origin;
   std::string format = "table";
   std::string cache_dir;
+  std::string blueprint_out, model_out;
 };
 
 std::string when(double seconds) {
@@ -304,6 +306,28 @@ void run_front(const StudyArgs& args, const CommonOptions& common) {
   }
 }
 
+void run_export(const StudyArgs& args, const CommonOptions& common) {
+  apply_common(common);
+  if (args.trial_ids.size() != 1) throw Error("export takes one --trial");
+  if (args.blueprint_out.empty() && args.model_out.empty())
+    throw Error("export needs --blueprint FILE, --model DIR or both");
+  const int64_t trial = args.trial_ids.front();
+  auto store = open_sqlite_study(args.study);
+  if (!args.blueprint_out.empty()) {
+    export_trial_blueprint(*store, trial, args.blueprint_out);
+    std::printf("blueprint of trial %lld: %s\n", static_cast<long long>(trial), args.blueprint_out.c_str());
+  }
+  if (!args.model_out.empty()) {
+    TrialModelExport options;
+    options.load = load_options(common);
+    options.cache_dir = feature_cache_dir(args.cache_dir);
+    options.cancel = install_cancel_handler();
+    options.log = [](const std::string& line) { progress_line("export: " + line); };
+    export_trial_model(*store, trial, args.model_out, options);
+    std::printf("pruned model of trial %lld: %s\n", static_cast<long long>(trial), args.model_out.c_str());
+  }
+}
+
 }  // namespace
 
 void add_study_commands(CLI::App& app, CommonOptions& common) {
@@ -371,6 +395,14 @@ void add_study_commands(CLI::App& app, CommonOptions& common) {
       ->check(CLI::IsMember({"table", "csv", "json"}))
       ->capture_default_str();
   front->callback([args, &common] { run_front(*args, common); });
+
+  auto* exp = app.add_subcommand("export", "write a trial's blueprint or its pruned model");
+  exp->add_option("--study", args->study, "study file")->required();
+  exp->add_option("--trial", args->trial_ids, "the trial")->required()->expected(1);
+  exp->add_option("--blueprint", args->blueprint_out, "blueprint JSON file to write");
+  exp->add_option("--model", args->model_out, "model folder to create (HF layout)");
+  exp->add_option("--cache-dir", args->cache_dir, "image-feature cache folder ('none' = memory only)");
+  exp->callback([args, &common] { run_export(*args, common); });
 }
 
 }  // namespace hipp::cli

@@ -79,6 +79,7 @@ int main(int argc, char** argv) {
   hipp::cli::add_prune_commands(app, common);
   hipp::cli::add_study_commands(app, common);
   hipp::cli::add_policy_commands(app, common);
+  hipp::cli::add_finetune_commands(app, common);
 
   try {
     app.parse(argc, argv);

@@ -15,6 +15,7 @@ const char* kind_name() {
   if constexpr (std::is_integral_v<T>) return "an integer";
   if constexpr (std::is_floating_point_v<T>) return "a number";
   if constexpr (std::is_same_v<T, std::string>) return "a string";
+  if constexpr (std::is_same_v<T, std::vector<std::string>>) return "a list of strings";
   return "a list of numbers";
 }
 
@@ -28,6 +29,12 @@ bool has_kind(const nlohmann::json& value) {
     if (!value.is_array()) return false;
     for (const auto& v : value)
       if (!v.is_number_integer()) return false;
+    return true;
+  }
+  if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+    if (!value.is_array()) return false;
+    for (const auto& v : value)
+      if (!v.is_string()) return false;
     return true;
   }
   if constexpr (std::is_same_v<T, std::vector<double>>) {
@@ -109,6 +116,7 @@ HIPP_INSTANTIATE_FIELD(double)
 HIPP_INSTANTIATE_FIELD(std::string)
 HIPP_INSTANTIATE_FIELD(std::vector<int64_t>)
 HIPP_INSTANTIATE_FIELD(std::vector<double>)
+HIPP_INSTANTIATE_FIELD(std::vector<std::string>)
 #undef HIPP_INSTANTIATE_FIELD
 
 }  // namespace hipp

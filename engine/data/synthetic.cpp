@@ -379,6 +379,9 @@ void write_instructions(const std::string& dir, const SyntheticBenchmarkOptions&
     std::snprintf(name, sizeof name, "synth_train_%06d.png", i);
     save_png(scene.image, (fs::path(dir) / "images" / name).string());
     const int asked = random.below(static_cast<int>(scene_categories().size()));
+    // A multiple-choice turn in the ScienceQA prompt layout, as LLaVA-1.5's
+    // mix holds (A-OKVQA): the letter is the answer.
+    const auto problem = image_problem(scene, random);
     conversations.push_back(
         {{"id", std::to_string(i)},
          {"image", name},
@@ -386,7 +389,17 @@ void write_instructions(const std::string& dir, const SyntheticBenchmarkOptions&
           {{{"from", "human"}, {"value", "<image>\nWhat objects are in the image?"}},
            {{"from", "gpt"}, {"value", scene.caption() + "."}},
            {{"from", "human"}, {"value", pope_question_text(asked) + "\nAnswer the question using a single word or phrase."}},
-           {{"from", "gpt"}, {"value", scene.contains(asked) ? "Yes" : "No"}}}}});
+           {{"from", "gpt"}, {"value", scene.contains(asked) ? "Yes" : "No"}},
+           {{"from", "human"}, {"value", sqa_prompt_text(problem)}},
+           {{"from", "gpt"}, {"value", std::string(1, option_letter(static_cast<size_t>(problem.answer)))}}}}});
+    if (i % 4 == 3) {  // and text-only problems, answered from the context or from category knowledge
+      const auto text = text_problem(random);
+      conversations.push_back(
+          {{"id", std::to_string(i) + "-text"},
+           {"conversations",
+            {{{"from", "human"}, {"value", sqa_prompt_text(text)}},
+             {{"from", "gpt"}, {"value", std::string(1, option_letter(static_cast<size_t>(text.answer)))}}}}});
+    }
   }
   write_json_file((fs::path(dir) / "llava_instruct.json").string(), conversations);
 }

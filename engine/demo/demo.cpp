@@ -1,6 +1,7 @@
 #include "demo/demo.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -50,7 +51,17 @@ DemoReport build_demo(const DemoOptions& options) {
 
     auto config = preset_config(options.preset, tokenizer.vocab_size(), tokenizer.piece_id(kImagePlaceholder));
     LlavaModel model(config, torch::TensorOptions().dtype(torch::kFloat32));
-    init_random(model, options.training.seed);
+    init_random(model, options.training.seed, options.training.init_std);
+    if (options.training.qk_fan_in_init) {
+      // Query and key projections of the decoder at 1/sqrt(fan_in): attention
+      // then starts away from uniform, so content-addressed lookups (which
+      // option names the asked object, which letter precedes it) can form.
+      torch::NoGradGuard no_grad;
+      torch::manual_seed(options.training.seed + 101);
+      for (auto& layer : model->language_model->model->layers)
+        for (auto* linear : {layer->self_attn->q_proj.get(), layer->self_attn->k_proj.get()})
+          linear->weight.normal_(0, 1.0 / std::sqrt(static_cast<double>(linear->weight.size(1))));
+    }
     const auto preprocessor = clip_preprocessor(config.vision.image_size);
 
     DemoTrainingOptions training = options.training;

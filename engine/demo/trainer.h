@@ -58,6 +58,11 @@ struct DemoTrainingOptions {
   // category name and naming it then share one vector, which helps the model
   // match the object a question names against what it sees.
   bool tie_embeddings = true;
+  // Initial weight scale (std of the normal init); 0 = 1/sqrt(fan_in) for
+  // every projection (init_random).
+  double init_std = 0.02;
+  // Decoder query/key projections at 1/sqrt(fan_in) whatever init_std is.
+  bool qk_fan_in_init = false;
   SceneOptions scene;
   int log_every = 50;
   std::function<void(const TrainProgress&)> progress;

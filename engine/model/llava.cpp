@@ -16,7 +16,12 @@ LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias,
   if (with_bias) bias = register_parameter("bias", torch::empty({out}, options));
 }
 
-torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return torch::linear(x, weight, bias); }
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
+  auto y = torch::linear(x, weight, bias);
+  if (!lora_a.defined()) return y;
+  const auto h = lora_dropout > 0 && is_training() ? torch::dropout(x, lora_dropout, true) : x;
+  return y + torch::linear(torch::linear(h.to(lora_a.scalar_type()), lora_a), lora_b).to(y.scalar_type()) * lora_scale;
+}
 
 LayerNormImpl::LayerNormImpl(int64_t dim, double eps_, const torch::TensorOptions& options)
     : eps(eps_) {
@@ -387,7 +392,15 @@ void init_random(LlavaModel& model, uint64_t seed, double std) {
     } else if (is_norm) {
       tensor.fill_(1.0);
     } else {
-      auto values = at::normal(0.0, std, tensor.sizes(), generator, torch::TensorOptions().dtype(torch::kFloat32));
+      // std <= 0: projections get 1/sqrt(fan_in) (unit-scale outputs, so
+      // attention starts away from uniform), embeddings and lm_head 0.02.
+      double s = std;
+      if (s <= 0) {
+        const bool table = name.find("embed_tokens") != std::string::npos || name.find("lm_head") != std::string::npos ||
+                           name.find("embedding") != std::string::npos;
+        s = table || tensor.dim() < 2 ? 0.02 : 1.0 / std::sqrt(static_cast<double>(tensor.numel() / tensor.size(0)));
+      }
+      auto values = at::normal(0.0, s, tensor.sizes(), generator, torch::TensorOptions().dtype(torch::kFloat32));
       tensor.copy_(values);
     }
   }

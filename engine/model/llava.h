@@ -35,6 +35,13 @@ class LinearImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor weight;  // [out, in]
   torch::Tensor bias;    // [out] or undefined
+  // Optional low-rank adapter (LoRA, finetune/lora.h): when lora_a is
+  // defined, forward adds lora_scale * lora_b lora_a dropout(x). The adapter
+  // is not a registered parameter, so checkpoints and named_parameters()
+  // never see it.
+  torch::Tensor lora_a;  // [r, in]
+  torch::Tensor lora_b;  // [out, r]
+  double lora_scale = 0, lora_dropout = 0;
 };
 TORCH_MODULE(Linear);
 
@@ -251,7 +258,8 @@ struct ParameterCounts {
 ParameterCounts count_parameters(LlavaModel& model);
 
 // Fills the model with the initialisation Hugging Face uses for training from
-// scratch: normal(0, std) weights, zero biases, unit norms.
+// scratch: normal(0, std) weights, zero biases, unit norms. std <= 0 scales
+// each projection by 1/sqrt(fan_in) instead (embeddings keep 0.02).
 void init_random(LlavaModel& model, uint64_t seed, double std = 0.02);
 
 }  // namespace hipp

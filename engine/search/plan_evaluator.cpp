@@ -186,9 +186,29 @@ EvalOutcome PlanEvaluator::evaluate(const Blueprint& blueprint, const std::strin
     store_.finish_trial(out.trial_id, out.metrics);
     return out;
   }
+  run_trial(out, blueprint, subset, [&] { return apply_blueprint(folder_->model, fingerprint_, blueprint, importance_); });
+  return out;
+}
+
+LlavaModel PlanEvaluator::pruned_model(const Blueprint& blueprint) {
+  return apply_blueprint(folder_->model, fingerprint_, blueprint, importance_);
+}
+
+EvalOutcome PlanEvaluator::evaluate_child(LlavaModel& model, const Blueprint& blueprint, int64_t parent,
+                                          const std::string& origin, const nlohmann::json& details,
+                                          const std::string& subset) {
+  if (subset != "search" && subset != "full") throw Error("subset must be search or full");
+  EvalOutcome out;
+  out.trial_id = store_.start_child_trial(parent, origin, subset, details);
+  run_trial(out, blueprint, subset, [&] { return model; });
+  return out;
+}
+
+void PlanEvaluator::run_trial(EvalOutcome& out, const Blueprint& blueprint, const std::string& subset,
+                              const std::function<LlavaModel()>& make_model) {
   try {
     if (cancel && cancel->load()) throw Cancelled();
-    auto pruned = apply_blueprint(folder_->model, fingerprint_, blueprint, importance_);
+    auto pruned = make_model();
     evaluator_->set_model(pruned);
     EvalOptions options;
     options.batch_size = settings_.eval_batch;
@@ -221,7 +241,6 @@ EvalOutcome PlanEvaluator::evaluate(const Blueprint& blueprint, const std::strin
     out.failed = true;
     out.error = message;
   }
-  return out;
 }
 
 }  // namespace hipp

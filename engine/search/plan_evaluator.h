@@ -59,11 +59,19 @@ class PlanEvaluator {
                        const std::optional<Preference>& preference = std::nullopt,
                        const std::string& subset = "search");
 
+  // The plan applied to the dense model (physically sliced), e.g. to fine-tune it.
+  LlavaModel pruned_model(const Blueprint& blueprint);
+  // Scores `model` (this plan's pruned model after a change such as
+  // fine-tuning) as a child trial of `parent` (StudyStore::start_child_trial).
+  EvalOutcome evaluate_child(LlavaModel& model, const Blueprint& blueprint, int64_t parent, const std::string& origin,
+                             const nlohmann::json& details, const std::string& subset = "search");
+
   size_t layers() const;
   const StudySettings& settings() const { return settings_; }
   // OWL outlier ratios of the dense model's layers (calibrated).
   const std::vector<double>& outlier_ratios() const { return outliers_; }
   LlavaModel& model() { return folder_->model; }
+  const ModelFolder& folder() const { return *folder_; }
   // Share of every layer's SynFlow channel flow that a plan keeps (1 for
   // attention-head plans, which keep every MLP channel).
   std::vector<double> retained_flow(const Blueprint& blueprint) const;
@@ -80,6 +88,9 @@ class PlanEvaluator {
                            std::function<void(const std::string&)> log = {});
 
  private:
+  void run_trial(EvalOutcome& out, const Blueprint& blueprint, const std::string& subset,
+                 const std::function<LlavaModel()>& make_model);
+
   StudyStore& store_;
   StudySettings settings_;
   std::unique_ptr<ModelFolder> folder_;

@@ -54,6 +54,16 @@ class MemoryStudy : public StudyStore {
     trials_.push_back(t);
     return t.id;
   }
+  int64_t start_child_trial(int64_t parent_id, const std::string& origin, const std::string& subset,
+                            const nlohmann::json& details) override {
+    const auto parent = trial(parent_id);
+    if (!parent) throw Error("study: no trial " + std::to_string(parent_id));
+    const int64_t id = start_trial(parent->plan_id, origin, parent->preference, subset);
+    auto& t = trials_[static_cast<size_t>(id - 1)];
+    t.parent = parent_id;
+    t.details = details;
+    return id;
+  }
   Trial& running(int64_t id) {
     if (id < 1 || id > static_cast<int64_t>(trials_.size())) throw Error("study: no trial " + std::to_string(id));
     auto& t = trials_[static_cast<size_t>(id - 1)];
@@ -76,7 +86,8 @@ class MemoryStudy : public StudyStore {
   }
   std::optional<TrialMetrics> cached_metrics(const std::string& hash, const std::string& subset) const override {
     for (const auto& t : trials_)
-      if (t.plan_hash == hash && t.subset == subset && t.state == TrialState::Complete) return t.metrics;
+      if (t.plan_hash == hash && t.subset == subset && t.state == TrialState::Complete && !t.parent)
+        return t.metrics;
     return std::nullopt;
   }
   std::vector<Trial> trials(const std::string& origin) const override {

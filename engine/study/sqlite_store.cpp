@@ -67,6 +67,12 @@ CREATE TABLE blobs (name TEXT PRIMARY KEY, bytes BLOB NOT NULL);
 UPDATE schema_version SET version = 2;
 )sql";
 
+const char* kMigrateV2ToV3 = R"sql(
+ALTER TABLE trials ADD COLUMN parent INTEGER REFERENCES trials(id);
+ALTER TABLE trials ADD COLUMN details TEXT NOT NULL DEFAULT '{}';
+UPDATE schema_version SET version = 3;
+)sql";
+
 class Statement {
  public:
   Statement(sqlite3* db, const std::string& sql, const std::string& where) : db_(db), where_(where) {
@@ -192,6 +198,7 @@ class SqliteStudy : public StudyStore {
     write([&] {
       exec(kSchemaV1);
       exec(kMigrateV1ToV2);
+      exec(kMigrateV2ToV3);
       auto s = prepare(
           "INSERT INTO study (id, model_dir, model_fingerprint, bench_dir, bench_fingerprint, settings, dense, created) "
           "VALUES (1, ?, ?, ?, ?, ?, ?, ?)");
@@ -220,6 +227,7 @@ class SqliteStudy : public StudyStore {
       return;
     }
     if (v == 1) write([&] { exec(kMigrateV1ToV2); });
+    if (v <= 2) write([&] { exec(kMigrateV2ToV3); });
     recover_interrupted();
   }
 
@@ -289,6 +297,29 @@ class SqliteStudy : public StudyStore {
     });
   }
 
+  int64_t start_child_trial(int64_t parent_id, const std::string& origin, const std::string& subset,
+                            const nlohmann::json& details) override {
+    const auto parent = trial(parent_id);
+    if (!parent) throw Error(path_ + ": no trial " + std::to_string(parent_id));
+    return write([&] {
+      auto s = prepare(
+          "INSERT INTO trials (plan_id, origin, pref_rob, pref_util, pref_comp, state, started, subset, owner, "
+          "parent, details) VALUES (?, ?, ?, ?, ?, 'RUNNING', ?, ?, ?, ?, ?)");
+      s.bind(1, parent->plan_id).bind(2, origin);
+      for (int i = 0; i < 3; ++i) {
+        if (parent->preference) {
+          s.bind(3 + i, (*parent->preference)[static_cast<size_t>(i)]);
+        } else {
+          s.bind_null(3 + i);
+        }
+      }
+      s.bind(6, now_seconds()).bind(7, subset).bind(8, static_cast<int64_t>(::getpid()));
+      s.bind(9, parent_id).bind(10, details.dump());
+      s.step();
+      return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+    });
+  }
+
   void finish_trial(int64_t id, const TrialMetrics& m) override {
     write([&] {
       require_running(id);
@@ -324,7 +355,7 @@ class SqliteStudy : public StudyStore {
   std::optional<TrialMetrics> cached_metrics(const std::string& hash, const std::string& subset) const override {
     auto s = prepare(
         "SELECT m.robustness, m.utility, m.compression, m.raw FROM metrics m JOIN trials t ON t.id = m.trial_id "
-        "JOIN plans p ON p.id = t.plan_id WHERE p.hash = ? AND t.subset = ? AND t.state = 'COMPLETE' "
+        "JOIN plans p ON p.id = t.plan_id WHERE p.hash = ? AND t.subset = ? AND t.state = 'COMPLETE' AND t.parent IS NULL "
         "ORDER BY t.id LIMIT 1");
     s.bind(1, hash).bind(2, subset);
     if (!s.step()) return std::nullopt;
@@ -338,7 +369,7 @@ class SqliteStudy : public StudyStore {
   std::vector<Trial> read_trials(const std::string& where, const std::function<void(Statement&)>& bind) const {
     auto s = prepare(
         "SELECT t.id, t.plan_id, p.hash, t.origin, t.pref_rob, t.pref_util, t.pref_comp, t.state, t.error, t.started, "
-        "t.finished, t.subset, m.robustness, m.utility, m.compression, m.raw FROM trials t JOIN plans p ON p.id = "
+        "t.finished, t.subset, m.robustness, m.utility, m.compression, m.raw, t.parent, t.details FROM trials t JOIN plans p ON p.id = "
         "t.plan_id LEFT JOIN metrics m ON m.trial_id = t.id " +
         where + " ORDER BY t.id");
     bind(s);
@@ -362,6 +393,8 @@ class SqliteStudy : public StudyStore {
         m.raw = nlohmann::json::parse(s.text(15));
         t.metrics = m;
       }
+      if (!s.is_null(16)) t.parent = s.integer(16);
+      t.details = nlohmann::json::parse(s.text(17));
       out.push_back(std::move(t));
     }
     return out;

@@ -27,7 +27,7 @@
 
 namespace hipp {
 
-inline constexpr int kStudySchemaVersion = 2;
+inline constexpr int kStudySchemaVersion = 3;
 
 using Preference = std::array<double, 3>;  // (robustness, utility, compression), on the simplex
 
@@ -57,6 +57,11 @@ struct Trial {
   double started = 0, finished = 0;  // seconds since the Unix epoch
   std::string subset = "search";
   std::optional<TrialMetrics> metrics;  // complete trials
+  // A child trial (a fine-tune of its parent's pruned model) names its
+  // parent; its plan is the parent's, its weights are not, so its metrics
+  // never serve as the plan's cached metrics.
+  std::optional<int64_t> parent;
+  nlohmann::json details = nlohmann::json::object();  // e.g. fine-tuning settings and steps
 };
 
 struct PlanRecord {
@@ -87,9 +92,14 @@ class StudyStore {
   // A RUNNING trial of a plan; finish_trial / fail_trial end it.
   virtual int64_t start_trial(int64_t plan_id, const std::string& origin, const std::optional<Preference>& preference,
                               const std::string& subset) = 0;
+  // A RUNNING child trial of `parent_id`: same plan and preference, its own
+  // origin, subset and details.
+  virtual int64_t start_child_trial(int64_t parent_id, const std::string& origin, const std::string& subset,
+                                    const nlohmann::json& details) = 0;
   virtual void finish_trial(int64_t trial_id, const TrialMetrics& metrics) = 0;
   virtual void fail_trial(int64_t trial_id, const std::string& error) = 0;
-  // The metrics of a complete evaluation of this plan on this subset, if any.
+  // The metrics of a complete evaluation of this plan on this subset, if any
+  // (child trials excluded).
   virtual std::optional<TrialMetrics> cached_metrics(const std::string& plan_hash, const std::string& subset) const = 0;
   // Every trial in id order; `origin` filters when not empty.
   virtual std::vector<Trial> trials(const std::string& origin = "") const = 0;

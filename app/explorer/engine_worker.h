@@ -1,0 +1,73 @@
+#pragma once
+// The engine thread of hipp-explorer (after Qt's Mandelbrot example): the
+// window posts requests, which are copied under a mutex into a queue; one
+// worker thread runs them one at a time with the study's model, evaluator
+// and policy loaded once; a cancel flag is checked inside every long loop;
+// results reach the window as value types through queued signals; the
+// destructor cancels and waits. Nothing here includes torch: the heavy
+// session lives in the .cpp.
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include <QString>
+#include <QThread>
+
+#include "plan_view.h"
+
+namespace hipp::gui {
+
+class EngineWorker : public QThread {
+  Q_OBJECT
+ public:
+  explicit EngineWorker(QObject* parent = nullptr);
+  ~EngineWorker() override;
+
+  // Each call queues one job (a policy query replaces any query not yet run).
+  void openStudy(const QString& path);
+  void buildDemo(const QString& folder);
+  void createStudy(const QString& model_dir, const QString& bench_dir, const QString& study_path);
+  void train(int iterations, int query_grid);
+  void runBaseline(const QString& method, int evaluations);
+  void query(const Preference& w, std::optional<double> sparsity);
+  void evaluateProposal(const Preference& w, std::optional<double> sparsity);
+  void evaluateFull(int64_t trial);
+  void exportBlueprint(int64_t trial, const QString& path);
+  void exportModel(int64_t trial, const QString& folder);
+  void finetune(int64_t trial, int steps);
+  // Stops the running job at its next check and drops the queued ones.
+  void cancel();
+  bool busy() const { return busy_.load(); }
+
+ Q_SIGNALS:
+  void jobStarted(const QString& name);
+  void jobProgress(const hipp::gui::JobProgress& progress);
+  void jobFinished(const QString& name, bool ok, const QString& message);
+  void logLine(const QString& line);
+  void studyOpened(const hipp::gui::StudySummary& summary);
+  void studyChanged();  // trials were added or finished
+  void proposal(const hipp::gui::PlanView& plan);
+
+ protected:
+  void run() override;
+
+ private:
+  struct Request;
+  struct Session;
+  void post(Request request);
+  void execute(const Request& request);
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::unique_ptr<Request>> queue_;
+  std::unique_ptr<Request> pending_query_;
+  bool abort_ = false;
+  std::atomic<bool> cancel_{false};
+  std::atomic<bool> busy_{false};
+  std::unique_ptr<Session> session_;  // touched on the worker thread only
+};
+
+}  // namespace hipp::gui

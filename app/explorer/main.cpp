@@ -1,0 +1,99 @@
+// hipp-explorer: the Pareto explorer desktop app.
+//   hipp-explorer                     reopens the last study (or offers to build the demo)
+//   hipp-explorer STUDY.sqlite        opens a study
+//   --screenshot FILE                 opens the study, selects its best point, saves the window, quits
+//   --stall-bench ITERATIONS          opens the study, trains the policy, prints the longest event-loop stall, quits
+#include <cstdio>
+
+#include <QApplication>
+#include <QCommandLineParser>
+#include <QFileInfo>
+#include <QSettings>
+#include <QTimer>
+
+#include "core/version.h"
+#include "engine_worker.h"
+#include "main_window.h"
+
+int main(int argc, char** argv) {
+  QApplication app(argc, argv);
+  QApplication::setApplicationName("hipp-explorer");
+  QApplication::setOrganizationName("hipp-prune");
+  QApplication::setApplicationVersion(hipp::kVersion);
+  QApplication::setWindowIcon(QIcon(":/hipp-explorer.svg"));
+
+  QCommandLineParser parser;
+  parser.setApplicationDescription("Explore preference-conditioned pruning plans of a vision-language model");
+  parser.addHelpOption();
+  parser.addVersionOption();
+  parser.addPositionalArgument("study", "study file to open (default: the last one)");
+  QCommandLineOption screenshot("screenshot", "save a screenshot of the window with the best point selected, then quit",
+                                "file");
+  QCommandLineOption stall("stall-bench", "train the policy for N iterations and print the longest event-loop stall",
+                           "iterations");
+  parser.addOption(screenshot);
+  parser.addOption(stall);
+  parser.process(app);
+
+  hipp::gui::MainWindow window;
+  window.show();
+  const auto args = parser.positionalArguments();
+  QString study = args.isEmpty() ? QString() : args.first();
+  const bool scripted = parser.isSet(screenshot) || parser.isSet(stall);
+  if (scripted && study.isEmpty()) {
+    std::fprintf(stderr, "hipp-explorer: --screenshot and --stall-bench need a study file\n");
+    return 2;
+  }
+  if (!study.isEmpty() && !QFileInfo::exists(study)) {
+    std::fprintf(stderr, "hipp-explorer: %s does not exist\n", qPrintable(study));
+    return 1;
+  }
+  int exit_code = 0;
+  if (scripted) {
+    // Scripted runs stop on the first error instead of showing a message box.
+    QObject::connect(&window.worker(), &hipp::gui::EngineWorker::jobFinished, &app,
+                     [&](const QString& name, bool ok, const QString& message) {
+                       if (ok) return;
+                       std::fprintf(stderr, "hipp-explorer: %s failed: %s\n", qPrintable(name), qPrintable(message));
+                       exit_code = 1;
+                       QApplication::exit(1);
+                     });
+  }
+  if (parser.isSet(screenshot)) {
+    const QString path = parser.value(screenshot);
+    QObject::connect(&window, &hipp::gui::MainWindow::studyReady, &app, [&window, path] {
+      window.refreshTrials();
+      window.selectBestTrial();
+      QTimer::singleShot(500, &window, [&window, path] {
+        const bool saved = window.grab().save(path);
+        std::printf("%s %s\n", saved ? "saved" : "could not save", qPrintable(path));
+        QApplication::exit(saved ? 0 : 1);
+      });
+    });
+  }
+  if (parser.isSet(stall)) {
+    const int iterations = parser.value(stall).toInt();
+    QObject::connect(&window, &hipp::gui::MainWindow::studyReady, &app, [&window, iterations] {
+      window.stallMeter()->reset();
+      window.worker().train(iterations, 0);
+    });
+    QObject::connect(&window.worker(), &hipp::gui::EngineWorker::jobFinished, &app,
+                     [&window](const QString& name, bool ok, const QString&) {
+                       if (name != "Train policy" || !ok) return;
+                       std::printf("longest event-loop stall while training: %.1f ms\n", window.stallMeter()->maxStallMs());
+                       QApplication::exit(0);
+                     });
+  }
+  if (!study.isEmpty()) {
+    window.openStudy(study);
+  } else {
+    const QString last = QSettings().value("studies/last").toString();
+    if (!last.isEmpty() && QFileInfo::exists(last)) {
+      window.openStudy(last);
+    } else {
+      QTimer::singleShot(0, &window, [&window] { window.offerDemo(); });
+    }
+  }
+  const int code = app.exec();
+  return exit_code ? exit_code : code;
+}

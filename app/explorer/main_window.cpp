@@ -1,0 +1,369 @@
+#include "main_window.h"
+
+#include <filesystem>
+
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QDir>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QInputDialog>
+#include <QLabel>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QSettings>
+#include <QSplitter>
+#include <QStandardPaths>
+#include <QStatusBar>
+#include <QVBoxLayout>
+
+#include "job_panel.h"
+#include "operating_point_cloud.h"
+#include "plan_details.h"
+#include "preference_panel.h"
+#include "prune/blueprint.h"
+#include "study/store.h"
+
+namespace hipp::gui {
+
+namespace {
+constexpr int kRefreshMs = 300;  // the cloud reloads at most ~3 times a second
+constexpr int kMaxRecent = 8;
+
+QString default_demo_dir() {
+  const QByteArray env = qgetenv("HIPP_DEMO_DIR");
+  if (!env.isEmpty()) return QString::fromLocal8Bit(env);
+  return QStandardPaths::writableLocation(QStandardPaths::GenericCacheLocation) + "/hipp-prune/demo";
+}
+}  // namespace
+
+StallMeter::StallMeter(QObject* parent) : QObject(parent) {
+  timer_.setInterval(10);
+  connect(&timer_, &QTimer::timeout, this, [this] {
+    const double gap = static_cast<double>(clock_.nsecsElapsed()) / 1e6;
+    clock_.restart();
+    max_ms_ = std::max(max_ms_, gap - 10);
+  });
+  clock_.start();
+  timer_.start();
+}
+
+MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), worker_(std::make_unique<EngineWorker>()) {
+  setWindowTitle("hipp-explorer");
+  preferences_ = new PreferencePanel;
+  cloud_ = new OperatingPointCloud;
+  details_ = new PlanDetails;
+  jobs_ = new JobPanel;
+  auto* top = new QSplitter(Qt::Horizontal);
+  top->setObjectName("top_splitter");
+  top->addWidget(preferences_);
+  top->addWidget(cloud_);
+  top->addWidget(details_);
+  top->setStretchFactor(1, 1);
+  auto* central = new QSplitter(Qt::Vertical);
+  central->setObjectName("central_splitter");
+  central->addWidget(top);
+  central->addWidget(jobs_);
+  central->setStretchFactor(0, 1);
+  setCentralWidget(central);
+  status_study_ = new QLabel("no study open");
+  statusBar()->addPermanentWidget(status_study_);
+  stall_ = new StallMeter(this);
+  buildMenus();
+
+  refresh_.setSingleShot(true);
+  refresh_.setInterval(kRefreshMs);
+  connect(&refresh_, &QTimer::timeout, this, &MainWindow::refreshTrials);
+
+  auto* w = worker_.get();
+  connect(w, &EngineWorker::jobStarted, jobs_, &JobPanel::jobStarted);
+  connect(w, &EngineWorker::jobProgress, jobs_, &JobPanel::jobProgress);
+  connect(w, &EngineWorker::logLine, jobs_, &JobPanel::appendLog);
+  connect(w, &EngineWorker::jobFinished, this, [this](const QString& name, bool ok, const QString& message) {
+    jobs_->jobFinished(name, ok, message);
+    if (!ok && message != "cancelled")
+      QMessageBox::warning(this, name, QString("%1 failed:\n%2").arg(name, message));
+    if (ok && name == "Train policy") {
+      has_policy_ = true;
+      preferences_->setPolicyAvailable(true);
+      worker_->query(preferences_->preference(), preferences_->fixedSparsity());
+    }
+    refreshTrials();
+  });
+  connect(w, &EngineWorker::studyOpened, this, &MainWindow::studyOpened);
+  connect(w, &EngineWorker::studyChanged, this, [this] {
+    if (!refresh_.isActive()) refresh_.start();
+  });
+  connect(w, &EngineWorker::proposal, preferences_, &PreferencePanel::showProposal);
+  connect(w, &EngineWorker::proposal, cloud_, &OperatingPointCloud::setProposal);
+  connect(jobs_, &JobPanel::cancelRequested, w, [w] { w->cancel(); });
+  connect(preferences_, &PreferencePanel::preferenceChanged, this, [this](Preference pref, std::optional<double> s) {
+    if (has_policy_) worker_->query(pref, s);
+  });
+  connect(preferences_, &PreferencePanel::evaluateRequested, this,
+          [this](Preference pref, std::optional<double> s) { worker_->evaluateProposal(pref, s); });
+  connect(cloud_, &OperatingPointCloud::trialSelected, this, &MainWindow::showTrial);
+  connect(details_, &PlanDetails::exportBlueprintRequested, this, &MainWindow::exportBlueprint);
+  connect(details_, &PlanDetails::exportModelRequested, this, &MainWindow::exportModel);
+  connect(details_, &PlanDetails::finetuneRequested, this, &MainWindow::finetune);
+  connect(details_, &PlanDetails::evaluateFullRequested, this, [this](int64_t t) { worker_->evaluateFull(t); });
+
+  QSettings settings;
+  restoreGeometry(settings.value("window/geometry").toByteArray());
+  restoreState(settings.value("window/state").toByteArray());
+  if (settings.contains("window/top")) top->restoreState(settings.value("window/top").toByteArray());
+  if (settings.contains("window/central")) central->restoreState(settings.value("window/central").toByteArray());
+  if (!settings.contains("window/geometry")) resize(1400, 860);
+}
+
+MainWindow::~MainWindow() = default;
+
+void MainWindow::buildMenus() {
+  auto* file = menuBar()->addMenu("&File");
+  file->addAction("New &demo study", this, &MainWindow::newDemoStudy);
+  file->addAction("&New study from folders...", QKeySequence::New, this, &MainWindow::newStudyFromFolders);
+  file->addAction("&Open study...", QKeySequence::Open, this, &MainWindow::chooseStudy);
+  recent_menu_ = file->addMenu("Recent studies");
+  rebuildRecentMenu();
+  file->addSeparator();
+  file->addAction("&Quit", QKeySequence::Quit, this, &QWidget::close);
+
+  auto* study = menuBar()->addMenu("&Study");
+  study->addAction("Export &blueprint...", QKeySequence("Ctrl+E"), this, [this] {
+    if (auto t = selected()) exportBlueprint(*t);
+  });
+  study->addAction("Export pruned &model...", this, [this] {
+    if (auto t = selected()) exportModel(*t);
+  });
+  study->addAction("&Fine-tune selected...", this, [this] {
+    if (auto t = selected()) finetune(*t);
+  });
+  study->addAction("Evaluate selected on the f&ull set", this, [this] {
+    if (auto t = selected()) worker_->evaluateFull(*t);
+  });
+
+  auto* search = menuBar()->addMenu("Sea&rch");
+  search->addAction("&Train policy...", QKeySequence("Ctrl+T"), this, &MainWindow::train);
+  auto* baselines = search->addMenu("Run &baseline");
+  for (const char* method : {"uniform", "owl", "random", "nsga2"})
+    baselines->addAction(method, this, [this, method] { runBaseline(method); });
+  search->addSeparator();
+  auto* cancel = search->addAction("&Cancel job", QKeySequence(Qt::Key_Escape), this, [this] { worker_->cancel(); });
+  cancel->setShortcutContext(Qt::ApplicationShortcut);
+
+  auto* view = menuBar()->addMenu("&View");
+  view->addAction("&Reset view", QKeySequence("Ctrl+0"), cloud_, &OperatingPointCloud::resetView);
+  view->addAction("Export &plot (PNG/PDF)...", this, [this] {
+    const QString path = QFileDialog::getSaveFileName(this, "Export plot", "cloud.png", "Images (*.png *.pdf)");
+    if (!path.isEmpty() && !cloud_->exportImage(path)) QMessageBox::warning(this, "Export plot", "Cannot write " + path);
+  });
+  view->addAction("Export &front (CSV)...", this, [this] {
+    const QString path = QFileDialog::getSaveFileName(this, "Export front", "front.csv", "CSV (*.csv)");
+    if (!path.isEmpty() && !cloud_->exportFrontCsv(path)) QMessageBox::warning(this, "Export front", "Cannot write " + path);
+  });
+
+  auto* help = menuBar()->addMenu("&Help");
+  help->addAction("&About", this, [this] {
+    QMessageBox::about(this, "hipp-explorer",
+                       "hipp-explorer: preference-conditioned structured pruning of vision-language models.\n"
+                       "Move the preference, watch the policy's plan move across the cloud of evaluated plans, "
+                       "pick a point, export it or fine-tune it.");
+  });
+}
+
+void MainWindow::openStudy(const QString& path) {
+  if (!QFileInfo::exists(path)) {
+    QMessageBox::warning(this, "Open study", path + " does not exist");
+    return;
+  }
+  reader_.reset();
+  study_path_ = path;
+  status_study_->setText("opening " + QFileInfo(path).fileName());
+  worker_->openStudy(path);
+}
+
+void MainWindow::studyOpened(const StudySummary& summary) {
+  study_path_ = QString::fromStdString(summary.path);
+  try {
+    // The worker has opened (and, if needed, upgraded) the file; the window reads it read-only.
+    if (!reader_) reader_ = open_sqlite_study(summary.path, /*read_only=*/true);
+  } catch (const std::exception& e) {
+    QMessageBox::warning(this, "Open study", e.what());
+    return;
+  }
+  has_policy_ = summary.has_policy;
+  preferences_->setPolicyAvailable(has_policy_);
+  details_->setDense(summary.dense);
+  if (!summary.visual_sensitivity.empty()) details_->setVisualSensitivity(summary.visual_sensitivity);
+  status_study_->setText(QFileInfo(study_path_).fileName() + "   " + QString::fromStdString(summary.model_dir));
+  setWindowTitle("hipp-explorer - " + QFileInfo(study_path_).fileName());
+  addRecent(study_path_);
+  refreshTrials();
+  if (has_policy_) worker_->query(preferences_->preference(), preferences_->fixedSparsity());
+  if (!summary.visual_sensitivity.empty()) emit studyReady();
+}
+
+void MainWindow::refreshTrials() {
+  if (!reader_) return;
+  try {
+    auto trials = reader_->trials();
+    const int n = static_cast<int>(trials.size());
+    cloud_->setTrials(std::move(trials));
+    emit trialsRefreshed(n);
+  } catch (const std::exception& e) {
+    jobs_->appendLog(QString("reading the study: ") + e.what());
+  }
+}
+
+bool MainWindow::selectBestTrial() {
+  const auto& points = cloud_->data().points;
+  if (points.empty()) return false;
+  size_t best = 0;
+  for (size_t i = 1; i < points.size(); ++i)
+    if (points[i].y > points[best].y) best = i;
+  cloud_->selectTrial(points[best].trial);
+  return true;
+}
+
+std::optional<int64_t> MainWindow::selected() const {
+  if (const auto* plan = details_->plan(); plan && plan->trial > 0) return plan->trial;
+  QMessageBox::information(const_cast<MainWindow*>(this), "No plan selected", "Click a point of the cloud first.");
+  return std::nullopt;
+}
+
+void MainWindow::showTrial(int64_t id) {
+  if (!reader_) return;
+  try {
+    const auto trial = reader_->trial(id);
+    if (!trial) return;
+    const auto plan = reader_->plan(trial->plan_id);
+    PlanView view;
+    view.trial = trial->id;
+    view.origin = trial->origin;
+    view.preference = trial->preference;
+    view.metrics = trial->metrics;
+    view.parent = trial->parent;
+    view.details = trial->details;
+    view.subset = trial->subset;
+    if (plan) {
+      const auto b = blueprint_from_json(plan->blueprint, "plan of trial " + std::to_string(id));
+      view.sparsity = b.achieved_sparsity;
+      for (size_t l = 0; l < b.layers(); ++l) view.kept_ratio.push_back(1 - b.ratio(l));
+    }
+    details_->showPlan(view);
+  } catch (const std::exception& e) {
+    QMessageBox::warning(this, "Selected plan", e.what());
+  }
+}
+
+void MainWindow::addRecent(const QString& path) {
+  QSettings settings;
+  auto recent = settings.value("studies/recent").toStringList();
+  recent.removeAll(path);
+  recent.prepend(path);
+  while (recent.size() > kMaxRecent) recent.removeLast();
+  settings.setValue("studies/recent", recent);
+  settings.setValue("studies/last", path);
+  rebuildRecentMenu();
+}
+
+void MainWindow::rebuildRecentMenu() {
+  recent_menu_->clear();
+  const auto recent = QSettings().value("studies/recent").toStringList();
+  for (const auto& path : recent) recent_menu_->addAction(path, this, [this, path] { openStudy(path); });
+  recent_menu_->setEnabled(!recent.isEmpty());
+}
+
+void MainWindow::offerDemo() {
+  const QString dir = default_demo_dir();
+  const QString study = dir + "/demo.sqlite";
+  if (QFileInfo::exists(study)) {
+    openStudy(study);
+    return;
+  }
+  const auto answer = QMessageBox::question(
+      this, "Welcome to hipp-explorer",
+      "No study yet. Build the demo (a synthetic POPE/ScienceQA benchmark and a tiny LLaVA trained on it, "
+      "about 15 minutes on a laptop CPU) in\n" + dir + " ?");
+  if (answer == QMessageBox::Yes) worker_->buildDemo(dir);
+}
+
+void MainWindow::newDemoStudy() {
+  const QString dir = default_demo_dir();
+  if (QFileInfo::exists(dir + "/demo.sqlite")) {
+    openStudy(dir + "/demo.sqlite");
+    return;
+  }
+  worker_->buildDemo(dir);
+}
+
+void MainWindow::newStudyFromFolders() {
+  const QString model = QFileDialog::getExistingDirectory(this, "Model folder (Hugging Face LLaVA layout)");
+  if (model.isEmpty()) return;
+  const QString bench = QFileDialog::getExistingDirectory(this, "Benchmark folder (pope/ and scienceqa/)");
+  if (bench.isEmpty()) return;
+  const QString path = QFileDialog::getSaveFileName(this, "New study file", "study.sqlite", "Studies (*.sqlite)");
+  if (path.isEmpty()) return;
+  if (QFileInfo::exists(path)) {
+    QMessageBox::warning(this, "New study", path + " already exists; choose a new file name.");
+    return;
+  }
+  worker_->createStudy(model, bench, path);
+}
+
+void MainWindow::chooseStudy() {
+  const QString path = QFileDialog::getOpenFileName(this, "Open study", QDir::homePath(), "Studies (*.sqlite)");
+  if (!path.isEmpty()) openStudy(path);
+}
+
+void MainWindow::exportBlueprint(int64_t trial) {
+  const QString path = QFileDialog::getSaveFileName(this, "Export blueprint", QString("trial-%1.json").arg(trial), "JSON (*.json)");
+  if (!path.isEmpty()) worker_->exportBlueprint(trial, path);
+}
+
+void MainWindow::exportModel(int64_t trial) {
+  const QString parent = QFileDialog::getExistingDirectory(this, "Folder to create the pruned model in");
+  if (parent.isEmpty()) return;
+  bool ok = false;
+  const QString name = QInputDialog::getText(this, "Export pruned model", "New folder name:", QLineEdit::Normal,
+                                             QString("trial-%1-pruned").arg(trial), &ok);
+  if (ok && !name.isEmpty()) worker_->exportModel(trial, QDir(parent).filePath(name));
+}
+
+void MainWindow::finetune(int64_t trial) {
+  bool ok = false;
+  const int steps = QInputDialog::getInt(this, "Fine-tune", "LoRA steps:", 200, 1, 100000, 50, &ok);
+  if (ok) worker_->finetune(trial, steps);
+}
+
+void MainWindow::runBaseline(const QString& method) {
+  bool ok = false;
+  const int n = QInputDialog::getInt(this, "Baseline " + method, "Evaluations:", 16, 1, 100000, 4, &ok);
+  if (ok) worker_->runBaseline(method, n);
+}
+
+void MainWindow::train() {
+  bool ok = false;
+  const int n = QInputDialog::getInt(this, "Train policy", "GRPO iterations:", 4, 1, 1000, 1, &ok);
+  if (ok) worker_->train(n, 15);
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+  if (worker_->busy()) {
+    const auto answer = QMessageBox::question(this, "A job is running", "Cancel the running job and quit?");
+    if (answer != QMessageBox::Yes) {
+      event->ignore();
+      return;
+    }
+  }
+  QSettings settings;
+  settings.setValue("window/geometry", saveGeometry());
+  settings.setValue("window/state", saveState());
+  if (auto* central = findChild<QSplitter*>("central_splitter")) settings.setValue("window/central", central->saveState());
+  if (auto* top = findChild<QSplitter*>("top_splitter")) settings.setValue("window/top", top->saveState());
+  worker_.reset();  // cancels the job and waits for the thread
+  event->accept();
+}
+
+}  // namespace hipp::gui

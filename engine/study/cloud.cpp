@@ -1,0 +1,170 @@
+#include "study/cloud.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+namespace hipp {
+
+const std::vector<CloudAxis>& cloud_axes() {
+  static const std::vector<CloudAxis> axes = {
+      CloudAxis::PopeMeanF1,   CloudAxis::PopeF1Random, CloudAxis::PopeF1Popular,  CloudAxis::PopeF1Adversarial,
+      CloudAxis::PopeYesRatio, CloudAxis::ScienceQa,    CloudAxis::ScienceQaImage, CloudAxis::ScienceQaText,
+      CloudAxis::Compression,  CloudAxis::Robustness,   CloudAxis::Utility};
+  return axes;
+}
+
+std::string axis_label(CloudAxis axis) {
+  switch (axis) {
+    case CloudAxis::PopeMeanF1: return "POPE mean F1";
+    case CloudAxis::PopeF1Random: return "POPE F1 (random)";
+    case CloudAxis::PopeF1Popular: return "POPE F1 (popular)";
+    case CloudAxis::PopeF1Adversarial: return "POPE F1 (adversarial)";
+    case CloudAxis::PopeYesRatio: return "POPE yes-ratio";
+    case CloudAxis::ScienceQa: return "ScienceQA accuracy";
+    case CloudAxis::ScienceQaImage: return "ScienceQA accuracy (IMG)";
+    case CloudAxis::ScienceQaText: return "ScienceQA accuracy (text)";
+    case CloudAxis::Compression: return "compression (sparsity)";
+    case CloudAxis::Robustness: return "robustness (relative)";
+    case CloudAxis::Utility: return "utility (relative)";
+  }
+  return "?";
+}
+
+double axis_score(CloudAxis axis, double value) {
+  return axis == CloudAxis::PopeYesRatio ? -std::abs(value - 0.5) : value;
+}
+
+namespace {
+
+std::optional<double> number_at(const nlohmann::json& j, std::initializer_list<const char*> path) {
+  const nlohmann::json* at = &j;
+  for (const char* key : path) {
+    if (!at->is_object() || !at->contains(key)) return std::nullopt;
+    at = &(*at)[key];
+  }
+  if (!at->is_number()) return std::nullopt;
+  return at->get<double>();
+}
+
+}  // namespace
+
+std::optional<double> axis_value(const Trial& t, CloudAxis axis) {
+  if (!t.metrics) return std::nullopt;
+  const auto& raw = t.metrics->raw;
+  switch (axis) {
+    case CloudAxis::PopeMeanF1: return number_at(raw, {"pope_mean_f1"});
+    case CloudAxis::PopeF1Random: return number_at(raw, {"pope", "random", "f1"});
+    case CloudAxis::PopeF1Popular: return number_at(raw, {"pope", "popular", "f1"});
+    case CloudAxis::PopeF1Adversarial: return number_at(raw, {"pope", "adversarial", "f1"});
+    case CloudAxis::PopeYesRatio: {
+      if (!raw.contains("pope") || !raw["pope"].is_object() || raw["pope"].empty()) return std::nullopt;
+      double sum = 0;
+      int n = 0;
+      for (const auto& [split, m] : raw["pope"].items())
+        if (auto v = number_at(m, {"yes_ratio"})) sum += *v, ++n;
+      if (n == 0) return std::nullopt;
+      return sum / n;
+    }
+    case CloudAxis::ScienceQa: return number_at(raw, {"scienceqa", "accuracy"});
+    case CloudAxis::ScienceQaImage: return number_at(raw, {"scienceqa", "image_accuracy"});
+    case CloudAxis::ScienceQaText: return number_at(raw, {"scienceqa", "text_accuracy"});
+    case CloudAxis::Compression: return t.metrics->objectives.compression;
+    case CloudAxis::Robustness: return t.metrics->objectives.robustness;
+    case CloudAxis::Utility: return t.metrics->objectives.utility;
+  }
+  return std::nullopt;
+}
+
+std::string origin_kind(const std::string& origin) {
+  const auto colon = origin.find(':');
+  return colon == std::string::npos ? origin : origin.substr(0, colon);
+}
+
+CloudData cloud_data(const std::vector<Trial>& trials, const CloudRequest& r) {
+  CloudData out;
+  std::vector<int64_t> ids;
+  for (const auto& t : trials) {
+    if (t.state != TrialState::Complete || t.subset != r.subset) continue;
+    const auto kind = origin_kind(t.origin);
+    if (std::find(r.hidden_kinds.begin(), r.hidden_kinds.end(), kind) != r.hidden_kinds.end()) continue;
+    const auto x = axis_value(t, r.x), y = axis_value(t, r.y);
+    if (!x || !y) continue;
+    CloudPoint p;
+    p.trial = t.id;
+    p.kind = kind;
+    p.x = *x;
+    p.y = *y;
+    p.parent = t.parent;
+    p.preference = t.preference;
+    if (r.colour == CloudColour::Sparsity) {
+      p.colour = t.metrics->objectives.compression;
+    } else {
+      p.colour = t.preference ? (*t.preference)[0] : std::numeric_limits<double>::quiet_NaN();
+    }
+    out.points.push_back(p);
+    ids.push_back(t.id);
+  }
+  // The 2-D front: no other point at least as good on both axes and better
+  // on one (axis_score).
+  for (size_t i = 0; i < out.points.size(); ++i) {
+    const auto& a = out.points[i];
+    const double ax = axis_score(r.x, a.x), ay = axis_score(r.y, a.y);
+    bool dominated = false;
+    for (size_t j = 0; j < out.points.size() && !dominated; ++j) {
+      const double bx = axis_score(r.x, out.points[j].x), by = axis_score(r.y, out.points[j].y);
+      dominated = bx >= ax && by >= ay && (bx > ax || by > ay);
+    }
+    out.points[i].on_front = !dominated;
+    if (!dominated) out.front.push_back(i);
+  }
+  std::sort(out.front.begin(), out.front.end(), [&](size_t a, size_t b) {
+    return out.points[a].x != out.points[b].x ? out.points[a].x < out.points[b].x : out.points[a].y < out.points[b].y;
+  });
+  for (size_t i = 0; i < out.points.size(); ++i) {
+    if (!out.points[i].parent) continue;
+    const auto at = std::find(ids.begin(), ids.end(), *out.points[i].parent);
+    if (at != ids.end()) out.links.emplace_back(static_cast<size_t>(at - ids.begin()), i);
+  }
+  return out;
+}
+
+std::string cloud_csv(const CloudData& data, const CloudRequest& r) {
+  std::ostringstream csv;
+  csv.precision(6);
+  csv << "trial,origin,\"" << axis_label(r.x) << "\",\"" << axis_label(r.y) << "\",w_rob,w_util,w_comp,on_front\n";
+  std::vector<size_t> order = data.front;
+  for (size_t i = 0; i < data.points.size(); ++i)
+    if (!data.points[i].on_front) order.push_back(i);
+  for (size_t i : order) {
+    const auto& p = data.points[i];
+    csv << p.trial << "," << p.kind << "," << p.x << "," << p.y << ",";
+    if (p.preference) {
+      csv << (*p.preference)[0] << "," << (*p.preference)[1] << "," << (*p.preference)[2];
+    } else {
+      csv << ",,";
+    }
+    csv << "," << (p.on_front ? 1 : 0) << "\n";
+  }
+  return csv.str();
+}
+
+Preference rebalance(const Preference& w, int index, double value) {
+  const size_t i = static_cast<size_t>(std::clamp(index, 0, 2));
+  value = std::clamp(std::isfinite(value) ? value : 0.0, 0.0, 1.0);
+  const size_t a = (i + 1) % 3, b = (i + 2) % 3;
+  const double wa = std::max(0.0, w[a]), wb = std::max(0.0, w[b]);
+  const double rest = 1 - value;
+  Preference out{};
+  out[i] = value;
+  if (wa + wb <= 1e-12) {
+    out[a] = out[b] = rest / 2;
+  } else {
+    out[a] = rest * wa / (wa + wb);
+    out[b] = rest - out[a];
+  }
+  return out;
+}
+
+}  // namespace hipp

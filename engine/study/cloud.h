@@ -1,0 +1,75 @@
+#pragma once
+// What the operating-point cloud shows, computed apart from any drawing
+// (the app's plot only draws what these pure functions return), and the
+// preference simplex the sliders move on. Torch-free, Qt-free.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "study/store.h"
+
+namespace hipp {
+
+// The quantities a cloud axis can show; all are read from a trial's metrics.
+enum class CloudAxis {
+  PopeMeanF1,
+  PopeF1Random,
+  PopeF1Popular,
+  PopeF1Adversarial,
+  PopeYesRatio,   // mean over the splits
+  ScienceQa,
+  ScienceQaImage,
+  ScienceQaText,
+  Compression,    // achieved sparsity
+  Robustness,     // POPE mean F1 / the dense model's
+  Utility,        // ScienceQA accuracy / the dense model's
+};
+const std::vector<CloudAxis>& cloud_axes();
+std::string axis_label(CloudAxis axis);
+// How good a value is on this axis, for the 2-D front: the value itself,
+// except the yes-ratio, where closer to 0.5 (no bias) is better.
+double axis_score(CloudAxis axis, double value);
+std::optional<double> axis_value(const Trial& trial, CloudAxis axis);
+
+// "grpo:3" -> "grpo"; other origins unchanged.
+std::string origin_kind(const std::string& origin);
+
+enum class CloudColour { PreferenceRobustness, Sparsity };
+
+struct CloudPoint {
+  int64_t trial = 0;
+  std::string kind;  // origin_kind
+  double x = 0, y = 0;
+  double colour = 0;                 // w_rob or sparsity; NaN when the trial has no preference
+  bool on_front = false;             // non-dominated in (x, y) among the points shown
+  std::optional<int64_t> parent;     // fine-tuned children
+  std::optional<Preference> preference;
+};
+
+struct CloudData {
+  std::vector<CloudPoint> points;   // complete trials with both values, kinds not hidden, id order
+  std::vector<size_t> front;        // indices into points, sorted by x (the line to draw)
+  // Parent -> child segments as indices into points (both shown).
+  std::vector<std::pair<size_t, size_t>> links;
+};
+
+struct CloudRequest {
+  CloudAxis x = CloudAxis::PopeMeanF1;
+  CloudAxis y = CloudAxis::ScienceQa;
+  CloudColour colour = CloudColour::PreferenceRobustness;
+  std::vector<std::string> hidden_kinds;  // origin kinds left out
+  std::string subset = "search";          // trials scored on this subset only
+};
+
+CloudData cloud_data(const std::vector<Trial>& trials, const CloudRequest& request);
+
+// The cloud as CSV (trial, origin, x, y, sparsity, preference, on_front), front first.
+std::string cloud_csv(const CloudData& data, const CloudRequest& request);
+
+// Sets w[index] = value (clamped to [0, 1]) and rebalances the other two so
+// the three stay on the simplex, keeping their ratio (equal shares when both
+// were zero).
+Preference rebalance(const Preference& w, int index, double value);
+
+}  // namespace hipp

@@ -1,0 +1,102 @@
+// The operating-point cloud's data (front, hidden origins, links, CSV) and
+// the preference simplex, apart from any drawing.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "study/cloud.h"
+
+namespace hipp {
+namespace {
+
+Trial trial(int64_t id, const std::string& origin, double f1, double sqa, double sparsity,
+            std::optional<Preference> w = std::nullopt, std::optional<int64_t> parent = std::nullopt) {
+  Trial t;
+  t.id = id;
+  t.origin = origin;
+  t.state = TrialState::Complete;
+  t.preference = w;
+  t.parent = parent;
+  TrialMetrics m;
+  m.objectives = {f1 / 0.9, sqa / 0.8, sparsity};
+  m.raw = {{"pope_mean_f1", f1},
+           {"pope", {{"random", {{"f1", f1 + 0.01}, {"yes_ratio", 0.4}}}, {"adversarial", {{"f1", f1 - 0.01}, {"yes_ratio", 0.6}}}}},
+           {"scienceqa", {{"accuracy", sqa}, {"image_accuracy", sqa}, {"text_accuracy", sqa}}}};
+  t.metrics = m;
+  return t;
+}
+
+TEST(Cloud, FrontHiddenKindsLinksAndCsv) {
+  std::vector<Trial> trials = {
+      trial(1, "uniform", 0.80, 0.60, 0.5),
+      trial(2, "grpo:1", 0.85, 0.55, 0.5, Preference{0.8, 0.1, 0.1}),
+      trial(3, "grpo:2", 0.70, 0.50, 0.5, Preference{0.2, 0.7, 0.1}),  // dominated by 1
+      trial(4, "query", 0.75, 0.65, 0.5, Preference{0.1, 0.8, 0.1}),
+      trial(5, "finetune", 0.82, 0.62, 0.5, std::nullopt, 1),
+  };
+  Trial running;
+  running.id = 6;
+  running.origin = "random";
+  trials.push_back(running);  // not complete: never drawn
+  CloudRequest r;
+  auto data = cloud_data(trials, r);
+  ASSERT_EQ(data.points.size(), 5u);
+  EXPECT_EQ(data.points[1].kind, "grpo");
+  EXPECT_DOUBLE_EQ(data.points[1].colour, 0.8);
+  EXPECT_TRUE(std::isnan(data.points[0].colour));  // no preference
+  // Front in (POPE F1, ScienceQA): 2 (best F1), 5, 4 (best SQA); 1 is dominated by 5, 3 by everyone.
+  std::vector<int64_t> front;
+  for (size_t i : data.front) front.push_back(data.points[i].trial);
+  EXPECT_EQ(front, (std::vector<int64_t>{4, 5, 2}));  // sorted by x
+  EXPECT_FALSE(data.points[0].on_front);
+  ASSERT_EQ(data.links.size(), 1u);
+  EXPECT_EQ(data.points[data.links[0].first].trial, 1);
+  EXPECT_EQ(data.points[data.links[0].second].trial, 5);
+
+  // Hiding fine-tunes brings trial 1 back to the front and drops the link.
+  r.hidden_kinds = {"finetune"};
+  data = cloud_data(trials, r);
+  EXPECT_EQ(data.points.size(), 4u);
+  EXPECT_TRUE(data.points[0].on_front);
+  EXPECT_TRUE(data.links.empty());
+
+  // Other axes and colours; the full subset holds none of these trials.
+  r.x = CloudAxis::PopeF1Adversarial;
+  r.y = CloudAxis::Compression;
+  r.colour = CloudColour::Sparsity;
+  data = cloud_data(trials, r);
+  EXPECT_DOUBLE_EQ(data.points[1].x, 0.84);
+  EXPECT_DOUBLE_EQ(data.points[1].colour, 0.5);
+  EXPECT_FALSE(axis_value(trials[0], CloudAxis::PopeF1Popular));  // the split is missing
+  EXPECT_DOUBLE_EQ(*axis_value(trials[0], CloudAxis::PopeYesRatio), 0.5);
+  r.subset = "full";
+  EXPECT_TRUE(cloud_data(trials, r).points.empty());
+
+  r = CloudRequest{};
+  const auto csv = cloud_csv(cloud_data(trials, r), r);
+  EXPECT_EQ(csv.rfind("trial,origin,\"POPE mean F1\",\"ScienceQA accuracy\"", 0), 0u) << csv;
+  EXPECT_NE(csv.find("\n4,query,0.75,0.65,0.1,0.8,0.1,1\n"), std::string::npos) << csv;  // front first
+  EXPECT_NE(csv.find("\n3,grpo,0.7,0.5,0.2,0.7,0.1,0\n"), std::string::npos) << csv;
+}
+
+TEST(Cloud, RebalanceStaysOnTheSimplex) {
+  const Preference w{0.5, 0.3, 0.2};
+  auto r = rebalance(w, 0, 0.8);
+  EXPECT_DOUBLE_EQ(r[0], 0.8);
+  EXPECT_NEAR(r[1], 0.12, 1e-12);  // the others keep their 3:2 ratio
+  EXPECT_NEAR(r[2], 0.08, 1e-12);
+  r = rebalance(Preference{1, 0, 0}, 0, 0.4);  // both others at zero: equal shares
+  EXPECT_NEAR(r[1], 0.3, 1e-12);
+  EXPECT_NEAR(r[2], 0.3, 1e-12);
+  for (double v : {-0.5, 0.0, 0.37, 1.0, 2.0, std::nan("")}) {
+    for (int i = 0; i < 3; ++i) {
+      r = rebalance(w, i, v);
+      EXPECT_NEAR(r[0] + r[1] + r[2], 1.0, 1e-12);
+      for (double x : r) EXPECT_GE(x, 0.0);
+    }
+  }
+  EXPECT_DOUBLE_EQ(rebalance(w, 2, 2.0)[2], 1.0);
+}
+
+}  // namespace
+}  // namespace hipp

@@ -1,0 +1,224 @@
+// Widget tests (Qt Test, offscreen): the preference simplex, the cloud
+// (toggles, selection, exports), the details panel, the jobs panel, and the
+// window with its engine thread on a small prepared study (selection,
+// export, cancel).
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <QCheckBox>
+#include <QFile>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QSlider>
+#include <QTableWidget>
+#include <QTemporaryDir>
+#include <QtTest>
+#include <qcustomplot.h>
+
+#include "engine_worker.h"
+#include "job_panel.h"
+#include "main_window.h"
+#include "operating_point_cloud.h"
+#include "plan_details.h"
+#include "preference_panel.h"
+#include "data/synthetic.h"
+#include "prune/blueprint.h"
+
+using namespace hipp;
+using namespace hipp::gui;
+
+namespace {
+
+Trial make_trial(int64_t id, const std::string& origin, double f1, double sqa, double s,
+                 std::optional<Preference> w = std::nullopt, std::optional<int64_t> parent = std::nullopt) {
+  Trial t;
+  t.id = id;
+  t.origin = origin;
+  t.state = TrialState::Complete;
+  t.preference = w;
+  t.parent = parent;
+  TrialMetrics m;
+  m.objectives = {f1, sqa, s};
+  m.raw = {{"pope_mean_f1", f1},
+           {"pope", {{"random", {{"f1", f1}, {"accuracy", f1}, {"precision", 0.9}, {"recall", 0.8}, {"yes_ratio", 0.5}}}}},
+           {"scienceqa", {{"accuracy", sqa}, {"image_accuracy", sqa}, {"text_accuracy", sqa}}},
+           {"language_params", 1.0e6}};
+  t.metrics = m;
+  return t;
+}
+
+std::vector<Trial> sample_trials() {
+  return {make_trial(1, "uniform", 0.80, 0.60, 0.5), make_trial(2, "grpo:1", 0.85, 0.55, 0.5, Preference{0.8, 0.1, 0.1}),
+          make_trial(3, "grpo:2", 0.70, 0.50, 0.5, Preference{0.2, 0.7, 0.1}),
+          make_trial(4, "query", 0.75, 0.65, 0.5, Preference{0.1, 0.8, 0.1}),
+          make_trial(5, "finetune", 0.82, 0.62, 0.5, std::nullopt, 1)};
+}
+
+bool run(const std::string& command) { return std::system((command + " > /dev/null 2>&1").c_str()) == 0; }
+
+// Waits for the job called `name` to finish; returns (ok, message).
+std::pair<bool, QString> wait_job(QSignalSpy& finished, const QString& name, int timeout_ms) {
+  QElapsedTimer clock;
+  clock.start();
+  while (clock.elapsed() < timeout_ms) {
+    while (!finished.isEmpty()) {
+      const auto args = finished.takeFirst();
+      if (args.at(0).toString() == name) return {args.at(1).toBool(), args.at(2).toString()};
+    }
+    finished.wait(200);
+  }
+  return {false, "timed out"};
+}
+
+}  // namespace
+
+class WidgetTests : public QObject {
+  Q_OBJECT
+
+ private:
+  QTemporaryDir dir_;
+  QString study_;
+
+ private Q_SLOTS:
+  void initTestCase() {
+    QVERIFY(dir_.isValid());
+    QCoreApplication::setOrganizationName("hipp-prune-tests");
+    QCoreApplication::setApplicationName("widget-tests");
+    // A small real study for the window tests, made with the command line.
+    const std::string d = dir_.path().toStdString();
+    const std::string cli = HIPP_CLI_PATH;
+    QVERIFY(run(cli + " random-model --preset micro " + d + "/model"));
+    SyntheticBenchmarkOptions bench;
+    bench.pope_images = 3;
+    bench.sqa_train = 6;
+    bench.sqa_test = 6;
+    bench.instruction_conversations = 4;
+    bench.scene.image_size = 32;
+    write_synthetic_benchmark(d + "/bench", bench);
+    study_ = dir_.filePath("study.sqlite");
+    QVERIFY(run(cli + " study create --model " + d + "/model --bench " + d + "/bench --out " + study_.toStdString() +
+                " --pope-per-split 6 --sqa 6 --calibration-samples 6"));
+    QVERIFY(run(cli + " baseline --study " + study_.toStdString() + " --method random --evals 4 --cache-dir none"));
+  }
+
+  void preferenceSlidersStayOnTheSimplex() {
+    PreferencePanel panel;
+    QSignalSpy changed(&panel, &PreferencePanel::preferenceChanged);
+    panel.slider(0)->setValue(700);
+    auto w = panel.preference();
+    QCOMPARE(w[0], 0.7);
+    QVERIFY(std::abs(w[0] + w[1] + w[2] - 1) < 1e-9);
+    QVERIFY(std::abs(w[1] - w[2]) < 1e-9);  // they were equal, they stay equal
+    panel.slider(2)->setValue(1000);
+    w = panel.preference();
+    QCOMPARE(w[2], 1.0);
+    QVERIFY(std::abs(w[0]) < 1e-9 && std::abs(w[1]) < 1e-9);
+    QCOMPARE(panel.slider(0)->value(), 0);  // the other sliders moved with it
+    QVERIFY(changed.count() >= 2);
+    panel.fixSparsityBox()->setChecked(true);
+    QVERIFY(panel.fixedSparsity().has_value());
+  }
+
+  void cloudTogglesSelectsAndExports() {
+    OperatingPointCloud cloud;
+    cloud.resize(900, 600);
+    cloud.show();
+    cloud.setTrials(sample_trials());
+    QCOMPARE(cloud.drawnPointCount(), 5);
+    QVERIFY(cloud.originToggle("grpo"));
+    cloud.originToggle("grpo")->setChecked(false);
+    QCOMPARE(cloud.drawnPointCount(), 3);
+    cloud.originToggle("grpo")->setChecked(true);
+    cloud.dominatedToggle()->setChecked(false);
+    QCOMPARE(cloud.drawnPointCount(), 3);  // the front only: trials 2, 4, 5
+    cloud.dominatedToggle()->setChecked(true);
+    QCOMPARE(static_cast<int>(cloud.data().links.size()), 1);  // the fine-tune joined to its parent
+
+    // Clicking where a point is drawn selects it.
+    cloud.plot()->replot();
+    QSignalSpy selected(&cloud, &OperatingPointCloud::trialSelected);
+    const auto& p = cloud.data().points[3];  // trial 4
+    const QPoint at(static_cast<int>(cloud.plot()->xAxis->coordToPixel(p.x)),
+                    static_cast<int>(cloud.plot()->yAxis->coordToPixel(p.y)));
+    QCOMPARE(cloud.trialAt(at).value_or(-1), int64_t{4});
+    QTest::mouseClick(cloud.plot(), Qt::LeftButton, Qt::NoModifier, at);
+    QCOMPARE(selected.count(), 1);
+    QCOMPARE(selected.takeFirst().at(0).value<qint64>(), qint64{4});
+    QVERIFY(!cloud.trialAt(QPoint(2, 2)));
+
+    const QString png = dir_.filePath("cloud.png"), csv = dir_.filePath("front.csv");
+    QVERIFY(cloud.exportImage(png));
+    QFile image(png);
+    QVERIFY(image.open(QIODevice::ReadOnly));
+    QCOMPARE(image.read(4), QByteArray("\x89PNG"));
+    QVERIFY(cloud.exportFrontCsv(csv));
+    QFile table(csv);
+    QVERIFY(table.open(QIODevice::ReadOnly));
+    const auto lines = QString(table.readAll()).split('\n', Qt::SkipEmptyParts);
+    QCOMPARE(lines.size(), 6);  // header + 5 trials
+    QVERIFY(lines[1].startsWith("4,query"));  // the front first, by x
+  }
+
+  void detailsShowTheSelectedPlan() {
+    PlanDetails details;
+    QVERIFY(!details.exportBlueprintButton()->isEnabled());
+    PlanView view;
+    view.trial = 7;
+    view.origin = "uniform";
+    view.sparsity = 0.5;
+    view.kept_ratio = {0.5, 0.4, 0.6};
+    view.metrics = make_trial(7, "uniform", 0.81, 0.6, 0.5).metrics;
+    details.setDense({{"search", {{"pope_mean_f1", 0.9}}}});
+    details.showPlan(view);
+    QVERIFY(details.exportBlueprintButton()->isEnabled());
+    QVERIFY(details.finetuneButton()->isEnabled());
+    bool found = false;
+    for (int r = 0; r < details.table()->rowCount(); ++r)
+      if (details.table()->item(r, 0)->text() == "POPE mean F1") {
+        QCOMPARE(details.table()->item(r, 1)->text(), QString("0.810"));
+        QCOMPARE(details.table()->item(r, 2)->text(), QString("0.900"));
+        found = true;
+      }
+    QVERIFY(found);
+    view.parent = 3;  // a fine-tuned child cannot be fine-tuned again
+    details.showPlan(view);
+    QVERIFY(!details.finetuneButton()->isEnabled());
+  }
+
+  void windowOpensSelectsExportsAndCancels() {
+    MainWindow window;
+    window.show();
+    QSignalSpy ready(&window, &MainWindow::studyReady);
+    window.openStudy(study_);
+    QVERIFY(ready.wait(60000));
+    QCOMPARE(window.cloud()->drawnPointCount(), 4);
+    QVERIFY(window.selectBestTrial());
+    QVERIFY(window.details()->plan() != nullptr);
+    QVERIFY(window.details()->exportBlueprintButton()->isEnabled());
+    const int64_t trial = window.details()->plan()->trial;
+
+    // Export through the engine thread; the file is a valid blueprint.
+    QSignalSpy finished(&window.worker(), &EngineWorker::jobFinished);
+    const QString path = dir_.filePath("exported.json");
+    window.worker().exportBlueprint(trial, path);
+    QCOMPARE(wait_job(finished, "Export blueprint", 30000).first, true);
+    const auto blueprint = read_blueprint(path.toStdString());
+    QCOMPARE(static_cast<double>(blueprint.achieved_sparsity), window.details()->plan()->sparsity);
+
+    // A long job stops when cancelled, and the window stays usable.
+    window.worker().runBaseline("random", 500);
+    QTRY_VERIFY_WITH_TIMEOUT(window.jobs()->running(), 10000);
+    QTest::qWait(300);
+    QTest::mouseClick(window.jobs()->cancelButton(), Qt::LeftButton);
+    const auto [ok, message] = wait_job(finished, "Baseline", 60000);
+    QCOMPARE(ok, false);
+    QCOMPARE(message, QString("cancelled"));
+    QVERIFY(!window.jobs()->running());
+    window.refreshTrials();
+    QVERIFY(window.cloud()->drawnPointCount() < 4 + 500);
+  }
+};
+
+QTEST_MAIN(WidgetTests)
+#include "test_widgets.moc"

@@ -1,0 +1,81 @@
+#pragma once
+// The operating-point cloud: every complete trial of the study as a point
+// on two chosen axes, markers by origin (small dots for GRPO samples, large
+// for policy queries, shapes for baselines, stars for fine-tuned children
+// joined to their parent), colour by w_rob or sparsity, the 2-D Pareto front
+// drawn, hover tooltips, click to select, wheel zoom, drag pan, double-click
+// to reset. What to draw comes from cloud_data() (study/cloud.h).
+#include <map>
+#include <optional>
+#include <vector>
+
+#include <QWidget>
+
+#include "plan_view.h"
+#include "study/cloud.h"
+
+class QCheckBox;
+class QComboBox;
+class QCustomPlot;
+class QCPColorScale;
+class QHBoxLayout;
+class QMouseEvent;
+
+namespace hipp::gui {
+
+class OperatingPointCloud : public QWidget {
+  Q_OBJECT
+ public:
+  explicit OperatingPointCloud(QWidget* parent = nullptr);
+
+  void setTrials(std::vector<Trial> trials);
+  const CloudData& data() const { return data_; }
+  const CloudRequest& request() const { return request_; }
+  // Points drawn (dominated ones count only when shown).
+  int drawnPointCount() const;
+  std::optional<int64_t> selectedTrial() const { return selected_; }
+  QCheckBox* originToggle(const std::string& kind) const;
+  QCheckBox* dominatedToggle() const { return show_dominated_; }
+  QComboBox* xAxisBox() const { return x_box_; }
+  QComboBox* yAxisBox() const { return y_box_; }
+  QCustomPlot* plot() const { return plot_; }
+
+  bool exportImage(const QString& path);  // .png or .pdf, by extension
+  bool exportFrontCsv(const QString& path);
+  // Trial under a widget position of the plot (within a few pixels), if any.
+  std::optional<int64_t> trialAt(const QPointF& pos) const;
+
+ public slots:
+  void selectTrial(int64_t trial);
+  // The policy's proposal: drawn hollow at (x, y) on the current axes, solid once evaluated.
+  void setProposal(const hipp::gui::PlanView& plan);
+  void resetView();
+
+ signals:
+  void trialSelected(int64_t trial);
+
+ private:
+  void rebuild();
+  void redraw(bool rescale);
+  void rebuildToggles();
+  void hover(QMouseEvent* event);
+  void click(QMouseEvent* event);
+
+  std::vector<Trial> trials_;
+  CloudRequest request_;
+  CloudData data_;
+  std::optional<int64_t> selected_;
+  std::optional<PlanView> proposal_;
+  QCustomPlot* plot_ = nullptr;
+  QCPColorScale* scale_ = nullptr;
+  QComboBox* x_box_ = nullptr;
+  QComboBox* y_box_ = nullptr;
+  QComboBox* colour_box_ = nullptr;
+  QCheckBox* show_dominated_ = nullptr;
+  QCheckBox* show_front_ = nullptr;
+  QHBoxLayout* toggles_ = nullptr;
+  std::map<std::string, QCheckBox*> origin_boxes_;
+  bool first_draw_ = true;
+};
+
+}  // namespace hipp::gui

@@ -1,0 +1,48 @@
+#pragma once
+// Value types the engine thread hands to the widgets (through queued
+// signals) and the widgets show. Torch-free.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <QMetaType>
+
+#include "study/store.h"
+
+namespace hipp::gui {
+
+// One plan as the details panel and the preference panel show it.
+struct PlanView {
+  int64_t trial = 0;  // 0: a policy proposal not (yet) evaluated
+  std::string origin;
+  std::optional<Preference> preference;
+  double sparsity = 0;             // achieved share of prunable parameters removed
+  std::vector<double> kept_ratio;  // per decoder layer, 1 = untouched
+  std::optional<TrialMetrics> metrics;
+  std::optional<int64_t> parent;
+  nlohmann::json details = nlohmann::json::object();
+  std::string subset = "search";
+};
+
+// What the window shows about the open study.
+struct StudySummary {
+  std::string path;
+  std::string model_dir, bench_dir;
+  std::vector<double> visual_sensitivity;  // per layer, scaled to [0, 1] (vision mass)
+  bool has_policy = false;
+  nlohmann::json dense = nlohmann::json::object();
+};
+
+// A job's progress as the job panel shows it.
+struct JobProgress {
+  double fraction = -1;  // in [0, 1]; negative = unknown (busy indicator)
+  double eta_seconds = -1;
+  std::string text;
+};
+
+}  // namespace hipp::gui
+
+Q_DECLARE_METATYPE(hipp::gui::PlanView)
+Q_DECLARE_METATYPE(hipp::gui::StudySummary)
+Q_DECLARE_METATYPE(hipp::gui::JobProgress)
