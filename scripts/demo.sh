@@ -3,7 +3,9 @@
 # runs the main job on the embedded demo: build the demo (synthetic POPE /
 # ScienceQA benchmark and a tiny LLaVA trained on it, ~12 minutes on 2 cores,
 # once), score it, prune it at 50%, then search: a study, two baselines, the
-# HiPP policy trained with plan-level GRPO, and the Pareto front.
+# HiPP policy trained with plan-level GRPO, and the Pareto front; then a
+# LoRA recovery of the robustness-leaning plan at s = 0.5, and the desktop app
+# on the study when a display is there (HIPP_NO_GUI=1 skips it).
 # Everything goes to ${XDG_CACHE_HOME:-~/.cache}/hipp-prune; a second run
 # reuses what the first one built.
 set -euo pipefail
@@ -39,3 +41,20 @@ fi
 "$cli" train --study "$study" --iterations 4
 "$cli" front --study "$study"
 "$cli" query --study "$study" --pref 0.8,0.1,0.1 --sparsity 0.5
+
+echo "== recovery: LoRA on that plan, scored beside it in the study"
+finetuned=$cache/demo-study-finetuned
+if [[ ! -f "$finetuned/finetune.json" ]]; then
+  trial=$("$cli" --json query --study "$study" --pref 0.8,0.1,0.1 --sparsity 0.5 --evaluate |
+          sed -n 's/^  "trial": \([0-9]*\),*$/\1/p')
+  resume=()
+  if [[ -f "$finetuned.lora.safetensors" ]]; then resume=(--resume); fi  # an interrupted run continues
+  "$cli" finetune --study "$study" --trial "$trial" --out "$finetuned" "${resume[@]}"
+fi
+
+if [[ -z "${HIPP_NO_GUI:-}" && -z "${CI:-}" && -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]]; then
+  echo "== opening hipp-explorer on $study"
+  build/app/explorer/hipp-explorer "$study" &
+else
+  echo "== no display: open the study later with  build/app/explorer/hipp-explorer $study"
+fi

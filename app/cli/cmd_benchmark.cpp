@@ -61,7 +61,7 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
   options.benchmark.sqa_test = args.sqa_test;
   options.benchmark.sqa_train = args.sqa_test;
   options.benchmark.sqa_val = std::max(2, args.sqa_test / 3);
-  options.benchmark.instruction_conversations = std::max(2, args.sqa_test * 2 / 3);
+  options.benchmark.instruction_conversations = std::max(2, args.sqa_test * 5 / 3);
   options.training.steps = args.steps;
   options.training.batch_size = args.batch;
   options.training.lr = args.lr;

@@ -21,7 +21,10 @@ struct EngineWorker::Request {
   enum class Kind {
     OpenStudy, BuildDemo, CreateStudy, Train, Baseline, Query, EvaluateProposal, EvaluateFull,
     ExportBlueprint, ExportModel, Finetune
-  } kind;
+  };
+  explicit Request(Kind k, std::string a_ = {}, std::string b_ = {}, std::string c_ = {})
+      : kind(k), a(std::move(a_)), b(std::move(b_)), c(std::move(c_)) {}
+  Kind kind;
   std::string a, b, c;  // paths or names, by kind
   int64_t trial = 0;
   int count = 0, extra = 0;
@@ -118,10 +121,12 @@ void EngineWorker::cancel() {
   cancel_ = true;
 }
 
-void EngineWorker::openStudy(const QString& path) { post({Request::Kind::OpenStudy, path.toStdString()}); }
-void EngineWorker::buildDemo(const QString& folder) { post({Request::Kind::BuildDemo, folder.toStdString()}); }
+void EngineWorker::openStudy(const QString& path) { post(Request(Request::Kind::OpenStudy, path.toStdString())); }
+void EngineWorker::buildDemo(const QString& folder, const QString& study_path) {
+  post(Request(Request::Kind::BuildDemo, folder.toStdString(), study_path.toStdString()));
+}
 void EngineWorker::createStudy(const QString& model_dir, const QString& bench_dir, const QString& study_path) {
-  post({Request::Kind::CreateStudy, model_dir.toStdString(), bench_dir.toStdString(), study_path.toStdString()});
+  post(Request(Request::Kind::CreateStudy, model_dir.toStdString(), bench_dir.toStdString(), study_path.toStdString()));
 }
 void EngineWorker::train(int iterations, int query_grid) {
   Request r{Request::Kind::Train};
@@ -234,39 +239,40 @@ void EngineWorker::execute(const Request& r) {
         break;
       }
       case Kind::BuildDemo: {
-        DemoOptions options;
-        options.out = r.a;
-        options.cancel = &cancel_;
-        const std::regex step_re(R"(step (\d+)/(\d+).*~(\d+) s left)");
-        options.log = [&](const std::string& line) {
-          log(line);
-          std::smatch m;
-          if (std::regex_search(line, m, step_re))
-            report(std::stod(m[1]) / std::stod(m[2]), "training the demo model, step " + m[1].str() + "/" + m[2].str(),
-                   std::stod(m[3]));
-          else
-            report(-1, line, -1);
-        };
-        const auto built = build_demo(options);
-        const auto failures = demo_quality_failures(built);
-        for (const auto& f : failures) log("quality: " + f);
-        const std::string study = (fs::path(r.a) / "demo.sqlite").string();
-        if (!fs::exists(study)) {
+        if (!fs::exists(fs::path(r.a) / "demo-report.json")) {
+          DemoOptions options;
+          options.out = r.a;
+          options.cancel = &cancel_;
+          const std::regex step_re(R"(step (\d+)/(\d+).*~(\d+) s left)");
+          options.log = [&](const std::string& line) {
+            log(line);
+            std::smatch m;
+            if (std::regex_search(line, m, step_re))
+              report(std::stod(m[1]) / std::stod(m[2]), "training the demo model, step " + m[1].str() + "/" + m[2].str(),
+                     std::stod(m[3]));
+            else
+              report(-1, line, -1);
+          };
+          const auto built = build_demo(options);
+          for (const auto& f : demo_quality_failures(built)) log("quality: " + f);
+        }
+        if (!fs::exists(r.b)) {
+          // The search subset scripts/demo.sh uses: 50 POPE questions per split, 100 ScienceQA problems.
           StudySettings settings;
           settings.subset.pope_per_split = 50;
           settings.subset.sqa = 100;
           report(-1, "creating the demo study", -1);
-          PlanEvaluator::create_study(study, (fs::path(r.a) / "model").string(), (fs::path(r.a) / "bench").string(),
+          PlanEvaluator::create_study(r.b, (fs::path(r.a) / "model").string(), (fs::path(r.a) / "bench").string(),
                                       settings, {}, Session::features_dir(), log);
         }
-        post({Kind::OpenStudy, study});
-        message = QString::fromStdString(r.a);
+        post(Request(Kind::OpenStudy, r.b));
+        message = QString::fromStdString(r.b);
         break;
       }
       case Kind::CreateStudy: {
         StudySettings settings;
         PlanEvaluator::create_study(r.c, r.a, r.b, settings, {}, Session::features_dir(), log);
-        post({Kind::OpenStudy, r.c});
+        post(Request(Kind::OpenStudy, r.c));
         message = QString::fromStdString(r.c);
         break;
       }

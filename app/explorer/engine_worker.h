@@ -28,7 +28,8 @@ class EngineWorker : public QThread {
 
   // Each call queues one job (a policy query replaces any query not yet run).
   void openStudy(const QString& path);
-  void buildDemo(const QString& folder);
+  // Builds the demo into `folder` (unless it is there) and creates the study `study_path` on it.
+  void buildDemo(const QString& folder, const QString& study_path);
   void createStudy(const QString& model_dir, const QString& bench_dir, const QString& study_path);
   void train(int iterations, int query_grid);
   void runBaseline(const QString& method, int evaluations);

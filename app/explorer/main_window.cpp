@@ -31,11 +31,17 @@ namespace {
 constexpr int kRefreshMs = 300;  // the cloud reloads at most ~3 times a second
 constexpr int kMaxRecent = 8;
 
+// The same places as scripts/demo.sh: <cache>/hipp-prune/demo (or
+// $HIPP_DEMO_DIR) and the study <cache>/hipp-prune/demo-study.sqlite.
+QString cache_dir() {
+  return QStandardPaths::writableLocation(QStandardPaths::GenericCacheLocation) + "/hipp-prune";
+}
 QString default_demo_dir() {
   const QByteArray env = qgetenv("HIPP_DEMO_DIR");
   if (!env.isEmpty()) return QString::fromLocal8Bit(env);
-  return QStandardPaths::writableLocation(QStandardPaths::GenericCacheLocation) + "/hipp-prune/demo";
+  return cache_dir() + "/demo";
 }
+QString default_demo_study() { return cache_dir() + "/demo-study.sqlite"; }
 }  // namespace
 
 StallMeter::StallMeter(QObject* parent) : QObject(parent) {
@@ -277,7 +283,7 @@ void MainWindow::rebuildRecentMenu() {
 
 void MainWindow::offerDemo() {
   const QString dir = default_demo_dir();
-  const QString study = dir + "/demo.sqlite";
+  const QString study = default_demo_study();
   if (QFileInfo::exists(study)) {
     openStudy(study);
     return;
@@ -286,16 +292,15 @@ void MainWindow::offerDemo() {
       this, "Welcome to hipp-explorer",
       "No study yet. Build the demo (a synthetic POPE/ScienceQA benchmark and a tiny LLaVA trained on it, "
       "about 15 minutes on a laptop CPU) in\n" + dir + " ?");
-  if (answer == QMessageBox::Yes) worker_->buildDemo(dir);
+  if (answer == QMessageBox::Yes) worker_->buildDemo(dir, study);
 }
 
 void MainWindow::newDemoStudy() {
-  const QString dir = default_demo_dir();
-  if (QFileInfo::exists(dir + "/demo.sqlite")) {
-    openStudy(dir + "/demo.sqlite");
+  if (QFileInfo::exists(default_demo_study())) {
+    openStudy(default_demo_study());
     return;
   }
-  worker_->buildDemo(dir);
+  worker_->buildDemo(default_demo_dir(), default_demo_study());
 }
 
 void MainWindow::newStudyFromFolders() {
@@ -333,7 +338,7 @@ void MainWindow::exportModel(int64_t trial) {
 
 void MainWindow::finetune(int64_t trial) {
   bool ok = false;
-  const int steps = QInputDialog::getInt(this, "Fine-tune", "LoRA steps:", 200, 1, 100000, 50, &ok);
+  const int steps = QInputDialog::getInt(this, "Fine-tune", "LoRA steps:", 300, 1, 100000, 50, &ok);
   if (ok) worker_->finetune(trial, steps);
 }
 

@@ -378,7 +378,20 @@ void write_instructions(const std::string& dir, const SyntheticBenchmarkOptions&
     char name[64];
     std::snprintf(name, sizeof name, "synth_train_%06d.png", i);
     save_png(scene.image, (fs::path(dir) / "images" / name).string());
-    const int asked = random.below(static_cast<int>(scene_categories().size()));
+    // Yes/no turns half positive, half negative (as the demo trainer draws
+    // them), the negatives half of the time from the scene's own theme, the
+    // hard case POPE's adversarial split asks about.
+    int asked = scene.objects[static_cast<size_t>(random.below(static_cast<int>(scene.objects.size())))].category;
+    if (random.chance(0.5)) {
+      std::vector<int> absent;
+      if (random.chance(0.5))
+        for (int c : scene_themes()[static_cast<size_t>(scene.theme)].members)
+          if (!scene.contains(c)) absent.push_back(c);
+      if (absent.empty())
+        for (int c = 0; c < static_cast<int>(scene_categories().size()); ++c)
+          if (!scene.contains(c)) absent.push_back(c);
+      asked = absent[static_cast<size_t>(random.below(static_cast<int>(absent.size())))];
+    }
     // A multiple-choice turn in the ScienceQA prompt layout, as LLaVA-1.5's
     // mix holds (A-OKVQA): the letter is the answer.
     const auto problem = image_problem(scene, random);
@@ -386,12 +399,15 @@ void write_instructions(const std::string& dir, const SyntheticBenchmarkOptions&
         {{"id", std::to_string(i)},
          {"image", name},
          {"conversations",
-          {{{"from", "human"}, {"value", "<image>\nWhat objects are in the image?"}},
-           {{"from", "gpt"}, {"value", scene.caption() + "."}},
-           {{"from", "human"}, {"value", pope_question_text(asked) + "\nAnswer the question using a single word or phrase."}},
+          // The caption comes last: answered first, it would hand the later
+          // questions the object names as text, and they would be learned
+          // without looking at the image.
+          {{{"from", "human"}, {"value", "<image>\n" + pope_question_text(asked) + "\nAnswer the question using a single word or phrase."}},
            {{"from", "gpt"}, {"value", scene.contains(asked) ? "Yes" : "No"}},
            {{"from", "human"}, {"value", sqa_prompt_text(problem)}},
-           {{"from", "gpt"}, {"value", std::string(1, option_letter(static_cast<size_t>(problem.answer)))}}}}});
+           {{"from", "gpt"}, {"value", std::string(1, option_letter(static_cast<size_t>(problem.answer)))}},
+           {{"from", "human"}, {"value", "What objects are in the image?"}},
+           {{"from", "gpt"}, {"value", scene.caption() + "."}}}}});
     if (i % 4 == 3) {  // and text-only problems, answered from the context or from category knowledge
       const auto text = text_problem(random);
       conversations.push_back(

@@ -101,7 +101,7 @@ struct SyntheticBenchmarkOptions {
   SceneOptions scene;
   int pope_images = 150;          // test images; 6 questions each, every split
   int sqa_train = 600, sqa_val = 200, sqa_test = 600;
-  int instruction_conversations = 400;
+  int instruction_conversations = 1000;
 };
 
 // Writes BENCH_DIR/pope (images + coco_pope_{split}.json), BENCH_DIR/scienceqa
