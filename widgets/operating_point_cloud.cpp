@@ -85,7 +85,8 @@ OperatingPointCloud::OperatingPointCloud(QWidget* parent) : QWidget(parent) {
   plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
   plot_->legend->setVisible(true);
   plot_->legend->setFont(QFont(font().family(), 8));
-  plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignLeft);
+  plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
+  plot_->legend->setBrush(QColor(255, 255, 255, 190));  // points stay visible under it
   scale_ = new QCPColorScale(plot_);
   scale_->setGradient(QCPColorGradient::gpJet);
   scale_->setDataRange(QCPRange(0, 1));

@@ -1,7 +1,7 @@
 // hipp-explorer: the Pareto explorer desktop app.
 //   hipp-explorer                     reopens the last study (or offers to build the demo)
 //   hipp-explorer STUDY.sqlite        opens a study
-//   --screenshot FILE                 opens the study, selects its best point, saves the window, quits
+//   --screenshot FILE [--select T]    opens the study, selects trial T (or the best point), saves the window, quits
 //   --stall-bench ITERATIONS          opens the study, trains the policy, prints the longest event-loop stall, quits
 #include <cstdio>
 
@@ -14,6 +14,7 @@
 #include "core/version.h"
 #include "engine_worker.h"
 #include "main_window.h"
+#include "operating_point_cloud.h"
 
 int main(int argc, char** argv) {
   QApplication app(argc, argv);
@@ -31,7 +32,9 @@ int main(int argc, char** argv) {
                                 "file");
   QCommandLineOption stall("stall-bench", "train the policy for N iterations and print the longest event-loop stall",
                            "iterations");
+  QCommandLineOption select("select", "with --screenshot: the trial to select (default: the best on the y axis)", "trial");
   parser.addOption(screenshot);
+  parser.addOption(select);
   parser.addOption(stall);
   parser.process(app);
 
@@ -61,9 +64,14 @@ int main(int argc, char** argv) {
   }
   if (parser.isSet(screenshot)) {
     const QString path = parser.value(screenshot);
-    QObject::connect(&window, &hipp::gui::MainWindow::studyReady, &app, [&window, path] {
+    const qint64 chosen = parser.value(select).toLongLong();
+    QObject::connect(&window, &hipp::gui::MainWindow::studyReady, &app, [&window, path, chosen] {
       window.refreshTrials();
-      window.selectBestTrial();
+      if (chosen > 0) {
+        window.cloud()->selectTrial(chosen);
+      } else {
+        window.selectBestTrial();
+      }
       QTimer::singleShot(500, &window, [&window, path] {
         const bool saved = window.grab().save(path);
         std::printf("%s %s\n", saved ? "saved" : "could not save", qPrintable(path));

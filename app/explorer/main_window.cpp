@@ -67,6 +67,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), worker_(std::make
   top->addWidget(cloud_);
   top->addWidget(details_);
   top->setStretchFactor(1, 1);
+  top->setSizes({240, 780, 380});
   auto* central = new QSplitter(Qt::Vertical);
   central->setObjectName("central_splitter");
   central->addWidget(top);
