@@ -5,34 +5,20 @@
 #include <cmath>
 
 #include "study/cloud.h"
+#include "trial_fixture.h"
 
 namespace hipp {
 namespace {
 
-Trial trial(int64_t id, const std::string& origin, double f1, double sqa, double sparsity,
-            std::optional<Preference> w = std::nullopt, std::optional<int64_t> parent = std::nullopt) {
-  Trial t;
-  t.id = id;
-  t.origin = origin;
-  t.state = TrialState::Complete;
-  t.preference = w;
-  t.parent = parent;
-  TrialMetrics m;
-  m.objectives = {f1 / 0.9, sqa / 0.8, sparsity};
-  m.raw = {{"pope_mean_f1", f1},
-           {"pope", {{"random", {{"f1", f1 + 0.01}, {"yes_ratio", 0.4}}}, {"adversarial", {{"f1", f1 - 0.01}, {"yes_ratio", 0.6}}}}},
-           {"scienceqa", {{"accuracy", sqa}, {"image_accuracy", sqa}, {"text_accuracy", sqa}}}};
-  t.metrics = m;
-  return t;
-}
+using test::complete_trial;
 
 TEST(Cloud, FrontHiddenKindsLinksAndCsv) {
   std::vector<Trial> trials = {
-      trial(1, "uniform", 0.80, 0.60, 0.5),
-      trial(2, "grpo:1", 0.85, 0.55, 0.5, Preference{0.8, 0.1, 0.1}),
-      trial(3, "grpo:2", 0.70, 0.50, 0.5, Preference{0.2, 0.7, 0.1}),  // dominated by 1
-      trial(4, "query", 0.75, 0.65, 0.5, Preference{0.1, 0.8, 0.1}),
-      trial(5, "finetune", 0.82, 0.62, 0.5, std::nullopt, 1),
+      complete_trial(1, "uniform", 0.80, 0.60, 0.5),
+      complete_trial(2, "grpo:1", 0.85, 0.55, 0.5, Preference{0.8, 0.1, 0.1}),
+      complete_trial(3, "grpo:2", 0.70, 0.50, 0.5, Preference{0.2, 0.7, 0.1}),  // dominated by 1
+      complete_trial(4, "query", 0.75, 0.65, 0.5, Preference{0.1, 0.8, 0.1}),
+      complete_trial(5, "finetune", 0.82, 0.62, 0.5, std::nullopt, 1),
   };
   Trial running;
   running.id = 6;

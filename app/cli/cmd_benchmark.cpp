@@ -32,6 +32,7 @@ struct DemoArgs {
   double vision_lr = DemoTrainingOptions{}.vision_lr;
   int warmup = DemoTrainingOptions{}.warmup_steps;
   int caption_only = DemoTrainingOptions{}.caption_only_steps;
+  int letter_only = DemoTrainingOptions{}.letter_only_steps;
   bool tie_embeddings = DemoTrainingOptions{}.tie_embeddings;
   double init_std = DemoTrainingOptions{}.init_std;
   bool qk_fan_in = DemoTrainingOptions{}.qk_fan_in_init;
@@ -68,6 +69,7 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
   options.training.vision_lr = args.vision_lr;
   options.training.warmup_steps = args.warmup;
   options.training.caption_only_steps = args.caption_only;
+  options.training.letter_only_steps = args.letter_only;
   options.training.tie_embeddings = args.tie_embeddings;
   options.training.init_std = args.init_std;
   options.training.qk_fan_in_init = args.qk_fan_in;
@@ -197,6 +199,9 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
       ->capture_default_str();
   demo->add_option("--warmup", demo_args->warmup, "warm-up steps")->check(CLI::NonNegativeNumber)->capture_default_str();
   demo->add_option("--caption-only-steps", demo_args->caption_only, "first steps train on captions only")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  demo->add_option("--letter-only-steps", demo_args->letter_only, "letter-drill steps before the caption-only ones")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   demo->add_option("--tie-embeddings", demo_args->tie_embeddings, "train with lm_head tied to the embedding (true/false)")

@@ -130,6 +130,9 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
   captions_only.yes_no_share = captions_only.image_problem_share = captions_only.text_problem_share = 0;
   captions_only.letter_share = 0;
   captions_only.caption_share = 1;
+  DemoTrainingOptions letters_only = captions_only;
+  letters_only.caption_share = 0;
+  letters_only.letter_share = 1;
   int window = 0;
   for (int step = 1; step <= o.steps; ++step) {
     if (o.cancel && o.cancel->load()) throw Cancelled();
@@ -145,7 +148,9 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
       static_cast<torch::optim::AdamWOptions&>(optimizer.param_groups()[g].options()).lr(peak[g] * factor);
 
     std::vector<TrainExample> batch;
-    const DemoTrainingOptions& mix = step <= o.caption_only_steps ? captions_only : o;
+    const DemoTrainingOptions& mix = step <= o.letter_only_steps                          ? letters_only
+                                     : step <= o.letter_only_steps + o.caption_only_steps ? captions_only
+                                                                                          : o;
     for (int i = 0; i < o.batch_size; ++i) batch.push_back(draw_example(random, tokenizer, config, mix));
     // Sorted by length and cut into micro-batches, each padded only to its own
     // longest sequence: padding would otherwise cost a third of the compute.

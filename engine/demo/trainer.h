@@ -53,6 +53,10 @@ struct DemoTrainingOptions {
   // Curriculum: the first steps draw captions only (the model learns to see
   // before it learns to answer questions about what it sees).
   int caption_only_steps = 600;
+  // Before that, steps of letter drills only (short, text-only sequences):
+  // the option-letter lookup every multiple-choice answer needs, learned
+  // alone before the rest competes for the model.
+  int letter_only_steps = 0;
   // Trains with lm_head tied to the input embedding (the saved model keeps
   // the usual untied layout, with lm_head a copy of the embedding). Reading a
   // category name and naming it then share one vector, which helps the model

@@ -22,6 +22,7 @@
 #include "operating_point_cloud.h"
 #include "plan_details.h"
 #include "preference_panel.h"
+#include "trial_fixture.h"
 #include "data/synthetic.h"
 #include "prune/blueprint.h"
 
@@ -30,29 +31,13 @@ using namespace hipp::gui;
 
 namespace {
 
-Trial make_trial(int64_t id, const std::string& origin, double f1, double sqa, double s,
-                 std::optional<Preference> w = std::nullopt, std::optional<int64_t> parent = std::nullopt) {
-  Trial t;
-  t.id = id;
-  t.origin = origin;
-  t.state = TrialState::Complete;
-  t.preference = w;
-  t.parent = parent;
-  TrialMetrics m;
-  m.objectives = {f1, sqa, s};
-  m.raw = {{"pope_mean_f1", f1},
-           {"pope", {{"random", {{"f1", f1}, {"accuracy", f1}, {"precision", 0.9}, {"recall", 0.8}, {"yes_ratio", 0.5}}}}},
-           {"scienceqa", {{"accuracy", sqa}, {"image_accuracy", sqa}, {"text_accuracy", sqa}}},
-           {"language_params", 1.0e6}};
-  t.metrics = m;
-  return t;
-}
+using test::complete_trial;
 
 std::vector<Trial> sample_trials() {
-  return {make_trial(1, "uniform", 0.80, 0.60, 0.5), make_trial(2, "grpo:1", 0.85, 0.55, 0.5, Preference{0.8, 0.1, 0.1}),
-          make_trial(3, "grpo:2", 0.70, 0.50, 0.5, Preference{0.2, 0.7, 0.1}),
-          make_trial(4, "query", 0.75, 0.65, 0.5, Preference{0.1, 0.8, 0.1}),
-          make_trial(5, "finetune", 0.82, 0.62, 0.5, std::nullopt, 1)};
+  return {complete_trial(1, "uniform", 0.80, 0.60, 0.5), complete_trial(2, "grpo:1", 0.85, 0.55, 0.5, Preference{0.8, 0.1, 0.1}),
+          complete_trial(3, "grpo:2", 0.70, 0.50, 0.5, Preference{0.2, 0.7, 0.1}),
+          complete_trial(4, "query", 0.75, 0.65, 0.5, Preference{0.1, 0.8, 0.1}),
+          complete_trial(5, "finetune", 0.82, 0.62, 0.5, std::nullopt, 1)};
 }
 
 bool run(const std::string& command) { return std::system((command + " > /dev/null 2>&1").c_str()) == 0; }
@@ -168,7 +153,7 @@ class WidgetTests : public QObject {
     view.origin = "uniform";
     view.sparsity = 0.5;
     view.kept_ratio = {0.5, 0.4, 0.6};
-    view.metrics = make_trial(7, "uniform", 0.81, 0.6, 0.5).metrics;
+    view.metrics = complete_trial(7, "uniform", 0.81, 0.6, 0.5).metrics;
     details.setDense({{"search", {{"pope_mean_f1", 0.9}}}});
     details.showPlan(view);
     QVERIFY(details.exportBlueprintButton()->isEnabled());
