@@ -58,6 +58,19 @@ TEST(Cloud, FrontHiddenKindsLinksAndCsv) {
   r.subset = "full";
   EXPECT_TRUE(cloud_data(trials, r).points.empty());
 
+  // Latency: measured against the dense model's, lower is better on the front.
+  EXPECT_FALSE(axis_value(trials[0], CloudAxis::Latency));  // not measured
+  std::vector<Trial> timed = {complete_trial(1, "uniform", 0.80, 0.6, 0.3), complete_trial(2, "uniform", 0.80, 0.6, 0.6)};
+  timed[0].metrics->raw["latency_ms"] = 8.0;
+  timed[1].metrics->raw["latency_ms"] = 5.0;
+  for (auto& t : timed) t.metrics->raw["dense_latency_ms"] = 10.0;
+  EXPECT_DOUBLE_EQ(*axis_value(timed[1], CloudAxis::Latency), 0.5);
+  r = CloudRequest{};
+  r.x = CloudAxis::Latency;
+  data = cloud_data(timed, r);
+  ASSERT_EQ(data.front.size(), 1u);
+  EXPECT_EQ(data.points[data.front[0]].trial, 2);  // as accurate, faster
+
   r = CloudRequest{};
   const auto csv = cloud_csv(cloud_data(trials, r), r);
   EXPECT_EQ(csv.rfind("trial,origin,\"POPE mean F1\",\"ScienceQA accuracy\"", 0), 0u) << csv;

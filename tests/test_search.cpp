@@ -60,6 +60,8 @@ TEST_F(Search, EachBaselineSpendsExactlyItsBudgetAndCachesRepeats) {
       EXPECT_GE(t.metrics->objectives.compression, settings_.s_min - 0.02);
       EXPECT_LE(t.metrics->objectives.compression, settings_.s_max + 0.02);
       EXPECT_TRUE(t.metrics->raw.contains("pope"));
+      EXPECT_GT(t.metrics->raw.value("latency_ms", 0.0), 0.0);  // measured, with the dense model's beside it
+      EXPECT_GT(t.metrics->raw.value("dense_latency_ms", 0.0), 0.0);
     }
   }
   // The uniform grid again: every plan is a cache hit, and still a trial.

@@ -1,5 +1,7 @@
 #include "search/plan_evaluator.h"
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -88,6 +90,24 @@ void say(const std::function<void(const std::string&)>& log, const std::string& 
   if (log) log(line);
 }
 
+
+// Median wall time of a forward pass over one text sequence as long as a
+// typical prompt (image positions plus 64 tokens), after one warm-up.
+double forward_latency_ms(LlavaModel& model) {
+  torch::NoGradGuard no_grad;
+  const auto& c = model->config();
+  const int64_t tokens = c.num_image_features() + 64;
+  LlavaInputs inputs;
+  inputs.input_ids = torch::full({1, tokens}, int64_t{1}, torch::TensorOptions().dtype(torch::kInt64).device(model->options().device()));
+  std::vector<double> ms;
+  for (int i = 0; i < 4; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    model->final_hidden(inputs);
+    if (i > 0) ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
 }  // namespace
 
 void PlanEvaluator::create_study(const std::string& path, const std::string& model_dir, const std::string& bench_dir,
@@ -228,6 +248,10 @@ void PlanEvaluator::run_trial(EvalOutcome& out, const Blueprint& blueprint, cons
     out.metrics.raw = result_to_json(result);
     out.metrics.raw["language_params"] = cost.language_params();
     out.metrics.raw["decoder_flops"] = cost.decoder_flops;
+    // Measured latency of one prompt-length forward pass, paired with the
+    // dense model's measured right after it (same process, same moment).
+    out.metrics.raw["latency_ms"] = forward_latency_ms(pruned);
+    out.metrics.raw["dense_latency_ms"] = forward_latency_ms(folder_->model);
     store_.finish_trial(out.trial_id, out.metrics);
   } catch (const Cancelled&) {
     evaluator_->set_model(folder_->model);

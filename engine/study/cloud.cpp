@@ -11,7 +11,7 @@ const std::vector<CloudAxis>& cloud_axes() {
   static const std::vector<CloudAxis> axes = {
       CloudAxis::PopeMeanF1,   CloudAxis::PopeF1Random, CloudAxis::PopeF1Popular,  CloudAxis::PopeF1Adversarial,
       CloudAxis::PopeYesRatio, CloudAxis::ScienceQa,    CloudAxis::ScienceQaImage, CloudAxis::ScienceQaText,
-      CloudAxis::Compression,  CloudAxis::Robustness,   CloudAxis::Utility};
+      CloudAxis::Compression,  CloudAxis::Robustness,   CloudAxis::Utility,        CloudAxis::Latency};
   return axes;
 }
 
@@ -28,12 +28,14 @@ std::string axis_label(CloudAxis axis) {
     case CloudAxis::Compression: return "compression (sparsity)";
     case CloudAxis::Robustness: return "robustness (relative)";
     case CloudAxis::Utility: return "utility (relative)";
+    case CloudAxis::Latency: return "latency (relative to dense)";
   }
   return "?";
 }
 
 double axis_score(CloudAxis axis, double value) {
-  return axis == CloudAxis::PopeYesRatio ? -std::abs(value - 0.5) : value;
+  if (axis == CloudAxis::PopeYesRatio) return -std::abs(value - 0.5);
+  return axis == CloudAxis::Latency ? -value : value;  // faster is better
 }
 
 namespace {
@@ -73,6 +75,11 @@ std::optional<double> axis_value(const Trial& t, CloudAxis axis) {
     case CloudAxis::Compression: return t.metrics->objectives.compression;
     case CloudAxis::Robustness: return t.metrics->objectives.robustness;
     case CloudAxis::Utility: return t.metrics->objectives.utility;
+    case CloudAxis::Latency: {
+      const auto own = number_at(raw, {"latency_ms"}), dense = number_at(raw, {"dense_latency_ms"});
+      if (!own || !dense || *dense <= 0) return std::nullopt;
+      return *own / *dense;
+    }
   }
   return std::nullopt;
 }

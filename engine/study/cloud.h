@@ -24,11 +24,13 @@ enum class CloudAxis {
   Compression,    // achieved sparsity
   Robustness,     // POPE mean F1 / the dense model's
   Utility,        // ScienceQA accuracy / the dense model's
+  Latency,        // measured forward latency / the dense model's (raw latency_ms, dense_latency_ms)
 };
 const std::vector<CloudAxis>& cloud_axes();
 std::string axis_label(CloudAxis axis);
 // How good a value is on this axis, for the 2-D front: the value itself,
-// except the yes-ratio, where closer to 0.5 (no bias) is better.
+// except the yes-ratio, where closer to 0.5 (no bias) is better, and the
+// latency, where lower is better.
 double axis_score(CloudAxis axis, double value);
 std::optional<double> axis_value(const Trial& trial, CloudAxis axis);
 
