@@ -17,6 +17,12 @@
 #include "operating_point_cloud.h"
 
 int main(int argc, char** argv) {
+  // --help and --version print and quit: they must work without a display.
+  for (int i = 1; i < argc; ++i) {
+    const QByteArray arg(argv[i]);
+    if (arg == "--help" || arg == "-h" || arg == "--help-all" || arg == "--version" || arg == "-v")
+      qputenv("QT_QPA_PLATFORM", "offscreen");
+  }
   QApplication app(argc, argv);
   QApplication::setApplicationName("hipp-explorer");
   QApplication::setOrganizationName("hipp-prune");
