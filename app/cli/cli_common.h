@@ -7,6 +7,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "core/paths.h"
+
 namespace hipp {
 struct LoadOptions;
 }
@@ -26,9 +28,6 @@ void apply_common(const CommonOptions& common);
 
 // Set by Ctrl-C (SIGINT/SIGTERM); long work checks it and stops cleanly.
 const std::atomic<bool>* install_cancel_handler();
-
-// $XDG_CACHE_HOME/hipp-prune, else ~/.cache/hipp-prune.
-std::string default_cache_dir();
 
 // --device and --dtype as model-loading options.
 LoadOptions load_options(const CommonOptions& common);

@@ -1,8 +1,6 @@
 // hipp-prune: the command line over the hipp engine.
 // Exit codes: 0 success, 1 failure (one-line error on stderr), 2 bad usage.
 #include <csignal>
-#include <cstdlib>
-#include <filesystem>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -32,12 +30,6 @@ const std::atomic<bool>* install_cancel_handler() {
 void progress_line(const std::string& line) {
   std::fprintf(stderr, "%s\n", line.c_str());
   std::fflush(stderr);
-}
-
-std::string default_cache_dir() {
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::string(xdg) + "/hipp-prune";
-  if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.cache/hipp-prune";
-  return (std::filesystem::temp_directory_path() / "hipp-prune").string();
 }
 
 LoadOptions load_options(const CommonOptions& common) {

@@ -1,11 +1,11 @@
 #include "engine_worker.h"
 
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <regex>
 
 #include "core/error.h"
+#include "core/paths.h"
 #include "demo/demo.h"
 #include "finetune/job.h"
 #include "search/baselines.h"
@@ -55,11 +55,7 @@ struct EngineWorker::Session {
     }
     return trainer.get();
   }
-  static std::string features_dir() {
-    if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::string(xdg) + "/hipp-prune/features";
-    if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.cache/hipp-prune/features";
-    return "";
-  }
+  static std::string features_dir() { return default_cache_dir() + "/features"; }  // as the CLI's default
 };
 
 namespace {

@@ -1,0 +1,14 @@
+#include "core/paths.h"
+
+#include <cstdlib>
+#include <filesystem>
+
+namespace hipp {
+
+std::string default_cache_dir() {
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::string(xdg) + "/hipp-prune";
+  if (const char* home = std::getenv("HOME"); home && *home) return std::string(home) + "/.cache/hipp-prune";
+  return (std::filesystem::temp_directory_path() / "hipp-prune").string();
+}
+
+}  // namespace hipp
