@@ -58,6 +58,7 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
   DemoOptions options;
   options.out = args.out.empty() ? default_cache_dir() + "/demo" : args.out;
   options.preset = args.preset;
+  options.device = parse_device(common.device);
   options.benchmark.pope_images = args.pope_images;
   options.benchmark.sqa_test = args.sqa_test;
   options.benchmark.sqa_train = args.sqa_test;

@@ -50,7 +50,7 @@ DemoReport build_demo(const DemoOptions& options) {
     const auto tokenizer = Tokenizer::load(tokenizer_path);
 
     auto config = preset_config(options.preset, tokenizer.vocab_size(), tokenizer.piece_id(kImagePlaceholder));
-    LlavaModel model(config, torch::TensorOptions().dtype(torch::kFloat32));
+    LlavaModel model(config, torch::TensorOptions().dtype(torch::kFloat32).device(options.device));
     init_random(model, options.training.seed, options.training.init_std);
     if (options.training.qk_fan_in_init) {
       // Query and key projections of the decoder at 1/sqrt(fan_in): attention
@@ -103,6 +103,9 @@ DemoReport build_demo(const DemoOptions& options) {
         {"vision_lr", training.vision_lr > 0 ? training.vision_lr : training.lr},
         {"warmup_steps", training.warmup_steps},
         {"caption_only_steps", training.caption_only_steps},
+        {"letter_only_steps", training.letter_only_steps},
+        {"init_std", training.init_std},
+        {"device", options.device.str()},
         {"tie_embeddings", training.tie_embeddings},
         {"weight_decay", training.weight_decay},
         {"grad_clip", training.grad_clip},

@@ -18,6 +18,8 @@ struct DemoOptions {
   std::string out;
   std::string preset = "tiny";
   int64_t vocab_size = 1024;
+  // Where the model trains and is evaluated (the saved files are the same).
+  torch::Device device = torch::kCPU;
   SyntheticBenchmarkOptions benchmark;
   DemoTrainingOptions training;
   // Progress lines ("training step 100/2000, loss 1.23, ...") for stderr.

@@ -136,11 +136,17 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
   int window = 0;
   for (int step = 1; step <= o.steps; ++step) {
     if (o.cancel && o.cancel->load()) throw Cancelled();
+    // The letter-drill phase has a schedule of its own (warm-up, then cosine
+    // decay over the phase); the rest of the run starts a fresh one.
+    const bool drilling = step <= o.letter_only_steps;
+    const int phase_step = drilling ? step : step - std::max(0, o.letter_only_steps);
+    const int phase_steps = drilling ? o.letter_only_steps : o.steps - std::max(0, o.letter_only_steps);
+    const int warmup = std::min(o.warmup_steps, phase_steps / 4);
     double factor = 1;
-    if (step <= o.warmup_steps) {
-      factor = static_cast<double>(step) / std::max(1, o.warmup_steps);
+    if (phase_step <= warmup) {
+      factor = static_cast<double>(phase_step) / std::max(1, warmup);
     } else {
-      const double t = static_cast<double>(step - o.warmup_steps) / std::max(1, o.steps - o.warmup_steps);
+      const double t = static_cast<double>(phase_step - warmup) / std::max(1, phase_steps - warmup);
       factor = o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + std::cos(M_PI * t));
     }
     const double lr = o.lr * factor;

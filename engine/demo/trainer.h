@@ -55,7 +55,9 @@ struct DemoTrainingOptions {
   int caption_only_steps = 600;
   // Before that, steps of letter drills only (short, text-only sequences):
   // the option-letter lookup every multiple-choice answer needs, learned
-  // alone before the rest competes for the model.
+  // alone before the rest competes for the model. They count in `steps` and
+  // have a learning-rate schedule of their own (warm-up and cosine decay over
+  // the phase); the steps after them start a fresh schedule.
   int letter_only_steps = 0;
   // Trains with lm_head tied to the input embedding (the saved model keeps
   // the usual untied layout, with lm_head a copy of the embedding). Reading a

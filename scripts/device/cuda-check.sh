@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Builds hipp-prune against the CUDA LibTorch of a machine's Python torch and
+# runs the engine on the GPU: the demo (train + evaluate), eval, prune, a
+# study with a baseline, one GRPO iteration and a policy query, all with
+# --device cuda. Then, optionally, several demo trainings side by side (one
+# per line of a sweep file: extra `hipp-prune demo` arguments).
+#
+# For a machine with a GPU, torch for Python and a compiler, but without
+# Debian's packages and without network: the libraries hipp-prune needs come
+# as Debian 12 .deb files in DEBS (default .deps/debs, fetched beforehand on
+# a Debian 12 machine with scripts/device/fetch-debs.sh) and are unpacked
+# into a private prefix, never into /.
+#
+#   scripts/device/cuda-check.sh [--sweep FILE] [--deadline S]
+#
+# Logs and reports land in /tmp/hipp-cuda/results, packed into
+# $OUT/results.tar.gz when OUT is set.
+#
+# --deadline: seconds after the script's start by which every sweep run must
+# have ended (each is stopped then; its last progress line still shows how far
+# it got).
+set -euo pipefail
+
+sweep=""
+deadline=540
+results=/tmp/hipp-cuda/results
+while (($#)); do
+  case "$1" in
+    --sweep) sweep="$2"; shift 2 ;;
+    --deadline) deadline="$2"; shift 2 ;;
+    *) echo "cuda-check: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+root=$(pwd)
+debs="${DEBS:-$root/.deps/debs}"
+work=/tmp/hipp-cuda
+prefix=$work/deps
+build=$work/build
+mkdir -p "$prefix" "$results"
+# Everything comes back as one archive when the caller gives an OUT folder.
+pack() { [[ -n "${OUT:-}" ]] && tar czf "$OUT/results.tar.gz" -C "$results" . || true; }
+trap pack EXIT
+log() { echo "cuda-check [$(date +%T)]: $*" >&2; }
+
+log "machine: $(nproc) cores; $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || echo 'no nvidia-smi')"
+g++ --version | head -1 >&2
+[[ -d "$debs" ]] || { echo "cuda-check: no .deb folder at $debs" >&2; exit 1; }
+for f in "$debs"/*.deb; do dpkg -x "$f" "$prefix"; done
+# pagmo's package files name /usr outright: point them at the prefix.
+sed -i "s#\"/usr#\"$prefix/usr#g" "$prefix"/usr/lib/x86_64-linux-gnu/cmake/pagmo/*.cmake
+log "unpacked $(ls "$debs" | wc -l) packages into $prefix"
+
+# LibTorch as Python's torch ships it: headers, shared libraries. A minimal
+# package config instead of torch's own (which wants a full CUDA toolkit
+# layout); libtorch_cuda is linked unconditionally so that CUDA registers.
+read -r torch_dir torch_abi torch_version < <(python3 -c \
+  'import os, torch; print(os.path.dirname(torch.__file__), int(torch._C._GLIBCXX_USE_CXX11_ABI), torch.__version__)')
+log "torch $torch_version at $torch_dir (cxx11 abi $torch_abi), cuda available in python: $(python3 -c 'import torch; print(torch.cuda.is_available())')"
+mkdir -p "$work/torch-config"
+cat >"$work/torch-config/TorchConfig.cmake" <<EOF
+add_library(hipp_cuda_torch INTERFACE IMPORTED)
+set_target_properties(hipp_cuda_torch PROPERTIES
+  INTERFACE_INCLUDE_DIRECTORIES "$torch_dir/include;$torch_dir/include/torch/csrc/api/include"
+  INTERFACE_COMPILE_DEFINITIONS "_GLIBCXX_USE_CXX11_ABI=$torch_abi"
+  INTERFACE_LINK_LIBRARIES "-Wl,--no-as-needed;$torch_dir/lib/libtorch_cuda.so;$torch_dir/lib/libc10_cuda.so;-Wl,--as-needed;$torch_dir/lib/libtorch.so;$torch_dir/lib/libtorch_cpu.so;$torch_dir/lib/libc10.so;-Wl,-rpath,$torch_dir/lib")
+set(TORCH_LIBRARIES hipp_cuda_torch)
+set(TORCH_INCLUDE_DIRS "$torch_dir/include")
+set(Torch_FOUND TRUE)
+EOF
+
+arch_lib="$prefix/usr/lib/x86_64-linux-gnu"
+log "configuring"
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DHIPP_BUILD_APP=OFF -DHIPP_BUILD_TESTS=OFF -DHIPP_BUILD_BENCH=OFF -DHIPP_USE_CCACHE=OFF \
+  -DTorch_DIR="$work/torch-config" -DCMAKE_PREFIX_PATH="$prefix/usr" \
+  -DCMAKE_BUILD_RPATH="$arch_lib" >"$results/configure.log" 2>&1 ||
+  { tail -40 "$results/configure.log" >&2; exit 1; }
+log "building ($(nproc) jobs)"
+cmake --build "$build" --target hipp-prune -j "$(nproc)" >"$results/build.log" 2>&1 ||
+  { grep -m 20 -A 6 "error" "$results/build.log" >&2; exit 1; }
+log "built"
+
+export PATH="$prefix/usr/bin:$PATH"  # spm_train for the tokenizer
+export LD_LIBRARY_PATH="$arch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+hp="$build/app/cli/hipp-prune"
+
+# The engine on the GPU, end to end on the micro preset (seconds).
+micro=$work/micro
+rm -rf "$micro"
+step() { log "$1"; shift; "$@"; }
+{
+  step "micro demo on cuda" "$hp" --device cuda demo --preset micro --out "$micro" --pope-images 8 --sqa-problems 24 --steps 60
+  step "eval on cuda" "$hp" --device cuda eval "$micro/model" "$micro/bench" --subset full --cache-dir none
+  step "prune on cuda" "$hp" --device cuda prune "$micro/model" --calibration "$micro/bench" --sparsity 0.5 --out "$micro/pruned" --cache-dir none
+  step "eval of the pruned model on cuda" "$hp" --device cuda eval "$micro/pruned" "$micro/bench" --subset full --cache-dir none
+  step "study + uniform baseline on cuda" "$hp" --device cuda study create --out "$micro/study.sqlite" --model "$micro/model" --bench "$micro/bench" --pope-per-split 12 --sqa 12
+  "$hp" --device cuda baseline --study "$micro/study.sqlite" --method uniform --evals 3 --cache-dir none
+  step "one GRPO iteration on cuda" "$hp" --device cuda train --study "$micro/study.sqlite" --iterations 1 --group 2 --prefs-per-iter 1 --query-grid 0 --cache-dir none
+  step "policy query on cuda" "$hp" --device cuda query --study "$micro/study.sqlite" --pref 0.6,0.2,0.2 --evaluate --cache-dir none
+  "$hp" front --study "$micro/study.sqlite"
+} >"$results/micro.log" 2>&1 && log "engine on cuda: all steps passed" ||
+  { log "engine on cuda: a step failed"; tail -30 "$results/micro.log" >&2; }
+
+# Demo trainings side by side on the one GPU.
+if [[ -n "$sweep" ]]; then
+  sweep_timeout=$((deadline - SECONDS - 15))
+  ((sweep_timeout > 30)) || { log "sweep: no time left ($SECONDS s gone)"; exit 0; }
+  log "sweep: each run gets $sweep_timeout s"
+  jobs_dir="$results/sweep"
+  mkdir -p "$jobs_dir"
+  n=0
+  while IFS= read -r line; do
+    [[ -z "$line" || "$line" == \#* ]] && continue
+    n=$((n + 1))
+    name="run$n"
+    echo "$line" >"$jobs_dir/$name.args"
+    # shellcheck disable=SC2086
+    (timeout "$sweep_timeout" "$hp" --device cuda --threads 1 --json demo --out "$work/sweep/$name" $line \
+      >"$jobs_dir/$name.json" 2>"$jobs_dir/$name.log"; echo $? >"$jobs_dir/$name.rc") &
+  done <"$sweep"
+  log "sweep: $n demo runs started"
+  wait
+  log "sweep: done"
+  for f in "$jobs_dir"/*.args; do
+    r=${f%.args}
+    python3 - "$r" <<'PY' >&2 || true
+import json, sys
+r = sys.argv[1]
+args = open(r + ".args").read().strip()
+rc = open(r + ".rc").read().strip()
+try:
+    j = json.load(open(r + ".json"))
+    t = j["test"]; s = t["scienceqa"]; b = j["blank_images"]
+    pope = " ".join(f"{k[:3]} {v['f1']:.3f}/{v['yes_ratio']:.2f}" for k, v in t["pope"].items())
+    blank = max(v["accuracy"] for v in b["pope"].values())
+    print(f"{r.split('/')[-1]} rc {rc} [{args}] POPE mean {t['pope_mean_f1']:.3f} ({pope}) blank {blank:.2f} "
+          f"SQA {s['accuracy']:.3f} img {s['image_accuracy']:.3f} txt {s['text_accuracy']:.3f} train {j['train_seconds']:.0f}s")
+except Exception as e:
+    last = open(r + ".log").read().strip().splitlines()[-1:] or [""]
+    print(f"{r.split('/')[-1]} rc {rc} [{args}] no result: {last[0][:200]}")
+PY
+  done
+fi
