@@ -81,26 +81,49 @@ cmake --build "$build" --target hipp-prune -j "$(nproc)" >"$results/build.log" 2
   { grep -m 20 -A 6 "error" "$results/build.log" >&2; exit 1; }
 log "built"
 
-export PATH="$prefix/usr/bin:$PATH"  # spm_train for the tokenizer
-export LD_LIBRARY_PATH="$arch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# spm_train (the tokenizer trainer) with its own library path: hipp-prune
+# finds its libraries through its run path and sees nothing else.
+mkdir -p "$work/bin"
+printf '#!/bin/sh\nLD_LIBRARY_PATH="%s" exec "%s" "$@"\n' "$arch_lib" "$prefix/usr/bin/spm_train" >"$work/bin/spm_train"
+chmod +x "$work/bin/spm_train"
+export PATH="$work/bin:$PATH"
 hp="$build/app/cli/hipp-prune"
+
+# Where a step crashes, a backtrace (cuda-gdb also debugs host code).
+debugger=$(command -v cuda-gdb || ls /usr/local/cuda*/bin/cuda-gdb 2>/dev/null | head -1 || true)
+backtrace() {
+  [[ -n "$debugger" ]] || { log "no debugger for a backtrace"; return 0; }
+  log "backtrace of: $*"
+  timeout 120 "$debugger" -batch -ex run -ex bt --args "$@" 2>&1 | grep -v "^\[New Thread\|^\[Thread" | tail -40 || true
+}
+log "micro demo on the cpu"
+if ! "$hp" --device cpu demo --preset micro --out "$work/micro-cpu" --pope-images 8 --sqa-problems 24 --steps 20 >"$results/micro-cpu.log" 2>&1; then
+  tail -5 "$results/micro-cpu.log" >&2
+  backtrace "$hp" --device cpu demo --preset micro --out "$work/micro-cpu-bt" --pope-images 8 --sqa-problems 24 --steps 20 >&2
+fi
 
 # The engine on the GPU, end to end on the micro preset (seconds).
 micro=$work/micro
 rm -rf "$micro"
-step() { log "$1"; shift; "$@"; }
-{
+step() { log "$1"; shift; "$@" || { log "failed: $*"; exit 1; }; }
+(
   step "micro demo on cuda" "$hp" --device cuda demo --preset micro --out "$micro" --pope-images 8 --sqa-problems 24 --steps 60
   step "eval on cuda" "$hp" --device cuda eval "$micro/model" "$micro/bench" --subset full --cache-dir none
   step "prune on cuda" "$hp" --device cuda prune "$micro/model" --calibration "$micro/bench" --sparsity 0.5 --out "$micro/pruned" --cache-dir none
   step "eval of the pruned model on cuda" "$hp" --device cuda eval "$micro/pruned" "$micro/bench" --subset full --cache-dir none
   step "study + uniform baseline on cuda" "$hp" --device cuda study create --out "$micro/study.sqlite" --model "$micro/model" --bench "$micro/bench" --pope-per-split 12 --sqa 12
-  "$hp" --device cuda baseline --study "$micro/study.sqlite" --method uniform --evals 3 --cache-dir none
+  step "baseline" "$hp" --device cuda baseline --study "$micro/study.sqlite" --method uniform --evals 3 --cache-dir none
   step "one GRPO iteration on cuda" "$hp" --device cuda train --study "$micro/study.sqlite" --iterations 1 --group 2 --prefs-per-iter 1 --query-grid 0 --cache-dir none
   step "policy query on cuda" "$hp" --device cuda query --study "$micro/study.sqlite" --pref 0.6,0.2,0.2 --evaluate --cache-dir none
-  "$hp" front --study "$micro/study.sqlite"
-} >"$results/micro.log" 2>&1 && log "engine on cuda: all steps passed" ||
-  { log "engine on cuda: a step failed"; tail -30 "$results/micro.log" >&2; }
+  step "front" "$hp" front --study "$micro/study.sqlite"
+) >"$results/micro.log" 2>&1 && log "engine on cuda: all steps passed" || {
+  log "engine on cuda: a step failed"
+  tail -30 "$results/micro.log" >&2
+  if [[ ! -d "$micro/model" ]]; then
+    backtrace "$hp" --device cuda demo --preset micro --out "$work/micro-bt" --pope-images 8 --sqa-problems 24 --steps 20 >&2
+    sweep=""  # the demo itself fails on the GPU: no sweep
+  fi
+}
 
 # Demo trainings side by side on the one GPU.
 if [[ -n "$sweep" ]]; then
@@ -116,7 +139,7 @@ if [[ -n "$sweep" ]]; then
     name="run$n"
     echo "$line" >"$jobs_dir/$name.args"
     # shellcheck disable=SC2086
-    (timeout "$sweep_timeout" "$hp" --device cuda --threads 1 --json demo --out "$work/sweep/$name" $line \
+    (timeout "$sweep_timeout" "$hp" --device "${SWEEP_DEVICE:-cuda}" --threads 1 --json demo --out "$work/sweep/$name" $line \
       >"$jobs_dir/$name.json" 2>"$jobs_dir/$name.log"; echo $? >"$jobs_dir/$name.rc") &
   done <"$sweep"
   log "sweep: $n demo runs started"
@@ -125,10 +148,10 @@ if [[ -n "$sweep" ]]; then
   for f in "$jobs_dir"/*.args; do
     r=${f%.args}
     python3 - "$r" <<'PY' >&2 || true
-import json, sys
+import json, os, sys
 r = sys.argv[1]
 args = open(r + ".args").read().strip()
-rc = open(r + ".rc").read().strip()
+rc = open(r + ".rc").read().strip() if os.path.exists(r + ".rc") else "?"
 try:
     j = json.load(open(r + ".json"))
     t = j["test"]; s = t["scienceqa"]; b = j["blank_images"]
