@@ -80,7 +80,10 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
     options.training.image_problem_share = args.mix[2];
     options.training.text_problem_share = args.mix[3];
     options.training.letter_share = args.mix.size() > 4 ? args.mix[4] : 0.0;
-    if (args.mix[0] + args.mix[1] + args.mix[2] + args.mix[3] + options.training.letter_share <= 0)
+    options.training.image_word_share = args.mix.size() > 5 ? args.mix[5] : 0.0;
+    if (args.mix[0] + args.mix[1] + args.mix[2] + args.mix[3] + options.training.letter_share +
+            options.training.image_word_share <=
+        0)
       throw CLI::ValidationError("--mix", "needs at least one positive share");
   }
   options.training.seed = common.seed ? common.seed : options.training.seed;
@@ -212,9 +215,9 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
       ->capture_default_str();
   demo->add_option("--qk-fan-in-init", demo_args->qk_fan_in, "decoder query/key weights at 1/sqrt(fan_in) (true/false)")
       ->capture_default_str();
-  demo->add_option("--mix", demo_args->mix, "task shares: captions,yes-no,image-problems,text-problems[,letter-drills]")
+  demo->add_option("--mix", demo_args->mix, "task shares: captions,yes-no,image-problems,text-problems[,letter-drills[,image-words]]")
       ->delimiter(',')
-      ->expected(4, 5)
+      ->expected(4, 6)
       ->check(CLI::NonNegativeNumber);
   demo->add_flag("--require-quality", demo_args->require_quality,
                  "exit 1 when the model misses the demo's quality bar");

@@ -110,7 +110,7 @@ DemoReport build_demo(const DemoOptions& options) {
         {"weight_decay", training.weight_decay},
         {"grad_clip", training.grad_clip},
         {"task_mix", {training.caption_share, training.yes_no_share, training.image_problem_share,
-                      training.text_problem_share, training.letter_share}}};
+                      training.text_problem_share, training.letter_share, training.image_word_share}}};
     write_json_file((fs::path(dir) / "demo-report.json").string(),
                     {{"settings", settings},
                      {"test", result_to_json(report.test)},

@@ -11,7 +11,7 @@ namespace hipp {
 
 namespace {
 
-const char* kYesNoSuffix = "\nAnswer the question using a single word or phrase.";
+const char* kShortAnswerSuffix = "\nAnswer the question using a single word or phrase.";
 
 TrainExample make_sequence(const Tokenizer& tokenizer, const LlavaConfig& config,
                            const std::string& prompt, const std::string& answer) {
@@ -45,8 +45,8 @@ int absent_category(const Scene& scene, SceneRandom& random) {
 
 TrainExample draw_example(SceneRandom& random, const Tokenizer& tokenizer, const LlavaConfig& config,
                           const DemoTrainingOptions& o) {
-  const double total =
-      o.caption_share + o.yes_no_share + o.image_problem_share + o.text_problem_share + o.letter_share;
+  const double total = o.caption_share + o.yes_no_share + o.image_problem_share + o.text_problem_share +
+                       o.letter_share + o.image_word_share;
   double pick = random.uniform() * total;
   if ((pick -= o.letter_share) < 0) {
     // 2-4 distinct category names; the question names one of them.
@@ -82,12 +82,17 @@ TrainExample draw_example(SceneRandom& random, const Tokenizer& tokenizer, const
     e = make_sequence(tokenizer, config, llava_prompt("What objects are in the image?", true),
                       scene.caption() + ".");
     e.task = 0;
+  } else if ((pick -= o.image_word_share) < 0) {
+    const auto p = image_problem(scene, random);
+    e = make_sequence(tokenizer, config, llava_prompt(p.question + kShortAnswerSuffix, true),
+                      p.choices[static_cast<size_t>(p.answer)]);
+    e.task = 5;
   } else if ((pick -= o.yes_no_share) < 0) {
     const bool positive = random.chance(0.5);
     const int category =
         positive ? scene.objects[static_cast<size_t>(random.below(static_cast<int>(scene.objects.size())))].category
                  : absent_category(scene, random);
-    e = make_sequence(tokenizer, config, llava_prompt(pope_question_text(category) + kYesNoSuffix, true),
+    e = make_sequence(tokenizer, config, llava_prompt(pope_question_text(category) + kShortAnswerSuffix, true),
                       positive ? "Yes" : "No");
     e.task = 1;
   } else {
@@ -125,9 +130,10 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
   torch::optim::AdamW optimizer(std::move(groups));
   const auto start = std::chrono::steady_clock::now();
   double window_loss = 0, last_loss = 0;
-  std::array<double, 5> task_sum{}, task_count{};
+  std::array<double, kTrainTaskNames.size()> task_sum{}, task_count{};
   DemoTrainingOptions captions_only = o;
   captions_only.yes_no_share = captions_only.image_problem_share = captions_only.text_problem_share = 0;
+  captions_only.image_word_share = 0;
   captions_only.caption_share = 1;
   // The caption phase keeps the letter drills at their share (run F1,
   // docs/demo.md: 600 steps of captions alone erased a drill learned before).

@@ -23,10 +23,11 @@ struct TrainProgress {
   double seconds = 0;  // since training began
   // Mean loss per task over the window (captions, yes/no, image problems,
   // text problems); negative where the window drew none of that task.
-  std::array<double, 5> task_loss{-1, -1, -1, -1, -1};
+  std::array<double, 6> task_loss{-1, -1, -1, -1, -1, -1};
 };
 
-inline constexpr std::array<const char*, 5> kTrainTaskNames{"caption", "yes/no", "image MC", "text MC", "letter"};
+inline constexpr std::array<const char*, 6> kTrainTaskNames{"caption", "yes/no", "image MC", "text MC", "letter",
+                                                             "image word"};
 
 struct DemoTrainingOptions {
   // Measured on the demo (docs/demo.md, runs A-E4): 600 caption-only steps,
@@ -47,11 +48,15 @@ struct DemoTrainingOptions {
   // Task mix (normalised): captions, yes/no, image problems, text problems,
   // and letter drills: "Which option says X?" over lettered options, a
   // training-only task that teaches reading an option's letter off the
-  // prompt, the step every multiple-choice answer ends with.
+  // prompt, the step every multiple-choice answer ends with; and image
+  // words: the image problems' questions without options, answered with the
+  // word itself ("three", "dog"), the other half of a multiple-choice answer
+  // (work out the answer, then find its letter).
   double caption_share = 0.35, yes_no_share = 0.3, image_problem_share = 0.2,
-         text_problem_share = 0.15, letter_share = 0;
+         text_problem_share = 0.15, letter_share = 0, image_word_share = 0;
   // Curriculum: the first steps draw captions only (the model learns to see
-  // before it learns to answer questions about what it sees).
+  // before it learns to answer questions about what it sees), and the letter
+  // drills at their share.
   int caption_only_steps = 600;
   // Before that, steps of letter drills only (short, text-only sequences):
   // the option-letter lookup every multiple-choice answer needs, learned

@@ -53,7 +53,9 @@ log "unpacked $(ls "$debs" | wc -l) packages into $prefix"
 
 # LibTorch as Python's torch ships it: headers, shared libraries. A minimal
 # package config instead of torch's own (which wants a full CUDA toolkit
-# layout); libtorch_cuda is linked unconditionally so that CUDA registers.
+# layout); libtorch_cuda is linked unconditionally so that CUDA registers,
+# and libstdc++ before it: libtorch.so exports std::filesystem functions of
+# its own, and std::filesystem::remove_all resolved there crashes.
 read -r torch_dir torch_abi torch_version < <(python3 -c \
   'import os, torch; print(os.path.dirname(torch.__file__), int(torch._C._GLIBCXX_USE_CXX11_ABI), torch.__version__)')
 log "torch $torch_version at $torch_dir (cxx11 abi $torch_abi), cuda available in python: $(python3 -c 'import torch; print(torch.cuda.is_available())')"
@@ -63,7 +65,7 @@ add_library(hipp_cuda_torch INTERFACE IMPORTED)
 set_target_properties(hipp_cuda_torch PROPERTIES
   INTERFACE_INCLUDE_DIRECTORIES "$torch_dir/include;$torch_dir/include/torch/csrc/api/include"
   INTERFACE_COMPILE_DEFINITIONS "_GLIBCXX_USE_CXX11_ABI=$torch_abi"
-  INTERFACE_LINK_LIBRARIES "-Wl,--no-as-needed;$torch_dir/lib/libtorch_cuda.so;$torch_dir/lib/libc10_cuda.so;-Wl,--as-needed;$torch_dir/lib/libtorch.so;$torch_dir/lib/libtorch_cpu.so;$torch_dir/lib/libc10.so;-Wl,-rpath,$torch_dir/lib")
+  INTERFACE_LINK_LIBRARIES "-Wl,--no-as-needed;stdc++;$torch_dir/lib/libtorch_cuda.so;$torch_dir/lib/libc10_cuda.so;-Wl,--as-needed;$torch_dir/lib/libtorch.so;$torch_dir/lib/libtorch_cpu.so;$torch_dir/lib/libc10.so;-Wl,-rpath,$torch_dir/lib")
 set(TORCH_LIBRARIES hipp_cuda_torch)
 set(TORCH_INCLUDE_DIRS "$torch_dir/include")
 set(Torch_FOUND TRUE)
@@ -81,12 +83,13 @@ cmake --build "$build" --target hipp-prune -j "$(nproc)" >"$results/build.log" 2
   { grep -m 20 -A 6 "error" "$results/build.log" >&2; exit 1; }
 log "built"
 
-# spm_train (the tokenizer trainer) with its own library path: hipp-prune
-# finds its libraries through its run path and sees nothing else.
+# spm_train (the tokenizer trainer) through a wrapper that gives it its libraries.
 mkdir -p "$work/bin"
 printf '#!/bin/sh\nLD_LIBRARY_PATH="%s" exec "%s" "$@"\n' "$arch_lib" "$prefix/usr/bin/spm_train" >"$work/bin/spm_train"
 chmod +x "$work/bin/spm_train"
 export PATH="$work/bin:$PATH"
+# The run path covers hipp-prune's own libraries, not theirs (boost for pagmo).
+export LD_LIBRARY_PATH="$arch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 hp="$build/app/cli/hipp-prune"
 
 # Where a step crashes, a backtrace (cuda-gdb also debugs host code).
