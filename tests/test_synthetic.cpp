@@ -113,6 +113,7 @@ TEST_F(PopeRules, AdversarialTakesTheMostCooccurringAbsent) {
 TEST(Synthetic, ProblemsHaveValidAnswers) {
   SceneRandom random(9);
   SceneOptions options;
+  std::set<std::string> skills;
   for (int i = 0; i < 200; ++i) {
     const auto scene = make_scene(random, options);
     const auto p = image_problem(scene, random);
@@ -132,7 +133,13 @@ TEST(Synthetic, ProblemsHaveValidAnswers) {
     const auto t = text_problem(random);
     EXPECT_FALSE(t.has_image());
     ASSERT_LT(static_cast<size_t>(t.answer), t.choices.size());
+    skills.insert(t.skill);
+    if (t.skill == "read the context")  // the context names the answer and no other option
+      for (size_t k = 0; k < t.choices.size(); ++k)
+        EXPECT_EQ(t.hint.find(" " + t.choices[k] + ".") != std::string::npos, static_cast<int>(k) == t.answer)
+            << t.hint << " / " << t.choices[k];
   }
+  EXPECT_EQ(skills, (std::set<std::string>{"find the member of a kind", "name the kind", "read the context"}));
 }
 
 }  // namespace

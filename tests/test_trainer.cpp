@@ -60,6 +60,7 @@ TEST_F(TrainerTest, AFewStepsLowerTheLoss) {
   options.lr = 2e-3;  // a toy run: a few steps at a high rate
   options.vision_lr = 1e-3;
   options.caption_only_steps = 10;
+  options.letter_only_steps = 0;
   options.letter_share = 0.2;
   options.image_word_share = 0.2;
   options.log_every = 10;
@@ -83,6 +84,36 @@ TEST_F(TrainerTest, AFewStepsLowerTheLoss) {
   // Trained tied, saved untied: lm_head is a copy of the embedding.
   EXPECT_TRUE(torch::equal(model->language_model->lm_head->weight,
                            model->language_model->model->embed_tokens->weight));
+}
+
+TEST_F(TrainerTest, LetterDrillsComeFirstUnderTheirOwnSchedule) {
+  auto tokenizer = Tokenizer::load(dir_->file("tokenizer.model"));
+  auto config = preset_config("micro", tokenizer.vocab_size(), tokenizer.piece_id("<image>"));
+  LlavaModel model(config, torch::TensorOptions());
+  init_random(model, 1);
+  DemoTrainingOptions options;
+  options.steps = 20;
+  options.batch_size = 8;
+  options.micro_batch = 8;
+  options.warmup_steps = 2;
+  options.letter_only_steps = 10;
+  options.caption_only_steps = 5;
+  options.image_word_share = 0.2;
+  options.log_every = 5;
+  std::vector<TrainProgress> reports;
+  options.progress = [&](const TrainProgress& p) { reports.push_back(p); };
+  train_demo_model(model, tokenizer, clip_preprocessor(32), options);
+  ASSERT_EQ(reports.size(), 4u);
+  for (size_t t = 0; t < kTrainTaskNames.size(); ++t) {
+    const bool letter = t == 4, caption = t == 0;
+    EXPECT_EQ(reports[0].task_loss[t] >= 0, letter) << kTrainTaskNames[t];
+    EXPECT_EQ(reports[1].task_loss[t] >= 0, letter) << kTrainTaskNames[t];
+    EXPECT_EQ(reports[2].task_loss[t] >= 0, letter || caption) << kTrainTaskNames[t];
+  }
+  EXPECT_GE(reports[3].task_loss[5], 0) << "image words in the mix";
+  // The drill phase decays to the floor; the next phase starts a new schedule.
+  EXPECT_NEAR(reports[1].lr, options.lr * options.min_lr_ratio, 1e-9);
+  EXPECT_GT(reports[2].lr, 0.5 * options.lr);
 }
 
 TEST_F(TrainerTest, CancelStopsTraining) {

@@ -1,4 +1,5 @@
 // Subcommands about benchmarks: demo (build the embedded demo) and eval.
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -38,6 +39,10 @@ struct DemoArgs {
   bool qk_fan_in = DemoTrainingOptions{}.qk_fan_in_init;
   std::vector<double> mix;
   bool require_quality = false;
+  // Set when the option was given: a --steps without them scales the
+  // curriculum's phases with it.
+  CLI::Option* caption_only_option = nullptr;
+  CLI::Option* letter_only_option = nullptr;
 };
 
 struct EvalArgs {
@@ -71,6 +76,11 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
   options.training.warmup_steps = args.warmup;
   options.training.caption_only_steps = args.caption_only;
   options.training.letter_only_steps = args.letter_only;
+  const double scale = static_cast<double>(args.steps) / DemoTrainingOptions{}.steps;
+  if (args.caption_only_option && args.caption_only_option->count() == 0)
+    options.training.caption_only_steps = static_cast<int>(std::lround(args.caption_only * std::min(1.0, scale)));
+  if (args.letter_only_option && args.letter_only_option->count() == 0)
+    options.training.letter_only_steps = static_cast<int>(std::lround(args.letter_only * std::min(1.0, scale)));
   options.training.tie_embeddings = args.tie_embeddings;
   options.training.init_std = args.init_std;
   options.training.qk_fan_in_init = args.qk_fan_in;
@@ -202,12 +212,16 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   demo->add_option("--warmup", demo_args->warmup, "warm-up steps")->check(CLI::NonNegativeNumber)->capture_default_str();
-  demo->add_option("--caption-only-steps", demo_args->caption_only, "first steps train on captions only")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  demo->add_option("--letter-only-steps", demo_args->letter_only, "letter-drill steps before the caption-only ones")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+  demo_args->caption_only_option =
+      demo->add_option("--caption-only-steps", demo_args->caption_only,
+                       "steps of captions (and letter drills) before the full mix (default scaled with --steps)")
+          ->check(CLI::NonNegativeNumber)
+          ->capture_default_str();
+  demo_args->letter_only_option =
+      demo->add_option("--letter-only-steps", demo_args->letter_only,
+                       "letter-drill steps first, with their own schedule (default scaled with --steps)")
+          ->check(CLI::NonNegativeNumber)
+          ->capture_default_str();
   demo->add_option("--tie-embeddings", demo_args->tie_embeddings, "train with lm_head tied to the embedding (true/false)")
       ->capture_default_str();
   demo->add_option("--init-std", demo_args->init_std, "std of the initial weights (0 = 1/sqrt(fan_in) per projection)")
@@ -215,7 +229,7 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
       ->capture_default_str();
   demo->add_option("--qk-fan-in-init", demo_args->qk_fan_in, "decoder query/key weights at 1/sqrt(fan_in) (true/false)")
       ->capture_default_str();
-  demo->add_option("--mix", demo_args->mix, "task shares: captions,yes-no,image-problems,text-problems[,letter-drills[,image-words]]")
+  demo->add_option("--mix", demo_args->mix, "task shares after the first phases: captions,yes-no,image-problems,text-problems[,letter-drills[,image-words]]")
       ->delimiter(',')
       ->expected(4, 6)
       ->check(CLI::NonNegativeNumber);

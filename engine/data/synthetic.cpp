@@ -1,6 +1,7 @@
 #include "data/synthetic.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <set>
@@ -252,7 +253,24 @@ SqaProblem text_problem(SceneRandom& random) {
   std::string answer;
   const int target = random.below(static_cast<int>(categories.size()));
   const auto& kind = categories[static_cast<size_t>(target)].kind;
-  if (random.chance(0.5)) {
+  const int type = random.below(3);
+  if (type == 2) {
+    // Answered by reading the context: the one option it names.
+    static const std::array<const char*, 6> kPeople{"Sam", "Mia", "Tom", "Ana", "Leo", "Eva"};
+    const std::string person = kPeople[static_cast<size_t>(random.below(static_cast<int>(kPeople.size())))];
+    const auto& name = categories[static_cast<size_t>(target)].name;
+    p.skill = "read the context";
+    p.hint = person + " has " + article(name) + " " + name + ".";
+    p.question = "What does " + person + " have?";
+    answer = name;
+    choices.push_back(answer);
+    std::vector<int> others;
+    for (int c = 0; c < static_cast<int>(categories.size()); ++c)
+      if (c != target) others.push_back(c);
+    random.shuffle(others);
+    const int wanted = 1 + random.below(3);
+    for (int i = 0; i < wanted; ++i) choices.push_back(categories[static_cast<size_t>(others[static_cast<size_t>(i)])].name);
+  } else if (type == 0) {
     p.skill = "find the member of a kind";
     p.hint = "Each answer names a thing.";
     p.question = "Which of these is " + article(kind) + " " + kind + "?";
