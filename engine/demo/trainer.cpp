@@ -131,15 +131,15 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
   const auto start = std::chrono::steady_clock::now();
   double window_loss = 0, last_loss = 0;
   std::array<double, kTrainTaskNames.size()> task_sum{}, task_count{};
-  DemoTrainingOptions captions_only = o;
-  captions_only.yes_no_share = captions_only.image_problem_share = captions_only.text_problem_share = 0;
-  captions_only.image_word_share = 0;
-  captions_only.caption_share = 1;
+  DemoTrainingOptions caption_phase = o;
+  caption_phase.yes_no_share = caption_phase.image_problem_share = caption_phase.text_problem_share = 0;
+  caption_phase.image_word_share = 0;
+  caption_phase.caption_share = 1;
   // The caption phase keeps the letter drills at their share (run F1,
   // docs/demo.md: 600 steps of captions alone erased a drill learned before).
-  DemoTrainingOptions letters_only = captions_only;
-  letters_only.caption_share = 0;
-  letters_only.letter_share = 1;
+  DemoTrainingOptions drill_phase = caption_phase;
+  drill_phase.caption_share = 0;
+  drill_phase.letter_share = 1;
   int window = 0;
   for (int step = 1; step <= o.steps; ++step) {
     if (o.cancel && o.cancel->load()) throw Cancelled();
@@ -161,8 +161,8 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
       static_cast<torch::optim::AdamWOptions&>(optimizer.param_groups()[g].options()).lr(peak[g] * factor);
 
     std::vector<TrainExample> batch;
-    const DemoTrainingOptions& mix = step <= o.letter_only_steps                          ? letters_only
-                                     : step <= o.letter_only_steps + o.caption_only_steps ? captions_only
+    const DemoTrainingOptions& mix = step <= o.letter_only_steps                          ? drill_phase
+                                     : step <= o.letter_only_steps + o.caption_only_steps ? caption_phase
                                                                                           : o;
     for (int i = 0; i < o.batch_size; ++i) batch.push_back(draw_example(random, tokenizer, config, mix));
     // Sorted by length and cut into micro-batches, each padded only to its own
