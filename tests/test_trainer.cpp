@@ -18,6 +18,18 @@ class TrainerTest : public ::testing::Test {
     train_tokenizer(synthetic_corpus(1, 200), training, dir_->file("tokenizer.model"));
   }
   static void TearDownTestSuite() { delete dir_; }
+  // The micro model, freshly initialised, with the suite's tokenizer.
+  struct Micro {
+    Tokenizer tokenizer;
+    LlavaModel model;
+  };
+  static Micro micro_model() {
+    auto tokenizer = Tokenizer::load(dir_->file("tokenizer.model"));
+    LlavaModel model(preset_config("micro", tokenizer.vocab_size(), tokenizer.piece_id("<image>")),
+                     torch::TensorOptions());
+    init_random(model, 1);
+    return {std::move(tokenizer), std::move(model)};
+  }
   static test::TempDir* dir_;
 };
 test::TempDir* TrainerTest::dir_ = nullptr;
@@ -48,10 +60,7 @@ TEST_F(TrainerTest, LabelsCoverOnlyTheAnswerAndEos) {
 }
 
 TEST_F(TrainerTest, AFewStepsLowerTheLoss) {
-  auto tokenizer = Tokenizer::load(dir_->file("tokenizer.model"));
-  auto config = preset_config("micro", tokenizer.vocab_size(), tokenizer.piece_id("<image>"));
-  LlavaModel model(config, torch::TensorOptions());
-  init_random(model, 1);
+  auto [tokenizer, model] = micro_model();
   DemoTrainingOptions options;
   options.steps = 40;
   options.batch_size = 8;
@@ -87,10 +96,7 @@ TEST_F(TrainerTest, AFewStepsLowerTheLoss) {
 }
 
 TEST_F(TrainerTest, LetterDrillsComeFirstUnderTheirOwnSchedule) {
-  auto tokenizer = Tokenizer::load(dir_->file("tokenizer.model"));
-  auto config = preset_config("micro", tokenizer.vocab_size(), tokenizer.piece_id("<image>"));
-  LlavaModel model(config, torch::TensorOptions());
-  init_random(model, 1);
+  auto [tokenizer, model] = micro_model();
   DemoTrainingOptions options;
   options.steps = 20;
   options.batch_size = 8;
@@ -117,10 +123,7 @@ TEST_F(TrainerTest, LetterDrillsComeFirstUnderTheirOwnSchedule) {
 }
 
 TEST_F(TrainerTest, CancelStopsTraining) {
-  auto tokenizer = Tokenizer::load(dir_->file("tokenizer.model"));
-  auto config = preset_config("micro", tokenizer.vocab_size(), tokenizer.piece_id("<image>"));
-  LlavaModel model(config, torch::TensorOptions());
-  init_random(model, 1);
+  auto [tokenizer, model] = micro_model();
   std::atomic<bool> cancel{true};
   DemoTrainingOptions options;
   options.steps = 5;
