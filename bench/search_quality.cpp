@@ -1,7 +1,20 @@
 // Search quality on a model + benchmark (the project's headline result):
 //
-//   bench_search MODEL_DIR BENCH_DIR [BUDGET ...] [--seeds K] [--ablations]
-//                [--subset POPE_PER_SPLIT,SQA]
+//   bench_search MODEL_DIR BENCH_DIR [BUDGET ...] [--seeds K] [--first-seed K]
+//                [--ablations] [--methods a,b,...] [--subset POPE_PER_SPLIT,SQA]
+//                [--group G] [--prefs-per-iter B] [--lr X] [--epochs MU]
+//                [--query fixed|free] [--query-share X] [--device cpu|cuda]
+//                [--threads N] [--rows FILE]
+//   bench_search --combine FILE ...
+//
+// HiPP runs with the METHOD.md defaults unless --group/--prefs-per-iter/
+// --lr/--epochs say otherwise. Its budget left after training goes to a
+// query grid: `free` queries preferences over the simplex (the budget head
+// picks s), `fixed` queries robustness- and utility-leaning preferences at
+// sparsities spread evenly over the study's range (only the allocation is
+// the policy's). --rows appends one line per (method, budget, seed) to FILE;
+// --combine prints the table of several such files (runs split over
+// processes or machines).
 //
 // For each evaluation budget N (default 128) and seed, a fresh study per
 // method; every method spends exactly N plan evaluations on the search
@@ -16,9 +29,12 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <map>
 #include <numeric>
 #include <string>
+#include <tuple>
 #include <unistd.h>
 #include <vector>
 
@@ -28,6 +44,7 @@
 #include "core/threads.h"
 #include "search/baselines.h"
 #include "search/hipp_trainer.h"
+#include "model/checkpoint.h"
 #include "study/pareto.h"
 
 namespace fs = std::filesystem;
@@ -97,73 +114,195 @@ Split split_of(const TrialMetrics& m) {
 
 }  // namespace
 
+
+namespace {
+
+using Table = std::map<std::string, std::map<int, std::vector<double>>>;
+
+void print_table(const Table& hv, const std::vector<std::string>& methods, const std::vector<int>& budgets) {
+  std::printf("%-16s", "method");
+  for (int n : budgets) std::printf(" %22s", ("N = " + std::to_string(n)).c_str());
+  std::printf("\n");
+  for (const auto& method : methods) {
+    std::printf("%-16s", method.c_str());
+    for (int n : budgets) {
+      const auto m = hv.find(method);
+      const bool has = m != hv.end() && m->second.count(n) && !m->second.at(n).empty();
+      std::printf(" %22s", has ? (mean_spread(m->second.at(n)) + " (" + std::to_string(m->second.at(n).size()) + ")").c_str() : "-");
+    }
+    std::printf("\n");
+  }
+}
+
+// Rows written by --rows: "method budget seed hypervolume".
+int combine(int argc, char** argv, int first) {
+  Table hv;
+  std::vector<std::string> methods;
+  std::vector<int> budgets;
+  for (int i = first; i < argc; ++i) {
+    std::ifstream in(argv[i]);
+    if (!in) throw Error(std::string("cannot read ") + argv[i]);
+    std::string line;
+    int number = 0;
+    while (std::getline(in, line)) {
+      ++number;
+      if (line.empty() || line[0] == '#') continue;
+      std::istringstream fields(line);
+      std::string method;
+      int n = 0, seed = 0;
+      double value = 0;
+      if (!(fields >> method >> n >> seed >> value))
+        throw Error(std::string(argv[i]) + ":" + std::to_string(number) + ": expected 'method budget seed hypervolume'");
+      if (std::find(methods.begin(), methods.end(), method) == methods.end()) methods.push_back(method);
+      if (std::find(budgets.begin(), budgets.end(), n) == budgets.end()) budgets.push_back(n);
+      hv[method][n].push_back(value);
+    }
+  }
+  std::sort(budgets.begin(), budgets.end());
+  // The usual order: HiPP, the baselines, the ablations, then anything else.
+  const std::vector<std::string> order{"hipp", "uniform", "owl", "random", "nsga2", "hipp-no-vision", "hipp-no-gate", "hipp-flat"};
+  const auto rank = [&](const std::string& m) { return std::find(order.begin(), order.end(), m) - order.begin(); };
+  std::stable_sort(methods.begin(), methods.end(), [&](const std::string& a, const std::string& b) { return rank(a) < rank(b); });
+  std::printf("hypervolume of each method's front, mean +- sd (runs)\n");
+  print_table(hv, methods, budgets);
+  return 0;
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::string item;
+  std::istringstream in(text);
+  while (std::getline(in, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   try {
+    if (argc >= 2 && std::strcmp(argv[1], "--combine") == 0) return combine(argc, argv, 2);
     if (argc < 3) {
-      std::fprintf(stderr, "usage: bench_search MODEL_DIR BENCH_DIR [BUDGET ...] [--seeds K] [--ablations]\n");
+      std::fprintf(stderr,
+                   "usage: bench_search MODEL_DIR BENCH_DIR [BUDGET ...] [--seeds K] [--first-seed K] [--ablations]\n"
+                   "         [--methods a,b,...] [--subset POPE_PER_SPLIT,SQA] [--group G] [--prefs-per-iter B]\n"
+                   "         [--lr X] [--epochs MU] [--query fixed|free] [--query-share X] [--device cpu|cuda] [--threads N]\n         [--rows FILE]\n"
+                   "       bench_search --combine FILE ...\n");
       return 2;
     }
     use_threads(0);
     const std::string model = argv[1], bench = argv[2];
     std::vector<int> budgets;
-    int seeds = 1;
+    int seeds = 1, first_seed = 1;
     bool ablations = false;
+    std::vector<std::string> methods{"hipp", "uniform", "owl", "random", "nsga2"};
     const SubsetOptions default_subset;
     int pope_per_split = default_subset.pope_per_split, sqa = default_subset.sqa;
+    GrpoSettings hipp_settings;
+    std::string query_mode = "free", rows_path;
+    double query_share = 0;  // 0: at least 15 queries, the rest trains
+    LoadOptions load;
     for (int i = 3; i < argc; ++i) {
-      if (std::strcmp(argv[i], "--seeds") == 0 && i + 1 < argc) {
-        seeds = std::atoi(argv[++i]);
-      } else if (std::strcmp(argv[i], "--subset") == 0 && i + 1 < argc) {
+      const std::string a = argv[i];
+      const bool value = i + 1 < argc;
+      if (a == "--seeds" && value) {
+        seeds = std::stoi(argv[++i]);
+      } else if (a == "--first-seed" && value) {
+        first_seed = std::stoi(argv[++i]);
+      } else if (a == "--subset" && value) {
         const std::string spec = argv[++i];
         const auto comma = spec.find(',');
         if (comma == std::string::npos) throw Error("--subset needs POPE_PER_SPLIT,SQA");
         pope_per_split = std::stoi(spec.substr(0, comma));
         sqa = std::stoi(spec.substr(comma + 1));
-      } else if (std::strcmp(argv[i], "--ablations") == 0) {
+      } else if (a == "--ablations") {
         ablations = true;
+      } else if (a == "--methods" && value) {
+        methods = split_list(argv[++i]);
+      } else if (a == "--group" && value) {
+        hipp_settings.group = std::stoi(argv[++i]);
+      } else if (a == "--prefs-per-iter" && value) {
+        hipp_settings.prefs_per_iter = std::stoi(argv[++i]);
+      } else if (a == "--lr" && value) {
+        hipp_settings.lr = std::stod(argv[++i]);
+      } else if (a == "--epochs" && value) {
+        hipp_settings.epochs = std::stoi(argv[++i]);
+      } else if (a == "--query" && value) {
+        query_mode = argv[++i];
+        if (query_mode != "fixed" && query_mode != "free") throw Error("--query must be fixed or free");
+      } else if (a == "--query-share" && value) {
+        query_share = std::stod(argv[++i]);
+        if (!(query_share >= 0 && query_share < 1)) throw Error("--query-share must be in [0, 1)");
+      } else if (a == "--device" && value) {
+        load.device = parse_device(argv[++i]);
+      } else if (a == "--threads" && value) {
+        use_threads(std::stoi(argv[++i]));
+      } else if (a == "--rows" && value) {
+        rows_path = argv[++i];
+      } else if (!a.empty() && a[0] != '-' && std::atoi(a.c_str()) > 0) {
+        budgets.push_back(std::atoi(a.c_str()));
       } else {
-        budgets.push_back(std::atoi(argv[i]));
+        throw Error("unknown argument '" + a + "'");
       }
     }
     if (budgets.empty()) budgets = {128};
+    if (seeds < 1) throw Error("--seeds must be at least 1");
+    if (ablations)
+      for (const char* a : {"hipp-no-vision", "hipp-no-gate", "hipp-flat"}) methods.push_back(a);
+    for (const auto& m : methods)
+      if (m.rfind("hipp", 0) != 0 && std::find(baseline_methods().begin(), baseline_methods().end(), m) == baseline_methods().end())
+        throw Error("unknown method '" + m + "'");
     const fs::path dir = fs::temp_directory_path() / ("hipp-bench-search-" + std::to_string(::getpid()));
     fs::create_directories(dir);
     StudySettings settings;
     settings.subset.pope_per_split = pope_per_split;
     settings.subset.sqa = sqa;
-    std::vector<std::string> methods{"hipp", "uniform", "owl", "random", "nsga2"};
-    if (ablations)
-      for (const char* a : {"hipp-no-vision", "hipp-no-gate", "hipp-flat"}) methods.push_back(a);
+    std::FILE* rows = nullptr;
+    if (!rows_path.empty()) {
+      rows = std::fopen(rows_path.c_str(), "a");
+      if (!rows) throw Error("cannot write " + rows_path);
+    }
 
     std::printf("hypervolume of each method's front (search subset %d POPE per split + %d ScienceQA, reference point "
-                "0,0,0), %d seed(s)\n",
-                pope_per_split, sqa, seeds);
-    std::printf("%-16s", "method");
-    for (int n : budgets) std::printf(" %22s", ("N = " + std::to_string(n)).c_str());
-    std::printf("\n");
-    std::map<std::string, std::map<int, std::vector<double>>> hv;
+                "0,0,0), seeds %d..%d\n",
+                pope_per_split, sqa, first_seed, first_seed + seeds - 1);
+    std::printf("HiPP: G = %d, B = %d, lr = %g, mu = %d, query grid %s, query share %s\n", hipp_settings.group,
+                hipp_settings.prefs_per_iter, hipp_settings.lr, hipp_settings.epochs, query_mode.c_str(),
+                query_share > 0 ? std::to_string(query_share).c_str() : "15 or more");
+    Table hv;
     std::string last_hipp_study;
     for (int n : budgets)
-      for (int seed = 1; seed <= seeds; ++seed)
+      for (int seed = first_seed; seed < first_seed + seeds; ++seed)
         for (const auto& method : methods) {
           const std::string path = (dir / (method + "-" + std::to_string(n) + "-" + std::to_string(seed) + ".sqlite")).string();
-          PlanEvaluator::create_study(path, model, bench, settings, {}, "");
+          PlanEvaluator::create_study(path, model, bench, settings, load, "");
           auto store = open_sqlite_study(path);
-          PlanEvaluator evaluator(*store, {}, "");
+          PlanEvaluator evaluator(*store, load, "");
           if (method.rfind("hipp", 0) == 0) {
-            GrpoSettings g;
+            GrpoSettings g = hipp_settings;
             g.seed = static_cast<uint64_t>(seed);
             g.vision_state = method != "hipp-no-vision";
             g.gate = method != "hipp-no-gate";
             g.hierarchical = method != "hipp-flat";
             const int per_iteration = g.group * g.prefs_per_iter;
-            g.iterations = std::max(1, (n - 15) / per_iteration);
+            const int queries = query_share > 0 ? static_cast<int>(std::lround(query_share * n)) : 15;
+            g.iterations = std::max(1, (n - queries) / per_iteration);
             HippTrainer trainer(evaluator, *store, g);
             trainer.train();
             int left = n - g.iterations * per_iteration;
-            for (const auto& w : preference_grid(std::max(left, 1))) {
-              if (left-- <= 0) break;
-              evaluator.evaluate(trainer.query(w), "query", w);
+            if (query_mode == "fixed" && g.hierarchical) {
+              // Robustness- and utility-leaning preferences at sparsities spread over the range.
+              const auto& st = evaluator.settings();
+              for (int k = 0; k < left; ++k) {
+                const double s = st.s_min + (st.s_max - st.s_min) * (k + 0.5) / left;
+                const Preference w = k % 2 == 0 ? Preference{0.8, 0.2, 0.0} : Preference{0.2, 0.8, 0.0};
+                evaluator.evaluate(trainer.query(w, s), "query", w);
+              }
+            } else {
+              for (const auto& w : preference_grid(std::max(left, 1))) {
+                if (left-- <= 0) break;
+                evaluator.evaluate(trainer.query(w), "query", w);
+              }
             }
             if (method == "hipp") last_hipp_study = path;
           } else {
@@ -178,44 +317,66 @@ int main(int argc, char** argv) {
           hv[method][n].push_back(method_hypervolume(*store, origin_key));
           std::fprintf(stderr, "bench_search: %s N=%d seed %d hypervolume %.4f\n", method.c_str(), n, seed,
                        hv[method][n].back());
+          if (rows) {
+            std::fprintf(rows, "%s %d %d %.6f\n", method.c_str(), n, seed, hv[method][n].back());
+            std::fflush(rows);
+          }
         }
-    for (const auto& method : methods) {
-      std::printf("%-16s", method.c_str());
-      for (int n : budgets) std::printf(" %22s", mean_spread(hv[method][n]).c_str());
-      std::printf("\n");
-    }
+    print_table(hv, methods, budgets);
 
-    // Controllability and matched sparsity on the last HiPP study.
-    auto store = open_sqlite_study(last_hipp_study);
-    PlanEvaluator evaluator(*store, {}, "");
-    GrpoSettings g;
-    HippTrainer trainer(evaluator, *store, g);
-    std::printf("\ncontrollability (N = %d, seed %d): Spearman(w_rob, POPE mean F1) over w = (x, 1 - x, 0)\n",
-                budgets.back(), seeds);
-    for (double s : {0.3, 0.5}) {
-      std::vector<double> x, f1;
-      for (int i = 0; i <= 10; ++i) {
-        const Preference w{i / 10.0, 1 - i / 10.0, 0.0};
-        const auto o = evaluator.evaluate(trainer.query(w, s), "query", w);
-        if (o.failed) continue;
-        x.push_back(w[0]);
-        f1.push_back(o.metrics.raw.value("pope_mean_f1", 0.0));
+    if (!last_hipp_study.empty()) {
+      // Controllability and matched sparsity on the last HiPP study.
+      auto store = open_sqlite_study(last_hipp_study);
+      PlanEvaluator evaluator(*store, load, "");
+      GrpoSettings g;
+      g.iterations = 0;
+      HippTrainer trainer(evaluator, *store, g);
+      std::printf("\ncontrollability (N = %d, seed %d): Spearman(w_rob, POPE mean F1) over w = (x, 1 - x, 0)\n",
+                  budgets.back(), first_seed + seeds - 1);
+      for (double s : {0.3, 0.5}) {
+        std::vector<double> x, f1;
+        for (int i = 0; i <= 10; ++i) {
+          const Preference w{i / 10.0, 1 - i / 10.0, 0.0};
+          const auto o = evaluator.evaluate(trainer.query(w, s), "query", w);
+          if (o.failed) continue;
+          x.push_back(w[0]);
+          f1.push_back(o.metrics.raw.value("pope_mean_f1", 0.0));
+        }
+        std::printf("  s = %.1f: %.3f\n", s, spearman(x, f1));
       }
-      std::printf("  s = %.1f: %.3f\n", s, spearman(x, f1));
-    }
-    std::printf("\nmatched sparsity (search subset): POPE F1 random / popular / adversarial, ScienceQA\n");
-    std::printf("%5s %-18s %8s %8s %8s %8s\n", "s", "plan", "random", "popular", "advers.", "SQA");
-    for (double s : {0.3, 0.5}) {
-      const auto uniform = evaluator.evaluate(evaluator.plan(s, {}, "uniform"), "uniform");
-      const auto rob = evaluator.evaluate(trainer.query({1, 0, 0}, s), "query", Preference{1, 0, 0});
-      const auto util = evaluator.evaluate(trainer.query({0, 1, 0}, s), "query", Preference{0, 1, 0});
-      for (const auto& [name, o] : {std::pair<const char*, const EvalOutcome*>{"uniform", &uniform},
-                                    {"robustness-leaning", &rob}, {"utility-leaning", &util}}) {
-        const auto sp = split_of(o->metrics);
-        std::printf("%5.1f %-18s %8.3f %8.3f %8.3f %8.3f\n", s, name, sp.f1_random, sp.f1_popular, sp.f1_adversarial,
-                    sp.sqa);
+      std::printf("\nmatched sparsity (search subset): POPE F1 random / popular / adversarial, ScienceQA\n");
+      std::printf("%5s %-18s %8s %8s %8s %8s  %s\n", "s", "plan", "random", "popular", "advers.", "SQA", "layer ratios");
+      for (double s : {0.3, 0.5}) {
+        const auto uniform_plan = evaluator.plan(s, {}, "uniform");
+        const auto rob_plan = trainer.query({1, 0, 0}, s), util_plan = trainer.query({0, 1, 0}, s);
+        const auto uniform = evaluator.evaluate(uniform_plan, "uniform");
+        const auto rob = evaluator.evaluate(rob_plan, "query", Preference{1, 0, 0});
+        const auto util = evaluator.evaluate(util_plan, "query", Preference{0, 1, 0});
+        for (const auto& [name, o, plan] :
+             {std::tuple<const char*, const EvalOutcome*, const Blueprint*>{"uniform", &uniform, &uniform_plan},
+              {"robustness-leaning", &rob, &rob_plan},
+              {"utility-leaning", &util, &util_plan}}) {
+          const auto sp = split_of(o->metrics);
+          std::string ratios;
+          for (size_t l = 0; l < plan->layers(); ++l) {
+            char t[16];
+            std::snprintf(t, sizeof t, "%s%.2f", l ? " " : "", plan->ratio(l));
+            ratios += t;
+          }
+          std::printf("%5.1f %-18s %8.3f %8.3f %8.3f %8.3f  %s\n", s, name, sp.f1_random, sp.f1_popular,
+                      sp.f1_adversarial, sp.sqa, ratios.c_str());
+        }
+      }
+      std::printf("\nqueried plans (no fixed sparsity): preference -> s, layer ratios\n");
+      for (const auto& w : {Preference{1, 0, 0}, Preference{0, 1, 0}, Preference{0, 0, 1}, Preference{0.5, 0.5, 0},
+                            Preference{1.0 / 3, 1.0 / 3, 1.0 / 3}}) {
+        const auto plan = trainer.query(w);
+        std::printf("  (%.2f, %.2f, %.2f) -> s %.3f,", w[0], w[1], w[2], plan.sparsity);
+        for (size_t l = 0; l < plan.layers(); ++l) std::printf(" %.2f", plan.ratio(l));
+        std::printf("\n");
       }
     }
+    if (rows) std::fclose(rows);
     fs::remove_all(dir);
     return 0;
   } catch (const std::exception& e) {

@@ -1,0 +1,202 @@
+// What a layer allocation can buy at a fixed sparsity: the attainable set the
+// HiPP policy searches (and the ceiling of its controllability and
+// matched-sparsity goals).
+//
+//   bench_tradeoff MODEL_DIR BENCH_DIR [--sparsity S ...] [--samples K]
+//                  [--subset POPE_PER_SPLIT,SQA | --full] [--seed N]
+//
+// At every sparsity: the uniform plan, each layer spared (its share of the
+// budget a tenth of the others') and each layer loaded (three times the
+// others'), then K allocations from Dir(1, ..., 1). Prints every plan's
+// POPE F1 per split and ScienceQA accuracy, then the range over the plans,
+// the Spearman correlation between POPE mean F1 and ScienceQA, and the best
+// plan on each axis against uniform.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <numeric>
+#include <random>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+#include "core/error.h"
+#include "core/threads.h"
+#include "search/plan_evaluator.h"
+
+namespace fs = std::filesystem;
+using namespace hipp;
+
+namespace {
+
+struct Row {
+  std::string name;
+  std::vector<double> ratios;
+  double f1[3] = {0, 0, 0};
+  double pope = 0, sqa = 0;
+};
+
+std::vector<double> rank_of(const std::vector<double>& v) {
+  std::vector<size_t> order(v.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return v[a] < v[b]; });
+  std::vector<double> r(v.size());
+  for (size_t i = 0; i < order.size();) {
+    size_t j = i;
+    while (j + 1 < order.size() && v[order[j + 1]] == v[order[i]]) ++j;
+    for (size_t k = i; k <= j; ++k) r[order[k]] = 0.5 * static_cast<double>(i + j);
+    i = j + 1;
+  }
+  return r;
+}
+
+double rank_correlation(const std::vector<double>& x, const std::vector<double>& y) {
+  const auto rx = rank_of(x), ry = rank_of(y);
+  const double n = static_cast<double>(x.size());
+  const double mx = std::accumulate(rx.begin(), rx.end(), 0.0) / n, my = std::accumulate(ry.begin(), ry.end(), 0.0) / n;
+  double sxy = 0, sxx = 0, syy = 0;
+  for (size_t i = 0; i < rx.size(); ++i) {
+    sxy += (rx[i] - mx) * (ry[i] - my);
+    sxx += (rx[i] - mx) * (rx[i] - mx);
+    syy += (ry[i] - my) * (ry[i] - my);
+  }
+  return sxx > 0 && syy > 0 ? sxy / std::sqrt(sxx * syy) : 0.0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    if (argc < 3) {
+      std::fprintf(stderr,
+                   "usage: bench_tradeoff MODEL_DIR BENCH_DIR [--sparsity S ...] [--samples K] "
+                   "[--subset POPE_PER_SPLIT,SQA | --full] [--seed N]\n");
+      return 2;
+    }
+    use_threads(0);
+    const std::string model = argv[1], bench = argv[2];
+    std::vector<double> sparsities;
+    int samples = 24;
+    unsigned seed = 1;
+    bool full = false;
+    StudySettings settings;
+    settings.subset.pope_per_split = 50;
+    settings.subset.sqa = 100;
+    for (int i = 3; i < argc; ++i) {
+      const std::string a = argv[i];
+      const bool has_value = i + 1 < argc;
+      if (a == "--sparsity" && has_value) {
+        sparsities.push_back(std::stod(argv[++i]));
+      } else if (a == "--samples" && has_value) {
+        samples = std::stoi(argv[++i]);
+      } else if (a == "--seed" && has_value) {
+        seed = static_cast<unsigned>(std::stoul(argv[++i]));
+      } else if (a == "--full") {
+        full = true;
+      } else if (a == "--subset" && has_value) {
+        const std::string spec = argv[++i];
+        const auto comma = spec.find(',');
+        if (comma == std::string::npos) throw Error("--subset needs POPE_PER_SPLIT,SQA");
+        settings.subset.pope_per_split = std::stoi(spec.substr(0, comma));
+        settings.subset.sqa = std::stoi(spec.substr(comma + 1));
+      } else {
+        throw Error("unknown argument '" + a + "'");
+      }
+    }
+    if (sparsities.empty()) sparsities = {0.3, 0.5};
+    const fs::path dir = fs::temp_directory_path() / ("hipp-bench-tradeoff-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const std::string path = (dir / "study.sqlite").string();
+    PlanEvaluator::create_study(path, model, bench, settings, {}, "");
+    auto store = open_sqlite_study(path);
+    PlanEvaluator evaluator(*store, {}, "");
+    const size_t layers = evaluator.layers();
+    const std::string subset = full ? "full" : "search";
+    std::mt19937_64 rng(seed);
+    std::gamma_distribution<double> gamma(1.0, 1.0);
+
+    std::printf("allocation trade-off on %s (%s), %zu layers, %d random allocations per sparsity\n", model.c_str(),
+                full ? "full test sets"
+                     : ("search subset " + std::to_string(settings.subset.pope_per_split) + " POPE per split + " +
+                        std::to_string(settings.subset.sqa) + " ScienceQA")
+                           .c_str(),
+                layers, samples);
+    for (double s : sparsities) {
+      std::vector<std::pair<std::string, std::vector<double>>> plans;
+      plans.emplace_back("uniform", std::vector<double>(layers, 1.0 / static_cast<double>(layers)));
+      for (size_t l = 0; l < layers; ++l)
+        for (const auto& [label, weight] : {std::pair<const char*, double>{"spare", 0.1}, {"load", 3.0}}) {
+          std::vector<double> a(layers, 1.0);
+          a[l] = weight;
+          const double total = std::accumulate(a.begin(), a.end(), 0.0);
+          for (double& x : a) x /= total;
+          plans.emplace_back(std::string(label) + " L" + std::to_string(l), a);
+        }
+      for (int k = 0; k < samples; ++k) {
+        std::vector<double> a(layers);
+        for (double& x : a) x = gamma(rng);
+        const double total = std::accumulate(a.begin(), a.end(), 0.0);
+        for (double& x : a) x /= total;
+        plans.emplace_back("random " + std::to_string(k + 1), a);
+      }
+      std::printf("\ns = %.2f\n%-10s %-28s %7s %7s %7s %7s %7s\n", s, "plan", "layer ratios", "random", "popular",
+                  "advers.", "mean", "SQA");
+      std::vector<Row> rows;
+      for (const auto& [name, allocation] : plans) {
+        const auto blueprint = evaluator.plan(s, allocation, name);
+        const auto out = evaluator.evaluate(blueprint, name, std::nullopt, subset);
+        if (out.failed) {
+          std::printf("%-10s failed: %s\n", name.c_str(), out.error.c_str());
+          continue;
+        }
+        Row row;
+        row.name = name;
+        for (size_t l = 0; l < blueprint.layers(); ++l) row.ratios.push_back(blueprint.ratio(l));
+        const auto& pope = out.metrics.raw["pope"];
+        const char* splits[3] = {"random", "popular", "adversarial"};
+        for (int i = 0; i < 3; ++i) row.f1[i] = pope.contains(splits[i]) ? pope[splits[i]].value("f1", 0.0) : 0.0;
+        row.pope = out.metrics.raw.value("pope_mean_f1", 0.0);
+        row.sqa = out.metrics.raw.contains("scienceqa") ? out.metrics.raw["scienceqa"].value("accuracy", 0.0) : 0.0;
+        std::string ratios;
+        for (double r : row.ratios) {
+          char t[16];
+          std::snprintf(t, sizeof t, "%s%.2f", ratios.empty() ? "" : " ", r);
+          ratios += t;
+        }
+        std::printf("%-10s %-28s %7.3f %7.3f %7.3f %7.3f %7.3f\n", name.c_str(), ratios.c_str(), row.f1[0], row.f1[1],
+                    row.f1[2], row.pope, row.sqa);
+        std::fflush(stdout);
+        rows.push_back(row);
+      }
+      if (rows.empty()) continue;
+      std::vector<double> pope, sqa;
+      for (const auto& r : rows) {
+        pope.push_back(r.pope);
+        sqa.push_back(r.sqa);
+      }
+      const auto& uniform = rows.front();
+      const auto best_pope = std::max_element(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+        return a.pope < b.pope || (a.pope == b.pope && a.sqa < b.sqa);
+      });
+      const auto best_sqa = std::max_element(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+        return a.sqa < b.sqa || (a.sqa == b.sqa && a.pope < b.pope);
+      });
+      std::printf("range over %zu plans: POPE mean F1 %.3f .. %.3f, ScienceQA %.3f .. %.3f; "
+                  "Spearman(POPE, ScienceQA) %.3f\n",
+                  rows.size(), *std::min_element(pope.begin(), pope.end()), *std::max_element(pope.begin(), pope.end()),
+                  *std::min_element(sqa.begin(), sqa.end()), *std::max_element(sqa.begin(), sqa.end()),
+                  rank_correlation(pope, sqa));
+      std::printf("best POPE: %s (%+.3f POPE, %+.3f ScienceQA against uniform); best ScienceQA: %s (%+.3f POPE, "
+                  "%+.3f ScienceQA)\n",
+                  best_pope->name.c_str(), best_pope->pope - uniform.pope, best_pope->sqa - uniform.sqa,
+                  best_sqa->name.c_str(), best_sqa->pope - uniform.pope, best_sqa->sqa - uniform.sqa);
+    }
+    fs::remove_all(dir);
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_tradeoff: %s\n", e.what());
+    return 1;
+  }
+}
