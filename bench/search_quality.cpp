@@ -7,8 +7,11 @@
 //                [--threads N] [--rows FILE]
 //   bench_search --combine FILE ...
 //
-// HiPP runs with the METHOD.md defaults unless --group/--prefs-per-iter/
-// --lr/--epochs say otherwise. Its budget left after training goes to a
+// HiPP runs with G = 4, B = 2, lr = 3e-3 (METHOD.md's other defaults) and
+// half its budget on a fixed-sparsity query grid, unless --group/
+// --prefs-per-iter/--lr/--epochs/--query/--query-share say otherwise; the
+// method `hipp-defaults` runs METHOD.md's defaults with a free query grid of
+// at least 15 preferences, as `hipp-prune train` does. Its budget left after training goes to a
 // query grid: `free` queries preferences over the simplex (the budget head
 // picks s), `fixed` queries robustness- and utility-leaning preferences at
 // sparsities spread evenly over the study's range (only the allocation is
@@ -160,7 +163,7 @@ int combine(int argc, char** argv, int first) {
   }
   std::sort(budgets.begin(), budgets.end());
   // The usual order: HiPP, the baselines, the ablations, then anything else.
-  const std::vector<std::string> order{"hipp", "uniform", "owl", "random", "nsga2", "hipp-no-vision", "hipp-no-gate", "hipp-flat"};
+  const std::vector<std::string> order{"hipp", "hipp-defaults", "uniform", "owl", "random", "nsga2", "hipp-no-vision", "hipp-no-gate", "hipp-flat"};
   const auto rank = [&](const std::string& m) { return std::find(order.begin(), order.end(), m) - order.begin(); };
   std::stable_sort(methods.begin(), methods.end(), [&](const std::string& a, const std::string& b) { return rank(a) < rank(b); });
   std::printf("hypervolume of each method's front, mean +- sd (runs)\n");
@@ -198,9 +201,15 @@ int main(int argc, char** argv) {
     std::vector<std::string> methods{"hipp", "uniform", "owl", "random", "nsga2"};
     const SubsetOptions default_subset;
     int pope_per_split = default_subset.pope_per_split, sqa = default_subset.sqa;
+    // The bench's HiPP: smaller groups and a larger step than METHOD.md's
+    // defaults (more and larger policy updates for a budget of a few hundred
+    // plans), half the budget on queries at fixed sparsities (docs/policy.md).
     GrpoSettings hipp_settings;
-    std::string query_mode = "free", rows_path;
-    double query_share = 0;  // 0: at least 15 queries, the rest trains
+    hipp_settings.group = 4;
+    hipp_settings.prefs_per_iter = 2;
+    hipp_settings.lr = 3e-3;
+    std::string query_mode = "fixed", rows_path;
+    double query_share = 0.5;  // 0: at least 15 queries, the rest trains
     LoadOptions load;
     for (int i = 3; i < argc; ++i) {
       const std::string a = argv[i];
@@ -279,18 +288,21 @@ int main(int argc, char** argv) {
           auto store = open_sqlite_study(path);
           PlanEvaluator evaluator(*store, load, "");
           if (method.rfind("hipp", 0) == 0) {
-            GrpoSettings g = hipp_settings;
+            // hipp-defaults: what `hipp-prune train` does with its defaults
+            // (METHOD.md's settings, a free query grid of at least 15).
+            const bool defaults = method == "hipp-defaults";
+            GrpoSettings g = defaults ? GrpoSettings{} : hipp_settings;
             g.seed = static_cast<uint64_t>(seed);
             g.vision_state = method != "hipp-no-vision";
             g.gate = method != "hipp-no-gate";
             g.hierarchical = method != "hipp-flat";
             const int per_iteration = g.group * g.prefs_per_iter;
-            const int queries = query_share > 0 ? static_cast<int>(std::lround(query_share * n)) : 15;
+            const int queries = query_share > 0 && !defaults ? static_cast<int>(std::lround(query_share * n)) : 15;
             g.iterations = std::max(1, (n - queries) / per_iteration);
             HippTrainer trainer(evaluator, *store, g);
             trainer.train();
             int left = n - g.iterations * per_iteration;
-            if (query_mode == "fixed" && g.hierarchical) {
+            if (query_mode == "fixed" && !defaults) {
               // Robustness- and utility-leaning preferences at sparsities spread over the range.
               const auto& st = evaluator.settings();
               for (int k = 0; k < left; ++k) {

@@ -23,6 +23,9 @@ struct PolicyArgs {
   int group = GrpoSettings{}.group;
   int prefs = GrpoSettings{}.prefs_per_iter;
   int query_grid = 15;
+  std::vector<double> query_sparsities;
+  double lr = GrpoSettings{}.lr;
+  int epochs = GrpoSettings{}.epochs;
   std::vector<double> pref;
   double sparsity = -1;
   bool evaluate = false;
@@ -44,6 +47,8 @@ void run_train(const PolicyArgs& args, const CommonOptions& common) {
   settings.iterations = args.iterations;
   settings.group = args.group;
   settings.prefs_per_iter = args.prefs;
+  settings.lr = args.lr;
+  settings.epochs = args.epochs;
   if (common.seed) settings.seed = common.seed;
   settings.vision_state = args.ablation != "no-vision";
   settings.gate = args.ablation != "no-gate";
@@ -63,7 +68,7 @@ void run_train(const PolicyArgs& args, const CommonOptions& common) {
   std::vector<EvalOutcome> queried;
   if (args.query_grid > 0) {
     progress_line("train: evaluating the policy's plans on a grid of preferences");
-    queried = trainer.evaluate_query_grid(args.query_grid);
+    queried = trainer.evaluate_query_grid(args.query_grid, args.query_sparsities);
   }
   std::vector<Objectives> points;
   for (const auto& t : store->trials())
@@ -145,6 +150,10 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
   train->add_option("--prefs-per-iter", args->prefs, "preferences per iteration (B)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  train->add_option("--lr", args->lr, "Adam learning rate of the policy (a new run; a resumed run keeps its own)")
+      ->check(CLI::Range(1e-6, 1.0))
+      ->capture_default_str();
+  train->add_option("--epochs", args->epochs, "PPO epochs per batch (mu)")->check(CLI::Range(1, 100))->capture_default_str();
   train->add_option("--ablation", args->ablation, "none, no-vision, no-gate or flat")
       ->check(CLI::IsMember({"none", "no-vision", "no-gate", "flat"}))
       ->capture_default_str();
@@ -152,6 +161,10 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
   train->add_option("--query-grid", args->query_grid, "preferences queried and evaluated after training (0 = none)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  train->add_option("--query-sparsities", args->query_sparsities,
+                    "query the grid at each of these fixed sparsities (only the allocation is the policy's)")
+      ->delimiter(',')
+      ->check(CLI::Range(0.0, 0.99));
   train->add_option("--cache-dir", args->cache_dir, "image-feature cache folder ('none' = memory only)");
   train->callback([args, &common] { run_train(*args, common); });
 
