@@ -4,7 +4,7 @@
 //                [--ablations] [--methods a,b,...] [--subset POPE_PER_SPLIT,SQA]
 //                [--group G] [--prefs-per-iter B] [--lr X] [--epochs MU]
 //                [--query fixed|free] [--query-share X] [--device cpu|cuda]
-//                [--threads N] [--rows FILE]
+//                [--threads N] [--rows FILE] [--matched-full]
 //   bench_search --combine FILE ...
 //
 // HiPP runs with G = 4, B = 2, lr = 3e-3 (METHOD.md's other defaults) and
@@ -26,7 +26,8 @@
 // over seeds), HiPP's controllability (Spearman correlation between w_rob
 // and the queried plan's POPE F1 at fixed s = 0.3 and 0.5) and the
 // matched-sparsity table (robustness- and utility-leaning queries against
-// the uniform plan at s = 0.3 and 0.5).
+// the uniform plan at s = 0.3, 0.5 and 0.7; --matched-full scores them on the
+// full test sets too).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -44,6 +45,7 @@
 #include <torch/torch.h>
 
 #include "core/error.h"
+#include "core/rank_correlation.h"
 #include "core/threads.h"
 #include "search/baselines.h"
 #include "search/hipp_trainer.h"
@@ -58,37 +60,11 @@ namespace {
 double method_hypervolume(StudyStore& store, const std::string& method) {
   std::vector<Objectives> points;
   for (const auto& t : store.trials()) {
-    const bool mine = method == "hipp" ? (t.origin == "query" || t.origin.rfind("grpo:", 0) == 0) : t.origin == method;
+    const bool mine = method == "hipp" ? (t.origin == "query" || t.origin.rfind("grpo:", 0) == 0)
+                                       : t.origin == method;
     if (mine && t.metrics && t.subset == "search") points.push_back(t.metrics->objectives);
   }
   return hypervolume(points);
-}
-
-std::vector<double> ranks(const std::vector<double>& v) {
-  std::vector<size_t> order(v.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return v[a] < v[b]; });
-  std::vector<double> r(v.size());
-  for (size_t i = 0; i < order.size();) {
-    size_t j = i;
-    while (j + 1 < order.size() && v[order[j + 1]] == v[order[i]]) ++j;
-    for (size_t k = i; k <= j; ++k) r[order[k]] = 0.5 * static_cast<double>(i + j);
-    i = j + 1;
-  }
-  return r;
-}
-
-double spearman(const std::vector<double>& x, const std::vector<double>& y) {
-  const auto rx = ranks(x), ry = ranks(y);
-  const double n = static_cast<double>(x.size());
-  const double mx = std::accumulate(rx.begin(), rx.end(), 0.0) / n, my = std::accumulate(ry.begin(), ry.end(), 0.0) / n;
-  double sxy = 0, sxx = 0, syy = 0;
-  for (size_t i = 0; i < rx.size(); ++i) {
-    sxy += (rx[i] - mx) * (ry[i] - my);
-    sxx += (rx[i] - mx) * (rx[i] - mx);
-    syy += (ry[i] - my) * (ry[i] - my);
-  }
-  return sxx > 0 && syy > 0 ? sxy / std::sqrt(sxx * syy) : 0.0;
 }
 
 std::string mean_spread(const std::vector<double>& v) {
@@ -97,7 +73,8 @@ std::string mean_spread(const std::vector<double>& v) {
   double var = 0;
   for (double x : v) var += (x - mean) * (x - mean);
   char text[64];
-  std::snprintf(text, sizeof text, "%.4f +- %.4f", mean, v.size() > 1 ? std::sqrt(var / (n - 1)) : 0.0);
+  std::snprintf(text, sizeof text, "%.4f +- %.4f", mean,
+                v.size() > 1 ? std::sqrt(var / (n - 1)) : 0.0);
   return text;
 }
 
@@ -117,12 +94,12 @@ Split split_of(const TrialMetrics& m) {
 
 }  // namespace
 
-
 namespace {
 
 using Table = std::map<std::string, std::map<int, std::vector<double>>>;
 
-void print_table(const Table& hv, const std::vector<std::string>& methods, const std::vector<int>& budgets) {
+void print_table(const Table& hv, const std::vector<std::string>& methods,
+                 const std::vector<int>& budgets) {
   std::printf("%-16s", "method");
   for (int n : budgets) std::printf(" %22s", ("N = " + std::to_string(n)).c_str());
   std::printf("\n");
@@ -131,7 +108,10 @@ void print_table(const Table& hv, const std::vector<std::string>& methods, const
     for (int n : budgets) {
       const auto m = hv.find(method);
       const bool has = m != hv.end() && m->second.count(n) && !m->second.at(n).empty();
-      std::printf(" %22s", has ? (mean_spread(m->second.at(n)) + " (" + std::to_string(m->second.at(n).size()) + ")").c_str() : "-");
+      std::printf(" %22s", has ? (mean_spread(m->second.at(n)) + " (" +
+                                  std::to_string(m->second.at(n).size()) + ")")
+                                     .c_str()
+                               : "-");
     }
     std::printf("\n");
   }
@@ -155,17 +135,24 @@ int combine(int argc, char** argv, int first) {
       int n = 0, seed = 0;
       double value = 0;
       if (!(fields >> method >> n >> seed >> value))
-        throw Error(std::string(argv[i]) + ":" + std::to_string(number) + ": expected 'method budget seed hypervolume'");
-      if (std::find(methods.begin(), methods.end(), method) == methods.end()) methods.push_back(method);
+        throw Error(std::string(argv[i]) + ":" + std::to_string(number) +
+                    ": expected 'method budget seed hypervolume'");
+      if (std::find(methods.begin(), methods.end(), method) == methods.end())
+        methods.push_back(method);
       if (std::find(budgets.begin(), budgets.end(), n) == budgets.end()) budgets.push_back(n);
       hv[method][n].push_back(value);
     }
   }
   std::sort(budgets.begin(), budgets.end());
   // The usual order: HiPP, the baselines, the ablations, then anything else.
-  const std::vector<std::string> order{"hipp", "hipp-defaults", "uniform", "owl", "random", "nsga2", "hipp-no-vision", "hipp-no-gate", "hipp-flat"};
-  const auto rank = [&](const std::string& m) { return std::find(order.begin(), order.end(), m) - order.begin(); };
-  std::stable_sort(methods.begin(), methods.end(), [&](const std::string& a, const std::string& b) { return rank(a) < rank(b); });
+  const std::vector<std::string> order{
+      "hipp",  "hipp-defaults",  "uniform",      "owl",      "random",
+      "nsga2", "hipp-no-vision", "hipp-no-gate", "hipp-flat"};
+  const auto rank = [&](const std::string& m) {
+    return std::find(order.begin(), order.end(), m) - order.begin();
+  };
+  std::stable_sort(methods.begin(), methods.end(),
+                   [&](const std::string& a, const std::string& b) { return rank(a) < rank(b); });
   std::printf("hypervolume of each method's front, mean +- sd (runs)\n");
   print_table(hv, methods, budgets);
   return 0;
@@ -187,9 +174,12 @@ int main(int argc, char** argv) {
     if (argc >= 2 && std::strcmp(argv[1], "--combine") == 0) return combine(argc, argv, 2);
     if (argc < 3) {
       std::fprintf(stderr,
-                   "usage: bench_search MODEL_DIR BENCH_DIR [BUDGET ...] [--seeds K] [--first-seed K] [--ablations]\n"
-                   "         [--methods a,b,...] [--subset POPE_PER_SPLIT,SQA] [--group G] [--prefs-per-iter B]\n"
-                   "         [--lr X] [--epochs MU] [--query fixed|free] [--query-share X] [--device cpu|cuda] [--threads N]\n         [--rows FILE]\n"
+                   "usage: bench_search MODEL_DIR BENCH_DIR [BUDGET ...] [--seeds K] [--first-seed "
+                   "K] [--ablations]\n"
+                   "         [--methods a,b,...] [--subset POPE_PER_SPLIT,SQA] [--group G] "
+                   "[--prefs-per-iter B]\n"
+                   "         [--lr X] [--epochs MU] [--query fixed|free] [--query-share X] "
+                   "[--device cpu|cuda] [--threads N]\n         [--rows FILE]\n"
                    "       bench_search --combine FILE ...\n");
       return 2;
     }
@@ -210,6 +200,7 @@ int main(int argc, char** argv) {
     hipp_settings.lr = 3e-3;
     std::string query_mode = "fixed", rows_path;
     double query_share = 0.5;  // 0: at least 15 queries, the rest trains
+    bool matched_full = false;
     LoadOptions load;
     for (int i = 3; i < argc; ++i) {
       const std::string a = argv[i];
@@ -224,6 +215,8 @@ int main(int argc, char** argv) {
         if (comma == std::string::npos) throw Error("--subset needs POPE_PER_SPLIT,SQA");
         pope_per_split = std::stoi(spec.substr(0, comma));
         sqa = std::stoi(spec.substr(comma + 1));
+      } else if (a == "--matched-full") {
+        matched_full = true;
       } else if (a == "--ablations") {
         ablations = true;
       } else if (a == "--methods" && value) {
@@ -238,7 +231,8 @@ int main(int argc, char** argv) {
         hipp_settings.epochs = std::stoi(argv[++i]);
       } else if (a == "--query" && value) {
         query_mode = argv[++i];
-        if (query_mode != "fixed" && query_mode != "free") throw Error("--query must be fixed or free");
+        if (query_mode != "fixed" && query_mode != "free")
+          throw Error("--query must be fixed or free");
       } else if (a == "--query-share" && value) {
         query_share = std::stod(argv[++i]);
         if (!(query_share >= 0 && query_share < 1)) throw Error("--query-share must be in [0, 1)");
@@ -259,9 +253,11 @@ int main(int argc, char** argv) {
     if (ablations)
       for (const char* a : {"hipp-no-vision", "hipp-no-gate", "hipp-flat"}) methods.push_back(a);
     for (const auto& m : methods)
-      if (m.rfind("hipp", 0) != 0 && std::find(baseline_methods().begin(), baseline_methods().end(), m) == baseline_methods().end())
+      if (m.rfind("hipp", 0) != 0 && std::find(baseline_methods().begin(), baseline_methods().end(),
+                                               m) == baseline_methods().end())
         throw Error("unknown method '" + m + "'");
-    const fs::path dir = fs::temp_directory_path() / ("hipp-bench-search-" + std::to_string(::getpid()));
+    const fs::path dir =
+        fs::temp_directory_path() / ("hipp-bench-search-" + std::to_string(::getpid()));
     fs::create_directories(dir);
     StudySettings settings;
     settings.subset.pope_per_split = pope_per_split;
@@ -272,18 +268,23 @@ int main(int argc, char** argv) {
       if (!rows) throw Error("cannot write " + rows_path);
     }
 
-    std::printf("hypervolume of each method's front (search subset %d POPE per split + %d ScienceQA, reference point "
-                "0,0,0), seeds %d..%d\n",
-                pope_per_split, sqa, first_seed, first_seed + seeds - 1);
-    std::printf("HiPP: G = %d, B = %d, lr = %g, mu = %d, query grid %s, query share %s\n", hipp_settings.group,
-                hipp_settings.prefs_per_iter, hipp_settings.lr, hipp_settings.epochs, query_mode.c_str(),
+    std::printf(
+        "hypervolume of each method's front (search subset %d POPE per split + %d ScienceQA, "
+        "reference point "
+        "0,0,0), seeds %d..%d\n",
+        pope_per_split, sqa, first_seed, first_seed + seeds - 1);
+    std::printf("HiPP: G = %d, B = %d, lr = %g, mu = %d, query grid %s, query share %s\n",
+                hipp_settings.group, hipp_settings.prefs_per_iter, hipp_settings.lr,
+                hipp_settings.epochs, query_mode.c_str(),
                 query_share > 0 ? std::to_string(query_share).c_str() : "15 or more");
     Table hv;
     std::string last_hipp_study;
     for (int n : budgets)
       for (int seed = first_seed; seed < first_seed + seeds; ++seed)
         for (const auto& method : methods) {
-          const std::string path = (dir / (method + "-" + std::to_string(n) + "-" + std::to_string(seed) + ".sqlite")).string();
+          const std::string path =
+              (dir / (method + "-" + std::to_string(n) + "-" + std::to_string(seed) + ".sqlite"))
+                  .string();
           PlanEvaluator::create_study(path, model, bench, settings, load, "");
           auto store = open_sqlite_study(path);
           PlanEvaluator evaluator(*store, load, "");
@@ -297,7 +298,8 @@ int main(int argc, char** argv) {
             g.gate = method != "hipp-no-gate";
             g.hierarchical = method != "hipp-flat";
             const int per_iteration = g.group * g.prefs_per_iter;
-            const int queries = query_share > 0 && !defaults ? static_cast<int>(std::lround(query_share * n)) : 15;
+            const int queries =
+                query_share > 0 && !defaults ? static_cast<int>(std::lround(query_share * n)) : 15;
             g.iterations = std::max(1, (n - queries) / per_iteration);
             HippTrainer trainer(evaluator, *store, g);
             trainer.train();
@@ -307,7 +309,8 @@ int main(int argc, char** argv) {
               const auto& st = evaluator.settings();
               for (int k = 0; k < left; ++k) {
                 const double s = st.s_min + (st.s_max - st.s_min) * (k + 0.5) / left;
-                const Preference w = k % 2 == 0 ? Preference{0.8, 0.2, 0.0} : Preference{0.2, 0.8, 0.0};
+                const Preference w =
+                    k % 2 == 0 ? Preference{0.8, 0.2, 0.0} : Preference{0.2, 0.8, 0.0};
                 evaluator.evaluate(trainer.query(w, s), "query", w);
               }
             } else {
@@ -327,8 +330,8 @@ int main(int argc, char** argv) {
           // Each study holds one method's trials; HiPP's are its GRPO samples and queries.
           const std::string origin_key = method.rfind("hipp", 0) == 0 ? "hipp" : method;
           hv[method][n].push_back(method_hypervolume(*store, origin_key));
-          std::fprintf(stderr, "bench_search: %s N=%d seed %d hypervolume %.4f\n", method.c_str(), n, seed,
-                       hv[method][n].back());
+          std::fprintf(stderr, "bench_search: %s N=%d seed %d hypervolume %.4f\n", method.c_str(),
+                       n, seed, hv[method][n].back());
           if (rows) {
             std::fprintf(rows, "%s %d %d %.6f\n", method.c_str(), n, seed, hv[method][n].back());
             std::fflush(rows);
@@ -343,8 +346,10 @@ int main(int argc, char** argv) {
       GrpoSettings g;
       g.iterations = 0;
       HippTrainer trainer(evaluator, *store, g);
-      std::printf("\ncontrollability (N = %d, seed %d): Spearman(w_rob, POPE mean F1) over w = (x, 1 - x, 0)\n",
-                  budgets.back(), first_seed + seeds - 1);
+      std::printf(
+          "\ncontrollability (N = %d, seed %d): Spearman(w_rob, POPE mean F1) over w = (x, 1 - x, "
+          "0)\n",
+          budgets.back(), first_seed + seeds - 1);
       for (double s : {0.3, 0.5}) {
         std::vector<double> x, f1;
         for (int i = 0; i <= 10; ++i) {
@@ -356,32 +361,40 @@ int main(int argc, char** argv) {
         }
         std::printf("  s = %.1f: %.3f\n", s, spearman(x, f1));
       }
-      std::printf("\nmatched sparsity (search subset): POPE F1 random / popular / adversarial, ScienceQA\n");
-      std::printf("%5s %-18s %8s %8s %8s %8s  %s\n", "s", "plan", "random", "popular", "advers.", "SQA", "layer ratios");
-      for (double s : {0.3, 0.5}) {
-        const auto uniform_plan = evaluator.plan(s, {}, "uniform");
-        const auto rob_plan = trainer.query({1, 0, 0}, s), util_plan = trainer.query({0, 1, 0}, s);
-        const auto uniform = evaluator.evaluate(uniform_plan, "uniform");
-        const auto rob = evaluator.evaluate(rob_plan, "query", Preference{1, 0, 0});
-        const auto util = evaluator.evaluate(util_plan, "query", Preference{0, 1, 0});
-        for (const auto& [name, o, plan] :
-             {std::tuple<const char*, const EvalOutcome*, const Blueprint*>{"uniform", &uniform, &uniform_plan},
-              {"robustness-leaning", &rob, &rob_plan},
-              {"utility-leaning", &util, &util_plan}}) {
-          const auto sp = split_of(o->metrics);
-          std::string ratios;
-          for (size_t l = 0; l < plan->layers(); ++l) {
-            char t[16];
-            std::snprintf(t, sizeof t, "%s%.2f", l ? " " : "", plan->ratio(l));
-            ratios += t;
+      for (const char* subset_name : {"search", "full"}) {
+        const std::string subset = subset_name;
+        if (subset == "full" && !matched_full) break;
+        std::printf("\nmatched sparsity (%s): POPE F1 random / popular / adversarial, ScienceQA\n",
+                    subset == "full" ? "full test sets" : "search subset");
+        std::printf("%5s %-18s %8s %8s %8s %8s  %s\n", "s", "plan", "random", "popular", "advers.",
+                    "SQA", "layer ratios");
+        for (double s : {0.3, 0.5, 0.7}) {
+          const auto uniform_plan = evaluator.plan(s, {}, "uniform");
+          const auto rob_plan = trainer.query({1, 0, 0}, s),
+                     util_plan = trainer.query({0, 1, 0}, s);
+          const auto uniform = evaluator.evaluate(uniform_plan, "uniform", std::nullopt, subset);
+          const auto rob = evaluator.evaluate(rob_plan, "query", Preference{1, 0, 0}, subset);
+          const auto util = evaluator.evaluate(util_plan, "query", Preference{0, 1, 0}, subset);
+          for (const auto& [name, o, plan] :
+               {std::tuple<const char*, const EvalOutcome*, const Blueprint*>{"uniform", &uniform,
+                                                                              &uniform_plan},
+                {"robustness-leaning", &rob, &rob_plan},
+                {"utility-leaning", &util, &util_plan}}) {
+            const auto sp = split_of(o->metrics);
+            std::string ratios;
+            for (size_t l = 0; l < plan->layers(); ++l) {
+              char t[16];
+              std::snprintf(t, sizeof t, "%s%.2f", l ? " " : "", plan->ratio(l));
+              ratios += t;
+            }
+            std::printf("%5.1f %-18s %8.3f %8.3f %8.3f %8.3f  %s\n", s, name, sp.f1_random,
+                        sp.f1_popular, sp.f1_adversarial, sp.sqa, ratios.c_str());
           }
-          std::printf("%5.1f %-18s %8.3f %8.3f %8.3f %8.3f  %s\n", s, name, sp.f1_random, sp.f1_popular,
-                      sp.f1_adversarial, sp.sqa, ratios.c_str());
         }
       }
       std::printf("\nqueried plans (no fixed sparsity): preference -> s, layer ratios\n");
-      for (const auto& w : {Preference{1, 0, 0}, Preference{0, 1, 0}, Preference{0, 0, 1}, Preference{0.5, 0.5, 0},
-                            Preference{1.0 / 3, 1.0 / 3, 1.0 / 3}}) {
+      for (const auto& w : {Preference{1, 0, 0}, Preference{0, 1, 0}, Preference{0, 0, 1},
+                            Preference{0.5, 0.5, 0}, Preference{1.0 / 3, 1.0 / 3, 1.0 / 3}}) {
         const auto plan = trainer.query(w);
         std::printf("  (%.2f, %.2f, %.2f) -> s %.3f,", w[0], w[1], w[2], plan.sparsity);
         for (size_t l = 0; l < plan.layers(); ++l) std::printf(" %.2f", plan.ratio(l));

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/rank_correlation.h"
 #include "core/threads.h"
 #include "search/plan_evaluator.h"
 
@@ -37,33 +38,6 @@ struct Row {
   double f1[3] = {0, 0, 0};
   double pope = 0, sqa = 0;
 };
-
-std::vector<double> rank_of(const std::vector<double>& v) {
-  std::vector<size_t> order(v.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return v[a] < v[b]; });
-  std::vector<double> r(v.size());
-  for (size_t i = 0; i < order.size();) {
-    size_t j = i;
-    while (j + 1 < order.size() && v[order[j + 1]] == v[order[i]]) ++j;
-    for (size_t k = i; k <= j; ++k) r[order[k]] = 0.5 * static_cast<double>(i + j);
-    i = j + 1;
-  }
-  return r;
-}
-
-double rank_correlation(const std::vector<double>& x, const std::vector<double>& y) {
-  const auto rx = rank_of(x), ry = rank_of(y);
-  const double n = static_cast<double>(x.size());
-  const double mx = std::accumulate(rx.begin(), rx.end(), 0.0) / n, my = std::accumulate(ry.begin(), ry.end(), 0.0) / n;
-  double sxy = 0, sxx = 0, syy = 0;
-  for (size_t i = 0; i < rx.size(); ++i) {
-    sxy += (rx[i] - mx) * (ry[i] - my);
-    sxx += (rx[i] - mx) * (rx[i] - mx);
-    syy += (ry[i] - my) * (ry[i] - my);
-  }
-  return sxx > 0 && syy > 0 ? sxy / std::sqrt(sxx * syy) : 0.0;
-}
 
 }  // namespace
 
@@ -106,7 +80,8 @@ int main(int argc, char** argv) {
       }
     }
     if (sparsities.empty()) sparsities = {0.3, 0.5};
-    const fs::path dir = fs::temp_directory_path() / ("hipp-bench-tradeoff-" + std::to_string(::getpid()));
+    const fs::path dir =
+        fs::temp_directory_path() / ("hipp-bench-tradeoff-" + std::to_string(::getpid()));
     fs::create_directories(dir);
     const std::string path = (dir / "study.sqlite").string();
     PlanEvaluator::create_study(path, model, bench, settings, {}, "");
@@ -117,17 +92,19 @@ int main(int argc, char** argv) {
     std::mt19937_64 rng(seed);
     std::gamma_distribution<double> gamma(1.0, 1.0);
 
-    std::printf("allocation trade-off on %s (%s), %zu layers, %d random allocations per sparsity\n", model.c_str(),
+    std::printf("allocation trade-off on %s (%s), %zu layers, %d random allocations per sparsity\n",
+                model.c_str(),
                 full ? "full test sets"
-                     : ("search subset " + std::to_string(settings.subset.pope_per_split) + " POPE per split + " +
-                        std::to_string(settings.subset.sqa) + " ScienceQA")
+                     : ("search subset " + std::to_string(settings.subset.pope_per_split) +
+                        " POPE per split + " + std::to_string(settings.subset.sqa) + " ScienceQA")
                            .c_str(),
                 layers, samples);
     for (double s : sparsities) {
       std::vector<std::pair<std::string, std::vector<double>>> plans;
       plans.emplace_back("uniform", std::vector<double>(layers, 1.0 / static_cast<double>(layers)));
       for (size_t l = 0; l < layers; ++l)
-        for (const auto& [label, weight] : {std::pair<const char*, double>{"spare", 0.1}, {"load", 3.0}}) {
+        for (const auto& [label, weight] :
+             {std::pair<const char*, double>{"spare", 0.1}, {"load", 3.0}}) {
           std::vector<double> a(layers, 1.0);
           a[l] = weight;
           const double total = std::accumulate(a.begin(), a.end(), 0.0);
@@ -141,8 +118,8 @@ int main(int argc, char** argv) {
         for (double& x : a) x /= total;
         plans.emplace_back("random " + std::to_string(k + 1), a);
       }
-      std::printf("\ns = %.2f\n%-10s %-28s %7s %7s %7s %7s %7s\n", s, "plan", "layer ratios", "random", "popular",
-                  "advers.", "mean", "SQA");
+      std::printf("\ns = %.2f\n%-10s %-28s %7s %7s %7s %7s %7s\n", s, "plan", "layer ratios",
+                  "random", "popular", "advers.", "mean", "SQA");
       std::vector<Row> rows;
       for (const auto& [name, allocation] : plans) {
         const auto blueprint = evaluator.plan(s, allocation, name);
@@ -156,17 +133,20 @@ int main(int argc, char** argv) {
         for (size_t l = 0; l < blueprint.layers(); ++l) row.ratios.push_back(blueprint.ratio(l));
         const auto& pope = out.metrics.raw["pope"];
         const char* splits[3] = {"random", "popular", "adversarial"};
-        for (int i = 0; i < 3; ++i) row.f1[i] = pope.contains(splits[i]) ? pope[splits[i]].value("f1", 0.0) : 0.0;
+        for (int i = 0; i < 3; ++i)
+          row.f1[i] = pope.contains(splits[i]) ? pope[splits[i]].value("f1", 0.0) : 0.0;
         row.pope = out.metrics.raw.value("pope_mean_f1", 0.0);
-        row.sqa = out.metrics.raw.contains("scienceqa") ? out.metrics.raw["scienceqa"].value("accuracy", 0.0) : 0.0;
+        row.sqa = out.metrics.raw.contains("scienceqa")
+                      ? out.metrics.raw["scienceqa"].value("accuracy", 0.0)
+                      : 0.0;
         std::string ratios;
         for (double r : row.ratios) {
           char t[16];
           std::snprintf(t, sizeof t, "%s%.2f", ratios.empty() ? "" : " ", r);
           ratios += t;
         }
-        std::printf("%-10s %-28s %7.3f %7.3f %7.3f %7.3f %7.3f\n", name.c_str(), ratios.c_str(), row.f1[0], row.f1[1],
-                    row.f1[2], row.pope, row.sqa);
+        std::printf("%-10s %-28s %7.3f %7.3f %7.3f %7.3f %7.3f\n", name.c_str(), ratios.c_str(),
+                    row.f1[0], row.f1[1], row.f1[2], row.pope, row.sqa);
         std::fflush(stdout);
         rows.push_back(row);
       }
@@ -177,21 +157,26 @@ int main(int argc, char** argv) {
         sqa.push_back(r.sqa);
       }
       const auto& uniform = rows.front();
-      const auto best_pope = std::max_element(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
-        return a.pope < b.pope || (a.pope == b.pope && a.sqa < b.sqa);
-      });
-      const auto best_sqa = std::max_element(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
-        return a.sqa < b.sqa || (a.sqa == b.sqa && a.pope < b.pope);
-      });
-      std::printf("range over %zu plans: POPE mean F1 %.3f .. %.3f, ScienceQA %.3f .. %.3f; "
-                  "Spearman(POPE, ScienceQA) %.3f\n",
-                  rows.size(), *std::min_element(pope.begin(), pope.end()), *std::max_element(pope.begin(), pope.end()),
-                  *std::min_element(sqa.begin(), sqa.end()), *std::max_element(sqa.begin(), sqa.end()),
-                  rank_correlation(pope, sqa));
-      std::printf("best POPE: %s (%+.3f POPE, %+.3f ScienceQA against uniform); best ScienceQA: %s (%+.3f POPE, "
-                  "%+.3f ScienceQA)\n",
-                  best_pope->name.c_str(), best_pope->pope - uniform.pope, best_pope->sqa - uniform.sqa,
-                  best_sqa->name.c_str(), best_sqa->pope - uniform.pope, best_sqa->sqa - uniform.sqa);
+      const auto best_pope =
+          std::max_element(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+            return a.pope < b.pope || (a.pope == b.pope && a.sqa < b.sqa);
+          });
+      const auto best_sqa =
+          std::max_element(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+            return a.sqa < b.sqa || (a.sqa == b.sqa && a.pope < b.pope);
+          });
+      std::printf(
+          "range over %zu plans: POPE mean F1 %.3f .. %.3f, ScienceQA %.3f .. %.3f; "
+          "Spearman(POPE, ScienceQA) %.3f\n",
+          rows.size(), *std::min_element(pope.begin(), pope.end()),
+          *std::max_element(pope.begin(), pope.end()), *std::min_element(sqa.begin(), sqa.end()),
+          *std::max_element(sqa.begin(), sqa.end()), spearman(pope, sqa));
+      std::printf(
+          "best POPE: %s (%+.3f POPE, %+.3f ScienceQA against uniform); best ScienceQA: %s (%+.3f "
+          "POPE, "
+          "%+.3f ScienceQA)\n",
+          best_pope->name.c_str(), best_pope->pope - uniform.pope, best_pope->sqa - uniform.sqa,
+          best_sqa->name.c_str(), best_sqa->pope - uniform.pope, best_sqa->sqa - uniform.sqa);
     }
     fs::remove_all(dir);
     return 0;

@@ -50,8 +50,12 @@ if [[ ! -f "$study" ]]; then
   "$cli" baseline --study "$study" --method uniform --evals 16
   "$cli" baseline --study "$study" --method random --evals 16
 fi
-"$cli" train --study "$study" --iterations 4
+# Small groups and a larger step than METHOD.md's defaults: the policy learns
+# in ~100 plans (docs/policy.md); queried at three fixed sparsities afterwards.
+"$cli" train --study "$study" --iterations 12 --group 4 --prefs-per-iter 2 --lr 3e-3 --query-sparsities 0.3,0.5,0.7
 "$cli" front --study "$study"
+echo "== the policy's plans for three preferences (robustness, utility, compression)"
+for pref in 1,0,0 0,1,0 0,0,1; do "$cli" query --study "$study" --pref "$pref"; done
 "$cli" query --study "$study" --pref 0.8,0.1,0.1 --sparsity 0.5
 
 echo "== recovery: LoRA on that plan, scored beside it in the study"

@@ -1,5 +1,9 @@
+#include <cmath>
+
 #include <gtest/gtest.h>
 
+#include "core/error.h"
+#include "core/rank_correlation.h"
 #include "eval/metrics.h"
 
 namespace hipp {
@@ -103,3 +107,19 @@ TEST(BenchmarkResult, JsonRoundTrip) {
 
 }  // namespace
 }  // namespace hipp
+
+TEST(RankCorrelation, TiesShareTheirMeanRank) {
+  EXPECT_EQ(hipp::average_ranks({0.3, 0.1, 0.3, 0.2}), (std::vector<double>{2.5, 0.0, 2.5, 1.0}));
+}
+
+TEST(RankCorrelation, MonotoneOppositeTiedAndConstant) {
+  const std::vector<double> x{0.0, 0.1, 0.2, 0.3, 0.4};
+  EXPECT_NEAR(hipp::spearman(x, {0.5, 0.6, 0.9, 0.91, 2.0}), 1.0, 1e-12);  // any increasing map
+  EXPECT_NEAR(hipp::spearman(x, {5.0, 4.0, 3.0, 1.0, 0.0}), -1.0, 1e-12);  // decreasing
+  // Hand-computed with ties: ranks of y are 0.5, 0.5, 2, 3.5, 3.5;
+  // sxy = 9, sxx = 10, syy = 9.
+  EXPECT_NEAR(hipp::spearman(x, {1.0, 1.0, 2.0, 3.0, 3.0}), 9.0 / std::sqrt(90.0), 1e-12);
+  EXPECT_EQ(hipp::spearman(x, {0.98, 0.98, 0.98, 0.98, 0.98}),
+            0.0);  // all tied: no ranking to follow
+  EXPECT_THROW(hipp::spearman(x, {1.0}), hipp::Error);
+}

@@ -1,5 +1,6 @@
 #include "search/policy.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -105,7 +106,10 @@ PlanDraw HippPolicyImpl::sample(const torch::Tensor& states, const Preference& w
     auto x = sample_beta(ab.select(1, 0), ab.select(1, 1));
     auto r = x * config_.r_max;
     plan.ratios = to_vector(r);
-    plan.sparsity = r.mean().item<double>();
+    // The plan keeps the study's sparsity range, as every other method's
+    // does: a mean ratio outside it is clipped (the sampled ratios, and so
+    // the log-probability, stay as drawn).
+    plan.sparsity = std::clamp(r.mean().item<double>(), config_.s_min, config_.s_max);
     plan.allocation = to_vector(r / r.sum());
     plan.log_prob = log_prob(states, w, plan, fixed);
     return plan;
@@ -132,7 +136,7 @@ PlanDraw HippPolicyImpl::query(const torch::Tensor& states, const Preference& w,
     auto r = ab.select(1, 0) / (ab.select(1, 0) + ab.select(1, 1)) * config_.r_max;
     if (fixed) r = (r * (*fixed / r.mean().item<double>())).clamp_max(config_.r_max);
     plan.ratios = to_vector(r);
-    plan.sparsity = fixed ? *fixed : r.mean().item<double>();
+    plan.sparsity = fixed ? *fixed : std::clamp(r.mean().item<double>(), config_.s_min, config_.s_max);
     plan.allocation = to_vector(r / r.sum());
     return plan;
   }
