@@ -198,13 +198,14 @@ int main(int argc, char** argv) {
   try {
     if (argc >= 2 && std::strcmp(argv[1], "--combine") == 0) return combine(argc, argv, 2);
     if (argc < 3) {
-      std::fprintf(stderr,
-                   "usage: bench_search MODEL_DIR BENCH_DIR [BUDGET ...] [--seeds K] [--first-seed K]\n"
-                   "         [--ablations] [--methods a,b,...] [--subset POPE_PER_SPLIT,SQA]\n"
-                   "         [--group G] [--prefs-per-iter B] [--lr X] [--epochs MU]\n"
-                   "         [--query fixed|free] [--query-share X] [--device cpu|cuda] [--threads N]\n"
-                   "         [--rows FILE] [--matched-full] [--heldout]\n"
-                   "       bench_search --combine FILE ...\n");
+      std::fprintf(
+          stderr,
+          "usage: bench_search MODEL_DIR BENCH_DIR [BUDGET ...] [--seeds K] [--first-seed K]\n"
+          "         [--ablations] [--methods a,b,...] [--subset POPE_PER_SPLIT,SQA]\n"
+          "         [--group G] [--prefs-per-iter B] [--lr X] [--epochs MU]\n"
+          "         [--query fixed|free] [--query-share X] [--device cpu|cuda] [--threads N]\n"
+          "         [--rows FILE] [--matched-full] [--heldout]\n"
+          "       bench_search --combine FILE ...\n");
       return 2;
     }
     use_threads(0);
@@ -218,10 +219,7 @@ int main(int argc, char** argv) {
     // The bench's HiPP: smaller groups and a larger step than METHOD.md's
     // defaults (more and larger policy updates for a budget of a few hundred
     // plans), half the budget on queries at fixed sparsities (docs/policy.md).
-    GrpoSettings hipp_settings;
-    hipp_settings.group = 4;
-    hipp_settings.prefs_per_iter = 2;
-    hipp_settings.lr = 3e-3;
+    GrpoSettings hipp_settings = small_budget_grpo_settings();
     std::string query_mode = "fixed", rows_path;
     double query_share = 0.5;  // 0: at least 15 queries, the rest trains
     bool matched_full = false, heldout = false;

@@ -48,7 +48,9 @@ struct EngineWorker::Session {
                       int iterations = 0) {
     if (!trainer || iterations > 0) {
       if (iterations == 0 && !study_has_policy(*store)) return nullptr;
-      GrpoSettings settings;
+      // Small groups and a larger step: the policy learns within the few
+      // hundred plans an interactive session spends (docs/policy.md).
+      GrpoSettings settings = small_budget_grpo_settings();
       settings.iterations = iterations;
       trainer.reset();
       trainer = std::make_unique<HippTrainer>(loaded(log, cancel), *store, settings);

@@ -351,7 +351,8 @@ void MainWindow::runBaseline(const QString& method) {
 
 void MainWindow::train() {
   bool ok = false;
-  const int n = QInputDialog::getInt(this, "Train policy", "GRPO iterations:", 4, 1, 1000, 1, &ok);
+  const int n =
+      QInputDialog::getInt(this, "Train policy", "GRPO iterations (8 plans each):", 12, 1, 1000, 1, &ok);
   if (ok) worker_->train(n, 15);
 }
 

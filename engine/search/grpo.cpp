@@ -8,6 +8,14 @@
 
 namespace hipp {
 
+GrpoSettings small_budget_grpo_settings() {
+  GrpoSettings s;
+  s.group = 4;
+  s.prefs_per_iter = 2;
+  s.lr = 3e-3;
+  return s;
+}
+
 nlohmann::json grpo_settings_to_json(const GrpoSettings& s) {
   return {{"iterations", s.iterations}, {"group", s.group}, {"prefs_per_iter", s.prefs_per_iter},
           {"clip", s.clip}, {"epochs", s.epochs}, {"lr", s.lr}, {"entropy_coef", s.entropy_coef},

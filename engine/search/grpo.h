@@ -37,6 +37,11 @@ struct GrpoSettings {
   bool gate = true;          // false: no stability gate
   bool hierarchical = true;  // false: flat per-layer ratios
 };
+// METHOD.md's defaults with smaller groups and a larger step (G = 4, B = 2,
+// lr = 3e-3): twelve iterations of 8 plans teach the demo policy what
+// METHOD.md's settings do not in a budget of a hundred plans
+// (docs/policy.md). The app trains with these; `train` with the defaults.
+GrpoSettings small_budget_grpo_settings();
 nlohmann::json grpo_settings_to_json(const GrpoSettings& s);
 GrpoSettings grpo_settings_from_json(const nlohmann::json& json, const std::string& where);
 
