@@ -58,13 +58,21 @@ using namespace hipp;
 
 namespace {
 
+// The trials a method's front is made of: its search-subset trials (HiPP's
+// are its GRPO samples and queries).
+std::vector<Trial> method_trials(StudyStore& store, const std::string& method) {
+  std::vector<Trial> mine;
+  for (const auto& t : store.trials()) {
+    const bool match = method == "hipp" ? (t.origin == "query" || t.origin.rfind("grpo:", 0) == 0)
+                                        : t.origin == method;
+    if (match && t.metrics && t.subset == "search") mine.push_back(t);
+  }
+  return mine;
+}
+
 double method_hypervolume(StudyStore& store, const std::string& method) {
   std::vector<Objectives> points;
-  for (const auto& t : store.trials()) {
-    const bool mine = method == "hipp" ? (t.origin == "query" || t.origin.rfind("grpo:", 0) == 0)
-                                       : t.origin == method;
-    if (mine && t.metrics && t.subset == "search") points.push_back(t.metrics->objectives);
-  }
+  for (const auto& t : method_trials(store, method)) points.push_back(t.metrics->objectives);
   return hypervolume(points);
 }
 
@@ -72,16 +80,9 @@ double method_hypervolume(StudyStore& store, const std::string& method) {
 // hypervolume of those plans' full-set objectives (how much of the front
 // holds on questions the search never saw).
 double heldout_hypervolume(StudyStore& store, PlanEvaluator& evaluator, const std::string& method) {
-  std::vector<Trial> mine;
+  const auto mine = method_trials(store, method);
   std::vector<Objectives> points;
-  for (const auto& t : store.trials()) {
-    const bool match = method == "hipp" ? (t.origin == "query" || t.origin.rfind("grpo:", 0) == 0)
-                                        : t.origin == method;
-    if (match && t.metrics && t.subset == "search") {
-      mine.push_back(t);
-      points.push_back(t.metrics->objectives);
-    }
-  }
+  for (const auto& t : mine) points.push_back(t.metrics->objectives);
   std::vector<Objectives> full;
   for (size_t i : non_dominated(points)) {
     const auto plan = store.plan(mine[i].plan_id);
