@@ -212,11 +212,19 @@ TEST_F(Search, CommandLine) {
   const auto shown = nlohmann::json::parse(out.substr(out.find('{')));
   EXPECT_TRUE(shown["dense"].contains("full"));  // the full-set reference, computed once
   EXPECT_EQ(cli("rescore --study " + study + " --trial 999 --cache-dir none", &out), 1) << out;
-  ASSERT_EQ(cli("train --study " + study + " --iterations 1 --group 2 --prefs-per-iter 1 --query-grid 3 --cache-dir none",
+  // --small-budget's settings, with an explicit --group/--prefs-per-iter on top; the grid at one fixed sparsity.
+  ASSERT_EQ(cli("--json train --study " + study +
+                    " --iterations 1 --small-budget --group 2 --prefs-per-iter 1 --query-grid 3 --query-sparsities 0.3"
+                    " --cache-dir none",
                 &out),
             0)
       << out;
   EXPECT_NE(out.find("iteration 1/1"), std::string::npos) << out;
+  const auto trained = nlohmann::json::parse(out.substr(out.find('{')));
+  EXPECT_EQ(trained["settings"]["group"], 2);
+  EXPECT_EQ(trained["settings"]["prefs_per_iter"], 1);
+  EXPECT_DOUBLE_EQ(trained["settings"]["lr"].get<double>(), small_budget_grpo_settings().lr);
+  EXPECT_GE(trained["queried"].get<int>(), 3);
   ASSERT_EQ(cli("query --study " + study + " --pref 1,0,0 --sparsity 0.4 --evaluate --cache-dir none", &out), 0) << out;
   EXPECT_NE(out.find("sparsity 0.400"), std::string::npos) << out;
   EXPECT_EQ(cli("query --study " + study + " --pref 0,0,0 --cache-dir none", &out), 1) << out;

@@ -26,6 +26,10 @@ struct PolicyArgs {
   std::vector<double> query_sparsities;
   double lr = GrpoSettings{}.lr;
   int epochs = GrpoSettings{}.epochs;
+  bool small_budget = false;
+  // Which of --group, --prefs-per-iter and --lr the command line gave
+  // (those override --small-budget's values).
+  bool group_given = false, prefs_given = false, lr_given = false;
   std::vector<double> pref;
   double sparsity = -1;
   bool evaluate = false;
@@ -43,11 +47,11 @@ void run_train(const PolicyArgs& args, const CommonOptions& common) {
                           [](const std::string& line) { progress_line("train: " + line); });
   const auto* cancel = install_cancel_handler();
   evaluator.cancel = cancel;
-  GrpoSettings settings;
+  GrpoSettings settings = args.small_budget ? small_budget_grpo_settings() : GrpoSettings{};
   settings.iterations = args.iterations;
-  settings.group = args.group;
-  settings.prefs_per_iter = args.prefs;
-  settings.lr = args.lr;
+  if (!args.small_budget || args.group_given) settings.group = args.group;
+  if (!args.small_budget || args.prefs_given) settings.prefs_per_iter = args.prefs;
+  if (!args.small_budget || args.lr_given) settings.lr = args.lr;
   settings.epochs = args.epochs;
   if (common.seed) settings.seed = common.seed;
   settings.vision_state = args.ablation != "no-vision";
@@ -146,13 +150,16 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
   auto* train = app.add_subcommand("train", "train the HiPP policy on a study (plan-level GRPO)");
   train->add_option("--study", args->study, "study file")->required();
   train->add_option("--iterations", args->iterations, "GRPO iterations")->check(CLI::PositiveNumber)->capture_default_str();
-  train->add_option("--group", args->group, "plans sampled per preference (G)")->check(CLI::Range(2, 1024))->capture_default_str();
-  train->add_option("--prefs-per-iter", args->prefs, "preferences per iteration (B)")
+  auto* group = train->add_option("--group", args->group, "plans sampled per preference (G)")->check(CLI::Range(2, 1024))->capture_default_str();
+  auto* prefs = train->add_option("--prefs-per-iter", args->prefs, "preferences per iteration (B)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  train->add_option("--lr", args->lr, "Adam learning rate of the policy (a new run; a resumed run keeps its own)")
+  auto* lr = train->add_option("--lr", args->lr, "Adam learning rate of the policy (a new run; a resumed run keeps its own)")
       ->check(CLI::Range(1e-6, 1.0))
       ->capture_default_str();
+  train->add_flag("--small-budget", args->small_budget,
+                  "groups of 4 for 2 preferences at lr 3e-3 (the app's settings): learns within ~100 plans; "
+                  "--group/--prefs-per-iter/--lr still override");
   train->add_option("--epochs", args->epochs, "PPO epochs per batch (mu)")->check(CLI::Range(1, 100))->capture_default_str();
   train->add_option("--ablation", args->ablation, "none, no-vision, no-gate or flat")
       ->check(CLI::IsMember({"none", "no-vision", "no-gate", "flat"}))
@@ -166,7 +173,12 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
       ->delimiter(',')
       ->check(CLI::Range(0.0, 0.99));
   train->add_option("--cache-dir", args->cache_dir, "image-feature cache folder ('none' = memory only)");
-  train->callback([args, &common] { run_train(*args, common); });
+  train->callback([args, &common, group, prefs, lr] {
+    args->group_given = group->count() > 0;
+    args->prefs_given = prefs->count() > 0;
+    args->lr_given = lr->count() > 0;
+    run_train(*args, common);
+  });
 
   auto* query = app.add_subcommand("query", "the trained policy's plan for a preference");
   query->add_option("--study", args->study, "study file")->required();
