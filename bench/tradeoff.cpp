@@ -3,14 +3,18 @@
 // matched-sparsity goals).
 //
 //   bench_tradeoff MODEL_DIR BENCH_DIR [--sparsity S ...] [--samples K]
-//                  [--subset POPE_PER_SPLIT,SQA | --full] [--seed N]
+//                  [--subset POPE_PER_SPLIT,SQA | --full] [--seed N] [--random-only]
 //
-// At every sparsity: the uniform plan, each layer spared (its share of the
-// budget a tenth of the others') and each layer loaded (three times the
-// others'), then K allocations from Dir(1, ..., 1). Prints every plan's
+// At every sparsity: the uniform plan, the first or the second half of the
+// layers spared (their share of the budget a tenth of the others'), each
+// layer spared and each layer loaded (three times the others'; skipped with
+// --random-only), then K allocations from Dir(1, ..., 1). Prints every plan's
 // POPE F1 per split and ScienceQA accuracy, then the range over the plans,
-// the Spearman correlation between POPE mean F1 and ScienceQA, and the best
-// plan on each axis against uniform.
+// the Spearman correlation between POPE mean F1 and ScienceQA over the
+// random allocations (and over all plans), what uniform pruning costs
+// against the dense model, the best plan on each axis against uniform, and
+// the best trading pair: the plans A and B with the largest
+// min(POPE_A - POPE_B, ScienceQA_B - ScienceQA_A).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -46,7 +50,7 @@ int main(int argc, char** argv) {
     if (argc < 3) {
       std::fprintf(stderr,
                    "usage: bench_tradeoff MODEL_DIR BENCH_DIR [--sparsity S ...] [--samples K] "
-                   "[--subset POPE_PER_SPLIT,SQA | --full] [--seed N]\n");
+                   "[--subset POPE_PER_SPLIT,SQA | --full] [--seed N] [--random-only]\n");
       return 2;
     }
     use_threads(0);
@@ -54,7 +58,7 @@ int main(int argc, char** argv) {
     std::vector<double> sparsities;
     int samples = 24;
     unsigned seed = 1;
-    bool full = false;
+    bool full = false, random_only = false;
     StudySettings settings;
     settings.subset.pope_per_split = 50;
     settings.subset.sqa = 100;
@@ -69,6 +73,8 @@ int main(int argc, char** argv) {
         seed = static_cast<unsigned>(std::stoul(argv[++i]));
       } else if (a == "--full") {
         full = true;
+      } else if (a == "--random-only") {
+        random_only = true;
       } else if (a == "--subset" && has_value) {
         const std::string spec = argv[++i];
         const auto comma = spec.find(',');
@@ -102,14 +108,23 @@ int main(int argc, char** argv) {
     for (double s : sparsities) {
       std::vector<std::pair<std::string, std::vector<double>>> plans;
       plans.emplace_back("uniform", std::vector<double>(layers, 1.0 / static_cast<double>(layers)));
-      for (size_t l = 0; l < layers; ++l)
+      auto normalised = [](std::vector<double> a) {
+        const double total = std::accumulate(a.begin(), a.end(), 0.0);
+        for (double& x : a) x /= total;
+        return a;
+      };
+      for (const bool first : {true, false}) {
+        std::vector<double> a(layers, 1.0);
+        for (size_t l = 0; l < layers; ++l)
+          if ((l < layers / 2) == first) a[l] = 0.1;
+        plans.emplace_back(first ? "spare 1st half" : "spare 2nd half", normalised(a));
+      }
+      for (size_t l = 0; l < layers && !random_only; ++l)
         for (const auto& [label, weight] :
              {std::pair<const char*, double>{"spare", 0.1}, {"load", 3.0}}) {
           std::vector<double> a(layers, 1.0);
           a[l] = weight;
-          const double total = std::accumulate(a.begin(), a.end(), 0.0);
-          for (double& x : a) x /= total;
-          plans.emplace_back(std::string(label) + " L" + std::to_string(l), a);
+          plans.emplace_back(std::string(label) + " L" + std::to_string(l), normalised(a));
         }
       for (int k = 0; k < samples; ++k) {
         std::vector<double> a(layers);
@@ -118,14 +133,14 @@ int main(int argc, char** argv) {
         for (double& x : a) x /= total;
         plans.emplace_back("random " + std::to_string(k + 1), a);
       }
-      std::printf("\ns = %.2f\n%-10s %-28s %7s %7s %7s %7s %7s\n", s, "plan", "layer ratios",
+      std::printf("\ns = %.2f\n%-14s %-40s %7s %7s %7s %7s %7s\n", s, "plan", "layer ratios",
                   "random", "popular", "advers.", "mean", "SQA");
       std::vector<Row> rows;
       for (const auto& [name, allocation] : plans) {
         const auto blueprint = evaluator.plan(s, allocation, name);
         const auto out = evaluator.evaluate(blueprint, name, std::nullopt, subset);
         if (out.failed) {
-          std::printf("%-10s failed: %s\n", name.c_str(), out.error.c_str());
+          std::printf("%-14s failed: %s\n", name.c_str(), out.error.c_str());
           continue;
         }
         Row row;
@@ -145,18 +160,35 @@ int main(int argc, char** argv) {
           std::snprintf(t, sizeof t, "%s%.2f", ratios.empty() ? "" : " ", r);
           ratios += t;
         }
-        std::printf("%-10s %-28s %7.3f %7.3f %7.3f %7.3f %7.3f\n", name.c_str(), ratios.c_str(),
+        std::printf("%-14s %-40s %7.3f %7.3f %7.3f %7.3f %7.3f\n", name.c_str(), ratios.c_str(),
                     row.f1[0], row.f1[1], row.f1[2], row.pope, row.sqa);
         std::fflush(stdout);
         rows.push_back(row);
       }
       if (rows.empty()) continue;
-      std::vector<double> pope, sqa;
+      std::vector<double> pope, sqa, random_pope, random_sqa;
       for (const auto& r : rows) {
         pope.push_back(r.pope);
         sqa.push_back(r.sqa);
+        if (r.name.rfind("random ", 0) == 0) {
+          random_pope.push_back(r.pope);
+          random_sqa.push_back(r.sqa);
+        }
       }
       const auto& uniform = rows.front();
+      const auto dense = store->study().dense.value(subset, nlohmann::json::object());
+      const double dense_pope = dense.value("pope_mean_f1", 0.0);
+      const double dense_sqa = dense.contains("scienceqa") ? dense["scienceqa"].value("accuracy", 0.0) : 0.0;
+      std::printf("dense: POPE mean F1 %.3f, ScienceQA %.3f; uniform costs %.1f POPE points, %.1f ScienceQA points\n",
+                  dense_pope, dense_sqa, 100 * (dense_pope - uniform.pope), 100 * (dense_sqa - uniform.sqa));
+      std::printf(
+          "range over %zu plans: POPE mean F1 %.3f .. %.3f, ScienceQA %.3f .. %.3f\n"
+          "Spearman(POPE, ScienceQA): %.3f over the %zu random allocations, %.3f over all plans\n",
+          rows.size(), *std::min_element(pope.begin(), pope.end()),
+          *std::max_element(pope.begin(), pope.end()), *std::min_element(sqa.begin(), sqa.end()),
+          *std::max_element(sqa.begin(), sqa.end()),
+          random_pope.size() > 1 ? spearman(random_pope, random_sqa) : 0.0, random_pope.size(),
+          spearman(pope, sqa));
       const auto best_pope =
           std::max_element(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
             return a.pope < b.pope || (a.pope == b.pope && a.sqa < b.sqa);
@@ -166,17 +198,23 @@ int main(int argc, char** argv) {
             return a.sqa < b.sqa || (a.sqa == b.sqa && a.pope < b.pope);
           });
       std::printf(
-          "range over %zu plans: POPE mean F1 %.3f .. %.3f, ScienceQA %.3f .. %.3f; "
-          "Spearman(POPE, ScienceQA) %.3f\n",
-          rows.size(), *std::min_element(pope.begin(), pope.end()),
-          *std::max_element(pope.begin(), pope.end()), *std::min_element(sqa.begin(), sqa.end()),
-          *std::max_element(sqa.begin(), sqa.end()), spearman(pope, sqa));
-      std::printf(
           "best POPE: %s (%+.3f POPE, %+.3f ScienceQA against uniform); best ScienceQA: %s (%+.3f "
-          "POPE, "
-          "%+.3f ScienceQA)\n",
+          "POPE, %+.3f ScienceQA)\n",
           best_pope->name.c_str(), best_pope->pope - uniform.pope, best_pope->sqa - uniform.sqa,
           best_sqa->name.c_str(), best_sqa->pope - uniform.pope, best_sqa->sqa - uniform.sqa);
+      // The pair that trades the most: A ahead on POPE, B ahead on ScienceQA,
+      // scored by the smaller of the two leads.
+      const Row *trade_a = nullptr, *trade_b = nullptr;
+      double trade = -1e9;
+      for (const auto& a : rows)
+        for (const auto& b : rows) {
+          const double lead = std::min(a.pope - b.pope, b.sqa - a.sqa);
+          if (&a != &b && lead > trade) trade = lead, trade_a = &a, trade_b = &b;
+        }
+      if (trade_a)
+        std::printf("best trading pair: A = %s, B = %s: POPE A - B %+.1f points, ScienceQA B - A %+.1f points\n",
+                    trade_a->name.c_str(), trade_b->name.c_str(), 100 * (trade_a->pope - trade_b->pope),
+                    100 * (trade_b->sqa - trade_a->sqa));
     }
     fs::remove_all(dir);
     return 0;

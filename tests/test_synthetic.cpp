@@ -1,8 +1,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 
+#include "data/knowledge.h"
 #include "data/synthetic.h"
 
 namespace hipp {
@@ -133,13 +135,54 @@ TEST(Synthetic, ProblemsHaveValidAnswers) {
     const auto t = text_problem(random);
     EXPECT_FALSE(t.has_image());
     ASSERT_LT(static_cast<size_t>(t.answer), t.choices.size());
+    std::set<std::string> distinct_text(t.choices.begin(), t.choices.end());
+    EXPECT_EQ(distinct_text.size(), t.choices.size());
     skills.insert(t.skill);
-    if (t.skill == "read the context")  // the context names the answer and no other option
-      for (size_t k = 0; k < t.choices.size(); ++k)
-        EXPECT_EQ(t.hint.find(" " + t.choices[k] + ".") != std::string::npos, static_cast<int>(k) == t.answer)
-            << t.hint << " / " << t.choices[k];
+    // Exactly one option fits the known facts.
+    const bool about_kind = t.skill == "name the kind" || t.skill == "find the member of a kind";
+    auto value_of = [&](const KnownThing& thing) {
+      return about_kind ? knowledge_kinds()[static_cast<size_t>(thing.kind)]
+                        : knowledge_places()[static_cast<size_t>(thing.place)];
+    };
+    for (size_t k = 0; k < t.choices.size(); ++k) {
+      bool fits = false;
+      for (const auto& thing : known_things()) {
+        if (t.skill == "name the kind" || t.skill == "name the place")
+          fits |= (t.question.find(" " + thing.name + " ") != std::string::npos ||
+                   t.question.find(" " + thing.name + "?") != std::string::npos) &&
+                  value_of(thing) == t.choices[k];
+        else
+          fits |= thing.name == t.choices[k] && t.question.find(" " + value_of(thing) + "?") != std::string::npos;
+      }
+      EXPECT_EQ(fits, static_cast<int>(k) == t.answer) << t.question << " / " << t.choices[k];
+    }
   }
-  EXPECT_EQ(skills, (std::set<std::string>{"find the member of a kind", "name the kind", "read the context"}));
+  EXPECT_EQ(skills, (std::set<std::string>{"find the member of a kind", "name the kind", "find the thing of a place",
+                                           "name the place"}));
+}
+
+// The knowledge body: distinct two-word names, facts that neither word alone
+// decides, and every kind and place in use.
+TEST(Synthetic, KnowledgeNeedsBothWordsOfAName) {
+  const auto& things = known_things();
+  ASSERT_GE(things.size(), 150u);
+  std::set<std::string> names;
+  std::set<int> kinds, places;
+  std::map<std::string, std::set<int>> kinds_by_first_word, kinds_by_second_word;
+  for (const auto& t : things) {
+    names.insert(t.name);
+    kinds.insert(t.kind);
+    places.insert(t.place);
+    const auto space = t.name.find(' ');
+    ASSERT_NE(space, std::string::npos) << t.name;
+    kinds_by_first_word[t.name.substr(0, space)].insert(t.kind);
+    kinds_by_second_word[t.name.substr(space + 1)].insert(t.kind);
+  }
+  EXPECT_EQ(names.size(), things.size());
+  EXPECT_EQ(kinds.size(), knowledge_kinds().size());
+  EXPECT_EQ(places.size(), knowledge_places().size());
+  for (const auto& [word, seen] : kinds_by_first_word) EXPECT_GE(seen.size(), 3u) << word;
+  for (const auto& [word, seen] : kinds_by_second_word) EXPECT_GE(seen.size(), 3u) << word;
 }
 
 }  // namespace

@@ -70,6 +70,7 @@ TEST_F(TrainerTest, AFewStepsLowerTheLoss) {
   options.vision_lr = 1e-3;
   options.caption_only_steps = 10;
   options.letter_only_steps = 0;
+  options.text_only_steps = 0;
   options.letter_share = 0.2;
   options.image_word_share = 0.2;
   options.log_every = 10;
@@ -83,10 +84,10 @@ TEST_F(TrainerTest, AFewStepsLowerTheLoss) {
   ASSERT_EQ(losses.size(), 4u);
   EXPECT_LT(final_loss, 0.7 * losses.front());
   EXPECT_FALSE(model->is_training());
-  // The curriculum: captions and letter drills in the first window, every
-  // task later.
+  // The curriculum: captions, letter drills and facts in the first window,
+  // every task later.
   for (size_t t = 0; t < kTrainTaskNames.size(); ++t) {
-    const bool early = t == 0 || t == 4;
+    const bool early = t == 0 || t == 4 || t == 6;
     EXPECT_EQ(reports[0].task_loss[t] >= 0, early) << kTrainTaskNames[t];
     EXPECT_GE(reports[3].task_loss[t], 0) << kTrainTaskNames[t];
   }
@@ -103,6 +104,7 @@ TEST_F(TrainerTest, LetterDrillsComeFirstUnderTheirOwnSchedule) {
   options.micro_batch = 8;
   options.warmup_steps = 2;
   options.letter_only_steps = 10;
+  options.text_only_steps = 0;
   options.caption_only_steps = 5;
   options.image_word_share = 0.2;
   options.log_every = 5;
@@ -114,12 +116,46 @@ TEST_F(TrainerTest, LetterDrillsComeFirstUnderTheirOwnSchedule) {
     const bool letter = t == 4, caption = t == 0;
     EXPECT_EQ(reports[0].task_loss[t] >= 0, letter) << kTrainTaskNames[t];
     EXPECT_EQ(reports[1].task_loss[t] >= 0, letter) << kTrainTaskNames[t];
-    EXPECT_EQ(reports[2].task_loss[t] >= 0, letter || caption) << kTrainTaskNames[t];
+    EXPECT_EQ(reports[2].task_loss[t] >= 0, letter || caption || t == 6) << kTrainTaskNames[t];
   }
   EXPECT_GE(reports[3].task_loss[5], 0) << "image words in the mix";
   // The drill phase decays to the floor; the next phase starts a new schedule.
   EXPECT_NEAR(reports[1].lr, options.lr * options.min_lr_ratio, 1e-9);
   EXPECT_GT(reports[2].lr, 0.5 * options.lr);
+}
+
+// The curriculum's phases add up to the run, skip what is empty, and the
+// text phase draws drills and facts only, half and half.
+TEST(TrainingPhases, CurriculumOfTheDefaults) {
+  DemoTrainingOptions o;
+  o.steps = 5000;
+  o.letter_only_steps = 0;
+  o.text_only_steps = 2000;
+  o.caption_only_steps = 600;
+  auto phases = training_phases(o);
+  ASSERT_EQ(phases.size(), 3u);
+  EXPECT_STREQ(phases[0].name, "text");
+  EXPECT_EQ(phases[0].steps, 2000);
+  EXPECT_TRUE(phases[0].new_schedule);
+  EXPECT_EQ(phases[0].mix.letter_share, phases[0].mix.fact_share);
+  EXPECT_EQ(phases[0].mix.caption_share + phases[0].mix.yes_no_share + phases[0].mix.image_problem_share +
+                phases[0].mix.text_problem_share + phases[0].mix.image_word_share,
+            0);
+  EXPECT_STREQ(phases[1].name, "captions");
+  EXPECT_TRUE(phases[1].new_schedule);
+  EXPECT_GT(phases[1].mix.fact_share, 0) << "the captions keep the facts";
+  EXPECT_STREQ(phases[2].name, "mix");
+  EXPECT_FALSE(phases[2].new_schedule) << "the mix continues the captions' schedule";
+  EXPECT_EQ(phases[2].steps, 2400);
+
+  o.letter_only_steps = 800;
+  o.steps = 1000;  // shorter than the phases asked for: the later ones are cut
+  phases = training_phases(o);
+  ASSERT_EQ(phases.size(), 2u);
+  EXPECT_STREQ(phases[0].name, "letter drills");
+  EXPECT_EQ(phases[0].mix.letter_share, 1);
+  EXPECT_EQ(phases[0].mix.fact_share, 0);
+  EXPECT_EQ(phases[1].steps, 200);
 }
 
 TEST_F(TrainerTest, CancelStopsTraining) {

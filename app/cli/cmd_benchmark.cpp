@@ -24,7 +24,8 @@ namespace {
 
 struct DemoArgs {
   std::string out;
-  std::string preset = "tiny";
+  std::string preset = "demo";
+  std::string init_from;
   int pope_images = SyntheticBenchmarkOptions{}.pope_images;
   int sqa_test = SyntheticBenchmarkOptions{}.sqa_test;
   int steps = DemoTrainingOptions{}.steps;
@@ -34,6 +35,7 @@ struct DemoArgs {
   int warmup = DemoTrainingOptions{}.warmup_steps;
   int caption_only = DemoTrainingOptions{}.caption_only_steps;
   int letter_only = DemoTrainingOptions{}.letter_only_steps;
+  int text_only = DemoTrainingOptions{}.text_only_steps;
   bool tie_embeddings = DemoTrainingOptions{}.tie_embeddings;
   double init_std = DemoTrainingOptions{}.init_std;
   bool qk_fan_in = DemoTrainingOptions{}.qk_fan_in_init;
@@ -43,6 +45,7 @@ struct DemoArgs {
   // curriculum's phases with it.
   CLI::Option* caption_only_option = nullptr;
   CLI::Option* letter_only_option = nullptr;
+  CLI::Option* text_only_option = nullptr;
 };
 
 struct EvalArgs {
@@ -63,6 +66,7 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
   DemoOptions options;
   options.out = args.out.empty() ? default_cache_dir() + "/demo" : args.out;
   options.preset = args.preset;
+  options.init_from = args.init_from;
   options.device = parse_device(common.device);
   options.benchmark.pope_images = args.pope_images;
   options.benchmark.sqa_test = args.sqa_test;
@@ -76,11 +80,14 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
   options.training.warmup_steps = args.warmup;
   options.training.caption_only_steps = args.caption_only;
   options.training.letter_only_steps = args.letter_only;
+  options.training.text_only_steps = args.text_only;
   const double scale = static_cast<double>(args.steps) / DemoTrainingOptions{}.steps;
   if (args.caption_only_option && args.caption_only_option->count() == 0)
     options.training.caption_only_steps = static_cast<int>(std::lround(args.caption_only * std::min(1.0, scale)));
   if (args.letter_only_option && args.letter_only_option->count() == 0)
     options.training.letter_only_steps = static_cast<int>(std::lround(args.letter_only * std::min(1.0, scale)));
+  if (args.text_only_option && args.text_only_option->count() == 0)
+    options.training.text_only_steps = static_cast<int>(std::lround(args.text_only * std::min(1.0, scale)));
   options.training.tie_embeddings = args.tie_embeddings;
   options.training.init_std = args.init_std;
   options.training.qk_fan_in_init = args.qk_fan_in;
@@ -91,8 +98,9 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
     options.training.text_problem_share = args.mix[3];
     options.training.letter_share = args.mix.size() > 4 ? args.mix[4] : 0.0;
     options.training.image_word_share = args.mix.size() > 5 ? args.mix[5] : 0.0;
+    options.training.fact_share = args.mix.size() > 6 ? args.mix[6] : 0.0;
     if (args.mix[0] + args.mix[1] + args.mix[2] + args.mix[3] + options.training.letter_share +
-            options.training.image_word_share <=
+            options.training.image_word_share + options.training.fact_share <=
         0)
       throw CLI::ValidationError("--mix", "needs at least one positive share");
   }
@@ -196,9 +204,12 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
   auto* demo = app.add_subcommand(
       "demo", "build the synthetic benchmark and train the tiny demo LLaVA on it");
   demo->add_option("--out", demo_args->out, "output folder (default: the user cache)");
-  demo->add_option("--preset", demo_args->preset, "model shape (tiny; micro for quick checks)")
+  demo->add_option("--preset", demo_args->preset, "model shape (demo: 8 decoder layers; tiny: 4; micro for quick checks)")
       ->check(CLI::IsMember(preset_names()))
       ->capture_default_str();
+  demo->add_option("--init-from", demo_args->init_from,
+                   "continue training this demo model folder (its tokenizer and weights) instead of a fresh one")
+      ->check(CLI::ExistingDirectory);
   demo->add_option("--pope-images", demo_args->pope_images, "POPE test images (6 questions each, every split)")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
@@ -214,12 +225,18 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
   demo->add_option("--warmup", demo_args->warmup, "warm-up steps")->check(CLI::NonNegativeNumber)->capture_default_str();
   demo_args->caption_only_option =
       demo->add_option("--caption-only-steps", demo_args->caption_only,
-                       "steps of captions (and letter drills) before the full mix (default scaled with --steps)")
+                       "steps of captions (with letter drills and facts) before the full mix (default scaled with --steps)")
           ->check(CLI::NonNegativeNumber)
           ->capture_default_str();
   demo_args->letter_only_option =
       demo->add_option("--letter-only-steps", demo_args->letter_only,
                        "letter-drill steps first, with their own schedule (default scaled with --steps)")
+          ->check(CLI::NonNegativeNumber)
+          ->capture_default_str();
+  demo_args->text_only_option =
+      demo->add_option("--text-only-steps", demo_args->text_only,
+                       "then text-only steps (letter drills and facts), with their own schedule (default scaled "
+                       "with --steps)")
           ->check(CLI::NonNegativeNumber)
           ->capture_default_str();
   demo->add_option("--tie-embeddings", demo_args->tie_embeddings, "train with lm_head tied to the embedding (true/false)")
@@ -229,9 +246,9 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
       ->capture_default_str();
   demo->add_option("--qk-fan-in-init", demo_args->qk_fan_in, "decoder query/key weights at 1/sqrt(fan_in) (true/false)")
       ->capture_default_str();
-  demo->add_option("--mix", demo_args->mix, "task shares after the first phases: captions,yes-no,image-problems,text-problems[,letter-drills[,image-words]]")
+  demo->add_option("--mix", demo_args->mix, "task shares after the first phases: captions,yes-no,image-problems,text-problems[,letter-drills[,image-words[,facts]]]")
       ->delimiter(',')
-      ->expected(4, 6)
+      ->expected(4, 7)
       ->check(CLI::NonNegativeNumber);
   demo->add_flag("--require-quality", demo_args->require_quality,
                  "exit 1 when the model misses the demo's quality bar");

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/json_fields.h"
+#include "data/knowledge.h"
 
 namespace hipp {
 namespace fs = std::filesystem;
@@ -244,56 +245,42 @@ SqaProblem image_problem(const Scene& scene, SceneRandom& random) {
 }
 
 SqaProblem text_problem(SceneRandom& random) {
-  const auto& categories = scene_categories();
-  const auto& kinds = scene_kinds();
+  const auto& things = known_things();
   SqaProblem p;
   p.subject = "language science";
-  p.category = "categories";
+  p.category = "knowledge";
+  const auto& target = things[static_cast<size_t>(random.below(static_cast<int>(things.size())))];
+  const int type = random.below(4);
+  const bool about_kind = type % 2 == 0;
+  const auto& values = about_kind ? knowledge_kinds() : knowledge_places();
+  const int value = about_kind ? target.kind : target.place;
+  auto value_of = [&](const KnownThing& t) { return about_kind ? t.kind : t.place; };
   std::vector<std::string> choices;
   std::string answer;
-  const int target = random.below(static_cast<int>(categories.size()));
-  const auto& kind = categories[static_cast<size_t>(target)].kind;
-  const int type = random.below(3);
-  if (type == 2) {
-    // Answered by reading the context: the one option it names.
-    static const std::array<const char*, 6> kPeople{"Sam", "Mia", "Tom", "Ana", "Leo", "Eva"};
-    const std::string person = kPeople[static_cast<size_t>(random.below(static_cast<int>(kPeople.size())))];
-    const auto& name = categories[static_cast<size_t>(target)].name;
-    p.skill = "read the context";
-    p.hint = person + " has " + article(name) + " " + name + ".";
-    p.question = "What does " + person + " have?";
-    answer = name;
-    choices.push_back(answer);
+  const int wanted = 2 + random.below(2);  // distractors: 3 or 4 options in all
+  if (type < 2) {
+    // Recall a fact of the named thing: its kind or its place.
+    p.skill = about_kind ? "name the kind" : "name the place";
+    p.question = about_kind ? kind_question(target) : place_question(target);
+    answer = values[static_cast<size_t>(value)];
     std::vector<int> others;
-    for (int c = 0; c < static_cast<int>(categories.size()); ++c)
-      if (c != target) others.push_back(c);
+    for (int v = 0; v < static_cast<int>(values.size()); ++v)
+      if (v != value) others.push_back(v);
     random.shuffle(others);
-    const int wanted = 1 + random.below(3);
-    for (int i = 0; i < wanted; ++i) choices.push_back(categories[static_cast<size_t>(others[static_cast<size_t>(i)])].name);
-  } else if (type == 0) {
-    p.skill = "find the member of a kind";
-    p.hint = "Each answer names a thing.";
-    p.question = "Which of these is " + article(kind) + " " + kind + "?";
-    answer = categories[static_cast<size_t>(target)].name;
     choices.push_back(answer);
-    std::vector<int> others;
-    for (int c = 0; c < static_cast<int>(categories.size()); ++c)
-      if (categories[static_cast<size_t>(c)].kind != kind) others.push_back(c);
-    random.shuffle(others);
-    const int wanted = 2 + random.below(2);
-    for (int i = 0; i < wanted; ++i) choices.push_back(categories[static_cast<size_t>(others[static_cast<size_t>(i)])].name);
+    for (int i = 0; i < wanted; ++i) choices.push_back(values[static_cast<size_t>(others[static_cast<size_t>(i)])]);
   } else {
-    p.skill = "name the kind";
-    const auto& name = categories[static_cast<size_t>(target)].name;
-    p.question = "What kind of thing is " + article(name) + " " + name + "?";
-    answer = kind;
-    choices.push_back(kind);
-    std::vector<std::string> others;
-    for (const auto& k : kinds)
-      if (k != kind) others.push_back(k);
+    // Recall the facts of every option and pick the one that fits.
+    p.skill = about_kind ? "find the member of a kind" : "find the thing of a place";
+    const auto& word = values[static_cast<size_t>(value)];
+    p.question = about_kind ? "Which of these is a " + word + "?" : "Which of these is found in the " + word + "?";
+    answer = target.name;
+    std::vector<int> others;
+    for (int i = 0; i < static_cast<int>(things.size()); ++i)
+      if (value_of(things[static_cast<size_t>(i)]) != value) others.push_back(i);
     random.shuffle(others);
-    const int wanted = 2 + random.below(2);
-    for (int i = 0; i < wanted; ++i) choices.push_back(others[static_cast<size_t>(i)]);
+    choices.push_back(answer);
+    for (int i = 0; i < wanted; ++i) choices.push_back(things[static_cast<size_t>(others[static_cast<size_t>(i)])].name);
   }
   random.shuffle(choices);
   p.choices = choices;
@@ -369,7 +356,7 @@ void write_sqa(const std::string& dir, const SyntheticBenchmarkOptions& options)
     for (int i = 0; i < count; ++i) {
       const std::string pid = std::to_string(pid_counter++);
       SqaProblem p;
-      if (i % 2 == 0) {
+      if (options.sqa_image_every > 0 && i % options.sqa_image_every == 0) {
         const Scene scene = make_scene(random, options.scene);
         p = image_problem(scene, random);
         const fs::path image_dir = fs::path(dir) / "images" / split / pid;
@@ -456,6 +443,10 @@ std::vector<std::string> synthetic_corpus(uint64_t seed, int samples) {
       "Yes", "No", "A", "B", "C", "D", "E", "A. B. C. D. E.",
   };
   for (int c = 0; c < static_cast<int>(scene_categories().size()); ++c) corpus.push_back(pope_question_text(c));
+  for (const auto& thing : known_things()) {
+    corpus.push_back(kind_question(thing) + " " + knowledge_kinds()[static_cast<size_t>(thing.kind)]);
+    corpus.push_back(place_question(thing) + " " + knowledge_places()[static_cast<size_t>(thing.place)]);
+  }
   for (int i = 0; i < samples; ++i) {
     const Scene scene = make_scene(random, options);
     corpus.push_back(scene.caption() + ".");

@@ -91,7 +91,9 @@ std::string pope_question_text(int category);
 
 // A ScienceQA-format problem about a scene (pid and split left to the caller).
 SqaProblem image_problem(const Scene& scene, SceneRandom& random);
-// A text-only ScienceQA-format problem answered by category knowledge.
+// A text-only ScienceQA-format problem answered from the demo's body of
+// knowledge (data/knowledge.h): the kind or place of a named thing, or which
+// of the options is of a kind or found in a place.
 SqaProblem text_problem(SceneRandom& random);
 
 // ---- the benchmark on disk ------------------------------------------------------
@@ -101,6 +103,9 @@ struct SyntheticBenchmarkOptions {
   SceneOptions scene;
   int pope_images = 150;          // test images; 6 questions each, every split
   int sqa_train = 600, sqa_val = 200, sqa_test = 600;
+  // One ScienceQA problem in this many has an image; the rest are text-only
+  // knowledge problems (0 = none with an image).
+  int sqa_image_every = 3;
   int instruction_conversations = 1000;
 };
 

@@ -16,7 +16,10 @@ namespace hipp {
 
 struct DemoOptions {
   std::string out;
-  std::string preset = "tiny";
+  std::string preset = "demo";
+  // A demo model folder to continue training from (its tokenizer, shape and
+  // weights) instead of a fresh one; "" = from scratch.
+  std::string init_from;
   int64_t vocab_size = 1024;
   // Where the model trains and is evaluated (the saved files are the same).
   torch::Device device = torch::kCPU;

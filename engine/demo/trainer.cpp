@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "data/knowledge.h"
 #include "model/prompt.h"
 
 namespace hipp {
@@ -46,25 +47,42 @@ int absent_category(const Scene& scene, SceneRandom& random) {
 TrainExample draw_example(SceneRandom& random, const Tokenizer& tokenizer, const LlavaConfig& config,
                           const DemoTrainingOptions& o) {
   const double total = o.caption_share + o.yes_no_share + o.image_problem_share + o.text_problem_share +
-                       o.letter_share + o.image_word_share;
+                       o.letter_share + o.image_word_share + o.fact_share;
   double pick = random.uniform() * total;
   if ((pick -= o.letter_share) < 0) {
-    // 2-4 distinct category names; the question names one of them.
-    const auto& categories = scene_categories();
-    std::vector<int> pool(categories.size());
+    // 2-4 distinct names, of scene categories or of known things (the options
+    // of the image and of the text problems); the question names one of them.
+    std::vector<std::string> names;
+    if (random.chance(0.5)) {
+      for (const auto& c : scene_categories()) names.push_back(c.name);
+    } else {
+      for (const auto& t : known_things()) names.push_back(t.name);
+    }
+    std::vector<int> pool(names.size());
     for (size_t i = 0; i < pool.size(); ++i) pool[i] = static_cast<int>(i);
     const int options = 2 + random.below(3);
     SqaProblem p;
     for (int k = 0; k < options; ++k) {
       const int at = k + random.below(static_cast<int>(pool.size()) - k);
       std::swap(pool[static_cast<size_t>(k)], pool[static_cast<size_t>(at)]);
-      p.choices.push_back(categories[static_cast<size_t>(pool[static_cast<size_t>(k)])].name);
+      p.choices.push_back(names[static_cast<size_t>(pool[static_cast<size_t>(k)])]);
     }
     p.answer = random.below(options);
     p.question = "Which option says " + p.choices[static_cast<size_t>(p.answer)] + "?";
     auto e = make_sequence(tokenizer, config, llava_prompt(sqa_prompt_text(p), false),
                            std::string(1, option_letter(static_cast<size_t>(p.answer))));
     e.task = 4;
+    return e;
+  }
+  if ((pick -= o.fact_share) < 0) {
+    const auto& things = known_things();
+    const auto& thing = things[static_cast<size_t>(random.below(static_cast<int>(things.size())))];
+    const bool kind = random.chance(0.5);
+    auto e = make_sequence(tokenizer, config,
+                           llava_prompt((kind ? kind_question(thing) : place_question(thing)) + kShortAnswerSuffix, false),
+                           kind ? knowledge_kinds()[static_cast<size_t>(thing.kind)]
+                                : knowledge_places()[static_cast<size_t>(thing.place)]);
+    e.task = 6;
     return e;
   }
   if ((pick -= o.text_problem_share) < 0) {
@@ -106,6 +124,35 @@ TrainExample draw_example(SceneRandom& random, const Tokenizer& tokenizer, const
   return e;
 }
 
+std::vector<TrainingPhase> training_phases(const DemoTrainingOptions& o) {
+  DemoTrainingOptions captions = o;
+  captions.yes_no_share = captions.image_problem_share = captions.text_problem_share = 0;
+  captions.image_word_share = 0;
+  captions.caption_share = 1;
+  // Every phase keeps the letter drills at their share (run F1, docs/demo.md:
+  // 600 steps of captions alone erased a drill learned before), and the
+  // facts once they are in.
+  DemoTrainingOptions drills = captions;
+  drills.caption_share = drills.fact_share = 0;
+  drills.letter_share = 1;
+  DemoTrainingOptions text = captions;
+  text.caption_share = 0;
+  text.letter_share = text.fact_share = 1;  // half drills, half facts
+  std::vector<TrainingPhase> phases;
+  int left = o.steps;
+  auto add = [&](const char* name, int steps, const DemoTrainingOptions& mix, bool new_schedule) {
+    steps = std::clamp(steps, 0, left);
+    if (steps == 0) return;
+    phases.push_back({name, steps, mix, new_schedule || phases.empty()});
+    left -= steps;
+  };
+  add("letter drills", o.letter_only_steps, drills, true);
+  add("text", o.text_only_steps, text, true);
+  add("captions", o.caption_only_steps, captions, true);
+  add("mix", left, o, false);
+  return phases;
+}
+
 double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
                         const PreprocessorConfig& preprocessor, const DemoTrainingOptions& o) {
   if (o.steps <= 0 || o.batch_size <= 0) throw Error("training needs positive steps and batch size");
@@ -131,29 +178,30 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
   const auto start = std::chrono::steady_clock::now();
   double window_loss = 0, last_loss = 0;
   std::array<double, kTrainTaskNames.size()> task_sum{}, task_count{};
-  DemoTrainingOptions caption_phase = o;
-  caption_phase.yes_no_share = caption_phase.image_problem_share = caption_phase.text_problem_share = 0;
-  caption_phase.image_word_share = 0;
-  caption_phase.caption_share = 1;
-  // The caption phase keeps the letter drills at their share (run F1,
-  // docs/demo.md: 600 steps of captions alone erased a drill learned before).
-  DemoTrainingOptions drill_phase = caption_phase;
-  drill_phase.caption_share = 0;
-  drill_phase.letter_share = 1;
+  const auto phases = training_phases(o);
   int window = 0;
+  size_t phase = 0;
+  int phase_begin = 0;  // steps before the current phase
+  int schedule_begin = 0, schedule_steps = 0;
   for (int step = 1; step <= o.steps; ++step) {
     if (o.cancel && o.cancel->load()) throw Cancelled();
-    // The letter-drill phase has a schedule of its own (warm-up, then cosine
-    // decay over the phase); the rest of the run starts a fresh one.
-    const bool drilling = step <= o.letter_only_steps;
-    const int phase_step = drilling ? step : step - std::max(0, o.letter_only_steps);
-    const int phase_steps = drilling ? o.letter_only_steps : o.steps - std::max(0, o.letter_only_steps);
-    const int warmup = std::min(o.warmup_steps, phase_steps / 4);
+    while (phase + 1 < phases.size() && step > phase_begin + phases[phase].steps)
+      phase_begin += phases[phase++].steps;
+    if (step == phase_begin + 1 && phases[phase].new_schedule) {
+      // Warm-up, then cosine decay over this phase and the ones that share
+      // its schedule.
+      schedule_begin = phase_begin;
+      schedule_steps = 0;
+      for (size_t q = phase; q < phases.size() && (q == phase || !phases[q].new_schedule); ++q)
+        schedule_steps += phases[q].steps;
+    }
+    const int phase_step = step - schedule_begin;
+    const int warmup = std::min(o.warmup_steps, schedule_steps / 4);
     double factor = 1;
     if (phase_step <= warmup) {
       factor = static_cast<double>(phase_step) / std::max(1, warmup);
     } else {
-      const double t = static_cast<double>(phase_step - warmup) / std::max(1, phase_steps - warmup);
+      const double t = static_cast<double>(phase_step - warmup) / std::max(1, schedule_steps - warmup);
       factor = o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + std::cos(M_PI * t));
     }
     const double lr = o.lr * factor;
@@ -161,9 +209,7 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
       static_cast<torch::optim::AdamWOptions&>(optimizer.param_groups()[g].options()).lr(peak[g] * factor);
 
     std::vector<TrainExample> batch;
-    const DemoTrainingOptions& mix = step <= o.letter_only_steps                          ? drill_phase
-                                     : step <= o.letter_only_steps + o.caption_only_steps ? caption_phase
-                                                                                          : o;
+    const DemoTrainingOptions& mix = phases[phase].mix;
     for (int i = 0; i < o.batch_size; ++i) batch.push_back(draw_example(random, tokenizer, config, mix));
     // Sorted by length and cut into micro-batches, each padded only to its own
     // longest sequence: padding would otherwise cost a third of the compute.

@@ -11,12 +11,12 @@
 namespace hipp {
 namespace fs = std::filesystem;
 
-std::vector<std::string> preset_names() { return {"micro", "tiny"}; }
+std::vector<std::string> preset_names() { return {"micro", "tiny", "demo"}; }
 
 int64_t preset_vocab_size(const std::string& preset) {
   if (preset == "micro") return 384;
-  if (preset == "tiny") return 1024;
-  throw Error("unknown preset '" + preset + "' (expected micro or tiny)");
+  if (preset == "tiny" || preset == "demo") return 1024;
+  throw Error("unknown preset '" + preset + "' (expected micro, tiny or demo)");
 }
 
 LlavaConfig preset_config(const std::string& preset, int64_t vocab_size, int64_t image_token_index) {
@@ -35,8 +35,16 @@ LlavaConfig preset_config(const std::string& preset, int64_t vocab_size, int64_t
     v.num_hidden_layers = 4, v.num_attention_heads = 4;
     t.hidden_size = 128, t.intermediate_size = 352, t.num_hidden_layers = 4;
     t.num_attention_heads = 4, t.num_key_value_heads = 4;
+  } else if (preset == "demo") {
+    // The embedded demo model: tiny's vision tower, a decoder twice as deep
+    // and with narrower MLPs (8 layers, MLP 256), deep enough that grounding
+    // and knowledge settle in different layers (docs/demo.md).
+    v.image_size = 48, v.patch_size = 12, v.hidden_size = 64, v.intermediate_size = 256;
+    v.num_hidden_layers = 4, v.num_attention_heads = 4;
+    t.hidden_size = 128, t.intermediate_size = 256, t.num_hidden_layers = 8;
+    t.num_attention_heads = 4, t.num_key_value_heads = 4;
   } else {
-    throw Error("unknown preset '" + preset + "' (expected micro or tiny)");
+    throw Error("unknown preset '" + preset + "' (expected micro, tiny or demo)");
   }
   t.head_dim = t.hidden_size / t.num_attention_heads;
   t.vocab_size = vocab_size;
