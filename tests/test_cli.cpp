@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include <nlohmann/json.hpp>
 
@@ -134,6 +135,21 @@ TEST(Cli, DemoThenEvalOnAMicroModel) {
   EXPECT_TRUE(std::filesystem::exists(out + "/demo-report.json"));
   EXPECT_EQ(cli("eval " + out + "/model " + dir.file("nowhere"), &log), 1);
   EXPECT_NE(log.find("benchmark folder not found"), std::string::npos) << log;
+
+  // Training continues from the demo model: its tokenizer and shape, not fresh ones.
+  const std::string more = dir.file("demo-more");
+  ASSERT_EQ(cli("demo --init-from " + out + "/model --out " + more +
+                    " --steps 2 --batch 4 --pope-images 3 --sqa-problems 6",
+                &log),
+            0)
+      << log;
+  EXPECT_NE(log.find("starting from"), std::string::npos) << log;
+  EXPECT_EQ(log.find("training the tokenizer"), std::string::npos) << log;
+  std::ifstream a(out + "/model/tokenizer.model", std::ios::binary), b(more + "/model/tokenizer.model", std::ios::binary);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(a), {}), std::string(std::istreambuf_iterator<char>(b), {}));
+  const auto config = nlohmann::json::parse(std::ifstream(more + "/model/config.json"));
+  EXPECT_EQ(config["text_config"]["num_hidden_layers"], 3) << "the micro model's shape, not the demo preset's";
+  EXPECT_EQ(cli("demo --init-from " + dir.file("nowhere") + " --out " + dir.file("x"), &log), 2) << log;
 
   // Prune the demo model at 50%, read its widths back, score it, prune it again.
   const std::string pruned = dir.file("pruned");

@@ -10,6 +10,7 @@
 #include "eval/benchmark.h"
 #include "eval/evaluator.h"
 #include "model/checkpoint.h"
+#include "model/config.h"
 #include "model/model_folder.h"
 #include "model/presets.h"
 #include "model/prompt.h"
@@ -38,8 +39,11 @@ DemoReport build_demo(const DemoOptions& options) {
     const std::string model_dir = (fs::path(dir) / "model").string();
     log("generating the synthetic benchmark");
     SyntheticBenchmarkOptions benchmark_options = options.benchmark;
-    benchmark_options.scene.image_size =
-        static_cast<int>(preset_config(options.preset, 16, 3).vision.image_size);
+    // Scenes drawn at the size the vision tower takes (the starting model's, when there is one).
+    benchmark_options.scene.image_size = static_cast<int>(
+        options.init_from.empty()
+            ? preset_config(options.preset, 16, 3).vision.image_size
+            : read_llava_config((fs::path(options.init_from) / "config.json").string()).vision.image_size);
     write_synthetic_benchmark(bench_dir, benchmark_options);
 
     fs::create_directories(model_dir);
