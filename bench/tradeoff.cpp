@@ -129,9 +129,7 @@ int main(int argc, char** argv) {
       for (int k = 0; k < samples; ++k) {
         std::vector<double> a(layers);
         for (double& x : a) x = gamma(rng);
-        const double total = std::accumulate(a.begin(), a.end(), 0.0);
-        for (double& x : a) x /= total;
-        plans.emplace_back("random " + std::to_string(k + 1), a);
+        plans.emplace_back("random " + std::to_string(k + 1), normalised(a));
       }
       std::printf("\ns = %.2f\n%-14s %-40s %7s %7s %7s %7s %7s\n", s, "plan", "layer ratios",
                   "random", "popular", "advers.", "mean", "SQA");

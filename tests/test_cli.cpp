@@ -150,6 +150,10 @@ TEST(Cli, DemoThenEvalOnAMicroModel) {
   const auto config = nlohmann::json::parse(std::ifstream(more + "/model/config.json"));
   EXPECT_EQ(config["text_config"]["num_hidden_layers"], 3) << "the micro model's shape, not the demo preset's";
   EXPECT_EQ(cli("demo --init-from " + dir.file("nowhere") + " --out " + dir.file("x"), &log), 2) << log;
+  // Options that shape a fresh model are refused beside it, not ignored.
+  EXPECT_EQ(cli("demo --init-from " + out + "/model --preset tiny --out " + dir.file("x"), &log), 2) << log;
+  EXPECT_EQ(cli("demo --init-from " + out + "/model --init-std 0.02 --out " + dir.file("x"), &log), 2) << log;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("x")));
 
   // Prune the demo model at 50%, read its widths back, score it, prune it again.
   const std::string pruned = dir.file("pruned");

@@ -204,12 +204,14 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
   auto* demo = app.add_subcommand(
       "demo", "build the synthetic benchmark and train the tiny demo LLaVA on it");
   demo->add_option("--out", demo_args->out, "output folder (default: the user cache)");
-  demo->add_option("--preset", demo_args->preset, "model shape (demo: 8 decoder layers; tiny: 4; micro for quick checks)")
+  auto* preset_option = demo->add_option("--preset", demo_args->preset, "model shape (demo: 8 decoder layers; tiny: 4; micro for quick checks)")
       ->check(CLI::IsMember(preset_names()))
       ->capture_default_str();
-  demo->add_option("--init-from", demo_args->init_from,
-                   "continue training this demo model folder (its tokenizer and weights) instead of a fresh one")
-      ->check(CLI::ExistingDirectory);
+  auto* init_from_option =
+      demo->add_option("--init-from", demo_args->init_from,
+                       "continue training this demo model folder (its tokenizer, shape and weights) instead of a fresh one")
+          ->check(CLI::ExistingDirectory)
+          ->excludes(preset_option);
   demo->add_option("--pope-images", demo_args->pope_images, "POPE test images (6 questions each, every split)")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
@@ -241,11 +243,13 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
           ->capture_default_str();
   demo->add_option("--tie-embeddings", demo_args->tie_embeddings, "train with lm_head tied to the embedding (true/false)")
       ->capture_default_str();
-  demo->add_option("--init-std", demo_args->init_std, "std of the initial weights (0 = 1/sqrt(fan_in) per projection)")
+  auto* init_std_option = demo->add_option("--init-std", demo_args->init_std, "std of the initial weights (0 = 1/sqrt(fan_in) per projection)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  demo->add_option("--qk-fan-in-init", demo_args->qk_fan_in, "decoder query/key weights at 1/sqrt(fan_in) (true/false)")
+  auto* qk_option = demo->add_option("--qk-fan-in-init", demo_args->qk_fan_in, "decoder query/key weights at 1/sqrt(fan_in) (true/false)")
       ->capture_default_str();
+  // A continued model keeps its shape and weights: the options that make new ones do not apply.
+  init_from_option->excludes(init_std_option)->excludes(qk_option);
   demo->add_option("--mix", demo_args->mix, "task shares after the first phases: captions,yes-no,image-problems,text-problems[,letter-drills[,image-words[,facts]]]")
       ->delimiter(',')
       ->expected(4, 7)

@@ -110,7 +110,7 @@ DemoReport build_demo(const DemoOptions& options) {
     report.build_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
     nlohmann::json settings = {
-        {"preset", options.preset},
+        {"preset", options.init_from.empty() ? options.preset : "(from init_from)"},
         {"init_from", options.init_from},
         {"vocab_size", options.vocab_size},
         {"benchmark_seed", options.benchmark.seed},
