@@ -29,7 +29,7 @@ struct Row {
 
 Row row_of(const nlohmann::json& raw) {
   return {raw["pope_mean_f1"].get<double>(), raw["scienceqa"]["accuracy"].get<double>(),
-          raw["scienceqa"]["image_accuracy"].get<double>(), raw["scienceqa"]["text_accuracy"].get<double>()};
+          raw["scienceqa"]["image_accuracy"].get<double>(), raw["scienceqa"]["no_image_accuracy"].get<double>()};
 }
 
 void print_row(const std::string& name, const Row& r, const std::string& extra) {

@@ -103,7 +103,7 @@ void quality_table(hipp::ModelFolder& folder, const std::string& bench_dir) {
     std::printf("%-8s %5.1f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f\n", name.c_str(), s,
                 pope("random", true), pope("popular", true), pope("adversarial", true), pope("random", false),
                 pope("popular", false), pope("adversarial", false), r.sqa.accuracy, r.sqa.image_accuracy,
-                r.sqa.text_accuracy);
+                r.sqa.no_image_accuracy);
   };
   row("dense", 0, evaluator.evaluate(benchmark));
   for (const std::string alloc : {"uniform", "owl"})

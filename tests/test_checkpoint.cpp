@@ -6,6 +6,7 @@
 #include "core/json_fields.h"
 #include "model/checkpoint.h"
 #include "model/safetensors.h"
+#include "model/summary.h"
 #include "model/tensor_io.h"
 #include "support.h"
 
@@ -108,6 +109,28 @@ TEST(Checkpoint, ReadsTheNewerKeyLayout) {
   expect_same_parameters(model, loaded);
 }
 
+// transformers 5's save layout: the language model under language_model.model
+// and language_model.lm_head, the vision tower without "vision_model.".
+TEST(Checkpoint, ReadsTheTransformers5SaveLayout) {
+  test::TempDir old_layout, v5_layout;
+  auto model = test::micro_model(5);
+  save_llava(model, old_layout.path());
+  NamedTensors renamed;
+  const std::string tower = "vision_tower.vision_model.";
+  for (const auto& p : model->named_parameters()) {
+    std::string name = p.key();
+    if (name.rfind(tower, 0) == 0) name = "vision_tower." + name.substr(tower.size());
+    renamed.emplace_back(name, p.value());
+  }
+  ASSERT_EQ(renamed.front().first.rfind("vision_tower.embeddings.", 0), 0u) << renamed.front().first;
+  write_safetensors(v5_layout.file("model.safetensors"), renamed);
+  fs::copy_file(old_layout.file("config.json"), v5_layout.file("config.json"));
+  auto loaded = load_llava(v5_layout.path());
+  expect_same_parameters(model, loaded);
+  auto pixels = torch::randn({1, 3, 32, 32});
+  EXPECT_TRUE(torch::equal(logits_of(model, image_prompt(), pixels), logits_of(loaded, image_prompt(), pixels)));
+}
+
 TEST(Checkpoint, HalfPrecisionStorageLoadsIntoAnyDtype) {
   test::TempDir dir;
   auto model = test::micro_model(5);
@@ -178,6 +201,58 @@ TEST(Checkpoint, BrokenCheckpointsAreClearErrors) {
   expect_load_error(dir, "config.json: cannot open file");
 }
 
+// `info` reads headers only, but a config that does not describe the stored
+// tensors (here: no sizes, so LLaVA-7B's defaults) is an error, not a summary.
+TEST(Checkpoint, SummaryChecksTheHeadersAgainstTheConfig) {
+  test::TempDir dir;
+  auto model = test::micro_model(8);
+  save_llava(model, dir.path());
+  EXPECT_NO_THROW(summarize_model_folder(dir.path()));
+  auto config = read_json_file(dir.file("config.json"));
+  config["text_config"].erase("hidden_size");
+  config["text_config"].erase("num_hidden_layers");
+  write_json_file(dir.file("config.json"), config);
+  try {
+    summarize_model_folder(dir.path());
+    ADD_FAILURE() << "summarised a config that does not describe the tensors";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("config.json implies"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Checkpoint, ProjectorBiasAndTiedEmbeddingsLoad) {
+  test::TempDir dir;
+  auto config = test::micro_config();
+  config.multimodal_projector_bias = false;
+  auto model = test::micro_model(9, config);
+  save_llava(model, dir.path());
+  auto loaded = load_llava(dir.path());
+  expect_same_parameters(model, loaded);
+
+  // Tied: the stored lm_head may be absent (the embedding is used) or equal;
+  // one that differs is refused.
+  config.text.tie_word_embeddings = true;
+  auto tied = test::micro_model(10, config);
+  {
+    torch::NoGradGuard no_grad;
+    tied->language_model->lm_head->weight.copy_(tied->language_model->model->embed_tokens->weight);
+  }
+  save_llava(tied, dir.path());
+  EXPECT_NO_THROW(load_llava(dir.path()));
+  rewrite_checkpoint(dir, tied, [](NamedTensors& t) {
+    t.erase(std::remove_if(t.begin(), t.end(), [](const auto& n) { return n.first == "language_model.lm_head.weight"; }),
+            t.end());
+  });
+  auto without_head = load_llava(dir.path());
+  EXPECT_TRUE(torch::equal(without_head->language_model->lm_head->weight,
+                           tied->language_model->model->embed_tokens->weight));
+  rewrite_checkpoint(dir, tied, [](NamedTensors& t) {
+    for (auto& n : t)
+      if (n.first == "language_model.lm_head.weight") n.second = n.second + 1;
+  });
+  expect_load_error(dir, "differs from embed_tokens.weight");
+}
+
 TEST(Checkpoint, NamesParseAndDevicesAreChecked) {
   EXPECT_EQ(parse_dtype("bf16"), torch::kBFloat16);
   EXPECT_THROW(parse_dtype("f8"), Error);
@@ -189,6 +264,13 @@ TEST(Checkpoint, NamesParseAndDevicesAreChecked) {
   EXPECT_EQ(canonical_tensor_name("model.language_model.norm.weight"), "language_model.model.norm.weight");
   EXPECT_EQ(canonical_tensor_name("lm_head.weight"), "language_model.lm_head.weight");
   EXPECT_EQ(canonical_tensor_name("vision_tower.vision_model.embeddings.position_ids"), "");
+  EXPECT_EQ(canonical_tensor_name("vision_tower.embeddings.class_embedding"),
+            "vision_tower.vision_model.embeddings.class_embedding");
+  EXPECT_EQ(canonical_tensor_name("vision_tower.pre_layrnorm.weight"), "vision_tower.vision_model.pre_layrnorm.weight");
+  EXPECT_EQ(canonical_tensor_name("model.vision_tower.encoder.layers.0.mlp.fc1.weight"),
+            "vision_tower.vision_model.encoder.layers.0.mlp.fc1.weight");
+  EXPECT_EQ(canonical_tensor_name("model.vision_tower.vision_model.post_layernorm.bias"),
+            "vision_tower.vision_model.post_layernorm.bias");
 }
 
 }  // namespace

@@ -120,7 +120,8 @@ TEST(Cli, DemoThenEvalOnAMicroModel) {
   const auto result = nlohmann::json::parse(out_json.substr(out_json.find('{')));
   EXPECT_EQ(result["pope"]["random"]["questions"], 18);
   EXPECT_EQ(result["scienceqa"]["questions"], 6);
-  EXPECT_TRUE(std::filesystem::exists(dir.file("answers/pope_popular.jsonl")));
+  EXPECT_TRUE(std::filesystem::exists(dir.file("answers/pope_answers.jsonl")));
+  EXPECT_TRUE(std::filesystem::exists(dir.file("answers/coco/coco_pope_popular.json")));
   // The answer files read back by the official text rules give the same scores.
   std::string scored;
   ASSERT_EQ(cli("--json score " + out + "/bench --answers " + dir.file("answers"), &scored), 0) << scored;

@@ -101,5 +101,96 @@ TEST(Config, MissingOrWrongFieldsAreClearErrors) {
   EXPECT_THROW(parse_llava_config(nlohmann::json::array(), "config.json"), Error);
 }
 
+
+std::string config_error(const nlohmann::json& j) {
+  try {
+    parse_llava_config(j, "config.json");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+// transformers 5 writes rope_parameters; 4.x wrote rope_theta and
+// rope_scaling ("type" or "rope_type"). Each is honoured or refused by name.
+TEST(Config, RopeFromRopeParametersAndRopeScaling) {
+  auto v5 = llava_15_7b_config();
+  v5["text_config"]["rope_parameters"] = {{"rope_theta", 500000.0}, {"rope_type", "default"}};
+  auto c = parse_llava_config(v5, "config.json");
+  EXPECT_DOUBLE_EQ(c.text.rope_theta, 500000.0);
+  EXPECT_EQ(c.text.rope_type, "default");
+
+  auto llama3 = llava_15_7b_config();
+  llama3["text_config"]["rope_parameters"] = {{"rope_theta", 500000.0},     {"rope_type", "llama3"},
+                                              {"factor", 8.0},              {"low_freq_factor", 1.0},
+                                              {"high_freq_factor", 4.0},    {"original_max_position_embeddings", 8192}};
+  c = parse_llava_config(llama3, "config.json");
+  EXPECT_EQ(c.text.rope_type, "llama3");
+  EXPECT_DOUBLE_EQ(c.text.rope_factor, 8.0);
+  EXPECT_DOUBLE_EQ(c.text.rope_high_freq_factor, 4.0);
+  EXPECT_EQ(c.text.rope_original_max_position_embeddings, 8192);
+  // A saved config reads back the same.
+  const auto again = parse_llava_config(llava_config_to_json(c), "saved");
+  EXPECT_EQ(again.text.rope_type, "llama3");
+  EXPECT_DOUBLE_EQ(again.text.rope_theta, 500000.0);
+  EXPECT_DOUBLE_EQ(again.text.rope_factor, 8.0);
+
+  auto linear = llava_15_7b_config();
+  linear["text_config"]["rope_theta"] = 20000.0;
+  linear["text_config"]["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
+  c = parse_llava_config(linear, "config.json");
+  EXPECT_EQ(c.text.rope_type, "linear");
+  EXPECT_DOUBLE_EQ(c.text.rope_factor, 2.0);
+  EXPECT_DOUBLE_EQ(c.text.rope_theta, 20000.0);
+
+  auto yarn = llava_15_7b_config();
+  yarn["text_config"]["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}};
+  EXPECT_NE(config_error(yarn).find("rope_type 'yarn' is not supported"), std::string::npos) << config_error(yarn);
+  auto dynamic = llava_15_7b_config();
+  dynamic["text_config"]["rope_parameters"] = {{"rope_theta", 10000.0}, {"rope_type", "dynamic"}, {"factor", 2.0}};
+  EXPECT_NE(config_error(dynamic).find("'dynamic'"), std::string::npos);
+  auto incomplete = llama3;
+  incomplete["text_config"]["rope_parameters"].erase("low_freq_factor");
+  EXPECT_NE(config_error(incomplete).find("low_freq_factor"), std::string::npos) << config_error(incomplete);
+  auto disagree = v5;
+  disagree["text_config"]["rope_theta"] = 10000.0;
+  EXPECT_NE(config_error(disagree).find("disagrees"), std::string::npos) << config_error(disagree);
+  auto partial = v5;
+  partial["text_config"]["rope_parameters"]["partial_rotary_factor"] = 0.5;
+  EXPECT_NE(config_error(partial).find("partial_rotary_factor"), std::string::npos);
+  auto zero_theta = llava_15_7b_config();
+  zero_theta["text_config"]["rope_theta"] = 0.0;
+  EXPECT_NE(config_error(zero_theta).find("rope_theta must be positive"), std::string::npos);
+  auto negative_eps = llava_15_7b_config();
+  negative_eps["text_config"]["rms_norm_eps"] = -1e-6;
+  EXPECT_NE(config_error(negative_eps).find("rms_norm_eps"), std::string::npos);
+}
+
+TEST(Config, ImageTokenIdIsTheNewerName) {
+  auto j = llava_15_7b_config();
+  j.erase("image_token_index");
+  j["image_token_id"] = 32001;
+  EXPECT_EQ(parse_llava_config(j, "config.json").image_token_index, 32001);
+  j["image_token_index"] = 32000;
+  EXPECT_NE(config_error(j).find("disagrees"), std::string::npos);
+  j["image_token_index"] = 32001;
+  EXPECT_EQ(parse_llava_config(j, "config.json").image_token_index, 32001);
+}
+
+TEST(Config, ProjectorBiasAndTiedEmbeddings) {
+  auto j = llava_15_7b_config();
+  EXPECT_TRUE(parse_llava_config(j, "config.json").multimodal_projector_bias);
+  j["multimodal_projector_bias"] = false;
+  auto c = parse_llava_config(j, "config.json");
+  EXPECT_FALSE(c.multimodal_projector_bias);
+  EXPECT_FALSE(parse_llava_config(llava_config_to_json(c), "saved").multimodal_projector_bias);
+  // The top-level tie_word_embeddings counts when text_config has none ...
+  j["tie_word_embeddings"] = true;
+  EXPECT_TRUE(parse_llava_config(j, "config.json").text.tie_word_embeddings);
+  // ... and the language model's own wins when it has one.
+  j["text_config"]["tie_word_embeddings"] = false;
+  EXPECT_FALSE(parse_llava_config(j, "config.json").text.tie_word_embeddings);
+}
+
 }  // namespace
 }  // namespace hipp

@@ -49,15 +49,29 @@ TEST_F(EvaluatorTest, ScoresEveryQuestionAndWritesAnswerFiles) {
     EXPECT_LE(m.accuracy, 1.0);
   }
   EXPECT_EQ(result.sqa.questions, 10);
-  int lines = 0;
-  std::ifstream answers(dir_->file("answers/pope_random.jsonl"));
+  // The files LLaVA's scorers read: one POPE question file and one answer
+  // file over the three splits, the label files, and ScienceQA's.
+  std::map<int64_t, std::string> category;
+  std::ifstream questions(dir_->file("answers/llava_pope_test.jsonl"));
+  for (std::string line; std::getline(questions, line);) {
+    const auto j = nlohmann::json::parse(line);
+    EXPECT_TRUE(category.emplace(j["question_id"].get<int64_t>(), j["category"].get<std::string>()).second);
+  }
+  EXPECT_EQ(category.size(), 72u);
+  int random_answers = 0, lines = 0;
+  std::ifstream answers(dir_->file("answers/pope_answers.jsonl"));
   for (std::string line; std::getline(answers, line); ++lines) {
     const auto j = nlohmann::json::parse(line);
     EXPECT_TRUE(j["text"] == "Yes" || j["text"] == "No");
     EXPECT_TRUE(j.contains("question_id") && j.contains("answer_id") && j.contains("model_id"));
+    random_answers += category.at(j["question_id"].get<int64_t>()) == "random";
   }
-  EXPECT_EQ(lines, 24);
-  EXPECT_TRUE(fs::exists(dir_->file("answers/scienceqa.jsonl")));
+  EXPECT_EQ(lines, 72);
+  EXPECT_EQ(random_answers, 24);
+  for (const char* split : {"random", "popular", "adversarial"})
+    EXPECT_TRUE(fs::exists(dir_->file(std::string("answers/coco/coco_pope_") + split + ".json"))) << split;
+  EXPECT_TRUE(fs::exists(dir_->file("answers/llava_test_CQM-A.json")));
+  EXPECT_TRUE(fs::exists(dir_->file("answers/scienceqa_answers.jsonl")));
 }
 
 TEST_F(EvaluatorTest, BatchedPredictionsEqualSingleQuestionForwards) {
@@ -70,11 +84,21 @@ TEST_F(EvaluatorTest, BatchedPredictionsEqualSingleQuestionForwards) {
   options.answers_dir = dir_->file("batched");
   options.batch_size = 16;
   evaluator.evaluate(benchmark, options);
-  std::ifstream answers(dir_->file("batched/pope_adversarial.jsonl"));
-  std::map<std::string, std::string> predicted;
+  // (image, question) -> the answer, through the question file's ids.
+  std::map<int64_t, std::pair<std::string, std::string>> asked;
+  std::ifstream questions(dir_->file("batched/llava_pope_test.jsonl"));
+  for (std::string line; std::getline(questions, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j["category"] != "adversarial") continue;
+    const auto text = j["text"].get<std::string>();
+    asked[j["question_id"].get<int64_t>()] = {j["image"].get<std::string>(), text.substr(0, text.find('\n'))};
+  }
+  std::map<std::pair<std::string, std::string>, std::string> predicted;
+  std::ifstream answers(dir_->file("batched/pope_answers.jsonl"));
   for (std::string line; std::getline(answers, line);) {
     const auto j = nlohmann::json::parse(line);
-    predicted[std::to_string(j["question_id"].get<int64_t>())] = j["text"];
+    auto it = asked.find(j["question_id"].get<int64_t>());
+    if (it != asked.end()) predicted[it->second] = j["text"];
   }
   const int64_t yes = tokenizer.encode("Yes")[0], no = tokenizer.encode("No")[0];
   torch::NoGradGuard no_grad;
@@ -88,7 +112,8 @@ TEST_F(EvaluatorTest, BatchedPredictionsEqualSingleQuestionForwards) {
                            .unsqueeze(0);
     inputs.image_features = evaluator.image_features(benchmark.pope_image_path(q)).unsqueeze(0);
     auto logits = model->forward(inputs)[0][-1];
-    EXPECT_EQ(predicted[q.question_id], logits[yes].item<float>() > logits[no].item<float>() ? "Yes" : "No");
+    const std::pair<std::string, std::string> key{q.image, q.text};
+    EXPECT_EQ(predicted[key], logits[yes].item<float>() > logits[no].item<float>() ? "Yes" : "No");
     ++checked;
   }
   EXPECT_EQ(checked, 6);

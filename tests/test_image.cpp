@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <array>
+#include <cmath>
+
 #include "core/error.h"
 #include "core/json_fields.h"
 #include "model/image.h"
@@ -64,6 +67,40 @@ TEST(Image, ResizeKeepsAspectThenCropsTheCentre) {
   ASSERT_EQ(pixels.size(), 3u * 64);
   EXPECT_LT(pixels[4 * 8 + 1], 0.1f);
   EXPECT_GT(pixels[4 * 8 + 6], 0.9f);
+}
+
+// The antialiased bicubic resampling: a constant image stays constant, an
+// unchanged size is a copy, and one shrunk row works out by hand: 4 pixels to
+// 2 (scale 2, the filter widened to 4 taps at x = -0.25, 0.25, 0.75, 1.25,
+// Keys' cubic with a = -0.5: 0.8671875, 0.8671875, 0.2265625, -0.0703125,
+// normalised by their sum 1.890625).
+TEST(Image, BicubicResamplingAsTorchvision) {
+  for (auto [w, h, ow, oh] : {std::array<int, 4>{61, 45, 43, 32}, {20, 20, 32, 32}, {7, 30, 5, 3}}) {
+    const auto out = resize_bicubic(solid(w, h, 200, 17, 90), ow, oh);
+    ASSERT_EQ(out.width, ow);
+    ASSERT_EQ(out.height, oh);
+    for (size_t i = 0; i < out.rgb.size(); i += 3) {
+      ASSERT_EQ(out.rgb[i], 200);
+      ASSERT_EQ(out.rgb[i + 1], 17);
+      ASSERT_EQ(out.rgb[i + 2], 90);
+    }
+  }
+  Image row{4, 1, {}};
+  for (uint8_t v : {0, 100, 200, 255}) row.rgb.insert(row.rgb.end(), {v, v, v});
+  const auto same = resize_bicubic(row, 4, 1);
+  EXPECT_EQ(same.rgb, row.rgb);
+  const auto half = resize_bicubic(row, 2, 1);
+  const double first = (100 * 0.8671875 + 200 * 0.2265625 - 255 * 0.0703125) / 1.890625;  // 60.35
+  EXPECT_EQ(half.rgb[0], static_cast<uint8_t>(std::lround(first)));
+  // The second output mirrors the first around the row's centre.
+  const double second = (0 * -0.0703125 + 100 * 0.2265625 + 200 * 0.8671875 + 255 * 0.8671875) / 1.890625;
+  EXPECT_EQ(half.rgb[3], static_cast<uint8_t>(std::lround(second)));
+  // Upscaling overshoots at a hard edge and is clamped to 0..255.
+  Image edge{2, 1, {0, 0, 0, 255, 255, 255}};
+  const auto wide = resize_bicubic(edge, 8, 1);
+  EXPECT_EQ(wide.rgb.front(), 0);
+  EXPECT_EQ(wide.rgb.back(), 255);
+  EXPECT_THROW(resize_bicubic(edge, 0, 1), Error);
 }
 
 TEST(Image, ReadsBothPreprocessorConfigForms) {

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <map>
 
 #include "core/error.h"
@@ -186,6 +187,59 @@ TEST(Llava, ParameterCountsAddUp) {
   // gate + up + down of a 64-wide layer with 128 channels.
   EXPECT_EQ(counts.decoder_layers_mlp[0], 3 * 64 * 128);
   EXPECT_EQ(counts.projector, 32 * 64 + 64 + 64 * 64 + 64);
+}
+
+
+// RoPE as transformers computes it: linear divides every frequency by the
+// factor; llama3 keeps the high frequencies, divides the low ones and blends
+// in between.
+TEST(Llava, RopeScalingFrequencies) {
+  TextConfig t;
+  t.head_dim = 128;
+  t.rope_theta = 500000.0;
+  const auto base = rope_inverse_frequencies(t);
+  ASSERT_EQ(base.size(0), 64);
+  EXPECT_FLOAT_EQ(base[0].item<float>(), 1.0f);
+  EXPECT_NEAR(base[63].item<double>(), std::pow(500000.0, -126.0 / 128), 1e-12);
+  t.rope_type = "linear";
+  t.rope_factor = 4.0;
+  EXPECT_TRUE(torch::allclose(rope_inverse_frequencies(t), base / 4.0));
+  t.rope_type = "llama3";
+  t.rope_factor = 8.0;
+  t.rope_low_freq_factor = 1.0;
+  t.rope_high_freq_factor = 4.0;
+  t.rope_original_max_position_embeddings = 8192;
+  const auto scaled = rope_inverse_frequencies(t);
+  int kept = 0, divided = 0, blended = 0;
+  for (int64_t i = 0; i < 64; ++i) {
+    const double f = base[i].item<double>(), g = scaled[i].item<double>();
+    const double wavelen = 2 * M_PI / f;
+    if (wavelen < 8192.0 / 4) {
+      EXPECT_DOUBLE_EQ(g, f) << i;
+      ++kept;
+    } else if (wavelen > 8192.0) {
+      EXPECT_NEAR(g, f / 8, f * 1e-6) << i;
+      ++divided;
+    } else {
+      const double smooth = (8192.0 / wavelen - 1.0) / 3.0;
+      EXPECT_NEAR(g, (1 - smooth) * f / 8 + smooth * f, f * 1e-5) << i;
+      ++blended;
+    }
+  }
+  EXPECT_GT(kept, 0);
+  EXPECT_GT(divided, 0);
+  EXPECT_GT(blended, 0);
+}
+
+TEST(Llava, ProjectorWithoutBias) {
+  auto config = test::micro_config();
+  config.multimodal_projector_bias = false;
+  auto model = test::micro_model(7, config);
+  const auto params = model->named_parameters();
+  EXPECT_EQ(params.find("multi_modal_projector.linear_1.bias"), nullptr);
+  EXPECT_NE(params.find("multi_modal_projector.linear_1.weight"), nullptr);
+  auto features = model->encode_images(torch::randn({1, 3, config.vision.image_size, config.vision.image_size}));
+  EXPECT_EQ(features.size(-1), config.text.hidden_size);
 }
 
 }  // namespace

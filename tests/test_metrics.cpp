@@ -67,7 +67,7 @@ TEST(SqaMetrics, OverallImageAndText) {
   EXPECT_EQ(m.questions, 4);
   EXPECT_DOUBLE_EQ(m.accuracy, 0.75);
   EXPECT_DOUBLE_EQ(m.image_accuracy, 0.5);
-  EXPECT_DOUBLE_EQ(m.text_accuracy, 1.0);
+  EXPECT_DOUBLE_EQ(m.no_image_accuracy, 1.0);
   EXPECT_DOUBLE_EQ(sqa_metrics(SqaCounts{}).accuracy, 0.0);
 }
 
@@ -90,18 +90,79 @@ TEST(AnswerText, ScienceQaOfficialRule) {
   EXPECT_EQ(sqa_text_choice("I think so. The answer is A.", 3), 0);
   EXPECT_EQ(sqa_text_choice("D", 3), -1);  // not an option
   EXPECT_EQ(sqa_text_choice("maybe", 3), -1);
-  EXPECT_EQ(sqa_text_choice("The answer is A. The answer is B.", 3), -1);  // ambiguous
+  // As LLaVA's eval_science_qa.py reads them: a leading "X. " wins over a
+  // later "The answer is", the first "The answer is X." counts, a newline
+  // reads as ". ", and the period after the letter is optional.
+  EXPECT_EQ(sqa_text_choice("The answer is A. The answer is B.", 3), 0);
+  EXPECT_EQ(sqa_text_choice("B. The answer is A.", 3), 1);
+  EXPECT_EQ(sqa_text_choice("A. The answer is B.", 3), 0);
+  EXPECT_EQ(sqa_text_choice("The answer is A\r", 3), 0);
+  EXPECT_EQ(sqa_text_choice("The answer is B", 3), 1);
+  EXPECT_EQ(sqa_text_choice("  C  ", 3), 2);
+  EXPECT_EQ(sqa_text_choice("  C \n", 3), -1);  // "C ." after the newline
+  EXPECT_EQ(sqa_text_choice("B\n", 3), 1);
+  EXPECT_EQ(sqa_text_choice(" B. dog", 3), -1);  // "X. " only at the very start
+  EXPECT_EQ(sqa_text_choice("F", 6), -1);        // letters A-E only
+  EXPECT_EQ(sqa_text_choice("the answer is B.", 3), -1);
+}
+
+TEST(ScienceQaCategories, OfficialNames) {
+  SqaProblem p;
+  p.subject = "natural science";
+  p.grade = "grade3";
+  EXPECT_EQ(sqa_official_categories(p), (std::vector<std::string>{"NAT", "NO", "G1-6"}));
+  p.subject = "language science";
+  p.hint = "A context.";
+  p.image = "image.png";
+  p.grade = "grade11";
+  EXPECT_EQ(sqa_official_categories(p), (std::vector<std::string>{"LAN", "TXT", "IMG", "G7-12"}));
+  p.subject = "social science";
+  p.hint = "";
+  p.grade = "grade";
+  EXPECT_EQ(sqa_official_categories(p), (std::vector<std::string>{"SOC", "IMG"}));
+
+  SqaCounts counts;
+  SqaProblem q;
+  q.subject = "natural science";
+  q.grade = "grade2";
+  counts.add(true, q);
+  q.image = "image.png";
+  counts.add(false, q);
+  const auto m = sqa_metrics(counts);
+  EXPECT_DOUBLE_EQ(m.accuracy, 0.5);
+  EXPECT_DOUBLE_EQ(m.no_image_accuracy, 1.0);
+  EXPECT_DOUBLE_EQ(m.image_accuracy, 0.0);
+  EXPECT_EQ(m.categories.at("NAT").questions, 2);
+  EXPECT_DOUBLE_EQ(m.categories.at("NAT").accuracy, 0.5);
+  EXPECT_EQ(m.categories.at("NO").questions, 1);
+  EXPECT_DOUBLE_EQ(m.categories.at("IMG").accuracy, 0.0);
+  EXPECT_EQ(m.categories.count("SOC"), 0u);
+  BenchmarkResult r;
+  r.sqa = m;
+  const auto back = result_from_json(result_to_json(r));
+  EXPECT_EQ(back.sqa.categories.at("G1-6").questions, 2);
+  const auto text = result_to_text(r);
+  EXPECT_NE(text.find("no image 1.000"), std::string::npos) << text;
+  EXPECT_NE(text.find("NAT 0.500 (2)"), std::string::npos) << text;
 }
 
 TEST(BenchmarkResult, JsonRoundTrip) {
   BenchmarkResult r;
   r.pope["random"] = pope_metrics(counts(30, 10, 50, 10));
   r.pope_mean_f1 = 0.75;
-  r.sqa = {10, 0.7, 0.6, 0.8};
+  r.sqa = {10, 0.7, 0.6, 0.8, {}};
   r.seconds = 1.5;
   const auto back = result_from_json(result_to_json(r));
   EXPECT_DOUBLE_EQ(back.pope.at("random").precision, 0.75);
-  EXPECT_DOUBLE_EQ(back.sqa.text_accuracy, 0.8);
+  EXPECT_DOUBLE_EQ(back.sqa.no_image_accuracy, 0.8);
+  // Results stored before the rename name the no-image share text_accuracy.
+  auto old = result_to_json(r);
+  old["scienceqa"].erase("no_image_accuracy");
+  old["scienceqa"]["text_accuracy"] = 0.25;
+  EXPECT_DOUBLE_EQ(result_from_json(old).sqa.no_image_accuracy, 0.25);
+  upgrade_result_json(old);  // as the study store does on reading
+  EXPECT_DOUBLE_EQ(old["scienceqa"]["no_image_accuracy"].get<double>(), 0.25);
+  EXPECT_FALSE(old["scienceqa"].contains("text_accuracy"));
   EXPECT_NE(result_to_text(r).find("mean F1 0.750"), std::string::npos);
 }
 

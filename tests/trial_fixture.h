@@ -25,7 +25,7 @@ inline Trial complete_trial(int64_t id, const std::string& origin, double f1, do
            {"pope",
             {{"random", {{"f1", f1 + 0.01}, {"accuracy", f1}, {"precision", 0.9}, {"recall", 0.8}, {"yes_ratio", 0.4}}},
              {"adversarial", {{"f1", f1 - 0.01}, {"yes_ratio", 0.6}}}}},
-           {"scienceqa", {{"accuracy", sqa}, {"image_accuracy", sqa}, {"text_accuracy", sqa}}},
+           {"scienceqa", {{"accuracy", sqa}, {"image_accuracy", sqa}, {"no_image_accuracy", sqa}}},
            {"language_params", 1.0e6}};
   t.metrics = m;
   return t;

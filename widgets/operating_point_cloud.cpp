@@ -42,12 +42,12 @@ QString describe(const Trial& t) {
   if (t.parent) text += QString("\nfine-tune of trial %1").arg(*t.parent);
   if (t.metrics) {
     const auto v = [&](CloudAxis a) { return axis_value(t, a).value_or(std::nan("")); };
-    text += QString("\ns = %1\nPOPE mean F1 %2\nScienceQA %3 (IMG %4, text %5)")
+    text += QString("\ns = %1\nPOPE mean F1 %2\nScienceQA %3 (IMG %4, no image %5)")
                 .arg(t.metrics->objectives.compression, 0, 'f', 3)
                 .arg(v(CloudAxis::PopeMeanF1), 0, 'f', 3)
                 .arg(v(CloudAxis::ScienceQa), 0, 'f', 3)
                 .arg(v(CloudAxis::ScienceQaImage), 0, 'f', 3)
-                .arg(v(CloudAxis::ScienceQaText), 0, 'f', 3);
+                .arg(v(CloudAxis::ScienceQaNoImage), 0, 'f', 3);
     text += QString("\nobjectives %1 / %2 / %3")
                 .arg(t.metrics->objectives.robustness, 0, 'f', 3)
                 .arg(t.metrics->objectives.utility, 0, 'f', 3)

@@ -122,7 +122,7 @@ void PlanDetails::fillTable() {
   rows.push_back({"POPE mean F1", {"pope_mean_f1"}});
   rows.push_back({"ScienceQA all", {"scienceqa", "accuracy"}});
   rows.push_back({"ScienceQA IMG", {"scienceqa", "image_accuracy"}});
-  rows.push_back({"ScienceQA text", {"scienceqa", "text_accuracy"}});
+  rows.push_back({"ScienceQA no image", {"scienceqa", "no_image_accuracy"}});
   rows.push_back({"LM parameters (M)", {"language_params"}});
   rows.push_back({"decoder GFLOPs", {"decoder_flops"}});
   rows.push_back({"latency (ms)", {"latency_ms"}});

@@ -178,6 +178,7 @@ struct ScoreArgs {
   std::string bench;
   std::string answers;
   std::string subset = "full";
+  std::string pope_questions;
   int pope_per_split = SubsetOptions{}.pope_per_split;
   int sqa = SubsetOptions{}.sqa;
 };
@@ -186,7 +187,7 @@ void run_score(const ScoreArgs& args, const CommonOptions& common) {
   const auto full = load_benchmark(args.bench);
   const Benchmark benchmark =
       args.subset == "full" ? full : search_subset(full, {args.pope_per_split, args.sqa, common.seed});
-  const auto result = score_answer_files(benchmark, args.answers);
+  const auto result = score_answer_files(benchmark, ScoreSources{args.answers, args.pope_questions});
   if (common.json) {
     auto json = result_to_json(result);
     json["subset"] = args.subset;
@@ -261,7 +262,12 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
   auto score_args = std::make_shared<ScoreArgs>();
   auto* score = app.add_subcommand("score", "score generated answer files with the official POPE/ScienceQA text rules");
   score->add_option("BENCH_DIR", score_args->bench, "benchmark folder (pope/, scienceqa/)")->required();
-  score->add_option("--answers", score_args->answers, "folder with pope_{split}.jsonl and scienceqa.jsonl")->required();
+  score->add_option("--answers", score_args->answers,
+                    "folder with pope_answers.jsonl (or pope_{split}.jsonl) and scienceqa_answers.jsonl")
+      ->required();
+  score->add_option("--pope-questions", score_args->pope_questions,
+                    "the POPE question file the answers were generated from (default: llava_pope_test.jsonl in "
+                    "the answers folder)");
   score->add_option("--subset", score_args->subset, "full or search (the questions the answers cover)")
       ->check(CLI::IsMember({"search", "full"}))
       ->capture_default_str();
@@ -274,7 +280,7 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
   eval->add_option("--subset", eval_args->subset, "search (seeded, stratified) or full")
       ->check(CLI::IsMember({"search", "full"}))
       ->capture_default_str();
-  eval->add_option("--answers-dir", eval_args->answers_dir, "write LLaVA-format answer files here");
+  eval->add_option("--answers-dir", eval_args->answers_dir, "write the question, label and answer files LLaVA's evaluation scripts read here");
   eval->add_option("--cache-dir", eval_args->cache_dir, "image-feature cache folder ('none' = memory only)");
   eval->add_flag("--blank-images", eval_args->blank_images, "replace every image with a blank one");
   eval->add_option("--batch", eval_args->batch, "questions per forward pass")->check(CLI::PositiveNumber)->capture_default_str();

@@ -43,6 +43,7 @@ std::vector<PopeQuestion> read_pope_file(const std::string& path, const std::str
     if (label != "yes" && label != "no") throw Error(where + ": label must be \"yes\" or \"no\"");
     q.label = label == "yes";
     q.split = split;
+    q.index = static_cast<int>(questions.size());
     if (!ids.insert(q.question_id).second)
       throw Error(where + ": duplicate question_id " + q.question_id);
     questions.push_back(std::move(q));
@@ -53,13 +54,19 @@ std::vector<PopeQuestion> read_pope_file(const std::string& path, const std::str
 void write_pope_file(const std::string& path, const std::vector<PopeQuestion>& questions) {
   std::string text;
   for (const auto& q : questions) {
-    nlohmann::json j = {{"question_id", std::stoll(q.question_id)},
+    nlohmann::json j = {{"question_id", pope_id_json(q.question_id)},
                         {"image", q.image},
                         {"text", q.text},
                         {"label", q.label ? "yes" : "no"}};
     text += j.dump() + "\n";
   }
   write_file_atomically(path, text);
+}
+
+nlohmann::json pope_id_json(const std::string& question_id) {
+  const bool integer = !question_id.empty() && question_id.size() < 19 &&
+                       question_id.find_first_not_of("0123456789") == std::string::npos;
+  return integer ? nlohmann::json(std::stoll(question_id)) : nlohmann::json(question_id);
 }
 
 std::string find_pope_file(const std::string& dir, const std::string& split) {

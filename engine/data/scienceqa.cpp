@@ -52,6 +52,7 @@ SqaDataset read_scienceqa(const std::string& dir) {
     p.subject = optional_field<std::string>(j, "subject", "", where);
     p.category = optional_field<std::string>(j, "category", "", where);
     p.skill = optional_field<std::string>(j, "skill", "", where);
+    p.grade = optional_field<std::string>(j, "grade", "", where);
     data.problems.emplace(pid, std::move(p));
   }
   const auto splits = read_json_file(splits_path);
@@ -80,7 +81,7 @@ void write_scienceqa(const SqaDataset& data, const std::string& dir) {
                      {"hint", p.hint},
                      {"image", p.has_image() ? nlohmann::json(p.image) : nlohmann::json(nullptr)},
                      {"task", "closed choice"},
-                     {"grade", "grade1"},
+                     {"grade", p.grade.empty() ? std::string("grade1") : p.grade},
                      {"subject", p.subject},
                      {"topic", p.category},
                      {"category", p.category},
@@ -94,13 +95,14 @@ void write_scienceqa(const SqaDataset& data, const std::string& dir) {
   write_json_file((fs::path(dir) / "pid_splits.json").string(), data.splits);
 }
 
-std::string sqa_prompt_text(const SqaProblem& p) {
+std::string sqa_question_text(const SqaProblem& p) {
   std::string text;
   if (!p.hint.empty()) text += "Context: " + p.hint + "\n";
-  text += p.question + "\n";
-  for (size_t i = 0; i < p.choices.size(); ++i)
-    text += std::string(1, option_letter(i)) + ". " + p.choices[i] + "\n";
-  return text + "Answer with the option's letter from the given choices directly.";
+  text += p.question;
+  for (size_t i = 0; i < p.choices.size(); ++i) text += "\n" + std::string(1, option_letter(i)) + ". " + p.choices[i];
+  return text;
 }
+
+std::string sqa_prompt_text(const SqaProblem& p) { return sqa_question_text(p) + "\n" + kSqaInstruction; }
 
 }  // namespace hipp

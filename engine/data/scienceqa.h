@@ -16,6 +16,7 @@ struct SqaProblem {
   std::string image;   // "image.png" or empty for text-only problems
   std::string split;   // train / val / test ...
   std::string subject, category, skill;
+  std::string grade;  // "grade1" ... "grade12"
 
   bool has_image() const { return !image.empty(); }
 };
@@ -35,9 +36,13 @@ struct SqaDataset {
 SqaDataset read_scienceqa(const std::string& dir);
 void write_scienceqa(const SqaDataset& dataset, const std::string& dir);
 
-// The prompt LLaVA evaluates: "Context: {hint}\n" when there is one,
-// "{question}\n", "A. {choice}\n" ..., then "Answer with the option's letter
-// from the given choices directly." (the caller adds "<image>\n" for images).
+// The instruction LLaVA's --single-pred-prompt appends.
+inline constexpr const char* kSqaInstruction = "Answer with the option's letter from the given choices directly.";
+// The question as LLaVA's question file (llava_test_CQM-A.json) holds it:
+// "Context: {hint}\n" when there is one, "{question}", "\nA. {choice}" ...
+std::string sqa_question_text(const SqaProblem& problem);
+// The prompt LLaVA evaluates: the question text, "\n", the instruction (the
+// caller adds "<image>\n" for images).
 std::string sqa_prompt_text(const SqaProblem& problem);
 char option_letter(size_t index);
 

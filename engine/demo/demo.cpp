@@ -154,8 +154,8 @@ std::vector<std::string> demo_quality_failures(const DemoReport& r) {
   if (r.test.sqa.accuracy < 0.80) failures.push_back(format("ScienceQA accuracy %.3f < 0.80", r.test.sqa.accuracy));
   if (r.test.sqa.image_accuracy < 0.70)
     failures.push_back(format("ScienceQA image accuracy %.3f < 0.70", r.test.sqa.image_accuracy));
-  if (r.test.sqa.text_accuracy < 0.80)
-    failures.push_back(format("ScienceQA text-only accuracy %.3f < 0.80", r.test.sqa.text_accuracy));
+  if (r.test.sqa.no_image_accuracy < 0.80)
+    failures.push_back(format("ScienceQA no-image accuracy %.3f < 0.80", r.test.sqa.no_image_accuracy));
   for (const auto& [split, m] : r.blank.pope)
     if (m.accuracy > 0.6)
       failures.push_back("blank-image POPE " + split + format(" accuracy %.3f > 0.6", m.accuracy));

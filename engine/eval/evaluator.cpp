@@ -9,6 +9,7 @@
 #include "core/hash.h"
 #include "core/json_fields.h"
 #include "data/synthetic.h"
+#include "eval/answers.h"
 #include "model/prompt.h"
 #include "model/tensor_io.h"
 
@@ -17,7 +18,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const char* kPopeSuffix = "\nAnswer the question using a single word or phrase.";
 
 int64_t first_piece(const Tokenizer& tokenizer, const std::string& text) {
   const auto ids = tokenizer.encode(text);
@@ -42,6 +42,11 @@ std::string vision_fingerprint(LlavaModel& model, const PreprocessorConfig& p) {
   hash.add(&p.crop_width, sizeof p.crop_width);
   hash.add(p.image_mean.data(), sizeof(double) * 3);
   hash.add(p.image_std.data(), sizeof(double) * 3);
+  const bool flags[] = {p.do_resize, p.do_center_crop, p.do_rescale, p.do_normalize};
+  hash.add(flags, sizeof flags);
+  hash.add(&p.rescale_factor, sizeof p.rescale_factor);
+  // The resampling algorithm: features cached under an older one are not reused.
+  hash.add(std::string("resample: antialiased bicubic, torchvision order"));
   for (const auto& part : {model->vision_tower->named_parameters(),
                            model->multi_modal_projector->named_parameters()})
     for (const auto& t : part) {
@@ -182,7 +187,7 @@ BenchmarkResult Evaluator::evaluate(const Benchmark& benchmark, const EvalOption
   std::vector<Item> pope_items;
   for (const auto& q : benchmark.pope) {
     Item item;
-    item.prompt = llava_prompt(q.text + kPopeSuffix, true);
+    item.prompt = llava_prompt(q.text + kPopeInstruction, true);
     item.ids = tokenize_prompt(tokenizer_, item.prompt, config.image_token_index, image_tokens);
     item.image = benchmark.pope_image_path(q);
     item.candidates = {yes_id_, no_id_};
@@ -220,37 +225,16 @@ BenchmarkResult Evaluator::evaluate(const Benchmark& benchmark, const EvalOption
   result.pope_mean_f1 = counts.empty() ? 0.0 : f1_sum / static_cast<double>(counts.size());
   SqaCounts sqa;
   for (size_t i = 0; i < sqa_items.size(); ++i)
-    sqa.add(sqa_items[i].prediction == benchmark.sqa_eval[i].answer, benchmark.sqa_eval[i].has_image());
+    sqa.add(sqa_items[i].prediction == benchmark.sqa_eval[i].answer, benchmark.sqa_eval[i]);
   result.sqa = sqa_metrics(sqa);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   if (!options.answers_dir.empty()) {
-    fs::create_directories(options.answers_dir);
-    std::map<std::string, std::string> pope_lines;
-    for (size_t i = 0; i < pope_items.size(); ++i) {
-      const auto& q = benchmark.pope[i];
-      const nlohmann::json line = {{"question_id", std::stoll(q.question_id)},
-                                   {"prompt", q.text + kPopeSuffix},
-                                   {"text", pope_items[i].prediction == 0 ? "Yes" : "No"},
-                                   {"answer_id", hash_hex(options.model_id + q.split + q.question_id)},
-                                   {"model_id", options.model_id},
-                                   {"metadata", nlohmann::json::object()}};
-      pope_lines[q.split] += line.dump() + "\n";
-    }
-    for (const auto& [split, text] : pope_lines)
-      write_file_atomically((fs::path(options.answers_dir) / ("pope_" + split + ".jsonl")).string(), text);
-    std::string sqa_text;
-    for (size_t i = 0; i < sqa_items.size(); ++i) {
-      const auto& p = benchmark.sqa_eval[i];
-      const nlohmann::json line = {{"question_id", p.pid},
-                                   {"prompt", sqa_prompt_text(p)},
-                                   {"text", std::string(1, option_letter(static_cast<size_t>(sqa_items[i].prediction)))},
-                                   {"answer_id", hash_hex(options.model_id + "sqa" + p.pid)},
-                                   {"model_id", options.model_id},
-                                   {"metadata", nlohmann::json::object()}};
-      sqa_text += line.dump() + "\n";
-    }
-    write_file_atomically((fs::path(options.answers_dir) / "scienceqa.jsonl").string(), sqa_text);
+    std::vector<bool> pope_yes;
+    for (const auto& item : pope_items) pope_yes.push_back(item.prediction == 0);
+    std::vector<int> sqa_choice;
+    for (const auto& item : sqa_items) sqa_choice.push_back(item.prediction);
+    write_answer_files(benchmark, pope_yes, sqa_choice, options.model_id, options.answers_dir);
   }
   return result;
 }

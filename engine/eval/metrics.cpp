@@ -28,6 +28,29 @@ PopeMetrics pope_metrics(const PopeCounts& c) {
   return m;
 }
 
+const std::vector<std::string>& sqa_category_names() {
+  static const std::vector<std::string> names = {"NAT", "SOC", "LAN", "TXT", "IMG", "NO", "G1-6", "G7-12"};
+  return names;
+}
+
+std::vector<std::string> sqa_official_categories(const SqaProblem& p) {
+  std::vector<std::string> out;
+  if (p.subject == "natural science") out.push_back("NAT");
+  if (p.subject == "social science") out.push_back("SOC");
+  if (p.subject == "language science") out.push_back("LAN");
+  if (!p.hint.empty()) out.push_back("TXT");
+  if (p.has_image()) out.push_back("IMG");
+  if (p.hint.empty() && !p.has_image()) out.push_back("NO");
+  // "grade1" ... "grade12"
+  if (p.grade.rfind("grade", 0) == 0 && p.grade.size() > 5 &&
+      p.grade.find_first_not_of("0123456789", 5) == std::string::npos && p.grade.size() <= 7) {
+    const int grade = std::stoi(p.grade.substr(5));
+    if (grade >= 1 && grade <= 6) out.push_back("G1-6");
+    if (grade >= 7 && grade <= 12) out.push_back("G7-12");
+  }
+  return out;
+}
+
 void SqaCounts::add(bool correct_answer, bool has_image) {
   ++total;
   correct += correct_answer;
@@ -35,14 +58,26 @@ void SqaCounts::add(bool correct_answer, bool has_image) {
     ++image_total;
     image_correct += correct_answer;
   } else {
-    ++text_total;
-    text_correct += correct_answer;
+    ++no_image_total;
+    no_image_correct += correct_answer;
+  }
+}
+
+void SqaCounts::add(bool correct_answer, const SqaProblem& problem) {
+  add(correct_answer, problem.has_image());
+  for (const auto& name : sqa_official_categories(problem)) {
+    auto& c = categories[name];
+    ++c.total;
+    c.correct += correct_answer;
   }
 }
 
 SqaMetrics sqa_metrics(const SqaCounts& c) {
-  return {c.total, ratio(c.correct, c.total), ratio(c.image_correct, c.image_total),
-          ratio(c.text_correct, c.text_total)};
+  SqaMetrics m{c.total, ratio(c.correct, c.total), ratio(c.image_correct, c.image_total),
+               ratio(c.no_image_correct, c.no_image_total), {}};
+  for (const auto& [name, n] : c.categories)
+    if (n.total > 0) m.categories[name] = {n.total, ratio(n.correct, n.total)};
+  return m;
 }
 
 nlohmann::json result_to_json(const BenchmarkResult& r) {
@@ -51,14 +86,26 @@ nlohmann::json result_to_json(const BenchmarkResult& r) {
     pope[split] = {{"questions", m.questions}, {"accuracy", m.accuracy},
                    {"precision", m.precision}, {"recall", m.recall},
                    {"f1", m.f1},               {"yes_ratio", m.yes_ratio}};
-  return {{"pope", pope},
-          {"pope_mean_f1", r.pope_mean_f1},
-          {"scienceqa",
-           {{"questions", r.sqa.questions},
-            {"accuracy", r.sqa.accuracy},
-            {"image_accuracy", r.sqa.image_accuracy},
-            {"text_accuracy", r.sqa.text_accuracy}}},
-          {"seconds", r.seconds}};
+  nlohmann::json sqa = {{"questions", r.sqa.questions},
+                        {"accuracy", r.sqa.accuracy},
+                        {"image_accuracy", r.sqa.image_accuracy},
+                        {"no_image_accuracy", r.sqa.no_image_accuracy}};
+  if (!r.sqa.categories.empty()) {
+    nlohmann::json categories = nlohmann::json::object();
+    for (const auto& [name, m] : r.sqa.categories)
+      categories[name] = {{"questions", m.questions}, {"accuracy", m.accuracy}};
+    sqa["categories"] = categories;
+  }
+  return {{"pope", pope}, {"pope_mean_f1", r.pope_mean_f1}, {"scienceqa", sqa}, {"seconds", r.seconds}};
+}
+
+void upgrade_result_json(nlohmann::json& raw) {
+  if (!raw.is_object() || !raw.contains("scienceqa") || !raw["scienceqa"].is_object()) return;
+  auto& sqa = raw["scienceqa"];
+  if (sqa.contains("text_accuracy") && !sqa.contains("no_image_accuracy")) {
+    sqa["no_image_accuracy"] = sqa["text_accuracy"];
+    sqa.erase("text_accuracy");
+  }
 }
 
 BenchmarkResult result_from_json(const nlohmann::json& j) {
@@ -69,8 +116,13 @@ BenchmarkResult result_from_json(const nlohmann::json& j) {
                      m.at("f1").get<double>(), m.at("yes_ratio").get<double>()};
   r.pope_mean_f1 = j.at("pope_mean_f1").get<double>();
   const auto& s = j.at("scienceqa");
-  r.sqa = {s.at("questions").get<int>(), s.at("accuracy").get<double>(),
-           s.at("image_accuracy").get<double>(), s.at("text_accuracy").get<double>()};
+  // Results stored before the no-image share had its name call it text_accuracy.
+  const auto& no_image = s.contains("no_image_accuracy") ? s.at("no_image_accuracy") : s.at("text_accuracy");
+  r.sqa = {s.at("questions").get<int>(), s.at("accuracy").get<double>(), s.at("image_accuracy").get<double>(),
+           no_image.get<double>(), {}};
+  if (s.contains("categories") && s["categories"].is_object())
+    for (const auto& [name, m] : s["categories"].items())
+      r.sqa.categories[name] = {m.at("questions").get<int>(), m.at("accuracy").get<double>()};
   r.seconds = j.value("seconds", 0.0);
   return r;
 }
@@ -87,9 +139,19 @@ std::string result_to_text(const BenchmarkResult& r) {
   std::snprintf(line, sizeof line, "mean F1 %.3f\n\n", r.pope_mean_f1);
   out << line;
   std::snprintf(line, sizeof line,
-                "ScienceQA    %d questions  accuracy %.3f  image (IMG) %.3f  text-only %.3f\n",
-                r.sqa.questions, r.sqa.accuracy, r.sqa.image_accuracy, r.sqa.text_accuracy);
+                "ScienceQA    %d questions  accuracy %.3f  image (IMG) %.3f  no image %.3f\n",
+                r.sqa.questions, r.sqa.accuracy, r.sqa.image_accuracy, r.sqa.no_image_accuracy);
   out << line;
+  if (!r.sqa.categories.empty()) {
+    out << "categories  ";
+    for (const auto& name : sqa_category_names()) {
+      auto it = r.sqa.categories.find(name);
+      if (it == r.sqa.categories.end()) continue;
+      std::snprintf(line, sizeof line, " %s %.3f (%d)", name.c_str(), it->second.accuracy, it->second.questions);
+      out << line;
+    }
+    out << "\n";
+  }
   std::snprintf(line, sizeof line, "time         %.1f s\n", r.seconds);
   out << line;
   return out.str();
@@ -107,17 +169,27 @@ bool pope_text_says_yes(const std::string& answer) {
 }
 
 int sqa_text_choice(const std::string& answer, size_t options) {
-  auto index_of = [&](char letter) -> int {
-    const int i = letter - 'A';
-    return i >= 0 && i < static_cast<int>(options) ? i : -1;
-  };
-  static const std::regex pattern("The answer is ([A-Z]).");
-  auto begin = std::sregex_iterator(answer.begin(), answer.end(), pattern);
-  const auto matches = std::distance(begin, std::sregex_iterator());
-  if (matches == 1) return index_of((*begin)[1].str()[0]);
-  if (answer.size() == 1) return index_of(answer[0]);
-  if (answer.size() >= 3 && answer.compare(1, 2, ". ") == 0) return index_of(answer[0]);
-  return -1;
+  std::string text;
+  for (char c : answer) text += c == '\n' ? std::string(". ") : std::string(1, c);
+  auto is_letter = [](char c) { return c >= 'A' && c <= 'E'; };
+  const auto first = text.find_first_not_of(" \t\r\n\v\f");
+  const auto last = text.find_last_not_of(" \t\r\n\v\f");
+  const std::string trimmed = first == std::string::npos ? "" : text.substr(first, last - first + 1);
+  char letter = 0;
+  if (trimmed.size() == 1 && is_letter(trimmed[0])) {
+    letter = trimmed[0];
+  } else if (text.size() >= 3 && is_letter(text[0]) && text.compare(1, 2, ". ") == 0) {
+    letter = text[0];
+  } else if (text.find("The answer is ") != std::string::npos) {
+    static const std::regex with_period("The answer is ([A-E])\\.");
+    static const std::regex bare("The answer is ([A-E])");
+    std::smatch match;
+    if (std::regex_search(text, match, with_period) || std::regex_search(text, match, bare))
+      letter = match[1].str()[0];
+  }
+  if (letter == 0) return -1;
+  const int index = letter - 'A';
+  return index < static_cast<int>(options) ? index : -1;
 }
 
 }  // namespace hipp

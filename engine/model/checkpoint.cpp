@@ -29,6 +29,8 @@ std::string shape_text(const std::vector<int64_t>& shape) {
   return text + "]";
 }
 
+const std::string kLmHead = "language_model.lm_head.weight";
+
 }  // namespace
 
 std::string canonical_tensor_name(const std::string& name) {
@@ -38,10 +40,43 @@ std::string canonical_tensor_name(const std::string& name) {
       {"model.vision_tower.", "vision_tower."},
       {"model.multi_modal_projector.", "multi_modal_projector."},
   };
+  std::string out = name;
   for (const auto& [from, to] : kNewLayout)
-    if (starts_with(name, from)) return to + name.substr(std::string(from).size());
-  if (name == "lm_head.weight") return "language_model.lm_head.weight";
-  return name;
+    if (starts_with(name, from)) out = to + name.substr(std::string(from).size());
+  if (out == "lm_head.weight") return "language_model.lm_head.weight";
+  // transformers 5 saves the vision tower without CLIPVisionModel's
+  // "vision_model." level: vision_tower.embeddings.*, vision_tower.encoder.*.
+  static const std::string kTower = "vision_tower.";
+  if (starts_with(out, kTower) && !starts_with(out, kTower + "vision_model."))
+    out = kTower + "vision_model." + out.substr(kTower.size());
+  return out;
+}
+
+void check_checkpoint_shapes(const CheckpointFiles& files, const LlavaConfig& config, const std::string& dir) {
+  // The model config.json describes, on the meta device: shapes, no memory.
+  LlavaModel shapes(config, torch::TensorOptions().dtype(torch::kFloat32).device(torch::kMeta));
+  auto params = shapes->named_parameters();
+  std::set<std::string> filled;
+  for (const auto& [checkpoint_name, shard_index] : files.tensor_shard) {
+    const std::string name = canonical_tensor_name(checkpoint_name);
+    if (name.empty()) continue;
+    const auto& shard = files.shards[shard_index];
+    const auto* param = params.find(name);
+    if (!param)
+      throw Error(shard.path + ": unexpected tensor '" + checkpoint_name +
+                  "' (not part of the model that config.json describes)");
+    const auto* entry = shard.find(checkpoint_name);
+    if (entry->shape != param->sizes().vec())
+      throw Error(shard.path + ": tensor '" + checkpoint_name + "' has shape " + shape_text(entry->shape) +
+                  " but config.json implies " + shape_text(param->sizes().vec()));
+    if (!filled.insert(name).second) throw Error(shard.path + ": tensor '" + checkpoint_name + "' appears twice");
+    const auto dtype = entry->dtype;
+    if (dtype != DType::F32 && dtype != DType::F16 && dtype != DType::BF16 && dtype != DType::F64)
+      throw Error(shard.path + ": tensor '" + checkpoint_name + "' has non-float dtype " + dtype_name(dtype));
+  }
+  for (const auto& p : params)
+    if (!filled.count(p.key()) && !(p.key() == kLmHead && config.text.tie_word_embeddings))
+      throw Error(dir + ": checkpoint is missing tensor '" + p.key() + "'");
 }
 
 LlavaModel load_llava(const std::string& dir, const LoadOptions& options) {
@@ -49,40 +84,28 @@ LlavaModel load_llava(const std::string& dir, const LoadOptions& options) {
   if (!fs::is_directory(dir)) throw Error(dir + ": not a model folder");
   auto config = read_llava_config(config_path);
   auto files = open_checkpoint_files(dir);
+  check_checkpoint_shapes(files, config, dir);
 
   torch::NoGradGuard no_grad;
   LlavaModel model(config, torch::TensorOptions().dtype(options.dtype).device(options.device));
   auto params = model->named_parameters();
-  std::set<std::string> filled;
+  bool has_lm_head = false;
   for (const auto& [checkpoint_name, shard_index] : files.tensor_shard) {
     const std::string name = canonical_tensor_name(checkpoint_name);
     if (name.empty()) continue;
     const auto& shard = files.shards[shard_index];
-    auto* param = params.find(name);
-    if (!param)
-      throw Error(shard.path + ": unexpected tensor '" + checkpoint_name +
-                  "' (not part of the model that config.json describes)");
-    const auto* entry = shard.find(checkpoint_name);
-    if (entry->shape != param->sizes().vec())
-      throw Error(shard.path + ": tensor '" + checkpoint_name + "' has shape " +
-                  shape_text(entry->shape) + " but config.json implies " +
-                  shape_text(param->sizes().vec()));
-    if (!filled.insert(name).second)
-      throw Error(shard.path + ": tensor '" + checkpoint_name + "' appears twice");
-    const auto dtype = entry->dtype;
-    if (dtype != DType::F32 && dtype != DType::F16 && dtype != DType::BF16 && dtype != DType::F64)
-      throw Error(shard.path + ": tensor '" + checkpoint_name + "' has non-float dtype " +
-                  dtype_name(dtype));
-    param->copy_(read_tensor(shard, *entry));
+    params[name].copy_(read_tensor(shard, *shard.find(checkpoint_name)));
+    has_lm_head |= name == kLmHead;
   }
-  const std::string lm_head = "language_model.lm_head.weight";
-  if (!filled.count(lm_head) && config.text.tie_word_embeddings) {
-    params[lm_head].copy_(params["language_model.model.embed_tokens.weight"]);
-    filled.insert(lm_head);
+  if (config.text.tie_word_embeddings) {
+    // Tied: the output layer is the input embedding, as transformers ties it;
+    // a stored lm_head that says otherwise is refused, not silently dropped.
+    auto& embedding = params["language_model.model.embed_tokens.weight"];
+    if (has_lm_head && !torch::equal(params[kLmHead], embedding))
+      throw Error(dir + ": config.json sets tie_word_embeddings but the stored lm_head.weight differs from "
+                        "embed_tokens.weight; set tie_word_embeddings to false to use the stored lm_head");
+    params[kLmHead].copy_(embedding);
   }
-  for (const auto& p : params)
-    if (!filled.count(p.key()))
-      throw Error(dir + ": checkpoint is missing tensor '" + p.key() + "'");
   model->eval();
   return model;
 }

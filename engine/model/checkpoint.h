@@ -1,16 +1,19 @@
 #pragma once
 // Loading and saving LLaVA checkpoint folders in the Hugging Face layout:
 // config.json + model.safetensors, or sharded model-0000N-of-0000M.safetensors
-// with model.safetensors.index.json. Both key layouts are read (the older
-// language_model.model.* / vision_tower.* / multi_modal_projector.* and the
-// newer model.language_model.* / model.vision_tower.* / lm_head.*); the older
-// one is written.
+// with model.safetensors.index.json. Every key layout transformers writes is
+// read (the hub's language_model.model.* / vision_tower.vision_model.* /
+// multi_modal_projector.*, the in-memory model.language_model.* /
+// model.vision_tower.* / lm_head.*, and transformers 5's saves with the vision
+// tower as vision_tower.embeddings.*, vision_tower.encoder.*); the first is
+// written.
 #include <optional>
 #include <string>
 
 #include <torch/torch.h>
 
 #include "model/llava.h"
+#include "model/safetensors.h"
 
 namespace hipp {
 
@@ -24,10 +27,17 @@ struct LoadOptions {
 // rotary inv_freq tables).
 std::string canonical_tensor_name(const std::string& checkpoint_name);
 
+// Checks every stored tensor's name, shape and dtype against the model that
+// `config` describes (built on the meta device: no weights are allocated),
+// and that none is missing; errors name the file and tensor.
+void check_checkpoint_shapes(const CheckpointFiles& files, const LlavaConfig& config, const std::string& dir);
+
 // Builds the model from dir/config.json and fills it from the safetensors
 // files. Tensors are read one at a time straight into the parameters, so the
 // peak memory is the model plus its largest tensor. Errors name the file and
-// tensor: missing, unexpected, or shaped unlike the config says.
+// tensor: missing, unexpected, or shaped unlike the config says. With
+// tie_word_embeddings the output layer is the embedding (a stored lm_head
+// that differs is an error).
 LlavaModel load_llava(const std::string& dir, const LoadOptions& options = {});
 
 struct SaveOptions {

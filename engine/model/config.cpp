@@ -1,5 +1,7 @@
 #include "model/config.h"
 
+#include <cmath>
+
 #include "core/error.h"
 #include "core/json_fields.h"
 
@@ -33,6 +35,47 @@ std::vector<int64_t> per_layer(const json& j, const std::string& key, int64_t co
   return values;
 }
 
+// RoPE from transformers 5's rope_parameters ({"rope_theta", "rope_type",
+// ...}) or 4.x's rope_scaling ({"rope_type" or "type", "factor", ...}).
+void parse_rope(const json& j, TextConfig* t, const std::string& where) {
+  const char* key = nullptr;
+  for (const char* k : {"rope_parameters", "rope_scaling"})
+    if (!key && j.contains(k) && !j[k].is_null()) key = k;
+  if (!key) return;
+  const json& r = j[key];
+  const std::string at = where + " " + key;
+  if (!r.is_object()) throw Error(at + ": expected an object");
+  if (r.contains("rope_theta")) {
+    const double theta = required_field<double>(r, "rope_theta", at);
+    if (j.contains("rope_theta") && !j["rope_theta"].is_null() && j["rope_theta"].get<double>() != theta)
+      throw Error(at + ": rope_theta " + std::to_string(theta) + " disagrees with rope_theta " +
+                  std::to_string(t->rope_theta));
+    t->rope_theta = theta;
+  }
+  if (r.contains("rope_type")) {
+    t->rope_type = required_field<std::string>(r, "rope_type", at);
+  } else if (r.contains("type")) {
+    t->rope_type = required_field<std::string>(r, "type", at);
+  }
+  const double partial = optional_field<double>(r, "partial_rotary_factor",
+                                                optional_field<double>(j, "partial_rotary_factor", 1.0, where), at);
+  if (partial != 1.0) throw Error(at + ": partial_rotary_factor " + std::to_string(partial) + " is not supported");
+  if (t->rope_type == "default") return;
+  if (t->rope_type != "linear" && t->rope_type != "llama3")
+    throw Error(at + ": rope_type '" + t->rope_type + "' is not supported (default, linear and llama3 are)");
+  t->rope_factor = required_field<double>(r, "factor", at);
+  if (!(t->rope_factor > 0) || !std::isfinite(t->rope_factor)) throw Error(at + ": factor must be positive");
+  if (t->rope_type == "llama3") {
+    t->rope_low_freq_factor = required_field<double>(r, "low_freq_factor", at);
+    t->rope_high_freq_factor = required_field<double>(r, "high_freq_factor", at);
+    t->rope_original_max_position_embeddings = required_field<int64_t>(r, "original_max_position_embeddings", at);
+    if (!(t->rope_low_freq_factor > 0) || !(t->rope_high_freq_factor > t->rope_low_freq_factor))
+      throw Error(at + ": llama3 needs 0 < low_freq_factor < high_freq_factor");
+    if (t->rope_original_max_position_embeddings <= 0)
+      throw Error(at + ": original_max_position_embeddings must be positive");
+  }
+}
+
 TextConfig parse_text(const json& j, const std::string& where) {
   TextConfig t;
   t.hidden_size = optional_field<int64_t>(j, "hidden_size", t.hidden_size, where);
@@ -49,14 +92,13 @@ TextConfig parse_text(const json& j, const std::string& where) {
       optional_field<int64_t>(j, "max_position_embeddings", t.max_position_embeddings, where);
   t.rms_norm_eps = optional_field<double>(j, "rms_norm_eps", t.rms_norm_eps, where);
   t.rope_theta = optional_field<double>(j, "rope_theta", t.rope_theta, where);
+  parse_rope(j, &t, where);
   t.hidden_act = optional_field<std::string>(j, "hidden_act", t.hidden_act, where);
   t.tie_word_embeddings =
       optional_field<bool>(j, "tie_word_embeddings", t.tie_word_embeddings, where);
   t.mlp_down_bias = optional_field<bool>(j, "mlp_down_bias", t.mlp_down_bias, where);
   t.bos_token_id = optional_field<int64_t>(j, "bos_token_id", t.bos_token_id, where);
   t.eos_token_id = optional_field<int64_t>(j, "eos_token_id", t.eos_token_id, where);
-  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null())
-    throw Error(where + ": rope_scaling is not supported");
   if (j.value("attention_bias", false)) throw Error(where + ": attention_bias is not supported");
   if (j.value("mlp_bias", false)) throw Error(where + ": mlp_bias is not supported");
 
@@ -107,6 +149,14 @@ LlavaConfig parse_llava_config(const json& j, const std::string& where) {
   c.text = parse_text(j["text_config"], where + " text_config");
   c.vision = parse_vision(j["vision_config"], where + " vision_config");
   c.image_token_index = optional_field<int64_t>(j, "image_token_index", c.image_token_index, where);
+  // Newer transformers name it image_token_id.
+  if (j.contains("image_token_id") && !j["image_token_id"].is_null()) {
+    const auto id = optional_field<int64_t>(j, "image_token_id", c.image_token_index, where);
+    if (j.contains("image_token_index") && !j["image_token_index"].is_null() && id != c.image_token_index)
+      throw Error(where + ": image_token_id " + std::to_string(id) + " disagrees with image_token_index " +
+                  std::to_string(c.image_token_index));
+    c.image_token_index = id;
+  }
   if (j.contains("vision_feature_layer") && j["vision_feature_layer"].is_array())
     throw Error(where + ": a list of vision_feature_layer values is not supported");
   c.vision_feature_layer =
@@ -115,6 +165,13 @@ LlavaConfig parse_llava_config(const json& j, const std::string& where) {
       j, "vision_feature_select_strategy", c.vision_feature_select_strategy, where);
   c.projector_hidden_act =
       optional_field<std::string>(j, "projector_hidden_act", c.projector_hidden_act, where);
+  c.multimodal_projector_bias =
+      optional_field<bool>(j, "multimodal_projector_bias", c.multimodal_projector_bias, where);
+  // The language model's own tie_word_embeddings decides; the top-level one
+  // (transformers 5 writes it there too) counts when text_config has none.
+  if (!j["text_config"].contains("tie_word_embeddings") && j.contains("tie_word_embeddings") &&
+      !j["tie_word_embeddings"].is_null())
+    c.text.tie_word_embeddings = optional_field<bool>(j, "tie_word_embeddings", false, where);
   validate_llava_config(c, where);
   return c;
 }
@@ -137,6 +194,12 @@ void validate_llava_config(const LlavaConfig& c, const std::string& where) {
                              {t.head_dim, "text head_dim"},
                              {t.vocab_size, "text vocab_size"}})
     require_positive(value, name, where);
+  if (!(t.rope_theta > 0) || !std::isfinite(t.rope_theta))
+    throw Error(where + ": text rope_theta must be positive, got " + std::to_string(t.rope_theta));
+  if (!(t.rms_norm_eps >= 0) || !std::isfinite(t.rms_norm_eps))
+    throw Error(where + ": text rms_norm_eps must be non-negative, got " + std::to_string(t.rms_norm_eps));
+  if (!(v.layer_norm_eps >= 0) || !std::isfinite(v.layer_norm_eps))
+    throw Error(where + ": vision layer_norm_eps must be non-negative, got " + std::to_string(v.layer_norm_eps));
   if (v.hidden_size % v.num_attention_heads != 0)
     throw Error(where + ": vision hidden_size is not a multiple of num_attention_heads");
   if (v.image_size % v.patch_size != 0)
@@ -175,6 +238,7 @@ json llava_config_to_json(const LlavaConfig& c) {
   j["vision_feature_layer"] = c.vision_feature_layer;
   j["vision_feature_select_strategy"] = c.vision_feature_select_strategy;
   j["projector_hidden_act"] = c.projector_hidden_act;
+  j["multimodal_projector_bias"] = c.multimodal_projector_bias;
 
   json& v = j["vision_config"];
   if (!v.is_object()) v = json::object();

@@ -52,6 +52,14 @@ struct TextConfig {
   int64_t max_position_embeddings = 4096;
   double rms_norm_eps = 1e-6;
   double rope_theta = 10000.0;
+  // RoPE scaling, from text_config.rope_parameters (transformers 5) or
+  // rope_scaling (4.x): "default", "linear" (positions divided by
+  // rope_factor) or "llama3" (low frequencies divided by rope_factor, high
+  // ones kept, a smooth blend between); other kinds are refused by name.
+  std::string rope_type = "default";
+  double rope_factor = 1.0;
+  double rope_low_freq_factor = 1.0, rope_high_freq_factor = 4.0;
+  int64_t rope_original_max_position_embeddings = 8192;
   std::string hidden_act = "silu";
   bool tie_word_embeddings = false;
   bool mlp_down_bias = false;  // FLAP-style bias compensation after pruning
@@ -69,6 +77,7 @@ struct LlavaConfig {
   int64_t vision_feature_layer = -2;
   std::string vision_feature_select_strategy = "default";
   std::string projector_hidden_act = "gelu";
+  bool multimodal_projector_bias = true;
   // The file as read, so that fields this project does not use survive a save.
   nlohmann::json original = nlohmann::json::object();
 

@@ -12,8 +12,6 @@
 #include <stb_image.h>
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb_image_write.h>
-#define STB_IMAGE_RESIZE_IMPLEMENTATION
-#include <stb_image_resize.h>
 
 #include "core/error.h"
 #include "core/json_fields.h"
@@ -122,6 +120,104 @@ void write_preprocessor_config(const PreprocessorConfig& c, const std::string& p
   write_json_file(path, j);
 }
 
+namespace {
+
+// Keys' cubic with a = -0.5, the antialiasing filter of Pillow and of
+// PyTorch's interpolate(mode="bicubic", antialias=True).
+float cubic_filter(float x) {
+  x = std::abs(x);
+  const float a = -0.5f;
+  if (x < 1.0f) return ((a + 2) * x - (a + 3)) * x * x + 1;
+  if (x < 2.0f) return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a;
+  return 0.0f;
+}
+
+// The taps of one output position along an axis: the first input index and
+// the normalised weights. Shrinking widens the filter by the scale (the
+// antialiasing); taps outside the image are dropped and the rest
+// renormalised. Arithmetic in float, in the order PyTorch's CPU kernel uses,
+// so that the rounding to 8 bits afterwards agrees.
+struct Taps {
+  int64_t first = 0;
+  std::vector<float> weights;
+};
+
+std::vector<Taps> resample_taps(int64_t in, int64_t out) {
+  const float scale = static_cast<float>(in) / static_cast<float>(out);
+  const float support = scale >= 1.0f ? static_cast<float>(2.0 * scale) : 2.0f;
+  const float invscale = scale >= 1.0f ? 1.0f / scale : 1.0f;
+  std::vector<Taps> taps(static_cast<size_t>(out));
+  for (int64_t i = 0; i < out; ++i) {
+    const float center = static_cast<float>(scale * (static_cast<double>(i) + 0.5));
+    const int64_t first = std::max<int64_t>(static_cast<int64_t>(center - support + 0.5), 0);
+    const int64_t count = std::min<int64_t>(static_cast<int64_t>(center + support + 0.5), in) - first;
+    auto& t = taps[static_cast<size_t>(i)];
+    t.first = first;
+    float total = 0;
+    for (int64_t j = 0; j < count; ++j) {
+      const float w = cubic_filter(static_cast<float>((static_cast<float>(j + first) - center + 0.5) * invscale));
+      t.weights.push_back(w);
+      total += w;
+    }
+    if (total != 0)
+      for (float& w : t.weights) w /= total;
+  }
+  return taps;
+}
+
+}  // namespace
+
+Image resize_bicubic(const Image& image, int out_width, int out_height) {
+  if (out_width <= 0 || out_height <= 0) throw Error("cannot resize an image to an empty size");
+  if (out_width == image.width && out_height == image.height) return image;
+  const int64_t w = image.width, h = image.height;
+  // Width first (when it changes), then height, in float; then clamped and
+  // rounded half to even to 8 bits, as torchvision's resize of a uint8 image.
+  std::vector<float> plane(image.rgb.begin(), image.rgb.end());
+  int64_t cur_w = w;
+  if (out_width != w) {
+    const auto taps = resample_taps(w, out_width);
+    std::vector<float> next(static_cast<size_t>(h * out_width * 3));
+    for (int64_t y = 0; y < h; ++y)
+      for (int64_t x = 0; x < out_width; ++x)
+        for (int64_t ch = 0; ch < 3; ++ch) {
+          const auto& t = taps[static_cast<size_t>(x)];
+          float sum = 0;
+          for (size_t j = 0; j < t.weights.size(); ++j) {
+            const float v = plane[static_cast<size_t>((y * cur_w + t.first + static_cast<int64_t>(j)) * 3 + ch)];
+            sum = j == 0 ? v * t.weights[j] : sum + v * t.weights[j];
+          }
+          next[static_cast<size_t>((y * out_width + x) * 3 + ch)] = sum;
+        }
+    plane = std::move(next);
+    cur_w = out_width;
+  }
+  if (out_height != h) {
+    const auto taps = resample_taps(h, out_height);
+    std::vector<float> next(static_cast<size_t>(out_height * cur_w * 3));
+    for (int64_t y = 0; y < out_height; ++y) {
+      const auto& t = taps[static_cast<size_t>(y)];
+      for (int64_t x = 0; x < cur_w; ++x)
+        for (int64_t ch = 0; ch < 3; ++ch) {
+          float sum = 0;
+          for (size_t j = 0; j < t.weights.size(); ++j) {
+            const float v = plane[static_cast<size_t>(((t.first + static_cast<int64_t>(j)) * cur_w + x) * 3 + ch)];
+            sum = j == 0 ? v * t.weights[j] : sum + v * t.weights[j];
+          }
+          next[static_cast<size_t>((y * cur_w + x) * 3 + ch)] = sum;
+        }
+    }
+    plane = std::move(next);
+  }
+  Image out;
+  out.width = out_width;
+  out.height = out_height;
+  out.rgb.resize(plane.size());
+  for (size_t i = 0; i < plane.size(); ++i)
+    out.rgb[i] = static_cast<uint8_t>(std::nearbyint(std::clamp(plane[i], 0.0f, 255.0f)));
+  return out;
+}
+
 std::vector<float> preprocess_image(const Image& input, const PreprocessorConfig& c) {
   if (input.width <= 0 || input.height <= 0) throw Error("cannot preprocess an empty image");
   Image image = input;
@@ -132,17 +228,7 @@ std::vector<float> preprocess_image(const Image& input, const PreprocessorConfig
     const int64_t new_long = c.shortest_edge * long_side / short_side;
     const int out_w = static_cast<int>(image.width <= image.height ? c.shortest_edge : new_long);
     const int out_h = static_cast<int>(image.width <= image.height ? new_long : c.shortest_edge);
-    if (out_w != image.width || out_h != image.height) {
-      Image resized;
-      resized.width = out_w;
-      resized.height = out_h;
-      resized.rgb.resize(static_cast<size_t>(out_w) * out_h * 3);
-      stbir_resize_uint8_generic(image.rgb.data(), image.width, image.height, image.width * 3,
-                                 resized.rgb.data(), out_w, out_h, out_w * 3, 3,
-                                 STBIR_ALPHA_CHANNEL_NONE, 0, STBIR_EDGE_CLAMP,
-                                 STBIR_FILTER_CATMULLROM, STBIR_COLORSPACE_LINEAR, nullptr);
-      image = std::move(resized);
-    }
+    image = resize_bicubic(image, out_w, out_h);
   }
   int64_t out_h = image.height, out_w = image.width, top = 0, left = 0;
   if (c.do_center_crop) {

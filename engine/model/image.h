@@ -42,6 +42,11 @@ void write_preprocessor_config(const PreprocessorConfig& config, const std::stri
 // CLIP defaults for a square model input of `size` pixels.
 PreprocessorConfig clip_preprocessor(int64_t size);
 
+// Bicubic resampling as transformers' CLIPImageProcessor (torchvision backend)
+// does it: antialiased when shrinking (Keys' cubic, a = -0.5, widened by the
+// scale), width then height in float, rounded half to even to 8 bits.
+Image resize_bicubic(const Image& image, int width, int height);
+
 // Resize (bicubic, shortest side), center crop, rescale, normalise: returns
 // channel-major floats [3, crop_height, crop_width].
 std::vector<float> preprocess_image(const Image& image, const PreprocessorConfig& config);

@@ -156,10 +156,10 @@ ClipVisionModelImpl::ClipVisionModelImpl(const VisionConfig& c,
   vision_model = register_module("vision_model", ClipVisionTransformer(c, options));
 }
 
-ProjectorImpl::ProjectorImpl(int64_t vision_dim, int64_t text_dim,
+ProjectorImpl::ProjectorImpl(int64_t vision_dim, int64_t text_dim, bool with_bias,
                              const torch::TensorOptions& options) {
-  linear_1 = register_module("linear_1", Linear(vision_dim, text_dim, true, options));
-  linear_2 = register_module("linear_2", Linear(text_dim, text_dim, true, options));
+  linear_1 = register_module("linear_1", Linear(vision_dim, text_dim, with_bias, options));
+  linear_2 = register_module("linear_2", Linear(text_dim, text_dim, with_bias, options));
 }
 
 torch::Tensor ProjectorImpl::forward(const torch::Tensor& x) {
@@ -175,13 +175,32 @@ torch::Tensor rotate_half(const torch::Tensor& x) {
   return torch::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1);
 }
 
+}  // namespace
+
+torch::Tensor rope_inverse_frequencies(const TextConfig& t, const torch::Device& device) {
+  // float32 throughout, in transformers' order of operations.
+  auto float_opts = torch::TensorOptions().dtype(torch::kFloat32).device(device);
+  auto exponents = torch::arange(0, t.head_dim, 2, float_opts) / static_cast<double>(t.head_dim);
+  auto inv_freq = 1.0 / torch::pow(t.rope_theta, exponents);  // [hd/2]
+  if (t.rope_type == "linear") return inv_freq / t.rope_factor;
+  if (t.rope_type != "llama3") return inv_freq;
+  const double context = static_cast<double>(t.rope_original_max_position_embeddings);
+  const double low_wavelen = context / t.rope_low_freq_factor;    // longer waves are slowed by the factor
+  const double high_wavelen = context / t.rope_high_freq_factor;  // shorter ones are kept
+  auto wavelen = 2 * M_PI / inv_freq;
+  auto scaled = torch::where(wavelen > low_wavelen, inv_freq / t.rope_factor, inv_freq);
+  auto smooth = (context / wavelen - t.rope_low_freq_factor) / (t.rope_high_freq_factor - t.rope_low_freq_factor);
+  auto blended = (1 - smooth) * scaled / t.rope_factor + smooth * scaled;
+  auto medium = (wavelen >= high_wavelen).logical_and(wavelen <= low_wavelen);
+  return torch::where(medium, blended, scaled);
+}
+
+namespace {
+
 // cos/sin tables [B, 1, T, head_dim] for the given positions [B, T].
-std::pair<torch::Tensor, torch::Tensor> rope_tables(const torch::Tensor& positions,
-                                                    int64_t head_dim, double theta,
+std::pair<torch::Tensor, torch::Tensor> rope_tables(const torch::Tensor& positions, const TextConfig& text,
                                                     torch::ScalarType dtype) {
-  auto float_opts = torch::TensorOptions().dtype(torch::kFloat32).device(positions.device());
-  auto exponents = torch::arange(0, head_dim, 2, float_opts) / static_cast<double>(head_dim);
-  auto inv_freq = 1.0 / torch::pow(theta, exponents);                            // [hd/2]
+  auto inv_freq = rope_inverse_frequencies(text, positions.device());
   auto freqs = positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq;          // [B, T, hd/2]
   auto emb = torch::cat({freqs, freqs}, -1).unsqueeze(1);                        // [B, 1, T, hd]
   return {emb.cos().to(dtype), emb.sin().to(dtype)};
@@ -276,7 +295,7 @@ LlavaModelImpl::LlavaModelImpl(const LlavaConfig& config, const torch::TensorOpt
   vision_tower = register_module("vision_tower", ClipVisionModel(config_.vision, options));
   multi_modal_projector = register_module(
       "multi_modal_projector",
-      Projector(config_.vision.hidden_size, config_.text.hidden_size, options));
+      Projector(config_.vision.hidden_size, config_.text.hidden_size, config_.multimodal_projector_bias, options));
   language_model = register_module("language_model", LlamaForCausalLM(config_.text, options));
 }
 
@@ -344,7 +363,7 @@ torch::Tensor LlavaModelImpl::final_hidden(const LlavaInputs& inputs, const Forw
   }
   auto mask = torch::zeros({b, 1, t, t}, float_opts)
                   .masked_fill(allowed_b.logical_not().unsqueeze(1), masked);
-  auto [cos, sin] = rope_tables(positions, tc.head_dim, tc.rope_theta, x.scalar_type());
+  auto [cos, sin] = rope_tables(positions, tc, x.scalar_type());
 
   auto& lm = language_model->model;
   for (size_t l = 0; l < lm->layers.size(); ++l) {

@@ -149,7 +149,7 @@ TORCH_MODULE(ClipVisionModel);
 
 class ProjectorImpl : public torch::nn::Module {
  public:
-  ProjectorImpl(int64_t vision_dim, int64_t text_dim, const torch::TensorOptions& options);
+  ProjectorImpl(int64_t vision_dim, int64_t text_dim, bool with_bias, const torch::TensorOptions& options);
   torch::Tensor forward(const torch::Tensor& x);
   Linear linear_1{nullptr}, linear_2{nullptr};
 };
@@ -207,6 +207,10 @@ class LlamaForCausalLMImpl : public torch::nn::Module {
 TORCH_MODULE(LlamaForCausalLM);
 
 // ---- LLaVA ----------------------------------------------------------------------
+
+// The rotary inverse frequencies of one head (head_dim / 2, float32) for the
+// config's rope_type (default, linear, llama3), computed as transformers does.
+torch::Tensor rope_inverse_frequencies(const TextConfig& text, const torch::Device& device = torch::kCPU);
 
 struct LlavaInputs {
   torch::Tensor input_ids;       // int64 [B, T]; image positions hold image_token_index

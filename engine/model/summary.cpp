@@ -15,6 +15,9 @@ ModelSummary summarize_model_folder(const std::string& dir) {
   s.dir = dir;
   s.config = read_llava_config((fs::path(dir) / "config.json").string());
   const auto files = open_checkpoint_files(dir);
+  // Headers only: a config that does not describe the stored tensors is an
+  // error here too, not a summary of a model that is not there.
+  check_checkpoint_shapes(files, s.config, dir);
   s.files = files.shards.size();
   s.decoder_layer_params.assign(s.config.text.layers.size(), 0);
   const std::string layer_prefix = "language_model.model.layers.";

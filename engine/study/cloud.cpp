@@ -10,7 +10,7 @@ namespace hipp {
 const std::vector<CloudAxis>& cloud_axes() {
   static const std::vector<CloudAxis> axes = {
       CloudAxis::PopeMeanF1,   CloudAxis::PopeF1Random, CloudAxis::PopeF1Popular,  CloudAxis::PopeF1Adversarial,
-      CloudAxis::PopeYesRatio, CloudAxis::ScienceQa,    CloudAxis::ScienceQaImage, CloudAxis::ScienceQaText,
+      CloudAxis::PopeYesRatio, CloudAxis::ScienceQa,    CloudAxis::ScienceQaImage, CloudAxis::ScienceQaNoImage,
       CloudAxis::Compression,  CloudAxis::Robustness,   CloudAxis::Utility,        CloudAxis::Latency};
   return axes;
 }
@@ -24,7 +24,7 @@ std::string axis_label(CloudAxis axis) {
     case CloudAxis::PopeYesRatio: return "POPE yes-ratio";
     case CloudAxis::ScienceQa: return "ScienceQA accuracy";
     case CloudAxis::ScienceQaImage: return "ScienceQA accuracy (IMG)";
-    case CloudAxis::ScienceQaText: return "ScienceQA accuracy (text)";
+    case CloudAxis::ScienceQaNoImage: return "ScienceQA accuracy (no image)";
     case CloudAxis::Compression: return "compression (sparsity)";
     case CloudAxis::Robustness: return "robustness (relative)";
     case CloudAxis::Utility: return "utility (relative)";
@@ -71,7 +71,7 @@ std::optional<double> axis_value(const Trial& t, CloudAxis axis) {
     }
     case CloudAxis::ScienceQa: return number_at(raw, {"scienceqa", "accuracy"});
     case CloudAxis::ScienceQaImage: return number_at(raw, {"scienceqa", "image_accuracy"});
-    case CloudAxis::ScienceQaText: return number_at(raw, {"scienceqa", "text_accuracy"});
+    case CloudAxis::ScienceQaNoImage: return number_at(raw, {"scienceqa", "no_image_accuracy"});
     case CloudAxis::Compression: return t.metrics->objectives.compression;
     case CloudAxis::Robustness: return t.metrics->objectives.robustness;
     case CloudAxis::Utility: return t.metrics->objectives.utility;

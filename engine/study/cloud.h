@@ -20,7 +20,7 @@ enum class CloudAxis {
   PopeYesRatio,   // mean over the splits
   ScienceQa,
   ScienceQaImage,
-  ScienceQaText,
+  ScienceQaNoImage,
   Compression,    // achieved sparsity
   Robustness,     // POPE mean F1 / the dense model's
   Utility,        // ScienceQA accuracy / the dense model's

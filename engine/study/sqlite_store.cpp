@@ -13,6 +13,7 @@
 #include <functional>
 
 #include "core/error.h"
+#include "eval/metrics.h"
 #include "study/store.h"
 
 namespace hipp {
@@ -242,6 +243,8 @@ class SqliteStudy : public StudyStore {
     r.bench_fingerprint = s.text(3);
     r.settings = nlohmann::json::parse(s.text(4));
     r.dense = nlohmann::json::parse(s.text(5));
+    if (r.dense.is_object())
+      for (auto& [subset, result] : r.dense.items()) upgrade_result_json(result);
     r.created = s.real(6);
     return r;
   }
@@ -363,6 +366,7 @@ class SqliteStudy : public StudyStore {
     m.subset = subset;
     m.objectives = {s.real(0), s.real(1), s.real(2)};
     m.raw = nlohmann::json::parse(s.text(3));
+    upgrade_result_json(m.raw);
     return m;
   }
 
@@ -391,6 +395,7 @@ class SqliteStudy : public StudyStore {
         m.subset = t.subset;
         m.objectives = {s.real(12), s.real(13), s.real(14)};
         m.raw = nlohmann::json::parse(s.text(15));
+        upgrade_result_json(m.raw);
         t.metrics = m;
       }
       if (!s.is_null(16)) t.parent = s.integer(16);
