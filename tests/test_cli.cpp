@@ -140,10 +140,15 @@ TEST(Cli, DemoThenEvalOnAMicroModel) {
   // Training continues from the demo model: its tokenizer and shape, not fresh ones.
   const std::string more = dir.file("demo-more");
   ASSERT_EQ(cli("demo --init-from " + out + "/model --out " + more +
-                    " --steps 2 --batch 4 --pope-images 3 --sqa-problems 6",
+                    " --steps 2 --text-only-steps 1 --caption-only-steps 0 --save-phases --batch 4 --pope-images 3 "
+                    "--sqa-problems 6",
                 &log),
             0)
       << log;
+  // --save-phases: the model after the text phase, a folder to continue from.
+  for (const char* file : {"config.json", "model.safetensors", "tokenizer.model", "preprocessor_config.json"})
+    EXPECT_TRUE(std::filesystem::exists(more + "/phases/0-text/" + file)) << file;
+  EXPECT_FALSE(std::filesystem::exists(more + "/phases/1-mix")) << "the last phase is the model itself";
   EXPECT_NE(log.find("starting from"), std::string::npos) << log;
   EXPECT_EQ(log.find("training the tokenizer"), std::string::npos) << log;
   std::ifstream a(out + "/model/tokenizer.model", std::ios::binary), b(more + "/model/tokenizer.model", std::ios::binary);

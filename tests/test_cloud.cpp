@@ -76,6 +76,17 @@ TEST(Cloud, FrontHiddenKindsLinksAndCsv) {
   EXPECT_EQ(csv.rfind("trial,origin,\"POPE mean F1\",\"ScienceQA accuracy\"", 0), 0u) << csv;
   EXPECT_NE(csv.find("\n4,query,0.75,0.65,0.1,0.8,0.1,1\n"), std::string::npos) << csv;  // front first
   EXPECT_NE(csv.find("\n3,grpo,0.7,0.5,0.2,0.7,0.1,0\n"), std::string::npos) << csv;
+
+  // With the trials and their plans: sparsity, metrics and per-layer ratios.
+  const auto full = cloud_csv(cloud_data(trials, r), r, trials, [](int64_t) { return std::vector<double>{0.25, 0.5}; });
+  const auto header = full.substr(0, full.find('\n'));
+  for (const char* column : {",subset,sparsity,robustness,utility,pope_mean_f1", ",scienceqa_no_image,parent",
+                             ",removed_layer_0,removed_layer_1"})
+    EXPECT_NE(header.find(column), std::string::npos) << header;
+  const auto start = full.find("\n4,query,") + 1;
+  const auto row = full.substr(start, full.find('\n', start) - start);
+  EXPECT_NE(row.find(",search,0.5,"), std::string::npos) << row;
+  EXPECT_EQ(row.substr(row.size() - 9), ",0.25,0.5") << row;
 }
 
 TEST(Cloud, RebalanceStaysOnTheSimplex) {

@@ -31,6 +31,7 @@ JobPanel::JobPanel(QWidget* parent) : QWidget(parent) {
   bar_->setValue(0);
   bar_->setTextVisible(false);
   cancel_ = new QPushButton("Cancel");
+  cancel_->setToolTip("Stop the running job (Esc); what it finished is kept");
   cancel_->setEnabled(false);
   cancel_->setToolTip("Stop the running job cleanly (Esc)");
   row->addWidget(title_);

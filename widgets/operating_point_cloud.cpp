@@ -48,7 +48,7 @@ QString describe(const Trial& t) {
                 .arg(v(CloudAxis::ScienceQa), 0, 'f', 3)
                 .arg(v(CloudAxis::ScienceQaImage), 0, 'f', 3)
                 .arg(v(CloudAxis::ScienceQaNoImage), 0, 'f', 3);
-    text += QString("\nobjectives %1 / %2 / %3")
+    text += QString("\nrobustness %1, utility %2, compression %3")
                 .arg(t.metrics->objectives.robustness, 0, 'f', 3)
                 .arg(t.metrics->objectives.utility, 0, 'f', 3)
                 .arg(t.metrics->objectives.compression, 0, 'f', 3);
@@ -72,6 +72,12 @@ OperatingPointCloud::OperatingPointCloud(QWidget* parent) : QWidget(parent) {
   colour_box_ = new QComboBox;
   colour_box_->addItem("colour: w_rob");
   colour_box_->addItem("colour: sparsity");
+  x_box_->setToolTip("The metric along the horizontal axis");
+  y_box_->setToolTip("The metric along the vertical axis");
+  colour_box_->setToolTip("Colour points by the robustness weight of the preference that made them, or by sparsity");
+  x_box_->setAccessibleName("x axis");
+  y_box_->setAccessibleName("y axis");
+  colour_box_->setAccessibleName("point colour");
   axes->addWidget(new QLabel("y:"));
   axes->addWidget(y_box_);
   axes->addWidget(new QLabel("x:"));
@@ -81,7 +87,7 @@ OperatingPointCloud::OperatingPointCloud(QWidget* parent) : QWidget(parent) {
   layout->addLayout(axes);
 
   plot_ = new QCustomPlot;
-  plot_->setMinimumSize(420, 320);
+  plot_->setMinimumSize(300, 220);
   plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
   plot_->legend->setVisible(true);
   plot_->legend->setFont(QFont(font().family(), 8));
@@ -102,6 +108,8 @@ OperatingPointCloud::OperatingPointCloud(QWidget* parent) : QWidget(parent) {
   show_front_->setChecked(true);
   show_dominated_ = new QCheckBox("show dominated");
   show_dominated_->setChecked(true);
+  show_front_->setToolTip("Draw the Pareto front of the points shown (higher is better on both axes)");
+  show_dominated_->setToolTip("Show the points that another point beats on both axes");
   bottom->addWidget(show_front_);
   bottom->addWidget(show_dominated_);
   toggles_ = new QHBoxLayout;
@@ -138,11 +146,21 @@ void OperatingPointCloud::setTrials(std::vector<Trial> trials) {
   if (!data_.points.empty()) first_draw_ = false;
 }
 
+void OperatingPointCloud::clear() {
+  trials_.clear();
+  selected_.reset();
+  proposal_.reset();
+  first_draw_ = true;
+  rebuild();
+  redraw(true);
+}
+
 void OperatingPointCloud::rebuildToggles() {
   for (const auto& t : trials_) {
     const auto kind = origin_kind(t.origin);
     if (origin_boxes_.count(kind)) continue;
     auto* box = new QCheckBox(QString::fromStdString(kind));
+    box->setToolTip(QString("Show the plans made by %1").arg(QString::fromStdString(kind)));
     box->setChecked(true);
     box->setObjectName(QString::fromStdString("origin_" + kind));
     connect(box, &QCheckBox::toggled, this, [this] {
@@ -327,10 +345,11 @@ bool OperatingPointCloud::exportImage(const QString& path) {
   return plot_->savePng(path, 900, 650);
 }
 
-bool OperatingPointCloud::exportFrontCsv(const QString& path) {
+bool OperatingPointCloud::exportFrontCsv(const QString& path,
+                                         const std::function<std::vector<double>(int64_t plan_id)>& layer_ratios) {
   QFile file(path);
   if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate)) return false;
-  const auto csv = cloud_csv(data_, request_);
+  const auto csv = cloud_csv(data_, request_, trials_, layer_ratios);
   return file.write(csv.data(), static_cast<qint64>(csv.size())) == static_cast<qint64>(csv.size());
 }
 

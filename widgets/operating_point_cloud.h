@@ -29,6 +29,8 @@ class OperatingPointCloud : public QWidget {
   explicit OperatingPointCloud(QWidget* parent = nullptr);
 
   void setTrials(std::vector<Trial> trials);
+  // No trials, no selection, no proposal (a study closed or a new one opening).
+  void clear();
   const CloudData& data() const { return data_; }
   const CloudRequest& request() const { return request_; }
   // Points drawn (dominated ones count only when shown).
@@ -41,7 +43,10 @@ class OperatingPointCloud : public QWidget {
   QCustomPlot* plot() const { return plot_; }
 
   bool exportImage(const QString& path);  // .png or .pdf, by extension
-  bool exportFrontCsv(const QString& path);
+  // The cloud's points with their metrics; with layer_ratios (plan id -> each
+  // layer's removed share) the per-layer ratios too.
+  bool exportFrontCsv(const QString& path,
+                      const std::function<std::vector<double>(int64_t plan_id)>& layer_ratios = {});
   // Trial under a widget position of the plot (within a few pixels), if any.
   std::optional<int64_t> trialAt(const QPointF& pos) const;
 

@@ -42,8 +42,11 @@ PlanDetails::PlanDetails(QWidget* parent) : QWidget(parent) {
   layout->addWidget(key);
   table_ = new QTableWidget;
   table_->setColumnCount(4);
-  table_->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
-  table_->horizontalHeader()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
+  // Numbers are never elided: their columns fit their contents, the labels
+  // take what is left (a narrow panel scrolls sideways instead).
+  table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+  table_->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
+  table_->horizontalHeader()->setMinimumSectionSize(40);
   table_->verticalHeader()->setDefaultSectionSize(20);
   table_->verticalHeader()->setVisible(false);
   table_->setEditTriggers(QAbstractItemView::NoEditTriggers);

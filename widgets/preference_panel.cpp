@@ -28,6 +28,7 @@ PreferencePanel::PreferencePanel(QWidget* parent) : QWidget(parent) {
     slider->setRange(0, kSteps);
     slider->setObjectName(QString("slider_%1").arg(QString(kNames[i]).toLower()));
     slider->setToolTip(QString("Weight of %1 in the policy's preference (the three sum to 1)").arg(QString(kNames[i]).toLower()));
+    slider->setAccessibleName(QString("%1 weight").arg(QString(kNames[i]).toLower()));
     auto* value = new QLabel;
     value->setMinimumWidth(40);
     auto* row = new QHBoxLayout;
@@ -47,6 +48,9 @@ PreferencePanel::PreferencePanel(QWidget* parent) : QWidget(parent) {
   sparsity_->setDecimals(2);
   sparsity_->setValue(0.5);
   sparsity_->setEnabled(false);
+  fix_->setToolTip("Ask the policy for a plan at exactly this global sparsity (its allocation still follows the preference)");
+  sparsity_->setToolTip("The global sparsity: the share of the decoder's prunable parameters removed");
+  sparsity_->setAccessibleName("fixed sparsity");
   fixed->addWidget(fix_);
   fixed->addWidget(sparsity_);
   layout->addLayout(fixed);

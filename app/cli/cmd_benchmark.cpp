@@ -24,6 +24,7 @@ namespace {
 
 struct DemoArgs {
   std::string out;
+  bool save_phases = false;
   std::string preset = "demo";
   std::string init_from;
   int pope_images = SyntheticBenchmarkOptions{}.pope_images;
@@ -67,6 +68,7 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
   options.out = args.out.empty() ? default_cache_dir() + "/demo" : args.out;
   options.preset = args.preset;
   options.init_from = args.init_from;
+  options.save_phases = args.save_phases;
   options.device = parse_device(common.device);
   options.benchmark.pope_images = args.pope_images;
   options.benchmark.sqa_test = args.sqa_test;
@@ -213,6 +215,9 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
                        "continue training this demo model folder (its tokenizer, shape and weights) instead of a fresh one")
           ->check(CLI::ExistingDirectory)
           ->excludes(preset_option);
+  demo->add_flag("--save-phases", demo_args->save_phases,
+                 "keep a model folder after each training phase but the last in OUT/phases/ (to continue from "
+                 "with --init-from)");
   demo->add_option("--pope-images", demo_args->pope_images, "POPE test images (6 questions each, every split)")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();

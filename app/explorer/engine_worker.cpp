@@ -276,12 +276,17 @@ void EngineWorker::execute(const Request& r) {
       }
       case Kind::Train: {
         need_study();
-        auto* trainer = session_->policy(log, &cancel_, r.count);
+        // r.count more iterations on top of those the study's policy has.
+        int already = 0;
+        if (study_has_policy(*session_->store))
+          if (auto* existing = session_->policy(log, &cancel_)) already = existing->completed_iterations();
+        auto* trainer = session_->policy(log, &cancel_, already + r.count);
         const auto start = std::chrono::steady_clock::now();
         trainer->train(
             [&](const HippIterationReport& it) {
               const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-              const int done = std::max(1, it.iteration);
+              // The time left from this job's own iterations, not from those resumed.
+              const int done = std::max(1, it.iteration - already);
               char text[160];
               std::snprintf(text, sizeof text, "iteration %d/%d  plans %d  HV %.3f  mean return %.3f", it.iteration,
                             it.iterations, it.evaluations, it.hypervolume, it.mean_return);
@@ -296,7 +301,8 @@ void EngineWorker::execute(const Request& r) {
           trainer->evaluate_query_grid(r.extra);
         }
         Q_EMIT studyChanged();
-        message = QString("%1 iterations").arg(trainer->completed_iterations());
+        message = QString("%1 new iterations, %2 in all").arg(trainer->completed_iterations() - already)
+                      .arg(trainer->completed_iterations());
         break;
       }
       case Kind::Baseline: {

@@ -1,5 +1,6 @@
 #include "main_window.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include <QAction>
@@ -12,7 +13,11 @@
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QScreen>
+#include <QScrollArea>
 #include <QSettings>
+#include <QShowEvent>
+#include <QTimer>
 #include <QSplitter>
 #include <QStandardPaths>
 #include <QStatusBar>
@@ -61,11 +66,20 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), worker_(std::make
   cloud_ = new OperatingPointCloud;
   details_ = new PlanDetails;
   jobs_ = new JobPanel;
+  // The side panels scroll rather than push the window past a small screen.
+  auto scrolled = [](QWidget* panel) {
+    auto* area = new QScrollArea;
+    area->setWidget(panel);
+    area->setWidgetResizable(true);
+    area->setFrameShape(QFrame::NoFrame);
+    area->setHorizontalScrollBarPolicy(Qt::ScrollBarAsNeeded);
+    return area;
+  };
   auto* top = new QSplitter(Qt::Horizontal);
   top->setObjectName("top_splitter");
-  top->addWidget(preferences_);
+  top->addWidget(scrolled(preferences_));
   top->addWidget(cloud_);
-  top->addWidget(details_);
+  top->addWidget(scrolled(details_));
   top->setStretchFactor(1, 1);
   top->setSizes({240, 780, 380});
   auto* central = new QSplitter(Qt::Vertical);
@@ -89,6 +103,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), worker_(std::make
   connect(w, &EngineWorker::logLine, jobs_, &JobPanel::appendLog);
   connect(w, &EngineWorker::jobFinished, this, [this](const QString& name, bool ok, const QString& message) {
     jobs_->jobFinished(name, ok, message);
+    // A study that failed to open (or to be made) leaves none open, and says so.
+    if (!ok && (name == "Open study" || name == "New study" || name == "Build demo") && !reader_) closeStudy();
     if (!ok && message != "cancelled")
       QMessageBox::warning(this, name, QString("%1 failed:\n%2").arg(name, message));
     if (ok && name == "Train policy") {
@@ -122,6 +138,45 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), worker_(std::make
   if (settings.contains("window/top")) top->restoreState(settings.value("window/top").toByteArray());
   if (settings.contains("window/central")) central->restoreState(settings.value("window/central").toByteArray());
   if (!settings.contains("window/geometry")) resize(1400, 860);
+}
+
+void MainWindow::showEvent(QShowEvent* event) {
+  QMainWindow::showEvent(event);
+  if (fitted_) return;
+  fitted_ = true;
+  // Once the frame is known: a first start, or a size saved on a larger screen.
+  QTimer::singleShot(0, this, &MainWindow::fitToScreen);
+}
+
+void MainWindow::fitToScreen() {
+  // Never larger than the screen's free area (a 1280x720 laptop included).
+  const QScreen* where = screen() ? screen() : QGuiApplication::primaryScreen();
+  if (!where) return;
+  const QRect free = where->availableGeometry();
+  const QSize frame_extra = frameGeometry().size() - geometry().size();
+  const int w = std::min(width(), free.width() - frame_extra.width());
+  const int h = std::min(height(), free.height() - frame_extra.height());
+  if (w != width() || h != height()) resize(w, h);
+  // And on the screen: the frame's corner inside the free area.
+  const QRect frame = frameGeometry();
+  const int x = std::clamp(frame.x(), free.left(), std::max(free.left(), free.right() + 1 - frame.width()));
+  const int y = std::clamp(frame.y(), free.top(), std::max(free.top(), free.bottom() + 1 - frame.height()));
+  if (x != frame.x() || y != frame.y()) move(x, y);
+  if (auto* top = findChild<QSplitter*>("top_splitter"); top && width() < 1400)
+    top->setSizes({width() * 17 / 100, width() * 53 / 100, width() * 30 / 100});
+}
+
+QString MainWindow::statusText() const { return status_study_->text(); }
+
+void MainWindow::closeStudy() {
+  reader_.reset();
+  study_path_.clear();
+  has_policy_ = false;
+  preferences_->setPolicyAvailable(false);
+  cloud_->clear();
+  details_->clear();
+  status_study_->setText("no study open");
+  setWindowTitle("hipp-explorer");
 }
 
 MainWindow::~MainWindow() = default;
@@ -165,12 +220,41 @@ void MainWindow::buildMenus() {
     const QString path = QFileDialog::getSaveFileName(this, "Export plot", "cloud.png", "Images (*.png *.pdf)");
     if (!path.isEmpty() && !cloud_->exportImage(path)) QMessageBox::warning(this, "Export plot", "Cannot write " + path);
   });
-  view->addAction("Export &front (CSV)...", this, [this] {
-    const QString path = QFileDialog::getSaveFileName(this, "Export front", "front.csv", "CSV (*.csv)");
-    if (!path.isEmpty() && !cloud_->exportFrontCsv(path)) QMessageBox::warning(this, "Export front", "Cannot write " + path);
+  view->addAction("Export the cloud as &CSV...", this, [this] {
+    const QString path = QFileDialog::getSaveFileName(this, "Export the cloud", "cloud.csv", "CSV (*.csv)");
+    // Each plan's per-layer removed shares, from the study.
+    auto ratios = [this](int64_t plan_id) {
+      std::vector<double> out;
+      if (!reader_) return out;
+      try {
+        if (const auto plan = reader_->plan(plan_id)) {
+          const auto b = blueprint_from_json(plan->blueprint, "plan " + std::to_string(plan_id));
+          for (size_t l = 0; l < b.layers(); ++l) out.push_back(b.ratio(l));
+        }
+      } catch (const std::exception& e) {
+        jobs_->appendLog(QString("export: plan %1: %2").arg(plan_id).arg(e.what()));
+      }
+      return out;
+    };
+    if (!path.isEmpty() && !cloud_->exportFrontCsv(path, ratios))
+      QMessageBox::warning(this, "Export front", "Cannot write " + path);
   });
 
   auto* help = menuBar()->addMenu("&Help");
+  help->addAction("&Reading the cloud", this, [this] {
+    QMessageBox::information(
+        this, "Reading the cloud",
+        "Each point is an evaluated plan: a global sparsity and its allocation over the decoder layers.\n\n"
+        "Shapes: small discs, plans the policy sampled while training (grpo); large discs, the policy's answers "
+        "to preferences (query); triangles, uniform; diamonds, OWL; crosses, random search; squares, NSGA-II; "
+        "stars, fine-tuned models.\n"
+        "Colour: the robustness weight of the preference that made the plan (or its sparsity).\n"
+        "Line: the Pareto front of the points shown.\n"
+        "Ring: the selected plan, whose layers and metrics the right-hand panel shows.\n"
+        "Arrow: from a plan to its fine-tuned child.\n"
+        "Magenta: the policy's proposal for the current preference, hollow until evaluated.\n\n"
+        "Wheel zooms, drag pans, double-click resets the view; the boxes below the plot hide kinds of plans.");
+  });
   help->addAction("&About", this, [this] {
     QMessageBox::about(this, "hipp-explorer",
                        "hipp-explorer: preference-conditioned structured pruning of vision-language models.\n"
@@ -184,7 +268,8 @@ void MainWindow::openStudy(const QString& path) {
     QMessageBox::warning(this, "Open study", path + " does not exist");
     return;
   }
-  reader_.reset();
+  // Nothing of the previous study stays on screen while this one opens.
+  closeStudy();
   study_path_ = path;
   status_study_->setText("opening " + QFileInfo(path).fileName());
   worker_->openStudy(path);
@@ -301,6 +386,8 @@ void MainWindow::newDemoStudy() {
     openStudy(default_demo_study());
     return;
   }
+  closeStudy();
+  status_study_->setText("building the demo");
   worker_->buildDemo(default_demo_dir(), default_demo_study());
 }
 
@@ -315,6 +402,8 @@ void MainWindow::newStudyFromFolders() {
     QMessageBox::warning(this, "New study", path + " already exists; choose a new file name.");
     return;
   }
+  closeStudy();
+  status_study_->setText("creating " + QFileInfo(path).fileName());
   worker_->createStudy(model, bench, path);
 }
 
@@ -352,7 +441,9 @@ void MainWindow::runBaseline(const QString& method) {
 void MainWindow::train() {
   bool ok = false;
   const int n =
-      QInputDialog::getInt(this, "Train policy", "GRPO iterations (8 plans each):", 12, 1, 1000, 1, &ok);
+      QInputDialog::getInt(this, "Train policy",
+                           "Further GRPO iterations (8 plans each), added to those the policy already has:", 12, 1,
+                           1000, 1, &ok);
   if (ok) worker_->train(n, 15);
 }
 

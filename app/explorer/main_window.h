@@ -47,9 +47,14 @@ class MainWindow : public QMainWindow {
   ~MainWindow() override;
 
   void openStudy(const QString& path);
+  // Forgets the open study: the cloud, the selected plan and the status bar empty.
+  void closeStudy();
+  // Shrinks the window to the screen's free area when it is larger.
+  void fitToScreen();
   // Offers to build the demo when there is no study to open (first start).
   void offerDemo();
   QString studyPath() const { return study_path_; }
+  QString statusText() const;
   EngineWorker& worker() { return *worker_; }
   OperatingPointCloud* cloud() const { return cloud_; }
   PlanDetails* details() const { return details_; }
@@ -67,6 +72,7 @@ class MainWindow : public QMainWindow {
 
  protected:
   void closeEvent(QCloseEvent* event) override;
+  void showEvent(QShowEvent* event) override;
 
  private:
   void buildMenus();
@@ -95,6 +101,7 @@ class MainWindow : public QMainWindow {
   QLabel* status_study_ = nullptr;
   QMenu* recent_menu_ = nullptr;
   QTimer refresh_;
+  bool fitted_ = false;
   StallMeter* stall_ = nullptr;
 };
 

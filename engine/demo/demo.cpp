@@ -1,5 +1,7 @@
 #include "demo/demo.h"
 
+#include <algorithm>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -92,6 +94,21 @@ DemoReport build_demo(const DemoOptions& options) {
       log("training step " + std::to_string(p.step) + "/" + std::to_string(p.steps) +
           format(", loss %.4f", p.loss) + tasks + format(", lr %.2e, %.0f s, ~%.0f s left", p.lr, p.seconds, eta));
     };
+    if (options.save_phases) {
+      // OUT/phases/<index>-<phase>/ (inside the folder being assembled until
+      // the run ends): a model folder each, to continue from with
+      // --init-from (the tokenizer and preprocessing with it).
+      training.phase_done = [&](const char* phase, size_t index) {
+        std::string name = std::to_string(index) + "-" + phase;
+        std::replace(name.begin(), name.end(), ' ', '-');
+        const fs::path phase_dir = fs::path(dir) / "phases" / name;
+        fs::create_directories(phase_dir);
+        save_llava(model, phase_dir.string());
+        write_preprocessor_config(preprocessor, (phase_dir / "preprocessor_config.json").string());
+        fs::copy_file(tokenizer_path, phase_dir / "tokenizer.model", fs::copy_options::overwrite_existing);
+        log("saved the model after the " + std::string(phase) + " phase in " + phase_dir.string());
+      };
+    }
     const auto train_start = std::chrono::steady_clock::now();
     report.final_loss = train_demo_model(model, tokenizer, preprocessor, training);
     report.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - train_start).count();

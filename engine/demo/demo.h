@@ -21,6 +21,9 @@ struct DemoOptions {
   // weights) instead of a fresh one; "" = from scratch.
   std::string init_from;
   int64_t vocab_size = 1024;
+  // Keep a model folder after each training phase but the last, in
+  // OUT/phases/<index>-<phase> (to continue from with init_from).
+  bool save_phases = false;
   // Where the model trains and is evaluated (the saved files are the same).
   torch::Device device = torch::kCPU;
   SyntheticBenchmarkOptions benchmark;

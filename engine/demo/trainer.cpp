@@ -296,6 +296,13 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
       window_loss = 0;
       window = 0;
     }
+    if (o.phase_done && phase + 1 < phases.size() && step == phase_begin + phases[phase].steps) {
+      if (o.tie_embeddings) {
+        torch::NoGradGuard no_grad;
+        model->language_model->lm_head->weight.copy_(model->language_model->model->embed_tokens->weight);
+      }
+      o.phase_done(phases[phase].name, phase);
+    }
   }
   if (o.tie_embeddings) {
     torch::NoGradGuard no_grad;

@@ -94,6 +94,9 @@ struct DemoTrainingOptions {
   SceneOptions scene;
   int log_every = 50;
   std::function<void(const TrainProgress&)> progress;
+  // Called at the end of every phase but the last (the model as it stands,
+  // lm_head up to date when tied), e.g. to keep a copy to continue from.
+  std::function<void(const char* phase, size_t index)> phase_done;
   const std::atomic<bool>* cancel = nullptr;  // throws hipp::Cancelled when set
 };
 

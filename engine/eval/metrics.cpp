@@ -152,8 +152,10 @@ std::string result_to_text(const BenchmarkResult& r) {
     }
     out << "\n";
   }
-  std::snprintf(line, sizeof line, "time         %.1f s\n", r.seconds);
-  out << line;
+  if (r.seconds > 0) {  // scored answer files took no model time
+    std::snprintf(line, sizeof line, "time         %.1f s\n", r.seconds);
+    out << line;
+  }
   return out.str();
 }
 

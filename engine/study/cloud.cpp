@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <sstream>
 
 namespace hipp {
@@ -137,13 +138,38 @@ CloudData cloud_data(const std::vector<Trial>& trials, const CloudRequest& r) {
   return out;
 }
 
-std::string cloud_csv(const CloudData& data, const CloudRequest& r) {
-  std::ostringstream csv;
-  csv.precision(6);
-  csv << "trial,origin,\"" << axis_label(r.x) << "\",\"" << axis_label(r.y) << "\",w_rob,w_util,w_comp,on_front\n";
+std::string cloud_csv(const CloudData& data, const CloudRequest& r, const std::vector<Trial>& trials,
+                      const std::function<std::vector<double>(int64_t plan_id)>& layer_ratios) {
+  std::map<int64_t, const Trial*> by_id;
+  for (const auto& t : trials) by_id[t.id] = &t;
+  // The rows' layer ratios first: the header names as many columns as the widest plan has layers.
   std::vector<size_t> order = data.front;
   for (size_t i = 0; i < data.points.size(); ++i)
     if (!data.points[i].on_front) order.push_back(i);
+  std::map<int64_t, std::vector<double>> ratios;
+  size_t layers = 0;
+  if (layer_ratios)
+    for (size_t i : order)
+      if (auto it = by_id.find(data.points[i].trial); it != by_id.end()) {
+        ratios[it->first] = layer_ratios(it->second->plan_id);
+        layers = std::max(layers, ratios[it->first].size());
+      }
+  std::ostringstream csv;
+  csv.precision(6);
+  csv << "trial,origin,\"" << axis_label(r.x) << "\",\"" << axis_label(r.y) << "\",w_rob,w_util,w_comp,on_front";
+  static const std::pair<const char*, CloudAxis> kMetrics[] = {
+      {"robustness", CloudAxis::Robustness},         {"utility", CloudAxis::Utility},
+      {"pope_mean_f1", CloudAxis::PopeMeanF1},       {"pope_random_f1", CloudAxis::PopeF1Random},
+      {"pope_popular_f1", CloudAxis::PopeF1Popular}, {"pope_adversarial_f1", CloudAxis::PopeF1Adversarial},
+      {"scienceqa", CloudAxis::ScienceQa},           {"scienceqa_img", CloudAxis::ScienceQaImage},
+      {"scienceqa_no_image", CloudAxis::ScienceQaNoImage}};
+  if (!trials.empty()) {
+    csv << ",subset,sparsity";
+    for (const auto& [name, axis] : kMetrics) csv << "," << name;
+    csv << ",parent";
+    for (size_t l = 0; l < layers; ++l) csv << ",removed_layer_" << l;
+  }
+  csv << "\n";
   for (size_t i : order) {
     const auto& p = data.points[i];
     csv << p.trial << "," << p.kind << "," << p.x << "," << p.y << ",";
@@ -152,7 +178,26 @@ std::string cloud_csv(const CloudData& data, const CloudRequest& r) {
     } else {
       csv << ",,";
     }
-    csv << "," << (p.on_front ? 1 : 0) << "\n";
+    csv << "," << (p.on_front ? 1 : 0);
+    if (!trials.empty()) {
+      auto it = by_id.find(p.trial);
+      const Trial* t = it == by_id.end() ? nullptr : it->second;
+      csv << "," << (t ? t->subset : "") << ",";
+      if (t && t->metrics) csv << t->metrics->objectives.compression;
+      for (const auto& [name, axis] : kMetrics) {
+        csv << ",";
+        if (t)
+          if (auto v = axis_value(*t, axis)) csv << *v;
+      }
+      csv << ",";
+      if (t && t->parent) csv << *t->parent;
+      const auto row = ratios.find(p.trial);
+      for (size_t l = 0; l < layers; ++l) {
+        csv << ",";
+        if (row != ratios.end() && l < row->second.size()) csv << row->second[l];
+      }
+    }
+    csv << "\n";
   }
   return csv.str();
 }

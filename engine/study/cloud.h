@@ -3,6 +3,7 @@
 // (the app's plot only draws what these pure functions return), and the
 // preference simplex the sliders move on. Torch-free, Qt-free.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -66,8 +67,12 @@ struct CloudRequest {
 
 CloudData cloud_data(const std::vector<Trial>& trials, const CloudRequest& request);
 
-// The cloud as CSV (trial, origin, x, y, sparsity, preference, on_front), front first.
-std::string cloud_csv(const CloudData& data, const CloudRequest& request);
+// The cloud as CSV, front first: trial, origin, x, y, preference, on_front;
+// with the trials, also their subset, sparsity, objectives, POPE F1 (mean and
+// per split), ScienceQA (all, IMG, no image) and parent; with layer_ratios
+// (a plan id -> each decoder layer's removed share), those too.
+std::string cloud_csv(const CloudData& data, const CloudRequest& request, const std::vector<Trial>& trials = {},
+                      const std::function<std::vector<double>(int64_t plan_id)>& layer_ratios = {});
 
 // Sets w[index] = value (clamped to [0, 1]) and rebalances the other two so
 // the three stay on the simplex, keeping their ratio (equal shares when both

@@ -7,6 +7,8 @@
 #include <fstream>
 
 #include <QCheckBox>
+#include <QScreen>
+#include <QTimer>
 #include <QFile>
 #include <QPushButton>
 #include <QSignalSpy>
@@ -169,6 +171,100 @@ class WidgetTests : public QObject {
     view.parent = 3;  // a fine-tuned child cannot be fine-tuned again
     details.showPlan(view);
     QVERIFY(!details.finetuneButton()->isEnabled());
+  }
+
+  void detailsNeverElideNumbers() {
+    PlanDetails details;
+    details.resize(300, 700);
+    details.show();
+    PlanView view;
+    view.trial = 8;
+    view.origin = "uniform";
+    view.sparsity = 0.5;
+    view.kept_ratio = {0.5, 0.4, 0.6};
+    view.metrics = complete_trial(8, "uniform", 0.81, 0.6, 0.5).metrics;
+    details.setDense({{"search", {{"pope_mean_f1", 0.9}}}});
+    details.showPlan(view);
+    QApplication::processEvents();
+    const auto* table = details.table();
+    const int needed = table->fontMetrics().horizontalAdvance("0.810");
+    for (int c = 1; c < 4; ++c) QVERIFY2(table->columnWidth(c) >= needed, qPrintable(QString("column %1").arg(c)));
+  }
+
+  void windowFitsTheScreen() {
+    MainWindow window;
+    window.show();
+    const QRect free = window.screen()->availableGeometry();
+    QTRY_VERIFY_WITH_TIMEOUT(window.frameGeometry().width() <= free.width(), 2000);
+    QVERIFY2(window.frameGeometry().width() <= free.width() && window.frameGeometry().height() <= free.height(),
+             qPrintable(QString("window %1x%2, screen %3x%4")
+                            .arg(window.frameGeometry().width())
+                            .arg(window.frameGeometry().height())
+                            .arg(free.width())
+                            .arg(free.height())));
+  }
+
+  void windowOpensANewStudyWithoutTheOldOneAndSurvivesACorruptOne() {
+    MainWindow window;
+    window.show();
+    QSignalSpy ready(&window, &MainWindow::studyReady);
+    QSignalSpy finished(&window.worker(), &EngineWorker::jobFinished);
+    window.openStudy(study_);
+    QVERIFY(ready.wait(60000));
+    QVERIFY(window.selectBestTrial());
+    QVERIFY(window.cloud()->drawnPointCount() > 0);
+
+    // A new, empty study: nothing of the old one stays on screen.
+    const std::string d = dir_.path().toStdString();
+    const QString empty = dir_.filePath("empty.sqlite");
+    QVERIFY(run(std::string(HIPP_CLI_PATH) + " study create --model " + d + "/model --bench " + d + "/bench --out " +
+                empty.toStdString() + " --pope-per-split 6 --sqa 6 --calibration-samples 6"));
+    window.openStudy(empty);
+    QCOMPARE(window.cloud()->drawnPointCount(), 0);
+    QVERIFY(window.details()->plan() == nullptr);
+    QVERIFY(ready.wait(60000));
+    window.refreshTrials();
+    QCOMPARE(window.cloud()->drawnPointCount(), 0);
+    QVERIFY(window.details()->plan() == nullptr);
+    QVERIFY(window.statusText().startsWith("empty.sqlite"));
+
+    // A corrupt file: the failure is reported (the message box closed here)
+    // and the window says no study is open instead of "opening ...".
+    const QString corrupt = dir_.filePath("corrupt.sqlite");
+    {
+      std::ofstream out(corrupt.toStdString());
+      out << "this is not a study";
+    }
+    QTimer closer;
+    QObject::connect(&closer, &QTimer::timeout, [] {
+      if (auto* box = QApplication::activeModalWidget()) box->close();
+    });
+    closer.start(100);
+    finished.clear();  // the earlier openings' reports
+    window.openStudy(corrupt);
+    QCOMPARE(wait_job(finished, "Open study", 30000).first, false);
+    QTRY_COMPARE_WITH_TIMEOUT(window.statusText(), QString("no study open"), 5000);
+    QCOMPARE(window.cloud()->drawnPointCount(), 0);
+    closer.stop();
+  }
+
+  void trainingAddsIterations() {
+    MainWindow window;
+    QSignalSpy ready(&window, &MainWindow::studyReady);
+    QSignalSpy finished(&window.worker(), &EngineWorker::jobFinished);
+    // A copy: the other window tests count the shared study's points.
+    const QString copy = dir_.filePath("train.sqlite");
+    QVERIFY(QFile::copy(study_, copy));
+    window.openStudy(copy);
+    QVERIFY(ready.wait(60000));
+    window.worker().train(1, 0);
+    auto [ok, message] = wait_job(finished, "Train policy", 240000);
+    QVERIFY2(ok, qPrintable(message));
+    QCOMPARE(message, QString("1 new iterations, 1 in all"));
+    window.worker().train(1, 0);
+    std::tie(ok, message) = wait_job(finished, "Train policy", 240000);
+    QVERIFY2(ok, qPrintable(message));
+    QCOMPARE(message, QString("1 new iterations, 2 in all"));
   }
 
   void windowOpensSelectsExportsAndCancels() {
