@@ -89,6 +89,38 @@ TEST(Cloud, FrontHiddenKindsLinksAndCsv) {
   EXPECT_EQ(row.substr(row.size() - 9), ",0.25,0.5") << row;
 }
 
+TEST(Cloud, PreferenceCurves) {
+  EXPECT_EQ(curve_origin_name(3, 7), "curve:3:7");
+  EXPECT_EQ(curve_origin("curve:3:7"), std::make_optional(std::make_pair(int64_t{3}, 7)));
+  for (const char* other : {"grpo:3", "curve", "curve:", "curve:x:1", "curve:3:", "curve:3:1x", "curve:0:1", "query"})
+    EXPECT_FALSE(curve_origin(other)) << other;
+
+  const auto path = preference_path({1, 0, 0}, {0, 1, 0}, 5);
+  ASSERT_EQ(path.size(), 5u);
+  EXPECT_DOUBLE_EQ(path[0][0], 1.0);
+  EXPECT_DOUBLE_EQ(path[2][0], 0.5);
+  EXPECT_DOUBLE_EQ(path[2][1], 0.5);
+  EXPECT_DOUBLE_EQ(path[4][1], 1.0);
+  for (const auto& w : preference_path({0.2, 0.2, 0.6}, {0.5, 0.5, 0}, 4))
+    EXPECT_NEAR(w[0] + w[1] + w[2], 1.0, 1e-12);
+
+  // The newest curve's points, in path order, whatever the trial order.
+  std::vector<Trial> trials = {complete_trial(1, "uniform", 0.8, 0.6, 0.5),
+                               complete_trial(2, "curve:1:0", 0.9, 0.5, 0.5),
+                               complete_trial(3, "curve:2:1", 0.85, 0.55, 0.5),
+                               complete_trial(4, "curve:2:0", 0.9, 0.5, 0.5),
+                               complete_trial(5, "curve:2:2", 0.8, 0.6, 0.5),
+                               complete_trial(6, "curve:1:1", 0.7, 0.7, 0.5)};
+  const auto data = cloud_data(trials, CloudRequest{});
+  EXPECT_EQ(data.curve_id, 2);
+  ASSERT_EQ(data.curve.size(), 3u);
+  EXPECT_EQ(data.points[data.curve[0]].trial, 4);
+  EXPECT_EQ(data.points[data.curve[1]].trial, 3);
+  EXPECT_EQ(data.points[data.curve[2]].trial, 5);
+  EXPECT_EQ(data.points[data.curve[0]].kind, "curve");
+  EXPECT_TRUE(cloud_data({trials[0]}, CloudRequest{}).curve.empty());
+}
+
 TEST(Cloud, RebalanceStaysOnTheSimplex) {
   const Preference w{0.5, 0.3, 0.2};
   auto r = rebalance(w, 0, 0.8);

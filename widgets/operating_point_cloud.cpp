@@ -72,6 +72,11 @@ OperatingPointCloud::OperatingPointCloud(QWidget* parent) : QWidget(parent) {
   colour_box_ = new QComboBox;
   colour_box_->addItem("colour: w_rob");
   colour_box_->addItem("colour: sparsity");
+  subset_box_ = new QComboBox;
+  subset_box_->addItem("search subset", "search");
+  subset_box_->addItem("full test sets", "full");
+  subset_box_->setToolTip("Show the plans scored on the search subset, or those scored on the full test sets");
+  subset_box_->setAccessibleName("scores shown");
   x_box_->setToolTip("The metric along the horizontal axis");
   y_box_->setToolTip("The metric along the vertical axis");
   colour_box_->setToolTip("Colour points by the robustness weight of the preference that made them, or by sparsity");
@@ -83,6 +88,12 @@ OperatingPointCloud::OperatingPointCloud(QWidget* parent) : QWidget(parent) {
   axes->addWidget(new QLabel("x:"));
   axes->addWidget(x_box_);
   axes->addWidget(colour_box_);
+  axes->addWidget(subset_box_);
+  // The combos may shrink below their longest entry: the window must fit small screens.
+  for (auto* box : {x_box_, y_box_, colour_box_, subset_box_}) {
+    box->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+    box->setMinimumContentsLength(8);
+  }
   axes->addStretch(1);
   layout->addLayout(axes);
 
@@ -124,12 +135,14 @@ OperatingPointCloud::OperatingPointCloud(QWidget* parent) : QWidget(parent) {
     request_.x = static_cast<CloudAxis>(x_box_->currentData().toInt());
     request_.y = static_cast<CloudAxis>(y_box_->currentData().toInt());
     request_.colour = colour_box_->currentIndex() == 1 ? CloudColour::Sparsity : CloudColour::PreferenceRobustness;
+    request_.subset = subset_box_->currentData().toString().toStdString();
     rebuild();
     redraw(true);
   };
   connect(x_box_, qOverload<int>(&QComboBox::currentIndexChanged), this, axis_changed);
   connect(y_box_, qOverload<int>(&QComboBox::currentIndexChanged), this, axis_changed);
   connect(colour_box_, qOverload<int>(&QComboBox::currentIndexChanged), this, axis_changed);
+  connect(subset_box_, qOverload<int>(&QComboBox::currentIndexChanged), this, axis_changed);
   connect(show_front_, &QCheckBox::toggled, this, [this] { redraw(false); });
   connect(show_dominated_, &QCheckBox::toggled, this, [this] { redraw(false); });
   connect(plot_, &QCustomPlot::mouseMove, this, &OperatingPointCloud::hover);
@@ -232,6 +245,21 @@ void OperatingPointCloud::redraw(bool rescale) {
     front->setPen(QPen(QColor(40, 40, 40), 1.5, Qt::DashLine));
     front->setLineStyle(QCPGraph::lsLine);
     front->setData(fx, fy, /*alreadySorted=*/true);
+  }
+  if (data_.curve.size() > 1) {
+    // The newest preference curve, joined in path order (robustness end first).
+    QVector<double> cx, cy;
+    for (size_t i : data_.curve) cx << data_.points[i].x, cy << data_.points[i].y;
+    auto* curve = new QCPCurve(plot_->xAxis, plot_->yAxis);
+    curve->setName(QString("curve %1 (preference path)").arg(data_.curve_id));
+    curve->setPen(QPen(QColor(230, 120, 0), 2.5));
+    curve->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, QPen(QColor(230, 120, 0), 2), Qt::white, 9));
+    curve->setData(cx, cy);
+    auto* start = new QCPItemText(plot_);
+    start->position->setCoords(cx.front(), cy.front());
+    start->setPositionAlignment(Qt::AlignLeft | Qt::AlignBottom);
+    start->setText(" start");
+    start->setColor(QColor(230, 120, 0));
   }
   for (const auto& [parent, child] : data_.links) {
     auto* line = new QCPItemLine(plot_);

@@ -40,6 +40,8 @@ class OperatingPointCloud : public QWidget {
   QCheckBox* dominatedToggle() const { return show_dominated_; }
   QComboBox* xAxisBox() const { return x_box_; }
   QComboBox* yAxisBox() const { return y_box_; }
+  // Which scores are shown: the search subset's or the full test sets'.
+  QComboBox* subsetBox() const { return subset_box_; }
   QCustomPlot* plot() const { return plot_; }
 
   bool exportImage(const QString& path);  // .png or .pdf, by extension
@@ -76,6 +78,7 @@ class OperatingPointCloud : public QWidget {
   QComboBox* x_box_ = nullptr;
   QComboBox* y_box_ = nullptr;
   QComboBox* colour_box_ = nullptr;
+  QComboBox* subset_box_ = nullptr;
   QCheckBox* show_dominated_ = nullptr;
   QCheckBox* show_front_ = nullptr;
   QHBoxLayout* toggles_ = nullptr;

@@ -12,6 +12,7 @@
 #include "search/hipp_trainer.h"
 #include "search/plan_evaluator.h"
 #include "search/trial_export.h"
+#include "study/cloud.h"
 #include "study/pareto.h"
 
 namespace hipp::gui {
@@ -20,7 +21,7 @@ namespace fs = std::filesystem;
 struct EngineWorker::Request {
   enum class Kind {
     OpenStudy, BuildDemo, CreateStudy, Train, Baseline, Query, EvaluateProposal, EvaluateFull,
-    ExportBlueprint, ExportModel, Finetune
+    ExportBlueprint, ExportModel, Finetune, Curve
   };
   explicit Request(Kind k, std::string a_ = {}, std::string b_ = {}, std::string c_ = {})
       : kind(k), a(std::move(a_)), b(std::move(b_)), c(std::move(c_)) {}
@@ -28,7 +29,7 @@ struct EngineWorker::Request {
   std::string a, b, c;  // paths or names, by kind
   int64_t trial = 0;
   int count = 0, extra = 0;
-  Preference w{};
+  Preference w{}, w_to{};
   std::optional<double> sparsity;
 };
 
@@ -132,6 +133,15 @@ void EngineWorker::train(int iterations, int query_grid) {
   r.extra = query_grid;
   post(std::move(r));
 }
+void EngineWorker::curve(const Preference& from, const Preference& to, int points, double sparsity,
+                         const QString& subset) {
+  Request r{Request::Kind::Curve, subset.toStdString()};
+  r.w = from;
+  r.w_to = to;
+  r.count = points;
+  r.sparsity = sparsity;
+  post(std::move(r));
+}
 void EngineWorker::runBaseline(const QString& method, int evaluations) {
   Request r{Request::Kind::Baseline, method.toStdString()};
   r.count = evaluations;
@@ -197,7 +207,7 @@ void EngineWorker::execute(const Request& r) {
   using Kind = Request::Kind;
   static const char* names[] = {"Open study", "Build demo", "New study", "Train policy", "Baseline",
                                 "Query", "Evaluate plan", "Evaluate on full set", "Export blueprint",
-                                "Export model", "Fine-tune"};
+                                "Export model", "Fine-tune", "Curve"};
   const QString name = names[static_cast<int>(r.kind)];
   const bool quiet = r.kind == Kind::Query;
   auto log = [this](const std::string& line) { Q_EMIT logLine(QString::fromStdString(line)); };
@@ -337,6 +347,37 @@ void EngineWorker::execute(const Request& r) {
           view.metrics = cached;
         }
         Q_EMIT proposal(view);
+        break;
+      }
+      case Kind::Curve: {
+        // The policy's plans at one sparsity for preferences along a path,
+        // each evaluated and stored as "curve:<id>:<k>" (the cloud joins them).
+        need_study();
+        auto* trainer = session_->policy(log, &cancel_);
+        if (!trainer) throw Error("the study has no trained policy yet (Search > Train policy)");
+        int64_t id = 1;
+        for (const auto& t : session_->store->trials())
+          if (const auto c = curve_origin(t.origin)) id = std::max(id, c->first + 1);
+        const auto path = preference_path(r.w, r.w_to, r.count);
+        const auto start = std::chrono::steady_clock::now();
+        for (size_t k = 0; k < path.size(); ++k) {
+          if (cancel_.load()) throw Cancelled();
+          const auto& w = path[k];
+          const auto blueprint = trainer->query(w, r.sparsity);
+          const auto outcome = session_->loaded(log, &cancel_)
+                                   .evaluate(blueprint, curve_origin_name(id, static_cast<int>(k)), w, r.a);
+          if (outcome.failed) throw Error(outcome.error);
+          char text[200];
+          std::snprintf(text, sizeof text, "curve %lld point %zu/%zu: w = %.2f / %.2f / %.2f, POPE mean F1 %.3f, ScienceQA %.3f",
+                        static_cast<long long>(id), k + 1, path.size(), w[0], w[1], w[2],
+                        outcome.metrics.raw.value("pope_mean_f1", 0.0),
+                        outcome.metrics.raw.contains("scienceqa") ? outcome.metrics.raw["scienceqa"].value("accuracy", 0.0) : 0.0);
+          log(text);
+          const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+          report(static_cast<double>(k + 1) / path.size(), text, elapsed / (k + 1) * (path.size() - k - 1));
+          Q_EMIT studyChanged();
+        }
+        message = QString("curve %1: %2 plans at s = %3").arg(id).arg(path.size()).arg(*r.sparsity, 0, 'f', 2);
         break;
       }
       case Kind::EvaluateFull: {

@@ -36,6 +36,9 @@ class EngineWorker : public QThread {
   void query(const Preference& w, std::optional<double> sparsity);
   void evaluateProposal(const Preference& w, std::optional<double> sparsity);
   void evaluateFull(int64_t trial);
+  // The policy's plans at `sparsity` for `points` preferences from `from` to
+  // `to`, each evaluated on `subset` ("search" or "full"): a curve the cloud draws.
+  void curve(const Preference& from, const Preference& to, int points, double sparsity, const QString& subset);
   void exportBlueprint(int64_t trial, const QString& path);
   void exportModel(int64_t trial, const QString& folder);
   void finetune(int64_t trial, int steps);

@@ -1,14 +1,21 @@
 #include "main_window.h"
 
 #include <algorithm>
+#include <array>
 #include <filesystem>
 
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
+#include <QComboBox>
+#include <QDialog>
+#include <QDialogButtonBox>
 #include <QDir>
+#include <QDoubleSpinBox>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QFormLayout>
+#include <QHBoxLayout>
 #include <QInputDialog>
 #include <QLabel>
 #include <QMenuBar>
@@ -17,10 +24,11 @@
 #include <QScrollArea>
 #include <QSettings>
 #include <QShowEvent>
-#include <QTimer>
+#include <QSpinBox>
 #include <QSplitter>
 #include <QStandardPaths>
 #include <QStatusBar>
+#include <QTimer>
 #include <QVBoxLayout>
 
 #include "job_panel.h"
@@ -210,6 +218,7 @@ void MainWindow::buildMenus() {
   auto* baselines = search->addMenu("Run &baseline");
   for (const char* method : {"uniform", "owl", "random", "nsga2"})
     baselines->addAction(method, this, [this, method] { runBaseline(method); });
+  search->addAction("Robustness-utility &curve...", QKeySequence("Ctrl+U"), this, &MainWindow::curve);
   search->addSeparator();
   auto* cancel = search->addAction("&Cancel job", QKeySequence(Qt::Key_Escape), this, [this] { worker_->cancel(); });
   cancel->setShortcutContext(Qt::ApplicationShortcut);
@@ -252,7 +261,8 @@ void MainWindow::buildMenus() {
         "Line: the Pareto front of the points shown.\n"
         "Ring: the selected plan, whose layers and metrics the right-hand panel shows.\n"
         "Arrow: from a plan to its fine-tuned child.\n"
-        "Magenta: the policy's proposal for the current preference, hollow until evaluated.\n\n"
+        "Magenta: the policy's proposal for the current preference, hollow until evaluated.\n"
+        "Orange line: the newest robustness-utility curve (Search > Robustness-utility curve), from its start.\n\n"
         "Wheel zooms, drag pans, double-click resets the view; the boxes below the plot hide kinds of plans.");
   });
   help->addAction("&About", this, [this] {
@@ -445,6 +455,70 @@ void MainWindow::train() {
                            "Further GRPO iterations (8 plans each), added to those the policy already has:", 12, 1,
                            1000, 1, &ok);
   if (ok) worker_->train(n, 15);
+}
+
+void MainWindow::curve() {
+  if (!has_policy_) {
+    QMessageBox::information(this, "Robustness-utility curve", "Train the policy first (Search > Train policy).");
+    return;
+  }
+  QDialog dialog(this);
+  dialog.setWindowTitle("Robustness-utility curve");
+  auto* form = new QFormLayout(&dialog);
+  auto* intro = new QLabel(
+      "The policy's plans at one sparsity for preferences along a path through the simplex, each evaluated in the "
+      "background and drawn as a curve over the cloud.");
+  intro->setWordWrap(true);
+  form->addRow(intro);
+  auto* sparsity = new QDoubleSpinBox;
+  sparsity->setRange(0.05, 0.9);
+  sparsity->setSingleStep(0.05);
+  sparsity->setValue(preferences_->fixedSparsity().value_or(0.5));
+  sparsity->setAccessibleName("curve sparsity");
+  form->addRow("Sparsity:", sparsity);
+  auto* points = new QSpinBox;
+  points->setRange(2, 41);
+  points->setValue(11);
+  points->setAccessibleName("curve points");
+  form->addRow("Points:", points);
+  auto weights = [&](const QString& label, Preference w) {
+    auto* row = new QHBoxLayout;
+    std::array<QDoubleSpinBox*, 3> boxes{};
+    const char* names[] = {"robustness", "utility", "compression"};
+    for (size_t i = 0; i < 3; ++i) {
+      boxes[i] = new QDoubleSpinBox;
+      boxes[i]->setRange(0, 1);
+      boxes[i]->setSingleStep(0.1);
+      boxes[i]->setValue(w[i]);
+      boxes[i]->setToolTip(QString("weight of %1 (the three are normalised to sum to 1)").arg(names[i]));
+      boxes[i]->setAccessibleName(label + " " + names[i]);
+      row->addWidget(boxes[i]);
+    }
+    form->addRow(label, row);
+    return boxes;
+  };
+  const auto from = weights("From (rob / util / comp):", Preference{1, 0, 0});
+  const auto to = weights("To (rob / util / comp):", Preference{0, 1, 0});
+  auto* subset = new QComboBox;
+  subset->addItem("search subset (fast)", "search");
+  subset->addItem("full test sets", "full");
+  subset->setAccessibleName("curve scored on");
+  form->addRow("Scored on:", subset);
+  auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel);
+  form->addRow(buttons);
+  connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
+  connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+  if (dialog.exec() != QDialog::Accepted) return;
+  Preference a{}, b{};
+  for (size_t i = 0; i < 3; ++i) a[i] = from[i]->value(), b[i] = to[i]->value();
+  if (a[0] + a[1] + a[2] <= 0 || b[0] + b[1] + b[2] <= 0) {
+    QMessageBox::warning(this, "Robustness-utility curve", "Each end needs a weight above zero.");
+    return;
+  }
+  const QString scored = subset->currentData().toString();
+  // Show the scores the curve is made of.
+  cloud_->subsetBox()->setCurrentIndex(cloud_->subsetBox()->findData(scored));
+  worker_->curve(a, b, points->value(), sparsity->value(), scored);
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {

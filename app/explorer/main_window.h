@@ -88,6 +88,8 @@ class MainWindow : public QMainWindow {
   void finetune(int64_t trial);
   void runBaseline(const QString& method);
   void train();
+  // Asks for a sparsity and a path of preferences, then evaluates the policy's curve.
+  void curve();
   std::optional<int64_t> selected() const;
 
   std::unique_ptr<EngineWorker> worker_;

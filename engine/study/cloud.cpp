@@ -93,6 +93,7 @@ std::string origin_kind(const std::string& origin) {
 CloudData cloud_data(const std::vector<Trial>& trials, const CloudRequest& r) {
   CloudData out;
   std::vector<int64_t> ids;
+  std::vector<std::string> trial_origin;
   for (const auto& t : trials) {
     if (t.state != TrialState::Complete || t.subset != r.subset) continue;
     const auto kind = origin_kind(t.origin);
@@ -113,6 +114,7 @@ CloudData cloud_data(const std::vector<Trial>& trials, const CloudRequest& r) {
     }
     out.points.push_back(p);
     ids.push_back(t.id);
+    trial_origin.push_back(t.origin);
   }
   // The 2-D front: no other point at least as good on both axes and better
   // on one (axis_score).
@@ -130,6 +132,16 @@ CloudData cloud_data(const std::vector<Trial>& trials, const CloudRequest& r) {
   std::sort(out.front.begin(), out.front.end(), [&](size_t a, size_t b) {
     return out.points[a].x != out.points[b].x ? out.points[a].x < out.points[b].x : out.points[a].y < out.points[b].y;
   });
+  // The newest curve, in path order.
+  std::vector<std::pair<int, size_t>> curve;
+  for (size_t i = 0; i < out.points.size(); ++i)
+    if (const auto c = curve_origin(trial_origin[i]); c && c->first >= out.curve_id) {
+      if (c->first > out.curve_id) curve.clear();
+      out.curve_id = c->first;
+      curve.emplace_back(c->second, i);
+    }
+  std::sort(curve.begin(), curve.end());
+  for (const auto& [k, i] : curve) out.curve.push_back(i);
   for (size_t i = 0; i < out.points.size(); ++i) {
     if (!out.points[i].parent) continue;
     const auto at = std::find(ids.begin(), ids.end(), *out.points[i].parent);
@@ -166,7 +178,7 @@ std::string cloud_csv(const CloudData& data, const CloudRequest& r, const std::v
   if (!trials.empty()) {
     csv << ",subset,sparsity";
     for (const auto& [name, axis] : kMetrics) csv << "," << name;
-    csv << ",parent";
+    csv << ",parent,curve,curve_index";
     for (size_t l = 0; l < layers; ++l) csv << ",removed_layer_" << l;
   }
   csv << "\n";
@@ -191,6 +203,11 @@ std::string cloud_csv(const CloudData& data, const CloudRequest& r, const std::v
       }
       csv << ",";
       if (t && t->parent) csv << *t->parent;
+      const auto curve = t ? curve_origin(t->origin) : std::nullopt;
+      csv << ",";
+      if (curve) csv << curve->first;
+      csv << ",";
+      if (curve) csv << curve->second;
       const auto row = ratios.find(p.trial);
       for (size_t l = 0; l < layers; ++l) {
         csv << ",";
@@ -200,6 +217,44 @@ std::string cloud_csv(const CloudData& data, const CloudRequest& r, const std::v
     csv << "\n";
   }
   return csv.str();
+}
+
+std::optional<std::pair<int64_t, int>> curve_origin(const std::string& origin) {
+  const std::string prefix = "curve:";
+  if (origin.rfind(prefix, 0) != 0) return std::nullopt;
+  const auto colon = origin.find(':', prefix.size());
+  if (colon == std::string::npos) return std::nullopt;
+  try {
+    size_t used = 0;
+    const std::string id = origin.substr(prefix.size(), colon - prefix.size());
+    const std::string k = origin.substr(colon + 1);
+    const int64_t curve = std::stoll(id, &used);
+    if (used != id.size()) return std::nullopt;
+    const int index = std::stoi(k, &used);
+    if (used != k.size() || curve <= 0 || index < 0) return std::nullopt;
+    return std::make_pair(curve, index);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::string curve_origin_name(int64_t curve, int index) {
+  return "curve:" + std::to_string(curve) + ":" + std::to_string(index);
+}
+
+std::vector<Preference> preference_path(const Preference& from, const Preference& to, int points) {
+  std::vector<Preference> out;
+  const int n = std::max(points, 2);
+  for (int k = 0; k < n; ++k) {
+    const double t = static_cast<double>(k) / (n - 1);
+    Preference w{};
+    double sum = 0;
+    for (size_t i = 0; i < 3; ++i) sum += w[i] = std::max(0.0, (1 - t) * from[i] + t * to[i]);
+    if (sum > 0)
+      for (double& v : w) v /= sum;
+    out.push_back(w);
+  }
+  return out;
 }
 
 Preference rebalance(const Preference& w, int index, double value) {

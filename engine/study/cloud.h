@@ -53,6 +53,10 @@ struct CloudPoint {
 struct CloudData {
   std::vector<CloudPoint> points;   // complete trials with both values, kinds not hidden, id order
   std::vector<size_t> front;        // indices into points, sorted by x (the line to draw)
+  // The newest preference curve among the points (origin "curve:<id>:<k>"):
+  // indices into points in path order k, and its id (0 = none shown).
+  std::vector<size_t> curve;
+  int64_t curve_id = 0;
   // Parent -> child segments as indices into points (both shown).
   std::vector<std::pair<size_t, size_t>> links;
 };
@@ -73,6 +77,14 @@ CloudData cloud_data(const std::vector<Trial>& trials, const CloudRequest& reque
 // (a plan id -> each decoder layer's removed share), those too.
 std::string cloud_csv(const CloudData& data, const CloudRequest& request, const std::vector<Trial>& trials = {},
                       const std::function<std::vector<double>(int64_t plan_id)>& layer_ratios = {});
+
+// A preference curve's trials are named "curve:<id>:<k>": the k-th point of
+// curve <id>. Returns {id, k}, or nullopt for any other origin.
+std::optional<std::pair<int64_t, int>> curve_origin(const std::string& origin);
+std::string curve_origin_name(int64_t curve, int index);
+// `points` preferences evenly spaced on the segment from `from` to `to` (both
+// on the simplex), ends included.
+std::vector<Preference> preference_path(const Preference& from, const Preference& to, int points);
 
 // Sets w[index] = value (clamped to [0, 1]) and rebalances the other two so
 // the three stay on the simplex, keeping their ratio (equal shares when both

@@ -7,6 +7,8 @@
 #include <fstream>
 
 #include <QCheckBox>
+#include <QMenu>
+#include <QMenuBar>
 #include <QScreen>
 #include <QTimer>
 #include <QFile>
@@ -265,6 +267,20 @@ class WidgetTests : public QObject {
     std::tie(ok, message) = wait_job(finished, "Train policy", 240000);
     QVERIFY2(ok, qPrintable(message));
     QCOMPARE(message, QString("1 new iterations, 2 in all"));
+
+    // The robustness-utility curve: in the Search menu, evaluated in the
+    // background, drawn over the cloud in path order.
+    bool in_menu = false;
+    for (auto* menu : window.menuBar()->findChildren<QMenu*>())
+      for (auto* action : menu->actions()) in_menu |= action->text().contains("curve", Qt::CaseInsensitive);
+    QVERIFY(in_menu);
+    window.worker().curve(Preference{1, 0, 0}, Preference{0, 1, 0}, 3, 0.5, "search");
+    std::tie(ok, message) = wait_job(finished, "Curve", 240000);
+    QVERIFY2(ok, qPrintable(message));
+    QCOMPARE(message, QString("curve 1: 3 plans at s = 0.50"));
+    window.refreshTrials();
+    QCOMPARE(static_cast<int>(window.cloud()->data().curve.size()), 3);
+    QCOMPARE(window.cloud()->data().curve_id, int64_t{1});
   }
 
   void windowOpensSelectsExportsAndCancels() {
