@@ -117,6 +117,12 @@ void PreferencePanel::refresh() {
 
 void PreferencePanel::emitChange() { emit preferenceChanged(w_, fixedSparsity()); }
 
+void PreferencePanel::showPending(const QString& why) {
+  proposal_->setText(QString("<i>waiting: %1; the plan follows the sliders when it ends</i>").arg(why.toHtmlEscaped()));
+}
+
+QString PreferencePanel::proposalText() const { return proposal_->text(); }
+
 void PreferencePanel::showProposal(const PlanView& plan) {
   QString text = QString("s = %1").arg(plan.sparsity, 0, 'f', 3);
   if (plan.metrics)

@@ -35,6 +35,10 @@ class PreferencePanel : public QWidget {
 
  public slots:
   void showProposal(const hipp::gui::PlanView& plan);
+  // The proposal cannot follow the sliders yet (a job holds the engine): say
+  // so, and why, until the next proposal arrives.
+  void showPending(const QString& why);
+  QString proposalText() const;
 
  signals:
   // The preference or the fixed sparsity changed (the window asks the policy).

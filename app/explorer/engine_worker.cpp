@@ -174,8 +174,8 @@ void EngineWorker::exportModel(int64_t trial, const QString& folder) {
   r.trial = trial;
   post(std::move(r));
 }
-void EngineWorker::finetune(int64_t trial, int steps) {
-  Request r{Request::Kind::Finetune};
+void EngineWorker::finetune(int64_t trial, int steps, const QString& folder) {
+  Request r{Request::Kind::Finetune, folder.toStdString()};
   r.trial = trial;
   r.count = steps;
   post(std::move(r));
@@ -418,6 +418,17 @@ void EngineWorker::execute(const Request& r) {
         job.cache_dir = Session::features_dir();
         job.log = log;
         job.cancel = &cancel_;
+        // Into `folder` (default: beside the study). A cancelled fine-tune of
+        // the same plan is resumed from its adapters; a finished one is kept
+        // and the new one gets the next free name.
+        const std::string standard = finetune_out_dir(job);
+        const std::string base =
+            r.a.empty() ? standard : (fs::path(r.a) / fs::path(standard).filename()).string();
+        std::string out = base;
+        for (int n = 2; fs::exists(out); ++n) out = base + "-" + std::to_string(n);
+        job.out_dir = out;
+        job.resume = fs::exists(finetune_checkpoint_path(out));
+        log((job.resume ? "resuming the cancelled fine-tune into " : "fine-tuning into ") + out);
         job.progress = [&](const FinetuneProgress& p) {
           char text[160];
           std::snprintf(text, sizeof text, "step %d/%d  loss %.4f  %.0f tokens/s", p.step, p.steps, p.loss,
@@ -426,7 +437,8 @@ void EngineWorker::execute(const Request& r) {
         };
         const auto result = run_finetune_job(job);
         Q_EMIT studyChanged();
-        message = QString("trial %1 -> %2").arg(result.parent.id).arg(result.child.id);
+        message = QString("trial %1 -> %2 (%3)").arg(result.parent.id).arg(result.child.id)
+                      .arg(QString::fromStdString(result.out_dir));
         break;
       }
     }

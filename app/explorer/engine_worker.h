@@ -41,7 +41,9 @@ class EngineWorker : public QThread {
   void curve(const Preference& from, const Preference& to, int points, double sparsity, const QString& subset);
   void exportBlueprint(int64_t trial, const QString& path);
   void exportModel(int64_t trial, const QString& folder);
-  void finetune(int64_t trial, int steps);
+  // LoRA recovery of a trial's pruned model, written into `folder` ("" =
+  // beside the study) under the next free name; a cancelled one resumes.
+  void finetune(int64_t trial, int steps, const QString& folder = {});
   // Stops the running job at its next check and drops the queued ones.
   void cancel();
   bool busy() const { return busy_.load(); }

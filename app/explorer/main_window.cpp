@@ -130,8 +130,12 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), worker_(std::make
   connect(w, &EngineWorker::proposal, cloud_, &OperatingPointCloud::setProposal);
   connect(jobs_, &JobPanel::cancelRequested, w, [w] { w->cancel(); });
   connect(preferences_, &PreferencePanel::preferenceChanged, this, [this](Preference pref, std::optional<double> s) {
-    if (has_policy_) worker_->query(pref, s);
+    if (!has_policy_) return;
+    // A query waits for the running job (it goes first after it): say so.
+    if (worker_->busy()) preferences_->showPending(running_job_ + " is running");
+    worker_->query(pref, s);
   });
+  connect(w, &EngineWorker::jobStarted, this, [this](const QString& name) { running_job_ = name; });
   connect(preferences_, &PreferencePanel::evaluateRequested, this,
           [this](Preference pref, std::optional<double> s) { worker_->evaluateProposal(pref, s); });
   connect(cloud_, &OperatingPointCloud::trialSelected, this, &MainWindow::showTrial);
@@ -439,7 +443,13 @@ void MainWindow::exportModel(int64_t trial) {
 void MainWindow::finetune(int64_t trial) {
   bool ok = false;
   const int steps = QInputDialog::getInt(this, "Fine-tune", "LoRA steps:", 300, 1, 100000, 50, &ok);
-  if (ok) worker_->finetune(trial, steps);
+  if (!ok) return;
+  // Where the fine-tuned model goes (a new folder in it, named after the study
+  // and the trial; a cancelled fine-tune of the same plan there is resumed).
+  const QString folder = QFileDialog::getExistingDirectory(this, "Folder to write the fine-tuned model in",
+                                                           QFileInfo(study_path_).absolutePath());
+  if (folder.isEmpty()) return;
+  worker_->finetune(trial, steps, folder);
 }
 
 void MainWindow::runBaseline(const QString& method) {

@@ -104,6 +104,7 @@ class MainWindow : public QMainWindow {
   QMenu* recent_menu_ = nullptr;
   QTimer refresh_;
   bool fitted_ = false;
+  QString running_job_;
   StallMeter* stall_ = nullptr;
 };
 

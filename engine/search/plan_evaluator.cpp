@@ -86,6 +86,16 @@ Objectives objectives_from(const BenchmarkResult& r, const BenchmarkResult& dens
 
 namespace {
 
+// The dense model's scores with its size and cost, the reference every plan's
+// row is shown beside.
+nlohmann::json dense_record(const BenchmarkResult& result, const LlavaConfig& config) {
+  auto record = result_to_json(result);
+  const auto cost = model_cost(config, config.num_image_features() + 64);
+  record["language_params"] = cost.language_params();
+  record["decoder_flops"] = cost.decoder_flops;
+  return record;
+}
+
 void say(const std::function<void(const std::string&)>& log, const std::string& line) {
   if (log) log(line);
 }
@@ -131,7 +141,7 @@ void PlanEvaluator::create_study(const std::string& path, const std::string& mod
   EvalOptions options;
   options.batch_size = settings.eval_batch;
   const auto dense = evaluator.evaluate(search_subset(full, settings.subset), options);
-  record.dense["search"] = result_to_json(dense);
+  record.dense["search"] = dense_record(dense, folder.model->config());
   create_sqlite_study(path, record);
 }
 
@@ -238,7 +248,7 @@ void PlanEvaluator::run_trial(EvalOutcome& out, const Blueprint& blueprint, cons
     if (!dense_.contains(subset)) {
       // The dense reference on the full set, computed once when first needed.
       const auto dense = evaluator_->evaluate(full_, options);
-      store_.set_dense_metrics(subset, result_to_json(dense));
+      store_.set_dense_metrics(subset, dense_record(dense, folder_->model->config()));
       dense_ = store_.study().dense;
     }
     const auto dense = result_from_json(dense_[subset]);

@@ -11,6 +11,7 @@
 #include <QMenuBar>
 #include <QScreen>
 #include <QTimer>
+#include <QDir>
 #include <QFile>
 #include <QPushButton>
 #include <QSignalSpy>
@@ -281,6 +282,33 @@ class WidgetTests : public QObject {
     window.refreshTrials();
     QCOMPARE(static_cast<int>(window.cloud()->data().curve.size()), 3);
     QCOMPARE(window.cloud()->data().curve_id, int64_t{1});
+
+    // Fine-tune the same plan twice: the second run gets its own folder
+    // instead of failing on the first one's.
+    window.cloud()->subsetBox()->setCurrentIndex(0);
+    QVERIFY(window.selectBestTrial());
+    const int64_t plan = window.details()->plan()->trial;
+    const QString out = dir_.filePath("tuned");
+    QVERIFY(QDir().mkpath(out));
+    window.worker().finetune(plan, 2, out);
+    std::tie(ok, message) = wait_job(finished, "Fine-tune", 240000);
+    QVERIFY2(ok, qPrintable(message));
+    window.worker().finetune(plan, 2, out);
+    QString second;
+    std::tie(ok, second) = wait_job(finished, "Fine-tune", 240000);
+    QVERIFY2(ok, qPrintable(second));
+    QVERIFY2(second.endsWith("-finetuned-2)"), qPrintable(second));
+    QCOMPARE(QDir(out).entryList(QDir::Dirs | QDir::NoDotAndDotDot).size(), 2);
+
+    // While a job holds the engine the proposal says it is waiting, and why;
+    // it follows the sliders again once the job ends.
+    window.worker().runBaseline("random", 500);
+    QTRY_VERIFY_WITH_TIMEOUT(window.jobs()->running(), 10000);
+    window.preferences()->slider(0)->setValue(900);
+    QVERIFY2(window.preferences()->proposalText().contains("waiting"), qPrintable(window.preferences()->proposalText()));
+    window.worker().cancel();
+    QCOMPARE(wait_job(finished, "Baseline", 60000).second, QString("cancelled"));
+    QTRY_VERIFY_WITH_TIMEOUT(window.preferences()->proposalText().startsWith("s = "), 30000);
   }
 
   void windowOpensSelectsExportsAndCancels() {
@@ -294,6 +322,16 @@ class WidgetTests : public QObject {
     QVERIFY(window.details()->plan() != nullptr);
     QVERIFY(window.details()->exportBlueprintButton()->isEnabled());
     const int64_t trial = window.details()->plan()->trial;
+    // The dense model's size and cost stand beside the plan's.
+    int cost_rows = 0;
+    for (int r = 0; r < window.details()->table()->rowCount(); ++r) {
+      const QString label = window.details()->table()->item(r, 0)->text();
+      if (label.startsWith("LM parameters") || label.startsWith("decoder GFLOPs")) {
+        QVERIFY2(window.details()->table()->item(r, 2)->text() != "-", qPrintable(label));
+        ++cost_rows;
+      }
+    }
+    QCOMPARE(cost_rows, 2);
 
     // Export through the engine thread; the file is a valid blueprint.
     QSignalSpy finished(&window.worker(), &EngineWorker::jobFinished);
