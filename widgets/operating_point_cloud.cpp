@@ -162,6 +162,7 @@ void OperatingPointCloud::setTrials(std::vector<Trial> trials) {
 void OperatingPointCloud::clear() {
   trials_.clear();
   selected_.reset();
+  compared_.reset();
   proposal_.reset();
   first_draw_ = true;
   rebuild();
@@ -269,6 +270,14 @@ void OperatingPointCloud::redraw(bool rescale) {
     line->setPen(QPen(QColor(90, 90, 90)));
   }
   for (const auto& p : data_.points)
+    if (compared_ && p.trial == *compared_) {
+      auto* ring = plot_->addGraph();
+      ring->setLineStyle(QCPGraph::lsNone);
+      ring->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssSquare, QPen(Qt::black, 2, Qt::DashLine), Qt::NoBrush, 18));
+      ring->setData({p.x}, {p.y});
+      ring->removeFromLegend();
+    }
+  for (const auto& p : data_.points)
     if (selected_ && p.trial == *selected_) {
       auto* ring = plot_->addGraph();
       ring->setLineStyle(QCPGraph::lsNone);
@@ -354,11 +363,24 @@ void OperatingPointCloud::hover(QMouseEvent* event) {
 
 void OperatingPointCloud::click(QMouseEvent* event) {
   if (event->button() != Qt::LeftButton) return;
-  if (const auto id = trialAt(event->position())) selectTrial(*id);
+  const auto id = trialAt(event->position());
+  if (!id) return;
+  if ((event->modifiers() & Qt::ControlModifier) && selected_ && *selected_ != *id) {
+    compareTrial(*id);
+  } else {
+    selectTrial(*id);
+  }
+}
+
+void OperatingPointCloud::compareTrial(int64_t trial) {
+  compared_ = trial;
+  redraw(false);
+  emit trialCompared(trial);
 }
 
 void OperatingPointCloud::selectTrial(int64_t trial) {
   selected_ = trial;
+  compared_.reset();
   redraw(false);
   emit trialSelected(trial);
 }

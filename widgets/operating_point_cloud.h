@@ -36,6 +36,7 @@ class OperatingPointCloud : public QWidget {
   // Points drawn (dominated ones count only when shown).
   int drawnPointCount() const;
   std::optional<int64_t> selectedTrial() const { return selected_; }
+  std::optional<int64_t> comparedTrial() const { return compared_; }
   QCheckBox* originToggle(const std::string& kind) const;
   QCheckBox* dominatedToggle() const { return show_dominated_; }
   QComboBox* xAxisBox() const { return x_box_; }
@@ -54,12 +55,15 @@ class OperatingPointCloud : public QWidget {
 
  public slots:
   void selectTrial(int64_t trial);
+  // Marks a second plan to compare with the selected one (Ctrl+click).
+  void compareTrial(int64_t trial);
   // The policy's proposal: drawn hollow at (x, y) on the current axes, solid once evaluated.
   void setProposal(const hipp::gui::PlanView& plan);
   void resetView();
 
  signals:
   void trialSelected(int64_t trial);
+  void trialCompared(int64_t trial);
 
  private:
   void rebuild();
@@ -73,6 +77,7 @@ class OperatingPointCloud : public QWidget {
   CloudData data_;
   std::optional<int64_t> selected_;
   std::optional<PlanView> proposal_;
+  std::optional<int64_t> compared_;
   QCustomPlot* plot_ = nullptr;
   QCPColorScale* scale_ = nullptr;
   QComboBox* x_box_ = nullptr;

@@ -33,6 +33,7 @@
 
 #include "job_panel.h"
 #include "operating_point_cloud.h"
+#include "plan_compare.h"
 #include "plan_details.h"
 #include "preference_panel.h"
 #include "prune/blueprint.h"
@@ -139,6 +140,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), worker_(std::make
   connect(preferences_, &PreferencePanel::evaluateRequested, this,
           [this](Preference pref, std::optional<double> s) { worker_->evaluateProposal(pref, s); });
   connect(cloud_, &OperatingPointCloud::trialSelected, this, &MainWindow::showTrial);
+  connect(cloud_, &OperatingPointCloud::trialCompared, this, &MainWindow::compareTrial);
   connect(details_, &PlanDetails::exportBlueprintRequested, this, &MainWindow::exportBlueprint);
   connect(details_, &PlanDetails::exportModelRequested, this, &MainWindow::exportModel);
   connect(details_, &PlanDetails::finetuneRequested, this, &MainWindow::finetune);
@@ -263,7 +265,8 @@ void MainWindow::buildMenus() {
         "stars, fine-tuned models.\n"
         "Colour: the robustness weight of the preference that made the plan (or its sparsity).\n"
         "Line: the Pareto front of the points shown.\n"
-        "Ring: the selected plan, whose layers and metrics the right-hand panel shows.\n"
+        "Ring: the selected plan, whose layers and metrics the right-hand panel shows. Ctrl+click a second "
+        "point to compare the two side by side (dashed square).\n"
         "Arrow: from a plan to its fine-tuned child.\n"
         "Magenta: the policy's proposal for the current preference, hollow until evaluated.\n"
         "Orange line: the newest robustness-utility curve (Search > Robustness-utility curve), from its start.\n\n"
@@ -336,6 +339,49 @@ std::optional<int64_t> MainWindow::selected() const {
   if (const auto* plan = details_->plan(); plan && plan->trial > 0) return plan->trial;
   QMessageBox::information(const_cast<MainWindow*>(this), "No plan selected", "Click a point of the cloud first.");
   return std::nullopt;
+}
+
+std::optional<PlanView> MainWindow::planView(int64_t id) {
+  if (!reader_) return std::nullopt;
+  const auto trial = reader_->trial(id);
+  if (!trial) return std::nullopt;
+  const auto plan = reader_->plan(trial->plan_id);
+  PlanView view;
+  view.trial = trial->id;
+  view.origin = trial->origin;
+  view.preference = trial->preference;
+  view.metrics = trial->metrics;
+  view.parent = trial->parent;
+  view.details = trial->details;
+  view.subset = trial->subset;
+  if (plan) {
+    const auto b = blueprint_from_json(plan->blueprint, "plan of trial " + std::to_string(id));
+    view.sparsity = b.achieved_sparsity;
+    for (size_t l = 0; l < b.layers(); ++l) view.kept_ratio.push_back(1 - b.ratio(l));
+  }
+  return view;
+}
+
+void MainWindow::compareTrial(int64_t id) {
+  const auto* selected = details_->plan();
+  if (!selected) return;
+  try {
+    const auto other = planView(id);
+    if (!other) return;
+    if (!compare_window_) {
+      compare_window_ = new QDialog(this);
+      compare_window_->setWindowTitle("Compare plans");
+      auto* layout = new QVBoxLayout(compare_window_);
+      compare_ = new PlanCompare;
+      layout->addWidget(compare_);
+      compare_window_->resize(520, 620);
+    }
+    compare_->setPlans(*selected, *other);
+    compare_window_->show();
+    compare_window_->raise();
+  } catch (const std::exception& e) {
+    QMessageBox::warning(this, "Compare plans", e.what());
+  }
 }
 
 void MainWindow::showTrial(int64_t id) {

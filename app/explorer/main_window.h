@@ -12,6 +12,7 @@
 
 #include "engine_worker.h"
 
+class QDialog;
 class QLabel;
 class QMenu;
 
@@ -23,6 +24,7 @@ namespace hipp::gui {
 
 class JobPanel;
 class OperatingPointCloud;
+class PlanCompare;
 class PlanDetails;
 class PreferencePanel;
 
@@ -77,6 +79,9 @@ class MainWindow : public QMainWindow {
  private:
   void buildMenus();
   void showTrial(int64_t trial);
+  // The selected plan beside `trial` (Ctrl+click on the cloud).
+  void compareTrial(int64_t trial);
+  std::optional<PlanView> planView(int64_t trial);
   void studyOpened(const StudySummary& summary);
   void addRecent(const QString& path);
   void rebuildRecentMenu();
@@ -104,6 +109,8 @@ class MainWindow : public QMainWindow {
   QMenu* recent_menu_ = nullptr;
   QTimer refresh_;
   bool fitted_ = false;
+  QDialog* compare_window_ = nullptr;
+  PlanCompare* compare_ = nullptr;
   QString running_job_;
   StallMeter* stall_ = nullptr;
 };

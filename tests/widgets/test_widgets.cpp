@@ -25,6 +25,7 @@
 #include "job_panel.h"
 #include "main_window.h"
 #include "operating_point_cloud.h"
+#include "plan_compare.h"
 #include "plan_details.h"
 #include "preference_panel.h"
 #include "trial_fixture.h"
@@ -194,6 +195,53 @@ class WidgetTests : public QObject {
     for (int c = 1; c < 4; ++c) QVERIFY2(table->columnWidth(c) >= needed, qPrintable(QString("column %1").arg(c)));
   }
 
+  void comparingTwoPlans() {
+    PlanView a, b;
+    a.trial = 1;
+    a.origin = "uniform";
+    a.sparsity = 0.5;
+    a.kept_ratio = {0.5, 0.5};
+    a.metrics = complete_trial(1, "uniform", 0.80, 0.60, 0.5).metrics;
+    b.trial = 2;
+    b.origin = "query";
+    b.sparsity = 0.5;
+    b.kept_ratio = {0.9, 0.1, 0.4};
+    b.metrics = complete_trial(2, "query", 0.85, 0.55, 0.5).metrics;
+    const auto rows = compare_plans(a, b);
+    auto find = [&](const QString& label) {
+      for (const auto& r : rows)
+        if (r.label == label) return r;
+      return ComparisonRow{"missing", std::nan(""), std::nan("")};
+    };
+    QCOMPARE(find("POPE mean F1").a, 0.80);
+    QCOMPARE(find("POPE mean F1").b, 0.85);
+    QCOMPARE(find("ScienceQA").b, 0.55);
+    QVERIFY(std::abs(find("layer 1 removed").b - 0.9) < 1e-12);
+    QVERIFY(std::isnan(find("layer 2 removed").a));  // A has two layers
+    PlanCompare view;
+    view.setPlans(a, b);
+    for (int r = 0; r < view.table()->rowCount(); ++r)
+      if (view.table()->item(r, 0)->text() == "POPE mean F1") QCOMPARE(view.table()->item(r, 3)->text(), QString("+0.050"));
+
+    // Ctrl+click a second point of the cloud: it is marked for comparison.
+    OperatingPointCloud cloud;
+    cloud.resize(900, 600);
+    cloud.show();
+    cloud.setTrials(sample_trials());
+    cloud.plot()->replot();
+    QSignalSpy compared(&cloud, &OperatingPointCloud::trialCompared);
+    auto at = [&](size_t i) {
+      const auto& p = cloud.data().points[i];
+      return QPoint(static_cast<int>(cloud.plot()->xAxis->coordToPixel(p.x)),
+                    static_cast<int>(cloud.plot()->yAxis->coordToPixel(p.y)));
+    };
+    QTest::mouseClick(cloud.plot(), Qt::LeftButton, Qt::NoModifier, at(0));
+    QTest::mouseClick(cloud.plot(), Qt::LeftButton, Qt::ControlModifier, at(3));
+    QCOMPARE(compared.count(), 1);
+    QCOMPARE(cloud.selectedTrial().value_or(-1), cloud.data().points[0].trial);
+    QCOMPARE(cloud.comparedTrial().value_or(-1), cloud.data().points[3].trial);
+  }
+
   void windowFitsTheScreen() {
     MainWindow window;
     window.show();
@@ -332,6 +380,15 @@ class WidgetTests : public QObject {
       }
     }
     QCOMPARE(cost_rows, 2);
+    // Ctrl+click on another point opens the two plans side by side.
+    for (const auto& p : window.cloud()->data().points)
+      if (p.trial != trial) {
+        window.cloud()->compareTrial(p.trial);
+        break;
+      }
+    auto* compare = window.findChild<PlanCompare*>();
+    QVERIFY(compare && compare->isVisible());
+    QVERIFY(compare->table()->rowCount() > 10);
 
     // Export through the engine thread; the file is a valid blueprint.
     QSignalSpy finished(&window.worker(), &EngineWorker::jobFinished);
