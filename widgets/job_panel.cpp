@@ -68,8 +68,15 @@ void JobPanel::jobProgress(const JobProgress& p) {
   if (p.fraction >= 0) {
     bar_->setRange(0, 1000);
     bar_->setValue(static_cast<int>(p.fraction * 1000));
+  } else {
+    bar_->setRange(0, 0);  // a phase of unknown length
   }
   QString text = QString::fromStdString(p.text);
+  if (!p.phase.empty()) {
+    QString where = QString::fromStdString(p.phase);
+    if (p.step >= 0 && p.total > 0) where += QString(" %1/%2").arg(p.step).arg(p.total);
+    bar_->setFormat(where + "  %p%");
+  }
   if (p.eta_seconds >= 0) text += QString("   %1 left").arg(clock(p.eta_seconds));
   status_->setText(text);
 }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <QMetaType>
+#include <QString>
 
 #include "study/store.h"
 
@@ -34,10 +35,25 @@ struct StudySummary {
   nlohmann::json dense = nlohmann::json::object();
 };
 
+// The engine thread's jobs, one request type each.
+enum class JobKind {
+  OpenStudy, BuildDemo, CreateStudy, Train, Baseline, Query, EvaluateProposal, EvaluateFull,
+  ExportBlueprint, ExportModel, Finetune, Curve
+};
+// The name a user reads ("Train policy").
+inline QString job_name(JobKind kind) {
+  static const char* names[] = {"Open study", "Build demo", "New study", "Train policy", "Baseline",
+                                "Query", "Evaluate plan", "Evaluate on full set", "Export blueprint",
+                                "Export model", "Fine-tune", "Curve"};
+  return names[static_cast<int>(kind)];
+}
+
 // A job's progress as the job panel shows it.
 struct JobProgress {
-  double fraction = -1;  // in [0, 1]; negative = unknown (busy indicator)
+  int step = -1, total = -1;  // step of total; -1 = unknown
+  double fraction = -1;       // in [0, 1]; negative = unknown (busy indicator)
   double eta_seconds = -1;
+  std::string phase;          // "training", "curve", "loading", ...
   std::string text;
 };
 
@@ -46,3 +62,4 @@ struct JobProgress {
 Q_DECLARE_METATYPE(hipp::gui::PlanView)
 Q_DECLARE_METATYPE(hipp::gui::StudySummary)
 Q_DECLARE_METATYPE(hipp::gui::JobProgress)
+Q_DECLARE_METATYPE(hipp::gui::JobKind)

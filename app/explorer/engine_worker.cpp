@@ -2,7 +2,7 @@
 
 #include <chrono>
 #include <filesystem>
-#include <regex>
+#include <variant>
 
 #include "core/error.h"
 #include "core/paths.h"
@@ -18,19 +18,29 @@
 namespace hipp::gui {
 namespace fs = std::filesystem;
 
+// One type per job; the worker runs each with its own handler.
+namespace request {
+struct OpenStudy { std::string path; };
+struct BuildDemo { std::string folder, study; };
+struct CreateStudy { std::string model, bench, study; };
+struct Train { int iterations = 0, query_grid = 0; };
+struct Baseline { std::string method; int evaluations = 0; };
+struct Query { Preference w{}; std::optional<double> sparsity; };
+struct EvaluateProposal { Preference w{}; std::optional<double> sparsity; };
+struct EvaluateFull { int64_t trial = 0; };
+struct ExportBlueprint { int64_t trial = 0; std::string path; };
+struct ExportModel { int64_t trial = 0; std::string folder; };
+struct Finetune { int64_t trial = 0; int steps = 0; std::string folder; };
+struct Curve { Preference from{}, to{}; int points = 0; double sparsity = 0.5; std::string subset; };
+}  // namespace request
+
 struct EngineWorker::Request {
-  enum class Kind {
-    OpenStudy, BuildDemo, CreateStudy, Train, Baseline, Query, EvaluateProposal, EvaluateFull,
-    ExportBlueprint, ExportModel, Finetune, Curve
-  };
-  explicit Request(Kind k, std::string a_ = {}, std::string b_ = {}, std::string c_ = {})
-      : kind(k), a(std::move(a_)), b(std::move(b_)), c(std::move(c_)) {}
-  Kind kind;
-  std::string a, b, c;  // paths or names, by kind
-  int64_t trial = 0;
-  int count = 0, extra = 0;
-  Preference w{}, w_to{};
-  std::optional<double> sparsity;
+  std::variant<request::OpenStudy, request::BuildDemo, request::CreateStudy, request::Train, request::Baseline,
+               request::Query, request::EvaluateProposal, request::EvaluateFull, request::ExportBlueprint,
+               request::ExportModel, request::Finetune, request::Curve>
+      job;
+  // The variant's alternatives in JobKind's order.
+  JobKind kind() const { return static_cast<JobKind>(job.index()); }
 };
 
 // The open study with what the jobs need loaded once (on the worker thread).
@@ -85,6 +95,7 @@ EngineWorker::EngineWorker(QObject* parent) : QThread(parent) {
   qRegisterMetaType<PlanView>();
   qRegisterMetaType<StudySummary>();
   qRegisterMetaType<JobProgress>();
+  qRegisterMetaType<JobKind>();
 }
 
 EngineWorker::~EngineWorker() {
@@ -102,7 +113,7 @@ EngineWorker::~EngineWorker() {
 void EngineWorker::post(Request request) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (request.kind == Request::Kind::Query) {
+    if (request.kind() == JobKind::Query) {
       pending_query_ = std::make_unique<Request>(std::move(request));
     } else {
       queue_.push_back(std::make_unique<Request>(std::move(request)));
@@ -120,65 +131,34 @@ void EngineWorker::cancel() {
   cancel_ = true;
 }
 
-void EngineWorker::openStudy(const QString& path) { post(Request(Request::Kind::OpenStudy, path.toStdString())); }
+void EngineWorker::openStudy(const QString& path) { post({request::OpenStudy{path.toStdString()}}); }
 void EngineWorker::buildDemo(const QString& folder, const QString& study_path) {
-  post(Request(Request::Kind::BuildDemo, folder.toStdString(), study_path.toStdString()));
+  post({request::BuildDemo{folder.toStdString(), study_path.toStdString()}});
 }
 void EngineWorker::createStudy(const QString& model_dir, const QString& bench_dir, const QString& study_path) {
-  post(Request(Request::Kind::CreateStudy, model_dir.toStdString(), bench_dir.toStdString(), study_path.toStdString()));
+  post({request::CreateStudy{model_dir.toStdString(), bench_dir.toStdString(), study_path.toStdString()}});
 }
-void EngineWorker::train(int iterations, int query_grid) {
-  Request r{Request::Kind::Train};
-  r.count = iterations;
-  r.extra = query_grid;
-  post(std::move(r));
-}
+void EngineWorker::train(int iterations, int query_grid) { post({request::Train{iterations, query_grid}}); }
 void EngineWorker::curve(const Preference& from, const Preference& to, int points, double sparsity,
                          const QString& subset) {
-  Request r{Request::Kind::Curve, subset.toStdString()};
-  r.w = from;
-  r.w_to = to;
-  r.count = points;
-  r.sparsity = sparsity;
-  post(std::move(r));
+  post({request::Curve{from, to, points, sparsity, subset.toStdString()}});
 }
 void EngineWorker::runBaseline(const QString& method, int evaluations) {
-  Request r{Request::Kind::Baseline, method.toStdString()};
-  r.count = evaluations;
-  post(std::move(r));
+  post({request::Baseline{method.toStdString(), evaluations}});
 }
-void EngineWorker::query(const Preference& w, std::optional<double> sparsity) {
-  Request r{Request::Kind::Query};
-  r.w = w;
-  r.sparsity = sparsity;
-  post(std::move(r));
-}
+void EngineWorker::query(const Preference& w, std::optional<double> sparsity) { post({request::Query{w, sparsity}}); }
 void EngineWorker::evaluateProposal(const Preference& w, std::optional<double> sparsity) {
-  Request r{Request::Kind::EvaluateProposal};
-  r.w = w;
-  r.sparsity = sparsity;
-  post(std::move(r));
+  post({request::EvaluateProposal{w, sparsity}});
 }
-void EngineWorker::evaluateFull(int64_t trial) {
-  Request r{Request::Kind::EvaluateFull};
-  r.trial = trial;
-  post(std::move(r));
-}
+void EngineWorker::evaluateFull(int64_t trial) { post({request::EvaluateFull{trial}}); }
 void EngineWorker::exportBlueprint(int64_t trial, const QString& path) {
-  Request r{Request::Kind::ExportBlueprint, path.toStdString()};
-  r.trial = trial;
-  post(std::move(r));
+  post({request::ExportBlueprint{trial, path.toStdString()}});
 }
 void EngineWorker::exportModel(int64_t trial, const QString& folder) {
-  Request r{Request::Kind::ExportModel, folder.toStdString()};
-  r.trial = trial;
-  post(std::move(r));
+  post({request::ExportModel{trial, folder.toStdString()}});
 }
 void EngineWorker::finetune(int64_t trial, int steps, const QString& folder) {
-  Request r{Request::Kind::Finetune, folder.toStdString()};
-  r.trial = trial;
-  r.count = steps;
-  post(std::move(r));
+  post({request::Finetune{trial, steps, folder.toStdString()}});
 }
 
 void EngineWorker::run() {
@@ -197,41 +177,48 @@ void EngineWorker::run() {
       }
       cancel_ = false;
     }
-    busy_ = request->kind != Request::Kind::Query;
+    busy_ = request->kind() != JobKind::Query;
     execute(*request);
     busy_ = false;
   }
 }
 
 void EngineWorker::execute(const Request& r) {
-  using Kind = Request::Kind;
-  static const char* names[] = {"Open study", "Build demo", "New study", "Train policy", "Baseline",
-                                "Query", "Evaluate plan", "Evaluate on full set", "Export blueprint",
-                                "Export model", "Fine-tune", "Curve"};
-  const QString name = names[static_cast<int>(r.kind)];
-  const bool quiet = r.kind == Kind::Query;
+  const JobKind kind = r.kind();
+  const QString name = job_name(kind);
+  const bool quiet = kind == JobKind::Query;
   auto log = [this](const std::string& line) { Q_EMIT logLine(QString::fromStdString(line)); };
   auto last_report = std::chrono::steady_clock::now() - std::chrono::seconds(1);
-  auto report = [&](double fraction, const std::string& text, double eta) {
+  // Structured progress: the step of the total (either may be unknown, -1),
+  // the phase, and a line of text.
+  auto report = [&](int step, int total, const std::string& phase, const std::string& text, double eta) {
     const auto now = std::chrono::steady_clock::now();
-    if (now - last_report < std::chrono::milliseconds(100) && fraction < 1) return;  // at most 10 a second
+    const bool last = total > 0 && step >= total;
+    if (now - last_report < std::chrono::milliseconds(100) && !last) return;  // at most 10 a second
     last_report = now;
-    Q_EMIT jobProgress(JobProgress{fraction, eta, text});
+    JobProgress p;
+    p.step = step;
+    p.total = total;
+    p.fraction = total > 0 && step >= 0 ? static_cast<double>(step) / total : -1;
+    p.eta_seconds = eta;
+    p.phase = phase;
+    p.text = text;
+    Q_EMIT jobProgress(p);
   };
   auto need_study = [&] {
     if (!session_ || !session_->store) throw Error("open or create a study first (File > Open study)");
   };
-  if (!quiet) Q_EMIT jobStarted(name);
+  if (!quiet) Q_EMIT jobStarted(kind, name);
   QString message;
   try {
-    switch (r.kind) {
-      case Kind::OpenStudy: {
+    {
+      if (const auto* q = std::get_if<request::OpenStudy>(&r.job)) {
         auto session = std::make_unique<Session>();
-        session->path = r.a;
-        session->store = open_sqlite_study(r.a);
+        session->path = q->path;
+        session->store = open_sqlite_study(q->path);
         session_ = std::move(session);
         StudySummary summary;
-        summary.path = r.a;
+        summary.path = q->path;
         const auto study = session_->store->study();
         summary.model_dir = study.model_dir;
         summary.bench_dir = study.bench_dir;
@@ -239,58 +226,54 @@ void EngineWorker::execute(const Request& r) {
         summary.has_policy = study_has_policy(*session_->store);
         Q_EMIT studyOpened(summary);
         // The visual sensitivity needs the model: loaded now, so later jobs start at once.
-        report(-1, "loading the model, benchmark and calibration", -1);
+        report(-1, -1, "loading", "loading the model, benchmark and calibration", -1);
         auto& evaluator = session_->loaded(log, &cancel_);
         summary.visual_sensitivity = visual_of(evaluator.layer_states());
         Q_EMIT studyOpened(summary);
-        message = QString::fromStdString(fs::path(r.a).filename().string());
-        break;
+        message = QString::fromStdString(fs::path(q->path).filename().string());
       }
-      case Kind::BuildDemo: {
-        if (!fs::exists(fs::path(r.a) / "demo-report.json")) {
+      if (const auto* q = std::get_if<request::BuildDemo>(&r.job)) {
+        if (!fs::exists(fs::path(q->folder) / "demo-report.json")) {
           DemoOptions options;
-          options.out = r.a;
+          options.out = q->folder;
           options.cancel = &cancel_;
-          const std::regex step_re(R"(step (\d+)/(\d+).*~(\d+) s left)");
           options.log = [&](const std::string& line) {
             log(line);
-            std::smatch m;
-            if (std::regex_search(line, m, step_re))
-              report(std::stod(m[1]) / std::stod(m[2]), "training the demo model, step " + m[1].str() + "/" + m[2].str(),
-                     std::stod(m[3]));
-            else
-              report(-1, line, -1);
+            report(-1, -1, "building the demo", line, -1);
+          };
+          options.progress = [&](const TrainProgress& p) {
+            report(p.step, p.steps, "training the demo model",
+                   "training the demo model, step " + std::to_string(p.step) + "/" + std::to_string(p.steps),
+                   p.seconds / std::max(1, p.step) * (p.steps - p.step));
           };
           const auto built = build_demo(options);
           for (const auto& f : demo_quality_failures(built)) log("quality: " + f);
         }
-        if (!fs::exists(r.b)) {
+        if (!fs::exists(q->study)) {
           // The search subset scripts/demo.sh uses: 50 POPE questions per split, 100 ScienceQA problems.
           StudySettings settings;
           settings.subset.pope_per_split = 50;
           settings.subset.sqa = 100;
-          report(-1, "creating the demo study", -1);
-          PlanEvaluator::create_study(r.b, (fs::path(r.a) / "model").string(), (fs::path(r.a) / "bench").string(),
+          report(-1, -1, "creating the study", "creating the demo study", -1);
+          PlanEvaluator::create_study(q->study, (fs::path(q->folder) / "model").string(), (fs::path(q->folder) / "bench").string(),
                                       settings, {}, Session::features_dir(), log);
         }
-        post(Request(Kind::OpenStudy, r.b));
-        message = QString::fromStdString(r.b);
-        break;
+        post({request::OpenStudy{q->study}});
+        message = QString::fromStdString(q->study);
       }
-      case Kind::CreateStudy: {
+      if (const auto* q = std::get_if<request::CreateStudy>(&r.job)) {
         StudySettings settings;
-        PlanEvaluator::create_study(r.c, r.a, r.b, settings, {}, Session::features_dir(), log);
-        post(Request(Kind::OpenStudy, r.c));
-        message = QString::fromStdString(r.c);
-        break;
+        PlanEvaluator::create_study(q->study, q->model, q->bench, settings, {}, Session::features_dir(), log);
+        post({request::OpenStudy{q->study}});
+        message = QString::fromStdString(q->study);
       }
-      case Kind::Train: {
+      if (const auto* q = std::get_if<request::Train>(&r.job)) {
         need_study();
-        // r.count more iterations on top of those the study's policy has.
+        // q->iterations more iterations on top of those the study's policy has.
         int already = 0;
         if (study_has_policy(*session_->store))
           if (auto* existing = session_->policy(log, &cancel_)) already = existing->completed_iterations();
-        auto* trainer = session_->policy(log, &cancel_, already + r.count);
+        auto* trainer = session_->policy(log, &cancel_, already + q->iterations);
         const auto start = std::chrono::steady_clock::now();
         trainer->train(
             [&](const HippIterationReport& it) {
@@ -300,45 +283,45 @@ void EngineWorker::execute(const Request& r) {
               char text[160];
               std::snprintf(text, sizeof text, "iteration %d/%d  plans %d  HV %.3f  mean return %.3f", it.iteration,
                             it.iterations, it.evaluations, it.hypervolume, it.mean_return);
-              report(static_cast<double>(it.iteration) / std::max(1, it.iterations), text,
-                     elapsed / done * (it.iterations - it.iteration));
+              report(it.iteration, it.iterations, "training", text, elapsed / done * (it.iterations - it.iteration));
               log(text);
               Q_EMIT studyChanged();
             },
             &cancel_);
-        if (r.extra > 0) {
-          report(-1, "evaluating the policy on a grid of preferences", -1);
-          trainer->evaluate_query_grid(r.extra);
+        if (q->query_grid > 0) {
+          report(-1, -1, "query grid", "evaluating the policy on a grid of preferences", -1);
+          trainer->evaluate_query_grid(q->query_grid);
         }
         Q_EMIT studyChanged();
         message = QString("%1 new iterations, %2 in all").arg(trainer->completed_iterations() - already)
                       .arg(trainer->completed_iterations());
-        break;
       }
-      case Kind::Baseline: {
+      if (const auto* q = std::get_if<request::Baseline>(&r.job)) {
         need_study();
         BaselineOptions options;
-        options.method = r.a;
-        options.evaluations = r.count;
+        options.method = q->method;
+        options.evaluations = q->evaluations;
         options.progress = [&](int done, int total, const EvalOutcome&) {
-          report(static_cast<double>(done) / total, r.a + " " + std::to_string(done) + "/" + std::to_string(total), -1);
+          report(done, total, q->method, q->method + " " + std::to_string(done) + "/" + std::to_string(total), -1);
           Q_EMIT studyChanged();
         };
         run_baseline(session_->loaded(log, &cancel_), options);
-        message = QString("%1 evaluations").arg(r.count);
-        break;
+        message = QString("%1 evaluations").arg(q->evaluations);
       }
-      case Kind::Query:
-      case Kind::EvaluateProposal: {
+      if (kind == JobKind::Query || kind == JobKind::EvaluateProposal) {
         need_study();
         auto* trainer = session_->policy(log, &cancel_);
         if (!trainer) throw Error("the study has no trained policy yet (Search > Train policy)");
-        const auto blueprint = trainer->query(r.w, r.sparsity);
+        const auto& [w, sparsity] = kind == JobKind::Query
+                                         ? std::pair(std::get<request::Query>(r.job).w, std::get<request::Query>(r.job).sparsity)
+                                         : std::pair(std::get<request::EvaluateProposal>(r.job).w,
+                                                     std::get<request::EvaluateProposal>(r.job).sparsity);
+        const auto blueprint = trainer->query(w, sparsity);
         PlanView view = view_of(blueprint);
         view.origin = "query";
-        view.preference = r.w;
-        if (r.kind == Kind::EvaluateProposal) {
-          const auto outcome = session_->loaded(log, &cancel_).evaluate(blueprint, "query", r.w);
+        view.preference = w;
+        if (kind == JobKind::EvaluateProposal) {
+          const auto outcome = session_->loaded(log, &cancel_).evaluate(blueprint, "query", w);
           if (outcome.failed) throw Error(outcome.error);
           view.trial = outcome.trial_id;
           view.metrics = outcome.metrics;
@@ -347,9 +330,8 @@ void EngineWorker::execute(const Request& r) {
           view.metrics = cached;
         }
         Q_EMIT proposal(view);
-        break;
       }
-      case Kind::Curve: {
+      if (const auto* q = std::get_if<request::Curve>(&r.job)) {
         // The policy's plans at one sparsity for preferences along a path,
         // each evaluated and stored as "curve:<id>:<k>" (the cloud joins them).
         need_study();
@@ -358,14 +340,14 @@ void EngineWorker::execute(const Request& r) {
         int64_t id = 1;
         for (const auto& t : session_->store->trials())
           if (const auto c = curve_origin(t.origin)) id = std::max(id, c->first + 1);
-        const auto path = preference_path(r.w, r.w_to, r.count);
+        const auto path = preference_path(q->from, q->to, q->points);
         const auto start = std::chrono::steady_clock::now();
         for (size_t k = 0; k < path.size(); ++k) {
           if (cancel_.load()) throw Cancelled();
           const auto& w = path[k];
-          const auto blueprint = trainer->query(w, r.sparsity);
+          const auto blueprint = trainer->query(w, q->sparsity);
           const auto outcome = session_->loaded(log, &cancel_)
-                                   .evaluate(blueprint, curve_origin_name(id, static_cast<int>(k)), w, r.a);
+                                   .evaluate(blueprint, curve_origin_name(id, static_cast<int>(k)), w, q->subset);
           if (outcome.failed) throw Error(outcome.error);
           char text[200];
           std::snprintf(text, sizeof text, "curve %lld point %zu/%zu: w = %.2f / %.2f / %.2f, POPE mean F1 %.3f, ScienceQA %.3f",
@@ -374,47 +356,43 @@ void EngineWorker::execute(const Request& r) {
                         outcome.metrics.raw.contains("scienceqa") ? outcome.metrics.raw["scienceqa"].value("accuracy", 0.0) : 0.0);
           log(text);
           const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-          report(static_cast<double>(k + 1) / path.size(), text, elapsed / (k + 1) * (path.size() - k - 1));
+          report(static_cast<int>(k + 1), static_cast<int>(path.size()), "curve", text, elapsed / (k + 1) * (path.size() - k - 1));
           Q_EMIT studyChanged();
         }
-        message = QString("curve %1: %2 plans at s = %3").arg(id).arg(path.size()).arg(*r.sparsity, 0, 'f', 2);
-        break;
+        message = QString("curve %1: %2 plans at s = %3").arg(id).arg(path.size()).arg(q->sparsity, 0, 'f', 2);
       }
-      case Kind::EvaluateFull: {
+      if (const auto* q = std::get_if<request::EvaluateFull>(&r.job)) {
         need_study();
-        const auto blueprint = trial_blueprint(*session_->store, r.trial);
-        const auto t = session_->store->trial(r.trial);
+        const auto blueprint = trial_blueprint(*session_->store, q->trial);
+        const auto t = session_->store->trial(q->trial);
         const auto outcome = session_->loaded(log, &cancel_).evaluate(blueprint, t ? t->origin : "rescore",
                                                                      t ? t->preference : std::nullopt, "full");
         if (outcome.failed) throw Error(outcome.error);
         Q_EMIT studyChanged();
         message = QString("trial %1: POPE mean F1 %2").arg(outcome.trial_id).arg(outcome.metrics.raw.value("pope_mean_f1", 0.0), 0, 'f', 3);
-        break;
       }
-      case Kind::ExportBlueprint: {
+      if (const auto* q = std::get_if<request::ExportBlueprint>(&r.job)) {
         need_study();
-        export_trial_blueprint(*session_->store, r.trial, r.a);
-        message = QString::fromStdString(r.a);
-        break;
+        export_trial_blueprint(*session_->store, q->trial, q->path);
+        message = QString::fromStdString(q->path);
       }
-      case Kind::ExportModel: {
+      if (const auto* q = std::get_if<request::ExportModel>(&r.job)) {
         need_study();
         TrialModelExport options;
         options.cache_dir = Session::features_dir();
         options.log = log;
         options.cancel = &cancel_;
-        export_trial_model(*session_->store, r.trial, r.a, options);
-        message = QString::fromStdString(r.a);
-        break;
+        export_trial_model(*session_->store, q->trial, q->folder, options);
+        message = QString::fromStdString(q->folder);
       }
-      case Kind::Finetune: {
+      if (const auto* q = std::get_if<request::Finetune>(&r.job)) {
         need_study();
         // The fine-tune opens the study and loads the model itself; this
         // session's evaluator stays as it is.
         FinetuneJob job;
         job.study = session_->path;
-        job.trial = r.trial;
-        if (r.count > 0) job.settings.steps = r.count;
+        job.trial = q->trial;
+        if (q->steps > 0) job.settings.steps = q->steps;
         job.cache_dir = Session::features_dir();
         job.log = log;
         job.cancel = &cancel_;
@@ -423,7 +401,7 @@ void EngineWorker::execute(const Request& r) {
         // and the new one gets the next free name.
         const std::string standard = finetune_out_dir(job);
         const std::string base =
-            r.a.empty() ? standard : (fs::path(r.a) / fs::path(standard).filename()).string();
+            q->folder.empty() ? standard : (fs::path(q->folder) / fs::path(standard).filename()).string();
         std::string out = base;
         for (int n = 2; fs::exists(out); ++n) out = base + "-" + std::to_string(n);
         job.out_dir = out;
@@ -433,18 +411,17 @@ void EngineWorker::execute(const Request& r) {
           char text[160];
           std::snprintf(text, sizeof text, "step %d/%d  loss %.4f  %.0f tokens/s", p.step, p.steps, p.loss,
                         p.tokens_per_second);
-          report(static_cast<double>(p.step) / p.steps, text, p.eta_seconds);
+          report(p.step, p.steps, "fine-tuning", text, p.eta_seconds);
         };
         const auto result = run_finetune_job(job);
         Q_EMIT studyChanged();
         message = QString("trial %1 -> %2 (%3)").arg(result.parent.id).arg(result.child.id)
                       .arg(QString::fromStdString(result.out_dir));
-        break;
       }
     }
-    if (!quiet) Q_EMIT jobFinished(name, true, message);
+    if (!quiet) Q_EMIT jobFinished(kind, name, true, message);
   } catch (const Cancelled&) {
-    if (!quiet) Q_EMIT jobFinished(name, false, "cancelled");
+    if (!quiet) Q_EMIT jobFinished(kind, name, false, "cancelled");
     Q_EMIT studyChanged();
   } catch (const std::exception& e) {
     std::string text = e.what();
@@ -452,7 +429,7 @@ void EngineWorker::execute(const Request& r) {
     if (quiet) {
       Q_EMIT logLine(QString::fromStdString("query: " + text));
     } else {
-      Q_EMIT jobFinished(name, false, QString::fromStdString(text));
+      Q_EMIT jobFinished(kind, name, false, QString::fromStdString(text));
     }
     Q_EMIT studyChanged();
   }

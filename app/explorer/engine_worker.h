@@ -1,6 +1,7 @@
 #pragma once
 // The engine thread of hipp-explorer (after Qt's Mandelbrot example): the
-// window posts requests, which are copied under a mutex into a queue; one
+// window posts typed requests (one type per job, a std::variant), which are
+// copied under a mutex into a queue; one
 // worker thread runs them one at a time with the study's model, evaluator
 // and policy loaded once; a cancel flag is checked inside every long loop;
 // results reach the window as value types through queued signals; the
@@ -49,9 +50,9 @@ class EngineWorker : public QThread {
   bool busy() const { return busy_.load(); }
 
  Q_SIGNALS:
-  void jobStarted(const QString& name);
+  void jobStarted(hipp::gui::JobKind kind, const QString& name);
   void jobProgress(const hipp::gui::JobProgress& progress);
-  void jobFinished(const QString& name, bool ok, const QString& message);
+  void jobFinished(hipp::gui::JobKind kind, const QString& name, bool ok, const QString& message);
   void logLine(const QString& line);
   void studyOpened(const hipp::gui::StudySummary& summary);
   void studyChanged();  // trials were added or finished

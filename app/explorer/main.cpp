@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
   if (scripted) {
     // Scripted runs stop on the first error instead of showing a message box.
     QObject::connect(&window.worker(), &hipp::gui::EngineWorker::jobFinished, &app,
-                     [&](const QString& name, bool ok, const QString& message) {
+                     [&](hipp::gui::JobKind, const QString& name, bool ok, const QString& message) {
                        if (ok) return;
                        std::fprintf(stderr, "hipp-explorer: %s failed: %s\n", qPrintable(name), qPrintable(message));
                        exit_code = 1;
@@ -92,8 +92,8 @@ int main(int argc, char** argv) {
       window.worker().train(iterations, 0);
     });
     QObject::connect(&window.worker(), &hipp::gui::EngineWorker::jobFinished, &app,
-                     [&window](const QString& name, bool ok, const QString&) {
-                       if (name != "Train policy" || !ok) return;
+                     [&window](hipp::gui::JobKind kind, const QString&, bool ok, const QString&) {
+                       if (kind != hipp::gui::JobKind::Train || !ok) return;
                        std::printf("longest event-loop stall while training: %.1f ms\n", window.stallMeter()->maxStallMs());
                        QApplication::exit(0);
                      });

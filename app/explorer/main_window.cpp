@@ -107,16 +107,17 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), worker_(std::make
   connect(&refresh_, &QTimer::timeout, this, &MainWindow::refreshTrials);
 
   auto* w = worker_.get();
-  connect(w, &EngineWorker::jobStarted, jobs_, &JobPanel::jobStarted);
+  connect(w, &EngineWorker::jobStarted, jobs_, [this](JobKind, const QString& name) { jobs_->jobStarted(name); });
   connect(w, &EngineWorker::jobProgress, jobs_, &JobPanel::jobProgress);
   connect(w, &EngineWorker::logLine, jobs_, &JobPanel::appendLog);
-  connect(w, &EngineWorker::jobFinished, this, [this](const QString& name, bool ok, const QString& message) {
+  connect(w, &EngineWorker::jobFinished, this, [this](JobKind kind, const QString& name, bool ok, const QString& message) {
     jobs_->jobFinished(name, ok, message);
     // A study that failed to open (or to be made) leaves none open, and says so.
-    if (!ok && (name == "Open study" || name == "New study" || name == "Build demo") && !reader_) closeStudy();
+    const bool opening = kind == JobKind::OpenStudy || kind == JobKind::CreateStudy || kind == JobKind::BuildDemo;
+    if (!ok && opening && !reader_) closeStudy();
     if (!ok && message != "cancelled")
       QMessageBox::warning(this, name, QString("%1 failed:\n%2").arg(name, message));
-    if (ok && name == "Train policy") {
+    if (ok && kind == JobKind::Train) {
       has_policy_ = true;
       preferences_->setPolicyAvailable(true);
       worker_->query(preferences_->preference(), preferences_->fixedSparsity());
@@ -136,7 +137,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), worker_(std::make
     if (worker_->busy()) preferences_->showPending(running_job_ + " is running");
     worker_->query(pref, s);
   });
-  connect(w, &EngineWorker::jobStarted, this, [this](const QString& name) { running_job_ = name; });
+  connect(w, &EngineWorker::jobStarted, this, [this](JobKind, const QString& name) { running_job_ = name; });
   connect(preferences_, &PreferencePanel::evaluateRequested, this,
           [this](Preference pref, std::optional<double> s) { worker_->evaluateProposal(pref, s); });
   connect(cloud_, &OperatingPointCloud::trialSelected, this, &MainWindow::showTrial);

@@ -86,6 +86,7 @@ DemoReport build_demo(const DemoOptions& options) {
     DemoTrainingOptions training = options.training;
     training.cancel = options.cancel;
     training.progress = [&](const TrainProgress& p) {
+      if (options.progress) options.progress(p);
       const double eta = p.seconds / p.step * (p.steps - p.step);
       std::string tasks;
       for (size_t t = 0; t < p.task_loss.size(); ++t)

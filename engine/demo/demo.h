@@ -30,6 +30,8 @@ struct DemoOptions {
   DemoTrainingOptions training;
   // Progress lines ("training step 100/2000, loss 1.23, ...") for stderr.
   std::function<void(const std::string&)> log;
+  // The same training progress as values (step, steps, losses, seconds).
+  std::function<void(const TrainProgress&)> progress;
   const std::atomic<bool>* cancel = nullptr;
 };
 

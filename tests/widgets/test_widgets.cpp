@@ -55,7 +55,7 @@ std::pair<bool, QString> wait_job(QSignalSpy& finished, const QString& name, int
   while (clock.elapsed() < timeout_ms) {
     while (!finished.isEmpty()) {
       const auto args = finished.takeFirst();
-      if (args.at(0).toString() == name) return {args.at(1).toBool(), args.at(2).toString()};
+      if (args.at(1).toString() == name) return {args.at(2).toBool(), args.at(3).toString()};
     }
     finished.wait(200);
   }
@@ -308,10 +308,21 @@ class WidgetTests : public QObject {
     QVERIFY(QFile::copy(study_, copy));
     window.openStudy(copy);
     QVERIFY(ready.wait(60000));
+    QSignalSpy progress(&window.worker(), &EngineWorker::jobProgress);
+    QSignalSpy started(&window.worker(), &EngineWorker::jobStarted);
     window.worker().train(1, 0);
     auto [ok, message] = wait_job(finished, "Train policy", 240000);
     QVERIFY2(ok, qPrintable(message));
     QCOMPARE(message, QString("1 new iterations, 1 in all"));
+    // Typed jobs and structured progress: the kind, the phase, the step of the total.
+    QVERIFY(!started.isEmpty());
+    QCOMPARE(started.takeFirst().at(0).value<JobKind>(), JobKind::Train);
+    bool stepped = false;
+    for (const auto& args : progress) {
+      const auto p = args.at(0).value<JobProgress>();
+      stepped |= p.phase == "training" && p.step == 1 && p.total == 1;
+    }
+    QVERIFY(stepped);
     window.worker().train(1, 0);
     std::tie(ok, message) = wait_job(finished, "Train policy", 240000);
     QVERIFY2(ok, qPrintable(message));
