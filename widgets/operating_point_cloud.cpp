@@ -99,6 +99,8 @@ OperatingPointCloud::OperatingPointCloud(QWidget* parent) : QWidget(parent) {
 
   plot_ = new QCustomPlot;
   plot_->setMinimumSize(300, 220);
+  plot_->setAccessibleName("operating-point cloud");
+  plot_->setAccessibleDescription("Every evaluated plan; Ctrl+Right and Ctrl+Left select the next and previous point");
   plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
   plot_->legend->setVisible(true);
   plot_->legend->setFont(QFont(font().family(), 8));
@@ -370,6 +372,21 @@ void OperatingPointCloud::click(QMouseEvent* event) {
   } else {
     selectTrial(*id);
   }
+}
+
+void OperatingPointCloud::selectNeighbour(int step) {
+  std::vector<const CloudPoint*> drawn;
+  for (const auto& p : data_.points)
+    if (p.on_front || show_dominated_->isChecked()) drawn.push_back(&p);
+  if (drawn.empty()) return;
+  std::sort(drawn.begin(), drawn.end(),
+            [](const CloudPoint* a, const CloudPoint* b) { return a->x != b->x ? a->x < b->x : a->y < b->y; });
+  int at = -1;
+  for (size_t i = 0; i < drawn.size(); ++i)
+    if (selected_ && drawn[i]->trial == *selected_) at = static_cast<int>(i);
+  const int n = static_cast<int>(drawn.size());
+  const int next = at < 0 ? (step >= 0 ? 0 : n - 1) : ((at + step) % n + n) % n;
+  selectTrial(drawn[static_cast<size_t>(next)]->trial);
 }
 
 void OperatingPointCloud::compareTrial(int64_t trial) {

@@ -57,6 +57,9 @@ class OperatingPointCloud : public QWidget {
   void selectTrial(int64_t trial);
   // Marks a second plan to compare with the selected one (Ctrl+click).
   void compareTrial(int64_t trial);
+  // Keyboard selection: the next (+1) or previous (-1) drawn point along x
+  // (then y); the first one when none is selected.
+  void selectNeighbour(int step);
   // The policy's proposal: drawn hollow at (x, y) on the current axes, solid once evaluated.
   void setProposal(const hipp::gui::PlanView& plan);
   void resetView();

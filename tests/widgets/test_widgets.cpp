@@ -240,6 +240,23 @@ class WidgetTests : public QObject {
     QCOMPARE(compared.count(), 1);
     QCOMPARE(cloud.selectedTrial().value_or(-1), cloud.data().points[0].trial);
     QCOMPARE(cloud.comparedTrial().value_or(-1), cloud.data().points[3].trial);
+
+    // From the keyboard: next / previous along x, wrapping around.
+    OperatingPointCloud keys;
+    keys.setTrials(sample_trials());
+    keys.selectNeighbour(1);
+    const auto first = keys.selectedTrial();
+    QVERIFY(first.has_value());
+    keys.selectNeighbour(1);
+    QVERIFY(keys.selectedTrial() != first);
+    keys.selectNeighbour(-1);
+    QCOMPARE(keys.selectedTrial(), first);
+    keys.selectNeighbour(-1);  // wraps to the last point
+    double max_x = -1e9;
+    int64_t last = 0;
+    for (const auto& p : keys.data().points)
+      if (p.x >= max_x) max_x = p.x, last = p.trial;
+    QCOMPARE(keys.data().points.empty() ? 0 : keys.selectedTrial().value_or(-1), last);
   }
 
   void windowFitsTheScreen() {
