@@ -42,6 +42,14 @@ LlavaModel micro_model(uint64_t seed, const LlavaConfig& config) {
   return model;
 }
 
+torch::Tensor image_logits(LlavaModel& model, const torch::Tensor& ids, const torch::Tensor& pixels) {
+  torch::NoGradGuard no_grad;
+  LlavaInputs inputs;
+  inputs.input_ids = ids;
+  inputs.image_features = model->encode_images(pixels);
+  return model->forward(inputs);
+}
+
 torch::Tensor random_ids(int64_t batch, int64_t tokens, int64_t vocab, uint64_t seed) {
   auto generator = at::detail::createCPUGenerator(seed);
   return torch::randint(4, vocab, {batch, tokens}, generator, torch::kInt64);

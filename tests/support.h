@@ -25,6 +25,8 @@ class TempDir {
 LlavaConfig micro_config(int64_t vocab_size = 64, int64_t image_token_index = 3);
 // A random micro model.
 LlavaModel micro_model(uint64_t seed, const LlavaConfig& config = micro_config());
+// The model's logits for token ids with images given as pixel values.
+torch::Tensor image_logits(LlavaModel& model, const torch::Tensor& ids, const torch::Tensor& pixels);
 // Random token ids in [4, vocab) of shape [batch, tokens].
 torch::Tensor random_ids(int64_t batch, int64_t tokens, int64_t vocab, uint64_t seed);
 // Writes bytes to a file.

@@ -14,14 +14,6 @@ namespace hipp {
 namespace {
 namespace fs = std::filesystem;
 
-torch::Tensor logits_of(LlavaModel& model, const torch::Tensor& ids, const torch::Tensor& pixels) {
-  torch::NoGradGuard no_grad;
-  LlavaInputs inputs;
-  inputs.input_ids = ids;
-  inputs.image_features = model->encode_images(pixels);
-  return model->forward(inputs);
-}
-
 // ids with one image (16 positions of token 3) after two text tokens.
 torch::Tensor image_prompt() {
   auto ids = test::random_ids(1, 24, 64, 99);
@@ -44,8 +36,8 @@ TEST(Checkpoint, SaveLoadRoundTripIsBitIdentical) {
   auto loaded = load_llava(dir.path());
   expect_same_parameters(model, loaded);
   auto pixels = torch::randn({1, 3, 32, 32});
-  EXPECT_TRUE(torch::equal(logits_of(model, image_prompt(), pixels),
-                           logits_of(loaded, image_prompt(), pixels)));
+  EXPECT_TRUE(torch::equal(test::image_logits(model, image_prompt(), pixels),
+                           test::image_logits(loaded, image_prompt(), pixels)));
 }
 
 TEST(Checkpoint, ShardedAndSingleFileGiveTheSameModel) {
@@ -81,8 +73,8 @@ TEST(Checkpoint, PerLayerWidthsRoundTrip) {
   EXPECT_EQ(loaded->config().text.layers[2].num_attention_heads, 2);
   expect_same_parameters(model, loaded);
   auto pixels = torch::randn({1, 3, 32, 32});
-  EXPECT_TRUE(torch::equal(logits_of(model, image_prompt(), pixels),
-                           logits_of(loaded, image_prompt(), pixels)));
+  EXPECT_TRUE(torch::equal(test::image_logits(model, image_prompt(), pixels),
+                           test::image_logits(loaded, image_prompt(), pixels)));
 }
 
 TEST(Checkpoint, ReadsTheNewerKeyLayout) {
@@ -128,7 +120,7 @@ TEST(Checkpoint, ReadsTheTransformers5SaveLayout) {
   auto loaded = load_llava(v5_layout.path());
   expect_same_parameters(model, loaded);
   auto pixels = torch::randn({1, 3, 32, 32});
-  EXPECT_TRUE(torch::equal(logits_of(model, image_prompt(), pixels), logits_of(loaded, image_prompt(), pixels)));
+  EXPECT_TRUE(torch::equal(test::image_logits(model, image_prompt(), pixels), test::image_logits(loaded, image_prompt(), pixels)));
 }
 
 TEST(Checkpoint, HalfPrecisionStorageLoadsIntoAnyDtype) {
@@ -146,7 +138,7 @@ TEST(Checkpoint, HalfPrecisionStorageLoadsIntoAnyDtype) {
   bf16.dtype = torch::kBFloat16;
   auto as_bf16 = load_llava(dir.path(), bf16);
   EXPECT_EQ(as_bf16->language_model->lm_head->weight.scalar_type(), torch::kBFloat16);
-  auto logits = logits_of(as_bf16, image_prompt(), torch::randn({1, 3, 32, 32}));
+  auto logits = test::image_logits(as_bf16, image_prompt(), torch::randn({1, 3, 32, 32}));
   EXPECT_TRUE(torch::isfinite(logits).all().item<bool>());
 }
 

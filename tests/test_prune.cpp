@@ -21,14 +21,6 @@ namespace hipp {
 namespace {
 namespace fs = std::filesystem;
 
-torch::Tensor logits_of(LlavaModel& model, const torch::Tensor& ids, const torch::Tensor& pixels) {
-  torch::NoGradGuard no_grad;
-  LlavaInputs inputs;
-  inputs.input_ids = ids;
-  inputs.image_features = model->encode_images(pixels);
-  return model->forward(inputs);
-}
-
 struct Fixture {
   LlavaModel model = test::micro_model(21);
   torch::Tensor ids = [] {
@@ -95,7 +87,7 @@ TEST(Prune, SlicedModelEqualsMaskedModelForChannelsAndHeads) {
       const auto importance = compute_importance(f.model, structure, method, &stats);
       auto sliced = apply_blueprint(f.model, fp, bp, importance);
       auto masked = mask_blueprint(f.model, bp, importance);
-      const auto a = logits_of(sliced, f.ids, f.pixels), b = logits_of(masked, f.ids, f.pixels);
+      const auto a = test::image_logits(sliced, f.ids, f.pixels), b = test::image_logits(masked, f.ids, f.pixels);
       EXPECT_TRUE(torch::allclose(a, b, 1e-4, 1e-5)) << (a - b).abs().max().item<float>();
       // And it really is smaller, with the blueprint's widths.
       const auto& widths = sliced->config().text.layers;
@@ -109,7 +101,7 @@ TEST(Prune, SlicedModelEqualsMaskedModelForChannelsAndHeads) {
       }
       EXPECT_LT(count_parameters(sliced).language_model, count_parameters(f.model).language_model);
       // Pruning changes the model's output (the test would pass vacuously otherwise).
-      EXPECT_FALSE(torch::allclose(a, logits_of(f.model, f.ids, f.pixels), 1e-3, 1e-4));
+      EXPECT_FALSE(torch::allclose(a, test::image_logits(f.model, f.ids, f.pixels), 1e-3, 1e-4));
     }
   }
 }
@@ -308,7 +300,7 @@ TEST_F(PruneExport, ExportReloadsWithTheSameLogitsAndCanBePrunedAgain) {
   auto reloaded = load_model_folder(out);
   Fixture f;
   f.ids.masked_fill_(f.ids == 3, reloaded.model->config().image_token_index);
-  EXPECT_TRUE(torch::equal(logits_of(reloaded.model, f.ids, f.pixels), logits_of(pruned, f.ids, f.pixels)));
+  EXPECT_TRUE(torch::equal(test::image_logits(reloaded.model, f.ids, f.pixels), test::image_logits(pruned, f.ids, f.pixels)));
   // info reads the per-layer widths from the folder alone.
   const auto summary = summarize_model_folder(out);
   for (size_t l = 0; l < bp.layers(); ++l) EXPECT_EQ(summary.config.text.layers[l].intermediate_size, bp.kept[l]);

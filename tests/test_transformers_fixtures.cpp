@@ -6,6 +6,7 @@
 #include "model/image.h"
 #include "model/safetensors.h"
 #include "model/tensor_io.h"
+#include "support.h"
 
 // Golden logits from transformers: micro LLaVA checkpoints saved by
 // transformers 5 (and rewritten in the 4.x hub layout), with GQA, rope_theta
@@ -29,14 +30,6 @@ torch::Tensor golden(const fs::path& file, const std::string& name) {
   return read_tensor(header, *entry);
 }
 
-torch::Tensor logits_of(LlavaModel& model, const torch::Tensor& ids, const torch::Tensor& pixels) {
-  torch::NoGradGuard no_grad;
-  LlavaInputs inputs;
-  inputs.input_ids = ids;
-  inputs.image_features = model->encode_images(pixels);
-  return model->forward(inputs);
-}
-
 TEST(TransformersFixtures, LogitsAndPixelsMatchTransformers) {
   if (!fs::is_directory(kFixtures))
     GTEST_SKIP() << "no fixtures in " << kFixtures << " (made by scripts/device/make-transformers-fixtures.py)";
@@ -50,7 +43,7 @@ TEST(TransformersFixtures, LogitsAndPixelsMatchTransformers) {
     const auto ids = golden(dir / "golden.safetensors", "input_ids").to(torch::kInt64);
     const auto pixels = golden(dir / "golden.safetensors", "pixel_values").to(torch::kFloat32);
     const auto expected = golden(dir / "golden.safetensors", "logits").to(torch::kFloat32);
-    const auto logits = logits_of(model, ids, pixels);
+    const auto logits = test::image_logits(model, ids, pixels);
     ASSERT_EQ(logits.sizes(), expected.sizes());
     EXPECT_LT((logits - expected).abs().max().item<double>(), 1e-4);
 
@@ -61,7 +54,7 @@ TEST(TransformersFixtures, LogitsAndPixelsMatchTransformers) {
     const auto diff = (own - pixels).abs();
     EXPECT_LE(diff.max().item<double>(), 1e-2);
     EXPECT_LE(diff.mean().item<double>(), 1e-3);
-    EXPECT_LT((logits_of(model, ids, own) - expected).abs().max().item<double>(), 1e-3);
+    EXPECT_LT((test::image_logits(model, ids, own) - expected).abs().max().item<double>(), 1e-3);
   }
   EXPECT_GT(cases, 0);
 }

@@ -403,25 +403,8 @@ void MainWindow::compareTrial(int64_t id) {
 }
 
 void MainWindow::showTrial(int64_t id) {
-  if (!reader_) return;
   try {
-    const auto trial = reader_->trial(id);
-    if (!trial) return;
-    const auto plan = reader_->plan(trial->plan_id);
-    PlanView view;
-    view.trial = trial->id;
-    view.origin = trial->origin;
-    view.preference = trial->preference;
-    view.metrics = trial->metrics;
-    view.parent = trial->parent;
-    view.details = trial->details;
-    view.subset = trial->subset;
-    if (plan) {
-      const auto b = blueprint_from_json(plan->blueprint, "plan of trial " + std::to_string(id));
-      view.sparsity = b.achieved_sparsity;
-      for (size_t l = 0; l < b.layers(); ++l) view.kept_ratio.push_back(1 - b.ratio(l));
-    }
-    details_->showPlan(view);
+    if (const auto view = planView(id)) details_->showPlan(*view);
   } catch (const std::exception& e) {
     QMessageBox::warning(this, "Selected plan", e.what());
   }

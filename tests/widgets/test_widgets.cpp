@@ -46,6 +46,17 @@ std::vector<Trial> sample_trials() {
           complete_trial(5, "finetune", 0.82, 0.62, 0.5, std::nullopt, 1)};
 }
 
+// A plan as the details panel shows it, from one of the sample trials' metrics.
+PlanView sample_view(int64_t trial, const std::string& origin, double f1, double sqa, std::vector<double> kept) {
+  PlanView view;
+  view.trial = trial;
+  view.origin = origin;
+  view.sparsity = 0.5;
+  view.kept_ratio = std::move(kept);
+  view.metrics = complete_trial(trial, origin, f1, sqa, 0.5).metrics;
+  return view;
+}
+
 bool run(const std::string& command) { return std::system((command + " > /dev/null 2>&1").c_str()) == 0; }
 
 // Waits for the job called `name` to finish; returns (ok, message).
@@ -154,12 +165,7 @@ class WidgetTests : public QObject {
   void detailsShowTheSelectedPlan() {
     PlanDetails details;
     QVERIFY(!details.exportBlueprintButton()->isEnabled());
-    PlanView view;
-    view.trial = 7;
-    view.origin = "uniform";
-    view.sparsity = 0.5;
-    view.kept_ratio = {0.5, 0.4, 0.6};
-    view.metrics = complete_trial(7, "uniform", 0.81, 0.6, 0.5).metrics;
+    PlanView view = sample_view(7, "uniform", 0.81, 0.6, {0.5, 0.4, 0.6});
     details.setDense({{"search", {{"pope_mean_f1", 0.9}}}});
     details.showPlan(view);
     QVERIFY(details.exportBlueprintButton()->isEnabled());
@@ -181,12 +187,7 @@ class WidgetTests : public QObject {
     PlanDetails details;
     details.resize(300, 700);
     details.show();
-    PlanView view;
-    view.trial = 8;
-    view.origin = "uniform";
-    view.sparsity = 0.5;
-    view.kept_ratio = {0.5, 0.4, 0.6};
-    view.metrics = complete_trial(8, "uniform", 0.81, 0.6, 0.5).metrics;
+    const PlanView view = sample_view(8, "uniform", 0.81, 0.6, {0.5, 0.4, 0.6});
     details.setDense({{"search", {{"pope_mean_f1", 0.9}}}});
     details.showPlan(view);
     QApplication::processEvents();
@@ -196,17 +197,8 @@ class WidgetTests : public QObject {
   }
 
   void comparingTwoPlans() {
-    PlanView a, b;
-    a.trial = 1;
-    a.origin = "uniform";
-    a.sparsity = 0.5;
-    a.kept_ratio = {0.5, 0.5};
-    a.metrics = complete_trial(1, "uniform", 0.80, 0.60, 0.5).metrics;
-    b.trial = 2;
-    b.origin = "query";
-    b.sparsity = 0.5;
-    b.kept_ratio = {0.9, 0.1, 0.4};
-    b.metrics = complete_trial(2, "query", 0.85, 0.55, 0.5).metrics;
+    const PlanView a = sample_view(1, "uniform", 0.80, 0.60, {0.5, 0.5});
+    const PlanView b = sample_view(2, "query", 0.85, 0.55, {0.9, 0.1, 0.4});
     const auto rows = compare_plans(a, b);
     auto find = [&](const QString& label) {
       for (const auto& r : rows)
