@@ -88,6 +88,39 @@ TEST(Cli, FailuresExitOneAndKeepExistingFolders) {
   EXPECT_EQ(cli("--device cuda9 info " + dir.file("m"), &out), 0);  // info reads no weights
 }
 
+
+// Hostile input and limits: a clear message and exit 1 or 2, never a signal,
+// a hang, or debris.
+TEST(Cli, LimitsAndOddFilesAreCleanErrors) {
+  test::TempDir dir;
+  std::string log;
+  ASSERT_EQ(cli("random-model --preset micro " + dir.file("model"), &log), 0) << log;
+  // NaN is not a sparsity: an argument error.
+  EXPECT_EQ(cli("prune " + dir.file("model") + " --sparsity nan --importance magnitude --out " + dir.file("x"), &log), 2)
+      << log;
+  EXPECT_NE(log.find("finite"), std::string::npos) << log;
+  // A FIFO where config.json should be: refused at once, not read forever.
+  std::filesystem::create_directories(dir.file("fifo-model"));
+  ASSERT_EQ(test::run_command("mkfifo " + dir.file("fifo-model/config.json"), &log), 0) << log;
+  EXPECT_EQ(cli("info " + dir.file("fifo-model"), &log), 1) << log;
+  EXPECT_NE(log.find("not a regular file"), std::string::npos) << log;
+  // More threads than cores: a warning, and the work runs.
+  EXPECT_EQ(cli("--threads 100000 prune " + dir.file("model") + " --sparsity 0.3 --importance magnitude --out " +
+                    dir.file("threads"),
+                &log),
+            0)
+      << log;
+  EXPECT_NE(log.find("more than the"), std::string::npos) << log;
+  // A file-size limit: the write fails with its cause, nothing half-written stays.
+  const int code = test::run_command("ulimit -f 16; " + std::string(HIPP_CLI_PATH) + " prune " + dir.file("model") +
+                                         " --sparsity 0.3 --importance magnitude --out " + dir.file("small"),
+                                     &log);
+  EXPECT_EQ(code, 1) << log;
+  EXPECT_NE(log.find("File too large"), std::string::npos) << log;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path()))
+    EXPECT_EQ(entry.path().filename().string().rfind("small", 0), std::string::npos) << entry.path();
+}
+
 }  // namespace
 }  // namespace hipp
 
@@ -196,6 +229,8 @@ TEST(Cli, DemoThenEvalOnAMicroModel) {
   EXPECT_NE(log.find("made for model"), std::string::npos) << log;
   EXPECT_FALSE(std::filesystem::exists(dir.file("p3")));
 }
+
+
 
 }  // namespace
 }  // namespace hipp

@@ -2,6 +2,7 @@
 // Options every hipp-prune subcommand shares, and the registration functions
 // of the subcommand groups.
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <string>
 
@@ -22,6 +23,25 @@ struct CommonOptions {
   uint64_t seed = 0;
   bool json = false;
 };
+
+// A number option that must be finite and within [lo, hi] (CLI::Range lets NaN through).
+inline CLI::Validator finite_range(double lo, double hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& text) -> std::string {
+        double value = 0;
+        try {
+          size_t used = 0;
+          value = std::stod(text, &used);
+          if (used != text.size()) return "not a number: " + text;
+        } catch (const std::exception&) {
+          return "not a number: " + text;
+        }
+        if (!std::isfinite(value) || value < lo || value > hi)
+          return text + " is not a finite number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+        return "";
+      },
+      "FINITE in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+}
 
 // Applies --threads and --seed to LibTorch.
 void apply_common(const CommonOptions& common);

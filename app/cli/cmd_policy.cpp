@@ -184,7 +184,7 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
   query->add_option("--study", args->study, "study file")->required();
   query->add_option("--pref", args->pref, "robustness,utility,compression weights")->required()->delimiter(',')->expected(3);
   query->add_option("--sparsity", args->sparsity, "fix the global sparsity (only the allocation is chosen)")
-      ->check(CLI::Range(0.0, 0.99));
+      ->check(finite_range(0.0, 0.99));
   query->add_flag("--evaluate", args->evaluate, "evaluate the plan (a trial with origin query)");
   query->add_option("--run", args->run, "checkpoint series name (default: hipp)");
   query->add_option("--cache-dir", args->cache_dir, "image-feature cache folder ('none' = memory only)");

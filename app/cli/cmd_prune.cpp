@@ -90,7 +90,7 @@ void add_prune_commands(CLI::App& app, CommonOptions& common) {
   prune->add_option("MODEL_DIR", args->model, "model folder")->required();
   prune->add_option("--out", args->out, "output folder (must not exist or be empty)")->required();
   prune->add_option("--sparsity", args->sparsity, "share of the prunable parameters to remove, in [0, 1)")
-      ->check(CLI::Range(0.0, 0.999999));
+      ->check(finite_range(0.0, 0.999999));
   prune->add_option("--allocation", args->allocation, "uniform, owl, or a blueprint / allocation JSON file")
       ->capture_default_str();
   prune->add_option("--importance", args->importance, "magnitude, wanda-sp or flap")

@@ -45,13 +45,19 @@ std::string feature_cache_dir(const std::string& arg) {
 }
 
 void apply_common(const CommonOptions& common) {
-  use_threads(common.threads);
+  const int used = use_threads(common.threads);
+  if (common.threads > used)
+    std::fprintf(stderr, "hipp-prune: --threads %d is more than the %d cores here; using %d\n", common.threads, used,
+                 used);
   torch::manual_seed(common.seed);
 }
 
 }  // namespace hipp::cli
 
 int main(int argc, char** argv) {
+  // A file-size limit (ulimit -f) makes writes fail with EFBIG, reported and
+  // cleaned up like any other failed write, instead of killing the process.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"hipp-prune: preference-conditioned structured pruning of vision-language models",
                "hipp-prune"};
   app.set_version_flag("--version", std::string("hipp-prune ") + hipp::kVersion);

@@ -3,6 +3,7 @@
 //   hipp-explorer STUDY.sqlite        opens a study
 //   --screenshot FILE [--select T]    opens the study, selects trial T (or the best point), saves the window, quits
 //   --stall-bench ITERATIONS          opens the study, trains the policy, prints the longest event-loop stall, quits
+#include <csignal>
 #include <cstdio>
 
 #include <QApplication>
@@ -17,6 +18,8 @@
 #include "operating_point_cloud.h"
 
 int main(int argc, char** argv) {
+  // A file-size limit makes writes fail (EFBIG) and the job report it, not a signal kill the app.
+  std::signal(SIGXFSZ, SIG_IGN);
   // --help and --version print and quit: they must work without a display.
   for (int i = 1; i < argc; ++i) {
     const QByteArray arg(argv[i]);

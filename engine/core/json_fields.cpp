@@ -1,7 +1,10 @@
 #include "core/json_fields.h"
 
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -56,6 +59,7 @@ T convert(const nlohmann::json& value, const std::string& key, const std::string
 }  // namespace
 
 nlohmann::json read_json_file(const std::string& path) {
+  require_regular_file(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot open file");
   std::stringstream buffer;
@@ -67,6 +71,15 @@ nlohmann::json read_json_file(const std::string& path) {
   }
 }
 
+void require_regular_file(const std::string& path) {
+  std::error_code error;
+  const auto status = std::filesystem::status(path, error);
+  // A missing file is the opener's error to report; a FIFO, device or folder
+  // would block or mislead the reader.
+  if (!error && std::filesystem::exists(status) && !std::filesystem::is_regular_file(status))
+    throw Error(path + ": not a regular file");
+}
+
 void write_file_atomically(const std::string& path, const std::string& bytes) {
   const std::string temp = path + ".tmp";
   {
@@ -75,8 +88,10 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     out.flush();
     if (!out) {
+      const int error = errno;
+      out.close();
       std::remove(temp.c_str());
-      throw Error(path + ": write failed");
+      throw Error(path + ": write failed" + (error ? std::string(" (") + std::strerror(error) + ")" : std::string()));
     }
   }
   if (std::rename(temp.c_str(), path.c_str()) != 0) {

@@ -9,6 +9,9 @@ namespace hipp {
 
 // Reads a whole JSON file; a missing file or a syntax error names the path.
 nlohmann::json read_json_file(const std::string& path);
+// Throws hipp::Error when `path` exists but is not a regular file (a FIFO
+// would block the reader forever, a folder reads as garbage).
+void require_regular_file(const std::string& path);
 
 // Writes JSON to `path` through a temporary file renamed into place.
 void write_json_file(const std::string& path, const nlohmann::json& value);

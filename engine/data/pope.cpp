@@ -13,6 +13,7 @@ namespace hipp {
 namespace fs = std::filesystem;
 
 std::vector<PopeQuestion> read_pope_file(const std::string& path, const std::string& split) {
+  require_regular_file(path);
   std::ifstream in(path);
   if (!in) throw Error(path + ": cannot open POPE file");
   std::vector<PopeQuestion> questions;

@@ -34,6 +34,7 @@ Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name) {
 }
 
 Image load_image(const std::string& path) {
+  require_regular_file(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot open image");
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -137,6 +137,7 @@ SafetensorsHeader parse_safetensors_header(const std::string& header_json, uint6
 }
 
 SafetensorsHeader read_safetensors_header(const std::string& path) {
+  require_regular_file(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot open file");
   in.seekg(0, std::ios::end);

@@ -1,6 +1,8 @@
 #include "model/tensor_io.h"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -84,8 +86,9 @@ void write_safetensors(const std::string& path, const NamedTensors& tensors,
   }
   out.close();
   if (!out) {
+    const int error = errno;  // EFBIG under a file-size limit, ENOSPC on a full disk
     std::remove(temp.c_str());
-    throw Error(path + ": write failed");
+    throw Error(path + ": write failed" + (error ? std::string(" (") + std::strerror(error) + ")" : std::string()));
   }
   if (std::rename(temp.c_str(), path.c_str()) != 0) {
     std::remove(temp.c_str());

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/json_fields.h"
 
 extern char** environ;
 
@@ -84,6 +85,7 @@ size_t utf8_length(unsigned char lead) {
 }  // namespace
 
 Tokenizer Tokenizer::load(const std::string& path) {
+  require_regular_file(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot open tokenizer");
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
