@@ -374,19 +374,23 @@ void OperatingPointCloud::click(QMouseEvent* event) {
   }
 }
 
-void OperatingPointCloud::selectNeighbour(int step) {
+std::optional<int64_t> OperatingPointCloud::neighbour(std::optional<int64_t> from, int step) const {
   std::vector<const CloudPoint*> drawn;
   for (const auto& p : data_.points)
     if (p.on_front || show_dominated_->isChecked()) drawn.push_back(&p);
-  if (drawn.empty()) return;
+  if (drawn.empty()) return std::nullopt;
   std::sort(drawn.begin(), drawn.end(),
             [](const CloudPoint* a, const CloudPoint* b) { return a->x != b->x ? a->x < b->x : a->y < b->y; });
   int at = -1;
   for (size_t i = 0; i < drawn.size(); ++i)
-    if (selected_ && drawn[i]->trial == *selected_) at = static_cast<int>(i);
+    if (from && drawn[i]->trial == *from) at = static_cast<int>(i);
   const int n = static_cast<int>(drawn.size());
   const int next = at < 0 ? (step >= 0 ? 0 : n - 1) : ((at + step) % n + n) % n;
-  selectTrial(drawn[static_cast<size_t>(next)]->trial);
+  return drawn[static_cast<size_t>(next)]->trial;
+}
+
+void OperatingPointCloud::selectNeighbour(int step) {
+  if (const auto id = neighbour(selected_, step)) selectTrial(*id);
 }
 
 void OperatingPointCloud::compareTrial(int64_t trial) {

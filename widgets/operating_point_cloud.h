@@ -60,6 +60,9 @@ class OperatingPointCloud : public QWidget {
   // Keyboard selection: the next (+1) or previous (-1) drawn point along x
   // (then y); the first one when none is selected.
   void selectNeighbour(int step);
+  // The drawn point `step` places after `from` along x (then y), wrapping;
+  // from none: the first (or last) one.
+  std::optional<int64_t> neighbour(std::optional<int64_t> from, int step) const;
   // The policy's proposal: drawn hollow at (x, y) on the current axes, solid once evaluated.
   void setProposal(const hipp::gui::PlanView& plan);
   void resetView();

@@ -235,19 +235,9 @@ void MainWindow::buildMenus() {
   view->addAction("Select &next point", QKeySequence("Ctrl+Right"), this, [this] { cloud_->selectNeighbour(1); });
   view->addAction("Select &previous point", QKeySequence("Ctrl+Left"), this, [this] { cloud_->selectNeighbour(-1); });
   view->addAction("Compare with the next point", QKeySequence("Ctrl+Shift+Right"), this, [this] {
-    const auto& points = cloud_->data().points;
     const auto selected = cloud_->selectedTrial();
-    if (!selected || points.size() < 2) return;
-    // The drawn neighbour along x, compared with the selected plan.
-    std::vector<const CloudPoint*> sorted;
-    for (const auto& p : points) sorted.push_back(&p);
-    std::sort(sorted.begin(), sorted.end(),
-              [](const CloudPoint* a, const CloudPoint* b) { return a->x != b->x ? a->x < b->x : a->y < b->y; });
-    for (size_t i = 0; i < sorted.size(); ++i)
-      if (sorted[i]->trial == *selected) {
-        cloud_->compareTrial(sorted[(i + 1) % sorted.size()]->trial);
-        break;
-      }
+    if (!selected) return;
+    if (const auto next = cloud_->neighbour(selected, 1); next && *next != *selected) cloud_->compareTrial(*next);
   });
   view->addAction("Export &plot (PNG/PDF)...", this, [this] {
     const QString path = QFileDialog::getSaveFileName(this, "Export plot", "cloud.png", "Images (*.png *.pdf)");
