@@ -99,6 +99,11 @@ TEST(Cli, LimitsAndOddFilesAreCleanErrors) {
   EXPECT_EQ(cli("prune " + dir.file("model") + " --sparsity nan --importance magnitude --out " + dir.file("x"), &log), 2)
       << log;
   EXPECT_NE(log.find("finite"), std::string::npos) << log;
+  for (const char* args : {"demo --lr nan --out x", "demo --mix 0.1,nan,0.2,0.3 --out x", "demo --init-std inf --out x",
+                           "finetune --study s --trial 1 --dropout nan", "train --study s --lr nan"}) {
+    EXPECT_EQ(cli(args, &log), 2) << args << ": " << log;
+    EXPECT_NE(log.find("finite"), std::string::npos) << args << ": " << log;
+  }
   // A FIFO where config.json should be: refused at once, not read forever.
   std::filesystem::create_directories(dir.file("fifo-model"));
   ASSERT_EQ(test::run_command("mkfifo " + dir.file("fifo-model/config.json"), &log), 0) << log;

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -24,7 +25,8 @@ struct CommonOptions {
   bool json = false;
 };
 
-// A number option that must be finite and within [lo, hi] (CLI::Range lets NaN through).
+// A number option that must be finite and within [lo, hi] (CLI::Range,
+// PositiveNumber and NonNegativeNumber let NaN through).
 inline CLI::Validator finite_range(double lo, double hi) {
   return CLI::Validator(
       [lo, hi](std::string& text) -> std::string {
@@ -42,6 +44,22 @@ inline CLI::Validator finite_range(double lo, double hi) {
       },
       "FINITE in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
 }
+
+// A finite number above zero, or at least zero.
+inline CLI::Validator finite_positive() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        try {
+          size_t used = 0;
+          const double value = std::stod(text, &used);
+          if (used == text.size() && std::isfinite(value) && value > 0) return "";
+        } catch (const std::exception&) {
+        }
+        return text + " is not a finite number above 0";
+      },
+      "FINITE > 0");
+}
+inline CLI::Validator finite_non_negative() { return finite_range(0.0, std::numeric_limits<double>::max()); }
 
 // Applies --threads and --seed to LibTorch.
 void apply_common(const CommonOptions& common);

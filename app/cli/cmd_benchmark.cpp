@@ -226,9 +226,9 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
       ->capture_default_str();
   demo->add_option("--steps", demo_args->steps, "training steps")->check(CLI::PositiveNumber)->capture_default_str();
   demo->add_option("--batch", demo_args->batch, "training batch size")->check(CLI::PositiveNumber)->capture_default_str();
-  demo->add_option("--lr", demo_args->lr, "peak learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  demo->add_option("--lr", demo_args->lr, "peak learning rate")->check(finite_positive())->capture_default_str();
   demo->add_option("--vision-lr", demo_args->vision_lr, "peak learning rate of the vision tower and projector (0 = --lr)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(finite_non_negative())
       ->capture_default_str();
   demo->add_option("--warmup", demo_args->warmup, "warm-up steps")->check(CLI::NonNegativeNumber)->capture_default_str();
   demo_args->caption_only_option =
@@ -250,7 +250,7 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
   demo->add_option("--tie-embeddings", demo_args->tie_embeddings, "train with lm_head tied to the embedding (true/false)")
       ->capture_default_str();
   auto* init_std_option = demo->add_option("--init-std", demo_args->init_std, "std of the initial weights (0 = 1/sqrt(fan_in) per projection)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(finite_non_negative())
       ->capture_default_str();
   auto* qk_option = demo->add_option("--qk-fan-in-init", demo_args->qk_fan_in, "decoder query/key weights at 1/sqrt(fan_in) (true/false)")
       ->capture_default_str();
@@ -259,7 +259,7 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
   demo->add_option("--mix", demo_args->mix, "task shares after the first phases: captions,yes-no,image-problems,text-problems[,letter-drills[,image-words[,facts]]]")
       ->delimiter(',')
       ->expected(4, 7)
-      ->check(CLI::NonNegativeNumber);
+      ->check(finite_non_negative());
   demo->add_flag("--require-quality", demo_args->require_quality,
                  "exit 1 when the model misses the demo's quality bar");
   demo->callback([demo_args, &common] { run_demo(*demo_args, common); });

@@ -122,12 +122,12 @@ void add_finetune_commands(CLI::App& app, CommonOptions& common) {
       ->capture_default_str();
   ft->add_option("--rank", args->settings.lora.rank, "LoRA rank")->check(CLI::PositiveNumber)->capture_default_str();
   ft->add_option("--alpha", args->settings.lora.alpha, "LoRA alpha (scale alpha/rank)")
-      ->check(CLI::PositiveNumber)
+      ->check(finite_positive())
       ->capture_default_str();
   ft->add_option("--dropout", args->settings.lora.dropout, "dropout on the adapters' input")
-      ->check(CLI::Range(0.0, 0.99))
+      ->check(finite_range(0.0, 0.99))
       ->capture_default_str();
-  ft->add_option("--lr", args->settings.lr, "peak learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  ft->add_option("--lr", args->settings.lr, "peak learning rate")->check(finite_positive())->capture_default_str();
   ft->add_option("--warmup", args->settings.warmup_steps, "warm-up steps")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();

@@ -155,7 +155,7 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   auto* lr = train->add_option("--lr", args->lr, "Adam learning rate of the policy (a new run; a resumed run keeps its own)")
-      ->check(CLI::Range(1e-6, 1.0))
+      ->check(finite_range(1e-6, 1.0))
       ->capture_default_str();
   train->add_flag("--small-budget", args->small_budget,
                   "groups of 4 for 2 preferences at lr 3e-3 (the app's settings): learns within ~100 plans; "
