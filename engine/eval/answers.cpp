@@ -25,7 +25,7 @@ std::string id_text(const nlohmann::json& id, const std::string& where) {
 // Each non-blank line of a JSON Lines file, parsed, with "file:line" for errors.
 template <typename F>
 void for_each_json_line(const std::string& path, const char* what, F&& visit) {
-  if (fs::exists(path) && !fs::is_regular_file(path)) throw Error(path + ": not a regular file");
+  require_regular_file(path);
   std::ifstream in(path);
   if (!in) throw Error(path + ": " + what + " not found");
   std::string line;

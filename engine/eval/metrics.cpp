@@ -115,11 +115,11 @@ BenchmarkResult result_from_json(const nlohmann::json& j) {
                      m.at("precision").get<double>(), m.at("recall").get<double>(),
                      m.at("f1").get<double>(), m.at("yes_ratio").get<double>()};
   r.pope_mean_f1 = j.at("pope_mean_f1").get<double>();
-  const auto& s = j.at("scienceqa");
-  // Results stored before the no-image share had its name call it text_accuracy.
-  const auto& no_image = s.contains("no_image_accuracy") ? s.at("no_image_accuracy") : s.at("text_accuracy");
+  nlohmann::json current = {{"scienceqa", j.at("scienceqa")}};
+  upgrade_result_json(current);  // older results name the no-image share text_accuracy
+  const auto& s = current.at("scienceqa");
   r.sqa = {s.at("questions").get<int>(), s.at("accuracy").get<double>(), s.at("image_accuracy").get<double>(),
-           no_image.get<double>(), {}};
+           s.at("no_image_accuracy").get<double>(), {}};
   if (s.contains("categories") && s["categories"].is_object())
     for (const auto& [name, m] : s["categories"].items())
       r.sqa.categories[name] = {m.at("questions").get<int>(), m.at("accuracy").get<double>()};
