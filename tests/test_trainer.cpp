@@ -124,6 +124,51 @@ TEST_F(TrainerTest, LetterDrillsComeFirstUnderTheirOwnSchedule) {
   EXPECT_GT(reports[2].lr, 0.5 * options.lr);
 }
 
+// --text-frozen-layers: the first layers keep their weights through the
+// text-only phases while the layers above and the embedding learn; every
+// layer learns once images come.
+TEST_F(TrainerTest, FrozenLowerLayersLearnNothingInTheTextPhase) {
+  auto [tokenizer, model] = micro_model();
+  auto& layers = model->language_model->model->layers;
+  ASSERT_GE(layers.size(), 2u);
+  auto snapshot = [&](size_t l) {
+    std::vector<torch::Tensor> copies;
+    for (const auto& p : layers[l]->parameters()) copies.push_back(p.detach().clone());
+    return copies;
+  };
+  auto unchanged = [&](size_t l, const std::vector<torch::Tensor>& before) {
+    const auto now = layers[l]->parameters();
+    for (size_t i = 0; i < now.size(); ++i)
+      if (!torch::equal(now[i], before[i])) return false;
+    return true;
+  };
+  const auto layer0 = snapshot(0), layer1 = snapshot(1);
+  const auto embedding = model->language_model->model->embed_tokens->weight.detach().clone();
+  DemoTrainingOptions options;
+  options.steps = 6;
+  options.batch_size = 4;
+  options.warmup_steps = 1;
+  options.text_only_steps = 3;
+  options.caption_only_steps = 3;
+  options.text_frozen_layers = 1;
+  std::vector<std::vector<torch::Tensor>> after_text;
+  options.phase_done = [&](const char*, size_t index) {
+    if (index == 0) after_text = {snapshot(0), snapshot(1)};
+  };
+  train_demo_model(model, tokenizer, clip_preprocessor(32), options);
+  ASSERT_EQ(after_text.size(), 2u);
+  auto same = [](const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+    for (size_t i = 0; i < a.size(); ++i)
+      if (!torch::equal(a[i], b[i])) return false;
+    return true;
+  };
+  EXPECT_TRUE(same(after_text[0], layer0)) << "layer 0 is frozen in the text phase";
+  EXPECT_FALSE(same(after_text[1], layer1)) << "layer 1 learns in the text phase";
+  EXPECT_FALSE(unchanged(0, layer0)) << "layer 0 learns in the caption phase";
+  EXPECT_FALSE(torch::equal(model->language_model->model->embed_tokens->weight, embedding));
+  for (const auto& p : layers[0]->parameters()) EXPECT_TRUE(p.requires_grad());
+}
+
 // The curriculum's phases add up to the run, skip what is empty, and the
 // text phase draws drills and facts only, half and half.
 TEST(TrainingPhases, CurriculumOfTheDefaults) {

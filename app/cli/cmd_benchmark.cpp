@@ -37,6 +37,7 @@ struct DemoArgs {
   int caption_only = DemoTrainingOptions{}.caption_only_steps;
   int letter_only = DemoTrainingOptions{}.letter_only_steps;
   int text_only = DemoTrainingOptions{}.text_only_steps;
+  int text_frozen_layers = DemoTrainingOptions{}.text_frozen_layers;
   bool tie_embeddings = DemoTrainingOptions{}.tie_embeddings;
   double init_std = DemoTrainingOptions{}.init_std;
   bool qk_fan_in = DemoTrainingOptions{}.qk_fan_in_init;
@@ -83,6 +84,7 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
   options.training.caption_only_steps = args.caption_only;
   options.training.letter_only_steps = args.letter_only;
   options.training.text_only_steps = args.text_only;
+  options.training.text_frozen_layers = args.text_frozen_layers;
   const double scale = static_cast<double>(args.steps) / DemoTrainingOptions{}.steps;
   if (args.caption_only_option && args.caption_only_option->count() == 0)
     options.training.caption_only_steps = static_cast<int>(std::lround(args.caption_only * std::min(1.0, scale)));
@@ -247,6 +249,11 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
                        "with --steps)")
           ->check(CLI::NonNegativeNumber)
           ->capture_default_str();
+  demo->add_option("--text-frozen-layers", demo_args->text_frozen_layers,
+                   "the first N decoder layers do not learn during the text-only phases, so the knowledge is stored "
+                   "above them")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   demo->add_option("--tie-embeddings", demo_args->tie_embeddings, "train with lm_head tied to the embedding (true/false)")
       ->capture_default_str();
   auto* init_std_option = demo->add_option("--init-std", demo_args->init_std, "std of the initial weights (0 = 1/sqrt(fan_in) per projection)")

@@ -143,7 +143,10 @@ std::vector<TrainingPhase> training_phases(const DemoTrainingOptions& o) {
   auto add = [&](const char* name, int steps, const DemoTrainingOptions& mix, bool new_schedule) {
     steps = std::clamp(steps, 0, left);
     if (steps == 0) return;
-    phases.push_back({name, steps, mix, new_schedule || phases.empty()});
+    phases.push_back({name, steps, mix, new_schedule || phases.empty(), mix.caption_share == 0 &&
+                                                                             mix.yes_no_share == 0 &&
+                                                                             mix.image_problem_share == 0 &&
+                                                                             mix.image_word_share == 0});
     left -= steps;
   };
   add("letter drills", o.letter_only_steps, drills, true);
@@ -175,6 +178,17 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
                           torch::optim::AdamWOptions(vision_lr).weight_decay(o.weight_decay).betas({0.9, 0.98})));
   const std::array<double, 2> peak{o.lr, vision_lr};
   torch::optim::AdamW optimizer(std::move(groups));
+  const int frozen_layers =
+      std::clamp(o.text_frozen_layers, 0, static_cast<int>(model->language_model->model->layers.size()));
+  // Parameters without a gradient are skipped by the optimizer (no update,
+  // no weight decay, no moments) and by the backward pass.
+  auto set_lower_layers_learn = [&](bool learn) {
+    for (int l = 0; l < frozen_layers; ++l)
+      for (auto& p : model->language_model->model->layers[static_cast<size_t>(l)]->parameters()) {
+        p.requires_grad_(learn);
+        if (!learn) p.mutable_grad() = torch::Tensor();
+      }
+  };
   const auto start = std::chrono::steady_clock::now();
   double window_loss = 0, last_loss = 0;
   std::array<double, kTrainTaskNames.size()> task_sum{}, task_count{};
@@ -195,6 +209,7 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
       for (size_t q = phase; q < phases.size() && (q == phase || !phases[q].new_schedule); ++q)
         schedule_steps += phases[q].steps;
     }
+    if (step == phase_begin + 1 && frozen_layers > 0) set_lower_layers_learn(!phases[phase].text_only);
     const int phase_step = step - schedule_begin;
     const int warmup = std::min(o.warmup_steps, schedule_steps / 4);
     double factor = 1;
@@ -308,6 +323,7 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
     torch::NoGradGuard no_grad;
     model->language_model->lm_head->weight.copy_(model->language_model->model->embed_tokens->weight);
   }
+  set_lower_layers_learn(true);
   model->eval();
   return last_loss;
 }

@@ -79,6 +79,12 @@ struct DemoTrainingOptions {
   // Steps of captions, with the drills and the facts at their shares: the
   // model learns to see before it is asked about what it sees.
   int caption_only_steps = 600;
+  // The first N decoder layers do not learn during the text-only phases
+  // (letter drills, text): the body of knowledge must then be stored in the
+  // layers above them, as a real language model keeps its facts in the
+  // middle and later layers, and the lower layers meet the images fresh.
+  // Every layer learns from the caption phase on. 0 = all layers learn.
+  int text_frozen_layers = 0;
   // Trains with lm_head tied to the input embedding (the saved model keeps
   // the usual untied layout, with lm_head a copy of the embedding). Reading a
   // category name and naming it then share one vector, which helps the model
@@ -116,6 +122,7 @@ struct TrainingPhase {
   int steps = 0;
   DemoTrainingOptions mix;
   bool new_schedule = false;
+  bool text_only = false;  // no task of the mix has an image
 };
 // The phases `options` asks for, in order; their steps add up to options.steps.
 std::vector<TrainingPhase> training_phases(const DemoTrainingOptions& options);
