@@ -189,6 +189,13 @@ TEST(Checkpoint, BrokenCheckpointsAreClearErrors) {
   write_json_file(dir.file("config.json"), config);
   expect_load_error(dir, "missing field 'vision_config'");
 
+  // NaN or infinite weights: refused, naming the tensor.
+  save_llava(model, dir.path());
+  rewrite_checkpoint(dir, model, [](NamedTensors& t) { t[1].second = t[1].second.clone().fill_(NAN); });
+  expect_load_error(dir, "holds NaN or infinite values");
+  rewrite_checkpoint(dir, model, [](NamedTensors& t) { t.back().second = t.back().second.clone().fill_(INFINITY); });
+  expect_load_error(dir, "holds NaN or infinite values");
+
   fs::remove(dir.file("config.json"));
   expect_load_error(dir, "config.json: cannot open file");
 }

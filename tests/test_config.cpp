@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include "core/error.h"
 #include "model/config.h"
 
@@ -101,7 +103,6 @@ TEST(Config, MissingOrWrongFieldsAreClearErrors) {
   EXPECT_THROW(parse_llava_config(nlohmann::json::array(), "config.json"), Error);
 }
 
-
 std::string config_error(const nlohmann::json& j) {
   try {
     parse_llava_config(j, "config.json");
@@ -110,6 +111,31 @@ std::string config_error(const nlohmann::json& j) {
   }
   return "no error";
 }
+
+// Absurd sizes are refused by name before anything is allocated for them
+// (a billion layers once made `info` grow past 12 GB).
+TEST(Config, AbsurdSizesAreRefusedByName) {
+  for (auto [section, field, value] :
+       {std::tuple{"text_config", "num_hidden_layers", int64_t{1000000000}},
+        {"text_config", "vocab_size", int64_t{1} << 40},
+        {"text_config", "hidden_size", int64_t{1} << 20},
+        {"text_config", "intermediate_size", int64_t{1} << 30},
+        {"vision_config", "num_hidden_layers", int64_t{100000}},
+        {"vision_config", "image_size", int64_t{1} << 20}}) {
+    auto j = llava_15_7b_config();
+    j[section][field] = value;
+    const auto message = config_error(j);
+    EXPECT_NE(message.find(field), std::string::npos) << message;
+    EXPECT_TRUE(message.find("more than this build accepts") != std::string::npos ||
+                message.find("wider than this build accepts") != std::string::npos)
+        << message;
+  }
+  // LLaVA-1.5-7B itself: about 7 billion parameters.
+  const auto estimate = parameter_estimate(parse_llava_config(llava_15_7b_config(), "config.json"));
+  EXPECT_GT(estimate, 6.9e9);
+  EXPECT_LT(estimate, 7.2e9);
+}
+
 
 // transformers 5 writes rope_parameters; 4.x wrote rope_theta and
 // rope_scaling ("type" or "rope_type"). Each is honoured or refused by name.

@@ -7,7 +7,9 @@
 #include "data/synthetic.h"
 #include "eval/benchmark.h"
 #include "eval/evaluator.h"
+#include "core/json_fields.h"
 #include "model/checkpoint.h"
+#include "model/tensor_io.h"
 #include "model/presets.h"
 #include "model/prompt.h"
 #include "support.h"
@@ -143,6 +145,40 @@ TEST_F(EvaluatorTest, ImageFeaturesAreComputedOncePerImage) {
   const auto path = benchmark.pope_image_path(benchmark.pope[0]);
   Evaluator uncached(model, tokenizer, preprocessor);
   EXPECT_TRUE(torch::equal(fresh.image_features(path), uncached.image_features(path)));
+
+  // Damaged or foreign cache entries (another shape, NaN, not safetensors)
+  // are recomputed, and the evaluation is the same.
+  std::vector<fs::path> entries;
+  for (const auto& e : fs::recursive_directory_iterator(cache))
+    if (e.is_regular_file()) entries.push_back(e.path());
+  ASSERT_EQ(entries.size(), 8u);
+  write_safetensors(entries[0].string(), {{"features", torch::zeros({60, 7})}});
+  write_safetensors(entries[1].string(), {{"features", torch::full({16, 64}, NAN)}});
+  test::write_bytes(entries[2].string(), "not a cache file");
+  Evaluator damaged(model, tokenizer, preprocessor, cache);
+  const auto third = damaged.evaluate(benchmark);
+  EXPECT_EQ(damaged.cache_stats().computed, 3);
+  EXPECT_EQ(damaged.cache_stats().disk_hits, 5);
+  EXPECT_EQ(third.pope_mean_f1, again.pope_mean_f1);
+  EXPECT_EQ(third.sqa.accuracy, again.sqa.accuracy);
+  Evaluator repaired(model, tokenizer, preprocessor, cache);
+  repaired.evaluate(benchmark);
+  EXPECT_EQ(repaired.cache_stats().disk_hits, 8) << "the damaged entries were replaced";
+}
+
+// An empty ScienceQA split would score every plan 0: refused.
+TEST_F(EvaluatorTest, AnEmptyScienceQaSplitIsAnError) {
+  test::TempDir copy;
+  fs::copy(dir_->file("bench"), copy.path(), fs::copy_options::recursive);
+  auto splits = read_json_file(copy.file("scienceqa/pid_splits.json"));
+  splits["test"] = nlohmann::json::array();
+  write_json_file(copy.file("scienceqa/pid_splits.json"), splits);
+  try {
+    load_benchmark(copy.path());
+    FAIL() << "loaded an empty test split";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("split 'test' has no problems"), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(EvaluatorTest, SearchSubsetIsStratifiedAndFixed) {

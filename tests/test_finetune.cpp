@@ -72,6 +72,17 @@ TEST(Lora, OnlyAdaptersReceiveGradientsAndTargetsAreChecked) {
   bad = LoraOptions{};
   bad.rank = 0;
   EXPECT_THROW(attach_lora(model, bad), Error);
+  // A rank above the smaller side of every adapted matrix is refused before
+  // anything is allocated (the micro model's widest projection: 64 x 128).
+  bad.rank = 1000000;
+  try {
+    attach_lora(model, bad);
+    ADD_FAILURE() << "attached rank 1000000";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("at most 64"), std::string::npos) << e.what();
+  }
+  bad.rank = 64;
+  EXPECT_NO_THROW(attach_lora(model, bad));
 }
 
 // A model folder, a few images and an instruction file written on the spot.

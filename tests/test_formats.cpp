@@ -54,6 +54,15 @@ TEST(Pope, BadLinesNameFileAndLine) {
                           "{\"question_id\": 1, \"image\": \"a\", \"text\": \"q\", \"label\": \"no\"}\n");
   expect_error([&] { read_pope_file(path, "random"); }, "duplicate question_id");
   expect_error([&] { read_pope_file(dir.file("absent.json"), "random"); }, "cannot open");
+  // Images are read from inside the benchmark folder only.
+  for (const char* image : {"../secret.png", "/etc/passwd", "sub/../../x.png"}) {
+    test::write_bytes(path, "{\"question_id\": 1, \"image\": \"" + std::string(image) +
+                                "\", \"text\": \"q\", \"label\": \"no\"}\n");
+    expect_error([&] { read_pope_file(path, "random"); }, "must stay inside the benchmark folder");
+  }
+  // An empty split is an error, not a split left out of the mean.
+  test::write_bytes(path, "\n");
+  expect_error([&] { read_pope_file(path, "random"); }, "no questions");
 }
 
 SqaDataset small_dataset(const std::string& dir) {
@@ -106,6 +115,11 @@ TEST(ScienceQa, BadFilesAreClearErrors) {
   write_scienceqa(small_dataset(dir.path()), dir.path());
   write_json_file(dir.file("pid_splits.json"), {{"test", {"7", "99"}}});
   expect_error([&] { read_scienceqa(dir.path()); }, "unknown problem 99");
+  write_json_file(dir.file("pid_splits.json"), {{"test", {"7", "8"}}});
+  problems = read_json_file(dir.file("problems.json"));
+  problems["8"]["image"] = "../../../outside.png";
+  write_json_file(dir.file("problems.json"), problems);
+  expect_error([&] { read_scienceqa(dir.path()); }, "problem 8: path 'test/8/../../../outside.png' must stay inside");
   std::filesystem::remove(dir.file("problems.json"));
   expect_error([&] { read_scienceqa(dir.path()); }, "problems.json: cannot open");
 }

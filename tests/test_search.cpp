@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "core/error.h"
 #include "data/synthetic.h"
@@ -240,6 +241,28 @@ TEST_F(Search, CommandLine) {
             1)
       << out;
   EXPECT_NE(out.find("already exists"), std::string::npos) << out;
+  // A resumed run keeps its settings: a different explicit --group is refused.
+  EXPECT_EQ(cli("train --study " + study + " --iterations 2 --small-budget --group 3 --cache-dir none", &out), 1)
+      << out;
+  EXPECT_NE(out.find("was started with --group 2"), std::string::npos) << out;
+  // export --blueprint never replaces a file.
+  const std::string blueprint = dir_->file("kept.json");
+  test::write_bytes(blueprint, "keep me");
+  EXPECT_EQ(cli("export --study " + study + " --trial 1 --blueprint " + blueprint, &out), 1) << out;
+  EXPECT_NE(out.find("already exists"), std::string::npos) << out;
+  std::ifstream kept(blueprint);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(kept), {}), "keep me");
+  ASSERT_EQ(cli("export --study " + study + " --trial 1 --blueprint " + dir_->file("new.json"), &out), 0) << out;
+  EXPECT_TRUE(fs::exists(dir_->file("new.json")));
+  // Reading commands never change the study (nor a file that is not one).
+  const std::string empty = dir_->file("empty.sqlite");
+  test::write_bytes(empty, "");
+  EXPECT_EQ(cli("study show " + empty, &out), 1) << out;
+  EXPECT_EQ(cli("front --study " + empty, &out), 1) << out;
+  EXPECT_EQ(fs::file_size(empty), 0u);
+  ASSERT_EQ(cli("study list " + dir_->path(), &out), 0) << out;
+  EXPECT_EQ(fs::file_size(empty), 0u);
+  EXPECT_NE(out.find("not a hipp-prune study"), std::string::npos) << out;
 }
 
 }  // namespace

@@ -239,6 +239,102 @@ TEST(SqliteStudy, RefusesANewerSchema) {
   }
 }
 
+// Readers never change a file: an unrelated database keeps its journal mode,
+// an empty file stays empty, an older study is read through a copy in memory
+// and stays at its version.
+TEST(SqliteStudy, ReadersNeverChangeAFile) {
+  test::TempDir dir;
+  auto file_bytes = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string other = dir.file("other.sqlite");
+  build_database(other, "CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);");
+  const std::string before = file_bytes(other);
+  ASSERT_GE(before.size(), 20u);
+  EXPECT_EQ(before[18], 1) << "rollback journal";
+  EXPECT_THROW(open_sqlite_study(other, /*read_only=*/true), Error);
+  EXPECT_THROW(open_sqlite_study(other), Error);  // a writer refuses it too, before changing it
+  EXPECT_EQ(file_bytes(other), before);
+
+  const std::string empty = dir.file("empty.sqlite");
+  test::write_bytes(empty, "");
+  for (bool read_only : {true, false}) {
+    try {
+      open_sqlite_study(empty, read_only);
+      ADD_FAILURE() << "opened an empty file";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("not a hipp-prune study"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(std::filesystem::file_size(empty), 0u);
+  }
+
+  const std::string v1 = dir.file("v1.sqlite");
+  build_database(v1, read_text(std::string(HIPP_TEST_FIXTURES) + "/study_v1.sql"));
+  const std::string v1_bytes = file_bytes(v1);
+  {
+    auto reader = open_sqlite_study(v1, /*read_only=*/true);
+    EXPECT_EQ(reader->trials().size(), 2u);
+    EXPECT_EQ(reader->trials()[0].subset, "search");
+    EXPECT_EQ(reader->trials()[1].state, TrialState::Running) << "recovery is a writer's job";
+    EXPECT_THROW(reader->put_blob("x", "y"), Error);
+  }
+  EXPECT_EQ(file_bytes(v1), v1_bytes);
+  EXPECT_EQ(sqlite_study_version(v1), 1);
+}
+
+// SQLite's user_version carries the schema version too; a newer one is refused.
+TEST(SqliteStudy, UserVersionIsKeptAndANewerOneRefused) {
+  test::TempDir dir;
+  const std::string path = dir.file("s.sqlite");
+  create_sqlite_study(path, sample_study());
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* statement = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &statement, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(statement), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(statement, 0), kStudySchemaVersion);
+  sqlite3_finalize(statement);
+  ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  for (bool read_only : {true, false}) {
+    try {
+      open_sqlite_study(path, read_only);
+      ADD_FAILURE() << "opened a newer schema";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("99 is newer"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// A claim (one training run per process): free, held by a live process, or
+// left by a dead one.
+TEST(SqliteStudy, ClaimsBelongToLiveProcesses) {
+  test::TempDir dir;
+  const std::string path = dir.file("s.sqlite");
+  auto store = create_sqlite_study(path, sample_study());
+  EXPECT_EQ(store->claim("run:a"), 0);
+  EXPECT_EQ(store->claim("run:a"), 0) << "this process holds it already";
+  // Held by another live process (this test's parent stands in for it).
+  store->put_blob("claim:run:b", std::to_string(getppid()));
+  EXPECT_EQ(store->claim("run:b"), getppid());
+  EXPECT_THROW(StudyClaim(*store, "run:b", "training run 'b'"), Error);
+  // A process that has exited holds nothing.
+  std::fflush(nullptr);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(0);
+  int status = 0;
+  waitpid(child, &status, 0);
+  store->put_blob("claim:run:c", std::to_string(child));
+  EXPECT_EQ(store->claim("run:c"), 0);
+  {
+    StudyClaim held(*store, "run:d", "training run 'd'");
+    EXPECT_TRUE(store->blob("claim:run:d"));
+  }
+  EXPECT_FALSE(store->blob("claim:run:d")) << "released when the holder is done";
+}
+
 TEST(SqliteStudy, ReaderThreadWhileAWriterInserts) {
   test::TempDir dir;
   const std::string path = dir.file("s.sqlite");

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <tuple>
 
 #include "cli_common.h"
 #include "core/error.h"
@@ -58,6 +59,17 @@ void run_train(const PolicyArgs& args, const CommonOptions& common) {
   settings.gate = args.ablation != "no-gate";
   settings.hierarchical = args.ablation != "flat";
   HippTrainer trainer(evaluator, *store, settings, run_name(args));
+  // A run keeps the settings it started with: an option given now that says
+  // otherwise is refused, not silently replaced.
+  const auto& kept = trainer.settings();
+  for (auto [given, differs, option, value] :
+       {std::tuple{args.group_given, kept.group != settings.group, "--group", std::to_string(kept.group)},
+        {args.prefs_given, kept.prefs_per_iter != settings.prefs_per_iter, "--prefs-per-iter",
+         std::to_string(kept.prefs_per_iter)},
+        {args.lr_given, kept.lr != settings.lr, "--lr", std::to_string(kept.lr)}})
+    if (given && differs)
+      throw Error("run '" + run_name(args) + "' of " + args.study + " was started with " + option + " " + value +
+                  "; a resumed run keeps its settings: leave " + option + " out, or start a new run with --run NAME");
   if (trainer.completed_iterations() > 0)
     progress_line("train: resuming run '" + run_name(args) + "' after iteration " +
                   std::to_string(trainer.completed_iterations()));

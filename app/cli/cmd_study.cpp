@@ -85,7 +85,7 @@ void run_list(const StudyArgs& args, const CommonOptions& common) {
   if (!common.json) std::printf("%-32s %8s %8s  %s\n", "study", "trials", "plans", "model");
   for (const auto& f : files) {
     try {
-      auto store = open_sqlite_study(f.string());
+      auto store = open_sqlite_study(f.string(), /*read_only=*/true);
       const auto trials = store->trials();
       std::map<int64_t, int> plans;
       for (const auto& t : trials) plans[t.plan_id] += 1;
@@ -102,7 +102,7 @@ void run_list(const StudyArgs& args, const CommonOptions& common) {
 }
 
 void run_show(const StudyArgs& args, const CommonOptions& common) {
-  auto store = open_sqlite_study(args.study);
+  auto store = open_sqlite_study(args.study, /*read_only=*/true);
   const auto study = store->study();
   const auto trials = store->trials();
   const auto counts = count_by_origin(trials);
@@ -250,7 +250,7 @@ void run_rescore(const StudyArgs& args, const CommonOptions& common) {
 }
 
 void run_front(const StudyArgs& args, const CommonOptions& common) {
-  auto store = open_sqlite_study(args.study);
+  auto store = open_sqlite_study(args.study, /*read_only=*/true);
   std::vector<Trial> complete;
   for (const auto& t : store->trials(args.origin))
     if (t.state == TrialState::Complete && t.metrics) complete.push_back(t);
@@ -312,7 +312,12 @@ void run_export(const StudyArgs& args, const CommonOptions& common) {
   if (args.blueprint_out.empty() && args.model_out.empty())
     throw Error("export needs --blueprint FILE, --model DIR or both");
   const int64_t trial = args.trial_ids.front();
-  auto store = open_sqlite_study(args.study);
+  // Like --model, --blueprint never replaces what is there.
+  if (!args.blueprint_out.empty() && fs::exists(fs::symlink_status(args.blueprint_out)))
+    throw Error(args.blueprint_out + " already exists; choose another file or remove it");
+  if (!args.model_out.empty() && fs::exists(fs::symlink_status(args.model_out)))
+    throw Error(args.model_out + " already exists; choose another folder");
+  auto store = open_sqlite_study(args.study, /*read_only=*/true);
   if (!args.blueprint_out.empty()) {
     export_trial_blueprint(*store, trial, args.blueprint_out);
     std::printf("blueprint of trial %lld: %s\n", static_cast<long long>(trial), args.blueprint_out.c_str());

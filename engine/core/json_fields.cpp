@@ -80,6 +80,13 @@ void require_regular_file(const std::string& path) {
     throw Error(path + ": not a regular file");
 }
 
+void require_path_inside(const std::string& relative, const std::string& where) {
+  const std::filesystem::path path(relative);
+  bool escapes = relative.empty() || path.has_root_path();
+  for (const auto& part : path) escapes = escapes || part == "..";
+  if (escapes) throw Error(where + ": path '" + relative + "' must stay inside the benchmark folder");
+}
+
 void write_file_atomically(const std::string& path, const std::string& bytes) {
   const std::string temp = path + ".tmp";
   {

@@ -13,6 +13,11 @@ nlohmann::json read_json_file(const std::string& path);
 // would block the reader forever, a folder reads as garbage).
 void require_regular_file(const std::string& path);
 
+// Refuses a path, read from a data file, that could leave the folder it is
+// relative to: an absolute path or one with a ".." component. `where` names
+// the file and entry for the error.
+void require_path_inside(const std::string& relative, const std::string& where);
+
 // Writes JSON to `path` through a temporary file renamed into place.
 void write_json_file(const std::string& path, const nlohmann::json& value);
 

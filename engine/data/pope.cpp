@@ -39,6 +39,7 @@ std::vector<PopeQuestion> read_pope_file(const std::string& path, const std::str
       throw Error(where + ": field 'question_id' must be an integer or a string");
     }
     q.image = required_field<std::string>(j, "image", where);
+    require_path_inside(q.image, where + " field 'image'");
     q.text = required_field<std::string>(j, "text", where);
     const auto label = required_field<std::string>(j, "label", where);
     if (label != "yes" && label != "no") throw Error(where + ": label must be \"yes\" or \"no\"");
@@ -49,6 +50,7 @@ std::vector<PopeQuestion> read_pope_file(const std::string& path, const std::str
       throw Error(where + ": duplicate question_id " + q.question_id);
     questions.push_back(std::move(q));
   }
+  if (questions.empty()) throw Error(path + ": no questions (an empty POPE file)");
   return questions;
 }
 

@@ -69,6 +69,10 @@ SqaDataset read_scienceqa(const std::string& dir) {
       list.push_back(id);
     }
   }
+  // Images are read from images/<split>/<pid>/<image> under the folder.
+  for (const auto& [pid, p] : data.problems)
+    if (p.has_image())
+      require_path_inside((fs::path(p.split) / p.pid / p.image).string(), problems_path + " problem " + pid);
   return data;
 }
 

@@ -25,6 +25,9 @@ Benchmark load_benchmark(const std::string& dir, const std::string& sqa_split) {
   }
   b.sqa = read_scienceqa((fs::path(dir) / "scienceqa").string());
   b.sqa_eval = b.sqa.split(sqa_split);
+  if (b.sqa_eval.empty())
+    throw Error((fs::path(dir) / "scienceqa" / "pid_splits.json").string() + ": split '" + sqa_split +
+                "' has no problems");
   return b;
 }
 

@@ -103,9 +103,16 @@ torch::Tensor Evaluator::image_features(const std::string& path) {
       const auto header = read_safetensors_header(disk_path.string());
       if (const auto* entry = header.find("features")) {
         auto features = read_tensor(header, *entry);
-        ++stats_.disk_hits;
-        memory_[key] = features;
-        return features;
+        // Only an entry of this model's shape, in float32 and finite, is used:
+        // anything else (a damaged or foreign file) is recomputed below.
+        const auto& config = model_->config();
+        const std::vector<int64_t> expected{config.num_image_features(), config.text.hidden_size};
+        if (features.sizes().vec() == expected && features.scalar_type() == torch::kFloat32 &&
+            torch::isfinite(features).all().item<bool>()) {
+          ++stats_.disk_hits;
+          memory_[key] = features;
+          return features;
+        }
       }
     } catch (const Error&) {
       // A damaged cache file is recomputed and replaced below.

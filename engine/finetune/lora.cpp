@@ -63,6 +63,14 @@ void attach_lora(LlavaModel& model, const LoraOptions& o) {
   for (const auto& t : o.targets)
     if (std::find(lora_target_names().begin(), lora_target_names().end(), t) == lora_target_names().end())
       throw Error("unknown LoRA target '" + t + "' (expected q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj or down_proj)");
+  // A LoRA update has rank at most min(in, out) of its matrix: a larger rank
+  // only adds memory. Checked before anything is allocated.
+  int64_t widest = 0;
+  for (auto& p : projections(model, o.targets))
+    widest = std::max(widest, std::min(p.linear->weight.size(0), p.linear->weight.size(1)));
+  if (o.rank > widest)
+    throw Error("LoRA rank " + std::to_string(o.rank) + " is larger than any adapted projection allows (at most " +
+                std::to_string(widest) + ", the smaller side of the largest matrix)");
   for (auto& p : model->parameters()) p.set_requires_grad(false);
   remove_lora(model);
   // A from a seeded generator of its own, so attaching never disturbs (or

@@ -1,6 +1,7 @@
 #include "model/config.h"
 
 #include <cmath>
+#include <tuple>
 
 #include "core/error.h"
 #include "core/json_fields.h"
@@ -104,6 +105,10 @@ TextConfig parse_text(const json& j, const std::string& where) {
 
   const int64_t n = t.num_hidden_layers;
   if (n <= 0) throw Error(where + ": num_hidden_layers must be positive");
+  // Bounded before anything is allocated per layer.
+  if (n > kMaxConfigLayers)
+    throw Error(where + ": num_hidden_layers " + std::to_string(n) + " is more than this build accepts (" +
+                std::to_string(kMaxConfigLayers) + ")");
   auto inter = per_layer(j, "layer_intermediate_size", n, t.intermediate_size, where);
   auto heads = per_layer(j, "layer_num_attention_heads", n, t.num_attention_heads, where);
   auto kv = per_layer(j, "layer_num_key_value_heads", n, t.num_key_value_heads, where);
@@ -194,6 +199,21 @@ void validate_llava_config(const LlavaConfig& c, const std::string& where) {
                              {t.head_dim, "text head_dim"},
                              {t.vocab_size, "text vocab_size"}})
     require_positive(value, name, where);
+  // Far above any published model, far below what would overflow a size or
+  // exhaust memory before the checkpoint is even compared with the config.
+  for (auto [value, limit, name] : {std::tuple{v.hidden_size, int64_t{1} << 16, "vision hidden_size"},
+                                    {v.intermediate_size, int64_t{1} << 20, "vision intermediate_size"},
+                                    {v.num_hidden_layers, kMaxConfigLayers, "vision num_hidden_layers"},
+                                    {v.num_attention_heads, int64_t{1} << 12, "vision num_attention_heads"},
+                                    {v.image_size, int64_t{1} << 14, "vision image_size"},
+                                    {v.num_channels, int64_t{64}, "vision num_channels"},
+                                    {t.hidden_size, int64_t{1} << 16, "text hidden_size"},
+                                    {t.head_dim, int64_t{1} << 12, "text head_dim"},
+                                    {t.vocab_size, int64_t{1} << 22, "text vocab_size"},
+                                    {t.max_position_embeddings, int64_t{1} << 24, "text max_position_embeddings"}})
+    if (value > limit)
+      throw Error(where + ": " + name + " " + std::to_string(value) + " is more than this build accepts (" +
+                  std::to_string(limit) + ")");
   if (!(t.rope_theta > 0) || !std::isfinite(t.rope_theta))
     throw Error(where + ": text rope_theta must be positive, got " + std::to_string(t.rope_theta));
   if (!(t.rms_norm_eps >= 0) || !std::isfinite(t.rms_norm_eps))
@@ -225,6 +245,9 @@ void validate_llava_config(const LlavaConfig& c, const std::string& where) {
     if (w.intermediate_size <= 0) throw Error(layer + " intermediate size must be positive");
     if (w.num_attention_heads <= 0 || w.num_key_value_heads <= 0)
       throw Error(layer + " head counts must be positive");
+    if (w.intermediate_size > (int64_t{1} << 20) || w.num_attention_heads > (int64_t{1} << 12))
+      throw Error(layer + " is wider than this build accepts (intermediate_size at most 1048576, "
+                          "num_attention_heads at most 4096)");
     if (w.num_attention_heads % w.num_key_value_heads != 0)
       throw Error(layer + " num_attention_heads is not a multiple of num_key_value_heads");
   }
@@ -287,6 +310,20 @@ json llava_config_to_json(const LlavaConfig& c) {
     tj["layer_num_key_value_heads"] = kv;
   }
   return j;
+}
+
+double parameter_estimate(const LlavaConfig& c) {
+  const auto& v = c.vision;
+  const auto& t = c.text;
+  const double vh = static_cast<double>(v.hidden_size), th = static_cast<double>(t.hidden_size);
+  double count = static_cast<double>(v.num_channels) * v.patch_size * v.patch_size * vh +
+                 (static_cast<double>(v.num_patches()) + 1) * vh +
+                 static_cast<double>(v.num_hidden_layers) * (4 * vh * vh + 2 * vh * v.intermediate_size) +
+                 vh * th + th * th + 2 * th * static_cast<double>(t.vocab_size);
+  for (const auto& w : t.layers)
+    count += th * static_cast<double>(t.head_dim) * (2.0 * w.num_attention_heads + 2.0 * w.num_key_value_heads) +
+             3 * th * static_cast<double>(w.intermediate_size);
+  return count;
 }
 
 }  // namespace hipp

@@ -91,7 +91,13 @@ struct LlavaConfig {
 LlavaConfig parse_llava_config(const nlohmann::json& json, const std::string& where);
 LlavaConfig read_llava_config(const std::string& path);
 nlohmann::json llava_config_to_json(const LlavaConfig& config);
-// Throws hipp::Error when sizes are inconsistent.
+// Throws hipp::Error when sizes are inconsistent or beyond what this build
+// accepts (at most kMaxConfigLayers layers, and bounds on every width).
 void validate_llava_config(const LlavaConfig& config, const std::string& where);
+inline constexpr int64_t kMaxConfigLayers = 1024;
+
+// The number of parameters the config describes, from its sizes alone
+// (weights, not biases or norms): what loading it will allocate.
+double parameter_estimate(const LlavaConfig& config);
 
 }  // namespace hipp

@@ -97,6 +97,9 @@ double HippTrainer::retained_flow_geo(const Blueprint& b) const {
 void HippTrainer::train(const std::function<void(const HippIterationReport&)>& progress,
                         const std::atomic<bool>* cancel) {
   const auto start = std::chrono::steady_clock::now();
+  // Two processes training one run would both run every iteration.
+  StudyClaim claim(store_, "run:" + run_, "training run '" + run_ + "'");
+  load_checkpoint();  // where another process may have left the run
   if (completed_ == 0) store_.put_blob(blob_name(run_, "settings"), grpo_settings_to_json(settings_).dump());
   for (int iteration = completed_ + 1; iteration <= settings_.iterations; ++iteration) {
     // Reseeded per iteration: a resumed run draws what an uninterrupted one would.

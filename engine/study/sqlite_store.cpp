@@ -8,9 +8,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <sstream>
 
 #include "core/error.h"
 #include "eval/metrics.h"
@@ -18,6 +20,21 @@
 
 namespace hipp {
 namespace fs = std::filesystem;
+
+StudyClaim::StudyClaim(StudyStore& store, const std::string& name, const std::string& what)
+    : store_(store), name_(name) {
+  if (const int64_t holder = store_.claim(name_))
+    throw Error(what + " is running in another process (pid " + std::to_string(holder) +
+                "); wait for it to finish, or stop it");
+}
+
+StudyClaim::~StudyClaim() {
+  try {
+    store_.release(name_);
+  } catch (...) {
+    // A claim left behind is freed when this process is gone.
+  }
+}
 
 std::string trial_state_name(TrialState state) {
   switch (state) {
@@ -142,10 +159,9 @@ class SqliteStudy : public StudyStore {
     }
     sqlite3_busy_timeout(db_, 30000);
     try {
-      if (!read_only) {
-        exec("PRAGMA journal_mode = WAL");
-        exec("PRAGMA synchronous = NORMAL");
-      }
+      // Nothing is written before the file is known to be a study (WAL mode
+      // is set by create_schema and open_existing): a file that is not one is
+      // reported, never converted.
       exec("PRAGMA foreign_keys = ON");
     } catch (...) {
       sqlite3_close(db_);
@@ -195,7 +211,13 @@ class SqliteStudy : public StudyStore {
     return static_cast<int>(s.integer(0));
   }
 
+  void use_wal() {
+    exec("PRAGMA journal_mode = WAL");
+    exec("PRAGMA synchronous = NORMAL");
+  }
+
   void create_schema(const StudyRecord& study) {
+    use_wal();
     write([&] {
       exec(kSchemaV1);
       exec(kMigrateV1ToV2);
@@ -208,13 +230,34 @@ class SqliteStudy : public StudyStore {
       s.bind(7, study.created > 0 ? study.created : now_seconds());
       s.step();
     });
+    set_user_version();
   }
 
   void open_existing() {
     {
       auto check = prepare("PRAGMA integrity_check");
       check.step();
-      if (check.text(0) != "ok") throw Error(path_ + ": the study file is damaged (" + check.text(0) + ")");
+      if (check.text(0) != "ok") {
+        // One line: the first problem SQLite names, and how many there are.
+        std::vector<std::string> problems;
+        do {
+          std::istringstream lines(check.text(0));
+          for (std::string line; std::getline(lines, line);)
+            if (!line.empty()) problems.push_back(line);
+        } while (check.step());
+        throw Error(path_ + ": the study file is damaged (" + (problems.empty() ? "" : problems.front()) +
+                    (problems.size() > 1 ? "; " + std::to_string(problems.size() - 1) + " more problems" : "") +
+                    "); restore it from a copy");
+      }
+    }
+    {
+      // The schema version is kept twice: the schema_version table and
+      // SQLite's own user_version (0 in files written before it was set).
+      auto s = prepare("PRAGMA user_version");
+      s.step();
+      if (s.integer(0) > kStudySchemaVersion)
+        throw Error(path_ + ": study schema version " + std::to_string(s.integer(0)) +
+                    " is newer than this build reads (" + std::to_string(kStudySchemaVersion) + ")");
     }
     const int v = version();
     if (v > kStudySchemaVersion)
@@ -222,14 +265,51 @@ class SqliteStudy : public StudyStore {
                   std::to_string(kStudySchemaVersion) + ")");
     if (v < 1) throw Error(path_ + ": unknown study schema version " + std::to_string(v));
     if (read_only_) {
-      if (v < kStudySchemaVersion)
-        throw Error(path_ + ": study schema version " + std::to_string(v) +
-                    " needs an upgrade; open it once for writing (any hipp-prune command that writes)");
+      // An older study is read through an upgraded copy in memory: the file
+      // itself is never changed by a reader.
+      if (v < kStudySchemaVersion) {
+        copy_into_memory();
+        read_only_ = false;
+        migrate(v);
+        read_only_ = true;
+      }
       return;
     }
-    if (v == 1) write([&] { exec(kMigrateV1ToV2); });
-    if (v <= 2) write([&] { exec(kMigrateV2ToV3); });
+    use_wal();
+    migrate(v);
     recover_interrupted();
+  }
+
+  void migrate(int from) {
+    if (from == 1) write([&] { exec(kMigrateV1ToV2); });
+    if (from <= 2) write([&] { exec(kMigrateV2ToV3); });
+    set_user_version();
+  }
+
+  void set_user_version() {
+    auto s = prepare("PRAGMA user_version");
+    s.step();
+    if (s.integer(0) != kStudySchemaVersion) exec("PRAGMA user_version = " + std::to_string(kStudySchemaVersion));
+  }
+
+  // Replaces the connection by an in-memory copy of the database.
+  void copy_into_memory() {
+    sqlite3* memory = nullptr;
+    if (sqlite3_open_v2(":memory:", &memory, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+      sqlite3_close(memory);
+      throw Error(path_ + ": cannot open a memory copy of the study");
+    }
+    sqlite3_backup* backup = sqlite3_backup_init(memory, "main", db_, "main");
+    const int rc = backup ? sqlite3_backup_step(backup, -1) : sqlite3_errcode(memory);
+    sqlite3_backup_finish(backup);
+    if (rc != SQLITE_DONE) {
+      const std::string message = sqlite3_errmsg(memory);
+      sqlite3_close(memory);
+      throw Error(path_ + ": cannot read the study (" + message + ")");
+    }
+    sqlite3_close(db_);
+    db_ = memory;
+    exec("PRAGMA foreign_keys = ON");
   }
 
   StudyRecord study() const override {
@@ -455,6 +535,33 @@ class SqliteStudy : public StudyStore {
             .bind(2, id)
             .step();
       return static_cast<int>(orphans.size());
+    });
+  }
+
+  int64_t claim(const std::string& name) override {
+    return write([&]() -> int64_t {
+      const std::string key = "claim:" + name;
+      auto s = prepare("SELECT bytes FROM blobs WHERE name = ?");
+      s.bind(1, key);
+      if (s.step()) {
+        const std::string holder = s.blob(0);
+        const auto pid = static_cast<pid_t>(std::strtoll(holder.c_str(), nullptr, 10));
+        if (pid > 0 && pid != ::getpid() && (::kill(pid, 0) == 0 || errno == EPERM)) return pid;
+      }
+      prepare("INSERT OR REPLACE INTO blobs (name, bytes) VALUES (?, ?)")
+          .bind(1, key)
+          .bind_blob(2, std::to_string(::getpid()))
+          .step();
+      return 0;
+    });
+  }
+
+  void release(const std::string& name) override {
+    write([&] {
+      prepare("DELETE FROM blobs WHERE name = ? AND bytes = ?")
+          .bind(1, "claim:" + name)
+          .bind_blob(2, std::to_string(::getpid()))
+          .step();
     });
   }
 

@@ -113,13 +113,36 @@ class StudyStore {
   // Marks trials left RUNNING by a dead writer as FAIL ("interrupted");
   // returns how many. (The memory store has one writer: all of them.)
   virtual int recover_interrupted() = 0;
+
+  // Claims `name` (e.g. a policy training run) for this process, atomically:
+  // returns 0 when this process holds it now, or the process id of the live
+  // process that holds it. A claim of a process that has died is free.
+  virtual int64_t claim(const std::string& name) = 0;
+  // Gives up this process's claim on `name` (nothing when it holds none).
+  virtual void release(const std::string& name) = 0;
+};
+
+// Holds a claim for its lifetime; throws hipp::Error naming the holder when
+// another live process has it.
+class StudyClaim {
+ public:
+  StudyClaim(StudyStore& store, const std::string& name, const std::string& what);
+  ~StudyClaim();
+  StudyClaim(const StudyClaim&) = delete;
+  StudyClaim& operator=(const StudyClaim&) = delete;
+
+ private:
+  StudyStore& store_;
+  std::string name_;
 };
 
 // Creates a new study file; refuses an existing path.
 std::unique_ptr<StudyStore> create_sqlite_study(const std::string& path, const StudyRecord& study);
 // Opens an existing study file: integrity check, migration, recovery of
-// trials whose writer process has died. `read_only` (the app's reader
-// connection) skips migration and recovery and refuses every write.
+// trials whose writer process has died. `read_only` (readers: the app's
+// reader connection, study list/show, front, export) never changes the file:
+// no migration (an older schema is upgraded in a copy in memory), no
+// recovery, and every write is refused.
 std::unique_ptr<StudyStore> open_sqlite_study(const std::string& path, bool read_only = false);
 // The same contract in memory, for tests and throw-away searches.
 std::unique_ptr<StudyStore> create_memory_study(const StudyRecord& study);
