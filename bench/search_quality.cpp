@@ -52,6 +52,7 @@
 #include "search/hipp_trainer.h"
 #include "model/checkpoint.h"
 #include "study/pareto.h"
+#include "study/selection.h"
 
 namespace fs = std::filesystem;
 using namespace hipp;
@@ -61,13 +62,7 @@ namespace {
 // The trials a method's front is made of: its search-subset trials (HiPP's
 // are its GRPO samples and queries).
 std::vector<Trial> method_trials(StudyStore& store, const std::string& method) {
-  std::vector<Trial> mine;
-  for (const auto& t : store.trials()) {
-    const bool match = method == "hipp" ? (t.origin == "query" || t.origin.rfind("grpo:", 0) == 0)
-                                        : t.origin == method;
-    if (match && t.metrics && t.subset == "search") mine.push_back(t);
-  }
-  return mine;
+  return select_trials(store.trials(), {"search", method == "hipp" ? policy_origins() : std::vector{method}});
 }
 
 double method_hypervolume(StudyStore& store, const std::string& method) {

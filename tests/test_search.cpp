@@ -209,6 +209,15 @@ TEST_F(Search, CommandLine) {
   EXPECT_NE(out.find("vis mass"), std::string::npos) << out;
   ASSERT_EQ(cli("rescore --study " + study + " --front --cache-dir none", &out), 0) << out;
   EXPECT_NE(out.find("POPE F1"), std::string::npos) << out;
+  // Re-scoring adds full-set trials; the (search-subset) front is unchanged,
+  // and the full-set one is there to ask for.
+  ASSERT_EQ(cli("--json front --study " + study, &out), 0) << out;
+  const auto front_after = nlohmann::json::parse(out.substr(out.find('{')));
+  EXPECT_EQ(front_after["front"], front["front"]);
+  EXPECT_EQ(front_after["hypervolume"], front["hypervolume"]);
+  ASSERT_EQ(cli("--json front --study " + study + " --subset full", &out), 0) << out;
+  const auto full_front = nlohmann::json::parse(out.substr(out.find('{')));
+  EXPECT_EQ(full_front["trials"].get<size_t>(), front["front"].size());
   ASSERT_EQ(cli("--json study show " + study, &out), 0) << out;
   const auto shown = nlohmann::json::parse(out.substr(out.find('{')));
   EXPECT_TRUE(shown["dense"].contains("full"));  // the full-set reference, computed once
@@ -226,6 +235,9 @@ TEST_F(Search, CommandLine) {
   EXPECT_EQ(trained["settings"]["prefs_per_iter"], 1);
   EXPECT_DOUBLE_EQ(trained["settings"]["lr"].get<double>(), small_budget_grpo_settings().lr);
   EXPECT_GE(trained["queried"].get<int>(), 3);
+  // --origin grpo: every GRPO iteration's plans.
+  ASSERT_EQ(cli("--json front --study " + study + " --origin grpo", &out), 0) << out;
+  EXPECT_GE(nlohmann::json::parse(out.substr(out.find('{')))["trials"].get<int>(), 2);
   ASSERT_EQ(cli("query --study " + study + " --pref 1,0,0 --sparsity 0.4 --evaluate --cache-dir none", &out), 0) << out;
   EXPECT_NE(out.find("sparsity 0.400"), std::string::npos) << out;
   EXPECT_EQ(cli("query --study " + study + " --pref 0,0,0 --cache-dir none", &out), 1) << out;

@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "study/pareto.h"
+#include "study/selection.h"
 #include "study/store.h"
 #include "support.h"
 
@@ -168,6 +169,42 @@ TYPED_TEST(StoreContract, LayerStatesAndBlobs) {
   store->put_blob("policy/1", "v2");
   EXPECT_EQ(*store->blob("policy/1"), "v2");
   EXPECT_FALSE(store->blob("none"));
+}
+
+// One selection of trials for every front, hypervolume and cloud.
+TEST(TrialSelection, SubsetAndOriginKinds) {
+  EXPECT_TRUE(origin_matches("grpo:3", "grpo"));
+  EXPECT_TRUE(origin_matches("grpo:3", "grpo:3"));
+  EXPECT_FALSE(origin_matches("grpo:3", "grpo:4"));
+  EXPECT_FALSE(origin_matches("grpo:3", "grp"));
+  EXPECT_TRUE(origin_matches("curve:2:5", "curve"));
+  EXPECT_TRUE(origin_matches("random", ""));
+  EXPECT_FALSE(origin_matches("randomised", "random"));
+  auto trial = [](int64_t id, const std::string& origin, const std::string& subset, TrialState state) {
+    Trial t;
+    t.id = id;
+    t.origin = origin;
+    t.subset = subset;
+    t.state = state;
+    if (state == TrialState::Complete) t.metrics = metrics(0.5, 0.5, 0.5);
+    return t;
+  };
+  const std::vector<Trial> trials = {trial(1, "random", "search", TrialState::Complete),
+                                     trial(2, "random", "full", TrialState::Complete),
+                                     trial(3, "grpo:1", "search", TrialState::Complete),
+                                     trial(4, "query", "search", TrialState::Complete),
+                                     trial(5, "grpo:2", "search", TrialState::Fail),
+                                     trial(6, "nsga2", "search", TrialState::Running)};
+  auto ids = [](const std::vector<Trial>& selected) {
+    std::vector<int64_t> out;
+    for (const auto& t : selected) out.push_back(t.id);
+    return out;
+  };
+  EXPECT_EQ(ids(select_trials(trials, {"search", {}})), (std::vector<int64_t>{1, 3, 4}));
+  EXPECT_EQ(ids(select_trials(trials, {"full", {}})), (std::vector<int64_t>{2}));
+  EXPECT_EQ(ids(select_trials(trials, {"search", policy_origins()})), (std::vector<int64_t>{3, 4}));
+  EXPECT_EQ(ids(select_trials(trials, {"search", {"random"}})), (std::vector<int64_t>{1}));
+  EXPECT_EQ(objectives_of(select_trials(trials, {"full", {}})).size(), 1u);
 }
 
 // ---- SQLite specifics -----------------------------------------------------------

@@ -169,6 +169,23 @@ TEST_F(TrainerTest, FrozenLowerLayersLearnNothingInTheTextPhase) {
   for (const auto& p : layers[0]->parameters()) EXPECT_TRUE(p.requires_grad());
 }
 
+// --vision-first: captions alone, then the text phase, then the mix under a
+// schedule of its own.
+TEST(TrainingPhases, VisionFirst) {
+  DemoTrainingOptions o;
+  o.vision_first = true;
+  const auto phases = training_phases(o);
+  ASSERT_EQ(phases.size(), 3u);
+  EXPECT_STREQ(phases[0].name, "captions");
+  EXPECT_EQ(phases[0].mix.fact_share + phases[0].mix.letter_share + phases[0].mix.yes_no_share, 0);
+  EXPECT_FALSE(phases[0].text_only);
+  EXPECT_STREQ(phases[1].name, "text");
+  EXPECT_TRUE(phases[1].text_only);
+  EXPECT_STREQ(phases[2].name, "mix");
+  for (const auto& p : phases) EXPECT_TRUE(p.new_schedule) << p.name;
+  EXPECT_EQ(phases[0].steps + phases[1].steps + phases[2].steps, o.steps);
+}
+
 // The curriculum's phases add up to the run, skip what is empty, and the
 // text phase draws drills and facts only, half and half.
 TEST(TrainingPhases, CurriculumOfTheDefaults) {

@@ -38,6 +38,7 @@ struct DemoArgs {
   int letter_only = DemoTrainingOptions{}.letter_only_steps;
   int text_only = DemoTrainingOptions{}.text_only_steps;
   int text_frozen_layers = DemoTrainingOptions{}.text_frozen_layers;
+  bool vision_first = DemoTrainingOptions{}.vision_first;
   bool tie_embeddings = DemoTrainingOptions{}.tie_embeddings;
   double init_std = DemoTrainingOptions{}.init_std;
   bool qk_fan_in = DemoTrainingOptions{}.qk_fan_in_init;
@@ -85,6 +86,7 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
   options.training.letter_only_steps = args.letter_only;
   options.training.text_only_steps = args.text_only;
   options.training.text_frozen_layers = args.text_frozen_layers;
+  options.training.vision_first = args.vision_first;
   const double scale = static_cast<double>(args.steps) / DemoTrainingOptions{}.steps;
   if (args.caption_only_option && args.caption_only_option->count() == 0)
     options.training.caption_only_steps = static_cast<int>(std::lround(args.caption_only * std::min(1.0, scale)));
@@ -254,6 +256,8 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
                    "above them")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  demo->add_flag("--vision-first", demo_args->vision_first,
+                 "captions alone before the text phase, and a schedule of its own for the mix");
   demo->add_option("--tie-embeddings", demo_args->tie_embeddings, "train with lm_head tied to the embedding (true/false)")
       ->capture_default_str();
   auto* init_std_option = demo->add_option("--init-std", demo_args->init_std, "std of the initial weights (0 = 1/sqrt(fan_in) per projection)")

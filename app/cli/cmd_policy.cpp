@@ -10,6 +10,7 @@
 #include "model/checkpoint.h"
 #include "search/hipp_trainer.h"
 #include "study/pareto.h"
+#include "study/selection.h"
 
 namespace hipp::cli {
 
@@ -86,11 +87,7 @@ void run_train(const PolicyArgs& args, const CommonOptions& common) {
     progress_line("train: evaluating the policy's plans on a grid of preferences");
     queried = trainer.evaluate_query_grid(args.query_grid, args.query_sparsities);
   }
-  std::vector<Objectives> points;
-  for (const auto& t : store->trials())
-    if (t.metrics && t.subset == "search" && (t.origin == "query" || t.origin.rfind("grpo:", 0) == 0))
-      points.push_back(t.metrics->objectives);
-  const double hv = hypervolume(points);
+  const double hv = hypervolume(objectives_of(select_trials(store->trials(), {"search", policy_origins()})));
   if (common.json) {
     std::cout << nlohmann::json({{"run", run_name(args)},
                                  {"iterations", trainer.completed_iterations()},

@@ -14,6 +14,7 @@
 #include "search/plan_evaluator.h"
 #include "search/trial_export.h"
 #include "study/pareto.h"
+#include "study/selection.h"
 #include "study/store.h"
 
 namespace hipp::cli {
@@ -34,6 +35,7 @@ struct StudyArgs {
   std::string method;
   int evals = 10;
   std::string origin;
+  std::string subset = "search";
   std::string format = "table";
   std::string cache_dir;
   std::string blueprint_out, model_out;
@@ -164,10 +166,7 @@ void run_baseline_command(const StudyArgs& args, const CommonOptions& common) {
     cached += o.cached;
     failed += o.failed;
   }
-  std::vector<Objectives> points;
-  for (const auto& t : store->trials(args.method))
-    if (t.state == TrialState::Complete && t.metrics) points.push_back(t.metrics->objectives);
-  const double hv = hypervolume(points);
+  const double hv = hypervolume(objectives_of(select_trials(store->trials(), {"search", {args.method}})));
   if (common.json) {
     std::cout << nlohmann::json({{"method", args.method},
                                  {"evaluations", outcomes.size()},
@@ -208,14 +207,8 @@ void run_rescore(const StudyArgs& args, const CommonOptions& common) {
   auto store = open_sqlite_study(args.study);
   std::vector<Trial> chosen;
   if (args.front_only) {
-    std::vector<Trial> complete;
-    std::vector<Objectives> points;
-    for (const auto& t : store->trials())
-      if (t.state == TrialState::Complete && t.metrics && t.subset == "search") {
-        complete.push_back(t);
-        points.push_back(t.metrics->objectives);
-      }
-    for (size_t i : non_dominated(points)) chosen.push_back(complete[i]);
+    const auto complete = select_trials(store->trials(), {"search", {}});
+    for (size_t i : non_dominated(objectives_of(complete))) chosen.push_back(complete[i]);
   }
   for (int64_t id : args.trial_ids) {
     auto t = store->trial(id);
@@ -251,11 +244,11 @@ void run_rescore(const StudyArgs& args, const CommonOptions& common) {
 
 void run_front(const StudyArgs& args, const CommonOptions& common) {
   auto store = open_sqlite_study(args.study, /*read_only=*/true);
-  std::vector<Trial> complete;
-  for (const auto& t : store->trials(args.origin))
-    if (t.state == TrialState::Complete && t.metrics) complete.push_back(t);
-  std::vector<Objectives> points;
-  for (const auto& t : complete) points.push_back(t.metrics->objectives);
+  if (args.subset != "search" && args.subset != "full") throw Error("--subset must be search or full");
+  TrialSelection selection{args.subset, {}};
+  if (!args.origin.empty()) selection.origins = {args.origin};
+  const auto complete = select_trials(store->trials(), selection);
+  const auto points = objectives_of(complete);
   const auto front = non_dominated(points);
   const double hv = hypervolume(points);
   const std::string format = common.json ? "json" : args.format;
@@ -274,6 +267,7 @@ void run_front(const StudyArgs& args, const CommonOptions& common) {
                       {"sqa_accuracy", t.metrics->raw.contains("scienceqa") ? t.metrics->raw["scienceqa"].value("accuracy", 0.0) : 0.0}});
     }
     std::cout << nlohmann::json({{"origin", args.origin.empty() ? "all" : args.origin},
+                                 {"subset", args.subset},
                                  {"trials", complete.size()},
                                  {"front", rows},
                                  {"hypervolume", hv},
@@ -292,8 +286,9 @@ void run_front(const StudyArgs& args, const CommonOptions& common) {
     }
     return;
   }
-  std::printf("%zu complete trials%s, %zu on the Pareto front, hypervolume %.4f (reference point 0, 0, 0)\n\n",
-              complete.size(), args.origin.empty() ? "" : (" from " + args.origin).c_str(), front.size(), hv);
+  std::printf("%zu complete trials%s (%s), %zu on the Pareto front, hypervolume %.4f (reference point 0, 0, 0)\n\n",
+              complete.size(), args.origin.empty() ? "" : (" from " + args.origin).c_str(),
+              args.subset == "full" ? "full test sets" : "search subset", front.size(), hv);
   std::printf("%7s  %-10s %10s %8s %11s\n", "trial", "origin", "robustness", "utility", "compression");
   std::vector<size_t> order = front;
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
@@ -395,7 +390,11 @@ void add_study_commands(CLI::App& app, CommonOptions& common) {
 
   auto* front = app.add_subcommand("front", "the Pareto front of a study's trials and its hypervolume");
   front->add_option("--study", args->study, "study file")->required();
-  front->add_option("--origin", args->origin, "only trials of this origin (a baseline's name, ...)");
+  front->add_option("--origin", args->origin,
+                    "only trials of this origin: a baseline's name, grpo (every iteration), grpo:3, query, curve, ...");
+  front->add_option("--subset", args->subset, "search (the search subset's scores) or full (re-scored on the full sets)")
+      ->check(CLI::IsMember({"search", "full"}))
+      ->capture_default_str();
   front->add_option("--format", args->format, "table, csv or json")
       ->check(CLI::IsMember({"table", "csv", "json"}))
       ->capture_default_str();

@@ -142,6 +142,7 @@ DemoReport build_demo(const DemoOptions& options) {
         {"letter_only_steps", training.letter_only_steps},
         {"text_only_steps", training.text_only_steps},
         {"text_frozen_layers", training.text_frozen_layers},
+        {"vision_first", training.vision_first},
         {"init_std", training.init_std},
         {"device", options.device.str()},
         {"tie_embeddings", training.tie_embeddings},

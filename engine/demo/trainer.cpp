@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "data/knowledge.h"
+#include "model/answer_loss.h"
 #include "model/prompt.h"
 
 namespace hipp {
@@ -18,7 +19,7 @@ TrainExample make_sequence(const Tokenizer& tokenizer, const LlavaConfig& config
                            const std::string& prompt, const std::string& answer) {
   TrainExample e;
   e.ids = tokenize_prompt(tokenizer, prompt, config.image_token_index, config.num_image_features());
-  e.labels.assign(e.ids.size(), -100);
+  e.labels.assign(e.ids.size(), kIgnoreLabel);
   auto answer_ids = tokenizer.encode(answer);
   answer_ids.push_back(tokenizer.eos_id());
   for (int64_t id : answer_ids) {
@@ -150,6 +151,14 @@ std::vector<TrainingPhase> training_phases(const DemoTrainingOptions& o) {
     left -= steps;
   };
   add("letter drills", o.letter_only_steps, drills, true);
+  if (o.vision_first) {
+    DemoTrainingOptions pure_captions = captions;
+    pure_captions.letter_share = pure_captions.fact_share = 0;
+    add("captions", o.caption_only_steps, pure_captions, true);
+    add("text", o.text_only_steps, text, true);
+    add("mix", left, o, true);
+    return phases;
+  }
   add("text", o.text_only_steps, text, true);
   add("captions", o.caption_only_steps, captions, true);
   add("mix", left, o, false);
@@ -236,15 +245,12 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
     for (size_t begin = 0; begin < batch.size(); begin += micro) {
       const size_t end = std::min(batch.size(), begin + micro);
       const auto rows = static_cast<int64_t>(end - begin);
-      const auto longest = static_cast<int64_t>(batch[end - 1].ids.size());
-      auto ids = torch::zeros({rows, longest}, torch::kInt64);
-      auto labels = torch::full({rows, longest}, -100, torch::kInt64);
+      std::vector<const std::vector<int64_t>*> row_ids, row_labels;
       std::vector<torch::Tensor> pixels;
       for (int64_t r = 0; r < rows; ++r) {
         const auto& e = batch[begin + static_cast<size_t>(r)];
-        const auto n = static_cast<int64_t>(e.ids.size());
-        ids[r].slice(0, 0, n).copy_(torch::tensor(e.ids, torch::kInt64));
-        labels[r].slice(0, 0, n).copy_(torch::tensor(e.labels, torch::kInt64));
+        row_ids.push_back(&e.ids);
+        row_labels.push_back(&e.labels);
         if (e.has_image) {
           auto values = preprocess_image(e.image, preprocessor);
           pixels.push_back(torch::from_blob(values.data(), {3, preprocessor.crop_height, preprocessor.crop_width},
@@ -252,33 +258,23 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
                                .clone());
         }
       }
+      const auto padded = pad_sequences(row_ids, row_labels);
       LlavaInputs inputs;
-      inputs.input_ids = ids.to(device);
+      inputs.input_ids = padded.ids.to(device);
       if (!pixels.empty()) inputs.image_features = model->encode_images(torch::stack(pixels).to(device));
       // lm_head only where there is a label: the answer tokens. Each example
       // weighs the same whatever its answer length (a caption would otherwise
       // count four times a yes/no answer), averaged over the whole batch.
-      auto hidden = model->final_hidden(inputs).slice(1, 0, -1).reshape({-1, config.text.hidden_size});
-      auto targets_grid = labels.slice(1, 1);
-      auto answer_counts = (targets_grid != -100).sum(1, /*keepdim=*/true).clamp_min(1).to(torch::kFloat32);
-      auto weights = (1.0 / (answer_counts * static_cast<double>(batch.size()))).expand_as(targets_grid).reshape({-1});
-      auto targets = targets_grid.reshape({-1});
-      auto keep = (targets != -100).nonzero().squeeze(1);
-      auto selected = hidden.index_select(0, keep.to(device));
-      auto logits = o.tie_embeddings
-                        ? torch::matmul(selected, model->language_model->model->embed_tokens->weight.t())
-                        : model->language_model->lm_head(selected);
-      auto token_loss = torch::nn::functional::cross_entropy(
-          logits, targets.index_select(0, keep).to(device),
-          torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
-      auto weighted = token_loss * weights.index_select(0, keep).to(device);
+      const auto answer = answer_token_losses(model, inputs, padded.labels, o.tie_embeddings);
+      auto answer_counts = (padded.labels.slice(1, 1) != kIgnoreLabel).sum(1).clamp_min(1).to(torch::kFloat32);
+      auto row_weights = (1.0 / (answer_counts * static_cast<double>(batch.size()))).to(device);
+      auto weighted = answer.loss * row_weights.index_select(0, answer.row);
       auto loss = weighted.sum();
       loss.backward();
       batch_loss += loss.item<double>();
       // Per-example losses, for the per-task figures in the progress report.
-      auto rows_of_tokens = torch::div(keep, targets_grid.size(1), "floor").to(device);
       auto per_example = torch::zeros({rows}, weighted.options())
-                             .index_add_(0, rows_of_tokens, weighted.detach())
+                             .index_add_(0, answer.row, weighted.detach())
                              .mul_(static_cast<double>(batch.size()))
                              .cpu();
       auto values = per_example.accessor<float, 1>();

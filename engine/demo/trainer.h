@@ -85,6 +85,12 @@ struct DemoTrainingOptions {
   // middle and later layers, and the lower layers meet the images fresh.
   // Every layer learns from the caption phase on. 0 = all layers learn.
   int text_frozen_layers = 0;
+  // Vision first: the caption phase (captions alone) comes before the text
+  // phase, and the mix starts a schedule of its own. With
+  // text_frozen_layers, the lower layers learn to see first and the facts are
+  // then stored above them (run H1, docs/demo.md: a text phase on frozen
+  // random lower layers lost its facts as soon as those layers learned).
+  bool vision_first = false;
   // Trains with lm_head tied to the input embedding (the saved model keeps
   // the usual untied layout, with lm_head a copy of the embedding). Reading a
   // category name and naming it then share one vector, which helps the model
@@ -106,7 +112,7 @@ struct DemoTrainingOptions {
   const std::atomic<bool>* cancel = nullptr;  // throws hipp::Cancelled when set
 };
 
-// One training sequence: token ids and next-token labels (-100 = no loss).
+// One training sequence: token ids and next-token labels (kIgnoreLabel = no loss).
 struct TrainExample {
   std::vector<int64_t> ids;
   std::vector<int64_t> labels;

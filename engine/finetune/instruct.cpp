@@ -109,7 +109,7 @@ TokenizedConversation tokenize_conversation(const InstructExample& example, cons
     answer.push_back(tokenizer.eos_id());
     if (static_cast<int64_t>(out.ids.size() + question.size() + answer.size()) > max_length) break;
     out.ids.insert(out.ids.end(), question.begin(), question.end());
-    out.labels.insert(out.labels.end(), question.size(), -100);
+    out.labels.insert(out.labels.end(), question.size(), kIgnoreLabel);
     out.ids.insert(out.ids.end(), answer.begin(), answer.end());
     out.labels.insert(out.labels.end(), answer.begin(), answer.end());
   }

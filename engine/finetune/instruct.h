@@ -30,7 +30,7 @@ struct InstructExample {
 // hipp::Error naming the file and the entry.
 std::vector<InstructExample> read_instruct_file(const std::string& path, const std::string& image_folder = "");
 
-// Token ids and next-token labels (-100 = no loss) of one conversation in
+// Token ids and next-token labels (kIgnoreLabel = no loss) of one conversation in
 // LLaVA's vicuna_v1 layout: BOS "USER: <image>\n{q1} ASSISTANT:" "{a1}" EOS
 // "USER: {q2} ASSISTANT:" "{a2}" EOS ..., the image marker expanded to
 // `image_features` copies of `image_token_index`; labels on the answers and

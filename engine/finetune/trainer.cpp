@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "core/json_fields.h"
+#include "model/answer_loss.h"
 #include "model/safetensors.h"
 
 namespace hipp {
@@ -114,32 +115,19 @@ class FeatureCache {
 std::pair<torch::Tensor, int64_t> batch_loss(LlavaModel& model, FeatureCache& features,
                                              const std::vector<const Sequence*>& rows) {
   const auto device = model->options().device();
-  int64_t longest = 0;
-  for (const auto* s : rows) longest = std::max<int64_t>(longest, static_cast<int64_t>(s->ids.size()));
-  const auto n = static_cast<int64_t>(rows.size());
-  auto ids = torch::zeros({n, longest}, torch::kInt64);
-  auto labels = torch::full({n, longest}, -100, torch::kInt64);
+  std::vector<const std::vector<int64_t>*> ids, labels;
   std::vector<torch::Tensor> images;
-  for (int64_t r = 0; r < n; ++r) {
-    const auto& s = *rows[static_cast<size_t>(r)];
-    const auto len = static_cast<int64_t>(s.ids.size());
-    ids[r].slice(0, 0, len).copy_(torch::tensor(s.ids, torch::kInt64));
-    labels[r].slice(0, 0, len).copy_(torch::tensor(s.labels, torch::kInt64));
-    if (!s.image.empty()) images.push_back(features.get(s.image));
+  for (const auto* s : rows) {
+    ids.push_back(&s->ids);
+    labels.push_back(&s->labels);
+    if (!s->image.empty()) images.push_back(features.get(s->image));
   }
+  const auto padded = pad_sequences(ids, labels);
   LlavaInputs inputs;
-  inputs.input_ids = ids.to(device);
+  inputs.input_ids = padded.ids.to(device);
   if (!images.empty()) inputs.image_features = torch::stack(images);
-  const auto hidden_size = model->config().text.hidden_size;
-  auto hidden = model->final_hidden(inputs).slice(1, 0, -1).reshape({-1, hidden_size});
-  auto targets = labels.slice(1, 1).reshape({-1});
-  auto keep = (targets != -100).nonzero().squeeze(1);
-  auto selected = hidden.index_select(0, keep.to(device));
-  auto logits = model->language_model->lm_head(selected).to(torch::kFloat32);
-  auto loss = torch::nn::functional::cross_entropy(
-      logits, targets.index_select(0, keep).to(device),
-      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
-  return {loss, keep.size(0)};
+  const auto answer = answer_token_losses(model, inputs, padded.labels);
+  return {answer.loss.sum(), answer.loss.size(0)};
 }
 
 struct AdamState {
@@ -288,7 +276,7 @@ FinetuneOutcome finetune_lora(LlavaModel& model, const Tokenizer& tokenizer, con
     int64_t answer_tokens = 0;
     for (size_t i : picked) {
       rows.push_back(&sequences[i]);
-      for (int64_t l : sequences[i].labels) answer_tokens += l != -100 ? 1 : 0;
+      for (int64_t l : sequences[i].labels) answer_tokens += l != kIgnoreLabel ? 1 : 0;
       sequence_tokens += static_cast<double>(sequences[i].ids.size());
     }
     // Sorted by length, cut into micro-batches; the loss is the mean over the

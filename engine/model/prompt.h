@@ -14,6 +14,10 @@ struct PromptOptions {
   bool system_prompt = false;  // prepend the vicuna_v1 system sentence
 };
 
+// The label of a position that carries no loss (the prompt, padding), as
+// Hugging Face's trainers use it.
+inline constexpr int64_t kIgnoreLabel = -100;
+
 // "USER: <image>\n{question} ASSISTANT:" (no "<image>\n" when with_image is false).
 std::string llava_prompt(const std::string& question, bool with_image,
                          const PromptOptions& options = {});

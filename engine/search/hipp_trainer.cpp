@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "study/pareto.h"
+#include "study/selection.h"
 
 namespace hipp {
 
@@ -15,10 +16,6 @@ std::string blob_name(const std::string& run, const std::string& what) { return 
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-bool is_policy_origin(const std::string& origin) {
-  return origin == "query" || origin.rfind("grpo:", 0) == 0;
 }
 
 }  // namespace
@@ -152,10 +149,7 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
       report.iterations = settings_.iterations;
       report.evaluations = evaluations_;
       report.mean_return = return_sum / static_cast<double>(episodes.size());
-      std::vector<Objectives> points;
-      for (const auto& t : store_.trials())
-        if (t.metrics && t.subset == "search" && is_policy_origin(t.origin)) points.push_back(t.metrics->objectives);
-      report.hypervolume = hypervolume(points);
+      report.hypervolume = hypervolume(objectives_of(select_trials(store_.trials(), {"search", policy_origins()})));
       report.seconds = seconds_since(start);
       progress(report);
     }

@@ -6,6 +6,8 @@
 #include <map>
 #include <sstream>
 
+#include "study/selection.h"
+
 namespace hipp {
 
 const std::vector<CloudAxis>& cloud_axes() {
@@ -95,7 +97,7 @@ CloudData cloud_data(const std::vector<Trial>& trials, const CloudRequest& r) {
   std::vector<int64_t> ids;
   std::vector<std::string> trial_origin;
   for (const auto& t : trials) {
-    if (t.state != TrialState::Complete || t.subset != r.subset) continue;
+    if (!is_selected(t, {r.subset, {}})) continue;
     const auto kind = origin_kind(t.origin);
     if (std::find(r.hidden_kinds.begin(), r.hidden_kinds.end(), kind) != r.hidden_kinds.end()) continue;
     const auto x = axis_value(t, r.x), y = axis_value(t, r.y);
