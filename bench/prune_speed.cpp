@@ -58,7 +58,7 @@ double decoder_ms(hipp::LlavaModel& model, int64_t tokens, int64_t batch, int re
 
 void speed_table(hipp::LlavaModel& dense, const std::string& label, int64_t tokens, int64_t batch, int repeats) {
   const auto fp = hipp::model_fingerprint(dense);
-  const auto importance = hipp::compute_importance(dense, hipp::Structure::MlpChannels, "magnitude", nullptr);
+  const auto importance = hipp::compute_importance(dense, hipp::Structure::MlpChannels, hipp::ImportanceMethod::Magnitude, nullptr);
   const auto before = hipp::model_cost(dense->config(), tokens);
   const double dense_ms = decoder_ms(dense, tokens, batch, repeats);
   std::printf("\n%s, %lld tokens x batch %lld, %d repeats\n", label.c_str(), static_cast<long long>(tokens),
@@ -70,7 +70,7 @@ void speed_table(hipp::LlavaModel& dense, const std::string& label, int64_t toke
   for (double s : {0.3, 0.5, 0.7}) {
     hipp::PlanRequest request;
     request.sparsity = s;
-    request.importance = "magnitude";
+    request.importance = hipp::ImportanceMethod::Magnitude;
     const auto bp = hipp::make_blueprint(dense->config(), fp, request);
     auto pruned = hipp::apply_blueprint(dense, fp, bp, importance);
     const auto after = hipp::model_cost(pruned->config(), tokens);
@@ -90,7 +90,7 @@ void quality_table(hipp::ModelFolder& folder, const std::string& bench_dir) {
   hipp::Evaluator evaluator(model, folder.tokenizer, folder.preprocessor);
   const auto sqa = hipp::read_scienceqa(bench_dir + "/scienceqa");
   const auto stats = hipp::collect_calibration(evaluator, model, folder.tokenizer, sqa);
-  const auto importance = hipp::compute_importance(model, hipp::Structure::MlpChannels, "wanda-sp", &stats);
+  const auto importance = hipp::compute_importance(model, hipp::Structure::MlpChannels, hipp::ImportanceMethod::WandaSp, &stats);
   const auto outliers = hipp::layer_outlier_ratios(model, stats);
   std::printf("\nquality on the full test set (wanda-sp, calibration %s)\n", stats.fingerprint.c_str());
   std::printf("%-8s %5s %7s %7s %7s %7s %7s %7s %7s %7s %7s\n", "alloc", "s", "F1 rnd", "F1 pop", "F1 adv", "yes rnd",
@@ -110,7 +110,7 @@ void quality_table(hipp::ModelFolder& folder, const std::string& bench_dir) {
     for (double s : {0.3, 0.5, 0.7}) {
       hipp::PlanRequest request;
       request.sparsity = s;
-      request.importance = "wanda-sp";
+      request.importance = hipp::ImportanceMethod::WandaSp;
       request.calibration_fingerprint = stats.fingerprint;
       request.source = alloc;
       if (alloc == "owl") request.allocation = hipp::owl_allocation(outliers, s);

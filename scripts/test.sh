@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 packaging/install-deps.sh
-cmake --preset release >/dev/null
+# HIPP_WERROR=ON (set by CI) turns warnings into errors.
+cmake --preset release -DHIPP_WERROR="${HIPP_WERROR:-OFF}" >/dev/null
 cmake --build --preset release
 ctest --preset release

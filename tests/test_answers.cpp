@@ -148,10 +148,14 @@ TEST(AnswerFiles, WrittenInTheLayoutLlavasScriptsRead) {
       const auto& q = by_id.at(of_split[k]["question_id"].get<int64_t>());
       EXPECT_EQ(q["image"], labels[k]["image"]) << split << " " << k;
       // The answer given to that very question.
-      for (size_t i = 0; i < b.pope.size(); ++i)
-        if (b.pope[i].split == split && b.pope[i].image == labels[k]["image"])
+      for (size_t i = 0; i < b.pope.size(); ++i) {
+        if (b.pope[i].split == split && b.pope[i].image == labels[k]["image"]) {
           EXPECT_EQ(of_split[k]["text"], yes[i] ? "Yes" : "No");
-      if (k > 0) EXPECT_LT(labels[k - 1]["image"].get<std::string>(), labels[k]["image"].get<std::string>());
+        }
+      }
+      if (k > 0) {
+        EXPECT_LT(labels[k - 1]["image"].get<std::string>(), labels[k]["image"].get<std::string>());
+      }
     }
   }
   // ScienceQA: the question file and the answers' prompts.

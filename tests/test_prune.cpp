@@ -61,14 +61,14 @@ CalibrationStats stats_from_batch(LlavaModel& model, const torch::Tensor& ids, c
   return stats;
 }
 
-PlanRequest request(Structure structure, double s, const std::string& importance,
+PlanRequest request(Structure structure, double s, ImportanceMethod importance,
                     const std::vector<double>& allocation = {}) {
   PlanRequest r;
   r.structure = structure;
   r.sparsity = s;
   r.importance = importance;
   r.allocation = allocation;
-  r.calibration_fingerprint = importance == "magnitude" ? "" : "test-batch";
+  r.calibration_fingerprint = importance == ImportanceMethod::Magnitude ? "" : "test-batch";
   return r;
 }
 
@@ -77,8 +77,8 @@ TEST(Prune, SlicedModelEqualsMaskedModelForChannelsAndHeads) {
   const auto fp = model_fingerprint(f.model);
   auto stats = stats_from_batch(f.model, f.ids, f.pixels);
   for (auto structure : {Structure::MlpChannels, Structure::AttentionHeads}) {
-    for (const std::string method : {"magnitude", "wanda-sp"}) {
-      SCOPED_TRACE(structure_name(structure) + " " + method);
+    for (auto method : {ImportanceMethod::Magnitude, ImportanceMethod::WandaSp}) {
+      SCOPED_TRACE(structure_name(structure) + " " + importance_name(method));
       const double s = structure == Structure::MlpChannels ? 0.45 : 0.3;
       const std::vector<double> allocation = structure == Structure::MlpChannels
                                                  ? std::vector<double>{0.5, 0.2, 0.3}
@@ -126,8 +126,8 @@ TEST(Prune, CostCountsMatchTheModelBeforeAndAfterPruning) {
     for (size_t l = 0; l < cost.layers.size(); ++l) EXPECT_EQ(cost.layers[l].params(), counts.decoder_layers[l]);
   };
   check(f.model);
-  const auto bp = make_blueprint(f.model->config(), fp, request(Structure::MlpChannels, 0.5, "magnitude"));
-  auto pruned = apply_blueprint(f.model, fp, bp, compute_importance(f.model, bp.structure, "magnitude", nullptr));
+  const auto bp = make_blueprint(f.model->config(), fp, request(Structure::MlpChannels, 0.5, ImportanceMethod::Magnitude));
+  auto pruned = apply_blueprint(f.model, fp, bp, compute_importance(f.model, bp.structure, ImportanceMethod::Magnitude, nullptr));
   check(pruned);
   const auto before = model_cost(f.model->config(), 40), after = model_cost(pruned->config(), 40);
   EXPECT_LT(after.decoder_flops, before.decoder_flops);
@@ -145,8 +145,8 @@ TEST(Prune, FlapBiasCompensationLowersTheLayerOutputError) {
   Fixture f;
   const auto fp = model_fingerprint(f.model);
   auto stats = stats_from_batch(f.model, f.ids, f.pixels);
-  const auto bp = make_blueprint(f.model->config(), fp, request(Structure::MlpChannels, 0.5, "flap"));
-  const auto importance = compute_importance(f.model, bp.structure, "flap", &stats);
+  const auto bp = make_blueprint(f.model->config(), fp, request(Structure::MlpChannels, 0.5, ImportanceMethod::Flap));
+  const auto importance = compute_importance(f.model, bp.structure, ImportanceMethod::Flap, &stats);
   auto pruned = apply_blueprint(f.model, fp, bp, importance);
   ASSERT_TRUE(pruned->config().text.mlp_down_bias);
   // The down_proj inputs of layer 1 on the calibration batch.
@@ -178,8 +178,8 @@ TEST(Prune, FlapBiasCompensationLowersTheLayerOutputError) {
 TEST(Prune, RefusesABlueprintMadeForAnotherModel) {
   Fixture f;
   auto other = test::micro_model(22);
-  const auto bp = make_blueprint(other->config(), model_fingerprint(other), request(Structure::MlpChannels, 0.3, "magnitude"));
-  const auto importance = compute_importance(f.model, bp.structure, "magnitude", nullptr);
+  const auto bp = make_blueprint(other->config(), model_fingerprint(other), request(Structure::MlpChannels, 0.3, ImportanceMethod::Magnitude));
+  const auto importance = compute_importance(f.model, bp.structure, ImportanceMethod::Magnitude, nullptr);
   try {
     apply_blueprint(f.model, model_fingerprint(f.model), bp, importance);
     FAIL() << "applied a blueprint made for another model";
@@ -190,9 +190,9 @@ TEST(Prune, RefusesABlueprintMadeForAnotherModel) {
 
 TEST(Prune, CalibratedMethodsNeedStatistics) {
   Fixture f;
-  EXPECT_THROW(compute_importance(f.model, Structure::MlpChannels, "wanda-sp", nullptr), Error);
-  EXPECT_THROW(compute_importance(f.model, Structure::MlpChannels, "nonsense", nullptr), Error);
-  EXPECT_THROW(compute_importance(f.model, Structure::AttentionHeads, "flap", nullptr), Error);
+  EXPECT_THROW(compute_importance(f.model, Structure::MlpChannels, ImportanceMethod::WandaSp, nullptr), Error);
+  EXPECT_THROW(parse_importance("nonsense"), Error);
+  EXPECT_THROW(compute_importance(f.model, Structure::AttentionHeads, ImportanceMethod::Flap, nullptr), Error);
 }
 
 TEST(Prune, OwlAllocationPrunesOutlierLayersLess) {
@@ -210,7 +210,7 @@ TEST(Prune, OwlAllocationPrunesOutlierLayersLess) {
 
 Blueprint sample_blueprint() {
   auto config = test::micro_config();
-  return make_blueprint(config, "abc123", request(Structure::MlpChannels, 0.4, "wanda-sp", {0.2, 0.3, 0.5}));
+  return make_blueprint(config, "abc123", request(Structure::MlpChannels, 0.4, ImportanceMethod::WandaSp, {0.2, 0.3, 0.5}));
 }
 
 TEST(Blueprint, RoundTripAndHashIgnoreKeyOrderAndWhitespace) {
@@ -290,8 +290,8 @@ TEST_F(PruneExport, ExportReloadsWithTheSameLogitsAndCanBePrunedAgain) {
   auto folder = load_model_folder(dir_->file("model"));
   const auto fp = model_fingerprint(folder.model);
   const auto bp = make_blueprint(folder.model->config(), fp,
-                                 request(Structure::MlpChannels, 0.5, "magnitude", {0.4, 0.4, 0.2}));
-  auto pruned = apply_blueprint(folder.model, fp, bp, compute_importance(folder.model, bp.structure, "magnitude", nullptr));
+                                 request(Structure::MlpChannels, 0.5, ImportanceMethod::Magnitude, {0.4, 0.4, 0.2}));
+  auto pruned = apply_blueprint(folder.model, fp, bp, compute_importance(folder.model, bp.structure, ImportanceMethod::Magnitude, nullptr));
   const std::string out = dir_->file("pruned");
   export_pruned_model(pruned, bp, dir_->file("model"), out);
   EXPECT_TRUE(fs::exists(out + "/tokenizer.model"));
@@ -309,7 +309,7 @@ TEST_F(PruneExport, ExportReloadsWithTheSameLogitsAndCanBePrunedAgain) {
   job.model_dir = out;
   job.out_dir = dir_->file("pruned-twice");
   job.sparsity = 0.3;
-  job.importance = "magnitude";
+  job.importance = ImportanceMethod::Magnitude;
   const auto again = run_prune_job(job);
   EXPECT_EQ(again.blueprint.units, bp.kept);
   EXPECT_LT(again.after.language_params(), again.before.language_params());
@@ -325,7 +325,7 @@ TEST_F(PruneExport, CalibratedJobWithOwlAllocationAndFlap) {
   job.calibration_dir = dir_->file("bench");
   job.sparsity = 0.5;
   job.allocation = "owl";
-  job.importance = "flap";
+  job.importance = ImportanceMethod::Flap;
   job.calibration.samples = 8;
   const auto result = run_prune_job(job);
   EXPECT_EQ(result.blueprint.source, "owl");
@@ -347,9 +347,9 @@ TEST_F(PruneExport, JobErrorsComeBeforeAnyWrite) {
   job.model_dir = dir_->file("model");
   job.out_dir = dir_->file("never");
   job.sparsity = 0.5;
-  job.importance = "wanda-sp";  // needs --calibration
+  job.importance = ImportanceMethod::WandaSp;  // needs --calibration
   EXPECT_THROW(run_prune_job(job), Error);
-  job.importance = "magnitude";
+  job.importance = ImportanceMethod::Magnitude;
   job.sparsity.reset();
   EXPECT_THROW(run_prune_job(job), Error);  // no sparsity
   job.sparsity = 0.5;

@@ -124,7 +124,7 @@ TEST_F(TrainerTest, LetterDrillsComeFirstUnderTheirOwnSchedule) {
   EXPECT_GT(reports[2].lr, 0.5 * options.lr);
 }
 
-// --text-frozen-layers: the first layers keep their weights through the
+// --image-only-layers: the first layers keep their weights through the
 // text-only phases while the layers above and the embedding learn; every
 // layer learns once images come.
 TEST_F(TrainerTest, FrozenLowerLayersLearnNothingInTheTextPhase) {
@@ -150,7 +150,7 @@ TEST_F(TrainerTest, FrozenLowerLayersLearnNothingInTheTextPhase) {
   options.warmup_steps = 1;
   options.text_only_steps = 3;
   options.caption_only_steps = 3;
-  options.text_frozen_layers = 1;
+  options.image_only_layers = 1;
   std::vector<std::vector<torch::Tensor>> after_text;
   options.phase_done = [&](const char*, size_t index) {
     if (index == 0) after_text = {snapshot(0), snapshot(1)};
@@ -167,6 +167,35 @@ TEST_F(TrainerTest, FrozenLowerLayersLearnNothingInTheTextPhase) {
   EXPECT_FALSE(unchanged(0, layer0)) << "layer 0 learns in the caption phase";
   EXPECT_FALSE(torch::equal(model->language_model->model->embed_tokens->weight, embedding));
   for (const auto& p : layers[0]->parameters()) EXPECT_TRUE(p.requires_grad());
+}
+
+// In a phase with images, text-only examples' gradients stay off the
+// image-only layers: a batch of text problems (images possible but never
+// drawn) leaves layer 0 as it was, and moves it without the option.
+TEST_F(TrainerTest, TextOnlyExamplesDoNotTrainImageOnlyLayers) {
+  for (int image_only : {1, 0}) {
+    auto [tokenizer, model] = micro_model();
+    auto& layer0 = model->language_model->model->layers[0];
+    std::vector<torch::Tensor> before;
+    for (const auto& p : layer0->parameters()) before.push_back(p.detach().clone());
+    DemoTrainingOptions options;
+    options.steps = 3;
+    options.batch_size = 4;
+    options.warmup_steps = 1;
+    options.weight_decay = 0;  // only gradients move weights
+    options.text_only_steps = options.caption_only_steps = options.letter_only_steps = 0;
+    options.caption_share = 1e-12;  // a phase with images, in name
+    options.yes_no_share = options.image_problem_share = options.image_word_share = 0;
+    options.letter_share = options.fact_share = 0;
+    options.text_problem_share = 1;
+    options.image_only_layers = image_only;
+    ASSERT_FALSE(training_phases(options)[0].text_only);
+    train_demo_model(model, tokenizer, clip_preprocessor(32), options);
+    bool same = true;
+    const auto after = layer0->parameters();
+    for (size_t i = 0; i < after.size(); ++i) same = same && torch::equal(after[i], before[i]);
+    EXPECT_EQ(same, image_only == 1) << "image_only_layers " << image_only;
+  }
 }
 
 // --vision-first: captions alone, then the text phase, then the mix under a

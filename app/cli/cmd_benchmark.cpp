@@ -37,7 +37,7 @@ struct DemoArgs {
   int caption_only = DemoTrainingOptions{}.caption_only_steps;
   int letter_only = DemoTrainingOptions{}.letter_only_steps;
   int text_only = DemoTrainingOptions{}.text_only_steps;
-  int text_frozen_layers = DemoTrainingOptions{}.text_frozen_layers;
+  int image_only_layers = DemoTrainingOptions{}.image_only_layers;
   bool vision_first = DemoTrainingOptions{}.vision_first;
   bool tie_embeddings = DemoTrainingOptions{}.tie_embeddings;
   double init_std = DemoTrainingOptions{}.init_std;
@@ -85,7 +85,7 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
   options.training.caption_only_steps = args.caption_only;
   options.training.letter_only_steps = args.letter_only;
   options.training.text_only_steps = args.text_only;
-  options.training.text_frozen_layers = args.text_frozen_layers;
+  options.training.image_only_layers = args.image_only_layers;
   options.training.vision_first = args.vision_first;
   const double scale = static_cast<double>(args.steps) / DemoTrainingOptions{}.steps;
   if (args.caption_only_option && args.caption_only_option->count() == 0)
@@ -251,9 +251,9 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
                        "with --steps)")
           ->check(CLI::NonNegativeNumber)
           ->capture_default_str();
-  demo->add_option("--text-frozen-layers", demo_args->text_frozen_layers,
-                   "the first N decoder layers do not learn during the text-only phases, so the knowledge is stored "
-                   "above them")
+  demo->add_option("--image-only-layers", demo_args->image_only_layers,
+                   "the first N decoder layers learn from examples with an image only (frozen in the text phase; "
+                   "text-only examples' gradients kept off them), so the knowledge is stored above them")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   demo->add_flag("--vision-first", demo_args->vision_first,

@@ -38,8 +38,8 @@ void run_prune(const PruneArgs& args, const CommonOptions& common) {
   job.out_dir = args.out;
   if (args.sparsity >= 0) job.sparsity = args.sparsity;
   job.allocation = args.allocation;
-  job.importance = args.importance;
-  job.structure = args.structure;
+  job.importance = parse_importance(args.importance);
+  job.structure = parse_structure(args.structure);
   job.calibration_dir = args.calibration;
   job.cache_dir = feature_cache_dir(args.cache_dir);
   job.calibration.samples = args.calibration_samples;
@@ -68,7 +68,7 @@ void run_prune(const PruneArgs& args, const CommonOptions& common) {
   }
   std::printf("pruned model: %s (blueprint.json inside, hash %s)\n", args.out.c_str(), blueprint_hash(b).c_str());
   std::printf("structure %s, importance %s, allocation %s\n", structure_name(b.structure).c_str(),
-              b.importance.c_str(), b.source.c_str());
+              importance_name(b.importance).c_str(), b.source.c_str());
   std::printf("sparsity asked %.4f, achieved %.4f of the prunable parameters\n\n", b.sparsity, b.achieved_sparsity);
   std::printf("layer  allocation   units    kept  removed\n");
   for (size_t l = 0; l < b.layers(); ++l)

@@ -25,6 +25,7 @@ namespace {
 struct CreateArgs {
   std::string model, bench, out;
   StudySettings settings;
+  std::string importance = importance_name(StudySettings{}.importance);
 };
 
 struct StudyArgs {
@@ -347,7 +348,7 @@ void add_study_commands(CLI::App& app, CommonOptions& common) {
   create->add_option("--calibration-samples", st.calibration.samples, "calibration problems")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  create->add_option("--importance", st.importance, "magnitude, wanda-sp or flap")
+  create->add_option("--importance", create_args->importance, "magnitude, wanda-sp or flap")
       ->check(CLI::IsMember(importance_methods()))
       ->capture_default_str();
   create->add_option("--s-min", st.s_min, "smallest sparsity searched")->check(CLI::Range(0.0, 0.99))->capture_default_str();
@@ -355,6 +356,7 @@ void add_study_commands(CLI::App& app, CommonOptions& common) {
   create->callback([create_args, &common] {
     if (create_args->settings.s_min > create_args->settings.s_max)
       throw CLI::ValidationError("--s-min", "must not exceed --s-max");
+    create_args->settings.importance = parse_importance(create_args->importance);
     run_create(*create_args, common);
   });
 

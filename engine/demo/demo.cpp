@@ -141,7 +141,7 @@ DemoReport build_demo(const DemoOptions& options) {
         {"caption_only_steps", training.caption_only_steps},
         {"letter_only_steps", training.letter_only_steps},
         {"text_only_steps", training.text_only_steps},
-        {"text_frozen_layers", training.text_frozen_layers},
+        {"image_only_layers", training.image_only_layers},
         {"vision_first", training.vision_first},
         {"init_std", training.init_std},
         {"device", options.device.str()},

@@ -187,16 +187,24 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
                           torch::optim::AdamWOptions(vision_lr).weight_decay(o.weight_decay).betas({0.9, 0.98})));
   const std::array<double, 2> peak{o.lr, vision_lr};
   torch::optim::AdamW optimizer(std::move(groups));
-  const int frozen_layers =
-      std::clamp(o.text_frozen_layers, 0, static_cast<int>(model->language_model->model->layers.size()));
-  // Parameters without a gradient are skipped by the optimizer (no update,
-  // no weight decay, no moments) and by the backward pass.
-  auto set_lower_layers_learn = [&](bool learn) {
-    for (int l = 0; l < frozen_layers; ++l)
-      for (auto& p : model->language_model->model->layers[static_cast<size_t>(l)]->parameters()) {
-        p.requires_grad_(learn);
-        if (!learn) p.mutable_grad() = torch::Tensor();
-      }
+  const int image_only =
+      std::clamp(o.image_only_layers, 0, static_cast<int>(model->language_model->model->layers.size()));
+  std::vector<torch::Tensor> image_only_parameters;
+  for (int l = 0; l < image_only; ++l)
+    for (auto& p : model->language_model->model->layers[static_cast<size_t>(l)]->parameters())
+      image_only_parameters.push_back(p);
+  // In text-only phases those layers are frozen: parameters without a
+  // gradient are skipped by the optimizer (no update, no weight decay, no
+  // moments) and by the backward pass.
+  auto set_image_only_learn = [&](bool learn) {
+    for (auto& p : image_only_parameters) {
+      p.requires_grad_(learn);
+      if (!learn) p.mutable_grad() = torch::Tensor();
+    }
+  };
+  auto clear_image_only_grads = [&] {
+    for (auto& p : image_only_parameters)
+      if (p.grad().defined()) p.mutable_grad().zero_();
   };
   const auto start = std::chrono::steady_clock::now();
   double window_loss = 0, last_loss = 0;
@@ -218,7 +226,7 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
       for (size_t q = phase; q < phases.size() && (q == phase || !phases[q].new_schedule); ++q)
         schedule_steps += phases[q].steps;
     }
-    if (step == phase_begin + 1 && frozen_layers > 0) set_lower_layers_learn(!phases[phase].text_only);
+    if (step == phase_begin + 1 && image_only > 0) set_image_only_learn(!phases[phase].text_only);
     const int phase_step = step - schedule_begin;
     const int warmup = std::min(o.warmup_steps, schedule_steps / 4);
     double factor = 1;
@@ -237,13 +245,23 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
     for (int i = 0; i < o.batch_size; ++i) batch.push_back(draw_example(random, tokenizer, config, mix));
     // Sorted by length and cut into micro-batches, each padded only to its own
     // longest sequence: padding would otherwise cost a third of the compute.
-    std::sort(batch.begin(), batch.end(),
-              [](const TrainExample& a, const TrainExample& b) { return a.ids.size() < b.ids.size(); });
+    // With image-only layers, the text-only examples come first, in
+    // micro-batches of their own, and their gradients are taken off those
+    // layers before the image examples' are added.
+    const bool route = image_only > 0 && !phases[phase].text_only;
+    std::sort(batch.begin(), batch.end(), [&](const TrainExample& a, const TrainExample& b) {
+      if (route && a.has_image != b.has_image) return !a.has_image;
+      return a.ids.size() < b.ids.size();
+    });
+    const size_t text_count = route ? static_cast<size_t>(std::count_if(batch.begin(), batch.end(),
+                                                                         [](const TrainExample& e) { return !e.has_image; }))
+                                    : 0;
     optimizer.zero_grad();
     double batch_loss = 0;
     const size_t micro = static_cast<size_t>(std::max(1, o.micro_batch));
-    for (size_t begin = 0; begin < batch.size(); begin += micro) {
-      const size_t end = std::min(batch.size(), begin + micro);
+    for (size_t begin = 0; begin < batch.size();) {
+      const size_t group_end = route && begin < text_count ? text_count : batch.size();
+      const size_t end = std::min(group_end, begin + micro);
       const auto rows = static_cast<int64_t>(end - begin);
       std::vector<const std::vector<int64_t>*> row_ids, row_labels;
       std::vector<torch::Tensor> pixels;
@@ -283,6 +301,8 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
         task_sum[static_cast<size_t>(task)] += values[r];
         task_count[static_cast<size_t>(task)] += 1;
       }
+      begin = end;
+      if (route && end == text_count) clear_image_only_grads();
     }
     torch::nn::utils::clip_grad_norm_(model->parameters(), o.grad_clip);
     optimizer.step();
@@ -319,7 +339,7 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
     torch::NoGradGuard no_grad;
     model->language_model->lm_head->weight.copy_(model->language_model->model->embed_tokens->weight);
   }
-  set_lower_layers_learn(true);
+  set_image_only_learn(true);
   model->eval();
   return last_loss;
 }

@@ -79,15 +79,16 @@ struct DemoTrainingOptions {
   // Steps of captions, with the drills and the facts at their shares: the
   // model learns to see before it is asked about what it sees.
   int caption_only_steps = 600;
-  // The first N decoder layers do not learn during the text-only phases
-  // (letter drills, text): the body of knowledge must then be stored in the
-  // layers above them, as a real language model keeps its facts in the
-  // middle and later layers, and the lower layers meet the images fresh.
-  // Every layer learns from the caption phase on. 0 = all layers learn.
-  int text_frozen_layers = 0;
+  // The first N decoder layers learn from examples with an image only: they
+  // are frozen in the text-only phases (letter drills, text), and in the
+  // other phases the text-only examples' gradients do not reach them. The
+  // body of knowledge must then be stored in the layers above, as a real
+  // language model keeps its facts in the middle and later layers, while
+  // every layer may serve vision. 0 = every layer learns from everything.
+  int image_only_layers = 0;
   // Vision first: the caption phase (captions alone) comes before the text
   // phase, and the mix starts a schedule of its own. With
-  // text_frozen_layers, the lower layers learn to see first and the facts are
+  // image_only_layers, the lower layers learn to see first and the facts are
   // then stored above them (run H1, docs/demo.md: a text phase on frozen
   // random lower layers lost its facts as soon as those layers learned).
   bool vision_first = false;

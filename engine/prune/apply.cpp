@@ -28,7 +28,7 @@ Blueprint make_blueprint(const LlavaConfig& config, const std::string& model_fin
   return b;
 }
 
-Importance compute_importance(LlavaModel& model, Structure structure, const std::string& method,
+Importance compute_importance(LlavaModel& model, Structure structure, ImportanceMethod method,
                               const CalibrationStats* stats) {
   Importance out;
   out.method = method;
@@ -72,8 +72,8 @@ namespace {
 
 const std::vector<std::vector<double>>& scores_for(const Blueprint& b, const Importance& importance) {
   if (importance.method != b.importance)
-    throw Error("the blueprint asks for importance '" + b.importance + "' but '" + importance.method +
-                "' scores were given");
+    throw Error("the blueprint asks for importance '" + importance_name(b.importance) + "' but '" +
+                importance_name(importance.method) + "' scores were given");
   if (importance_needs_calibration(b.importance) && importance.calibration_fingerprint != b.calibration_fingerprint)
     throw Error("the blueprint was planned with calibration " + b.calibration_fingerprint +
                 ", the scores come from calibration " + importance.calibration_fingerprint);
@@ -129,7 +129,7 @@ LlavaModel apply_blueprint(LlavaModel& model, const std::string& model_fingerpri
   check_blueprint_model(b, model_fingerprint);
   check_units(model, b);
   const auto kept = kept_units(b, scores_for(b, importance));
-  const bool flap = b.importance == "flap" && b.structure == Structure::MlpChannels;
+  const bool flap = b.importance == ImportanceMethod::Flap && b.structure == Structure::MlpChannels;
   if (flap && !importance.stats) throw Error("flap needs calibration statistics for its bias compensation");
 
   LlavaConfig config = model->config();

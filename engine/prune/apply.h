@@ -16,7 +16,7 @@ struct PlanRequest {
   double sparsity = 0.5;
   std::vector<double> allocation;  // empty = uniform
   BudgetOptions budget;
-  std::string importance = "wanda-sp";
+  ImportanceMethod importance = ImportanceMethod::WandaSp;
   std::string calibration_fingerprint;
   std::string source = "uniform";
 };
@@ -26,14 +26,14 @@ Blueprint make_blueprint(const LlavaConfig& config, const std::string& model_fin
 
 // Scores and statistics a blueprint is applied with.
 struct Importance {
-  std::string method;
+  ImportanceMethod method = ImportanceMethod::WandaSp;
   std::string calibration_fingerprint;  // empty for magnitude
   std::vector<std::vector<double>> mlp, heads;  // per layer per unit (filled on demand)
   const CalibrationStats* stats = nullptr;      // flap's bias compensation reads the means
 };
 
 // Computes the scores the blueprint's structure needs.
-Importance compute_importance(LlavaModel& model, Structure structure, const std::string& method,
+Importance compute_importance(LlavaModel& model, Structure structure, ImportanceMethod method,
                               const CalibrationStats* stats);
 
 // Indices of the units each layer keeps, ascending: the lowest-importance

@@ -24,7 +24,22 @@ const std::vector<std::string>& importance_methods() {
   return methods;
 }
 
-bool importance_needs_calibration(const std::string& method) { return method != "magnitude"; }
+std::string importance_name(ImportanceMethod method) {
+  switch (method) {
+    case ImportanceMethod::Magnitude: return "magnitude";
+    case ImportanceMethod::WandaSp: return "wanda-sp";
+    case ImportanceMethod::Flap: return "flap";
+  }
+  return "?";
+}
+
+ImportanceMethod parse_importance(const std::string& name) {
+  for (auto method : {ImportanceMethod::Magnitude, ImportanceMethod::WandaSp, ImportanceMethod::Flap})
+    if (importance_name(method) == name) return method;
+  throw Error("unknown importance method '" + name + "' (magnitude, wanda-sp or flap)");
+}
+
+bool importance_needs_calibration(ImportanceMethod method) { return method != ImportanceMethod::Magnitude; }
 
 double Blueprint::ratio(size_t l) const {
   return units[l] > 0 ? 1.0 - static_cast<double>(kept[l]) / static_cast<double>(units[l]) : 0.0;
@@ -44,7 +59,7 @@ nlohmann::json blueprint_to_json(const Blueprint& b) {
           {"units", b.units},
           {"kept", b.kept},
           {"ratios", ratios},
-          {"importance", b.importance},
+          {"importance", importance_name(b.importance)},
           {"calibration_fingerprint", b.calibration_fingerprint},
           {"source", b.source}};
 }
@@ -69,7 +84,11 @@ Blueprint blueprint_from_json(const nlohmann::json& json, const std::string& whe
   b.align = optional_field<int64_t>(json, "align", 1, where);
   b.units = required_field<std::vector<int64_t>>(json, "units", where);
   b.kept = required_field<std::vector<int64_t>>(json, "kept", where);
-  b.importance = optional_field<std::string>(json, "importance", "wanda-sp", where);
+  try {
+    b.importance = parse_importance(optional_field<std::string>(json, "importance", "wanda-sp", where));
+  } catch (const Error& e) {
+    throw Error(where + ": " + e.what());
+  }
   b.calibration_fingerprint = optional_field<std::string>(json, "calibration_fingerprint", "", where);
   b.source = optional_field<std::string>(json, "source", "", where);
 
@@ -104,9 +123,6 @@ Blueprint blueprint_from_json(const nlohmann::json& json, const std::string& whe
         throw Error(where + ": ratio of layer " + std::to_string(l) + " disagrees with its kept count");
     }
   }
-  const auto& methods = importance_methods();
-  if (std::find(methods.begin(), methods.end(), b.importance) == methods.end())
-    throw Error(where + ": unknown importance method '" + b.importance + "'");
   return b;
 }
 

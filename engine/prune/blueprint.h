@@ -17,9 +17,13 @@ enum class Structure { MlpChannels, AttentionHeads };
 std::string structure_name(Structure s);           // "mlp_channels", "attention_heads"
 Structure parse_structure(const std::string& name);  // throws hipp::Error
 
-// Importance methods: "magnitude", "wanda-sp" (default), "flap".
-const std::vector<std::string>& importance_methods();
-bool importance_needs_calibration(const std::string& method);
+// Importance methods (docs/pruning.md): "magnitude", "wanda-sp" (the
+// default), "flap". Strings only at the edges (files, options).
+enum class ImportanceMethod { Magnitude, WandaSp, Flap };
+std::string importance_name(ImportanceMethod method);
+ImportanceMethod parse_importance(const std::string& name);  // throws hipp::Error
+const std::vector<std::string>& importance_methods();        // the names, for option checks
+bool importance_needs_calibration(ImportanceMethod method);
 
 struct Blueprint {
   std::string model_fingerprint;
@@ -30,7 +34,7 @@ struct Blueprint {
   int64_t align = 1;
   std::vector<int64_t> units;       // prunable units per layer before pruning
   std::vector<int64_t> kept;        // units kept per layer
-  std::string importance = "wanda-sp";
+  ImportanceMethod importance = ImportanceMethod::WandaSp;
   std::string calibration_fingerprint;  // empty when the method needs none
   double achieved_sparsity = 0;     // removed / all prunable parameters
   std::string source;               // how the allocation was made: "uniform", "owl", "file", "policy", ...

@@ -173,11 +173,11 @@ namespace {
 
 torch::Tensor f64(const torch::Tensor& t) { return t.detach().to(torch::kCPU, torch::kFloat64); }
 
-std::vector<double> mlp_importance(LlamaDecoderLayer& layer, const std::string& method,
+std::vector<double> mlp_importance(LlamaDecoderLayer& layer, ImportanceMethod method,
                                    const CalibrationStats* stats, size_t l) {
   auto& mlp = layer->mlp;
   auto down_sq = f64(mlp->down_proj->weight).square().sum(0);  // [I]
-  if (method == "magnitude") {
+  if (method == ImportanceMethod::Magnitude) {
     auto g = f64(mlp->gate_proj->weight).square().sum(1);
     auto u = f64(mlp->up_proj->weight).square().sum(1);
     return to_vector((g + u + down_sq).sqrt());
@@ -188,20 +188,17 @@ std::vector<double> mlp_importance(LlamaDecoderLayer& layer, const std::string& 
   const auto down = to_vector(down_sq);
   std::vector<double> out(channels);
   for (size_t j = 0; j < channels; ++j)
-    out[j] = method == "wanda-sp" ? std::sqrt(stats->layers[l].mlp_sum_sq[j]) * std::sqrt(down[j])
+    out[j] = method == ImportanceMethod::WandaSp ? std::sqrt(stats->layers[l].mlp_sum_sq[j]) * std::sqrt(down[j])
                                   : stats->mlp_variance(l, j) * down[j];  // flap
   return out;
 }
 
 }  // namespace
 
-std::vector<std::vector<double>> unit_importance(LlavaModel& model, Structure structure, const std::string& method,
+std::vector<std::vector<double>> unit_importance(LlavaModel& model, Structure structure, ImportanceMethod method,
                                                  const CalibrationStats* stats) {
-  const auto& methods = importance_methods();
-  if (std::find(methods.begin(), methods.end(), method) == methods.end())
-    throw Error("unknown importance method '" + method + "' (magnitude, wanda-sp or flap)");
   if (importance_needs_calibration(method) && !stats)
-    throw Error("importance '" + method + "' needs calibration data (give a benchmark folder)");
+    throw Error("importance '" + importance_name(method) + "' needs calibration data (give a benchmark folder)");
   torch::NoGradGuard no_grad;
   auto& layers = model->language_model->model->layers;
   if (stats && stats->layers.size() != layers.size())
@@ -217,11 +214,11 @@ std::vector<std::vector<double>> unit_importance(LlavaModel& model, Structure st
     }
     // KV groups: query heads g*q_per_kv .. (g+1)*q_per_kv-1 and KV head g.
     auto& attn = layer->self_attn;
-    if (method == "flap") throw Error("flap importance is defined for mlp_channels only");
+    if (method == ImportanceMethod::Flap) throw Error("flap importance is defined for mlp_channels only");
     const int64_t hd = attn->head_dim, kv = attn->kv_heads, q_per_kv = attn->heads / attn->kv_heads;
     auto o_col = f64(attn->o_proj->weight).square().sum(0);  // [H*hd]
     std::vector<double> s(static_cast<size_t>(kv), 0.0);
-    if (method == "magnitude") {
+    if (method == ImportanceMethod::Magnitude) {
       auto q_row = f64(attn->q_proj->weight).square().sum(1);
       auto k_row = f64(attn->k_proj->weight).square().sum(1);
       auto v_row = f64(attn->v_proj->weight).square().sum(1);

@@ -70,7 +70,7 @@ CalibrationStats collect_calibration(Evaluator& evaluator, LlavaModel& model, co
 // Importance per unit (channel or KV group) per decoder layer. `stats` may be
 // null only for "magnitude"; otherwise a clear error says calibration is
 // needed.
-std::vector<std::vector<double>> unit_importance(LlavaModel& model, Structure structure, const std::string& method,
+std::vector<std::vector<double>> unit_importance(LlavaModel& model, Structure structure, ImportanceMethod method,
                                                  const CalibrationStats* stats);
 
 // OWL-style layer outlier ratios: share of down_proj weights whose

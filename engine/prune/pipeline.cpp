@@ -56,7 +56,7 @@ PruneResult run_prune_job(const PruneJob& job) {
 
   // Settings first, so that mistakes are reported before the slow steps.
   PlanRequest request;
-  request.structure = parse_structure(job.structure);
+  request.structure = job.structure;
   request.importance = job.importance;
   request.budget = job.budget;
   std::optional<AllocationFile> file;
@@ -83,12 +83,9 @@ PruneResult run_prune_job(const PruneJob& job) {
   } else {
     throw Error("a sparsity is needed (--sparsity), unless --allocation names a blueprint");
   }
-  const auto& methods = importance_methods();
-  if (std::find(methods.begin(), methods.end(), request.importance) == methods.end())
-    throw Error("unknown importance method '" + request.importance + "' (magnitude, wanda-sp or flap)");
   const bool needs_calibration = importance_needs_calibration(request.importance) || job.allocation == "owl";
   if (needs_calibration && job.calibration_dir.empty())
-    throw Error(std::string(job.allocation == "owl" ? "the owl allocation" : "importance '" + request.importance + "'") +
+    throw Error(std::string(job.allocation == "owl" ? "the owl allocation" : "importance '" + importance_name(request.importance) + "'") +
                 " needs calibration data: give a benchmark folder (--calibration BENCH_DIR)");
 
   log("loading " + job.model_dir);
@@ -117,7 +114,7 @@ PruneResult run_prune_job(const PruneJob& job) {
   const auto blueprint = make_blueprint(model->config(), fingerprint, request);
   if (file && file->blueprint && file->blueprint->kept != blueprint.kept && !job.sparsity)
     throw Error(job.allocation + ": replaying this blueprint gives other layer widths than it records");
-  log("importance: " + request.importance + ", structure: " + structure_name(request.structure));
+  log("importance: " + importance_name(request.importance) + ", structure: " + structure_name(request.structure));
   const auto importance = compute_importance(model, request.structure, request.importance, stats ? &*stats : nullptr);
   check_cancel();
   log("slicing");

@@ -22,8 +22,8 @@ struct PruneJob {
   std::string cache_dir;            // image-feature cache ("" = memory only)
   std::optional<double> sparsity;   // required unless `allocation` names a blueprint file
   std::string allocation = "uniform";  // uniform | owl | path to a blueprint or allocation JSON
-  std::string importance = "wanda-sp";
-  std::string structure = "mlp_channels";
+  ImportanceMethod importance = ImportanceMethod::WandaSp;
+  Structure structure = Structure::MlpChannels;
   BudgetOptions budget;
   CalibrationOptions calibration;
   LoadOptions load;

@@ -19,8 +19,8 @@ namespace fs = std::filesystem;
 nlohmann::json settings_to_json(const StudySettings& s) {
   return {{"subset", {{"pope_per_split", s.subset.pope_per_split}, {"sqa", s.subset.sqa}, {"seed", s.subset.seed}}},
           {"calibration", {{"samples", s.calibration.samples}, {"seed", s.calibration.seed}, {"split", s.calibration.split}}},
-          {"importance", s.importance},
-          {"structure", s.structure},
+          {"importance", importance_name(s.importance)},
+          {"structure", structure_name(s.structure)},
           {"r_max", s.r_max},
           {"align", s.align},
           {"sparsity_range", {s.s_min, s.s_max}},
@@ -42,8 +42,12 @@ StudySettings settings_from_json(const nlohmann::json& j, const std::string& whe
     s.calibration.seed = static_cast<uint64_t>(optional_field<int64_t>(c, "seed", static_cast<int64_t>(s.calibration.seed), where));
     s.calibration.split = optional_field<std::string>(c, "split", s.calibration.split, where);
   }
-  s.importance = optional_field<std::string>(j, "importance", s.importance, where);
-  s.structure = optional_field<std::string>(j, "structure", s.structure, where);
+  try {
+    s.importance = parse_importance(optional_field<std::string>(j, "importance", importance_name(s.importance), where));
+    s.structure = parse_structure(optional_field<std::string>(j, "structure", structure_name(s.structure), where));
+  } catch (const Error& e) {
+    throw Error(where + ": " + e.what());
+  }
   s.r_max = optional_field<double>(j, "r_max", s.r_max, where);
   s.align = optional_field<int64_t>(j, "align", s.align, where);
   if (j.contains("sparsity_range")) {
@@ -124,7 +128,6 @@ void PlanEvaluator::create_study(const std::string& path, const std::string& mod
                                  const StudySettings& settings, const LoadOptions& load, const std::string& cache_dir,
                                  std::function<void(const std::string&)> log) {
   if (fs::exists(path)) throw Error(path + ": already exists; open it, or choose another file");
-  parse_structure(settings.structure);
   say(log, "reading " + bench_dir);
   const auto full = load_benchmark(bench_dir);
   say(log, "loading " + model_dir);
@@ -165,7 +168,7 @@ PlanEvaluator::PlanEvaluator(StudyStore& store, const LoadOptions& load, const s
   // Calibration serves the importance scores and the OWL baseline's outlier ratios.
   say(log_, "calibrating (" + std::to_string(settings_.calibration.samples) + " problems)");
   stats_ = collect_calibration(*evaluator_, folder_->model, folder_->tokenizer, full_.sqa, settings_.calibration);
-  importance_ = compute_importance(folder_->model, parse_structure(settings_.structure), settings_.importance, &stats_);
+  importance_ = compute_importance(folder_->model, settings_.structure, settings_.importance, &stats_);
   outliers_ = layer_outlier_ratios(folder_->model, stats_);
   for (auto& layer : folder_->model->language_model->model->layers) channel_flow_.push_back(synflow_channel_flow(layer->mlp));
   dense_ = study.dense;
@@ -176,9 +179,8 @@ PlanEvaluator::~PlanEvaluator() = default;
 std::vector<LayerState> PlanEvaluator::layer_states() {
   const std::string key = fingerprint_ + ":" + stats_.fingerprint;
   if (auto stored = store_.layer_states(key)) return layer_states_from_json(*stored, "study layer states");
-  const auto scores = unit_importance(folder_->model, Structure::MlpChannels, "wanda-sp", &stats_);
-  const int structure = settings_.structure == "attention_heads" ? 1 : 0;
-  auto states = compute_layer_states(folder_->model, stats_, scores, structure);
+  const auto scores = unit_importance(folder_->model, Structure::MlpChannels, ImportanceMethod::WandaSp, &stats_);
+  auto states = compute_layer_states(folder_->model, stats_, scores, settings_.structure);
   store_.put_layer_states(key, layer_states_to_json(states));
   return states;
 }
@@ -192,7 +194,7 @@ size_t PlanEvaluator::layers() const { return folder_->model->config().text.laye
 
 Blueprint PlanEvaluator::plan(double sparsity, const std::vector<double>& allocation, const std::string& source) const {
   PlanRequest r;
-  r.structure = parse_structure(settings_.structure);
+  r.structure = settings_.structure;
   r.sparsity = sparsity;
   r.allocation = allocation;
   r.budget.r_max = settings_.r_max;

@@ -25,8 +25,8 @@ namespace hipp {
 struct StudySettings {
   SubsetOptions subset;
   CalibrationOptions calibration;
-  std::string importance = "wanda-sp";
-  std::string structure = "mlp_channels";
+  ImportanceMethod importance = ImportanceMethod::WandaSp;
+  Structure structure = Structure::MlpChannels;
   double r_max = 0.9;
   int64_t align = 1;
   double s_min = 0.1, s_max = 0.7;  // the sparsity range searches draw from

@@ -28,7 +28,7 @@ double low_importance_mass(std::vector<double> importance, double share) {
 }
 
 std::vector<LayerState> compute_layer_states(LlavaModel& model, const CalibrationStats& stats,
-                                             const std::vector<std::vector<double>>& importance, int structure) {
+                                             const std::vector<std::vector<double>>& importance, Structure structure) {
   auto& layers = model->language_model->model->layers;
   const size_t L = layers.size();
   if (stats.layers.size() != L || importance.size() != L)
@@ -79,7 +79,7 @@ nlohmann::json layer_states_to_json(const std::vector<LayerState>& states) {
   for (const auto& s : states)
     rows.push_back({{"layer", s.layer},
                     {"position", s.position},
-                    {"structure", s.structure},
+                    {"structure", s.structure == Structure::AttentionHeads ? 1 : 0},
                     {"gate_norm", s.gate_norm},
                     {"up_norm", s.up_norm},
                     {"down_norm", s.down_norm},
@@ -100,7 +100,9 @@ std::vector<LayerState> layer_states_from_json(const nlohmann::json& json, const
     LayerState s;
     s.layer = required_field<int64_t>(row, "layer", where);
     s.position = required_field<double>(row, "position", where);
-    s.structure = static_cast<int>(required_field<int64_t>(row, "structure", where));
+    const auto structure = required_field<int64_t>(row, "structure", where);
+    if (structure != 0 && structure != 1) throw Error(where + ": structure must be 0 (mlp_channels) or 1 (attention_heads)");
+    s.structure = structure == 1 ? Structure::AttentionHeads : Structure::MlpChannels;
     s.gate_norm = required_field<double>(row, "gate_norm", where);
     s.up_norm = required_field<double>(row, "up_norm", where);
     s.down_norm = required_field<double>(row, "down_norm", where);
@@ -133,7 +135,7 @@ std::vector<std::string> layer_feature_names(bool with_vision) {
 std::vector<std::vector<double>> layer_features(const std::vector<LayerState>& states, bool with_vision) {
   std::vector<std::vector<double>> rows;
   for (const auto& s : states) {
-    std::vector<double> f{s.position,  static_cast<double>(s.structure), s.gate_norm, s.up_norm, s.down_norm,
+    std::vector<double> f{s.position,  s.structure == Structure::AttentionHeads ? 1.0 : 0.0, s.gate_norm, s.up_norm, s.down_norm,
                           s.token_norm_mean, s.token_norm_std, s.outlier_ratio};
     for (double m : s.low_mass) f.push_back(m);
     if (with_vision) {

@@ -18,7 +18,7 @@ namespace hipp {
 struct LayerState {
   int64_t layer = 0;
   double position = 0;  // l / (L - 1)
-  int structure = 0;    // 0 = mlp_channels, 1 = attention_heads
+  Structure structure = Structure::MlpChannels;  // stored as 0 / 1, a feature as 0.0 / 1.0
   double gate_norm = 0, up_norm = 0, down_norm = 0;  // Frobenius norms
   double token_norm_mean = 0, token_norm_std = 0;    // down_proj input token norms
   double outlier_ratio = 0;  // share of channels with importance > 5x the layer mean
@@ -38,7 +38,8 @@ double low_importance_mass(std::vector<double> importance, double share);
 
 // States of every decoder layer. `importance` = per-channel wanda-sp scores.
 std::vector<LayerState> compute_layer_states(LlavaModel& model, const CalibrationStats& stats,
-                                             const std::vector<std::vector<double>>& importance, int structure = 0);
+                                             const std::vector<std::vector<double>>& importance,
+                                             Structure structure = Structure::MlpChannels);
 
 nlohmann::json layer_states_to_json(const std::vector<LayerState>& states);
 std::vector<LayerState> layer_states_from_json(const nlohmann::json& json, const std::string& where);
