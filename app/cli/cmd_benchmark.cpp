@@ -229,7 +229,7 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
       ->check(CLI::Range(2, 100000))
       ->capture_default_str();
   demo->add_option("--steps", demo_args->steps, "training steps")->check(CLI::PositiveNumber)->capture_default_str();
-  demo->add_option("--batch", demo_args->batch, "training batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  demo->add_option("--batch", demo_args->batch, "training batch size")->check(CLI::Range(1, 4096))->capture_default_str();
   demo->add_option("--lr", demo_args->lr, "peak learning rate")->check(finite_positive())->capture_default_str();
   demo->add_option("--vision-lr", demo_args->vision_lr, "peak learning rate of the vision tower and projector (0 = --lr)")
       ->check(finite_non_negative())
@@ -299,7 +299,7 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
   eval->add_option("--answers-dir", eval_args->answers_dir, "write the question, label and answer files LLaVA's evaluation scripts read here");
   eval->add_option("--cache-dir", eval_args->cache_dir, "image-feature cache folder ('none' = memory only)");
   eval->add_flag("--blank-images", eval_args->blank_images, "replace every image with a blank one");
-  eval->add_option("--batch", eval_args->batch, "questions per forward pass")->check(CLI::PositiveNumber)->capture_default_str();
+  eval->add_option("--batch", eval_args->batch, "questions per forward pass")->check(CLI::Range(1, 4096))->capture_default_str();
   eval->add_option("--pope-per-split", eval_args->pope_per_split, "search subset: POPE questions per split")
       ->check(CLI::PositiveNumber)->capture_default_str();
   eval->add_option("--sqa", eval_args->sqa, "search subset: ScienceQA questions")

@@ -118,7 +118,7 @@ void add_finetune_commands(CLI::App& app, CommonOptions& common) {
       ->check(CLI::PositiveNumber);
   ft->add_option("--steps", args->settings.steps, "training steps")->check(CLI::PositiveNumber)->capture_default_str();
   ft->add_option("--batch", args->settings.batch_size, "conversations per step")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   ft->add_option("--rank", args->settings.lora.rank, "LoRA rank")->check(CLI::PositiveNumber)->capture_default_str();
   ft->add_option("--alpha", args->settings.lora.alpha, "LoRA alpha (scale alpha/rank)")
