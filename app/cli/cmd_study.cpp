@@ -245,7 +245,6 @@ void run_rescore(const StudyArgs& args, const CommonOptions& common) {
 
 void run_front(const StudyArgs& args, const CommonOptions& common) {
   auto store = open_sqlite_study(args.study, /*read_only=*/true);
-  if (args.subset != "search" && args.subset != "full") throw Error("--subset must be search or full");
   TrialSelection selection{args.subset, {}};
   if (!args.origin.empty()) selection.origins = {args.origin};
   const auto complete = select_trials(store->trials(), selection);
