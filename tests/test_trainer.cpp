@@ -124,6 +124,19 @@ TEST_F(TrainerTest, LetterDrillsComeFirstUnderTheirOwnSchedule) {
   EXPECT_GT(reports[2].lr, 0.5 * options.lr);
 }
 
+// A copy of a module's weights, and whether two copies are equal.
+std::vector<torch::Tensor> weights_of(const torch::nn::Module& module) {
+  std::vector<torch::Tensor> copies;
+  for (const auto& p : module.parameters()) copies.push_back(p.detach().clone());
+  return copies;
+}
+bool same_weights(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (!torch::equal(a[i], b[i])) return false;
+  return true;
+}
+
 // --image-only-layers: the first layers keep their weights through the
 // text-only phases while the layers above and the embedding learn; every
 // layer learns once images come.
@@ -131,18 +144,7 @@ TEST_F(TrainerTest, FrozenLowerLayersLearnNothingInTheTextPhase) {
   auto [tokenizer, model] = micro_model();
   auto& layers = model->language_model->model->layers;
   ASSERT_GE(layers.size(), 2u);
-  auto snapshot = [&](size_t l) {
-    std::vector<torch::Tensor> copies;
-    for (const auto& p : layers[l]->parameters()) copies.push_back(p.detach().clone());
-    return copies;
-  };
-  auto unchanged = [&](size_t l, const std::vector<torch::Tensor>& before) {
-    const auto now = layers[l]->parameters();
-    for (size_t i = 0; i < now.size(); ++i)
-      if (!torch::equal(now[i], before[i])) return false;
-    return true;
-  };
-  const auto layer0 = snapshot(0), layer1 = snapshot(1);
+  const auto layer0 = weights_of(*layers[0]), layer1 = weights_of(*layers[1]);
   const auto embedding = model->language_model->model->embed_tokens->weight.detach().clone();
   DemoTrainingOptions options;
   options.steps = 6;
@@ -153,18 +155,13 @@ TEST_F(TrainerTest, FrozenLowerLayersLearnNothingInTheTextPhase) {
   options.image_only_layers = 1;
   std::vector<std::vector<torch::Tensor>> after_text;
   options.phase_done = [&](const char*, size_t index) {
-    if (index == 0) after_text = {snapshot(0), snapshot(1)};
+    if (index == 0) after_text = {weights_of(*layers[0]), weights_of(*layers[1])};
   };
   train_demo_model(model, tokenizer, clip_preprocessor(32), options);
   ASSERT_EQ(after_text.size(), 2u);
-  auto same = [](const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
-    for (size_t i = 0; i < a.size(); ++i)
-      if (!torch::equal(a[i], b[i])) return false;
-    return true;
-  };
-  EXPECT_TRUE(same(after_text[0], layer0)) << "layer 0 is frozen in the text phase";
-  EXPECT_FALSE(same(after_text[1], layer1)) << "layer 1 learns in the text phase";
-  EXPECT_FALSE(unchanged(0, layer0)) << "layer 0 learns in the caption phase";
+  EXPECT_TRUE(same_weights(after_text[0], layer0)) << "layer 0 is frozen in the text phase";
+  EXPECT_FALSE(same_weights(after_text[1], layer1)) << "layer 1 learns in the text phase";
+  EXPECT_FALSE(same_weights(weights_of(*layers[0]), layer0)) << "layer 0 learns in the caption phase";
   EXPECT_FALSE(torch::equal(model->language_model->model->embed_tokens->weight, embedding));
   for (const auto& p : layers[0]->parameters()) EXPECT_TRUE(p.requires_grad());
 }
@@ -176,8 +173,7 @@ TEST_F(TrainerTest, TextOnlyExamplesDoNotTrainImageOnlyLayers) {
   for (int image_only : {1, 0}) {
     auto [tokenizer, model] = micro_model();
     auto& layer0 = model->language_model->model->layers[0];
-    std::vector<torch::Tensor> before;
-    for (const auto& p : layer0->parameters()) before.push_back(p.detach().clone());
+    const auto before = weights_of(*layer0);
     DemoTrainingOptions options;
     options.steps = 3;
     options.batch_size = 4;
@@ -191,10 +187,7 @@ TEST_F(TrainerTest, TextOnlyExamplesDoNotTrainImageOnlyLayers) {
     options.image_only_layers = image_only;
     ASSERT_FALSE(training_phases(options)[0].text_only);
     train_demo_model(model, tokenizer, clip_preprocessor(32), options);
-    bool same = true;
-    const auto after = layer0->parameters();
-    for (size_t i = 0; i < after.size(); ++i) same = same && torch::equal(after[i], before[i]);
-    EXPECT_EQ(same, image_only == 1) << "image_only_layers " << image_only;
+    EXPECT_EQ(same_weights(weights_of(*layer0), before), image_only == 1) << "image_only_layers " << image_only;
   }
 }
 

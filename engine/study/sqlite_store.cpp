@@ -146,6 +146,12 @@ class Statement {
   std::string where_;
 };
 
+// Whether `pid` is a process on this machine other than this one that still
+// runs (a trial's writer, a claim's holder).
+bool another_live_process(pid_t pid) {
+  return pid > 0 && pid != ::getpid() && (::kill(pid, 0) == 0 || errno == EPERM);
+}
+
 class SqliteStudy : public StudyStore {
  public:
   SqliteStudy(const std::string& path, bool create, bool read_only = false) : path_(path), read_only_(read_only) {
@@ -525,7 +531,7 @@ class SqliteStudy : public StudyStore {
         while (s.step()) {
           const bool known = !s.is_null(1);
           const auto owner = static_cast<pid_t>(s.integer(1));
-          const bool alive = known && owner != ::getpid() && (::kill(owner, 0) == 0 || errno == EPERM);
+          const bool alive = known && another_live_process(owner);
           if (!alive) orphans.push_back(s.integer(0));
         }
       }
@@ -546,7 +552,7 @@ class SqliteStudy : public StudyStore {
       if (s.step()) {
         const std::string holder = s.blob(0);
         const auto pid = static_cast<pid_t>(std::strtoll(holder.c_str(), nullptr, 10));
-        if (pid > 0 && pid != ::getpid() && (::kill(pid, 0) == 0 || errno == EPERM)) return pid;
+        if (another_live_process(pid)) return pid;
       }
       prepare("INSERT OR REPLACE INTO blobs (name, bytes) VALUES (?, ?)")
           .bind(1, key)
