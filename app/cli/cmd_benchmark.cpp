@@ -39,6 +39,12 @@ struct DemoArgs {
   int text_only = DemoTrainingOptions{}.text_only_steps;
   int image_only_layers = DemoTrainingOptions{}.image_only_layers;
   bool vision_first = DemoTrainingOptions{}.vision_first;
+  bool image_only_mlps = DemoTrainingOptions{}.image_only_mlps;
+  bool image_only_identity = DemoTrainingOptions{}.image_only_identity;
+  double upper_lr_scale = DemoTrainingOptions{}.upper_lr_scale;
+  double text_phase_problems = DemoTrainingOptions{}.text_phase_problem_share;
+  double mix_lr_scale = DemoTrainingOptions{}.mix_lr_scale;
+  int mix_warmup = DemoTrainingOptions{}.mix_warmup_steps;
   bool tie_embeddings = DemoTrainingOptions{}.tie_embeddings;
   double init_std = DemoTrainingOptions{}.init_std;
   bool qk_fan_in = DemoTrainingOptions{}.qk_fan_in_init;
@@ -87,6 +93,12 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
   options.training.text_only_steps = args.text_only;
   options.training.image_only_layers = args.image_only_layers;
   options.training.vision_first = args.vision_first;
+  options.training.image_only_mlps = args.image_only_mlps;
+  options.training.image_only_identity = args.image_only_identity;
+  options.training.upper_lr_scale = args.upper_lr_scale;
+  options.training.text_phase_problem_share = args.text_phase_problems;
+  options.training.mix_lr_scale = args.mix_lr_scale;
+  options.training.mix_warmup_steps = args.mix_warmup;
   const double scale = static_cast<double>(args.steps) / DemoTrainingOptions{}.steps;
   if (args.caption_only_option && args.caption_only_option->count() == 0)
     options.training.caption_only_steps = static_cast<int>(std::lround(args.caption_only * std::min(1.0, scale)));
@@ -251,13 +263,34 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
                        "with --steps)")
           ->check(CLI::NonNegativeNumber)
           ->capture_default_str();
+  demo->add_option("--text-phase-problems", demo_args->text_phase_problems,
+                   "share of text-only problems in the text phase, against the drills' and the facts' 1 each")
+      ->check(finite_non_negative())
+      ->capture_default_str();
   demo->add_option("--image-only-layers", demo_args->image_only_layers,
                    "the first N decoder layers learn from examples with an image only (frozen in the text phase; "
                    "text-only examples' gradients kept off them), so the knowledge is stored above them")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  demo->add_flag("--image-only-mlps", demo_args->image_only_mlps,
+                 "with --image-only-layers: only those layers' MLPs are image-only, their attention learns from "
+                 "everything");
+  demo->add_flag("--image-only-identity", demo_args->image_only_identity,
+                 "with --image-only-layers: those layers start as the identity (output projections zero)");
+  demo->add_option("--upper-lr-scale", demo_args->upper_lr_scale,
+                   "with --image-only-layers: in phases with images, the rest of the language model learns at this "
+                   "fraction of --lr")
+      ->check(finite_positive())
+      ->capture_default_str();
   demo->add_flag("--vision-first", demo_args->vision_first,
                  "captions alone before the text phase, and a schedule of its own for the mix");
+  demo->add_option("--mix-lr-scale", demo_args->mix_lr_scale,
+                   "with --vision-first: the mix's peak learning rates as a fraction of --lr and --vision-lr")
+      ->check(finite_positive())
+      ->capture_default_str();
+  demo->add_option("--mix-warmup", demo_args->mix_warmup,
+                   "with --vision-first: warm-up steps of the mix's schedule (default: --warmup)")
+      ->check(CLI::NonNegativeNumber);
   demo->add_option("--tie-embeddings", demo_args->tie_embeddings, "train with lm_head tied to the embedding (true/false)")
       ->capture_default_str();
   auto* init_std_option = demo->add_option("--init-std", demo_args->init_std, "std of the initial weights (0 = 1/sqrt(fan_in) per projection)")

@@ -51,13 +51,17 @@ TrainExample draw_example(SceneRandom& random, const Tokenizer& tokenizer, const
                        o.letter_share + o.image_word_share + o.fact_share;
   double pick = random.uniform() * total;
   if ((pick -= o.letter_share) < 0) {
-    // 2-4 distinct names, of scene categories or of known things (the options
-    // of the image and of the text problems); the question names one of them.
+    // 2-4 distinct names, of scene categories, of known things, or kinds or
+    // places (the options of the image and of the text problems: every word
+    // an answer may have to be found among); the question names one of them.
     std::vector<std::string> names;
-    if (random.chance(0.5)) {
+    const double pool_pick = random.uniform();
+    if (pool_pick < 1.0 / 3) {
       for (const auto& c : scene_categories()) names.push_back(c.name);
-    } else {
+    } else if (pool_pick < 2.0 / 3) {
       for (const auto& t : known_things()) names.push_back(t.name);
+    } else {
+      names = random.chance(0.5) ? knowledge_kinds() : knowledge_places();
     }
     std::vector<int> pool(names.size());
     for (size_t i = 0; i < pool.size(); ++i) pool[i] = static_cast<int>(i);
@@ -139,6 +143,7 @@ std::vector<TrainingPhase> training_phases(const DemoTrainingOptions& o) {
   DemoTrainingOptions text = captions;
   text.caption_share = 0;
   text.letter_share = text.fact_share = 1;  // half drills, half facts
+  text.text_problem_share = std::max(0.0, o.text_phase_problem_share);
   std::vector<TrainingPhase> phases;
   int left = o.steps;
   auto add = [&](const char* name, int steps, const DemoTrainingOptions& mix, bool new_schedule) {
@@ -156,7 +161,12 @@ std::vector<TrainingPhase> training_phases(const DemoTrainingOptions& o) {
     pure_captions.letter_share = pure_captions.fact_share = 0;
     add("captions", o.caption_only_steps, pure_captions, true);
     add("text", o.text_only_steps, text, true);
+    const size_t before = phases.size();
     add("mix", left, o, true);
+    if (phases.size() > before) {
+      phases.back().lr_scale = o.mix_lr_scale;
+      phases.back().warmup_steps = o.mix_warmup_steps;
+    }
     return phases;
   }
   add("text", o.text_only_steps, text, true);
@@ -173,26 +183,51 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
   torch::manual_seed(o.seed);
   SceneRandom random(o.seed * 1000003 + 17);
   model->train();
-  // Two parameter groups: the language model, and the vision side (tower and
-  // projector), which may learn at its own rate.
-  const double vision_lr = o.vision_lr > 0 ? o.vision_lr : o.lr;
-  std::vector<torch::Tensor> vision_parameters = model->vision_tower->parameters();
-  for (auto& p : model->multi_modal_projector->parameters()) vision_parameters.push_back(p);
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(model->language_model->parameters(),
-                      std::make_unique<torch::optim::AdamWOptions>(
-                          torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay).betas({0.9, 0.98})));
-  groups.emplace_back(vision_parameters,
-                      std::make_unique<torch::optim::AdamWOptions>(
-                          torch::optim::AdamWOptions(vision_lr).weight_decay(o.weight_decay).betas({0.9, 0.98})));
-  const std::array<double, 2> peak{o.lr, vision_lr};
-  torch::optim::AdamW optimizer(std::move(groups));
   const int image_only =
       std::clamp(o.image_only_layers, 0, static_cast<int>(model->language_model->model->layers.size()));
   std::vector<torch::Tensor> image_only_parameters;
-  for (int l = 0; l < image_only; ++l)
-    for (auto& p : model->language_model->model->layers[static_cast<size_t>(l)]->parameters())
-      image_only_parameters.push_back(p);
+  for (int l = 0; l < image_only; ++l) {
+    const auto& layer = model->language_model->model->layers[static_cast<size_t>(l)];
+    if (o.image_only_identity) {
+      // Zero output projections: the layer adds nothing to the residual
+      // stream until images teach it to.
+      torch::NoGradGuard no_grad;
+      layer->self_attn->o_proj->weight.zero_();
+      layer->mlp->down_proj->weight.zero_();
+    }
+    auto parameters = layer->parameters();
+    if (o.image_only_mlps) {
+      parameters = layer->mlp->parameters();
+      for (auto& p : layer->post_attention_layernorm->parameters()) parameters.push_back(p);
+    }
+    for (auto& p : parameters) image_only_parameters.push_back(p);
+  }
+  // Parameter groups: the language model (but its image-only parameters),
+  // the vision side (tower and projector), which may learn at its own rate,
+  // and the image-only parameters, which keep the full rate when the rest of
+  // the language model learns slower (upper_lr_scale).
+  const double vision_lr = o.vision_lr > 0 ? o.vision_lr : o.lr;
+  std::vector<torch::Tensor> vision_parameters = model->vision_tower->parameters();
+  for (auto& p : model->multi_modal_projector->parameters()) vision_parameters.push_back(p);
+  std::vector<torch::Tensor> language_parameters;
+  for (auto& p : model->language_model->parameters()) {
+    const bool image_only_parameter = std::any_of(image_only_parameters.begin(), image_only_parameters.end(),
+                                                  [&](const torch::Tensor& q) { return q.is_same(p); });
+    if (!image_only_parameter) language_parameters.push_back(p);
+  }
+  auto adamw = [&](double lr) {
+    return std::make_unique<torch::optim::AdamWOptions>(
+        torch::optim::AdamWOptions(lr).weight_decay(o.weight_decay).betas({0.9, 0.98}));
+  };
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(language_parameters, adamw(o.lr));
+  groups.emplace_back(vision_parameters, adamw(vision_lr));
+  std::vector<double> peak{o.lr, vision_lr};
+  if (!image_only_parameters.empty()) {
+    groups.emplace_back(image_only_parameters, adamw(o.lr));
+    peak.push_back(o.lr);
+  }
+  torch::optim::AdamW optimizer(std::move(groups));
   // In text-only phases those layers are frozen: parameters without a
   // gradient are skipped by the optimizer (no update, no weight decay, no
   // moments) and by the backward pass.
@@ -213,7 +248,8 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
   int window = 0;
   size_t phase = 0;
   int phase_begin = 0;  // steps before the current phase
-  int schedule_begin = 0, schedule_steps = 0;
+  int schedule_begin = 0, schedule_steps = 0, schedule_warmup = 0;
+  double schedule_scale = 1;
   for (int step = 1; step <= o.steps; ++step) {
     if (o.cancel && o.cancel->load()) throw Cancelled();
     while (phase + 1 < phases.size() && step > phase_begin + phases[phase].steps)
@@ -223,12 +259,14 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
       // its schedule.
       schedule_begin = phase_begin;
       schedule_steps = 0;
+      schedule_scale = phases[phase].lr_scale;
+      schedule_warmup = phases[phase].warmup_steps >= 0 ? phases[phase].warmup_steps : o.warmup_steps;
       for (size_t q = phase; q < phases.size() && (q == phase || !phases[q].new_schedule); ++q)
         schedule_steps += phases[q].steps;
     }
     if (step == phase_begin + 1 && image_only > 0) set_image_only_learn(!phases[phase].text_only);
     const int phase_step = step - schedule_begin;
-    const int warmup = std::min(o.warmup_steps, schedule_steps / 4);
+    const int warmup = std::min(schedule_warmup, schedule_steps / 4);
     double factor = 1;
     if (phase_step <= warmup) {
       factor = static_cast<double>(phase_step) / std::max(1, warmup);
@@ -236,9 +274,14 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
       const double t = static_cast<double>(phase_step - warmup) / std::max(1, schedule_steps - warmup);
       factor = o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + std::cos(M_PI * t));
     }
+    factor *= schedule_scale;
     const double lr = o.lr * factor;
+    // With image-only layers, the rest of the language model may learn
+    // slower once images come, keeping what the text phase stored.
+    const double upper = image_only > 0 && !phases[phase].text_only ? o.upper_lr_scale : 1.0;
     for (size_t g = 0; g < optimizer.param_groups().size(); ++g)
-      static_cast<torch::optim::AdamWOptions&>(optimizer.param_groups()[g].options()).lr(peak[g] * factor);
+      static_cast<torch::optim::AdamWOptions&>(optimizer.param_groups()[g].options())
+          .lr(peak[g] * factor * (g == 0 ? upper : 1.0));
 
     std::vector<TrainExample> batch;
     const DemoTrainingOptions& mix = phases[phase].mix;

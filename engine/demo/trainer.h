@@ -76,6 +76,11 @@ struct DemoTrainingOptions {
   // stay at chance in the mix, are learned within 500 steps here; the drill
   // forms while the rate falls).
   int text_only_steps = 2000;
+  // Text-only problems in the text phase, at this share against the drills'
+  // and the facts' 1 each: the composition a text problem needs (recall the
+  // fact, then find the option that says it) is then learned on text alone,
+  // before vision competes for the model. 0 = drills and facts only.
+  double text_phase_problem_share = 0;
   // Steps of captions, with the drills and the facts at their shares: the
   // model learns to see before it is asked about what it sees.
   int caption_only_steps = 600;
@@ -86,12 +91,36 @@ struct DemoTrainingOptions {
   // language model keeps its facts in the middle and later layers, while
   // every layer may serve vision. 0 = every layer learns from everything.
   int image_only_layers = 0;
+  // With image_only_layers: only those layers' MLPs (and the norm before
+  // each) are image-only; their attention learns from every example, so the
+  // option-letter lookup and a name's assembly may form low while the facts,
+  // which the MLPs store, must still go above.
+  bool image_only_mlps = false;
+  // With image_only_layers: those layers start as the identity (their
+  // attention and MLP output projections zero), so that through the text
+  // phase, where they are frozen, the layers above learn as a language model
+  // of their own, and once images come the new layers grow in below it
+  // without first scrambling its input.
+  bool image_only_identity = false;
+  // With image_only_layers: in the phases with images, the rest of the
+  // language model (the embedding and the layers above) learns at this
+  // fraction of lr while the image-only layers and the vision side keep
+  // their full rates, as a VLM's language model is tuned gently on top of
+  // what it knows.
+  double upper_lr_scale = 1;
   // Vision first: the caption phase (captions alone) comes before the text
   // phase, and the mix starts a schedule of its own. With
   // image_only_layers, the lower layers learn to see first and the facts are
   // then stored above them (run H1, docs/demo.md: a text phase on frozen
   // random lower layers lost its facts as soon as those layers learned).
   bool vision_first = false;
+  // Peak learning rate of the mix's own schedule (vision_first) as a fraction
+  // of lr and vision_lr, and its warm-up steps (negative = warmup_steps). A
+  // low, warm-up-free mix keeps what the earlier phases stored where they
+  // stored it (run H5, docs/demo.md: at a third of the rate the facts in the
+  // upper layers survived; at the full rate they were erased in 50 steps).
+  double mix_lr_scale = 1;
+  int mix_warmup_steps = -1;
   // Trains with lm_head tied to the input embedding (the saved model keeps
   // the usual untied layout, with lm_head a copy of the embedding). Reading a
   // category name and naming it then share one vector, which helps the model
@@ -130,6 +159,10 @@ struct TrainingPhase {
   DemoTrainingOptions mix;
   bool new_schedule = false;
   bool text_only = false;  // no task of the mix has an image
+  // Of a phase that starts a schedule: its peak rate as a fraction of the
+  // options' rates, and its warm-up (negative = the options' warmup_steps).
+  double lr_scale = 1;
+  int warmup_steps = -1;
 };
 // The phases `options` asks for, in order; their steps add up to options.steps.
 std::vector<TrainingPhase> training_phases(const DemoTrainingOptions& options);
