@@ -69,13 +69,14 @@ int main(int argc, char** argv) {
     fs::create_directories(dir);
     const std::string study = (dir / "study.sqlite").string();
     hipp::StudySettings settings;
-    hipp::PlanEvaluator::create_study(study, argv[1], argv[2], settings, {}, "");
+    hipp::create_study(study, argv[1], argv[2], settings, {}, "");
     int64_t parent = 0;
     Row dense, pruned;
     {
       auto store = hipp::open_sqlite_study(study);
-      hipp::PlanEvaluator evaluator(*store, {}, "");
-      const auto plan = evaluator.plan(sparsity, std::vector<double>(evaluator.layers(), 1.0 / evaluator.layers()), "uniform");
+      hipp::StudySession session(*store, {}, "");
+      hipp::PlanEvaluator evaluator(session);
+      const auto plan = session.plan(sparsity, std::vector<double>(session.layers(), 1.0 / session.layers()), "uniform");
       const auto outcome = evaluator.evaluate(plan, "uniform", std::nullopt, "full");
       if (outcome.failed) throw std::runtime_error(outcome.error);
       parent = outcome.trial_id;

@@ -305,9 +305,10 @@ int main(int argc, char** argv) {
           const std::string path =
               (dir / (method + "-" + std::to_string(n) + "-" + std::to_string(seed) + ".sqlite"))
                   .string();
-          PlanEvaluator::create_study(path, model, bench, settings, load, "");
+          create_study(path, model, bench, settings, load, "");
           auto store = open_sqlite_study(path);
-          PlanEvaluator evaluator(*store, load, "");
+          StudySession session(*store, load, "");
+          PlanEvaluator evaluator(session);
           if (method.rfind("hipp", 0) == 0) {
             // hipp-defaults: what `hipp-prune train` does with its defaults
             // (METHOD.md's settings, a free query grid of at least 15).
@@ -326,7 +327,7 @@ int main(int argc, char** argv) {
             int left = n - g.iterations * per_iteration;
             if (query_mode == "fixed" && !defaults) {
               // Robustness- and utility-leaning preferences at sparsities spread over the range.
-              const auto& st = evaluator.settings();
+              const auto& st = session.settings();
               for (int k = 0; k < left; ++k) {
                 const double s = st.s_min + (st.s_max - st.s_min) * (k + 0.5) / left;
                 const Preference w =
@@ -373,7 +374,8 @@ int main(int argc, char** argv) {
     if (!last_hipp_study.empty()) {
       // Controllability and matched sparsity on the last HiPP study.
       auto store = open_sqlite_study(last_hipp_study);
-      PlanEvaluator evaluator(*store, load, "");
+      StudySession session(*store, load, "");
+      PlanEvaluator evaluator(session);
       GrpoSettings g;
       g.iterations = 0;
       HippTrainer trainer(evaluator, *store, g);
@@ -400,7 +402,7 @@ int main(int argc, char** argv) {
         std::printf("%5s %-18s %8s %8s %8s %8s  %s\n", "s", "plan", "random", "popular", "advers.",
                     "SQA", "layer ratios");
         for (double s : {0.3, 0.5, 0.7}) {
-          const auto uniform_plan = evaluator.plan(s, {}, "uniform");
+          const auto uniform_plan = session.plan(s, {}, "uniform");
           const auto rob_plan = trainer.query({1, 0, 0}, s),
                      util_plan = trainer.query({0, 1, 0}, s);
           const auto uniform = evaluator.evaluate(uniform_plan, "uniform", std::nullopt, subset);

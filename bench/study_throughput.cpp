@@ -63,14 +63,15 @@ int main(int argc, char** argv) {
       hipp::StudySettings settings;
       const std::string path = (dir / "eval.sqlite").string();
       auto start = std::chrono::steady_clock::now();
-      hipp::PlanEvaluator::create_study(path, argv[1], argv[2], settings, {}, "");
+      hipp::create_study(path, argv[1], argv[2], settings, {}, "");
       std::printf("\nstudy create (dense model on the search subset): %.1f s\n", seconds_since(start));
       auto store = hipp::open_sqlite_study(path);
       start = std::chrono::steady_clock::now();
-      hipp::PlanEvaluator evaluator(*store, {}, "");
-      std::printf("evaluator set-up (load, calibrate, importance): %.1f s\n", seconds_since(start));
+      hipp::StudySession session(*store, {}, "");
+      hipp::PlanEvaluator evaluator(session);
+      std::printf("study session set-up (load, calibrate, importance): %.1f s\n", seconds_since(start));
       start = std::chrono::steady_clock::now();
-      evaluator.layer_states();
+      session.layer_states();
       std::printf("layer states: %.2f s\n", seconds_since(start));
       for (const char* label : {"cold", "cached"}) {
         hipp::BaselineOptions options;

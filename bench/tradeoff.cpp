@@ -90,10 +90,11 @@ int main(int argc, char** argv) {
         fs::temp_directory_path() / ("hipp-bench-tradeoff-" + std::to_string(::getpid()));
     fs::create_directories(dir);
     const std::string path = (dir / "study.sqlite").string();
-    PlanEvaluator::create_study(path, model, bench, settings, {}, "");
+    create_study(path, model, bench, settings, {}, "");
     auto store = open_sqlite_study(path);
-    PlanEvaluator evaluator(*store, {}, "");
-    const size_t layers = evaluator.layers();
+    StudySession session(*store, {}, "");
+    PlanEvaluator evaluator(session);
+    const size_t layers = session.layers();
     const std::string subset = full ? "full" : "search";
     std::mt19937_64 rng(seed);
     std::gamma_distribution<double> gamma(1.0, 1.0);
@@ -135,7 +136,7 @@ int main(int argc, char** argv) {
                   "random", "popular", "advers.", "mean", "SQA");
       std::vector<Row> rows;
       for (const auto& [name, allocation] : plans) {
-        const auto blueprint = evaluator.plan(s, allocation, name);
+        const auto blueprint = session.plan(s, allocation, name);
         const auto out = evaluator.evaluate(blueprint, name, std::nullopt, subset);
         if (out.failed) {
           std::printf("%-14s failed: %s\n", name.c_str(), out.error.c_str());

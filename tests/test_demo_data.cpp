@@ -51,10 +51,11 @@ TEST(DemoData, CommittedDemoTradesRobustnessForUtility) {
   test::TempDir temp;
   const std::string study = temp.file("study.sqlite");
   StudySettings settings;  // the defaults a user's study gets
-  PlanEvaluator::create_study(study, dir + "/model", dir + "/bench", settings, {}, "");
+  create_study(study, dir + "/model", dir + "/bench", settings, {}, "");
   auto store = open_sqlite_study(study);
-  PlanEvaluator evaluator(*store, {}, "");
-  const size_t layers = evaluator.layers();
+  StudySession session(*store, {}, "");
+  PlanEvaluator evaluator(session);
+  const size_t layers = session.layers();
   auto allocation = [&](int spared_half) {  // -1: uniform; 0: spare the first half; 1: the second
     std::vector<double> a(layers, 1.0);
     for (size_t l = 0; l < layers; ++l)
@@ -68,7 +69,7 @@ TEST(DemoData, CommittedDemoTradesRobustnessForUtility) {
     double pope, sqa;
   };
   auto score = [&](int spared_half) {
-    const auto out = evaluator.evaluate(evaluator.plan(0.5, allocation(spared_half), "test"), "test", std::nullopt,
+    const auto out = evaluator.evaluate(session.plan(0.5, allocation(spared_half), "test"), "test", std::nullopt,
                                         "full");
     EXPECT_FALSE(out.failed) << out.error;
     return Scores{out.metrics.raw.value("pope_mean_f1", 0.0), out.metrics.raw["scienceqa"].value("accuracy", 0.0)};

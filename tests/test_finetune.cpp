@@ -243,12 +243,13 @@ TEST_F(Finetune, JobAddsAChildTrialAndExportsAReloadableModel) {
   settings.subset.sqa = 6;
   settings.calibration.samples = 6;
   const auto study = dir.file("s.sqlite");
-  PlanEvaluator::create_study(study, dir_->file("model"), dir_->file("bench"), settings, {}, "");
+  create_study(study, dir_->file("model"), dir_->file("bench"), settings, {}, "");
   int64_t parent = 0;
   {
     auto store = open_sqlite_study(study);
-    PlanEvaluator evaluator(*store, {}, "");
-    const auto plan = evaluator.plan(0.5, std::vector<double>(evaluator.layers(), 1.0 / 3), "uniform");
+    StudySession session(*store, {}, "");
+    PlanEvaluator evaluator(session);
+    const auto plan = session.plan(0.5, std::vector<double>(session.layers(), 1.0 / 3), "uniform");
     parent = evaluator.evaluate(plan, "uniform").trial_id;
   }
   FinetuneJob job;

@@ -27,7 +27,7 @@ class Search : public ::testing::Test {
     settings_.subset.pope_per_split = 6;
     settings_.subset.sqa = 6;
     settings_.calibration.samples = 6;
-    PlanEvaluator::create_study(dir_->file("study.sqlite"), dir_->file("model"), dir_->file("bench"), settings_, {}, "");
+    create_study(dir_->file("study.sqlite"), dir_->file("model"), dir_->file("bench"), settings_, {}, "");
   }
   static void TearDownTestSuite() { delete dir_; }
   static test::TempDir* dir_;
@@ -39,7 +39,8 @@ StudySettings Search::settings_;
 TEST_F(Search, EachBaselineSpendsExactlyItsBudgetAndCachesRepeats) {
   auto store = open_sqlite_study(dir_->file("study.sqlite"));
   EXPECT_TRUE(store->study().dense.contains("search"));
-  PlanEvaluator evaluator(*store, {}, "");
+  StudySession session(*store, {}, "");
+  PlanEvaluator evaluator(session);
   for (const std::string method : {"uniform", "owl", "random", "nsga2"}) {
     SCOPED_TRACE(method);
     BaselineOptions options;
@@ -88,39 +89,39 @@ TEST_F(Search, EachBaselineSpendsExactlyItsBudgetAndCachesRepeats) {
 
 TEST_F(Search, FailuresBecomeFailTrialsAndLayerStatesAreStored) {
   auto store = open_sqlite_study(dir_->file("study.sqlite"));
-  PlanEvaluator evaluator(*store, {}, "");
-  auto blueprint = evaluator.plan(0.4, {}, "query");
+  StudySession session(*store, {}, "");
+  PlanEvaluator evaluator(session);
+  auto blueprint = session.plan(0.4, {}, "query");
   blueprint.model_fingerprint = "another-model";  // a plan for some other model
   const auto outcome = evaluator.evaluate(blueprint, "query");
   EXPECT_TRUE(outcome.failed);
   EXPECT_NE(outcome.error.find("made for model"), std::string::npos) << outcome.error;
   EXPECT_EQ(store->trial(outcome.trial_id)->state, TrialState::Fail);
   // Full-set scoring records the dense reference for that subset once.
-  const auto full = evaluator.evaluate(evaluator.plan(0.3, {}, "query"), "query", Preference{0.5, 0.3, 0.2}, "full");
+  const auto full = evaluator.evaluate(session.plan(0.3, {}, "query"), "query", Preference{0.5, 0.3, 0.2}, "full");
   EXPECT_FALSE(full.failed) << full.error;
   EXPECT_TRUE(store->study().dense.contains("full"));
   EXPECT_EQ(store->trial(full.trial_id)->subset, "full");
 
-  const auto states = evaluator.layer_states();
-  EXPECT_EQ(states.size(), evaluator.layers());
+  const auto states = session.layer_states();
+  EXPECT_EQ(states.size(), session.layers());
   EXPECT_GT(states[0].vision_mass, 0.0);  // calibration had image problems
   // Stored: a second call reads the same numbers back.
-  const auto again = evaluator.layer_states();
+  const auto again = session.layer_states();
   EXPECT_DOUBLE_EQ(again[1].synflow_share, states[1].synflow_share);
 }
 
 TEST_F(Search, AStudyRefusesAModelWhoseWeightsChanged) {
   test::TempDir other;
   fs::copy(dir_->file("model"), other.file("model"));
-  PlanEvaluator::create_study(other.file("s.sqlite"), other.file("model"), dir_->file("bench"), settings_, {}, "");
-  EXPECT_THROW(PlanEvaluator::create_study(other.file("s.sqlite"), other.file("model"), dir_->file("bench"), settings_,
-                                           {}, ""),
+  create_study(other.file("s.sqlite"), other.file("model"), dir_->file("bench"), settings_, {}, "");
+  EXPECT_THROW(create_study(other.file("s.sqlite"), other.file("model"), dir_->file("bench"), settings_, {}, ""),
                Error);  // never overwrites a study
   fs::remove_all(other.file("model"));
   write_random_model("micro", other.file("model"), 99);  // same place, other weights
   auto store = open_sqlite_study(other.file("s.sqlite"));
   try {
-    PlanEvaluator evaluator(*store, {}, "");
+    StudySession session(*store, {}, "");
     FAIL() << "accepted changed weights";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("changed"), std::string::npos) << e.what();
@@ -143,26 +144,29 @@ TEST_F(Search, HippTrainingResumesExactlyAndQueriesAGrid) {
   settings.hidden = 8;
   settings.seed = 5;
   // Uninterrupted: two iterations.
-  PlanEvaluator::create_study(dir.file("a.sqlite"), dir_->file("model"), dir_->file("bench"), settings_, {}, "");
+  create_study(dir.file("a.sqlite"), dir_->file("model"), dir_->file("bench"), settings_, {}, "");
   auto a = open_sqlite_study(dir.file("a.sqlite"));
-  PlanEvaluator eval_a(*a, {}, "");
+  StudySession session_a(*a, {}, "");
+  PlanEvaluator eval_a(session_a);
   HippTrainer trainer_a(eval_a, *a, settings);
   std::vector<HippIterationReport> reports;
   trainer_a.train([&](const HippIterationReport& r) { reports.push_back(r); });
   ASSERT_EQ(reports.size(), 2u);
   EXPECT_EQ(reports[1].evaluations, 6);
   // Interrupted after one iteration, resumed by a new trainer (as a new process would).
-  PlanEvaluator::create_study(dir.file("b.sqlite"), dir_->file("model"), dir_->file("bench"), settings_, {}, "");
+  create_study(dir.file("b.sqlite"), dir_->file("model"), dir_->file("bench"), settings_, {}, "");
   {
     auto b = open_sqlite_study(dir.file("b.sqlite"));
-    PlanEvaluator eval_b(*b, {}, "");
+    StudySession session_b(*b, {}, "");
+    PlanEvaluator eval_b(session_b);
     auto first = settings;
     first.iterations = 1;
     HippTrainer trainer_b(eval_b, *b, first);
     trainer_b.train();
   }
   auto b = open_sqlite_study(dir.file("b.sqlite"));
-  PlanEvaluator eval_b(*b, {}, "");
+  StudySession session_b(*b, {}, "");
+  PlanEvaluator eval_b(session_b);
   HippTrainer resumed(eval_b, *b, settings);
   EXPECT_EQ(resumed.completed_iterations(), 1);
   resumed.train();

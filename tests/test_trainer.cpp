@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "demo/trainer.h"
 #include "model/presets.h"
 #include "model/prompt.h"
@@ -124,6 +126,42 @@ TEST_F(TrainerTest, LetterDrillsComeFirstUnderTheirOwnSchedule) {
   EXPECT_GT(reports[2].lr, 0.5 * options.lr);
 }
 
+// --mix-lr-scale / --mix-warmup: with --vision-first the mix's own schedule
+// peaks at the given fraction of the rates, from its first step when its
+// warm-up is 0; the phases before it keep the full rate.
+TEST_F(TrainerTest, MixScheduleHasItsOwnPeakAndWarmup) {
+  auto [tokenizer, model] = micro_model();
+  DemoTrainingOptions options;
+  options.steps = 24;
+  options.batch_size = 4;
+  options.micro_batch = 4;
+  options.warmup_steps = 2;
+  options.vision_first = true;
+  options.caption_only_steps = 8;
+  options.text_only_steps = 8;
+  options.mix_lr_scale = 0.25;
+  options.mix_warmup_steps = 0;
+  options.log_every = 1;
+  std::vector<TrainProgress> reports;
+  options.progress = [&](const TrainProgress& p) { reports.push_back(p); };
+  train_demo_model(model, tokenizer, clip_preprocessor(32), options);
+  ASSERT_EQ(reports.size(), 24u);
+  EXPECT_NEAR(reports[0].lr, options.lr * 0.5, 1e-12) << "captions warm up over 2 steps";
+  EXPECT_NEAR(reports[8].lr, options.lr * 0.5, 1e-12) << "the text phase warms up again";
+  // No warm-up: the mix's first step is already one step down its cosine
+  // from a quarter of the rate.
+  const double first = options.min_lr_ratio + (1 - options.min_lr_ratio) * 0.5 * (1 + std::cos(M_PI / 8));
+  EXPECT_NEAR(reports[16].lr, options.lr * 0.25 * first, 1e-12) << "the mix peaks at a quarter of the rate";
+  for (size_t i = 17; i < reports.size(); ++i) EXPECT_LT(reports[i].lr, reports[i - 1].lr) << "then decays";
+  EXPECT_NEAR(reports.back().lr, options.lr * 0.25 * options.min_lr_ratio, 1e-12);
+
+  const auto phases = training_phases(options);
+  ASSERT_EQ(phases.size(), 3u);
+  EXPECT_EQ(phases[0].lr_scale, 1);
+  EXPECT_EQ(phases[1].lr_scale, 1);
+  EXPECT_EQ(phases[2].lr_scale, 0.25);
+}
+
 // A copy of a module's weights, and whether two copies are equal.
 std::vector<torch::Tensor> weights_of(const torch::nn::Module& module) {
   std::vector<torch::Tensor> copies;
@@ -191,6 +229,33 @@ TEST_F(TrainerTest, TextOnlyExamplesDoNotTrainImageOnlyLayers) {
   }
 }
 
+// --image-only-mlps: only the MLPs (and the norm before each) of the
+// image-only layers are kept from text-only examples; their attention learns
+// from them, in the text phase and in the mix alike.
+TEST_F(TrainerTest, ImageOnlyMlpsLeaveAttentionToEveryExample) {
+  auto [tokenizer, model] = micro_model();
+  auto& layer0 = model->language_model->model->layers[0];
+  const auto mlp = weights_of(*layer0->mlp), norm = weights_of(*layer0->post_attention_layernorm);
+  const auto attention = weights_of(*layer0->self_attn);
+  DemoTrainingOptions options;
+  options.steps = 4;
+  options.batch_size = 4;
+  options.warmup_steps = 1;
+  options.weight_decay = 0;
+  options.letter_only_steps = options.caption_only_steps = 0;
+  options.text_only_steps = 2;  // then a mix of text problems, images possible in name
+  options.caption_share = 1e-12;
+  options.yes_no_share = options.image_problem_share = options.image_word_share = 0;
+  options.text_problem_share = 1;
+  options.image_only_layers = 1;
+  options.image_only_mlps = true;
+  train_demo_model(model, tokenizer, clip_preprocessor(32), options);
+  EXPECT_TRUE(same_weights(weights_of(*layer0->mlp), mlp)) << "the MLP learns from images only";
+  EXPECT_TRUE(same_weights(weights_of(*layer0->post_attention_layernorm), norm));
+  EXPECT_FALSE(same_weights(weights_of(*layer0->self_attn), attention)) << "attention learns from text too";
+  for (const auto& p : layer0->parameters()) EXPECT_TRUE(p.requires_grad());
+}
+
 // --vision-first: captions alone, then the text phase, then the mix under a
 // schedule of its own.
 TEST(TrainingPhases, VisionFirst) {
@@ -231,6 +296,10 @@ TEST(TrainingPhases, CurriculumOfTheDefaults) {
   EXPECT_STREQ(phases[2].name, "mix");
   EXPECT_FALSE(phases[2].new_schedule) << "the mix continues the captions' schedule";
   EXPECT_EQ(phases[2].steps, 2400);
+  o.text_phase_problem_share = 0.5;  // text problems join the text phase; it stays text-only
+  EXPECT_EQ(training_phases(o)[0].mix.text_problem_share, 0.5);
+  EXPECT_TRUE(training_phases(o)[0].text_only);
+  o.text_phase_problem_share = 0;
 
   o.letter_only_steps = 800;
   o.steps = 1000;  // shorter than the phases asked for: the later ones are cut

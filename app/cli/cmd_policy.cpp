@@ -45,8 +45,9 @@ std::string run_name(const PolicyArgs& args) {
 void run_train(const PolicyArgs& args, const CommonOptions& common) {
   apply_common(common);
   auto store = open_sqlite_study(args.study);
-  PlanEvaluator evaluator(*store, load_options(common), feature_cache_dir(args.cache_dir),
-                          [](const std::string& line) { progress_line("train: " + line); });
+  StudySession session(*store, load_options(common), feature_cache_dir(args.cache_dir),
+                       [](const std::string& line) { progress_line("train: " + line); });
+  PlanEvaluator evaluator(session);
   const auto* cancel = install_cancel_handler();
   evaluator.cancel = cancel;
   GrpoSettings settings = args.small_budget ? small_budget_grpo_settings() : GrpoSettings{};
@@ -112,7 +113,8 @@ void run_query(const PolicyArgs& args, const CommonOptions& common) {
   auto store = open_sqlite_study(args.study);
   if (!study_has_policy(*store, run_name(args)))
     throw Error(args.study + ": no trained policy '" + run_name(args) + "' (run hipp-prune train first)");
-  PlanEvaluator evaluator(*store, load_options(common), feature_cache_dir(args.cache_dir));
+  StudySession session(*store, load_options(common), feature_cache_dir(args.cache_dir));
+  PlanEvaluator evaluator(session);
   GrpoSettings settings;
   settings.iterations = 0;
   HippTrainer trainer(evaluator, *store, settings, run_name(args));

@@ -51,8 +51,8 @@ std::string when(double seconds) {
 
 void run_create(const CreateArgs& args, const CommonOptions& common) {
   apply_common(common);
-  PlanEvaluator::create_study(args.out, args.model, args.bench, args.settings, load_options(common), feature_cache_dir(""),
-                              [](const std::string& line) { progress_line("study: " + line); });
+  create_study(args.out, args.model, args.bench, args.settings, load_options(common), feature_cache_dir(""),
+               [](const std::string& line) { progress_line("study: " + line); });
   auto store = open_sqlite_study(args.out);
   const auto study = store->study();
   const auto dense = result_from_json(study.dense["search"]);
@@ -142,8 +142,9 @@ void run_show(const StudyArgs& args, const CommonOptions& common) {
 void run_baseline_command(const StudyArgs& args, const CommonOptions& common) {
   apply_common(common);
   auto store = open_sqlite_study(args.study);
-  PlanEvaluator evaluator(*store, load_options(common), feature_cache_dir(args.cache_dir),
-                          [](const std::string& line) { progress_line("baseline: " + line); });
+  StudySession session(*store, load_options(common), feature_cache_dir(args.cache_dir),
+                       [](const std::string& line) { progress_line("baseline: " + line); });
+  PlanEvaluator evaluator(session);
   evaluator.cancel = install_cancel_handler();
   BaselineOptions options;
   options.method = args.method;
@@ -185,9 +186,9 @@ void run_baseline_command(const StudyArgs& args, const CommonOptions& common) {
 void run_states(const StudyArgs& args, const CommonOptions& common) {
   apply_common(common);
   auto store = open_sqlite_study(args.study);
-  PlanEvaluator evaluator(*store, load_options(common), feature_cache_dir(args.cache_dir),
-                          [](const std::string& line) { progress_line("states: " + line); });
-  const auto states = evaluator.layer_states();
+  StudySession session(*store, load_options(common), feature_cache_dir(args.cache_dir),
+                       [](const std::string& line) { progress_line("states: " + line); });
+  const auto states = session.layer_states();
   if (common.json) {
     std::cout << layer_states_to_json(states).dump(2) << "\n";
     return;
@@ -217,8 +218,9 @@ void run_rescore(const StudyArgs& args, const CommonOptions& common) {
     chosen.push_back(*t);
   }
   if (chosen.empty()) throw Error("nothing to re-score: give --trial IDs or --front");
-  PlanEvaluator evaluator(*store, load_options(common), feature_cache_dir(args.cache_dir),
-                          [](const std::string& line) { progress_line("rescore: " + line); });
+  StudySession session(*store, load_options(common), feature_cache_dir(args.cache_dir),
+                       [](const std::string& line) { progress_line("rescore: " + line); });
+  PlanEvaluator evaluator(session);
   evaluator.cancel = install_cancel_handler();
   nlohmann::json rows = nlohmann::json::array();
   if (!common.json)

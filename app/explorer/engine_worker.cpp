@@ -47,11 +47,15 @@ struct EngineWorker::Request {
 struct EngineWorker::Session {
   std::string path;
   std::unique_ptr<StudyStore> store;
+  std::unique_ptr<StudySession> study;
   std::unique_ptr<PlanEvaluator> evaluator;
   std::unique_ptr<HippTrainer> trainer;
 
   PlanEvaluator& loaded(const std::function<void(const std::string&)>& log, const std::atomic<bool>* cancel) {
-    if (!evaluator) evaluator = std::make_unique<PlanEvaluator>(*store, LoadOptions{}, features_dir(), log);
+    if (!evaluator) {
+      study = std::make_unique<StudySession>(*store, LoadOptions{}, features_dir(), log);
+      evaluator = std::make_unique<PlanEvaluator>(*study);
+    }
     evaluator->cancel = cancel;
     return *evaluator;
   }
@@ -228,7 +232,7 @@ void EngineWorker::execute(const Request& r) {
         // The visual sensitivity needs the model: loaded now, so later jobs start at once.
         report(-1, -1, "loading", "loading the model, benchmark and calibration", -1);
         auto& evaluator = session_->loaded(log, &cancel_);
-        summary.visual_sensitivity = visual_of(evaluator.layer_states());
+        summary.visual_sensitivity = visual_of(evaluator.session().layer_states());
         Q_EMIT studyOpened(summary);
         message = QString::fromStdString(fs::path(q->path).filename().string());
       }
@@ -255,15 +259,15 @@ void EngineWorker::execute(const Request& r) {
           settings.subset.pope_per_split = 50;
           settings.subset.sqa = 100;
           report(-1, -1, "creating the study", "creating the demo study", -1);
-          PlanEvaluator::create_study(q->study, (fs::path(q->folder) / "model").string(), (fs::path(q->folder) / "bench").string(),
-                                      settings, {}, Session::features_dir(), log);
+          create_study(q->study, (fs::path(q->folder) / "model").string(), (fs::path(q->folder) / "bench").string(),
+                       settings, {}, Session::features_dir(), log);
         }
         post({request::OpenStudy{q->study}});
         message = QString::fromStdString(q->study);
       }
       if (const auto* q = std::get_if<request::CreateStudy>(&r.job)) {
         StudySettings settings;
-        PlanEvaluator::create_study(q->study, q->model, q->bench, settings, {}, Session::features_dir(), log);
+        create_study(q->study, q->model, q->bench, settings, {}, Session::features_dir(), log);
         post({request::OpenStudy{q->study}});
         message = QString::fromStdString(q->study);
       }

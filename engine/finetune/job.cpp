@@ -52,9 +52,10 @@ FinetuneResult run_finetune_job(const FinetuneJob& job) {
   log("fine-tuning data: " + std::to_string(data.size()) + " conversations from " + data_path);
 
   log("loading the study's model and benchmark");
-  PlanEvaluator evaluator(*store, job.load, job.cache_dir, job.log);
+  StudySession session(*store, job.load, job.cache_dir, job.log);
+  PlanEvaluator evaluator(session);
   evaluator.cancel = job.cancel;
-  auto model = evaluator.pruned_model(blueprint);
+  auto model = session.pruned_model(blueprint);
   log("plan of trial " + std::to_string(job.trial) + ": sparsity " + std::to_string(blueprint.achieved_sparsity));
 
   FinetuneRun run;
@@ -63,7 +64,7 @@ FinetuneResult run_finetune_job(const FinetuneJob& job) {
   run.identity = {{"study_model", study.model_fingerprint}, {"plan", plan->hash}, {"data", fs::absolute(data_path).string()}};
   run.progress = job.progress;
   run.cancel = job.cancel;
-  const auto& folder = evaluator.folder();
+  const auto& folder = session.folder();
   result.training = finetune_lora(model, folder.tokenizer, folder.preprocessor, data, job.settings, run);
   merge_lora(model);
 

@@ -29,7 +29,7 @@ struct Run {
   // Planning cannot fail here: every allocation entry is positive, so the
   // budget mapping reaches any s below r_max.
   const EvalOutcome& evaluate(double s, const std::vector<double>& allocation, const std::string& source) {
-    const auto blueprint = evaluator->plan(s, allocation, source);
+    const auto blueprint = evaluator->session().plan(s, allocation, source);
     outcomes.push_back(evaluator->evaluate(blueprint, options->method));
     if (options->progress)
       options->progress(static_cast<int>(outcomes.size()), options->evaluations, outcomes.back());
@@ -84,15 +84,15 @@ std::vector<EvalOutcome> run_baseline(PlanEvaluator& evaluator, const BaselineOp
   auto run = std::make_shared<Run>();
   run->evaluator = &evaluator;
   run->options = &options;
-  const auto& st = evaluator.settings();
-  const size_t L = evaluator.layers();
+  const auto& st = evaluator.session().settings();
+  const size_t L = evaluator.session().layers();
   const int n = options.evaluations;
   std::mt19937_64 random(options.seed);
 
   if (options.method == "uniform" || options.method == "owl") {
     for (double s : grid(st.s_min, st.s_max, n)) {
       const auto allocation = options.method == "uniform" ? uniform_allocation(L)
-                                                          : owl_allocation(evaluator.outlier_ratios(), s);
+                                                          : owl_allocation(evaluator.session().outlier_ratios(), s);
       run->evaluate(s, allocation, options.method);
     }
   } else if (options.method == "random") {

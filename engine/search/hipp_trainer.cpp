@@ -31,8 +31,8 @@ HippTrainer::HippTrainer(PlanEvaluator& evaluator, StudyStore& store, const Grpo
     settings_ = grpo_settings_from_json(nlohmann::json::parse(*stored), "study run " + run_);
     settings_.iterations = iterations;  // a resumed run may be asked to go further
   }
-  const auto& study = evaluator_.settings();
-  const auto features = layer_features(evaluator_.layer_states(), settings_.vision_state);
+  const auto& study = evaluator_.session().settings();
+  const auto features = layer_features(evaluator_.session().layer_states(), settings_.vision_state);
   std::vector<double> flat;
   for (const auto& row : features) flat.insert(flat.end(), row.begin(), row.end());
   states_ = torch::tensor(flat, torch::kFloat64).reshape({static_cast<int64_t>(features.size()), -1});
@@ -85,7 +85,7 @@ bool HippTrainer::load_checkpoint() {
 }
 
 double HippTrainer::retained_flow_geo(const Blueprint& b) const {
-  const auto rho = evaluator_.retained_flow(b);
+  const auto rho = evaluator_.session().retained_flow(b);
   double log_sum = 0;
   for (double r : rho) log_sum += std::log(std::max(r, 1e-300));
   return std::exp(log_sum / static_cast<double>(rho.size()));
@@ -114,14 +114,14 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
         e.w = w;
         e.plan = policy_->sample(states_, w);
         e.old_log_prob = e.plan.log_prob.item<double>();
-        const auto blueprint = evaluator_.plan(e.plan.sparsity, e.plan.allocation, "policy");
+        const auto blueprint = evaluator_.session().plan(e.plan.sparsity, e.plan.allocation, "policy");
         const auto outcome = evaluator_.evaluate(blueprint, origin, w);
         ++evaluations_;
         if (outcome.failed) {
           returns.push_back(-1.0);  // below any evaluated plan's return
           gates.push_back(1.0);
         } else {
-          const auto rho = evaluator_.retained_flow(blueprint);
+          const auto rho = evaluator_.session().retained_flow(blueprint);
           double log_sum = 0, rho_min = 1;
           for (double r : rho) {
             log_sum += std::log(std::max(r, 1e-300));
@@ -158,7 +158,7 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
 
 Blueprint HippTrainer::query(const Preference& w, std::optional<double> sparsity) {
   const auto plan = policy_->query(states_, w, sparsity);
-  return evaluator_.plan(plan.sparsity, plan.allocation, "policy");
+  return evaluator_.session().plan(plan.sparsity, plan.allocation, "policy");
 }
 
 std::vector<EvalOutcome> HippTrainer::evaluate_query_grid(int count, const std::vector<double>& sparsities) {

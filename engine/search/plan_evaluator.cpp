@@ -2,83 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 
 #include "core/error.h"
-#include "core/hash.h"
-#include "core/json_fields.h"
-#include "model/fingerprint.h"
 #include "prune/cost.h"
-#include "search/grpo.h"
 
 namespace hipp {
-namespace fs = std::filesystem;
-
-nlohmann::json settings_to_json(const StudySettings& s) {
-  return {{"subset", {{"pope_per_split", s.subset.pope_per_split}, {"sqa", s.subset.sqa}, {"seed", s.subset.seed}}},
-          {"calibration", {{"samples", s.calibration.samples}, {"seed", s.calibration.seed}, {"split", s.calibration.split}}},
-          {"importance", importance_name(s.importance)},
-          {"structure", structure_name(s.structure)},
-          {"r_max", s.r_max},
-          {"align", s.align},
-          {"sparsity_range", {s.s_min, s.s_max}},
-          {"eval_batch", s.eval_batch}};
-}
-
-StudySettings settings_from_json(const nlohmann::json& j, const std::string& where) {
-  StudySettings s;
-  if (!j.is_object()) throw Error(where + ": study settings must be an object");
-  if (j.contains("subset")) {
-    const auto& sub = j["subset"];
-    s.subset.pope_per_split = static_cast<int>(optional_field<int64_t>(sub, "pope_per_split", s.subset.pope_per_split, where));
-    s.subset.sqa = static_cast<int>(optional_field<int64_t>(sub, "sqa", s.subset.sqa, where));
-    s.subset.seed = static_cast<uint64_t>(optional_field<int64_t>(sub, "seed", static_cast<int64_t>(s.subset.seed), where));
-  }
-  if (j.contains("calibration")) {
-    const auto& c = j["calibration"];
-    s.calibration.samples = static_cast<int>(optional_field<int64_t>(c, "samples", s.calibration.samples, where));
-    s.calibration.seed = static_cast<uint64_t>(optional_field<int64_t>(c, "seed", static_cast<int64_t>(s.calibration.seed), where));
-    s.calibration.split = optional_field<std::string>(c, "split", s.calibration.split, where);
-  }
-  try {
-    s.importance = parse_importance(optional_field<std::string>(j, "importance", importance_name(s.importance), where));
-    s.structure = parse_structure(optional_field<std::string>(j, "structure", structure_name(s.structure), where));
-  } catch (const Error& e) {
-    throw Error(where + ": " + e.what());
-  }
-  s.r_max = optional_field<double>(j, "r_max", s.r_max, where);
-  s.align = optional_field<int64_t>(j, "align", s.align, where);
-  if (j.contains("sparsity_range")) {
-    const auto range = required_field<std::vector<double>>(j, "sparsity_range", where);
-    if (range.size() != 2 || !(range[0] >= 0 && range[0] <= range[1] && range[1] < 1))
-      throw Error(where + ": sparsity_range must be [s_min, s_max] with 0 <= s_min <= s_max < 1");
-    s.s_min = range[0];
-    s.s_max = range[1];
-  }
-  s.eval_batch = static_cast<int>(optional_field<int64_t>(j, "eval_batch", s.eval_batch, where));
-  return s;
-}
-
-std::string benchmark_fingerprint(const std::string& bench_dir) {
-  ContentHash hash;
-  std::vector<fs::path> files;
-  const fs::path pope = fs::path(bench_dir) / "pope";
-  if (fs::is_directory(pope))
-    for (const auto& e : fs::directory_iterator(pope))
-      if (e.is_regular_file() && e.path().extension() == ".json") files.push_back(e.path());
-  std::sort(files.begin(), files.end());
-  files.push_back(fs::path(bench_dir) / "scienceqa" / "problems.json");
-  files.push_back(fs::path(bench_dir) / "scienceqa" / "pid_splits.json");
-  for (const auto& f : files) {
-    std::ifstream in(f, std::ios::binary);
-    if (!in) throw Error(f.string() + ": cannot read benchmark file");
-    hash.add(f.filename().string());
-    hash.add(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()));
-  }
-  return hash.hex();
-}
 
 Objectives objectives_from(const BenchmarkResult& r, const BenchmarkResult& dense, double achieved_sparsity) {
   Objectives o;
@@ -89,21 +17,6 @@ Objectives objectives_from(const BenchmarkResult& r, const BenchmarkResult& dens
 }
 
 namespace {
-
-// The dense model's scores with its size and cost, the reference every plan's
-// row is shown beside.
-nlohmann::json dense_record(const BenchmarkResult& result, const LlavaConfig& config) {
-  auto record = result_to_json(result);
-  const auto cost = model_cost(config, config.num_image_features() + 64);
-  record["language_params"] = cost.language_params();
-  record["decoder_flops"] = cost.decoder_flops;
-  return record;
-}
-
-void say(const std::function<void(const std::string&)>& log, const std::string& line) {
-  if (log) log(line);
-}
-
 
 // Median wall time of a forward pass over one text sequence as long as a
 // typical prompt (image positions plus 64 tokens), after one warm-up.
@@ -122,108 +35,25 @@ double forward_latency_ms(LlavaModel& model) {
   std::sort(ms.begin(), ms.end());
   return ms[ms.size() / 2];
 }
+
 }  // namespace
-
-void PlanEvaluator::create_study(const std::string& path, const std::string& model_dir, const std::string& bench_dir,
-                                 const StudySettings& settings, const LoadOptions& load, const std::string& cache_dir,
-                                 std::function<void(const std::string&)> log) {
-  if (fs::exists(path)) throw Error(path + ": already exists; open it, or choose another file");
-  say(log, "reading " + bench_dir);
-  const auto full = load_benchmark(bench_dir);
-  say(log, "loading " + model_dir);
-  auto folder = load_model_folder(model_dir, load);
-  folder.model->eval();
-  StudyRecord record;
-  record.model_dir = fs::absolute(model_dir).string();
-  record.bench_dir = fs::absolute(bench_dir).string();
-  record.model_fingerprint = model_fingerprint(folder.model);
-  record.bench_fingerprint = benchmark_fingerprint(bench_dir);
-  record.settings = settings_to_json(settings);
-  say(log, "scoring the dense model on the search subset");
-  Evaluator evaluator(folder.model, folder.tokenizer, folder.preprocessor, cache_dir);
-  EvalOptions options;
-  options.batch_size = settings.eval_batch;
-  const auto dense = evaluator.evaluate(search_subset(full, settings.subset), options);
-  record.dense["search"] = dense_record(dense, folder.model->config());
-  create_sqlite_study(path, record);
-}
-
-PlanEvaluator::PlanEvaluator(StudyStore& store, const LoadOptions& load, const std::string& cache_dir,
-                             std::function<void(const std::string&)> log)
-    : store_(store), log_(std::move(log)) {
-  const auto study = store_.study();
-  settings_ = settings_from_json(study.settings, "study settings");
-  say(log_, "reading " + study.bench_dir);
-  if (benchmark_fingerprint(study.bench_dir) != study.bench_fingerprint)
-    throw Error(study.bench_dir + ": the benchmark files changed since the study was created");
-  full_ = load_benchmark(study.bench_dir);
-  subset_ = search_subset(full_, settings_.subset);
-  say(log_, "loading " + study.model_dir);
-  folder_ = std::make_unique<ModelFolder>(load_model_folder(study.model_dir, load));
-  folder_->model->eval();
-  fingerprint_ = model_fingerprint(folder_->model);
-  if (fingerprint_ != study.model_fingerprint)
-    throw Error(study.model_dir + ": the model's weights changed since the study was created");
-  evaluator_ = std::make_unique<Evaluator>(folder_->model, folder_->tokenizer, folder_->preprocessor, cache_dir);
-  // Calibration serves the importance scores and the OWL baseline's outlier ratios.
-  say(log_, "calibrating (" + std::to_string(settings_.calibration.samples) + " problems)");
-  stats_ = collect_calibration(*evaluator_, folder_->model, folder_->tokenizer, full_.sqa, settings_.calibration);
-  importance_ = compute_importance(folder_->model, settings_.structure, settings_.importance, &stats_);
-  outliers_ = layer_outlier_ratios(folder_->model, stats_);
-  for (auto& layer : folder_->model->language_model->model->layers) channel_flow_.push_back(synflow_channel_flow(layer->mlp));
-  dense_ = study.dense;
-}
-
-PlanEvaluator::~PlanEvaluator() = default;
-
-std::vector<LayerState> PlanEvaluator::layer_states() {
-  const std::string key = fingerprint_ + ":" + stats_.fingerprint;
-  if (auto stored = store_.layer_states(key)) return layer_states_from_json(*stored, "study layer states");
-  const auto scores = unit_importance(folder_->model, Structure::MlpChannels, ImportanceMethod::WandaSp, &stats_);
-  auto states = compute_layer_states(folder_->model, stats_, scores, settings_.structure);
-  store_.put_layer_states(key, layer_states_to_json(states));
-  return states;
-}
-
-std::vector<double> PlanEvaluator::retained_flow(const Blueprint& b) const {
-  if (b.structure != Structure::MlpChannels) return std::vector<double>(channel_flow_.size(), 1.0);
-  return hipp::retained_flow(channel_flow_, kept_units(b, importance_.mlp));
-}
-
-size_t PlanEvaluator::layers() const { return folder_->model->config().text.layers.size(); }
-
-Blueprint PlanEvaluator::plan(double sparsity, const std::vector<double>& allocation, const std::string& source) const {
-  PlanRequest r;
-  r.structure = settings_.structure;
-  r.sparsity = sparsity;
-  r.allocation = allocation;
-  r.budget.r_max = settings_.r_max;
-  r.budget.align = settings_.align;
-  r.importance = settings_.importance;
-  r.calibration_fingerprint = importance_.calibration_fingerprint;
-  r.source = source;
-  return make_blueprint(folder_->model->config(), fingerprint_, r);
-}
 
 EvalOutcome PlanEvaluator::evaluate(const Blueprint& blueprint, const std::string& origin,
                                     const std::optional<Preference>& preference, const std::string& subset) {
   if (subset != "search" && subset != "full") throw Error("subset must be search or full");
   EvalOutcome out;
   const std::string hash = blueprint_hash(blueprint);
-  const int64_t plan_id = store_.add_plan(hash, blueprint_to_json(blueprint));
-  out.trial_id = store_.start_trial(plan_id, origin, preference, subset);
-  if (auto cached = store_.cached_metrics(hash, subset)) {
+  auto& store = session_.store();
+  const int64_t plan_id = store.add_plan(hash, blueprint_to_json(blueprint));
+  out.trial_id = store.start_trial(plan_id, origin, preference, subset);
+  if (auto cached = store.cached_metrics(hash, subset)) {
     out.cached = true;
     out.metrics = *cached;
-    store_.finish_trial(out.trial_id, out.metrics);
+    store.finish_trial(out.trial_id, out.metrics);
     return out;
   }
-  run_trial(out, blueprint, subset, [&] { return apply_blueprint(folder_->model, fingerprint_, blueprint, importance_); });
+  run_trial(out, blueprint, subset, [&] { return session_.pruned_model(blueprint); });
   return out;
-}
-
-LlavaModel PlanEvaluator::pruned_model(const Blueprint& blueprint) {
-  return apply_blueprint(folder_->model, fingerprint_, blueprint, importance_);
 }
 
 EvalOutcome PlanEvaluator::evaluate_child(LlavaModel& model, const Blueprint& blueprint, int64_t parent,
@@ -231,29 +61,26 @@ EvalOutcome PlanEvaluator::evaluate_child(LlavaModel& model, const Blueprint& bl
                                           const std::string& subset) {
   if (subset != "search" && subset != "full") throw Error("subset must be search or full");
   EvalOutcome out;
-  out.trial_id = store_.start_child_trial(parent, origin, subset, details);
+  out.trial_id = session_.store().start_child_trial(parent, origin, subset, details);
   run_trial(out, blueprint, subset, [&] { return model; });
   return out;
 }
 
 void PlanEvaluator::run_trial(EvalOutcome& out, const Blueprint& blueprint, const std::string& subset,
                               const std::function<LlavaModel()>& make_model) {
+  auto& store = session_.store();
+  auto& evaluator = session_.evaluator();
+  auto& dense_model = session_.model();
   try {
     if (cancel && cancel->load()) throw Cancelled();
     auto pruned = make_model();
-    evaluator_->set_model(pruned);
+    evaluator.set_model(pruned);
     EvalOptions options;
-    options.batch_size = settings_.eval_batch;
+    options.batch_size = session_.settings().eval_batch;
     options.cancel = cancel;
-    const auto result = evaluator_->evaluate(subset == "full" ? full_ : subset_, options);
-    evaluator_->set_model(folder_->model);
-    if (!dense_.contains(subset)) {
-      // The dense reference on the full set, computed once when first needed.
-      const auto dense = evaluator_->evaluate(full_, options);
-      store_.set_dense_metrics(subset, dense_record(dense, folder_->model->config()));
-      dense_ = store_.study().dense;
-    }
-    const auto dense = result_from_json(dense_[subset]);
+    const auto result = evaluator.evaluate(session_.benchmark(subset), options);
+    evaluator.set_model(dense_model);
+    const auto dense = session_.dense_result(subset, options);
     out.metrics.subset = subset;
     out.metrics.objectives = objectives_from(result, dense, blueprint.achieved_sparsity);
     const auto cost = model_cost(pruned->config(), pruned->config().num_image_features() + 64);
@@ -263,17 +90,17 @@ void PlanEvaluator::run_trial(EvalOutcome& out, const Blueprint& blueprint, cons
     // Measured latency of one prompt-length forward pass, paired with the
     // dense model's measured right after it (same process, same moment).
     out.metrics.raw["latency_ms"] = forward_latency_ms(pruned);
-    out.metrics.raw["dense_latency_ms"] = forward_latency_ms(folder_->model);
-    store_.finish_trial(out.trial_id, out.metrics);
+    out.metrics.raw["dense_latency_ms"] = forward_latency_ms(dense_model);
+    store.finish_trial(out.trial_id, out.metrics);
   } catch (const Cancelled&) {
-    evaluator_->set_model(folder_->model);
-    store_.fail_trial(out.trial_id, "cancelled");
+    evaluator.set_model(dense_model);
+    store.fail_trial(out.trial_id, "cancelled");
     throw;
   } catch (const std::exception& e) {
-    evaluator_->set_model(folder_->model);
+    evaluator.set_model(dense_model);
     std::string message = e.what();
     message = message.substr(0, message.find('\n'));
-    store_.fail_trial(out.trial_id, message);
+    store.fail_trial(out.trial_id, message);
     out.failed = true;
     out.error = message;
   }

@@ -6,7 +6,7 @@
 #include "model/presets.h"
 #include "model/presets_inl.h"
 #include "prune/export.h"
-#include "search/plan_evaluator.h"
+#include "search/study_session.h"
 
 namespace hipp {
 namespace fs = std::filesystem;
@@ -48,9 +48,8 @@ void export_trial_model(StudyStore& store, int64_t trial, const std::string& out
     });
     return;
   }
-  PlanEvaluator evaluator(store, o.load, o.cache_dir, o.log);
-  evaluator.cancel = o.cancel;
-  auto pruned = evaluator.pruned_model(blueprint);
+  StudySession session(store, o.load, o.cache_dir, o.log);
+  auto pruned = session.pruned_model(blueprint);
   if (o.cancel && o.cancel->load()) throw Cancelled();
   export_pruned_model(pruned, blueprint, store.study().model_dir, out_dir);
 }

@@ -1,0 +1,99 @@
+#pragma once
+// One open study and what every plan evaluation needs from it, loaded once
+// (docs/study.md): the model (checked against the study's fingerprint), the
+// benchmark and its search subset, the calibration statistics, the
+// importance scores, OWL's outlier ratios, the SynFlow channel flow and the
+// layer-state cache. It makes blueprints and pruned models for this study;
+// PlanEvaluator (search/plan_evaluator.h) scores them and records trials.
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "eval/benchmark.h"
+#include "eval/evaluator.h"
+#include "model/model_folder.h"
+#include "prune/apply.h"
+#include "state/layer_state.h"
+#include "study/store.h"
+
+namespace hipp {
+
+struct StudySettings {
+  SubsetOptions subset;
+  CalibrationOptions calibration;
+  ImportanceMethod importance = ImportanceMethod::WandaSp;
+  Structure structure = Structure::MlpChannels;
+  double r_max = 0.9;
+  int64_t align = 1;
+  double s_min = 0.1, s_max = 0.7;  // the sparsity range searches draw from
+  int eval_batch = 32;
+};
+nlohmann::json settings_to_json(const StudySettings& s);
+StudySettings settings_from_json(const nlohmann::json& json, const std::string& where);
+
+// Hash of the benchmark files (POPE question files, problems.json, pid_splits.json).
+std::string benchmark_fingerprint(const std::string& bench_dir);
+
+// Creates a study file: fingerprints, settings, and the dense model's
+// metrics on the search subset (the normalisation of the objectives).
+void create_study(const std::string& path, const std::string& model_dir, const std::string& bench_dir,
+                  const StudySettings& settings, const LoadOptions& load, const std::string& cache_dir,
+                  std::function<void(const std::string&)> log = {});
+
+class StudySession {
+ public:
+  // Loads what the study names. `cache_dir` holds image features ("" = memory).
+  StudySession(StudyStore& store, const LoadOptions& load, const std::string& cache_dir,
+               std::function<void(const std::string&)> log = {});
+  ~StudySession();
+  StudySession(const StudySession&) = delete;
+  StudySession& operator=(const StudySession&) = delete;
+
+  StudyStore& store() { return store_; }
+  const StudySettings& settings() const { return settings_; }
+  size_t layers() const;
+  LlavaModel& model() { return folder_->model; }
+  const ModelFolder& folder() const { return *folder_; }
+
+  // A blueprint for this study's model and settings.
+  Blueprint plan(double sparsity, const std::vector<double>& allocation, const std::string& source) const;
+  // The plan applied to the dense model (physically sliced).
+  LlavaModel pruned_model(const Blueprint& blueprint) const;
+
+  // OWL outlier ratios of the dense model's layers (calibrated).
+  const std::vector<double>& outlier_ratios() const { return outliers_; }
+  // Share of every layer's SynFlow channel flow that a plan keeps (1 for
+  // attention-head plans, which keep every MLP channel).
+  std::vector<double> retained_flow(const Blueprint& blueprint) const;
+  // The layer states for this model and calibration set: read from the study
+  // when stored, else computed (wanda-sp importance) and stored.
+  std::vector<LayerState> layer_states();
+  const CalibrationStats& calibration() const { return stats_; }
+
+  // The scorer over this study's benchmark (its image features cached), set
+  // to the dense model; `benchmark("search")` is the search subset,
+  // `benchmark("full")` the whole test sets.
+  Evaluator& evaluator() { return *evaluator_; }
+  const Benchmark& benchmark(const std::string& subset) const;
+  // The dense model's scores on `subset`, the objectives' normalisation:
+  // stored when the study was created for the search subset; for the full
+  // sets computed on first need (with `options`) and stored.
+  BenchmarkResult dense_result(const std::string& subset, const EvalOptions& options);
+
+ private:
+  StudyStore& store_;
+  StudySettings settings_;
+  std::unique_ptr<ModelFolder> folder_;
+  std::string fingerprint_;
+  Benchmark full_, subset_;
+  std::unique_ptr<Evaluator> evaluator_;
+  CalibrationStats stats_;
+  Importance importance_;
+  std::vector<double> outliers_;
+  std::vector<std::vector<double>> channel_flow_;
+  nlohmann::json dense_;
+  std::function<void(const std::string&)> log_;
+};
+
+}  // namespace hipp
