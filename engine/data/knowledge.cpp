@@ -19,14 +19,12 @@ constexpr uint64_t kWorldSeed = 0x6b6e6f77u;
 }  // namespace
 
 const std::vector<std::string>& knowledge_kinds() {
-  static const std::vector<std::string> kinds = {"tool",    "plant", "mineral", "garment",
-                                                 "machine", "toy",   "drink",   "instrument"};
+  static const std::vector<std::string> kinds = {"tool", "plant", "mineral", "garment", "machine"};
   return kinds;
 }
 
 const std::vector<std::string>& knowledge_places() {
-  static const std::vector<std::string> places = {"desert", "forest", "city",  "river",
-                                                  "island", "cave",   "field", "harbor"};
+  static const std::vector<std::string> places = {"desert", "forest", "city", "river", "island"};
   return places;
 }
 
