@@ -33,8 +33,8 @@ int main(int argc, char** argv) {
   hipp::LlavaModel model(config, torch::TensorOptions());
   hipp::init_random(model, 1);
   const auto preprocessor = hipp::clip_preprocessor(config.vision.image_size);
-  std::printf("threads %d\n%-8s %-8s %10s %12s %12s\n", torch::get_num_threads(), "batch", "micro",
-              "tokens", "draw s", "step s");
+  std::printf("threads %d\n%-8s %-8s %10s %12s %12s\n", torch::get_num_threads(), "batch", "micro", "tokens", "draw s",
+              "step s");
   for (int micro : {16, 32, 64}) {
     hipp::DemoTrainingOptions options;
     options.batch_size = 64;

@@ -28,12 +28,10 @@ int main(int argc, char** argv) {
   const double vision = evaluator.cache_stats().vision_seconds;
   const auto warm = evaluator.evaluate(subset);
 
-  std::printf("threads %d, %d questions (search subset)\n\n", torch::get_num_threads(),
-              static_cast<int>(questions));
+  std::printf("threads %d, %d questions (search subset)\n\n", torch::get_num_threads(), static_cast<int>(questions));
   std::printf("%-30s %10s %14s %14s\n", "image-feature cache", "seconds", "questions/s", "vision share");
-  std::printf("%-30s %10.2f %14.1f %13.0f%%\n", "cold (features computed)", cold.seconds,
-              questions / cold.seconds, 100.0 * vision / cold.seconds);
-  std::printf("%-30s %10.2f %14.1f %13.0f%%\n", "warm (features cached)", warm.seconds,
-              questions / warm.seconds, 0.0);
+  std::printf("%-30s %10.2f %14.1f %13.0f%%\n", "cold (features computed)", cold.seconds, questions / cold.seconds,
+              100.0 * vision / cold.seconds);
+  std::printf("%-30s %10.2f %14.1f %13.0f%%\n", "warm (features cached)", warm.seconds, questions / warm.seconds, 0.0);
   return 0;
 }

@@ -40,7 +40,8 @@ void print_row(const std::string& name, const Row& r, const std::string& extra) 
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: bench_finetune MODEL_DIR BENCH_DIR [--sparsity S] [--steps N[,N...]] [--lr X] [--rank R]\n");
+    std::fprintf(stderr,
+                 "usage: bench_finetune MODEL_DIR BENCH_DIR [--sparsity S] [--steps N[,N...]] [--lr X] [--rank R]\n");
     return 2;
   }
   try {
@@ -76,7 +77,8 @@ int main(int argc, char** argv) {
       auto store = hipp::open_sqlite_study(study);
       hipp::StudySession session(*store, {}, "");
       hipp::PlanEvaluator evaluator(session);
-      const auto plan = session.plan(sparsity, std::vector<double>(session.layers(), 1.0 / session.layers()), "uniform");
+      const auto plan =
+          session.plan(sparsity, std::vector<double>(session.layers(), 1.0 / session.layers()), "uniform");
       const auto outcome = evaluator.evaluate(plan, "uniform", std::nullopt, "full");
       if (outcome.failed) throw std::runtime_error(outcome.error);
       parent = outcome.trial_id;

@@ -58,7 +58,8 @@ double decoder_ms(hipp::LlavaModel& model, int64_t tokens, int64_t batch, int re
 
 void speed_table(hipp::LlavaModel& dense, const std::string& label, int64_t tokens, int64_t batch, int repeats) {
   const auto fp = hipp::model_fingerprint(dense);
-  const auto importance = hipp::compute_importance(dense, hipp::Structure::MlpChannels, hipp::ImportanceMethod::Magnitude, nullptr);
+  const auto importance =
+      hipp::compute_importance(dense, hipp::Structure::MlpChannels, hipp::ImportanceMethod::Magnitude, nullptr);
   const auto before = hipp::model_cost(dense->config(), tokens);
   const double dense_ms = decoder_ms(dense, tokens, batch, repeats);
   std::printf("\n%s, %lld tokens x batch %lld, %d repeats\n", label.c_str(), static_cast<long long>(tokens),
@@ -78,8 +79,8 @@ void speed_table(hipp::LlavaModel& dense, const std::string& label, int64_t toke
     const double flop_ratio = after.decoder_flops / before.decoder_flops;
     const double latency_ratio = ms / dense_ms;
     std::printf("%6.1f %12.2f %11.3f %11.3f %12.1f %13.3f %13.0f%%\n", s, after.decoder_params() / 1e6,
-                static_cast<double>(after.decoder_params()) / static_cast<double>(before.decoder_params()),
-                flop_ratio, ms, latency_ratio, 100.0 * (1.0 / latency_ratio) / (1.0 / flop_ratio));
+                static_cast<double>(after.decoder_params()) / static_cast<double>(before.decoder_params()), flop_ratio,
+                ms, latency_ratio, 100.0 * (1.0 / latency_ratio) / (1.0 / flop_ratio));
   }
 }
 
@@ -90,7 +91,8 @@ void quality_table(hipp::ModelFolder& folder, const std::string& bench_dir) {
   hipp::Evaluator evaluator(model, folder.tokenizer, folder.preprocessor);
   const auto sqa = hipp::read_scienceqa(bench_dir + "/scienceqa");
   const auto stats = hipp::collect_calibration(evaluator, model, folder.tokenizer, sqa);
-  const auto importance = hipp::compute_importance(model, hipp::Structure::MlpChannels, hipp::ImportanceMethod::WandaSp, &stats);
+  const auto importance =
+      hipp::compute_importance(model, hipp::Structure::MlpChannels, hipp::ImportanceMethod::WandaSp, &stats);
   const auto outliers = hipp::layer_outlier_ratios(model, stats);
   std::printf("\nquality on the full test set (wanda-sp, calibration %s)\n", stats.fingerprint.c_str());
   std::printf("%-8s %5s %7s %7s %7s %7s %7s %7s %7s %7s %7s\n", "alloc", "s", "F1 rnd", "F1 pop", "F1 adv", "yes rnd",
@@ -131,7 +133,8 @@ int main(int argc, char** argv) {
     if (argc == 3) {
       auto folder = hipp::load_model_folder(argv[1]);
       folder.model->eval();
-      speed_table(folder.model, std::string("model ") + argv[1], folder.model->config().num_image_features() + 40, 16, 20);
+      speed_table(folder.model, std::string("model ") + argv[1], folder.model->config().num_image_features() + 40, 16,
+                  20);
       quality_table(folder, argv[2]);
       return 0;
     }

@@ -94,8 +94,7 @@ std::string mean_spread(const std::vector<double>& v) {
   double var = 0;
   for (double x : v) var += (x - mean) * (x - mean);
   char text[64];
-  std::snprintf(text, sizeof text, "%.4f +- %.4f", mean,
-                v.size() > 1 ? std::sqrt(var / (n - 1)) : 0.0);
+  std::snprintf(text, sizeof text, "%.4f +- %.4f", mean, v.size() > 1 ? std::sqrt(var / (n - 1)) : 0.0);
   return text;
 }
 
@@ -119,8 +118,7 @@ namespace {
 
 using Table = std::map<std::string, std::map<int, std::vector<double>>>;
 
-void print_table(const Table& hv, const std::vector<std::string>& methods,
-                 const std::vector<int>& budgets) {
+void print_table(const Table& hv, const std::vector<std::string>& methods, const std::vector<int>& budgets) {
   std::printf("%-16s", "method");
   for (int n : budgets) std::printf(" %22s", ("N = " + std::to_string(n)).c_str());
   std::printf("\n");
@@ -129,10 +127,9 @@ void print_table(const Table& hv, const std::vector<std::string>& methods,
     for (int n : budgets) {
       const auto m = hv.find(method);
       const bool has = m != hv.end() && m->second.count(n) && !m->second.at(n).empty();
-      std::printf(" %22s", has ? (mean_spread(m->second.at(n)) + " (" +
-                                  std::to_string(m->second.at(n).size()) + ")")
-                                     .c_str()
-                               : "-");
+      std::printf(
+          " %22s",
+          has ? (mean_spread(m->second.at(n)) + " (" + std::to_string(m->second.at(n).size()) + ")").c_str() : "-");
     }
     std::printf("\n");
   }
@@ -158,20 +155,16 @@ int combine(int argc, char** argv, int first) {
       if (!(fields >> method >> n >> seed >> value))
         throw Error(std::string(argv[i]) + ":" + std::to_string(number) +
                     ": expected 'method budget seed hypervolume'");
-      if (std::find(methods.begin(), methods.end(), method) == methods.end())
-        methods.push_back(method);
+      if (std::find(methods.begin(), methods.end(), method) == methods.end()) methods.push_back(method);
       if (std::find(budgets.begin(), budgets.end(), n) == budgets.end()) budgets.push_back(n);
       hv[method][n].push_back(value);
     }
   }
   std::sort(budgets.begin(), budgets.end());
   // The usual order: HiPP, the baselines, the ablations, then anything else.
-  const std::vector<std::string> order{
-      "hipp",  "hipp-defaults",  "uniform",      "owl",      "random",
-      "nsga2", "hipp-no-vision", "hipp-no-gate", "hipp-flat"};
-  const auto rank = [&](const std::string& m) {
-    return std::find(order.begin(), order.end(), m) - order.begin();
-  };
+  const std::vector<std::string> order{"hipp",  "hipp-defaults",  "uniform",      "owl",      "random",
+                                       "nsga2", "hipp-no-vision", "hipp-no-gate", "hipp-flat"};
+  const auto rank = [&](const std::string& m) { return std::find(order.begin(), order.end(), m) - order.begin(); };
   std::stable_sort(methods.begin(), methods.end(),
                    [&](const std::string& a, const std::string& b) { return rank(a) < rank(b); });
   std::printf("hypervolume of each method's front, mean +- sd (runs)\n");
@@ -194,14 +187,13 @@ int main(int argc, char** argv) {
   try {
     if (argc >= 2 && std::strcmp(argv[1], "--combine") == 0) return combine(argc, argv, 2);
     if (argc < 3) {
-      std::fprintf(
-          stderr,
-          "usage: bench_search MODEL_DIR BENCH_DIR [BUDGET ...] [--seeds K] [--first-seed K]\n"
-          "         [--ablations] [--methods a,b,...] [--subset POPE_PER_SPLIT,SQA]\n"
-          "         [--group G] [--prefs-per-iter B] [--lr X] [--epochs MU]\n"
-          "         [--query fixed|free] [--query-share X] [--device cpu|cuda] [--threads N]\n"
-          "         [--rows FILE] [--matched-full] [--heldout]\n"
-          "       bench_search --combine FILE ...\n");
+      std::fprintf(stderr,
+                   "usage: bench_search MODEL_DIR BENCH_DIR [BUDGET ...] [--seeds K] [--first-seed K]\n"
+                   "         [--ablations] [--methods a,b,...] [--subset POPE_PER_SPLIT,SQA]\n"
+                   "         [--group G] [--prefs-per-iter B] [--lr X] [--epochs MU]\n"
+                   "         [--query fixed|free] [--query-share X] [--device cpu|cuda] [--threads N]\n"
+                   "         [--rows FILE] [--matched-full] [--heldout]\n"
+                   "       bench_search --combine FILE ...\n");
       return 2;
     }
     use_threads(0);
@@ -251,8 +243,7 @@ int main(int argc, char** argv) {
         hipp_settings.epochs = std::stoi(argv[++i]);
       } else if (a == "--query" && value) {
         query_mode = argv[++i];
-        if (query_mode != "fixed" && query_mode != "free")
-          throw Error("--query must be fixed or free");
+        if (query_mode != "fixed" && query_mode != "free") throw Error("--query must be fixed or free");
       } else if (a == "--query-share" && value) {
         query_share = std::stod(argv[++i]);
         if (!(query_share >= 0 && query_share < 1)) throw Error("--query-share must be in [0, 1)");
@@ -273,11 +264,10 @@ int main(int argc, char** argv) {
     if (ablations)
       for (const char* a : {"hipp-no-vision", "hipp-no-gate", "hipp-flat"}) methods.push_back(a);
     for (const auto& m : methods)
-      if (m.rfind("hipp", 0) != 0 && std::find(baseline_methods().begin(), baseline_methods().end(),
-                                               m) == baseline_methods().end())
+      if (m.rfind("hipp", 0) != 0 &&
+          std::find(baseline_methods().begin(), baseline_methods().end(), m) == baseline_methods().end())
         throw Error("unknown method '" + m + "'");
-    const fs::path dir =
-        fs::temp_directory_path() / ("hipp-bench-search-" + std::to_string(::getpid()));
+    const fs::path dir = fs::temp_directory_path() / ("hipp-bench-search-" + std::to_string(::getpid()));
     fs::create_directories(dir);
     StudySettings settings;
     settings.subset.pope_per_split = pope_per_split;
@@ -293,9 +283,8 @@ int main(int argc, char** argv) {
         "reference point "
         "0,0,0), seeds %d..%d\n",
         pope_per_split, sqa, first_seed, first_seed + seeds - 1);
-    std::printf("HiPP: G = %d, B = %d, lr = %g, mu = %d, query grid %s, query share %s\n",
-                hipp_settings.group, hipp_settings.prefs_per_iter, hipp_settings.lr,
-                hipp_settings.epochs, query_mode.c_str(),
+    std::printf("HiPP: G = %d, B = %d, lr = %g, mu = %d, query grid %s, query share %s\n", hipp_settings.group,
+                hipp_settings.prefs_per_iter, hipp_settings.lr, hipp_settings.epochs, query_mode.c_str(),
                 query_share > 0 ? std::to_string(query_share).c_str() : "15 or more");
     Table hv, heldout_hv;
     std::string last_hipp_study;
@@ -303,8 +292,7 @@ int main(int argc, char** argv) {
       for (int seed = first_seed; seed < first_seed + seeds; ++seed)
         for (const auto& method : methods) {
           const std::string path =
-              (dir / (method + "-" + std::to_string(n) + "-" + std::to_string(seed) + ".sqlite"))
-                  .string();
+              (dir / (method + "-" + std::to_string(n) + "-" + std::to_string(seed) + ".sqlite")).string();
           create_study(path, model, bench, settings, load, "");
           auto store = open_sqlite_study(path);
           StudySession session(*store, load, "");
@@ -319,8 +307,7 @@ int main(int argc, char** argv) {
             g.gate = method != "hipp-no-gate";
             g.hierarchical = method != "hipp-flat";
             const int per_iteration = g.group * g.prefs_per_iter;
-            const int queries =
-                query_share > 0 && !defaults ? static_cast<int>(std::lround(query_share * n)) : 15;
+            const int queries = query_share > 0 && !defaults ? static_cast<int>(std::lround(query_share * n)) : 15;
             g.iterations = std::max(1, (n - queries) / per_iteration);
             HippTrainer trainer(evaluator, *store, g);
             trainer.train();
@@ -330,8 +317,7 @@ int main(int argc, char** argv) {
               const auto& st = session.settings();
               for (int k = 0; k < left; ++k) {
                 const double s = st.s_min + (st.s_max - st.s_min) * (k + 0.5) / left;
-                const Preference w =
-                    k % 2 == 0 ? Preference{0.8, 0.2, 0.0} : Preference{0.2, 0.8, 0.0};
+                const Preference w = k % 2 == 0 ? Preference{0.8, 0.2, 0.0} : Preference{0.2, 0.8, 0.0};
                 evaluator.evaluate(trainer.query(w, s), "query", w);
               }
             } else {
@@ -351,15 +337,13 @@ int main(int argc, char** argv) {
           // Each study holds one method's trials; HiPP's are its GRPO samples and queries.
           const std::string origin_key = method.rfind("hipp", 0) == 0 ? "hipp" : method;
           hv[method][n].push_back(method_hypervolume(*store, origin_key));
-          if (heldout)
-            heldout_hv[method][n].push_back(heldout_hypervolume(*store, evaluator, origin_key));
-          std::fprintf(stderr, "bench_search: %s N=%d seed %d hypervolume %.4f\n", method.c_str(),
-                       n, seed, hv[method][n].back());
+          if (heldout) heldout_hv[method][n].push_back(heldout_hypervolume(*store, evaluator, origin_key));
+          std::fprintf(stderr, "bench_search: %s N=%d seed %d hypervolume %.4f\n", method.c_str(), n, seed,
+                       hv[method][n].back());
           if (rows) {
             std::fprintf(rows, "%s %d %d %.6f\n", method.c_str(), n, seed, hv[method][n].back());
             if (heldout)
-              std::fprintf(rows, "%s-heldout %d %d %.6f\n", method.c_str(), n, seed,
-                           heldout_hv[method][n].back());
+              std::fprintf(rows, "%s-heldout %d %d %.6f\n", method.c_str(), n, seed, heldout_hv[method][n].back());
             std::fflush(rows);
           }
         }
@@ -399,18 +383,16 @@ int main(int argc, char** argv) {
         if (subset == "full" && !matched_full) break;
         std::printf("\nmatched sparsity (%s): POPE F1 random / popular / adversarial, ScienceQA\n",
                     subset == "full" ? "full test sets" : "search subset");
-        std::printf("%5s %-18s %8s %8s %8s %8s  %s\n", "s", "plan", "random", "popular", "advers.",
-                    "SQA", "layer ratios");
+        std::printf("%5s %-18s %8s %8s %8s %8s  %s\n", "s", "plan", "random", "popular", "advers.", "SQA",
+                    "layer ratios");
         for (double s : {0.3, 0.5, 0.7}) {
           const auto uniform_plan = session.plan(s, {}, "uniform");
-          const auto rob_plan = trainer.query({1, 0, 0}, s),
-                     util_plan = trainer.query({0, 1, 0}, s);
+          const auto rob_plan = trainer.query({1, 0, 0}, s), util_plan = trainer.query({0, 1, 0}, s);
           const auto uniform = evaluator.evaluate(uniform_plan, "uniform", std::nullopt, subset);
           const auto rob = evaluator.evaluate(rob_plan, "query", Preference{1, 0, 0}, subset);
           const auto util = evaluator.evaluate(util_plan, "query", Preference{0, 1, 0}, subset);
           for (const auto& [name, o, plan] :
-               {std::tuple<const char*, const EvalOutcome*, const Blueprint*>{"uniform", &uniform,
-                                                                              &uniform_plan},
+               {std::tuple<const char*, const EvalOutcome*, const Blueprint*>{"uniform", &uniform, &uniform_plan},
                 {"robustness-leaning", &rob, &rob_plan},
                 {"utility-leaning", &util, &util_plan}}) {
             const auto sp = split_of(o->metrics);
@@ -420,14 +402,14 @@ int main(int argc, char** argv) {
               std::snprintf(t, sizeof t, "%s%.2f", l ? " " : "", plan->ratio(l));
               ratios += t;
             }
-            std::printf("%5.1f %-18s %8.3f %8.3f %8.3f %8.3f  %s\n", s, name, sp.f1_random,
-                        sp.f1_popular, sp.f1_adversarial, sp.sqa, ratios.c_str());
+            std::printf("%5.1f %-18s %8.3f %8.3f %8.3f %8.3f  %s\n", s, name, sp.f1_random, sp.f1_popular,
+                        sp.f1_adversarial, sp.sqa, ratios.c_str());
           }
         }
       }
       std::printf("\nqueried plans (no fixed sparsity): preference -> s, layer ratios\n");
-      for (const auto& w : {Preference{1, 0, 0}, Preference{0, 1, 0}, Preference{0, 0, 1},
-                            Preference{0.5, 0.5, 0}, Preference{1.0 / 3, 1.0 / 3, 1.0 / 3}}) {
+      for (const auto& w : {Preference{1, 0, 0}, Preference{0, 1, 0}, Preference{0, 0, 1}, Preference{0.5, 0.5, 0},
+                            Preference{1.0 / 3, 1.0 / 3, 1.0 / 3}}) {
         const auto plan = trainer.query(w);
         std::printf("  (%.2f, %.2f, %.2f) -> s %.3f,", w[0], w[1], w[2], plan.sparsity);
         for (size_t l = 0; l < plan.layers(); ++l) std::printf(" %.2f", plan.ratio(l));

@@ -27,7 +27,8 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 void store_rows(const std::string& name, hipp::StudyStore& store, int n) {
   auto start = std::chrono::steady_clock::now();
   for (int i = 0; i < n; ++i) {
-    const auto plan = store.add_plan("plan-" + std::to_string(i), {{"sparsity", 0.5}, {"kept", std::vector<int>(32, 5000)}});
+    const auto plan =
+        store.add_plan("plan-" + std::to_string(i), {{"sparsity", 0.5}, {"kept", std::vector<int>(32, 5000)}});
     hipp::TrialMetrics m;
     m.objectives = {0.9, 0.8, 0.5};
     m.raw = {{"pope_mean_f1", 0.8}};

@@ -86,8 +86,7 @@ int main(int argc, char** argv) {
       }
     }
     if (sparsities.empty()) sparsities = {0.3, 0.5};
-    const fs::path dir =
-        fs::temp_directory_path() / ("hipp-bench-tradeoff-" + std::to_string(::getpid()));
+    const fs::path dir = fs::temp_directory_path() / ("hipp-bench-tradeoff-" + std::to_string(::getpid()));
     fs::create_directories(dir);
     const std::string path = (dir / "study.sqlite").string();
     create_study(path, model, bench, settings, {}, "");
@@ -99,11 +98,10 @@ int main(int argc, char** argv) {
     std::mt19937_64 rng(seed);
     std::gamma_distribution<double> gamma(1.0, 1.0);
 
-    std::printf("allocation trade-off on %s (%s), %zu layers, %d random allocations per sparsity\n",
-                model.c_str(),
+    std::printf("allocation trade-off on %s (%s), %zu layers, %d random allocations per sparsity\n", model.c_str(),
                 full ? "full test sets"
-                     : ("search subset " + std::to_string(settings.subset.pope_per_split) +
-                        " POPE per split + " + std::to_string(settings.subset.sqa) + " ScienceQA")
+                     : ("search subset " + std::to_string(settings.subset.pope_per_split) + " POPE per split + " +
+                        std::to_string(settings.subset.sqa) + " ScienceQA")
                            .c_str(),
                 layers, samples);
     for (double s : sparsities) {
@@ -121,8 +119,7 @@ int main(int argc, char** argv) {
         plans.emplace_back(first ? "spare 1st half" : "spare 2nd half", normalised(a));
       }
       for (size_t l = 0; l < layers && !random_only; ++l)
-        for (const auto& [label, weight] :
-             {std::pair<const char*, double>{"spare", 0.1}, {"load", 3.0}}) {
+        for (const auto& [label, weight] : {std::pair<const char*, double>{"spare", 0.1}, {"load", 3.0}}) {
           std::vector<double> a(layers, 1.0);
           a[l] = weight;
           plans.emplace_back(std::string(label) + " L" + std::to_string(l), normalised(a));
@@ -132,8 +129,8 @@ int main(int argc, char** argv) {
         for (double& x : a) x = gamma(rng);
         plans.emplace_back("random " + std::to_string(k + 1), normalised(a));
       }
-      std::printf("\ns = %.2f\n%-14s %-40s %7s %7s %7s %7s %7s\n", s, "plan", "layer ratios",
-                  "random", "popular", "advers.", "mean", "SQA");
+      std::printf("\ns = %.2f\n%-14s %-40s %7s %7s %7s %7s %7s\n", s, "plan", "layer ratios", "random", "popular",
+                  "advers.", "mean", "SQA");
       std::vector<Row> rows;
       for (const auto& [name, allocation] : plans) {
         const auto blueprint = session.plan(s, allocation, name);
@@ -147,20 +144,17 @@ int main(int argc, char** argv) {
         for (size_t l = 0; l < blueprint.layers(); ++l) row.ratios.push_back(blueprint.ratio(l));
         const auto& pope = out.metrics.raw["pope"];
         const char* splits[3] = {"random", "popular", "adversarial"};
-        for (int i = 0; i < 3; ++i)
-          row.f1[i] = pope.contains(splits[i]) ? pope[splits[i]].value("f1", 0.0) : 0.0;
+        for (int i = 0; i < 3; ++i) row.f1[i] = pope.contains(splits[i]) ? pope[splits[i]].value("f1", 0.0) : 0.0;
         row.pope = out.metrics.raw.value("pope_mean_f1", 0.0);
-        row.sqa = out.metrics.raw.contains("scienceqa")
-                      ? out.metrics.raw["scienceqa"].value("accuracy", 0.0)
-                      : 0.0;
+        row.sqa = out.metrics.raw.contains("scienceqa") ? out.metrics.raw["scienceqa"].value("accuracy", 0.0) : 0.0;
         std::string ratios;
         for (double r : row.ratios) {
           char t[16];
           std::snprintf(t, sizeof t, "%s%.2f", ratios.empty() ? "" : " ", r);
           ratios += t;
         }
-        std::printf("%-14s %-40s %7.3f %7.3f %7.3f %7.3f %7.3f\n", name.c_str(), ratios.c_str(),
-                    row.f1[0], row.f1[1], row.f1[2], row.pope, row.sqa);
+        std::printf("%-14s %-40s %7.3f %7.3f %7.3f %7.3f %7.3f\n", name.c_str(), ratios.c_str(), row.f1[0], row.f1[1],
+                    row.f1[2], row.pope, row.sqa);
         std::fflush(stdout);
         rows.push_back(row);
       }
@@ -183,24 +177,20 @@ int main(int argc, char** argv) {
       std::printf(
           "range over %zu plans: POPE mean F1 %.3f .. %.3f, ScienceQA %.3f .. %.3f\n"
           "Spearman(POPE, ScienceQA): %.3f over the %zu random allocations, %.3f over all plans\n",
-          rows.size(), *std::min_element(pope.begin(), pope.end()),
-          *std::max_element(pope.begin(), pope.end()), *std::min_element(sqa.begin(), sqa.end()),
-          *std::max_element(sqa.begin(), sqa.end()),
-          random_pope.size() > 1 ? spearman(random_pope, random_sqa) : 0.0, random_pope.size(),
-          spearman(pope, sqa));
-      const auto best_pope =
-          std::max_element(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
-            return a.pope < b.pope || (a.pope == b.pope && a.sqa < b.sqa);
-          });
-      const auto best_sqa =
-          std::max_element(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
-            return a.sqa < b.sqa || (a.sqa == b.sqa && a.pope < b.pope);
-          });
+          rows.size(), *std::min_element(pope.begin(), pope.end()), *std::max_element(pope.begin(), pope.end()),
+          *std::min_element(sqa.begin(), sqa.end()), *std::max_element(sqa.begin(), sqa.end()),
+          random_pope.size() > 1 ? spearman(random_pope, random_sqa) : 0.0, random_pope.size(), spearman(pope, sqa));
+      const auto best_pope = std::max_element(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+        return a.pope < b.pope || (a.pope == b.pope && a.sqa < b.sqa);
+      });
+      const auto best_sqa = std::max_element(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+        return a.sqa < b.sqa || (a.sqa == b.sqa && a.pope < b.pope);
+      });
       std::printf(
           "best POPE: %s (%+.3f POPE, %+.3f ScienceQA against uniform); best ScienceQA: %s (%+.3f "
           "POPE, %+.3f ScienceQA)\n",
-          best_pope->name.c_str(), best_pope->pope - uniform.pope, best_pope->sqa - uniform.sqa,
-          best_sqa->name.c_str(), best_sqa->pope - uniform.pope, best_sqa->sqa - uniform.sqa);
+          best_pope->name.c_str(), best_pope->pope - uniform.pope, best_pope->sqa - uniform.sqa, best_sqa->name.c_str(),
+          best_sqa->pope - uniform.pope, best_sqa->sqa - uniform.sqa);
       // The pair that trades the most: A ahead on POPE, B ahead on ScienceQA,
       // scored by the smaller of the two leads.
       const Row *trade_a = nullptr, *trade_b = nullptr;

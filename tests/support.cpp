@@ -20,8 +20,7 @@ TempDir::TempDir() {
   static int counter = 0;
   std::random_device rd;
   path_ = (fs::temp_directory_path() /
-           ("hipp-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" +
-            std::to_string(rd())))
+           ("hipp-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" + std::to_string(rd())))
               .string();
   fs::create_directories(path_);
 }

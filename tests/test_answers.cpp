@@ -23,8 +23,8 @@ Benchmark small_benchmark() {
     p.split = split;
     return p;
   };
-  b.pope = {q("1", true, "random"), q("2", false, "random"), q("3", true, "random"), q("4", false, "random"),
-            q("1", true, "adversarial"), q("2", false, "adversarial")};
+  b.pope = {q("1", true, "random"),  q("2", false, "random"),     q("3", true, "random"),
+            q("4", false, "random"), q("1", true, "adversarial"), q("2", false, "adversarial")};
   SqaProblem p1;
   p1.pid = "10";
   p1.choices = {"cat", "dog", "bus"};
@@ -91,7 +91,6 @@ TEST(AnswerFiles, MissingAnswersAndBadLinesNameTheFile) {
   expect_error("pope_random.jsonl:1");
   EXPECT_THROW(score_answer_files(small_benchmark(), dir.file("nowhere")), Error);
 }
-
 
 std::vector<nlohmann::json> json_lines(const std::string& path) {
   std::ifstream in(path);
@@ -164,22 +163,26 @@ TEST(AnswerFiles, WrittenInTheLayoutLlavasScriptsRead) {
   ASSERT_EQ(sqa_questions.size(), 3u);
   EXPECT_EQ(sqa_questions[0]["id"], "10");
   EXPECT_EQ(sqa_questions[0]["image"], "10/image.png");
-  EXPECT_EQ(sqa_questions[0]["conversations"][0]["value"], "<image>\nContext: A hint.\nWhich one?\nA. cat\nB. dog\nC. bus");
+  EXPECT_EQ(sqa_questions[0]["conversations"][0]["value"],
+            "<image>\nContext: A hint.\nWhich one?\nA. cat\nB. dog\nC. bus");
   EXPECT_EQ(sqa_questions[0]["conversations"][1]["value"], "The answer is B.");
   EXPECT_FALSE(sqa_questions[1].contains("image"));
   const auto sqa_answers = json_lines(dir.file("scienceqa_answers.jsonl"));
   ASSERT_EQ(sqa_answers.size(), 3u);
   int image_prompts = 0;
-  for (const auto& a : sqa_answers) image_prompts += a["prompt"].get<std::string>().find("<image>") != std::string::npos;
+  for (const auto& a : sqa_answers)
+    image_prompts += a["prompt"].get<std::string>().find("<image>") != std::string::npos;
   EXPECT_EQ(image_prompts, 2);
   EXPECT_EQ(sqa_answers[0]["text"], "B");
-  EXPECT_NE(sqa_answers[0]["prompt"].get<std::string>().find("\nAnswer with the option's letter from the given choices directly."),
+  EXPECT_NE(sqa_answers[0]["prompt"].get<std::string>().find(
+                "\nAnswer with the option's letter from the given choices directly."),
             std::string::npos);
 
   // Scoring the written files gives what the predictions give.
   const auto r = score_answer_files(b, dir.path());
   PopeCounts random, adversarial;
-  for (size_t i = 0; i < b.pope.size(); ++i) (b.pope[i].split == "random" ? random : adversarial).add(yes[i], b.pope[i].label);
+  for (size_t i = 0; i < b.pope.size(); ++i)
+    (b.pope[i].split == "random" ? random : adversarial).add(yes[i], b.pope[i].label);
   EXPECT_DOUBLE_EQ(r.pope.at("random").f1, pope_metrics(random).f1);
   EXPECT_DOUBLE_EQ(r.pope.at("adversarial").accuracy, pope_metrics(adversarial).accuracy);
   EXPECT_NEAR(r.sqa.accuracy, 1.0 / 3, 1e-12);  // 10 right (B), 11 wrong (A for C), 12 wrong (C for A)
@@ -193,9 +196,12 @@ TEST(AnswerFiles, AnswersToLlavasOwnQuestionFile) {
   std::string questions, answers;
   int64_t id = 5000;
   for (auto it = b.pope.rbegin(); it != b.pope.rend(); ++it, ++id) {
-    questions += nlohmann::json({{"question_id", id}, {"image", it->image},
+    questions += nlohmann::json({{"question_id", id},
+                                 {"image", it->image},
                                  {"text", it->text + "\nAnswer the question using a single word or phrase."},
-                                 {"category", it->split}}).dump() + "\n";
+                                 {"category", it->split}})
+                     .dump() +
+                 "\n";
     answers += nlohmann::json({{"question_id", id}, {"text", it->label ? "Yes." : "No."}}).dump() + "\n";
   }
   test::write_bytes(dir.file("questions.jsonl"), questions);

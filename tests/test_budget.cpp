@@ -91,10 +91,10 @@ TEST(Budget, RejectsBadInput) {
   std::vector<PrunableLayer> layers(2, {100, 10});
   EXPECT_THROW(map_budget(1.0, {0.5, 0.5}, layers), Error);
   EXPECT_THROW(map_budget(-0.1, {0.5, 0.5}, layers), Error);
-  EXPECT_THROW(map_budget(0.5, {0.5, 0.6}, layers), Error);      // does not sum to 1
-  EXPECT_THROW(map_budget(0.5, {1.5, -0.5}, layers), Error);     // negative entry
-  EXPECT_THROW(map_budget(0.5, {1.0}, layers), Error);           // wrong length
-  EXPECT_THROW(map_budget(0.6, {1.0, 0.0}, layers), Error);      // one layer cannot hold 60% under r_max 0.9
+  EXPECT_THROW(map_budget(0.5, {0.5, 0.6}, layers), Error);   // does not sum to 1
+  EXPECT_THROW(map_budget(0.5, {1.5, -0.5}, layers), Error);  // negative entry
+  EXPECT_THROW(map_budget(0.5, {1.0}, layers), Error);        // wrong length
+  EXPECT_THROW(map_budget(0.6, {1.0, 0.0}, layers), Error);   // one layer cannot hold 60% under r_max 0.9
   BudgetOptions bad;
   bad.align = 0;
   EXPECT_THROW(map_budget(0.5, {0.5, 0.5}, layers, bad), Error);

@@ -120,7 +120,8 @@ TEST(Checkpoint, ReadsTheTransformers5SaveLayout) {
   auto loaded = load_llava(v5_layout.path());
   expect_same_parameters(model, loaded);
   auto pixels = torch::randn({1, 3, 32, 32});
-  EXPECT_TRUE(torch::equal(test::image_logits(model, image_prompt(), pixels), test::image_logits(loaded, image_prompt(), pixels)));
+  EXPECT_TRUE(torch::equal(test::image_logits(model, image_prompt(), pixels),
+                           test::image_logits(loaded, image_prompt(), pixels)));
 }
 
 TEST(Checkpoint, HalfPrecisionStorageLoadsIntoAnyDtype) {
@@ -239,12 +240,13 @@ TEST(Checkpoint, ProjectorBiasAndTiedEmbeddingsLoad) {
   save_llava(tied, dir.path());
   EXPECT_NO_THROW(load_llava(dir.path()));
   rewrite_checkpoint(dir, tied, [](NamedTensors& t) {
-    t.erase(std::remove_if(t.begin(), t.end(), [](const auto& n) { return n.first == "language_model.lm_head.weight"; }),
-            t.end());
+    t.erase(
+        std::remove_if(t.begin(), t.end(), [](const auto& n) { return n.first == "language_model.lm_head.weight"; }),
+        t.end());
   });
   auto without_head = load_llava(dir.path());
-  EXPECT_TRUE(torch::equal(without_head->language_model->lm_head->weight,
-                           tied->language_model->model->embed_tokens->weight));
+  EXPECT_TRUE(
+      torch::equal(without_head->language_model->lm_head->weight, tied->language_model->model->embed_tokens->weight));
   rewrite_checkpoint(dir, tied, [](NamedTensors& t) {
     for (auto& n : t)
       if (n.first == "language_model.lm_head.weight") n.second = n.second + 1;

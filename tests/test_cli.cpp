@@ -26,8 +26,8 @@ TEST(Cli, VersionAndHelp) {
 
 TEST(Cli, UsageErrorsExitTwoWithOneLine) {
   std::string out;
-  for (const char* args : {"", "no-such-command", "info", "random-model --preset huge /tmp/x",
-                           "--threads -3 info x", "ask m --image"}) {
+  for (const char* args :
+       {"", "no-such-command", "info", "random-model --preset huge /tmp/x", "--threads -3 info x", "ask m --image"}) {
     EXPECT_EQ(cli(args, &out), 2) << args << ": " << out;
     EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << args << ": " << out;
     EXPECT_EQ(out.rfind("hipp-prune: ", 0), 0u) << out;
@@ -44,10 +44,9 @@ TEST(Cli, RandomModelInfoAndAsk) {
   const auto info = nlohmann::json::parse(out);
   EXPECT_EQ(info["text"]["num_hidden_layers"], 3);
   EXPECT_EQ(info["image_features"], 16);
-  EXPECT_EQ(info["parameters"]["total"].get<int64_t>(),
-            info["parameters"]["language_model"].get<int64_t>() +
-                info["parameters"]["vision_tower"].get<int64_t>() +
-                info["parameters"]["projector"].get<int64_t>());
+  EXPECT_EQ(info["parameters"]["total"].get<int64_t>(), info["parameters"]["language_model"].get<int64_t>() +
+                                                            info["parameters"]["vision_tower"].get<int64_t>() +
+                                                            info["parameters"]["projector"].get<int64_t>());
   ASSERT_EQ(cli("info " + model, &out), 0);
   EXPECT_NE(out.find("mlp_width"), std::string::npos);
 
@@ -60,16 +59,13 @@ TEST(Cli, RandomModelInfoAndAsk) {
       << out;
   const auto answer = nlohmann::json::parse(out);
   EXPECT_LE(answer["tokens"].get<int>(), 4);
-  EXPECT_NE(answer["prompt"].get<std::string>().find("USER: <image>\nIs there a dog? ASSISTANT:"),
-            std::string::npos);
+  EXPECT_NE(answer["prompt"].get<std::string>().find("USER: <image>\nIs there a dog? ASSISTANT:"), std::string::npos);
 
   // The same seed makes the same model.
   ASSERT_EQ(cli("--seed 3 random-model --preset micro " + dir.file("again"), &out), 0);
   std::string a, b;
   cli("--json info " + model, &a);
-  EXPECT_EQ(test::run_command("cmp " + model + "/model.safetensors " + dir.file("again") +
-                                  "/model.safetensors",
-                              &b),
+  EXPECT_EQ(test::run_command("cmp " + model + "/model.safetensors " + dir.file("again") + "/model.safetensors", &b),
             0);
 }
 
@@ -88,7 +84,6 @@ TEST(Cli, FailuresExitOneAndKeepExistingFolders) {
   EXPECT_EQ(cli("--device cuda9 info " + dir.file("m"), &out), 0);  // info reads no weights
 }
 
-
 // Hostile input and limits: a clear message and exit 1 or 2, never a signal,
 // a hang, or debris.
 TEST(Cli, LimitsAndOddFilesAreCleanErrors) {
@@ -96,7 +91,8 @@ TEST(Cli, LimitsAndOddFilesAreCleanErrors) {
   std::string log;
   ASSERT_EQ(cli("random-model --preset micro " + dir.file("model"), &log), 0) << log;
   // NaN is not a sparsity: an argument error.
-  EXPECT_EQ(cli("prune " + dir.file("model") + " --sparsity nan --importance magnitude --out " + dir.file("x"), &log), 2)
+  EXPECT_EQ(cli("prune " + dir.file("model") + " --sparsity nan --importance magnitude --out " + dir.file("x"), &log),
+            2)
       << log;
   EXPECT_NE(log.find("finite"), std::string::npos) << log;
   for (const char* args : {"demo --lr nan --out x", "demo --mix 0.1,nan,0.2,0.3 --out x", "demo --init-std inf --out x",
@@ -136,22 +132,18 @@ TEST(Cli, DemoThenEvalOnAMicroModel) {
   test::TempDir dir;
   const std::string out = dir.file("demo");
   std::string log;
-  ASSERT_EQ(cli("demo --out " + out +
-                    " --preset micro --steps 3 --batch 4 --pope-images 3 --sqa-problems 6",
-                &log),
-            0)
+  ASSERT_EQ(cli("demo --out " + out + " --preset micro --steps 3 --batch 4 --pope-images 3 --sqa-problems 6", &log), 0)
       << log;
   EXPECT_NE(log.find("training step 3/3"), std::string::npos) << log;
   EXPECT_NE(log.find("quality bar"), std::string::npos) << log;
   for (const char* file : {"model/config.json", "model/model.safetensors", "model/tokenizer.model",
                            "model/preprocessor_config.json", "bench/pope/coco_pope_adversarial.json",
-                           "bench/scienceqa/problems.json", "bench/instruct/llava_instruct.json",
-                           "demo-report.json"})
+                           "bench/scienceqa/problems.json", "bench/instruct/llava_instruct.json", "demo-report.json"})
     EXPECT_TRUE(std::filesystem::exists(out + "/" + file)) << file;
 
   std::string out_json;
-  ASSERT_EQ(cli("--json eval " + out + "/model " + out + "/bench --subset full --cache-dir none " +
-                    "--answers-dir " + dir.file("answers"),
+  ASSERT_EQ(cli("--json eval " + out + "/model " + out + "/bench --subset full --cache-dir none " + "--answers-dir " +
+                    dir.file("answers"),
                 &out_json),
             0)
       << out_json;
@@ -189,7 +181,8 @@ TEST(Cli, DemoThenEvalOnAMicroModel) {
   EXPECT_FALSE(std::filesystem::exists(more + "/phases/1-mix")) << "the last phase is the model itself";
   EXPECT_NE(log.find("starting from"), std::string::npos) << log;
   EXPECT_EQ(log.find("training the tokenizer"), std::string::npos) << log;
-  std::ifstream a(out + "/model/tokenizer.model", std::ios::binary), b(more + "/model/tokenizer.model", std::ios::binary);
+  std::ifstream a(out + "/model/tokenizer.model", std::ios::binary),
+      b(more + "/model/tokenizer.model", std::ios::binary);
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(a), {}), std::string(std::istreambuf_iterator<char>(b), {}));
   const auto config = nlohmann::json::parse(std::ifstream(more + "/model/config.json"));
   EXPECT_EQ(config["text_config"]["num_hidden_layers"], 3) << "the micro model's shape, not the demo preset's";
@@ -208,7 +201,8 @@ TEST(Cli, DemoThenEvalOnAMicroModel) {
       << out_json;
   const auto prune_result = nlohmann::json::parse(out_json.substr(out_json.find('{')));
   EXPECT_NEAR(prune_result["blueprint"]["achieved_sparsity"].get<double>(), 0.5, 0.01);
-  EXPECT_LT(prune_result["language_params_after"].get<int64_t>(), prune_result["language_params_before"].get<int64_t>());
+  EXPECT_LT(prune_result["language_params_after"].get<int64_t>(),
+            prune_result["language_params_before"].get<int64_t>());
   ASSERT_EQ(cli("--json info " + pruned, &out_json), 0) << out_json;
   const auto pruned_info = nlohmann::json::parse(out_json);
   EXPECT_EQ(pruned_info["text"]["layers"][0]["intermediate_size"], prune_result["blueprint"]["kept"][0]);
@@ -234,8 +228,6 @@ TEST(Cli, DemoThenEvalOnAMicroModel) {
   EXPECT_NE(log.find("made for model"), std::string::npos) << log;
   EXPECT_FALSE(std::filesystem::exists(dir.file("p3")));
 }
-
-
 
 }  // namespace
 }  // namespace hipp

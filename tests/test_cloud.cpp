@@ -60,7 +60,8 @@ TEST(Cloud, FrontHiddenKindsLinksAndCsv) {
 
   // Latency: measured against the dense model's, lower is better on the front.
   EXPECT_FALSE(axis_value(trials[0], CloudAxis::Latency));  // not measured
-  std::vector<Trial> timed = {complete_trial(1, "uniform", 0.80, 0.6, 0.3), complete_trial(2, "uniform", 0.80, 0.6, 0.6)};
+  std::vector<Trial> timed = {complete_trial(1, "uniform", 0.80, 0.6, 0.3),
+                              complete_trial(2, "uniform", 0.80, 0.6, 0.6)};
   timed[0].metrics->raw["latency_ms"] = 8.0;
   timed[1].metrics->raw["latency_ms"] = 5.0;
   for (auto& t : timed) t.metrics->raw["dense_latency_ms"] = 10.0;
@@ -101,16 +102,13 @@ TEST(Cloud, PreferenceCurves) {
   EXPECT_DOUBLE_EQ(path[2][0], 0.5);
   EXPECT_DOUBLE_EQ(path[2][1], 0.5);
   EXPECT_DOUBLE_EQ(path[4][1], 1.0);
-  for (const auto& w : preference_path({0.2, 0.2, 0.6}, {0.5, 0.5, 0}, 4))
-    EXPECT_NEAR(w[0] + w[1] + w[2], 1.0, 1e-12);
+  for (const auto& w : preference_path({0.2, 0.2, 0.6}, {0.5, 0.5, 0}, 4)) EXPECT_NEAR(w[0] + w[1] + w[2], 1.0, 1e-12);
 
   // The newest curve's points, in path order, whatever the trial order.
-  std::vector<Trial> trials = {complete_trial(1, "uniform", 0.8, 0.6, 0.5),
-                               complete_trial(2, "curve:1:0", 0.9, 0.5, 0.5),
-                               complete_trial(3, "curve:2:1", 0.85, 0.55, 0.5),
-                               complete_trial(4, "curve:2:0", 0.9, 0.5, 0.5),
-                               complete_trial(5, "curve:2:2", 0.8, 0.6, 0.5),
-                               complete_trial(6, "curve:1:1", 0.7, 0.7, 0.5)};
+  std::vector<Trial> trials = {
+      complete_trial(1, "uniform", 0.8, 0.6, 0.5),     complete_trial(2, "curve:1:0", 0.9, 0.5, 0.5),
+      complete_trial(3, "curve:2:1", 0.85, 0.55, 0.5), complete_trial(4, "curve:2:0", 0.9, 0.5, 0.5),
+      complete_trial(5, "curve:2:2", 0.8, 0.6, 0.5),   complete_trial(6, "curve:1:1", 0.7, 0.7, 0.5)};
   const auto data = cloud_data(trials, CloudRequest{});
   EXPECT_EQ(data.curve_id, 2);
   ASSERT_EQ(data.curve.size(), 3u);

@@ -115,13 +115,12 @@ std::string config_error(const nlohmann::json& j) {
 // Absurd sizes are refused by name before anything is allocated for them
 // (a billion layers once made `info` grow past 12 GB).
 TEST(Config, AbsurdSizesAreRefusedByName) {
-  for (auto [section, field, value] :
-       {std::tuple{"text_config", "num_hidden_layers", int64_t{1000000000}},
-        {"text_config", "vocab_size", int64_t{1} << 40},
-        {"text_config", "hidden_size", int64_t{1} << 20},
-        {"text_config", "intermediate_size", int64_t{1} << 30},
-        {"vision_config", "num_hidden_layers", int64_t{100000}},
-        {"vision_config", "image_size", int64_t{1} << 20}}) {
+  for (auto [section, field, value] : {std::tuple{"text_config", "num_hidden_layers", int64_t{1000000000}},
+                                       {"text_config", "vocab_size", int64_t{1} << 40},
+                                       {"text_config", "hidden_size", int64_t{1} << 20},
+                                       {"text_config", "intermediate_size", int64_t{1} << 30},
+                                       {"vision_config", "num_hidden_layers", int64_t{100000}},
+                                       {"vision_config", "image_size", int64_t{1} << 20}}) {
     auto j = llava_15_7b_config();
     j[section][field] = value;
     const auto message = config_error(j);
@@ -136,7 +135,6 @@ TEST(Config, AbsurdSizesAreRefusedByName) {
   EXPECT_LT(estimate, 7.2e9);
 }
 
-
 // transformers 5 writes rope_parameters; 4.x wrote rope_theta and
 // rope_scaling ("type" or "rope_type"). Each is honoured or refused by name.
 TEST(Config, RopeFromRopeParametersAndRopeScaling) {
@@ -147,9 +145,9 @@ TEST(Config, RopeFromRopeParametersAndRopeScaling) {
   EXPECT_EQ(c.text.rope_type, "default");
 
   auto llama3 = llava_15_7b_config();
-  llama3["text_config"]["rope_parameters"] = {{"rope_theta", 500000.0},     {"rope_type", "llama3"},
-                                              {"factor", 8.0},              {"low_freq_factor", 1.0},
-                                              {"high_freq_factor", 4.0},    {"original_max_position_embeddings", 8192}};
+  llama3["text_config"]["rope_parameters"] = {{"rope_theta", 500000.0},  {"rope_type", "llama3"},
+                                              {"factor", 8.0},           {"low_freq_factor", 1.0},
+                                              {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 8192}};
   c = parse_llava_config(llama3, "config.json");
   EXPECT_EQ(c.text.rope_type, "llama3");
   EXPECT_DOUBLE_EQ(c.text.rope_factor, 8.0);

@@ -69,8 +69,8 @@ TEST(DemoData, CommittedDemoTradesRobustnessForUtility) {
     double pope, sqa;
   };
   auto score = [&](int spared_half) {
-    const auto out = evaluator.evaluate(session.plan(0.5, allocation(spared_half), "test"), "test", std::nullopt,
-                                        "full");
+    const auto out =
+        evaluator.evaluate(session.plan(0.5, allocation(spared_half), "test"), "test", std::nullopt, "full");
     EXPECT_FALSE(out.failed) << out.error;
     return Scores{out.metrics.raw.value("pope_mean_f1", 0.0), out.metrics.raw["scienceqa"].value("accuracy", 0.0)};
   };

@@ -40,7 +40,7 @@ TEST(Lora, FreshAdaptersChangeNothingAndMergedEqualsUnmerged) {
   LoraOptions options;
   options.rank = 4;
   attach_lora(model, options);
-  EXPECT_EQ(lora_tensors(model).size(), 2u * 7 * 3);  // A and B, 7 projections, 3 layers
+  EXPECT_EQ(lora_tensors(model).size(), 2u * 7 * 3);          // A and B, 7 projections, 3 layers
   EXPECT_TRUE(torch::allclose(logits_of(model, ids), base));  // B starts at zero
   randomize_adapters(model, 9);
   const auto adapted = logits_of(model, ids);
@@ -126,10 +126,12 @@ TEST_F(Finetune, ReaderRejectsBadFilesByName) {
                "alternate");
   expect_error(R"([{"id": "a", "conversations": [{"from": "human", "value": "x"}]}])", "pairs");
   expect_error(R"([{"id": "a", "conversations": [{"from": "human"}, {"from": "gpt", "value": "y"}]}])", "value");
-  expect_error(R"([{"id": "a", "conversations": [{"from": "human", "value": "<image>\nx"}, {"from": "gpt", "value": "y"}]}])",
-               "without an \"image\"");
-  expect_error(R"([{"id": "a", "image": "nowhere.png", "conversations": [{"from": "human", "value": "x"}, {"from": "gpt", "value": "y"}]}])",
-               "nowhere.png");
+  expect_error(
+      R"([{"id": "a", "conversations": [{"from": "human", "value": "<image>\nx"}, {"from": "gpt", "value": "y"}]}])",
+      "without an \"image\"");
+  expect_error(
+      R"([{"id": "a", "image": "nowhere.png", "conversations": [{"from": "human", "value": "x"}, {"from": "gpt", "value": "y"}]}])",
+      "nowhere.png");
 }
 
 TEST_F(Finetune, LabelsCoverTheAnswersOnly) {
@@ -214,7 +216,8 @@ TEST_F(Finetune, AnInterruptedRunResumesExactly) {
   FinetuneRun second;
   second.checkpoint_path = first.checkpoint_path;
   second.resume = true;
-  const auto outcome = finetune_lora(resumed.model, resumed.tokenizer, resumed.preprocessor, examples, settings, second);
+  const auto outcome =
+      finetune_lora(resumed.model, resumed.tokenizer, resumed.preprocessor, examples, settings, second);
   EXPECT_EQ(outcome.first_step, 4);  // the checkpoint held step 3, the last one finished
   const auto a = lora_tensors(whole.model);
   const auto b = lora_tensors(resumed.model);

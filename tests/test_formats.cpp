@@ -50,14 +50,15 @@ TEST(Pope, BadLinesNameFileAndLine) {
   expect_error([&] { read_pope_file(path, "random"); }, ":1: missing field 'image'");
   test::write_bytes(path, "{\"question_id\": 1, \"image\": \"a\", \"text\": \"q\", \"label\": \"maybe\"}\n");
   expect_error([&] { read_pope_file(path, "random"); }, "label must be");
-  test::write_bytes(path, "{\"question_id\": 1, \"image\": \"a\", \"text\": \"q\", \"label\": \"no\"}\n"
-                          "{\"question_id\": 1, \"image\": \"a\", \"text\": \"q\", \"label\": \"no\"}\n");
+  test::write_bytes(path,
+                    "{\"question_id\": 1, \"image\": \"a\", \"text\": \"q\", \"label\": \"no\"}\n"
+                    "{\"question_id\": 1, \"image\": \"a\", \"text\": \"q\", \"label\": \"no\"}\n");
   expect_error([&] { read_pope_file(path, "random"); }, "duplicate question_id");
   expect_error([&] { read_pope_file(dir.file("absent.json"), "random"); }, "cannot open");
   // Images are read from inside the benchmark folder only.
   for (const char* image : {"../secret.png", "/etc/passwd", "sub/../../x.png"}) {
-    test::write_bytes(path, "{\"question_id\": 1, \"image\": \"" + std::string(image) +
-                                "\", \"text\": \"q\", \"label\": \"no\"}\n");
+    test::write_bytes(
+        path, "{\"question_id\": 1, \"image\": \"" + std::string(image) + "\", \"text\": \"q\", \"label\": \"no\"}\n");
     expect_error([&] { read_pope_file(path, "random"); }, "must stay inside the benchmark folder");
   }
   // An empty split is an error, not a split left out of the mean.

@@ -20,8 +20,7 @@ Image solid(int w, int h, uint8_t r, uint8_t g, uint8_t b) {
 TEST(Image, PngRoundTripIsLossless) {
   test::TempDir dir;
   Image image{5, 3, {}};
-  for (int i = 0; i < 15; ++i)
-    image.rgb.insert(image.rgb.end(), {uint8_t(i * 17), uint8_t(255 - i), uint8_t(i)});
+  for (int i = 0; i < 15; ++i) image.rgb.insert(image.rgb.end(), {uint8_t(i * 17), uint8_t(255 - i), uint8_t(i)});
   save_png(image, dir.file("a.png"));
   const auto back = load_image(dir.file("a.png"));
   EXPECT_EQ(back.width, 5);

@@ -66,8 +66,8 @@ TEST(LayerState, SynFlowChannelFlowMatchesTheFormula) {
 
 TEST(LayerState, LowImportanceMassByHand) {
   const std::vector<double> imp{4, 1, 3, 2, 10, 0, 0, 0, 0, 0};  // total 20
-  EXPECT_NEAR(low_importance_mass(imp, 0.5), 0.0, 1e-12);      // five zeros
-  EXPECT_NEAR(low_importance_mass(imp, 0.7), 3.0 / 20, 1e-12);  // 0 0 0 0 0 1 2
+  EXPECT_NEAR(low_importance_mass(imp, 0.5), 0.0, 1e-12);        // five zeros
+  EXPECT_NEAR(low_importance_mass(imp, 0.7), 3.0 / 20, 1e-12);   // 0 0 0 0 0 1 2
   EXPECT_NEAR(low_importance_mass(imp, 0.9), 10.0 / 20, 1e-12);
 }
 

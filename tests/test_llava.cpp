@@ -10,8 +10,8 @@
 namespace hipp {
 namespace {
 
-torch::Tensor logits_of(LlavaModel& model, const torch::Tensor& ids,
-                        const torch::Tensor& features = {}, const torch::Tensor& mask = {}) {
+torch::Tensor logits_of(LlavaModel& model, const torch::Tensor& ids, const torch::Tensor& features = {},
+                        const torch::Tensor& mask = {}) {
   torch::NoGradGuard no_grad;
   LlavaInputs inputs;
   inputs.input_ids = ids;
@@ -23,23 +23,20 @@ torch::Tensor logits_of(LlavaModel& model, const torch::Tensor& ids,
 TEST(Llava, ParameterNamesFollowHuggingFace) {
   auto model = test::micro_model(1);
   auto params = model->named_parameters();
-  for (const char* name : {
-           "vision_tower.vision_model.embeddings.patch_embedding.weight",
-           "vision_tower.vision_model.embeddings.class_embedding",
-           "vision_tower.vision_model.embeddings.position_embedding.weight",
-           "vision_tower.vision_model.pre_layrnorm.weight",
-           "vision_tower.vision_model.encoder.layers.0.self_attn.q_proj.bias",
-           "vision_tower.vision_model.encoder.layers.2.mlp.fc2.weight",
-           "vision_tower.vision_model.post_layernorm.bias",
-           "multi_modal_projector.linear_1.weight", "multi_modal_projector.linear_2.bias",
-           "language_model.model.embed_tokens.weight",
-           "language_model.model.layers.1.self_attn.k_proj.weight",
-           "language_model.model.layers.2.mlp.down_proj.weight",
-           "language_model.model.layers.0.post_attention_layernorm.weight",
-           "language_model.model.norm.weight", "language_model.lm_head.weight"})
+  for (const char* name :
+       {"vision_tower.vision_model.embeddings.patch_embedding.weight",
+        "vision_tower.vision_model.embeddings.class_embedding",
+        "vision_tower.vision_model.embeddings.position_embedding.weight",
+        "vision_tower.vision_model.pre_layrnorm.weight",
+        "vision_tower.vision_model.encoder.layers.0.self_attn.q_proj.bias",
+        "vision_tower.vision_model.encoder.layers.2.mlp.fc2.weight", "vision_tower.vision_model.post_layernorm.bias",
+        "multi_modal_projector.linear_1.weight", "multi_modal_projector.linear_2.bias",
+        "language_model.model.embed_tokens.weight", "language_model.model.layers.1.self_attn.k_proj.weight",
+        "language_model.model.layers.2.mlp.down_proj.weight",
+        "language_model.model.layers.0.post_attention_layernorm.weight", "language_model.model.norm.weight",
+        "language_model.lm_head.weight"})
     EXPECT_NE(params.find(name), nullptr) << name;
-  EXPECT_EQ(params["language_model.model.layers.1.self_attn.k_proj.weight"].sizes(),
-            torch::IntArrayRef({2 * 16, 64}));
+  EXPECT_EQ(params["language_model.model.layers.1.self_attn.k_proj.weight"].sizes(), torch::IntArrayRef({2 * 16, 64}));
 }
 
 TEST(Llava, ChangingALaterTokenNeverChangesEarlierLogits) {
@@ -66,13 +63,10 @@ TEST(Llava, GroupedQueryAttentionEqualsDuplicatedHeads) {
     const int64_t group = 4 / 2, head_dim = 16;
     for (auto& p : mha->named_parameters()) {
       auto value = source[p.key()];
-      const bool kv = p.key().find("k_proj") != std::string::npos ||
-                      p.key().find("v_proj") != std::string::npos;
+      const bool kv = p.key().find("k_proj") != std::string::npos || p.key().find("v_proj") != std::string::npos;
       if (kv && p.key().rfind("language_model", 0) == 0) {
         // KV head g serves query heads g*group .. g*group+group-1.
-        value = value.view({-1, head_dim, value.size(1)})
-                    .repeat_interleave(group, 0)
-                    .reshape(p.value().sizes());
+        value = value.view({-1, head_dim, value.size(1)}).repeat_interleave(group, 0).reshape(p.value().sizes());
       }
       p.value().copy_(value);
     }
@@ -90,8 +84,7 @@ TEST(Llava, PerLayerWidthsRun) {
   auto logits = logits_of(model, test::random_ids(1, 6, 64, 5));
   EXPECT_EQ(logits.sizes(), torch::IntArrayRef({1, 6, 64}));
   EXPECT_TRUE(torch::isfinite(logits).all().item<bool>());
-  EXPECT_EQ(model->language_model->model->layers[2]->mlp->gate_proj->weight.sizes(),
-            torch::IntArrayRef({1, 64}));
+  EXPECT_EQ(model->language_model->model->layers[2]->mlp->gate_proj->weight.sizes(), torch::IntArrayRef({1, 64}));
 }
 
 TEST(Llava, LeftPaddingGivesTheSameLogitsAsNoPadding) {
@@ -188,7 +181,6 @@ TEST(Llava, ParameterCountsAddUp) {
   EXPECT_EQ(counts.decoder_layers_mlp[0], 3 * 64 * 128);
   EXPECT_EQ(counts.projector, 32 * 64 + 64 + 64 * 64 + 64);
 }
-
 
 // RoPE as transformers computes it: linear divides every frequency by the
 // factor; llama3 keeps the high frequencies, divides the low ones and blends

@@ -39,8 +39,9 @@ TEST(PolicyMath, BetaAndDirichletLogProbabilitiesMatchClosedForms) {
   d = dirichlet_log_prob(torch::tensor({2.0, 3.0}, torch::kFloat64), torch::tensor({0.4, 0.6}, torch::kFloat64));
   EXPECT_NEAR(d.item<double>(), std::log(1.728), 1e-12);
   // Entropies: Beta(1,1) on [0,1] is 0; Dir(1,1,1) is -log 2.
-  EXPECT_NEAR(beta_entropy(torch::tensor(1.0, torch::kFloat64), torch::tensor(1.0, torch::kFloat64), 0, 1).item<double>(),
-              0.0, 1e-12);
+  EXPECT_NEAR(
+      beta_entropy(torch::tensor(1.0, torch::kFloat64), torch::tensor(1.0, torch::kFloat64), 0, 1).item<double>(), 0.0,
+      1e-12);
   EXPECT_NEAR(dirichlet_entropy(torch::ones({3}, torch::kFloat64)).item<double>(), -std::log(2.0), 1e-12);
 }
 

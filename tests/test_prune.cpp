@@ -80,9 +80,8 @@ TEST(Prune, SlicedModelEqualsMaskedModelForChannelsAndHeads) {
     for (auto method : {ImportanceMethod::Magnitude, ImportanceMethod::WandaSp}) {
       SCOPED_TRACE(structure_name(structure) + " " + importance_name(method));
       const double s = structure == Structure::MlpChannels ? 0.45 : 0.3;
-      const std::vector<double> allocation = structure == Structure::MlpChannels
-                                                 ? std::vector<double>{0.5, 0.2, 0.3}
-                                                 : std::vector<double>{0.2, 0.6, 0.2};
+      const std::vector<double> allocation =
+          structure == Structure::MlpChannels ? std::vector<double>{0.5, 0.2, 0.3} : std::vector<double>{0.2, 0.6, 0.2};
       const auto bp = make_blueprint(f.model->config(), fp, request(structure, s, method, allocation));
       const auto importance = compute_importance(f.model, structure, method, &stats);
       auto sliced = apply_blueprint(f.model, fp, bp, importance);
@@ -126,8 +125,10 @@ TEST(Prune, CostCountsMatchTheModelBeforeAndAfterPruning) {
     for (size_t l = 0; l < cost.layers.size(); ++l) EXPECT_EQ(cost.layers[l].params(), counts.decoder_layers[l]);
   };
   check(f.model);
-  const auto bp = make_blueprint(f.model->config(), fp, request(Structure::MlpChannels, 0.5, ImportanceMethod::Magnitude));
-  auto pruned = apply_blueprint(f.model, fp, bp, compute_importance(f.model, bp.structure, ImportanceMethod::Magnitude, nullptr));
+  const auto bp =
+      make_blueprint(f.model->config(), fp, request(Structure::MlpChannels, 0.5, ImportanceMethod::Magnitude));
+  auto pruned =
+      apply_blueprint(f.model, fp, bp, compute_importance(f.model, bp.structure, ImportanceMethod::Magnitude, nullptr));
   check(pruned);
   const auto before = model_cost(f.model->config(), 40), after = model_cost(pruned->config(), 40);
   EXPECT_LT(after.decoder_flops, before.decoder_flops);
@@ -178,7 +179,8 @@ TEST(Prune, FlapBiasCompensationLowersTheLayerOutputError) {
 TEST(Prune, RefusesABlueprintMadeForAnotherModel) {
   Fixture f;
   auto other = test::micro_model(22);
-  const auto bp = make_blueprint(other->config(), model_fingerprint(other), request(Structure::MlpChannels, 0.3, ImportanceMethod::Magnitude));
+  const auto bp = make_blueprint(other->config(), model_fingerprint(other),
+                                 request(Structure::MlpChannels, 0.3, ImportanceMethod::Magnitude));
   const auto importance = compute_importance(f.model, bp.structure, ImportanceMethod::Magnitude, nullptr);
   try {
     apply_blueprint(f.model, model_fingerprint(f.model), bp, importance);
@@ -210,7 +212,8 @@ TEST(Prune, OwlAllocationPrunesOutlierLayersLess) {
 
 Blueprint sample_blueprint() {
   auto config = test::micro_config();
-  return make_blueprint(config, "abc123", request(Structure::MlpChannels, 0.4, ImportanceMethod::WandaSp, {0.2, 0.3, 0.5}));
+  return make_blueprint(config, "abc123",
+                        request(Structure::MlpChannels, 0.4, ImportanceMethod::WandaSp, {0.2, 0.3, 0.5}));
 }
 
 TEST(Blueprint, RoundTripAndHashIgnoreKeyOrderAndWhitespace) {
@@ -291,7 +294,8 @@ TEST_F(PruneExport, ExportReloadsWithTheSameLogitsAndCanBePrunedAgain) {
   const auto fp = model_fingerprint(folder.model);
   const auto bp = make_blueprint(folder.model->config(), fp,
                                  request(Structure::MlpChannels, 0.5, ImportanceMethod::Magnitude, {0.4, 0.4, 0.2}));
-  auto pruned = apply_blueprint(folder.model, fp, bp, compute_importance(folder.model, bp.structure, ImportanceMethod::Magnitude, nullptr));
+  auto pruned = apply_blueprint(folder.model, fp, bp,
+                                compute_importance(folder.model, bp.structure, ImportanceMethod::Magnitude, nullptr));
   const std::string out = dir_->file("pruned");
   export_pruned_model(pruned, bp, dir_->file("model"), out);
   EXPECT_TRUE(fs::exists(out + "/tokenizer.model"));
@@ -300,7 +304,8 @@ TEST_F(PruneExport, ExportReloadsWithTheSameLogitsAndCanBePrunedAgain) {
   auto reloaded = load_model_folder(out);
   Fixture f;
   f.ids.masked_fill_(f.ids == 3, reloaded.model->config().image_token_index);
-  EXPECT_TRUE(torch::equal(test::image_logits(reloaded.model, f.ids, f.pixels), test::image_logits(pruned, f.ids, f.pixels)));
+  EXPECT_TRUE(
+      torch::equal(test::image_logits(reloaded.model, f.ids, f.pixels), test::image_logits(pruned, f.ids, f.pixels)));
   // info reads the per-layer widths from the folder alone.
   const auto summary = summarize_model_folder(out);
   for (size_t l = 0; l < bp.layers(); ++l) EXPECT_EQ(summary.config.text.layers[l].intermediate_size, bp.kept[l]);

@@ -37,9 +37,8 @@ void expect_rejected(const std::string& bytes, const std::string& needle) {
 }
 
 TEST(Safetensors, ValidHeaderParses) {
-  const std::string header =
-      R"({"__metadata__":{"format":"pt"},"b":{"dtype":"F16","shape":[2],"data_offsets":[8,12]},)"
-      R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
+  const std::string header = R"({"__metadata__":{"format":"pt"},"b":{"dtype":"F16","shape":[2],"data_offsets":[8,12]},)"
+                             R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
   const auto h = parse_safetensors_header(header, 12, "x");
   ASSERT_EQ(h.tensors.size(), 2u);
   EXPECT_EQ(h.tensors[0].name, "a");  // sorted by offset
@@ -52,27 +51,20 @@ TEST(Safetensors, MalformedFilesAreClearErrors) {
   expect_rejected(length_prefix(1000) + "{}", "runs past the end");
   expect_rejected(length_prefix(uint64_t{1} << 40) + "{}", "exceeds the limit");
   expect_rejected(file_with("{not json", 0), "not valid JSON");
-  expect_rejected(file_with(R"({"t":{"dtype":"Q4","shape":[1],"data_offsets":[0,1]}})", 1),
-                  "unknown dtype 'Q4'");
-  expect_rejected(file_with(R"({"t":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8),
-                  "past the data buffer");
-  expect_rejected(file_with(R"({"t":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8),
-                  "shape needs 12 bytes");
+  expect_rejected(file_with(R"({"t":{"dtype":"Q4","shape":[1],"data_offsets":[0,1]}})", 1), "unknown dtype 'Q4'");
+  expect_rejected(file_with(R"({"t":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8), "past the data buffer");
+  expect_rejected(file_with(R"({"t":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8), "shape needs 12 bytes");
   expect_rejected(file_with(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
                             R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
                             12),
                   "overlaps");
-  expect_rejected(file_with(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8),
-                  "hole");
-  expect_rejected(file_with(R"({"t":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}})", 0),
-                  "invalid shape");
+  expect_rejected(file_with(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8), "hole");
+  expect_rejected(file_with(R"({"t":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}})", 0), "invalid shape");
   expect_rejected(file_with(R"({"t":{"dtype":"F32","shape":[1]}})", 4), "data_offsets");
-  expect_rejected(file_with(R"({"t":{"dtype":"F32","shape":[1],"data_offsets":[8,4]}})", 8),
-                  "end before begin");
+  expect_rejected(file_with(R"({"t":{"dtype":"F32","shape":[1],"data_offsets":[8,4]}})", 8), "end before begin");
   expect_rejected(file_with(R"([1,2])", 0), "not a JSON object");
-  expect_rejected(
-      file_with(R"({"t":{"dtype":"F32","shape":[4611686018427387904,8],"data_offsets":[0,4]}})", 4),
-      "too large");
+  expect_rejected(file_with(R"({"t":{"dtype":"F32","shape":[4611686018427387904,8],"data_offsets":[0,4]}})", 4),
+                  "too large");
 }
 
 TEST(Safetensors, WriteReadRoundTripIsBitIdentical) {
@@ -106,8 +98,7 @@ TEST(Safetensors, MissingCheckpointFilesAreClearErrors) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("model-00001-of-00002.safetensors"), std::string::npos);
   }
-  test::write_bytes(dir.file("model.safetensors.index.json"),
-                    R"({"weight_map": {"a": "../escape.safetensors"}})");
+  test::write_bytes(dir.file("model.safetensors.index.json"), R"({"weight_map": {"a": "../escape.safetensors"}})");
   EXPECT_THROW(open_checkpoint_files(dir.path()), Error);
 }
 
@@ -117,8 +108,7 @@ TEST(Safetensors, IndexMustAgreeWithShards) {
   test::write_bytes(dir.file("model.safetensors.index.json"),
                     R"({"weight_map": {"a": "s1.safetensors", "c": "s1.safetensors"}})");
   EXPECT_THROW(open_checkpoint_files(dir.path()), Error);  // "c" is not in the shard
-  test::write_bytes(dir.file("model.safetensors.index.json"),
-                    R"({"weight_map": {"a": "s1.safetensors"}})");
+  test::write_bytes(dir.file("model.safetensors.index.json"), R"({"weight_map": {"a": "s1.safetensors"}})");
   EXPECT_THROW(open_checkpoint_files(dir.path()), Error);  // "b" is not in the index
   test::write_bytes(dir.file("model.safetensors.index.json"),
                     R"({"weight_map": {"a": "s1.safetensors", "b": "s1.safetensors"}})");

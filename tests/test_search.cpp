@@ -252,9 +252,9 @@ TEST_F(Search, CommandLine) {
   // Mistakes: one line, non-zero, nothing overwritten.
   EXPECT_EQ(cli("baseline --study " + study + " --method annealing --evals 3", &out), 2) << out;
   EXPECT_EQ(cli("front --study " + dir_->file("none.sqlite"), &out), 1) << out;
-  EXPECT_EQ(cli("study create --model " + dir_->file("model") + " --bench " + dir_->file("bench") + " --out " + study,
-                &out),
-            1)
+  EXPECT_EQ(
+      cli("study create --model " + dir_->file("model") + " --bench " + dir_->file("bench") + " --out " + study, &out),
+      1)
       << out;
   EXPECT_NE(out.find("already exists"), std::string::npos) << out;
   // A resumed run keeps its settings: a different explicit --group is refused.

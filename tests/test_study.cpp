@@ -95,7 +95,7 @@ TYPED_TEST(StoreContract, TrialLifecycleAndCacheHits) {
   EXPECT_DOUBLE_EQ(cached->objectives.robustness, 0.97);
   const double f1 = cached->raw["pope_mean_f1"];
   EXPECT_DOUBLE_EQ(f1, 0.97 * 0.9);
-  EXPECT_FALSE(store->cached_metrics("h1", "full"));  // another subset is another evaluation
+  EXPECT_FALSE(store->cached_metrics("h1", "full"));               // another subset is another evaluation
   EXPECT_THROW(store->finish_trial(t1, metrics(0, 0, 0)), Error);  // already complete
 
   const Preference w{0.6, 0.3, 0.1};
@@ -189,12 +189,10 @@ TEST(TrialSelection, SubsetAndOriginKinds) {
     if (state == TrialState::Complete) t.metrics = metrics(0.5, 0.5, 0.5);
     return t;
   };
-  const std::vector<Trial> trials = {trial(1, "random", "search", TrialState::Complete),
-                                     trial(2, "random", "full", TrialState::Complete),
-                                     trial(3, "grpo:1", "search", TrialState::Complete),
-                                     trial(4, "query", "search", TrialState::Complete),
-                                     trial(5, "grpo:2", "search", TrialState::Fail),
-                                     trial(6, "nsga2", "search", TrialState::Running)};
+  const std::vector<Trial> trials = {
+      trial(1, "random", "search", TrialState::Complete), trial(2, "random", "full", TrialState::Complete),
+      trial(3, "grpo:1", "search", TrialState::Complete), trial(4, "query", "search", TrialState::Complete),
+      trial(5, "grpo:2", "search", TrialState::Fail),     trial(6, "nsga2", "search", TrialState::Running)};
   auto ids = [](const std::vector<Trial>& selected) {
     std::vector<int64_t> out;
     for (const auto& t : selected) out.push_back(t.id);
@@ -255,7 +253,7 @@ TEST(SqliteStudy, UpgradesAVersion1File) {
   const auto trials = store->trials();
   ASSERT_EQ(trials.size(), 2u);
   EXPECT_EQ(trials[0].subset, "search");  // the column v2 added, with its default
-  EXPECT_FALSE(trials[0].parent);          // the columns v3 added
+  EXPECT_FALSE(trials[0].parent);         // the columns v3 added
   EXPECT_TRUE(trials[0].details.empty());
   EXPECT_EQ(trials[1].state, TrialState::Fail);  // it was RUNNING when the file was last closed
   EXPECT_TRUE(store->cached_metrics("hash-a", "search"));
@@ -267,7 +265,8 @@ TEST(SqliteStudy, UpgradesAVersion1File) {
 TEST(SqliteStudy, RefusesANewerSchema) {
   test::TempDir dir;
   const std::string path = dir.file("v9.sqlite");
-  build_database(path, "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (9);");
+  build_database(path,
+                 "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (9);");
   try {
     open_sqlite_study(path);
     FAIL() << "opened a newer schema";
@@ -399,7 +398,8 @@ TEST(SqliteStudy, ReaderThreadWhileAWriterInserts) {
     const auto plan = writer->add_plan("h" + std::to_string(i), {{"i", i}});
     const auto trial = writer->start_trial(plan, "random", std::nullopt, "search");
     if (i == 100)  // halfway, with a trial in flight: wait until the reader has read
-      for (int wait = 0; wait < 5000 && reads.load() < 3; ++wait) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      for (int wait = 0; wait < 5000 && reads.load() < 3; ++wait)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
     writer->finish_trial(trial, metrics(0.5, 0.5, 0.5));
   }
   done = true;

@@ -57,7 +57,8 @@ class PopeRules : public ::testing::Test {
       for (const auto& a : s.objects) {
         ++frequency[static_cast<size_t>(a.category)];
         for (const auto& b : s.objects)
-          if (a.category != b.category) ++cooccurrence[static_cast<size_t>(a.category)][static_cast<size_t>(b.category)];
+          if (a.category != b.category)
+            ++cooccurrence[static_cast<size_t>(a.category)][static_cast<size_t>(b.category)];
       }
   }
   std::vector<Scene> scenes;

@@ -54,8 +54,7 @@ TEST_F(TokenizerTest, EncodingMatchesSentencepiece) {
       if (c == '\n') c = ' ';  // spm_encode reads one sentence a line
     test::write_bytes(dir.file("in.txt"), text + "\n");
     std::string output;
-    ASSERT_EQ(test::run_command("spm_encode --model=" + model_path() +
-                                    " --output_format=id < " + dir.file("in.txt"),
+    ASSERT_EQ(test::run_command("spm_encode --model=" + model_path() + " --output_format=id < " + dir.file("in.txt"),
                                 &output),
               0)
         << output;

@@ -94,8 +94,7 @@ TEST_F(TrainerTest, AFewStepsLowerTheLoss) {
     EXPECT_GE(reports[3].task_loss[t], 0) << kTrainTaskNames[t];
   }
   // Trained tied, saved untied: lm_head is a copy of the embedding.
-  EXPECT_TRUE(torch::equal(model->language_model->lm_head->weight,
-                           model->language_model->model->embed_tokens->weight));
+  EXPECT_TRUE(torch::equal(model->language_model->lm_head->weight, model->language_model->model->embed_tokens->weight));
 }
 
 TEST_F(TrainerTest, LetterDrillsComeFirstUnderTheirOwnSchedule) {

@@ -16,8 +16,8 @@ namespace hipp::gui {
 
 namespace {
 
-constexpr int kColourBins = 12;        // points are drawn in colour bins (one graph each)
-constexpr double kPickRadiusPx = 8;    // hover / click distance
+constexpr int kColourBins = 12;      // points are drawn in colour bins (one graph each)
+constexpr double kPickRadiusPx = 8;  // hover / click distance
 
 struct Marker {
   QCPScatterStyle::ScatterShape shape;
@@ -38,7 +38,10 @@ Marker marker_for(const std::string& kind) {
 QString describe(const Trial& t) {
   QString text = QString("trial %1 (%2)").arg(t.id).arg(QString::fromStdString(t.origin));
   if (t.preference)
-    text += QString("\nw = %1 / %2 / %3").arg((*t.preference)[0], 0, 'f', 2).arg((*t.preference)[1], 0, 'f', 2).arg((*t.preference)[2], 0, 'f', 2);
+    text += QString("\nw = %1 / %2 / %3")
+                .arg((*t.preference)[0], 0, 'f', 2)
+                .arg((*t.preference)[1], 0, 'f', 2)
+                .arg((*t.preference)[2], 0, 'f', 2);
   if (t.parent) text += QString("\nfine-tune of trial %1").arg(*t.parent);
   if (t.metrics) {
     const auto v = [&](CloudAxis a) { return axis_value(t, a).value_or(std::nan("")); };
@@ -217,7 +220,8 @@ void OperatingPointCloud::redraw(bool rescale) {
   std::map<std::pair<std::string, int>, std::pair<QVector<double>, QVector<double>>> groups;
   for (const auto& p : data_.points) {
     if (!p.on_front && !show_dominated_->isChecked()) continue;
-    const int bin = std::isnan(p.colour) ? -1 : std::clamp(static_cast<int>(p.colour * kColourBins), 0, kColourBins - 1);
+    const int bin =
+        std::isnan(p.colour) ? -1 : std::clamp(static_cast<int>(p.colour * kColourBins), 0, kColourBins - 1);
     auto& g = groups[{p.kind, bin}];
     g.first << p.x;
     g.second << p.y;
@@ -225,8 +229,7 @@ void OperatingPointCloud::redraw(bool rescale) {
   std::map<std::string, bool> in_legend;
   for (const auto& [key, xy] : groups) {
     const auto& [kind, bin] = key;
-    const QColor colour = bin < 0 ? QColor(120, 120, 120)
-                                  : QColor(gradient.color((bin + 0.5) / kColourBins, range));
+    const QColor colour = bin < 0 ? QColor(120, 120, 120) : QColor(gradient.color((bin + 0.5) / kColourBins, range));
     const auto m = marker_for(kind);
     auto* graph = plot_->addGraph();
     graph->setLineStyle(QCPGraph::lsNone);
@@ -275,7 +278,8 @@ void OperatingPointCloud::redraw(bool rescale) {
     if (compared_ && p.trial == *compared_) {
       auto* ring = plot_->addGraph();
       ring->setLineStyle(QCPGraph::lsNone);
-      ring->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssSquare, QPen(Qt::black, 2, Qt::DashLine), Qt::NoBrush, 18));
+      ring->setScatterStyle(
+          QCPScatterStyle(QCPScatterStyle::ssSquare, QPen(Qt::black, 2, Qt::DashLine), Qt::NoBrush, 18));
       ring->setData({p.x}, {p.y});
       ring->removeFromLegend();
     }

@@ -32,11 +32,11 @@ std::vector<ComparisonRow> compare_plans(const PlanView& a, const PlanView& b) {
   std::vector<ComparisonRow> rows;
   rows.push_back({"sparsity", a.sparsity, b.sparsity});
   const std::pair<const char*, CloudAxis> metrics[] = {
-      {"POPE mean F1", CloudAxis::PopeMeanF1},          {"POPE random F1", CloudAxis::PopeF1Random},
-      {"POPE popular F1", CloudAxis::PopeF1Popular},    {"POPE adversarial F1", CloudAxis::PopeF1Adversarial},
-      {"POPE yes-ratio", CloudAxis::PopeYesRatio},      {"ScienceQA", CloudAxis::ScienceQa},
-      {"ScienceQA IMG", CloudAxis::ScienceQaImage},     {"ScienceQA no image", CloudAxis::ScienceQaNoImage},
-      {"robustness", CloudAxis::Robustness},            {"utility", CloudAxis::Utility}};
+      {"POPE mean F1", CloudAxis::PopeMeanF1},       {"POPE random F1", CloudAxis::PopeF1Random},
+      {"POPE popular F1", CloudAxis::PopeF1Popular}, {"POPE adversarial F1", CloudAxis::PopeF1Adversarial},
+      {"POPE yes-ratio", CloudAxis::PopeYesRatio},   {"ScienceQA", CloudAxis::ScienceQa},
+      {"ScienceQA IMG", CloudAxis::ScienceQaImage},  {"ScienceQA no image", CloudAxis::ScienceQaNoImage},
+      {"robustness", CloudAxis::Robustness},         {"utility", CloudAxis::Utility}};
   for (const auto& [label, axis] : metrics) rows.push_back({label, metric(a, axis), metric(b, axis)});
   const size_t layers = std::max(a.kept_ratio.size(), b.kept_ratio.size());
   for (size_t l = 0; l < layers; ++l)
@@ -73,10 +73,12 @@ void PlanCompare::setPlans(const PlanView& a, const PlanView& b) {
     table_->setItem(r, 0, new QTableWidgetItem(row.label));
     table_->setItem(r, 1, new QTableWidgetItem(cell(row.a)));
     table_->setItem(r, 2, new QTableWidgetItem(cell(row.b)));
-    auto* diff = new QTableWidgetItem(std::isnan(d) ? QString("-") : QString("%1%2").arg(d > 0 ? "+" : "").arg(d, 0, 'f', 3));
+    auto* diff =
+        new QTableWidgetItem(std::isnan(d) ? QString("-") : QString("%1%2").arg(d > 0 ? "+" : "").arg(d, 0, 'f', 3));
     // Metrics: green where B is better, red where worse (the shares removed are not judged).
     const bool judged = r > 0 && !row.label.endsWith("removed") && row.label != "POPE yes-ratio";
-    if (judged && !std::isnan(d) && std::abs(d) >= 0.0005) diff->setForeground(d > 0 ? QColor(0, 120, 0) : QColor(170, 0, 0));
+    if (judged && !std::isnan(d) && std::abs(d) >= 0.0005)
+      diff->setForeground(d > 0 ? QColor(0, 120, 0) : QColor(170, 0, 0));
     table_->setItem(r, 3, diff);
   }
 }

@@ -37,8 +37,9 @@ PlanDetails::PlanDetails(QWidget* parent) : QWidget(parent) {
   visual->setPen(QPen(QColor(220, 110, 0), 2));
   visual->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, 5));
   layout->addWidget(bars_);
-  auto* key = new QLabel("<span style='color:#4682b4'>&#9632;</span> kept ratio &nbsp; "
-                         "<span style='color:#dc6e00'>&#9679;&#8212;</span> visual sensitivity");
+  auto* key = new QLabel(
+      "<span style='color:#4682b4'>&#9632;</span> kept ratio &nbsp; "
+      "<span style='color:#dc6e00'>&#9679;&#8212;</span> visual sensitivity");
   layout->addWidget(key);
   table_ = new QTableWidget;
   table_->setColumnCount(4);
@@ -66,10 +67,18 @@ PlanDetails::PlanDetails(QWidget* parent) : QWidget(parent) {
   actions->addWidget(finetune_, 1, 0);
   actions->addWidget(evaluate_full_, 1, 1);
   layout->addLayout(actions);
-  connect(export_blueprint_, &QPushButton::clicked, this, [this] { if (has_plan_) emit exportBlueprintRequested(plan_.trial); });
-  connect(export_model_, &QPushButton::clicked, this, [this] { if (has_plan_) emit exportModelRequested(plan_.trial); });
-  connect(finetune_, &QPushButton::clicked, this, [this] { if (has_plan_) emit finetuneRequested(plan_.trial); });
-  connect(evaluate_full_, &QPushButton::clicked, this, [this] { if (has_plan_) emit evaluateFullRequested(plan_.trial); });
+  connect(export_blueprint_, &QPushButton::clicked, this, [this] {
+    if (has_plan_) emit exportBlueprintRequested(plan_.trial);
+  });
+  connect(export_model_, &QPushButton::clicked, this, [this] {
+    if (has_plan_) emit exportModelRequested(plan_.trial);
+  });
+  connect(finetune_, &QPushButton::clicked, this, [this] {
+    if (has_plan_) emit finetuneRequested(plan_.trial);
+  });
+  connect(evaluate_full_, &QPushButton::clicked, this, [this] {
+    if (has_plan_) emit evaluateFullRequested(plan_.trial);
+  });
   clear();
 }
 
@@ -95,13 +104,18 @@ void PlanDetails::showPlan(const PlanView& plan) {
   title_->setText(QString("<b>SELECTED PLAN  #%1</b>").arg(plan.trial));
   QString text = QString("origin: %1").arg(QString::fromStdString(plan.origin));
   if (plan.preference)
-    text += QString("   w = %1 / %2 / %3").arg((*plan.preference)[0], 0, 'f', 2).arg((*plan.preference)[1], 0, 'f', 2).arg((*plan.preference)[2], 0, 'f', 2);
+    text += QString("   w = %1 / %2 / %3")
+                .arg((*plan.preference)[0], 0, 'f', 2)
+                .arg((*plan.preference)[1], 0, 'f', 2)
+                .arg((*plan.preference)[2], 0, 'f', 2);
   text += QString("\ns = %1 of the prunable parameters removed").arg(plan.sparsity, 0, 'f', 3);
   if (plan.parent) {
     text += QString("\nfine-tune of trial %1").arg(*plan.parent);
     if (plan.details.contains("steps")) text += QString(", %1 steps").arg(plan.details["steps"].get<int>());
   }
-  text += QString("\nscored on the %1 %2").arg(QString::fromStdString(plan.subset)).arg(plan.subset == "full" ? "test sets" : "subset");
+  text += QString("\nscored on the %1 %2")
+              .arg(QString::fromStdString(plan.subset))
+              .arg(plan.subset == "full" ? "test sets" : "subset");
   summary_->setText(text);
   const bool is_trial = plan.trial > 0;
   export_blueprint_->setEnabled(is_trial);
@@ -144,14 +158,15 @@ void PlanDetails::fillTable() {
     };
     double v = get(raw), d = get(dense);
     // The dense model's latency is measured beside each plan's, and kept in the plan's metrics.
-    if (label.startsWith("latency")) d = raw.contains("dense_latency_ms") ? raw["dense_latency_ms"].get<double>() : std::nan("");
+    if (label.startsWith("latency"))
+      d = raw.contains("dense_latency_ms") ? raw["dense_latency_ms"].get<double>() : std::nan("");
     if (label.startsWith("LM parameters")) v /= 1e6, d /= 1e6;
     if (label.startsWith("decoder GFLOPs")) v /= 1e9, d /= 1e9;
     table_->setItem(r, 0, new QTableWidgetItem(label));
     table_->setItem(r, 1, new QTableWidgetItem(cell(v)));
     table_->setItem(r, 2, new QTableWidgetItem(cell(d)));
-    table_->setItem(r, 3, new QTableWidgetItem(std::isnan(v) || std::isnan(d) ? QString("-")
-                                                                              : QString::number(v - d, 'f', 3)));
+    table_->setItem(
+        r, 3, new QTableWidgetItem(std::isnan(v) || std::isnan(d) ? QString("-") : QString::number(v - d, 'f', 3)));
   }
 }
 

@@ -37,14 +37,24 @@ struct StudySummary {
 
 // The engine thread's jobs, one request type each.
 enum class JobKind {
-  OpenStudy, BuildDemo, CreateStudy, Train, Baseline, Query, EvaluateProposal, EvaluateFull,
-  ExportBlueprint, ExportModel, Finetune, Curve
+  OpenStudy,
+  BuildDemo,
+  CreateStudy,
+  Train,
+  Baseline,
+  Query,
+  EvaluateProposal,
+  EvaluateFull,
+  ExportBlueprint,
+  ExportModel,
+  Finetune,
+  Curve
 };
 // The name a user reads ("Train policy").
 inline QString job_name(JobKind kind) {
-  static const char* names[] = {"Open study", "Build demo", "New study", "Train policy", "Baseline",
-                                "Query", "Evaluate plan", "Evaluate on full set", "Export blueprint",
-                                "Export model", "Fine-tune", "Curve"};
+  static const char* names[] = {"Open study",       "Build demo",   "New study",     "Train policy",
+                                "Baseline",         "Query",        "Evaluate plan", "Evaluate on full set",
+                                "Export blueprint", "Export model", "Fine-tune",     "Curve"};
   return names[static_cast<int>(kind)];
 }
 
@@ -53,7 +63,7 @@ struct JobProgress {
   int step = -1, total = -1;  // step of total; -1 = unknown
   double fraction = -1;       // in [0, 1]; negative = unknown (busy indicator)
   double eta_seconds = -1;
-  std::string phase;          // "training", "curve", "loading", ...
+  std::string phase;  // "training", "curve", "loading", ...
   std::string text;
 };
 

@@ -27,7 +27,8 @@ PreferencePanel::PreferencePanel(QWidget* parent) : QWidget(parent) {
     auto* slider = new QSlider(Qt::Horizontal);
     slider->setRange(0, kSteps);
     slider->setObjectName(QString("slider_%1").arg(QString(kNames[i]).toLower()));
-    slider->setToolTip(QString("Weight of %1 in the policy's preference (the three sum to 1)").arg(QString(kNames[i]).toLower()));
+    slider->setToolTip(
+        QString("Weight of %1 in the policy's preference (the three sum to 1)").arg(QString(kNames[i]).toLower()));
     slider->setAccessibleName(QString("%1 weight").arg(QString(kNames[i]).toLower()));
     auto* value = new QLabel;
     value->setMinimumWidth(40);
@@ -48,7 +49,8 @@ PreferencePanel::PreferencePanel(QWidget* parent) : QWidget(parent) {
   sparsity_->setDecimals(2);
   sparsity_->setValue(0.5);
   sparsity_->setEnabled(false);
-  fix_->setToolTip("Ask the policy for a plan at exactly this global sparsity (its allocation still follows the preference)");
+  fix_->setToolTip(
+      "Ask the policy for a plan at exactly this global sparsity (its allocation still follows the preference)");
   sparsity_->setToolTip("The global sparsity: the share of the decoder's prunable parameters removed");
   sparsity_->setAccessibleName("fixed sparsity");
   fixed->addWidget(fix_);
@@ -126,10 +128,11 @@ QString PreferencePanel::proposalText() const { return proposal_->text(); }
 void PreferencePanel::showProposal(const PlanView& plan) {
   QString text = QString("s = %1").arg(plan.sparsity, 0, 'f', 3);
   if (plan.metrics)
-    text += QString(", POPE F1 %1, ScienceQA %2 (evaluated)")
-                .arg(plan.metrics->raw.value("pope_mean_f1", 0.0), 0, 'f', 3)
-                .arg(plan.metrics->raw.contains("scienceqa") ? plan.metrics->raw["scienceqa"].value("accuracy", 0.0) : 0.0,
-                     0, 'f', 3);
+    text +=
+        QString(", POPE F1 %1, ScienceQA %2 (evaluated)")
+            .arg(plan.metrics->raw.value("pope_mean_f1", 0.0), 0, 'f', 3)
+            .arg(plan.metrics->raw.contains("scienceqa") ? plan.metrics->raw["scienceqa"].value("accuracy", 0.0) : 0.0,
+                 0, 'f', 3);
   else
     text += " (not evaluated yet)";
   proposal_->setText(text);

@@ -69,7 +69,6 @@ struct EvalArgs {
   int sqa = SubsetOptions{}.sqa;
 };
 
-
 void run_demo(const DemoArgs& args, const CommonOptions& common) {
   apply_common(common);
   DemoOptions options;
@@ -138,8 +137,7 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
                      .dump(2)
               << "\n";
   } else {
-    std::cout << "demo model: " << options.out << "/model\ndemo benchmark: " << options.out
-              << "/bench\n\n"
+    std::cout << "demo model: " << options.out << "/model\ndemo benchmark: " << options.out << "/bench\n\n"
               << result_to_text(report.test) << "\nwith blank images:\n"
               << result_to_text(report.blank);
     std::printf("\ntraining %.0f s, whole build %.0f s\n", report.train_seconds, report.build_seconds);
@@ -180,15 +178,16 @@ void run_eval(const EvalArgs& args, const CommonOptions& common) {
   if (common.json) {
     auto json = result_to_json(result);
     json["subset"] = args.subset;
-    json["feature_cache"] = {{"memory_hits", stats.memory_hits}, {"disk_hits", stats.disk_hits},
-                             {"computed", stats.computed}, {"vision_seconds", stats.vision_seconds}};
+    json["feature_cache"] = {{"memory_hits", stats.memory_hits},
+                             {"disk_hits", stats.disk_hits},
+                             {"computed", stats.computed},
+                             {"vision_seconds", stats.vision_seconds}};
     std::cout << json.dump(2) << "\n";
   } else {
     std::cout << "subset " << args.subset << (args.blank_images ? " (blank images)" : "") << "\n\n"
               << result_to_text(result);
     std::printf("image features: %lld computed (%.1f s in the vision tower), %lld from disk cache\n",
-                static_cast<long long>(stats.computed), stats.vision_seconds,
-                static_cast<long long>(stats.disk_hits));
+                static_cast<long long>(stats.computed), stats.vision_seconds, static_cast<long long>(stats.disk_hits));
   }
 }
 
@@ -220,15 +219,16 @@ void run_score(const ScoreArgs& args, const CommonOptions& common) {
 
 void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
   auto demo_args = std::make_shared<DemoArgs>();
-  auto* demo = app.add_subcommand(
-      "demo", "build the synthetic benchmark and train the tiny demo LLaVA on it");
+  auto* demo = app.add_subcommand("demo", "build the synthetic benchmark and train the tiny demo LLaVA on it");
   demo->add_option("--out", demo_args->out, "output folder (default: the user cache)");
-  auto* preset_option = demo->add_option("--preset", demo_args->preset, "model shape (demo: 8 decoder layers; tiny: 4; micro for quick checks)")
-      ->check(CLI::IsMember(preset_names()))
-      ->capture_default_str();
+  auto* preset_option = demo->add_option("--preset", demo_args->preset,
+                                         "model shape (demo: 8 decoder layers; tiny: 4; micro for quick checks)")
+                            ->check(CLI::IsMember(preset_names()))
+                            ->capture_default_str();
   auto* init_from_option =
-      demo->add_option("--init-from", demo_args->init_from,
-                       "continue training this demo model folder (its tokenizer, shape and weights) instead of a fresh one")
+      demo->add_option(
+              "--init-from", demo_args->init_from,
+              "continue training this demo model folder (its tokenizer, shape and weights) instead of a fresh one")
           ->check(CLI::ExistingDirectory)
           ->excludes(preset_option);
   demo->add_flag("--save-phases", demo_args->save_phases,
@@ -241,15 +241,21 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
       ->check(CLI::Range(2, 100000))
       ->capture_default_str();
   demo->add_option("--steps", demo_args->steps, "training steps")->check(CLI::PositiveNumber)->capture_default_str();
-  demo->add_option("--batch", demo_args->batch, "training batch size")->check(CLI::Range(1, 4096))->capture_default_str();
+  demo->add_option("--batch", demo_args->batch, "training batch size")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
   demo->add_option("--lr", demo_args->lr, "peak learning rate")->check(finite_positive())->capture_default_str();
-  demo->add_option("--vision-lr", demo_args->vision_lr, "peak learning rate of the vision tower and projector (0 = --lr)")
+  demo->add_option("--vision-lr", demo_args->vision_lr,
+                   "peak learning rate of the vision tower and projector (0 = --lr)")
       ->check(finite_non_negative())
       ->capture_default_str();
-  demo->add_option("--warmup", demo_args->warmup, "warm-up steps")->check(CLI::NonNegativeNumber)->capture_default_str();
+  demo->add_option("--warmup", demo_args->warmup, "warm-up steps")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   demo_args->caption_only_option =
-      demo->add_option("--caption-only-steps", demo_args->caption_only,
-                       "steps of captions (with letter drills and facts) before the full mix (default scaled with --steps)")
+      demo->add_option(
+              "--caption-only-steps", demo_args->caption_only,
+              "steps of captions (with letter drills and facts) before the full mix (default scaled with --steps)")
           ->check(CLI::NonNegativeNumber)
           ->capture_default_str();
   demo_args->letter_only_option =
@@ -291,16 +297,21 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
   demo->add_option("--mix-warmup", demo_args->mix_warmup,
                    "with --vision-first: warm-up steps of the mix's schedule (default: --warmup)")
       ->check(CLI::NonNegativeNumber);
-  demo->add_option("--tie-embeddings", demo_args->tie_embeddings, "train with lm_head tied to the embedding (true/false)")
+  demo->add_option("--tie-embeddings", demo_args->tie_embeddings,
+                   "train with lm_head tied to the embedding (true/false)")
       ->capture_default_str();
-  auto* init_std_option = demo->add_option("--init-std", demo_args->init_std, "std of the initial weights (0 = 1/sqrt(fan_in) per projection)")
-      ->check(finite_non_negative())
-      ->capture_default_str();
-  auto* qk_option = demo->add_option("--qk-fan-in-init", demo_args->qk_fan_in, "decoder query/key weights at 1/sqrt(fan_in) (true/false)")
-      ->capture_default_str();
+  auto* init_std_option = demo->add_option("--init-std", demo_args->init_std,
+                                           "std of the initial weights (0 = 1/sqrt(fan_in) per projection)")
+                              ->check(finite_non_negative())
+                              ->capture_default_str();
+  auto* qk_option = demo->add_option("--qk-fan-in-init", demo_args->qk_fan_in,
+                                     "decoder query/key weights at 1/sqrt(fan_in) (true/false)")
+                        ->capture_default_str();
   // A continued model keeps its shape and weights: the options that make new ones do not apply.
   init_from_option->excludes(init_std_option)->excludes(qk_option);
-  demo->add_option("--mix", demo_args->mix, "task shares after the first phases: captions,yes-no,image-problems,text-problems[,letter-drills[,image-words[,facts]]]")
+  demo->add_option("--mix", demo_args->mix,
+                   "task shares after the first phases: "
+                   "captions,yes-no,image-problems,text-problems[,letter-drills[,image-words[,facts]]]")
       ->delimiter(',')
       ->expected(4, 7)
       ->check(finite_non_negative());
@@ -311,8 +322,9 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
   auto score_args = std::make_shared<ScoreArgs>();
   auto* score = app.add_subcommand("score", "score generated answer files with the official POPE/ScienceQA text rules");
   score->add_option("BENCH_DIR", score_args->bench, "benchmark folder (pope/, scienceqa/)")->required();
-  score->add_option("--answers", score_args->answers,
-                    "folder with pope_answers.jsonl (or pope_{split}.jsonl) and scienceqa_answers.jsonl")
+  score
+      ->add_option("--answers", score_args->answers,
+                   "folder with pope_answers.jsonl (or pope_{split}.jsonl) and scienceqa_answers.jsonl")
       ->required();
   score->add_option("--pope-questions", score_args->pope_questions,
                     "the POPE question file the answers were generated from (default: llava_pope_test.jsonl in "
@@ -329,14 +341,19 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
   eval->add_option("--subset", eval_args->subset, "search (seeded, stratified) or full")
       ->check(CLI::IsMember({"search", "full"}))
       ->capture_default_str();
-  eval->add_option("--answers-dir", eval_args->answers_dir, "write the question, label and answer files LLaVA's evaluation scripts read here");
+  eval->add_option("--answers-dir", eval_args->answers_dir,
+                   "write the question, label and answer files LLaVA's evaluation scripts read here");
   eval->add_option("--cache-dir", eval_args->cache_dir, "image-feature cache folder ('none' = memory only)");
   eval->add_flag("--blank-images", eval_args->blank_images, "replace every image with a blank one");
-  eval->add_option("--batch", eval_args->batch, "questions per forward pass")->check(CLI::Range(1, 4096))->capture_default_str();
+  eval->add_option("--batch", eval_args->batch, "questions per forward pass")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
   eval->add_option("--pope-per-split", eval_args->pope_per_split, "search subset: POPE questions per split")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   eval->add_option("--sqa", eval_args->sqa, "search subset: ScienceQA questions")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   eval->callback([eval_args, &common] { run_eval(*eval_args, common); });
 }
 

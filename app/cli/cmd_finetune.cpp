@@ -37,9 +37,13 @@ void print_metrics_row(const char* name, const Trial& t) {
     return;
   }
   const auto& raw = t.metrics->raw;
-  auto number = [&](const char* key) { return raw.contains(key) && raw[key].is_number() ? raw[key].get<double>() : -1.0; };
+  auto number = [&](const char* key) {
+    return raw.contains(key) && raw[key].is_number() ? raw[key].get<double>() : -1.0;
+  };
   const auto& sqa = raw.contains("scienceqa") ? raw["scienceqa"] : nlohmann::json::object();
-  auto sqa_number = [&](const char* key) { return sqa.contains(key) && sqa[key].is_number() ? sqa[key].get<double>() : -1.0; };
+  auto sqa_number = [&](const char* key) {
+    return sqa.contains(key) && sqa[key].is_number() ? sqa[key].get<double>() : -1.0;
+  };
   std::printf("%-12s %8lld  %13.4f  %13.4f  %11.4f  %12.4f  %12.4f\n", name, static_cast<long long>(t.id),
               number("pope_mean_f1"), sqa_number("accuracy"), t.metrics->objectives.robustness,
               t.metrics->objectives.utility, t.metrics->objectives.compression);
@@ -99,8 +103,8 @@ void run_finetune(FinetuneArgs args, const CommonOptions& common) {
   std::printf("steps %d (from step %d), final loss %.4f, %d conversations, training %s\n", result.training.steps,
               result.training.first_step, result.training.final_loss, static_cast<int>(result.training.examples),
               clock_text(result.training.seconds).c_str());
-  std::printf("\n%-12s %8s  %13s  %13s  %11s  %12s  %12s\n", "", "trial", "POPE mean F1", "ScienceQA acc",
-              "robustness", "utility", "compression");
+  std::printf("\n%-12s %8s  %13s  %13s  %11s  %12s  %12s\n", "", "trial", "POPE mean F1", "ScienceQA acc", "robustness",
+              "utility", "compression");
   print_metrics_row("pruned", result.parent);
   print_metrics_row("fine-tuned", result.child);
   std::printf("(%s subset; the fine-tuned trial is a child of trial %lld in the study)\n", result.child.subset.c_str(),
@@ -137,7 +141,8 @@ void add_finetune_commands(CLI::App& app, CommonOptions& common) {
   ft->add_option("--max-length", args->settings.max_length, "longest training sequence in tokens")
       ->check(CLI::Range(8, 1 << 20))
       ->capture_default_str();
-  ft->add_option("--checkpoint-every", args->settings.checkpoint_every, "steps between adapter checkpoints (0 = at the end)")
+  ft->add_option("--checkpoint-every", args->settings.checkpoint_every,
+                 "steps between adapter checkpoints (0 = at the end)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   ft->add_option("--data", args->data,

@@ -43,8 +43,8 @@ void run_random_model(const RandomModelArgs& args, const CommonOptions& common) 
   if (common.json) {
     std::cout << summary_to_json(summary).dump(2) << "\n";
   } else {
-    std::cout << "wrote random " << args.preset << " model to " << args.out << " ("
-              << summary.total_params() << " parameters)\n";
+    std::cout << "wrote random " << args.preset << " model to " << args.out << " (" << summary.total_params()
+              << " parameters)\n";
   }
 }
 
@@ -69,8 +69,7 @@ void run_ask(const AskArgs& args, const CommonOptions& common) {
   PromptOptions prompt_options;
   prompt_options.system_prompt = args.system_prompt;
   const auto prompt = llava_prompt(args.question, /*with_image=*/true, prompt_options);
-  const auto ids =
-      tokenize_prompt(tokenizer, prompt, config.image_token_index, config.num_image_features());
+  const auto ids = tokenize_prompt(tokenizer, prompt, config.image_token_index, config.num_image_features());
   GenerateOptions generate;
   generate.max_new_tokens = args.max_new_tokens;
   const auto answer_ids = generate_greedy(model, ids, features, tokenizer.eos_id(), generate);
@@ -87,8 +86,7 @@ void run_ask(const AskArgs& args, const CommonOptions& common) {
 
 void add_model_commands(CLI::App& app, CommonOptions& common) {
   auto random_args = std::make_shared<RandomModelArgs>();
-  auto* random = app.add_subcommand(
-      "random-model", "write a random-initialised LLaVA in the Hugging Face layout");
+  auto* random = app.add_subcommand("random-model", "write a random-initialised LLaVA in the Hugging Face layout");
   random->add_option("--preset", random_args->preset, "micro (unit tests) or tiny (demo shape)")
       ->check(CLI::IsMember(preset_names()))
       ->capture_default_str();
@@ -96,8 +94,7 @@ void add_model_commands(CLI::App& app, CommonOptions& common) {
   random->callback([random_args, &common] { run_random_model(*random_args, common); });
 
   auto info_args = std::make_shared<InfoArgs>();
-  auto* info = app.add_subcommand(
-      "info", "architecture, per-layer widths and parameter counts of a model folder");
+  auto* info = app.add_subcommand("info", "architecture, per-layer widths and parameter counts of a model folder");
   info->add_option("MODEL_DIR", info_args->model, "model folder")->required();
   info->callback([info_args, &common] { run_info(*info_args, common); });
 

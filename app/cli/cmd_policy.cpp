@@ -78,8 +78,9 @@ void run_train(const PolicyArgs& args, const CommonOptions& common) {
   trainer.train(
       [](const HippIterationReport& r) {
         char line[200];
-        std::snprintf(line, sizeof line, "train: iteration %d/%d, %d evaluations, mean return %.4f, hypervolume %.4f, %.0f s",
-                      r.iteration, r.iterations, r.evaluations, r.mean_return, r.hypervolume, r.seconds);
+        std::snprintf(line, sizeof line,
+                      "train: iteration %d/%d, %d evaluations, mean return %.4f, hypervolume %.4f, %.0f s", r.iteration,
+                      r.iterations, r.evaluations, r.mean_return, r.hypervolume, r.seconds);
         progress_line(line);
       },
       cancel);
@@ -149,8 +150,8 @@ void run_query(const PolicyArgs& args, const CommonOptions& common) {
     if (outcome->failed) throw Error("evaluation failed: " + outcome->error);
     const auto& o = outcome->metrics.objectives;
     std::printf("trial %lld%s: robustness %.3f, utility %.3f, compression %.3f (POPE mean F1 %.3f)\n",
-                static_cast<long long>(outcome->trial_id), outcome->cached ? " (cached)" : "", o.robustness,
-                o.utility, o.compression, outcome->metrics.raw.value("pope_mean_f1", 0.0));
+                static_cast<long long>(outcome->trial_id), outcome->cached ? " (cached)" : "", o.robustness, o.utility,
+                o.compression, outcome->metrics.raw.value("pope_mean_f1", 0.0));
   }
 }
 
@@ -160,18 +161,25 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
   auto args = std::make_shared<PolicyArgs>();
   auto* train = app.add_subcommand("train", "train the HiPP policy on a study (plan-level GRPO)");
   train->add_option("--study", args->study, "study file")->required();
-  train->add_option("--iterations", args->iterations, "GRPO iterations")->check(CLI::PositiveNumber)->capture_default_str();
-  auto* group = train->add_option("--group", args->group, "plans sampled per preference (G)")->check(CLI::Range(2, 1024))->capture_default_str();
-  auto* prefs = train->add_option("--prefs-per-iter", args->prefs, "preferences per iteration (B)")
+  train->add_option("--iterations", args->iterations, "GRPO iterations")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  auto* lr = train->add_option("--lr", args->lr, "Adam learning rate of the policy (a new run; a resumed run keeps its own)")
-      ->check(finite_range(1e-6, 1.0))
-      ->capture_default_str();
+  auto* group = train->add_option("--group", args->group, "plans sampled per preference (G)")
+                    ->check(CLI::Range(2, 1024))
+                    ->capture_default_str();
+  auto* prefs = train->add_option("--prefs-per-iter", args->prefs, "preferences per iteration (B)")
+                    ->check(CLI::PositiveNumber)
+                    ->capture_default_str();
+  auto* lr =
+      train->add_option("--lr", args->lr, "Adam learning rate of the policy (a new run; a resumed run keeps its own)")
+          ->check(finite_range(1e-6, 1.0))
+          ->capture_default_str();
   train->add_flag("--small-budget", args->small_budget,
                   "groups of 4 for 2 preferences at lr 3e-3 (the app's settings): learns within ~100 plans; "
                   "--group/--prefs-per-iter/--lr still override");
-  train->add_option("--epochs", args->epochs, "PPO epochs per batch (mu)")->check(CLI::Range(1, 100))->capture_default_str();
+  train->add_option("--epochs", args->epochs, "PPO epochs per batch (mu)")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
   train->add_option("--ablation", args->ablation, "none, no-vision, no-gate or flat")
       ->check(CLI::IsMember({"none", "no-vision", "no-gate", "flat"}))
       ->capture_default_str();
@@ -179,8 +187,9 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
   train->add_option("--query-grid", args->query_grid, "preferences queried and evaluated after training (0 = none)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  train->add_option("--query-sparsities", args->query_sparsities,
-                    "query the grid at each of these fixed sparsities (only the allocation is the policy's)")
+  train
+      ->add_option("--query-sparsities", args->query_sparsities,
+                   "query the grid at each of these fixed sparsities (only the allocation is the policy's)")
       ->delimiter(',')
       ->check(CLI::Range(0.0, 0.99));
   train->add_option("--cache-dir", args->cache_dir, "image-feature cache folder ('none' = memory only)");
@@ -193,7 +202,10 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
 
   auto* query = app.add_subcommand("query", "the trained policy's plan for a preference");
   query->add_option("--study", args->study, "study file")->required();
-  query->add_option("--pref", args->pref, "robustness,utility,compression weights")->required()->delimiter(',')->expected(3);
+  query->add_option("--pref", args->pref, "robustness,utility,compression weights")
+      ->required()
+      ->delimiter(',')
+      ->expected(3);
   query->add_option("--sparsity", args->sparsity, "fix the global sparsity (only the allocation is chosen)")
       ->check(finite_range(0.0, 0.99));
   query->add_flag("--evaluate", args->evaluate, "evaluate the plan (a trial with origin query)");

@@ -93,7 +93,8 @@ void run_list(const StudyArgs& args, const CommonOptions& common) {
       std::map<int64_t, int> plans;
       for (const auto& t : trials) plans[t.plan_id] += 1;
       const auto study = store->study();
-      rows.push_back({{"study", f.string()}, {"trials", trials.size()}, {"plans", plans.size()}, {"model", study.model_dir}});
+      rows.push_back(
+          {{"study", f.string()}, {"trials", trials.size()}, {"plans", plans.size()}, {"model", study.model_dir}});
       if (!common.json)
         std::printf("%-32s %8zu %8zu  %s\n", f.filename().string().c_str(), trials.size(), plans.size(),
                     study.model_dir.c_str());
@@ -234,9 +235,14 @@ void run_rescore(const StudyArgs& args, const CommonOptions& common) {
     const auto& m = o.metrics;
     const double f1 = m.raw.value("pope_mean_f1", 0.0);
     const double sqa = m.raw.contains("scienceqa") ? m.raw["scienceqa"].value("accuracy", 0.0) : 0.0;
-    rows.push_back({{"trial", t.id}, {"full_trial", o.trial_id}, {"origin", t.origin},
-                    {"robustness", m.objectives.robustness}, {"utility", m.objectives.utility},
-                    {"compression", m.objectives.compression}, {"pope_mean_f1", f1}, {"sqa_accuracy", sqa}});
+    rows.push_back({{"trial", t.id},
+                    {"full_trial", o.trial_id},
+                    {"origin", t.origin},
+                    {"robustness", m.objectives.robustness},
+                    {"utility", m.objectives.utility},
+                    {"compression", m.objectives.compression},
+                    {"pope_mean_f1", f1},
+                    {"sqa_accuracy", sqa}});
     if (!common.json)
       std::printf("%7lld %7lld  %-10s %10.3f %8.3f %11.3f %8.3f %8.3f\n", static_cast<long long>(t.id),
                   static_cast<long long>(o.trial_id), t.origin.c_str(), m.objectives.robustness, m.objectives.utility,
@@ -259,14 +265,16 @@ void run_front(const StudyArgs& args, const CommonOptions& common) {
     for (size_t i : front) {
       const auto& t = complete[i];
       const auto& o = t.metrics->objectives;
-      rows.push_back({{"trial", t.id},
-                      {"plan", t.plan_hash},
-                      {"origin", t.origin},
-                      {"robustness", o.robustness},
-                      {"utility", o.utility},
-                      {"compression", o.compression},
-                      {"pope_mean_f1", t.metrics->raw.value("pope_mean_f1", 0.0)},
-                      {"sqa_accuracy", t.metrics->raw.contains("scienceqa") ? t.metrics->raw["scienceqa"].value("accuracy", 0.0) : 0.0}});
+      rows.push_back(
+          {{"trial", t.id},
+           {"plan", t.plan_hash},
+           {"origin", t.origin},
+           {"robustness", o.robustness},
+           {"utility", o.utility},
+           {"compression", o.compression},
+           {"pope_mean_f1", t.metrics->raw.value("pope_mean_f1", 0.0)},
+           {"sqa_accuracy",
+            t.metrics->raw.contains("scienceqa") ? t.metrics->raw["scienceqa"].value("accuracy", 0.0) : 0.0}});
     }
     std::cout << nlohmann::json({{"origin", args.origin.empty() ? "all" : args.origin},
                                  {"subset", args.subset},
@@ -283,8 +291,8 @@ void run_front(const StudyArgs& args, const CommonOptions& common) {
     for (size_t i : front) {
       const auto& t = complete[i];
       const auto& o = t.metrics->objectives;
-      std::printf("%lld,%s,%.6f,%.6f,%.6f,%s\n", static_cast<long long>(t.id), t.origin.c_str(), o.robustness, o.utility,
-                  o.compression, t.plan_hash.c_str());
+      std::printf("%lld,%s,%.6f,%.6f,%.6f,%s\n", static_cast<long long>(t.id), t.origin.c_str(), o.robustness,
+                  o.utility, o.compression, t.plan_hash.c_str());
     }
     return;
   }
@@ -293,9 +301,8 @@ void run_front(const StudyArgs& args, const CommonOptions& common) {
               args.subset == "full" ? "full test sets" : "search subset", front.size(), hv);
   std::printf("%7s  %-10s %10s %8s %11s\n", "trial", "origin", "robustness", "utility", "compression");
   std::vector<size_t> order = front;
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return points[a].compression < points[b].compression;
-  });
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return points[a].compression < points[b].compression; });
   for (size_t i : order) {
     const auto& t = complete[i];
     std::printf("%7lld  %-10s %10.3f %8.3f %11.3f\n", static_cast<long long>(t.id), t.origin.c_str(),
@@ -345,15 +352,21 @@ void add_study_commands(CLI::App& app, CommonOptions& common) {
   create->add_option("--pope-per-split", st.subset.pope_per_split, "search subset: POPE questions per split")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  create->add_option("--sqa", st.subset.sqa, "search subset: ScienceQA problems")->check(CLI::PositiveNumber)->capture_default_str();
+  create->add_option("--sqa", st.subset.sqa, "search subset: ScienceQA problems")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   create->add_option("--calibration-samples", st.calibration.samples, "calibration problems")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   create->add_option("--importance", create_args->importance, "magnitude, wanda-sp or flap")
       ->check(CLI::IsMember(importance_methods()))
       ->capture_default_str();
-  create->add_option("--s-min", st.s_min, "smallest sparsity searched")->check(CLI::Range(0.0, 0.99))->capture_default_str();
-  create->add_option("--s-max", st.s_max, "largest sparsity searched")->check(CLI::Range(0.0, 0.99))->capture_default_str();
+  create->add_option("--s-min", st.s_min, "smallest sparsity searched")
+      ->check(CLI::Range(0.0, 0.99))
+      ->capture_default_str();
+  create->add_option("--s-max", st.s_max, "largest sparsity searched")
+      ->check(CLI::Range(0.0, 0.99))
+      ->capture_default_str();
   create->callback([create_args, &common] {
     if (create_args->settings.s_min > create_args->settings.s_max)
       throw CLI::ValidationError("--s-min", "must not exceed --s-max");
@@ -375,7 +388,9 @@ void add_study_commands(CLI::App& app, CommonOptions& common) {
   baseline->add_option("--method", args->method, "uniform, owl, random or nsga2")
       ->required()
       ->check(CLI::IsMember(baseline_methods()));
-  baseline->add_option("--evals", args->evals, "plan evaluations to spend")->check(CLI::PositiveNumber)->capture_default_str();
+  baseline->add_option("--evals", args->evals, "plan evaluations to spend")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   baseline->add_option("--cache-dir", args->cache_dir, "image-feature cache folder ('none' = memory only)");
   baseline->callback([args, &common] { run_baseline_command(*args, common); });
 
@@ -395,7 +410,8 @@ void add_study_commands(CLI::App& app, CommonOptions& common) {
   front->add_option("--study", args->study, "study file")->required();
   front->add_option("--origin", args->origin,
                     "only trials of this origin: a baseline's name, grpo (every iteration), grpo:3, query, curve, ...");
-  front->add_option("--subset", args->subset, "search (the search subset's scores) or full (re-scored on the full sets)")
+  front
+      ->add_option("--subset", args->subset, "search (the search subset's scores) or full (re-scored on the full sets)")
       ->check(CLI::IsMember({"search", "full"}))
       ->capture_default_str();
   front->add_option("--format", args->format, "table, csv or json")

@@ -58,8 +58,7 @@ int main(int argc, char** argv) {
   // A file-size limit (ulimit -f) makes writes fail with EFBIG, reported and
   // cleaned up like any other failed write, instead of killing the process.
   std::signal(SIGXFSZ, SIG_IGN);
-  CLI::App app{"hipp-prune: preference-conditioned structured pruning of vision-language models",
-               "hipp-prune"};
+  CLI::App app{"hipp-prune: preference-conditioned structured pruning of vision-language models", "hipp-prune"};
   app.set_version_flag("--version", std::string("hipp-prune ") + hipp::kVersion);
   app.require_subcommand(1);
   app.fallthrough();
@@ -67,8 +66,7 @@ int main(int argc, char** argv) {
   hipp::cli::CommonOptions common;
   app.add_option("--device", common.device, "cpu or cuda")->capture_default_str();
   app.add_option("--dtype", common.dtype, "weights dtype: f32, f16 or bf16")->capture_default_str();
-  app.add_option("--threads", common.threads, "CPU threads (0 = all cores)")
-      ->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", common.threads, "CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);
   app.add_option("--seed", common.seed, "random seed")->capture_default_str();
   app.add_flag("--json", common.json, "machine-readable output on stdout");
 

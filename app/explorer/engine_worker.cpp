@@ -20,18 +20,52 @@ namespace fs = std::filesystem;
 
 // One type per job; the worker runs each with its own handler.
 namespace request {
-struct OpenStudy { std::string path; };
-struct BuildDemo { std::string folder, study; };
-struct CreateStudy { std::string model, bench, study; };
-struct Train { int iterations = 0, query_grid = 0; };
-struct Baseline { std::string method; int evaluations = 0; };
-struct Query { Preference w{}; std::optional<double> sparsity; };
-struct EvaluateProposal { Preference w{}; std::optional<double> sparsity; };
-struct EvaluateFull { int64_t trial = 0; };
-struct ExportBlueprint { int64_t trial = 0; std::string path; };
-struct ExportModel { int64_t trial = 0; std::string folder; };
-struct Finetune { int64_t trial = 0; int steps = 0; std::string folder; };
-struct Curve { Preference from{}, to{}; int points = 0; double sparsity = 0.5; std::string subset; };
+struct OpenStudy {
+  std::string path;
+};
+struct BuildDemo {
+  std::string folder, study;
+};
+struct CreateStudy {
+  std::string model, bench, study;
+};
+struct Train {
+  int iterations = 0, query_grid = 0;
+};
+struct Baseline {
+  std::string method;
+  int evaluations = 0;
+};
+struct Query {
+  Preference w{};
+  std::optional<double> sparsity;
+};
+struct EvaluateProposal {
+  Preference w{};
+  std::optional<double> sparsity;
+};
+struct EvaluateFull {
+  int64_t trial = 0;
+};
+struct ExportBlueprint {
+  int64_t trial = 0;
+  std::string path;
+};
+struct ExportModel {
+  int64_t trial = 0;
+  std::string folder;
+};
+struct Finetune {
+  int64_t trial = 0;
+  int steps = 0;
+  std::string folder;
+};
+struct Curve {
+  Preference from{}, to{};
+  int points = 0;
+  double sparsity = 0.5;
+  std::string subset;
+};
 }  // namespace request
 
 struct EngineWorker::Request {
@@ -297,7 +331,8 @@ void EngineWorker::execute(const Request& r) {
           trainer->evaluate_query_grid(q->query_grid);
         }
         Q_EMIT studyChanged();
-        message = QString("%1 new iterations, %2 in all").arg(trainer->completed_iterations() - already)
+        message = QString("%1 new iterations, %2 in all")
+                      .arg(trainer->completed_iterations() - already)
                       .arg(trainer->completed_iterations());
       }
       if (const auto* q = std::get_if<request::Baseline>(&r.job)) {
@@ -316,10 +351,11 @@ void EngineWorker::execute(const Request& r) {
         need_study();
         auto* trainer = session_->policy(log, &cancel_);
         if (!trainer) throw Error("the study has no trained policy yet (Search > Train policy)");
-        const auto& [w, sparsity] = kind == JobKind::Query
-                                         ? std::pair(std::get<request::Query>(r.job).w, std::get<request::Query>(r.job).sparsity)
-                                         : std::pair(std::get<request::EvaluateProposal>(r.job).w,
-                                                     std::get<request::EvaluateProposal>(r.job).sparsity);
+        const auto& [w, sparsity] =
+            kind == JobKind::Query
+                ? std::pair(std::get<request::Query>(r.job).w, std::get<request::Query>(r.job).sparsity)
+                : std::pair(std::get<request::EvaluateProposal>(r.job).w,
+                            std::get<request::EvaluateProposal>(r.job).sparsity);
         const auto blueprint = trainer->query(w, sparsity);
         PlanView view = view_of(blueprint);
         view.origin = "query";
@@ -354,13 +390,16 @@ void EngineWorker::execute(const Request& r) {
                                    .evaluate(blueprint, curve_origin_name(id, static_cast<int>(k)), w, q->subset);
           if (outcome.failed) throw Error(outcome.error);
           char text[200];
-          std::snprintf(text, sizeof text, "curve %lld point %zu/%zu: w = %.2f / %.2f / %.2f, POPE mean F1 %.3f, ScienceQA %.3f",
-                        static_cast<long long>(id), k + 1, path.size(), w[0], w[1], w[2],
-                        outcome.metrics.raw.value("pope_mean_f1", 0.0),
-                        outcome.metrics.raw.contains("scienceqa") ? outcome.metrics.raw["scienceqa"].value("accuracy", 0.0) : 0.0);
+          std::snprintf(
+              text, sizeof text, "curve %lld point %zu/%zu: w = %.2f / %.2f / %.2f, POPE mean F1 %.3f, ScienceQA %.3f",
+              static_cast<long long>(id), k + 1, path.size(), w[0], w[1], w[2],
+              outcome.metrics.raw.value("pope_mean_f1", 0.0),
+              outcome.metrics.raw.contains("scienceqa") ? outcome.metrics.raw["scienceqa"].value("accuracy", 0.0)
+                                                        : 0.0);
           log(text);
           const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-          report(static_cast<int>(k + 1), static_cast<int>(path.size()), "curve", text, elapsed / (k + 1) * (path.size() - k - 1));
+          report(static_cast<int>(k + 1), static_cast<int>(path.size()), "curve", text,
+                 elapsed / (k + 1) * (path.size() - k - 1));
           Q_EMIT studyChanged();
         }
         message = QString("curve %1: %2 plans at s = %3").arg(id).arg(path.size()).arg(q->sparsity, 0, 'f', 2);
@@ -369,11 +408,14 @@ void EngineWorker::execute(const Request& r) {
         need_study();
         const auto blueprint = trial_blueprint(*session_->store, q->trial);
         const auto t = session_->store->trial(q->trial);
-        const auto outcome = session_->loaded(log, &cancel_).evaluate(blueprint, t ? t->origin : "rescore",
-                                                                     t ? t->preference : std::nullopt, "full");
+        const auto outcome =
+            session_->loaded(log, &cancel_)
+                .evaluate(blueprint, t ? t->origin : "rescore", t ? t->preference : std::nullopt, "full");
         if (outcome.failed) throw Error(outcome.error);
         Q_EMIT studyChanged();
-        message = QString("trial %1: POPE mean F1 %2").arg(outcome.trial_id).arg(outcome.metrics.raw.value("pope_mean_f1", 0.0), 0, 'f', 3);
+        message = QString("trial %1: POPE mean F1 %2")
+                      .arg(outcome.trial_id)
+                      .arg(outcome.metrics.raw.value("pope_mean_f1", 0.0), 0, 'f', 3);
       }
       if (const auto* q = std::get_if<request::ExportBlueprint>(&r.job)) {
         need_study();
@@ -419,7 +461,9 @@ void EngineWorker::execute(const Request& r) {
         };
         const auto result = run_finetune_job(job);
         Q_EMIT studyChanged();
-        message = QString("trial %1 -> %2 (%3)").arg(result.parent.id).arg(result.child.id)
+        message = QString("trial %1 -> %2 (%3)")
+                      .arg(result.parent.id)
+                      .arg(result.child.id)
                       .arg(QString::fromStdString(result.out_dir));
       }
     }

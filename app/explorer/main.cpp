@@ -41,7 +41,8 @@ int main(int argc, char** argv) {
                                 "file");
   QCommandLineOption stall("stall-bench", "train the policy for N iterations and print the longest event-loop stall",
                            "iterations");
-  QCommandLineOption select("select", "with --screenshot: the trial to select (default: the best on the y axis)", "trial");
+  QCommandLineOption select("select", "with --screenshot: the trial to select (default: the best on the y axis)",
+                            "trial");
   parser.addOption(screenshot);
   parser.addOption(select);
   parser.addOption(stall);
@@ -97,7 +98,8 @@ int main(int argc, char** argv) {
     QObject::connect(&window.worker(), &hipp::gui::EngineWorker::jobFinished, &app,
                      [&window](hipp::gui::JobKind kind, const QString&, bool ok, const QString&) {
                        if (kind != hipp::gui::JobKind::Train || !ok) return;
-                       std::printf("longest event-loop stall while training: %.1f ms\n", window.stallMeter()->maxStallMs());
+                       std::printf("longest event-loop stall while training: %.1f ms\n",
+                                   window.stallMeter()->maxStallMs());
                        QApplication::exit(0);
                      });
   }

@@ -47,9 +47,7 @@ constexpr int kMaxRecent = 8;
 
 // The same places as scripts/demo.sh: <cache>/hipp-prune/demo (or
 // $HIPP_DEMO_DIR) and the study <cache>/hipp-prune/demo-study.sqlite.
-QString cache_dir() {
-  return QStandardPaths::writableLocation(QStandardPaths::GenericCacheLocation) + "/hipp-prune";
-}
+QString cache_dir() { return QStandardPaths::writableLocation(QStandardPaths::GenericCacheLocation) + "/hipp-prune"; }
 QString default_demo_dir() {
   const QByteArray env = qgetenv("HIPP_DEMO_DIR");
   if (!env.isEmpty()) return QString::fromLocal8Bit(env);
@@ -110,20 +108,21 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent), worker_(std::make
   connect(w, &EngineWorker::jobStarted, jobs_, [this](JobKind, const QString& name) { jobs_->jobStarted(name); });
   connect(w, &EngineWorker::jobProgress, jobs_, &JobPanel::jobProgress);
   connect(w, &EngineWorker::logLine, jobs_, &JobPanel::appendLog);
-  connect(w, &EngineWorker::jobFinished, this, [this](JobKind kind, const QString& name, bool ok, const QString& message) {
-    jobs_->jobFinished(name, ok, message);
-    // A study that failed to open (or to be made) leaves none open, and says so.
-    const bool opening = kind == JobKind::OpenStudy || kind == JobKind::CreateStudy || kind == JobKind::BuildDemo;
-    if (!ok && opening && !reader_) closeStudy();
-    if (!ok && message != "cancelled")
-      QMessageBox::warning(this, name, QString("%1 failed:\n%2").arg(name, message));
-    if (ok && kind == JobKind::Train) {
-      has_policy_ = true;
-      preferences_->setPolicyAvailable(true);
-      worker_->query(preferences_->preference(), preferences_->fixedSparsity());
-    }
-    refreshTrials();
-  });
+  connect(
+      w, &EngineWorker::jobFinished, this, [this](JobKind kind, const QString& name, bool ok, const QString& message) {
+        jobs_->jobFinished(name, ok, message);
+        // A study that failed to open (or to be made) leaves none open, and says so.
+        const bool opening = kind == JobKind::OpenStudy || kind == JobKind::CreateStudy || kind == JobKind::BuildDemo;
+        if (!ok && opening && !reader_) closeStudy();
+        if (!ok && message != "cancelled")
+          QMessageBox::warning(this, name, QString("%1 failed:\n%2").arg(name, message));
+        if (ok && kind == JobKind::Train) {
+          has_policy_ = true;
+          preferences_->setPolicyAvailable(true);
+          worker_->query(preferences_->preference(), preferences_->fixedSparsity());
+        }
+        refreshTrials();
+      });
   connect(w, &EngineWorker::studyOpened, this, &MainWindow::studyOpened);
   connect(w, &EngineWorker::studyChanged, this, [this] {
     if (!refresh_.isActive()) refresh_.start();
@@ -241,7 +240,8 @@ void MainWindow::buildMenus() {
   });
   view->addAction("Export &plot (PNG/PDF)...", this, [this] {
     const QString path = QFileDialog::getSaveFileName(this, "Export plot", "cloud.png", "Images (*.png *.pdf)");
-    if (!path.isEmpty() && !cloud_->exportImage(path)) QMessageBox::warning(this, "Export plot", "Cannot write " + path);
+    if (!path.isEmpty() && !cloud_->exportImage(path))
+      QMessageBox::warning(this, "Export plot", "Cannot write " + path);
   });
   view->addAction("Export the cloud as &CSV...", this, [this] {
     const QString path = QFileDialog::getSaveFileName(this, "Export the cloud", "cloud.csv", "CSV (*.csv)");
@@ -428,7 +428,8 @@ void MainWindow::offerDemo() {
   const auto answer = QMessageBox::question(
       this, "Welcome to hipp-explorer",
       "No study yet. Build the demo (a synthetic POPE/ScienceQA benchmark and a tiny LLaVA trained on it, "
-      "about 15 minutes on a laptop CPU) in\n" + dir + " ?");
+      "about 15 minutes on a laptop CPU) in\n" +
+          dir + " ?");
   if (answer == QMessageBox::Yes) worker_->buildDemo(dir, study);
 }
 
@@ -464,7 +465,8 @@ void MainWindow::chooseStudy() {
 }
 
 void MainWindow::exportBlueprint(int64_t trial) {
-  const QString path = QFileDialog::getSaveFileName(this, "Export blueprint", QString("trial-%1.json").arg(trial), "JSON (*.json)");
+  const QString path =
+      QFileDialog::getSaveFileName(this, "Export blueprint", QString("trial-%1.json").arg(trial), "JSON (*.json)");
   if (!path.isEmpty()) worker_->exportBlueprint(trial, path);
 }
 
@@ -497,10 +499,9 @@ void MainWindow::runBaseline(const QString& method) {
 
 void MainWindow::train() {
   bool ok = false;
-  const int n =
-      QInputDialog::getInt(this, "Train policy",
-                           "Further GRPO iterations (8 plans each), added to those the policy already has:", 12, 1,
-                           1000, 1, &ok);
+  const int n = QInputDialog::getInt(
+      this, "Train policy", "Further GRPO iterations (8 plans each), added to those the policy already has:", 12, 1,
+      1000, 1, &ok);
   if (ok) worker_->train(n, 15);
 }
 
@@ -579,7 +580,8 @@ void MainWindow::closeEvent(QCloseEvent* event) {
   QSettings settings;
   settings.setValue("window/geometry", saveGeometry());
   settings.setValue("window/state", saveState());
-  if (auto* central = findChild<QSplitter*>("central_splitter")) settings.setValue("window/central", central->saveState());
+  if (auto* central = findChild<QSplitter*>("central_splitter"))
+    settings.setValue("window/central", central->saveState());
   if (auto* top = findChild<QSplitter*>("top_splitter")) settings.setValue("window/top", top->saveState());
   worker_.reset();  // cancels the job and waits for the thread
   event->accept();

@@ -51,8 +51,7 @@ bool has_kind(const nlohmann::json& value) {
 
 template <typename T>
 T convert(const nlohmann::json& value, const std::string& key, const std::string& where) {
-  if (!has_kind<T>(value))
-    throw Error(where + ": field '" + key + "' must be " + kind_name<T>());
+  if (!has_kind<T>(value)) throw Error(where + ": field '" + key + "' must be " + kind_name<T>());
   return value.get<T>();
 }
 
@@ -120,18 +119,16 @@ T required_field(const nlohmann::json& object, const std::string& key, const std
 }
 
 template <typename T>
-T optional_field(const nlohmann::json& object, const std::string& key, const T& fallback,
-                 const std::string& where) {
+T optional_field(const nlohmann::json& object, const std::string& key, const T& fallback, const std::string& where) {
   if (!object.is_object()) throw Error(where + ": expected a JSON object");
   auto it = object.find(key);
   if (it == object.end() || it->is_null()) return fallback;
   return convert<T>(*it, key, where);
 }
 
-#define HIPP_INSTANTIATE_FIELD(T)                                                           \
+#define HIPP_INSTANTIATE_FIELD(T)                                                              \
   template T required_field<T>(const nlohmann::json&, const std::string&, const std::string&); \
-  template T optional_field<T>(const nlohmann::json&, const std::string&, const T&,          \
-                               const std::string&);
+  template T optional_field<T>(const nlohmann::json&, const std::string&, const T&, const std::string&);
 HIPP_INSTANTIATE_FIELD(bool)
 HIPP_INSTANTIATE_FIELD(int64_t)
 HIPP_INSTANTIATE_FIELD(double)

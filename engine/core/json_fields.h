@@ -31,7 +31,6 @@ T required_field(const nlohmann::json& object, const std::string& key, const std
 
 // Same, but returns `fallback` when the key is absent or null.
 template <typename T>
-T optional_field(const nlohmann::json& object, const std::string& key, const T& fallback,
-                 const std::string& where);
+T optional_field(const nlohmann::json& object, const std::string& key, const T& fallback, const std::string& where);
 
 }  // namespace hipp

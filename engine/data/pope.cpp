@@ -46,8 +46,7 @@ std::vector<PopeQuestion> read_pope_file(const std::string& path, const std::str
     q.label = label == "yes";
     q.split = split;
     q.index = static_cast<int>(questions.size());
-    if (!ids.insert(q.question_id).second)
-      throw Error(where + ": duplicate question_id " + q.question_id);
+    if (!ids.insert(q.question_id).second) throw Error(where + ": duplicate question_id " + q.question_id);
     questions.push_back(std::move(q));
   }
   if (questions.empty()) throw Error(path + ": no questions (an empty POPE file)");

@@ -24,7 +24,7 @@ struct PopeQuestion {
   std::string text;         // "Is there a dog in the image?"
   bool label = false;       // true = "yes"
   std::string split;
-  int index = 0;            // line position among its split file's questions
+  int index = 0;  // line position among its split file's questions
 };
 
 // Reads one split file; a bad line or missing field names the file and line.

@@ -63,8 +63,7 @@ SqaDataset read_scienceqa(const std::string& dir) {
     for (const auto& pid : pids) {
       const std::string id = pid.is_string() ? pid.get<std::string>() : pid.dump();
       auto it = data.problems.find(id);
-      if (it == data.problems.end())
-        throw Error(splits_path + ": split '" + name + "' lists unknown problem " + id);
+      if (it == data.problems.end()) throw Error(splits_path + ": split '" + name + "' lists unknown problem " + id);
       if (it->second.split.empty()) it->second.split = name;
       list.push_back(id);
     }

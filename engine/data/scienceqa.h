@@ -11,10 +11,10 @@ struct SqaProblem {
   std::string pid;
   std::string question;
   std::vector<std::string> choices;
-  int answer = 0;      // index into choices
-  std::string hint;    // the context, may be empty
-  std::string image;   // "image.png" or empty for text-only problems
-  std::string split;   // train / val / test ...
+  int answer = 0;     // index into choices
+  std::string hint;   // the context, may be empty
+  std::string image;  // "image.png" or empty for text-only problems
+  std::string split;  // train / val / test ...
   std::string subject, category, skill;
   std::string grade;  // "grade1" ... "grade12"
 

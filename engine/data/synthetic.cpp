@@ -27,14 +27,22 @@ bool inside_shape(int shape, double dx, double dy, double r) {
   // dx, dy relative to the centre; r the half size.
   const double ax = std::abs(dx), ay = std::abs(dy), d = std::sqrt(dx * dx + dy * dy);
   switch (shape) {
-    case kDisc: return d <= r;
-    case kSquare: return ax <= r * 0.85 && ay <= r * 0.85;
-    case kTriangle: return dy <= r * 0.8 && dy >= -r && ax <= (dy + r) * 0.55;
-    case kRing: return d <= r && d >= r * 0.55;
-    case kCross: return (ax <= r * 0.3 && ay <= r) || (ay <= r * 0.3 && ax <= r);
-    case kDiamond: return ax + ay <= r;
-    case kBars: return ay <= r * 0.9 && ax <= r && std::fmod(dy + r, r * 0.66) < r * 0.4;
-    case kHalfDisc: return d <= r && dy >= -r * 0.1;
+    case kDisc:
+      return d <= r;
+    case kSquare:
+      return ax <= r * 0.85 && ay <= r * 0.85;
+    case kTriangle:
+      return dy <= r * 0.8 && dy >= -r && ax <= (dy + r) * 0.55;
+    case kRing:
+      return d <= r && d >= r * 0.55;
+    case kCross:
+      return (ax <= r * 0.3 && ay <= r) || (ay <= r * 0.3 && ax <= r);
+    case kDiamond:
+      return ax + ay <= r;
+    case kBars:
+      return ay <= r * 0.9 && ax <= r && std::fmod(dy + r, r * 0.66) < r * 0.4;
+    case kHalfDisc:
+      return d <= r && dy >= -r * 0.1;
   }
   return false;
 }
@@ -54,34 +62,31 @@ const char* kCountWords[] = {"zero", "one", "two", "three", "four", "five", "six
 
 const std::vector<SceneCategory>& scene_categories() {
   static const std::vector<SceneCategory> categories = {
-      {"person", "person", 220, 30, 30, kDisc},        {"car", "vehicle", 30, 60, 220, kSquare},
-      {"bicycle", "vehicle", 30, 160, 50, kRing},      {"bus", "vehicle", 230, 200, 20, kBars},
-      {"horse", "animal", 120, 70, 30, kTriangle},     {"cow", "animal", 20, 20, 20, kSquare},
-      {"bird", "animal", 20, 190, 200, kDiamond},      {"dog", "animal", 240, 130, 20, kHalfDisc},
-      {"cup", "container", 200, 40, 200, kRing},       {"bottle", "container", 20, 80, 30, kBars},
-      {"apple", "food", 110, 10, 30, kDisc},           {"banana", "food", 130, 130, 20, kHalfDisc},
-      {"chair", "furniture", 110, 40, 160, kCross},    {"couch", "furniture", 250, 150, 190, kSquare},
-      {"table", "furniture", 0, 110, 110, kTriangle},  {"cat", "animal", 20, 20, 100, kCross},
+      {"person", "person", 220, 30, 30, kDisc},       {"car", "vehicle", 30, 60, 220, kSquare},
+      {"bicycle", "vehicle", 30, 160, 50, kRing},     {"bus", "vehicle", 230, 200, 20, kBars},
+      {"horse", "animal", 120, 70, 30, kTriangle},    {"cow", "animal", 20, 20, 20, kSquare},
+      {"bird", "animal", 20, 190, 200, kDiamond},     {"dog", "animal", 240, 130, 20, kHalfDisc},
+      {"cup", "container", 200, 40, 200, kRing},      {"bottle", "container", 20, 80, 30, kBars},
+      {"apple", "food", 110, 10, 30, kDisc},          {"banana", "food", 130, 130, 20, kHalfDisc},
+      {"chair", "furniture", 110, 40, 160, kCross},   {"couch", "furniture", 250, 150, 190, kSquare},
+      {"table", "furniture", 0, 110, 110, kTriangle}, {"cat", "animal", 20, 20, 100, kCross},
   };
   return categories;
 }
 
 const std::vector<std::string>& scene_kinds() {
-  static const std::vector<std::string> kinds = {"person", "vehicle",   "animal",
-                                                 "container", "food", "furniture"};
+  static const std::vector<std::string> kinds = {"person", "vehicle", "animal", "container", "food", "furniture"};
   return kinds;
 }
 
 const std::vector<SceneTheme>& scene_themes() {
   static const std::vector<SceneTheme> themes = {
-      {"street", {0, 1, 2, 3}}, {"farm", {4, 5, 6, 7}},
-      {"kitchen", {8, 9, 10, 11}}, {"home", {12, 13, 14, 15}}};
+      {"street", {0, 1, 2, 3}}, {"farm", {4, 5, 6, 7}}, {"kitchen", {8, 9, 10, 11}}, {"home", {12, 13, 14, 15}}};
   return themes;
 }
 
 bool Scene::contains(int category) const {
-  return std::any_of(objects.begin(), objects.end(),
-                     [&](const SceneObject& o) { return o.category == category; });
+  return std::any_of(objects.begin(), objects.end(), [&](const SceneObject& o) { return o.category == category; });
 }
 
 std::string Scene::caption() const {
@@ -120,8 +125,7 @@ Scene make_scene(SceneRandom& random, const SceneOptions& options) {
       bool fits = true;
       for (const auto& other : scene.objects) {
         const int min_gap = (o.size + other.size) / 2 + 1;
-        if (std::abs(o.x - other.x) < 4 ||
-            (std::abs(o.x - other.x) < min_gap && std::abs(o.y - other.y) < min_gap))
+        if (std::abs(o.x - other.x) < 4 || (std::abs(o.x - other.x) < min_gap && std::abs(o.y - other.y) < min_gap))
           fits = false;
       }
       if (fits) {
@@ -164,8 +168,7 @@ std::string pope_question_text(int category) {
 }
 
 std::vector<int> pope_negatives(const Scene& scene, const std::string& split, int count,
-                                const std::vector<int>& frequency,
-                                const std::vector<std::vector<int>>& cooccurrence,
+                                const std::vector<int>& frequency, const std::vector<std::vector<int>>& cooccurrence,
                                 SceneRandom& random) {
   std::vector<int> absent;
   for (int c = 0; c < static_cast<int>(scene_categories().size()); ++c)
@@ -185,9 +188,8 @@ std::vector<int> pope_negatives(const Scene& scene, const std::string& split, in
       }
     }
     // Highest score first; ties broken by category index for determinism.
-    std::stable_sort(absent.begin(), absent.end(), [&](int a, int b) {
-      return score[static_cast<size_t>(a)] > score[static_cast<size_t>(b)];
-    });
+    std::stable_sort(absent.begin(), absent.end(),
+                     [&](int a, int b) { return score[static_cast<size_t>(a)] > score[static_cast<size_t>(b)]; });
   }
   absent.resize(std::min(absent.size(), static_cast<size_t>(count)));
   return absent;
@@ -218,7 +220,8 @@ SqaProblem image_problem(const Scene& scene, SceneRandom& random) {
     random.shuffle(others);
     absent.insert(absent.end(), others.begin(), others.end());
     const int wanted = 2 + random.below(2);
-    for (int i = 0; i < wanted; ++i) choices.push_back(categories[static_cast<size_t>(absent[static_cast<size_t>(i)])].name);
+    for (int i = 0; i < wanted; ++i)
+      choices.push_back(categories[static_cast<size_t>(absent[static_cast<size_t>(i)])].name);
   } else if (type == 1) {
     p.question = "How many objects are in the image?";
     p.skill = "count objects";
@@ -276,7 +279,8 @@ void annotation_statistics(const std::vector<Scene>& scenes, std::vector<int>* f
     for (const auto& a : s.objects) {
       ++(*frequency)[static_cast<size_t>(a.category)];
       for (const auto& b : s.objects)
-        if (a.category != b.category) ++(*cooccurrence)[static_cast<size_t>(a.category)][static_cast<size_t>(b.category)];
+        if (a.category != b.category)
+          ++(*cooccurrence)[static_cast<size_t>(a.category)][static_cast<size_t>(b.category)];
     }
 }
 
@@ -310,8 +314,10 @@ void write_pope(const std::string& dir, const SyntheticBenchmarkOptions& options
       present.resize(3);
       const auto negatives = pope_negatives(scenes[i], split, 3, frequency, cooccurrence, split_random);
       for (int k = 0; k < 3; ++k) {
-        questions.push_back({std::to_string(id++), names[i], pope_question_text(present[static_cast<size_t>(k)]), true, split});
-        questions.push_back({std::to_string(id++), names[i], pope_question_text(negatives[static_cast<size_t>(k)]), false, split});
+        questions.push_back(
+            {std::to_string(id++), names[i], pope_question_text(present[static_cast<size_t>(k)]), true, split});
+        questions.push_back(
+            {std::to_string(id++), names[i], pope_question_text(negatives[static_cast<size_t>(k)]), false, split});
       }
     }
     write_pope_file((fs::path(dir) / ("coco_pope_" + split + ".json")).string(), questions);
@@ -382,7 +388,9 @@ void write_instructions(const std::string& dir, const SyntheticBenchmarkOptions&
           // The caption comes last: answered first, it would hand the later
           // questions the object names as text, and they would be learned
           // without looking at the image.
-          {{{"from", "human"}, {"value", "<image>\n" + pope_question_text(asked) + "\nAnswer the question using a single word or phrase."}},
+          {{{"from", "human"},
+            {"value",
+             "<image>\n" + pope_question_text(asked) + "\nAnswer the question using a single word or phrase."}},
            {{"from", "gpt"}, {"value", scene.contains(asked) ? "Yes" : "No"}},
            {{"from", "human"}, {"value", sqa_prompt_text(problem)}},
            {{"from", "gpt"}, {"value", std::string(1, option_letter(static_cast<size_t>(problem.answer)))}},
@@ -415,7 +423,14 @@ std::vector<std::string> synthetic_corpus(uint64_t seed, int samples) {
       "USER: <image>\nWhat objects are in the image? ASSISTANT:",
       "Answer the question using a single word or phrase.",
       "Answer with the option's letter from the given choices directly.",
-      "Yes", "No", "A", "B", "C", "D", "E", "A. B. C. D. E.",
+      "Yes",
+      "No",
+      "A",
+      "B",
+      "C",
+      "D",
+      "E",
+      "A. B. C. D. E.",
   };
   for (int c = 0; c < static_cast<int>(scene_categories().size()); ++c) corpus.push_back(pope_question_text(c));
   for (const auto& thing : known_things()) {

@@ -83,8 +83,7 @@ Image blank_image(int size);
 // random: absent categories uniformly; popular: the most frequent absent ones;
 // adversarial: the absent ones co-occurring most with the present ones.
 std::vector<int> pope_negatives(const Scene& scene, const std::string& split, int count,
-                                const std::vector<int>& frequency,
-                                const std::vector<std::vector<int>>& cooccurrence,
+                                const std::vector<int>& frequency, const std::vector<std::vector<int>>& cooccurrence,
                                 SceneRandom& random);
 
 std::string pope_question_text(int category);
@@ -101,7 +100,7 @@ SqaProblem text_problem(SceneRandom& random);
 struct SyntheticBenchmarkOptions {
   uint64_t seed = 20261127;
   SceneOptions scene;
-  int pope_images = 150;          // test images; 6 questions each, every split
+  int pope_images = 150;  // test images; 6 questions each, every split
   int sqa_train = 600, sqa_val = 200, sqa_test = 600;
   // One ScienceQA problem in this many has an image; the rest are text-only
   // knowledge problems (0 = none with an image).

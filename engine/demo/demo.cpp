@@ -65,11 +65,12 @@ DemoReport build_demo(const DemoOptions& options) {
     }
     const auto tokenizer = Tokenizer::load(tokenizer_path);
 
-    auto config = start_from ? start_from->model->config()
-                             : preset_config(options.preset, tokenizer.vocab_size(),
-                                             tokenizer.piece_id(kImagePlaceholder));
-    LlavaModel model = start_from ? start_from->model
-                                  : LlavaModel(config, torch::TensorOptions().dtype(torch::kFloat32).device(options.device));
+    auto config = start_from
+                      ? start_from->model->config()
+                      : preset_config(options.preset, tokenizer.vocab_size(), tokenizer.piece_id(kImagePlaceholder));
+    LlavaModel model = start_from
+                           ? start_from->model
+                           : LlavaModel(config, torch::TensorOptions().dtype(torch::kFloat32).device(options.device));
     if (!start_from) init_random(model, options.training.seed, options.training.init_std);
     if (options.training.qk_fan_in_init && !start_from) {
       // Query and key projections of the decoder at 1/sqrt(fan_in): attention
@@ -90,10 +91,11 @@ DemoReport build_demo(const DemoOptions& options) {
       const double eta = p.seconds / p.step * (p.steps - p.step);
       std::string tasks;
       for (size_t t = 0; t < p.task_loss.size(); ++t)
-        if (p.task_loss[t] >= 0) tasks += std::string(tasks.empty() ? " (" : ", ") + kTrainTaskNames[t] + format(" %.3f", p.task_loss[t]);
+        if (p.task_loss[t] >= 0)
+          tasks += std::string(tasks.empty() ? " (" : ", ") + kTrainTaskNames[t] + format(" %.3f", p.task_loss[t]);
       if (!tasks.empty()) tasks += ")";
-      log("training step " + std::to_string(p.step) + "/" + std::to_string(p.steps) +
-          format(", loss %.4f", p.loss) + tasks + format(", lr %.2e, %.0f s, ~%.0f s left", p.lr, p.seconds, eta));
+      log("training step " + std::to_string(p.step) + "/" + std::to_string(p.steps) + format(", loss %.4f", p.loss) +
+          tasks + format(", lr %.2e, %.0f s, ~%.0f s left", p.lr, p.seconds, eta));
     };
     if (options.save_phases) {
       // OUT/phases/<index>-<phase>/ (inside the folder being assembled until
@@ -154,17 +156,16 @@ DemoReport build_demo(const DemoOptions& options) {
         {"tie_embeddings", training.tie_embeddings},
         {"weight_decay", training.weight_decay},
         {"grad_clip", training.grad_clip},
-        {"task_mix", {training.caption_share, training.yes_no_share, training.image_problem_share,
-                      training.text_problem_share, training.letter_share, training.image_word_share,
-                      training.fact_share}},
+        {"task_mix",
+         {training.caption_share, training.yes_no_share, training.image_problem_share, training.text_problem_share,
+          training.letter_share, training.image_word_share, training.fact_share}},
         {"sqa_image_every", options.benchmark.sqa_image_every}};
-    write_json_file((fs::path(dir) / "demo-report.json").string(),
-                    {{"settings", settings},
-                     {"test", result_to_json(report.test)},
-                     {"blank_images", result_to_json(report.blank)},
-                     {"final_loss", report.final_loss},
-                     {"train_seconds", report.train_seconds},
-                     {"build_seconds", report.build_seconds}});
+    write_json_file((fs::path(dir) / "demo-report.json").string(), {{"settings", settings},
+                                                                    {"test", result_to_json(report.test)},
+                                                                    {"blank_images", result_to_json(report.blank)},
+                                                                    {"final_loss", report.final_loss},
+                                                                    {"train_seconds", report.train_seconds},
+                                                                    {"build_seconds", report.build_seconds}});
   });
   return report;
 }
@@ -183,8 +184,7 @@ std::vector<std::string> demo_quality_failures(const DemoReport& r) {
   if (r.test.sqa.no_image_accuracy < 0.80)
     failures.push_back(format("ScienceQA no-image accuracy %.3f < 0.80", r.test.sqa.no_image_accuracy));
   for (const auto& [split, m] : r.blank.pope)
-    if (m.accuracy > 0.6)
-      failures.push_back("blank-image POPE " + split + format(" accuracy %.3f > 0.6", m.accuracy));
+    if (m.accuracy > 0.6) failures.push_back("blank-image POPE " + split + format(" accuracy %.3f > 0.6", m.accuracy));
   return failures;
 }
 

@@ -15,8 +15,8 @@ namespace {
 
 const char* kShortAnswerSuffix = "\nAnswer the question using a single word or phrase.";
 
-TrainExample make_sequence(const Tokenizer& tokenizer, const LlavaConfig& config,
-                           const std::string& prompt, const std::string& answer) {
+TrainExample make_sequence(const Tokenizer& tokenizer, const LlavaConfig& config, const std::string& prompt,
+                           const std::string& answer) {
   TrainExample e;
   e.ids = tokenize_prompt(tokenizer, prompt, config.image_token_index, config.num_image_features());
   e.labels.assign(e.ids.size(), kIgnoreLabel);
@@ -82,10 +82,11 @@ TrainExample draw_example(SceneRandom& random, const Tokenizer& tokenizer, const
     const auto& things = known_things();
     const auto& thing = things[static_cast<size_t>(random.below(static_cast<int>(things.size())))];
     const bool kind = random.chance(0.5);
-    auto e = make_sequence(tokenizer, config,
-                           llava_prompt((kind ? kind_question(thing) : place_question(thing)) + kShortAnswerSuffix, false),
-                           kind ? knowledge_kinds()[static_cast<size_t>(thing.kind)]
-                                : knowledge_places()[static_cast<size_t>(thing.place)]);
+    auto e =
+        make_sequence(tokenizer, config,
+                      llava_prompt((kind ? kind_question(thing) : place_question(thing)) + kShortAnswerSuffix, false),
+                      kind ? knowledge_kinds()[static_cast<size_t>(thing.kind)]
+                           : knowledge_places()[static_cast<size_t>(thing.place)]);
     e.task = 6;
     return e;
   }
@@ -101,8 +102,7 @@ TrainExample draw_example(SceneRandom& random, const Tokenizer& tokenizer, const
   Scene scene = make_scene(random, scene_options);
   TrainExample e;
   if ((pick -= o.caption_share) < 0) {
-    e = make_sequence(tokenizer, config, llava_prompt("What objects are in the image?", true),
-                      scene.caption() + ".");
+    e = make_sequence(tokenizer, config, llava_prompt("What objects are in the image?", true), scene.caption() + ".");
     e.task = 0;
   } else if ((pick -= o.image_word_share) < 0) {
     const auto p = image_problem(scene, random);
@@ -148,10 +148,9 @@ std::vector<TrainingPhase> training_phases(const DemoTrainingOptions& o) {
   auto add = [&](const char* name, int steps, const DemoTrainingOptions& mix, bool new_schedule) {
     steps = std::clamp(steps, 0, left);
     if (steps == 0) return;
-    phases.push_back({name, steps, mix, new_schedule || phases.empty(), mix.caption_share == 0 &&
-                                                                             mix.yes_no_share == 0 &&
-                                                                             mix.image_problem_share == 0 &&
-                                                                             mix.image_word_share == 0});
+    phases.push_back(
+        {name, steps, mix, new_schedule || phases.empty(),
+         mix.caption_share == 0 && mix.yes_no_share == 0 && mix.image_problem_share == 0 && mix.image_word_share == 0});
     left -= steps;
   };
   add("letter drills", o.letter_only_steps, drills, true);
@@ -174,8 +173,8 @@ std::vector<TrainingPhase> training_phases(const DemoTrainingOptions& o) {
   return phases;
 }
 
-double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
-                        const PreprocessorConfig& preprocessor, const DemoTrainingOptions& o) {
+double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const PreprocessorConfig& preprocessor,
+                        const DemoTrainingOptions& o) {
   if (o.steps <= 0 || o.batch_size <= 0) throw Error("training needs positive steps and batch size");
   const auto& config = model->config();
   const auto device = model->options().device();
@@ -251,8 +250,7 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
   double schedule_scale = 1;
   for (int step = 1; step <= o.steps; ++step) {
     if (o.cancel && o.cancel->load()) throw Cancelled();
-    while (phase + 1 < phases.size() && step > phase_begin + phases[phase].steps)
-      phase_begin += phases[phase++].steps;
+    while (phase + 1 < phases.size() && step > phase_begin + phases[phase].steps) phase_begin += phases[phase++].steps;
     if (step == phase_begin + 1 && phases[phase].new_schedule) {
       // Warm-up, then cosine decay over this phase and the ones that share
       // its schedule.
@@ -295,9 +293,10 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
       if (route && a.has_image != b.has_image) return !a.has_image;
       return a.ids.size() < b.ids.size();
     });
-    const size_t text_count = route ? static_cast<size_t>(std::count_if(batch.begin(), batch.end(),
-                                                                         [](const TrainExample& e) { return !e.has_image; }))
-                                    : 0;
+    const size_t text_count = route
+                                  ? static_cast<size_t>(std::count_if(
+                                        batch.begin(), batch.end(), [](const TrainExample& e) { return !e.has_image; }))
+                                  : 0;
     optimizer.zero_grad();
     double batch_loss = 0;
     const size_t micro = static_cast<size_t>(std::max(1, o.micro_batch));
@@ -313,9 +312,9 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
         row_labels.push_back(&e.labels);
         if (e.has_image) {
           auto values = preprocess_image(e.image, preprocessor);
-          pixels.push_back(torch::from_blob(values.data(), {3, preprocessor.crop_height, preprocessor.crop_width},
-                                            torch::kFloat32)
-                               .clone());
+          pixels.push_back(
+              torch::from_blob(values.data(), {3, preprocessor.crop_height, preprocessor.crop_width}, torch::kFloat32)
+                  .clone());
         }
       }
       const auto padded = pad_sequences(row_ids, row_labels);

@@ -18,7 +18,7 @@ namespace hipp {
 
 struct TrainProgress {
   int step = 0, steps = 0;
-  double loss = 0;     // mean over the last logging window
+  double loss = 0;  // mean over the last logging window
   double lr = 0;
   double seconds = 0;  // since training began
   // Mean loss per task over the window (captions, yes/no, image problems,
@@ -26,8 +26,8 @@ struct TrainProgress {
   std::array<double, 7> task_loss{-1, -1, -1, -1, -1, -1, -1};
 };
 
-inline constexpr std::array<const char*, 7> kTrainTaskNames{"caption", "yes/no", "image MC", "text MC",
-                                                             "letter",  "image word", "fact"};
+inline constexpr std::array<const char*, 7> kTrainTaskNames{"caption", "yes/no",     "image MC", "text MC",
+                                                            "letter",  "image word", "fact"};
 
 struct DemoTrainingOptions {
   // Measured on the demo (docs/demo.md): 800 steps of letter drills under
@@ -58,8 +58,8 @@ struct DemoTrainingOptions {
   // kind or place asked without options and answered with the word ("What
   // kind of thing is a bal wix?" -> "tool"), the dense signal that stores
   // the knowledge the text-only problems ask about.
-  double caption_share = 0.25, yes_no_share = 0.25, image_problem_share = 0.25,
-         text_problem_share = 0.2, letter_share = 0.12, image_word_share = 0, fact_share = 0.2;
+  double caption_share = 0.25, yes_no_share = 0.25, image_problem_share = 0.25, text_problem_share = 0.2,
+         letter_share = 0.12, image_word_share = 0, fact_share = 0.2;
   // Curriculum (training_phases): optionally the letter drills alone, then
   // the language model's own pretraining on text (drills and facts), then
   // captions, then the mix. The first two have a learning-rate schedule each
@@ -172,7 +172,7 @@ TrainExample draw_example(SceneRandom& random, const Tokenizer& tokenizer, const
                           const DemoTrainingOptions& options);
 
 // Trains `model` in place; returns the final window's mean loss.
-double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer,
-                        const PreprocessorConfig& preprocessor, const DemoTrainingOptions& options);
+double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const PreprocessorConfig& preprocessor,
+                        const DemoTrainingOptions& options);
 
 }  // namespace hipp

@@ -76,25 +76,24 @@ std::map<std::string, std::vector<std::string>> combined_pope_answers(const Benc
                                                                       const std::string& questions_path) {
   // question_id -> (category, image, question)
   std::map<std::string, std::tuple<std::string, std::string, std::string>> questions;
-  for_each_json_line(questions_path, "POPE question file (needed to read pope_answers.jsonl)",
-                     [&](const nlohmann::json& j, const std::string& where) {
-                       for (const char* key : {"question_id", "image", "text", "category"})
-                         if (!j.contains(key)) throw Error(where + ": missing field '" + std::string(key) + "'");
-                       if (!j["image"].is_string() || !j["text"].is_string() || !j["category"].is_string())
-                         throw Error(where + ": 'image', 'text' and 'category' must be strings");
-                       const auto id = id_text(j["question_id"], where);
-                       if (!questions
-                                .emplace(id, std::make_tuple(j["category"].get<std::string>(),
-                                                             j["image"].get<std::string>(),
-                                                             pope_question_line(j["text"].get<std::string>())))
-                                .second)
-                         throw Error(where + ": duplicate question_id " + id);
-                     });
+  for_each_json_line(
+      questions_path, "POPE question file (needed to read pope_answers.jsonl)",
+      [&](const nlohmann::json& j, const std::string& where) {
+        for (const char* key : {"question_id", "image", "text", "category"})
+          if (!j.contains(key)) throw Error(where + ": missing field '" + std::string(key) + "'");
+        if (!j["image"].is_string() || !j["text"].is_string() || !j["category"].is_string())
+          throw Error(where + ": 'image', 'text' and 'category' must be strings");
+        const auto id = id_text(j["question_id"], where);
+        if (!questions
+                 .emplace(id, std::make_tuple(j["category"].get<std::string>(), j["image"].get<std::string>(),
+                                              pope_question_line(j["text"].get<std::string>())))
+                 .second)
+          throw Error(where + ": duplicate question_id " + id);
+      });
   std::map<std::tuple<std::string, std::string, std::string>, std::string> by_question;
   for (const auto& [id, text] : read_answers(answers_path)) {
     auto it = questions.find(id);
-    if (it == questions.end())
-      throw Error(answers_path + ": question_id " + id + " is not in " + questions_path);
+    if (it == questions.end()) throw Error(answers_path + ": question_id " + id + " is not in " + questions_path);
     by_question[it->second] = text;
   }
   std::map<std::string, std::vector<std::string>> out;
@@ -109,8 +108,7 @@ std::map<std::string, std::vector<std::string>> combined_pope_answers(const Benc
 }
 
 // POPE answers per split, in benchmark order, from per-split files.
-std::map<std::string, std::vector<std::string>> split_pope_answers(const Benchmark& benchmark,
-                                                                   const std::string& dir) {
+std::map<std::string, std::vector<std::string>> split_pope_answers(const Benchmark& benchmark, const std::string& dir) {
   std::map<std::string, std::map<std::string, std::string>> files;
   std::map<std::string, std::vector<std::string>> out;
   for (const auto& q : benchmark.pope) {
@@ -156,11 +154,11 @@ void write_answer_files(const Benchmark& benchmark, const std::vector<bool>& pop
       const auto& q = benchmark.pope[i];
       ++id;
       const std::string text = q.text + kPopeInstruction;
-      questions += nlohmann::json({{"question_id", id}, {"image", q.image}, {"text", text}, {"category", q.split}})
-                       .dump() +
-                   "\n";
-      answers += answer_line(id, text, pope_yes[i] ? "Yes" : "No", model_id, "pope" + q.split + q.question_id).dump() +
-                 "\n";
+      questions +=
+          nlohmann::json({{"question_id", id}, {"image", q.image}, {"text", text}, {"category", q.split}}).dump() +
+          "\n";
+      answers +=
+          answer_line(id, text, pope_yes[i] ? "Yes" : "No", model_id, "pope" + q.split + q.question_id).dump() + "\n";
       labels[q.split] += nlohmann::json({{"question_id", pope_id_json(q.question_id)},
                                          {"image", q.image},
                                          {"text", q.text},
@@ -185,12 +183,14 @@ void write_answer_files(const Benchmark& benchmark, const std::vector<bool>& pop
           {"id", p.pid},
           {"conversations",
            {{{"from", "human"}, {"value", image_prefix + sqa_question_text(p)}},
-            {{"from", "gpt"}, {"value", std::string("The answer is ") + option_letter(static_cast<size_t>(p.answer)) + "."}}}}};
+            {{"from", "gpt"},
+             {"value", std::string("The answer is ") + option_letter(static_cast<size_t>(p.answer)) + "."}}}}};
       if (p.has_image()) question["image"] = p.pid + "/" + p.image;
       questions.push_back(std::move(question));
       const int choice = sqa_choice[i];
-      const std::string text =
-          choice >= 0 && choice < static_cast<int>(p.choices.size()) ? std::string(1, option_letter(static_cast<size_t>(choice))) : "";
+      const std::string text = choice >= 0 && choice < static_cast<int>(p.choices.size())
+                                   ? std::string(1, option_letter(static_cast<size_t>(choice)))
+                                   : "";
       answers += answer_line(p.pid, image_prefix + sqa_prompt_text(p), text, model_id, "sqa" + p.pid).dump() + "\n";
     }
     write_file_atomically((root / AnswerFileNames::kSqaQuestions).string(), questions.dump(1) + "\n");

@@ -53,18 +53,20 @@ Benchmark search_subset(const Benchmark& full, const SubsetOptions& options) {
   for (const auto& split : pope_splits())
     for (bool label : {true, false}) {
       const int count = label ? (options.pope_per_split + 1) / 2 : options.pope_per_split / 2;
-      auto part = take(full.pope, [&](const PopeQuestion& q) { return q.split == split && q.label == label; },
-                       count, random);
+      auto part = take(
+          full.pope, [&](const PopeQuestion& q) { return q.split == split && q.label == label; }, count, random);
       subset.pope.insert(subset.pope.end(), part.begin(), part.end());
     }
-  const int with_image = static_cast<int>(std::count_if(full.sqa_eval.begin(), full.sqa_eval.end(),
-                                                        [](const SqaProblem& p) { return p.has_image(); }));
+  const int with_image = static_cast<int>(
+      std::count_if(full.sqa_eval.begin(), full.sqa_eval.end(), [](const SqaProblem& p) { return p.has_image(); }));
   const int text_only = static_cast<int>(full.sqa_eval.size()) - with_image;
   int image_count = std::min(with_image, options.sqa / 2);
   const int text_count = std::min(text_only, options.sqa - image_count);
   image_count = std::min(with_image, options.sqa - text_count);
-  auto images = take(full.sqa_eval, [](const SqaProblem& p) { return p.has_image(); }, image_count, random);
-  auto texts = take(full.sqa_eval, [](const SqaProblem& p) { return !p.has_image(); }, text_count, random);
+  auto images = take(
+      full.sqa_eval, [](const SqaProblem& p) { return p.has_image(); }, image_count, random);
+  auto texts = take(
+      full.sqa_eval, [](const SqaProblem& p) { return !p.has_image(); }, text_count, random);
   subset.sqa_eval = images;
   subset.sqa_eval.insert(subset.sqa_eval.end(), texts.begin(), texts.end());
   return subset;

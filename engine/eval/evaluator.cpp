@@ -18,7 +18,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-
 int64_t first_piece(const Tokenizer& tokenizer, const std::string& text) {
   const auto ids = tokenizer.encode(text);
   if (ids.empty()) throw Error("tokenizer gives no piece for '" + text + "'");
@@ -47,8 +46,7 @@ std::string vision_fingerprint(LlavaModel& model, const PreprocessorConfig& p) {
   hash.add(&p.rescale_factor, sizeof p.rescale_factor);
   // The resampling algorithm: features cached under an older one are not reused.
   hash.add(std::string("resample: antialiased bicubic, torchvision order"));
-  for (const auto& part : {model->vision_tower->named_parameters(),
-                           model->multi_modal_projector->named_parameters()})
+  for (const auto& part : {model->vision_tower->named_parameters(), model->multi_modal_projector->named_parameters()})
     for (const auto& t : part) {
       hash.add(t.key());
       auto values = t.value().detach().to(torch::kCPU, torch::kFloat32).contiguous();
@@ -60,7 +58,7 @@ std::string vision_fingerprint(LlavaModel& model, const PreprocessorConfig& p) {
 // One question: its prompt, the image it needs, and the tokens it chooses among.
 struct Evaluator::Item {
   std::vector<int64_t> ids;
-  std::string image;               // path, "" = text-only
+  std::string image;                // path, "" = text-only
   std::vector<int64_t> candidates;  // token ids; the prediction is the best of them
   int prediction = -1;
   std::string prompt;
@@ -68,10 +66,7 @@ struct Evaluator::Item {
 
 Evaluator::Evaluator(LlavaModel model, const Tokenizer& tokenizer, PreprocessorConfig preprocessor,
                      std::string cache_dir)
-    : model_(std::move(model)),
-      tokenizer_(tokenizer),
-      preprocessor_(preprocessor),
-      cache_dir_(std::move(cache_dir)) {
+    : model_(std::move(model)), tokenizer_(tokenizer), preprocessor_(preprocessor), cache_dir_(std::move(cache_dir)) {
   const auto& v = model_->config().vision;
   if (preprocessor_.crop_height != v.image_size || preprocessor_.crop_width != v.image_size)
     throw Error("preprocessor crop size " + std::to_string(preprocessor_.crop_height) +
@@ -121,8 +116,8 @@ torch::Tensor Evaluator::image_features(const std::string& path) {
   const Image image = path.empty() ? blank_image(static_cast<int>(preprocessor_.crop_width))
                                    : decode_image(std::vector<uint8_t>(bytes.begin(), bytes.end()), path);
   auto values = preprocess_image(image, preprocessor_);
-  auto pixels = torch::from_blob(values.data(), {1, 3, preprocessor_.crop_height, preprocessor_.crop_width},
-                                 torch::kFloat32);
+  auto pixels =
+      torch::from_blob(values.data(), {1, 3, preprocessor_.crop_height, preprocessor_.crop_width}, torch::kFloat32);
   const auto start = std::chrono::steady_clock::now();
   torch::Tensor features;
   {
@@ -155,8 +150,7 @@ void Evaluator::run_items(std::vector<Item>& items, const EvalOptions& options, 
     std::vector<torch::Tensor> features;
     for (size_t i = start; i < end; ++i) {
       longest = std::max(longest, items[i].ids.size());
-      if (!items[i].image.empty())
-        features.push_back(image_features(options.blank_images ? "" : items[i].image));
+      if (!items[i].image.empty()) features.push_back(image_features(options.blank_images ? "" : items[i].image));
     }
     const auto rows = static_cast<int64_t>(end - start);
     auto ids = torch::zeros({rows, static_cast<int64_t>(longest)}, torch::kInt64);

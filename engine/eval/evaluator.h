@@ -21,8 +21,8 @@ namespace hipp {
 
 struct EvalOptions {
   int batch_size = 32;
-  std::string answers_dir;          // write LLaVA answer files here when set
-  bool blank_images = false;        // replace every image with a blank one
+  std::string answers_dir;    // write LLaVA answer files here when set
+  bool blank_images = false;  // replace every image with a blank one
   std::string model_id = "hipp";
   std::function<void(int done, int total)> progress;
   const std::atomic<bool>* cancel = nullptr;  // throws hipp::Cancelled when set
@@ -37,8 +37,7 @@ class Evaluator {
  public:
   // `cache_dir` empty = memory cache only. The vision side of `model` must
   // stay unchanged while the evaluator lives (pruning never touches it).
-  Evaluator(LlavaModel model, const Tokenizer& tokenizer, PreprocessorConfig preprocessor,
-            std::string cache_dir = "");
+  Evaluator(LlavaModel model, const Tokenizer& tokenizer, PreprocessorConfig preprocessor, std::string cache_dir = "");
 
   BenchmarkResult evaluate(const Benchmark& benchmark, const EvalOptions& options = {});
 

@@ -73,8 +73,11 @@ void SqaCounts::add(bool correct_answer, const SqaProblem& problem) {
 }
 
 SqaMetrics sqa_metrics(const SqaCounts& c) {
-  SqaMetrics m{c.total, ratio(c.correct, c.total), ratio(c.image_correct, c.image_total),
-               ratio(c.no_image_correct, c.no_image_total), {}};
+  SqaMetrics m{c.total,
+               ratio(c.correct, c.total),
+               ratio(c.image_correct, c.image_total),
+               ratio(c.no_image_correct, c.no_image_total),
+               {}};
   for (const auto& [name, n] : c.categories)
     if (n.total > 0) m.categories[name] = {n.total, ratio(n.correct, n.total)};
   return m;
@@ -83,9 +86,12 @@ SqaMetrics sqa_metrics(const SqaCounts& c) {
 nlohmann::json result_to_json(const BenchmarkResult& r) {
   nlohmann::json pope = nlohmann::json::object();
   for (const auto& [split, m] : r.pope)
-    pope[split] = {{"questions", m.questions}, {"accuracy", m.accuracy},
-                   {"precision", m.precision}, {"recall", m.recall},
-                   {"f1", m.f1},               {"yes_ratio", m.yes_ratio}};
+    pope[split] = {{"questions", m.questions},
+                   {"accuracy", m.accuracy},
+                   {"precision", m.precision},
+                   {"recall", m.recall},
+                   {"f1", m.f1},
+                   {"yes_ratio", m.yes_ratio}};
   nlohmann::json sqa = {{"questions", r.sqa.questions},
                         {"accuracy", r.sqa.accuracy},
                         {"image_accuracy", r.sqa.image_accuracy},
@@ -111,15 +117,17 @@ void upgrade_result_json(nlohmann::json& raw) {
 BenchmarkResult result_from_json(const nlohmann::json& j) {
   BenchmarkResult r;
   for (const auto& [split, m] : j.at("pope").items())
-    r.pope[split] = {m.at("questions").get<int>(), m.at("accuracy").get<double>(),
-                     m.at("precision").get<double>(), m.at("recall").get<double>(),
-                     m.at("f1").get<double>(), m.at("yes_ratio").get<double>()};
+    r.pope[split] = {m.at("questions").get<int>(), m.at("accuracy").get<double>(), m.at("precision").get<double>(),
+                     m.at("recall").get<double>(), m.at("f1").get<double>(),       m.at("yes_ratio").get<double>()};
   r.pope_mean_f1 = j.at("pope_mean_f1").get<double>();
   nlohmann::json current = {{"scienceqa", j.at("scienceqa")}};
   upgrade_result_json(current);  // older results name the no-image share text_accuracy
   const auto& s = current.at("scienceqa");
-  r.sqa = {s.at("questions").get<int>(), s.at("accuracy").get<double>(), s.at("image_accuracy").get<double>(),
-           s.at("no_image_accuracy").get<double>(), {}};
+  r.sqa = {s.at("questions").get<int>(),
+           s.at("accuracy").get<double>(),
+           s.at("image_accuracy").get<double>(),
+           s.at("no_image_accuracy").get<double>(),
+           {}};
   if (s.contains("categories") && s["categories"].is_object())
     for (const auto& [name, m] : s["categories"].items())
       r.sqa.categories[name] = {m.at("questions").get<int>(), m.at("accuracy").get<double>()};
@@ -132,14 +140,13 @@ std::string result_to_text(const BenchmarkResult& r) {
   char line[160];
   out << "POPE         questions  accuracy  precision  recall     F1  yes-ratio\n";
   for (const auto& [split, m] : r.pope) {
-    std::snprintf(line, sizeof line, "%-12s %9d  %8.3f  %9.3f  %6.3f  %5.3f  %9.3f\n",
-                  split.c_str(), m.questions, m.accuracy, m.precision, m.recall, m.f1, m.yes_ratio);
+    std::snprintf(line, sizeof line, "%-12s %9d  %8.3f  %9.3f  %6.3f  %5.3f  %9.3f\n", split.c_str(), m.questions,
+                  m.accuracy, m.precision, m.recall, m.f1, m.yes_ratio);
     out << line;
   }
   std::snprintf(line, sizeof line, "mean F1 %.3f\n\n", r.pope_mean_f1);
   out << line;
-  std::snprintf(line, sizeof line,
-                "ScienceQA    %d questions  accuracy %.3f  image (IMG) %.3f  no image %.3f\n",
+  std::snprintf(line, sizeof line, "ScienceQA    %d questions  accuracy %.3f  image (IMG) %.3f  no image %.3f\n",
                 r.sqa.questions, r.sqa.accuracy, r.sqa.image_accuracy, r.sqa.no_image_accuracy);
   out << line;
   if (!r.sqa.categories.empty()) {
@@ -186,8 +193,7 @@ int sqa_text_choice(const std::string& answer, size_t options) {
     static const std::regex with_period("The answer is ([A-E])\\.");
     static const std::regex bare("The answer is ([A-E])");
     std::smatch match;
-    if (std::regex_search(text, match, with_period) || std::regex_search(text, match, bare))
-      letter = match[1].str()[0];
+    if (std::regex_search(text, match, with_period) || std::regex_search(text, match, bare)) letter = match[1].str()[0];
   }
   if (letter == 0) return -1;
   const int index = letter - 'A';

@@ -71,10 +71,11 @@ std::vector<InstructExample> read_instruct_file(const std::string& path, const s
     for (size_t t = 0; t < turns.size(); t += 2) {
       const auto message = where + ": message " + std::to_string(t);
       const auto from_h = required_field<std::string>(turns[t], "from", message);
-      const auto from_g = required_field<std::string>(turns[t + 1], "from", where + ": message " + std::to_string(t + 1));
+      const auto from_g =
+          required_field<std::string>(turns[t + 1], "from", where + ": message " + std::to_string(t + 1));
       if (from_h != "human" || from_g != "gpt")
-        throw Error(message + ": messages must alternate \"human\" and \"gpt\" (found \"" + from_h + "\", \"" +
-                    from_g + "\")");
+        throw Error(message + ": messages must alternate \"human\" and \"gpt\" (found \"" + from_h + "\", \"" + from_g +
+                    "\")");
       InstructTurn turn;
       turn.human = required_field<std::string>(turns[t], "value", message);
       turn.gpt = required_field<std::string>(turns[t + 1], "value", where + ": message " + std::to_string(t + 1));
@@ -92,8 +93,7 @@ std::vector<InstructExample> read_instruct_file(const std::string& path, const s
 }
 
 TokenizedConversation tokenize_conversation(const InstructExample& example, const Tokenizer& tokenizer,
-                                            int64_t image_token_index, int64_t image_features,
-                                            int64_t max_length) {
+                                            int64_t image_token_index, int64_t image_features, int64_t max_length) {
   TokenizedConversation out;
   out.image = example.image;
   for (size_t t = 0; t < example.turns.size(); ++t) {

@@ -42,7 +42,6 @@ struct TokenizedConversation {
   std::string image;
 };
 TokenizedConversation tokenize_conversation(const InstructExample& example, const Tokenizer& tokenizer,
-                                            int64_t image_token_index, int64_t image_features,
-                                            int64_t max_length);
+                                            int64_t image_token_index, int64_t image_features, int64_t max_length);
 
 }  // namespace hipp

@@ -28,8 +28,7 @@ FinetuneResult run_finetune_job(const FinetuneJob& job) {
   FinetuneResult result;
   result.out_dir = finetune_out_dir(job);
   result.checkpoint = finetune_checkpoint_path(result.out_dir);
-  if (fs::exists(result.out_dir))
-    throw Error(result.out_dir + " already exists; choose another --out or remove it");
+  if (fs::exists(result.out_dir)) throw Error(result.out_dir + " already exists; choose another --out or remove it");
   if (job.resume && !fs::exists(result.checkpoint))
     throw Error(result.checkpoint + ": no adapter checkpoint to resume from");
   if (!job.resume && fs::exists(result.checkpoint))
@@ -43,7 +42,8 @@ FinetuneResult run_finetune_job(const FinetuneJob& job) {
                 std::to_string(*parent->parent) + "; fine-tune the pruned plan's trial");
   const auto plan = store->plan(parent->plan_id);
   if (!plan) throw Error(job.study + ": trial " + std::to_string(job.trial) + " has no plan");
-  const auto blueprint = blueprint_from_json(plan->blueprint, job.study + ": plan of trial " + std::to_string(job.trial));
+  const auto blueprint =
+      blueprint_from_json(plan->blueprint, job.study + ": plan of trial " + std::to_string(job.trial));
   const std::string subset = job.subset.empty() ? parent->subset : job.subset;
   const auto study = store->study();
   const std::string data_path =
@@ -61,7 +61,8 @@ FinetuneResult run_finetune_job(const FinetuneJob& job) {
   FinetuneRun run;
   run.checkpoint_path = result.checkpoint;
   run.resume = job.resume;
-  run.identity = {{"study_model", study.model_fingerprint}, {"plan", plan->hash}, {"data", fs::absolute(data_path).string()}};
+  run.identity = {
+      {"study_model", study.model_fingerprint}, {"plan", plan->hash}, {"data", fs::absolute(data_path).string()}};
   run.progress = job.progress;
   run.cancel = job.cancel;
   const auto& folder = session.folder();

@@ -51,7 +51,7 @@ void clear(LinearImpl& linear) {
 }  // namespace
 
 const std::vector<std::string>& lora_target_names() {
-  static const std::vector<std::string> names = {"q_proj", "k_proj", "v_proj", "o_proj",
+  static const std::vector<std::string> names = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
                                                  "gate_proj", "up_proj", "down_proj"};
   return names;
 }
@@ -62,7 +62,8 @@ void attach_lora(LlavaModel& model, const LoraOptions& o) {
   if (o.targets.empty()) throw Error("LoRA needs at least one target projection");
   for (const auto& t : o.targets)
     if (std::find(lora_target_names().begin(), lora_target_names().end(), t) == lora_target_names().end())
-      throw Error("unknown LoRA target '" + t + "' (expected q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj or down_proj)");
+      throw Error("unknown LoRA target '" + t +
+                  "' (expected q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj or down_proj)");
   // A LoRA update has rank at most min(in, out) of its matrix: a larger rank
   // only adds memory. Checked before anything is allocated.
   int64_t widest = 0;

@@ -171,8 +171,9 @@ int read_checkpoint(const std::string& path, LlavaModel& model, AdamState& adam,
   const auto wanted = finetune_settings_to_json(settings);
   for (const auto& [key, value] : wanted.items())
     if (saved_settings.value(key, nlohmann::json()) != value)
-      throw Error(path + ": the checkpoint was trained with " + key + " = " + saved_settings.value(key, nlohmann::json()).dump() +
-                  ", this run asks for " + value.dump() + " (resume with the same settings)");
+      throw Error(path + ": the checkpoint was trained with " + key + " = " +
+                  saved_settings.value(key, nlohmann::json()).dump() + ", this run asks for " + value.dump() +
+                  " (resume with the same settings)");
   if (saved_identity != identity)
     throw Error(path + ": the checkpoint belongs to another run (" + saved_identity.dump() + ")");
   int step = 0;
@@ -191,11 +192,13 @@ int read_checkpoint(const std::string& path, LlavaModel& model, AdamState& adam,
   load_lora_tensors(model, adapters, path);
   const auto device = live.front().second.device();
   for (size_t i = 0; i < live.size(); ++i) {
-    for (auto [prefix, target] : {std::pair<const char*, torch::Tensor*>{"adam.m.", &adam.m[i]}, {"adam.v.", &adam.v[i]}}) {
+    for (auto [prefix, target] :
+         {std::pair<const char*, torch::Tensor*>{"adam.m.", &adam.m[i]}, {"adam.v.", &adam.v[i]}}) {
       const auto* entry = header.find(prefix + live[i].first);
       if (!entry) throw Error(path + ": missing optimizer state of " + live[i].first);
       auto value = read_tensor(header, *entry);
-      if (value.sizes() != target->sizes()) throw Error(path + ": optimizer state of " + live[i].first + " has another shape");
+      if (value.sizes() != target->sizes())
+        throw Error(path + ": optimizer state of " + live[i].first + " has another shape");
       target->copy_(value.to(device));
     }
   }
@@ -281,7 +284,8 @@ FinetuneOutcome finetune_lora(LlavaModel& model, const Tokenizer& tokenizer, con
     }
     // Sorted by length, cut into micro-batches; the loss is the mean over the
     // whole batch's answer tokens.
-    std::sort(rows.begin(), rows.end(), [](const Sequence* a, const Sequence* b) { return a->ids.size() < b->ids.size(); });
+    std::sort(rows.begin(), rows.end(),
+              [](const Sequence* a, const Sequence* b) { return a->ids.size() < b->ids.size(); });
     for (auto& [name, t] : adapters) t.mutable_grad() = torch::Tensor();
     double step_loss = 0;
     for (size_t begin = 0; begin < rows.size(); begin += micro) {

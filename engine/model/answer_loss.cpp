@@ -12,7 +12,8 @@ PaddedBatch pad_sequences(const std::vector<const std::vector<int64_t>*>& ids,
   int64_t longest = 0;
   for (const auto* row : ids) longest = std::max<int64_t>(longest, static_cast<int64_t>(row->size()));
   const auto rows = static_cast<int64_t>(ids.size());
-  PaddedBatch out{torch::zeros({rows, longest}, torch::kInt64), torch::full({rows, longest}, kIgnoreLabel, torch::kInt64)};
+  PaddedBatch out{torch::zeros({rows, longest}, torch::kInt64),
+                  torch::full({rows, longest}, kIgnoreLabel, torch::kInt64)};
   for (int64_t r = 0; r < rows; ++r) {
     const auto& row_ids = *ids[static_cast<size_t>(r)];
     const auto& row_labels = *labels[static_cast<size_t>(r)];
@@ -37,9 +38,9 @@ AnswerTokenLosses answer_token_losses(LlavaModel& model, const LlavaInputs& inpu
   auto logits = tied ? torch::matmul(selected, model->language_model->model->embed_tokens->weight.t())
                      : model->language_model->lm_head(selected);
   AnswerTokenLosses out;
-  out.loss = torch::nn::functional::cross_entropy(
-      logits.to(torch::kFloat32), targets.index_select(0, keep).to(device),
-      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+  out.loss =
+      torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), targets.index_select(0, keep).to(device),
+                                           torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
   out.row = torch::div(keep, targets_grid.size(1), "floor").to(device);
   return out;
 }

@@ -16,9 +16,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool starts_with(const std::string& s, const std::string& prefix) {
-  return s.rfind(prefix, 0) == 0;
-}
+bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -111,8 +109,9 @@ LlavaModel load_llava(const std::string& dir, const LoadOptions& options) {
     // a stored lm_head that says otherwise is refused, not silently dropped.
     auto& embedding = params["language_model.model.embed_tokens.weight"];
     if (has_lm_head && !torch::equal(params[kLmHead], embedding))
-      throw Error(dir + ": config.json sets tie_word_embeddings but the stored lm_head.weight differs from "
-                        "embed_tokens.weight; set tie_word_embeddings to false to use the stored lm_head");
+      throw Error(dir +
+                  ": config.json sets tie_word_embeddings but the stored lm_head.weight differs from "
+                  "embed_tokens.weight; set tie_word_embeddings to false to use the stored lm_head");
     params[kLmHead].copy_(embedding);
   }
   model->eval();

@@ -16,8 +16,7 @@ VisionConfig parse_vision(const json& j, const std::string& where) {
   v.hidden_size = optional_field<int64_t>(j, "hidden_size", v.hidden_size, where);
   v.intermediate_size = optional_field<int64_t>(j, "intermediate_size", v.intermediate_size, where);
   v.num_hidden_layers = optional_field<int64_t>(j, "num_hidden_layers", v.num_hidden_layers, where);
-  v.num_attention_heads =
-      optional_field<int64_t>(j, "num_attention_heads", v.num_attention_heads, where);
+  v.num_attention_heads = optional_field<int64_t>(j, "num_attention_heads", v.num_attention_heads, where);
   v.num_channels = optional_field<int64_t>(j, "num_channels", v.num_channels, where);
   v.image_size = optional_field<int64_t>(j, "image_size", v.image_size, where);
   v.patch_size = optional_field<int64_t>(j, "patch_size", v.patch_size, where);
@@ -26,8 +25,8 @@ VisionConfig parse_vision(const json& j, const std::string& where) {
   return v;
 }
 
-std::vector<int64_t> per_layer(const json& j, const std::string& key, int64_t count,
-                               int64_t fallback, const std::string& where) {
+std::vector<int64_t> per_layer(const json& j, const std::string& key, int64_t count, int64_t fallback,
+                               const std::string& where) {
   auto values = optional_field<std::vector<int64_t>>(j, key, {}, where);
   if (values.empty()) return std::vector<int64_t>(static_cast<size_t>(count), fallback);
   if (static_cast<int64_t>(values.size()) != count)
@@ -82,21 +81,17 @@ TextConfig parse_text(const json& j, const std::string& where) {
   t.hidden_size = optional_field<int64_t>(j, "hidden_size", t.hidden_size, where);
   t.intermediate_size = optional_field<int64_t>(j, "intermediate_size", t.intermediate_size, where);
   t.num_hidden_layers = optional_field<int64_t>(j, "num_hidden_layers", t.num_hidden_layers, where);
-  t.num_attention_heads =
-      optional_field<int64_t>(j, "num_attention_heads", t.num_attention_heads, where);
-  t.num_key_value_heads =
-      optional_field<int64_t>(j, "num_key_value_heads", t.num_attention_heads, where);
+  t.num_attention_heads = optional_field<int64_t>(j, "num_attention_heads", t.num_attention_heads, where);
+  t.num_key_value_heads = optional_field<int64_t>(j, "num_key_value_heads", t.num_attention_heads, where);
   if (t.num_attention_heads <= 0) throw Error(where + ": num_attention_heads must be positive");
   t.head_dim = optional_field<int64_t>(j, "head_dim", t.hidden_size / t.num_attention_heads, where);
   t.vocab_size = optional_field<int64_t>(j, "vocab_size", t.vocab_size, where);
-  t.max_position_embeddings =
-      optional_field<int64_t>(j, "max_position_embeddings", t.max_position_embeddings, where);
+  t.max_position_embeddings = optional_field<int64_t>(j, "max_position_embeddings", t.max_position_embeddings, where);
   t.rms_norm_eps = optional_field<double>(j, "rms_norm_eps", t.rms_norm_eps, where);
   t.rope_theta = optional_field<double>(j, "rope_theta", t.rope_theta, where);
   parse_rope(j, &t, where);
   t.hidden_act = optional_field<std::string>(j, "hidden_act", t.hidden_act, where);
-  t.tie_word_embeddings =
-      optional_field<bool>(j, "tie_word_embeddings", t.tie_word_embeddings, where);
+  t.tie_word_embeddings = optional_field<bool>(j, "tie_word_embeddings", t.tie_word_embeddings, where);
   t.mlp_down_bias = optional_field<bool>(j, "mlp_down_bias", t.mlp_down_bias, where);
   t.bos_token_id = optional_field<int64_t>(j, "bos_token_id", t.bos_token_id, where);
   t.eos_token_id = optional_field<int64_t>(j, "eos_token_id", t.eos_token_id, where);
@@ -125,15 +120,13 @@ void require_positive(int64_t value, const std::string& name, const std::string&
 
 bool TextConfig::has_uniform_layers() const {
   for (const auto& w : layers)
-    if (!(w == DecoderLayerWidths{intermediate_size, num_attention_heads, num_key_value_heads}))
-      return false;
+    if (!(w == DecoderLayerWidths{intermediate_size, num_attention_heads, num_key_value_heads})) return false;
   return true;
 }
 
 int64_t LlavaConfig::vision_hidden_state_index() const {
   // hidden_states has num_hidden_layers + 1 entries (embeddings first).
-  return vision_feature_layer < 0 ? vision.num_hidden_layers + 1 + vision_feature_layer
-                                  : vision_feature_layer;
+  return vision_feature_layer < 0 ? vision.num_hidden_layers + 1 + vision_feature_layer : vision_feature_layer;
 }
 
 int64_t LlavaConfig::num_image_features() const {
@@ -145,10 +138,8 @@ LlavaConfig parse_llava_config(const json& j, const std::string& where) {
   LlavaConfig c;
   c.original = j;
   if (j.contains("model_type") && j["model_type"].is_string() && j["model_type"] != "llava")
-    throw Error(where + ": model_type is '" + j["model_type"].get<std::string>() +
-                "', expected 'llava'");
-  if (!j.contains("text_config") || !j["text_config"].is_object())
-    throw Error(where + ": missing field 'text_config'");
+    throw Error(where + ": model_type is '" + j["model_type"].get<std::string>() + "', expected 'llava'");
+  if (!j.contains("text_config") || !j["text_config"].is_object()) throw Error(where + ": missing field 'text_config'");
   if (!j.contains("vision_config") || !j["vision_config"].is_object())
     throw Error(where + ": missing field 'vision_config'");
   c.text = parse_text(j["text_config"], where + " text_config");
@@ -164,12 +155,10 @@ LlavaConfig parse_llava_config(const json& j, const std::string& where) {
   }
   if (j.contains("vision_feature_layer") && j["vision_feature_layer"].is_array())
     throw Error(where + ": a list of vision_feature_layer values is not supported");
-  c.vision_feature_layer =
-      optional_field<int64_t>(j, "vision_feature_layer", c.vision_feature_layer, where);
-  c.vision_feature_select_strategy = optional_field<std::string>(
-      j, "vision_feature_select_strategy", c.vision_feature_select_strategy, where);
-  c.projector_hidden_act =
-      optional_field<std::string>(j, "projector_hidden_act", c.projector_hidden_act, where);
+  c.vision_feature_layer = optional_field<int64_t>(j, "vision_feature_layer", c.vision_feature_layer, where);
+  c.vision_feature_select_strategy =
+      optional_field<std::string>(j, "vision_feature_select_strategy", c.vision_feature_select_strategy, where);
+  c.projector_hidden_act = optional_field<std::string>(j, "projector_hidden_act", c.projector_hidden_act, where);
   c.multimodal_projector_bias =
       optional_field<bool>(j, "multimodal_projector_bias", c.multimodal_projector_bias, where);
   // The language model's own tie_word_embeddings decides; the top-level one
@@ -181,9 +170,7 @@ LlavaConfig parse_llava_config(const json& j, const std::string& where) {
   return c;
 }
 
-LlavaConfig read_llava_config(const std::string& path) {
-  return parse_llava_config(read_json_file(path), path);
-}
+LlavaConfig read_llava_config(const std::string& path) { return parse_llava_config(read_json_file(path), path); }
 
 void validate_llava_config(const LlavaConfig& c, const std::string& where) {
   const auto& v = c.vision;
@@ -222,12 +209,10 @@ void validate_llava_config(const LlavaConfig& c, const std::string& where) {
     throw Error(where + ": vision layer_norm_eps must be non-negative, got " + std::to_string(v.layer_norm_eps));
   if (v.hidden_size % v.num_attention_heads != 0)
     throw Error(where + ": vision hidden_size is not a multiple of num_attention_heads");
-  if (v.image_size % v.patch_size != 0)
-    throw Error(where + ": vision image_size is not a multiple of patch_size");
+  if (v.image_size % v.patch_size != 0) throw Error(where + ": vision image_size is not a multiple of patch_size");
   if (v.hidden_act != "quick_gelu" && v.hidden_act != "gelu")
     throw Error(where + ": vision hidden_act '" + v.hidden_act + "' is not supported");
-  if (t.hidden_act != "silu")
-    throw Error(where + ": text hidden_act '" + t.hidden_act + "' is not supported");
+  if (t.hidden_act != "silu") throw Error(where + ": text hidden_act '" + t.hidden_act + "' is not supported");
   if (c.projector_hidden_act != "gelu")
     throw Error(where + ": projector_hidden_act '" + c.projector_hidden_act + "' is not supported");
   const int64_t index = c.vision_hidden_state_index();
@@ -235,19 +220,18 @@ void validate_llava_config(const LlavaConfig& c, const std::string& where) {
     throw Error(where + ": vision_feature_layer " + std::to_string(c.vision_feature_layer) +
                 " is outside the vision tower's " + std::to_string(v.num_hidden_layers) + " layers");
   if (c.vision_feature_select_strategy != "default" && c.vision_feature_select_strategy != "full")
-    throw Error(where + ": vision_feature_select_strategy '" + c.vision_feature_select_strategy +
-                "' is not supported");
+    throw Error(where + ": vision_feature_select_strategy '" + c.vision_feature_select_strategy + "' is not supported");
   if (static_cast<int64_t>(t.layers.size()) != t.num_hidden_layers)
     throw Error(where + ": per-layer widths do not match num_hidden_layers");
   for (size_t l = 0; l < t.layers.size(); ++l) {
     const auto& w = t.layers[l];
     const std::string layer = where + ": decoder layer " + std::to_string(l);
     if (w.intermediate_size <= 0) throw Error(layer + " intermediate size must be positive");
-    if (w.num_attention_heads <= 0 || w.num_key_value_heads <= 0)
-      throw Error(layer + " head counts must be positive");
+    if (w.num_attention_heads <= 0 || w.num_key_value_heads <= 0) throw Error(layer + " head counts must be positive");
     if (w.intermediate_size > (int64_t{1} << 20) || w.num_attention_heads > (int64_t{1} << 12))
-      throw Error(layer + " is wider than this build accepts (intermediate_size at most 1048576, "
-                          "num_attention_heads at most 4096)");
+      throw Error(layer +
+                  " is wider than this build accepts (intermediate_size at most 1048576, "
+                  "num_attention_heads at most 4096)");
     if (w.num_attention_heads % w.num_key_value_heads != 0)
       throw Error(layer + " num_attention_heads is not a multiple of num_key_value_heads");
   }
@@ -294,8 +278,8 @@ json llava_config_to_json(const LlavaConfig& c) {
   tj["tie_word_embeddings"] = t.tie_word_embeddings;
   tj["bos_token_id"] = t.bos_token_id;
   tj["eos_token_id"] = t.eos_token_id;
-  for (const char* key : {"layer_intermediate_size", "layer_num_attention_heads",
-                          "layer_num_key_value_heads", "mlp_down_bias"})
+  for (const char* key :
+       {"layer_intermediate_size", "layer_num_attention_heads", "layer_num_key_value_heads", "mlp_down_bias"})
     tj.erase(key);
   if (t.mlp_down_bias) tj["mlp_down_bias"] = true;
   if (!t.has_uniform_layers()) {
@@ -318,8 +302,8 @@ double parameter_estimate(const LlavaConfig& c) {
   const double vh = static_cast<double>(v.hidden_size), th = static_cast<double>(t.hidden_size);
   double count = static_cast<double>(v.num_channels) * v.patch_size * v.patch_size * vh +
                  (static_cast<double>(v.num_patches()) + 1) * vh +
-                 static_cast<double>(v.num_hidden_layers) * (4 * vh * vh + 2 * vh * v.intermediate_size) +
-                 vh * th + th * th + 2 * th * static_cast<double>(t.vocab_size);
+                 static_cast<double>(v.num_hidden_layers) * (4 * vh * vh + 2 * vh * v.intermediate_size) + vh * th +
+                 th * th + 2 * th * static_cast<double>(t.vocab_size);
   for (const auto& w : t.layers)
     count += th * static_cast<double>(t.head_dim) * (2.0 * w.num_attention_heads + 2.0 * w.num_key_value_heads) +
              3 * th * static_cast<double>(w.intermediate_size);

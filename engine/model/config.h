@@ -35,8 +35,7 @@ struct DecoderLayerWidths {
   int64_t num_key_value_heads = 0;
 
   bool operator==(const DecoderLayerWidths& o) const {
-    return intermediate_size == o.intermediate_size &&
-           num_attention_heads == o.num_attention_heads &&
+    return intermediate_size == o.intermediate_size && num_attention_heads == o.num_attention_heads &&
            num_key_value_heads == o.num_key_value_heads;
   }
 };

@@ -4,9 +4,7 @@ namespace hipp {
 
 torch::Tensor pixels_from_image(const Image& image, const PreprocessorConfig& config) {
   auto values = preprocess_image(image, config);
-  return torch::from_blob(values.data(), {1, 3, config.crop_height, config.crop_width},
-                          torch::kFloat32)
-      .clone();
+  return torch::from_blob(values.data(), {1, 3, config.crop_height, config.crop_width}, torch::kFloat32).clone();
 }
 
 std::vector<int64_t> generate_greedy(LlavaModel& model, const std::vector<int64_t>& prompt_ids,

@@ -22,8 +22,7 @@ Image decode_image(const std::vector<uint8_t>& bytes, const std::string& name) {
   if (bytes.empty()) throw Error(name + ": empty image file");
   if (bytes.size() > static_cast<size_t>(INT32_MAX)) throw Error(name + ": image file too large");
   int w = 0, h = 0, channels = 0;
-  unsigned char* data = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w,
-                                              &h, &channels, 3);
+  unsigned char* data = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &channels, 3);
   if (!data) throw Error(name + ": cannot decode image (" + stbi_failure_reason() + ")");
   Image image;
   image.width = w;
@@ -42,12 +41,10 @@ Image load_image(const std::string& path) {
 }
 
 void save_png(const Image& image, const std::string& path) {
-  if (image.width <= 0 || image.height <= 0 ||
-      image.rgb.size() != static_cast<size_t>(image.width) * image.height * 3)
+  if (image.width <= 0 || image.height <= 0 || image.rgb.size() != static_cast<size_t>(image.width) * image.height * 3)
     throw Error(path + ": image has inconsistent size");
   int length = 0;
-  unsigned char* png =
-      stbi_write_png_to_mem(image.rgb.data(), image.width * 3, image.width, image.height, 3, &length);
+  unsigned char* png = stbi_write_png_to_mem(image.rgb.data(), image.width * 3, image.width, image.height, 3, &length);
   if (!png) throw Error(path + ": PNG encoding failed");
   std::string bytes(reinterpret_cast<char*>(png), static_cast<size_t>(length));
   STBIW_FREE(png);

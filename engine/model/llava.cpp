@@ -10,8 +10,7 @@ namespace F = torch::nn::functional;
 
 // ---- building blocks -----------------------------------------------------------
 
-LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias,
-                       const torch::TensorOptions& options) {
+LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias, const torch::TensorOptions& options) {
   weight = register_parameter("weight", torch::empty({out, in}, options));
   if (with_bias) bias = register_parameter("bias", torch::empty({out}, options));
 }
@@ -23,8 +22,7 @@ torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
   return y + torch::linear(torch::linear(h.to(lora_a.scalar_type()), lora_a), lora_b).to(y.scalar_type()) * lora_scale;
 }
 
-LayerNormImpl::LayerNormImpl(int64_t dim, double eps_, const torch::TensorOptions& options)
-    : eps(eps_) {
+LayerNormImpl::LayerNormImpl(int64_t dim, double eps_, const torch::TensorOptions& options) : eps(eps_) {
   weight = register_parameter("weight", torch::ones({dim}, options));
   bias = register_parameter("bias", torch::zeros({dim}, options));
 }
@@ -33,8 +31,7 @@ torch::Tensor LayerNormImpl::forward(const torch::Tensor& x) {
   return torch::layer_norm(x, {weight.size(0)}, weight, bias, eps);
 }
 
-RMSNormImpl::RMSNormImpl(int64_t dim, double eps_, const torch::TensorOptions& options)
-    : eps(eps_) {
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps_, const torch::TensorOptions& options) : eps(eps_) {
   weight = register_parameter("weight", torch::ones({dim}, options));
 }
 
@@ -49,14 +46,11 @@ EmbeddingImpl::EmbeddingImpl(int64_t count, int64_t dim, const torch::TensorOpti
   weight = register_parameter("weight", torch::empty({count, dim}, options));
 }
 
-torch::Tensor EmbeddingImpl::forward(const torch::Tensor& ids) {
-  return torch::embedding(weight, ids);
-}
+torch::Tensor EmbeddingImpl::forward(const torch::Tensor& ids) { return torch::embedding(weight, ids); }
 
 // ---- CLIP ------------------------------------------------------------------------
 
-PatchConvImpl::PatchConvImpl(int64_t channels, int64_t dim, int64_t patch_,
-                             const torch::TensorOptions& options)
+PatchConvImpl::PatchConvImpl(int64_t channels, int64_t dim, int64_t patch_, const torch::TensorOptions& options)
     : patch(patch_) {
   weight = register_parameter("weight", torch::empty({dim, channels, patch, patch}, options));
 }
@@ -66,11 +60,9 @@ torch::Tensor PatchConvImpl::forward(const torch::Tensor& pixels) {
 }
 
 ClipEmbeddingsImpl::ClipEmbeddingsImpl(const VisionConfig& c, const torch::TensorOptions& options) {
-  patch_embedding = register_module(
-      "patch_embedding", PatchConv(c.num_channels, c.hidden_size, c.patch_size, options));
+  patch_embedding = register_module("patch_embedding", PatchConv(c.num_channels, c.hidden_size, c.patch_size, options));
   class_embedding = register_parameter("class_embedding", torch::empty({c.hidden_size}, options));
-  position_embedding = register_module(
-      "position_embedding", Embedding(c.num_patches() + 1, c.hidden_size, options));
+  position_embedding = register_module("position_embedding", Embedding(c.num_patches() + 1, c.hidden_size, options));
 }
 
 torch::Tensor ClipEmbeddingsImpl::forward(const torch::Tensor& pixels) {
@@ -111,8 +103,7 @@ torch::Tensor ClipMlpImpl::forward(const torch::Tensor& x) {
   return fc2(h);
 }
 
-ClipEncoderLayerImpl::ClipEncoderLayerImpl(const VisionConfig& c,
-                                           const torch::TensorOptions& options) {
+ClipEncoderLayerImpl::ClipEncoderLayerImpl(const VisionConfig& c, const torch::TensorOptions& options) {
   self_attn = register_module("self_attn", ClipAttention(c, options));
   layer_norm1 = register_module("layer_norm1", LayerNorm(c.hidden_size, c.layer_norm_eps, options));
   mlp = register_module("mlp", ClipMlp(c, options));
@@ -132,17 +123,14 @@ ClipEncoderImpl::ClipEncoderImpl(const VisionConfig& c, const torch::TensorOptio
   }
 }
 
-ClipVisionTransformerImpl::ClipVisionTransformerImpl(const VisionConfig& c,
-                                                     const torch::TensorOptions& options) {
+ClipVisionTransformerImpl::ClipVisionTransformerImpl(const VisionConfig& c, const torch::TensorOptions& options) {
   embeddings = register_module("embeddings", ClipEmbeddings(c, options));
   pre_layrnorm = register_module("pre_layrnorm", LayerNorm(c.hidden_size, c.layer_norm_eps, options));
   encoder = register_module("encoder", ClipEncoder(c, options));
-  post_layernorm =
-      register_module("post_layernorm", LayerNorm(c.hidden_size, c.layer_norm_eps, options));
+  post_layernorm = register_module("post_layernorm", LayerNorm(c.hidden_size, c.layer_norm_eps, options));
 }
 
-torch::Tensor ClipVisionTransformerImpl::hidden_state(const torch::Tensor& pixels, int64_t index,
-                                                      const Tap& tap) {
+torch::Tensor ClipVisionTransformerImpl::hidden_state(const torch::Tensor& pixels, int64_t index, const Tap& tap) {
   auto x = pre_layrnorm(embeddings(pixels));
   for (int64_t l = 0; l < index; ++l) {
     x = encoder->layers[static_cast<size_t>(l)](x);
@@ -151,8 +139,7 @@ torch::Tensor ClipVisionTransformerImpl::hidden_state(const torch::Tensor& pixel
   return x;
 }
 
-ClipVisionModelImpl::ClipVisionModelImpl(const VisionConfig& c,
-                                         const torch::TensorOptions& options) {
+ClipVisionModelImpl::ClipVisionModelImpl(const VisionConfig& c, const torch::TensorOptions& options) {
   vision_model = register_module("vision_model", ClipVisionTransformer(c, options));
 }
 
@@ -162,9 +149,7 @@ ProjectorImpl::ProjectorImpl(int64_t vision_dim, int64_t text_dim, bool with_bia
   linear_2 = register_module("linear_2", Linear(text_dim, text_dim, with_bias, options));
 }
 
-torch::Tensor ProjectorImpl::forward(const torch::Tensor& x) {
-  return linear_2(torch::gelu(linear_1(x)));
-}
+torch::Tensor ProjectorImpl::forward(const torch::Tensor& x) { return linear_2(torch::gelu(linear_1(x))); }
 
 // ---- LLaMA -------------------------------------------------------------------------
 
@@ -201,8 +186,8 @@ namespace {
 std::pair<torch::Tensor, torch::Tensor> rope_tables(const torch::Tensor& positions, const TextConfig& text,
                                                     torch::ScalarType dtype) {
   auto inv_freq = rope_inverse_frequencies(text, positions.device());
-  auto freqs = positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq;          // [B, T, hd/2]
-  auto emb = torch::cat({freqs, freqs}, -1).unsqueeze(1);                        // [B, 1, T, hd]
+  auto freqs = positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq;  // [B, T, hd/2]
+  auto emb = torch::cat({freqs, freqs}, -1).unsqueeze(1);               // [B, 1, T, hd]
   return {emb.cos().to(dtype), emb.sin().to(dtype)};
 }
 
@@ -218,9 +203,8 @@ LlamaAttentionImpl::LlamaAttentionImpl(const TextConfig& c, const DecoderLayerWi
   o_proj = register_module("o_proj", Linear(heads * head_dim, d, false, options));
 }
 
-torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
-                                          const torch::Tensor& sin, const torch::Tensor& mask,
-                                          int64_t layer, const Tap& tap) {
+torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                          const torch::Tensor& mask, int64_t layer, const Tap& tap) {
   const int64_t b = x.size(0), t = x.size(1);
   auto q = q_proj(x).view({b, t, heads, head_dim}).transpose(1, 2);
   auto k = k_proj(x).view({b, t, kv_heads, head_dim}).transpose(1, 2);
@@ -240,8 +224,7 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
   return o_proj(merged);
 }
 
-LlamaMlpImpl::LlamaMlpImpl(int64_t hidden, int64_t intermediate, bool down_bias,
-                           const torch::TensorOptions& options) {
+LlamaMlpImpl::LlamaMlpImpl(int64_t hidden, int64_t intermediate, bool down_bias, const torch::TensorOptions& options) {
   gate_proj = register_module("gate_proj", Linear(hidden, intermediate, false, options));
   up_proj = register_module("up_proj", Linear(hidden, intermediate, false, options));
   down_proj = register_module("down_proj", Linear(intermediate, hidden, down_bias, options));
@@ -256,17 +239,14 @@ torch::Tensor LlamaMlpImpl::forward(const torch::Tensor& x, int64_t layer, const
 LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const TextConfig& c, const DecoderLayerWidths& w,
                                              const torch::TensorOptions& options) {
   self_attn = register_module("self_attn", LlamaAttention(c, w, options));
-  mlp = register_module("mlp",
-                        LlamaMlp(c.hidden_size, w.intermediate_size, c.mlp_down_bias, options));
-  input_layernorm =
-      register_module("input_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps, options));
-  post_attention_layernorm = register_module("post_attention_layernorm",
-                                             RMSNorm(c.hidden_size, c.rms_norm_eps, options));
+  mlp = register_module("mlp", LlamaMlp(c.hidden_size, w.intermediate_size, c.mlp_down_bias, options));
+  input_layernorm = register_module("input_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps, options));
+  post_attention_layernorm =
+      register_module("post_attention_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps, options));
 }
 
-torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos,
-                                             const torch::Tensor& sin, const torch::Tensor& mask,
-                                             int64_t layer, const Tap& tap) {
+torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                             const torch::Tensor& mask, int64_t layer, const Tap& tap) {
   auto h = x + self_attn(input_layernorm(x), cos, sin, mask, layer, tap);
   return h + mlp(post_attention_layernorm(h), layer, tap);
 }
@@ -281,8 +261,7 @@ LlamaModelImpl::LlamaModelImpl(const TextConfig& c, const torch::TensorOptions& 
   norm = register_module("norm", RMSNorm(c.hidden_size, c.rms_norm_eps, options));
 }
 
-LlamaForCausalLMImpl::LlamaForCausalLMImpl(const TextConfig& c,
-                                           const torch::TensorOptions& options) {
+LlamaForCausalLMImpl::LlamaForCausalLMImpl(const TextConfig& c, const torch::TensorOptions& options) {
   model = register_module("model", LlamaModel(c, options));
   lm_head = register_module("lm_head", Linear(c.hidden_size, c.vocab_size, false, options));
 }
@@ -301,26 +280,24 @@ LlavaModelImpl::LlavaModelImpl(const LlavaConfig& config, const torch::TensorOpt
 
 torch::Tensor LlavaModelImpl::encode_images(const torch::Tensor& pixel_values, const Tap& tap) {
   const auto& v = config_.vision;
-  if (pixel_values.dim() != 4 || pixel_values.size(1) != v.num_channels ||
-      pixel_values.size(2) != v.image_size || pixel_values.size(3) != v.image_size)
-    throw Error("pixel values must be [N, " + std::to_string(v.num_channels) + ", " +
-                std::to_string(v.image_size) + ", " + std::to_string(v.image_size) + "]");
+  if (pixel_values.dim() != 4 || pixel_values.size(1) != v.num_channels || pixel_values.size(2) != v.image_size ||
+      pixel_values.size(3) != v.image_size)
+    throw Error("pixel values must be [N, " + std::to_string(v.num_channels) + ", " + std::to_string(v.image_size) +
+                ", " + std::to_string(v.image_size) + "]");
   auto pixels = pixel_values.to(options_.device(), options_.dtype().toScalarType());
   auto hidden = vision_tower->vision_model->hidden_state(pixels, config_.vision_hidden_state_index(), tap);
   if (config_.vision_feature_select_strategy == "default") hidden = hidden.slice(1, 1);
   return multi_modal_projector(hidden);
 }
 
-torch::Tensor LlavaModelImpl::embed(const torch::Tensor& input_ids,
-                                    const torch::Tensor& image_features) {
+torch::Tensor LlavaModelImpl::embed(const torch::Tensor& input_ids, const torch::Tensor& image_features) {
   auto ids = input_ids.to(options_.device(), torch::kInt64);
   auto is_image = ids == config_.image_token_index;
   const int64_t image_positions = is_image.sum().item<int64_t>();
-  const int64_t feature_rows =
-      image_features.defined() ? image_features.numel() / config_.text.hidden_size : 0;
+  const int64_t feature_rows = image_features.defined() ? image_features.numel() / config_.text.hidden_size : 0;
   if (image_positions != feature_rows)
-    throw Error("the prompt has " + std::to_string(image_positions) +
-                " image tokens but the images give " + std::to_string(feature_rows) + " features");
+    throw Error("the prompt has " + std::to_string(image_positions) + " image tokens but the images give " +
+                std::to_string(feature_rows) + " features");
   const int64_t vocab = config_.text.vocab_size;
   auto safe_ids = ids.masked_fill(is_image, 0);
   if ((safe_ids < 0).any().item<bool>() || (safe_ids >= vocab).any().item<bool>())
@@ -352,17 +329,14 @@ torch::Tensor LlavaModelImpl::final_hidden(const LlavaInputs& inputs, const Forw
   torch::Tensor positions;
   if (inputs.attention_mask.defined()) {
     auto valid = inputs.attention_mask.to(device).to(torch::kBool);
-    if (valid.sizes() != inputs.input_ids.sizes())
-      throw Error("attention_mask must have the shape of input_ids");
+    if (valid.sizes() != inputs.input_ids.sizes()) throw Error("attention_mask must have the shape of input_ids");
     allowed_b = allowed_b & valid.unsqueeze(1);
     positions = (valid.to(torch::kInt64).cumsum(1) - 1).clamp_min(0);
   } else {
-    positions = torch::arange(t, torch::TensorOptions().dtype(torch::kInt64).device(device))
-                    .unsqueeze(0)
-                    .expand({b, t});
+    positions =
+        torch::arange(t, torch::TensorOptions().dtype(torch::kInt64).device(device)).unsqueeze(0).expand({b, t});
   }
-  auto mask = torch::zeros({b, 1, t, t}, float_opts)
-                  .masked_fill(allowed_b.logical_not().unsqueeze(1), masked);
+  auto mask = torch::zeros({b, 1, t, t}, float_opts).masked_fill(allowed_b.logical_not().unsqueeze(1), masked);
   auto [cos, sin] = rope_tables(positions, tc, x.scalar_type());
 
   auto& lm = language_model->model;
@@ -415,8 +389,8 @@ void init_random(LlavaModel& model, uint64_t seed, double std) {
       // attention starts away from uniform), embeddings and lm_head 0.02.
       double s = std;
       if (s <= 0) {
-        const bool table = name.find("embed_tokens") != std::string::npos || name.find("lm_head") != std::string::npos ||
-                           name.find("embedding") != std::string::npos;
+        const bool table = name.find("embed_tokens") != std::string::npos ||
+                           name.find("lm_head") != std::string::npos || name.find("embedding") != std::string::npos;
         s = table || tensor.dim() < 2 ? 0.02 : 1.0 / std::sqrt(static_cast<double>(tensor.numel() / tensor.size(0)));
       }
       auto values = at::normal(0.0, s, tensor.sizes(), generator, torch::TensorOptions().dtype(torch::kFloat32));

@@ -159,8 +159,7 @@ TORCH_MODULE(Projector);
 
 class LlamaAttentionImpl : public torch::nn::Module {
  public:
-  LlamaAttentionImpl(const TextConfig& c, const DecoderLayerWidths& w,
-                     const torch::TensorOptions& options);
+  LlamaAttentionImpl(const TextConfig& c, const DecoderLayerWidths& w, const torch::TensorOptions& options);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask, int64_t layer, const Tap& tap);
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
@@ -170,8 +169,7 @@ TORCH_MODULE(LlamaAttention);
 
 class LlamaMlpImpl : public torch::nn::Module {
  public:
-  LlamaMlpImpl(int64_t hidden, int64_t intermediate, bool down_bias,
-               const torch::TensorOptions& options);
+  LlamaMlpImpl(int64_t hidden, int64_t intermediate, bool down_bias, const torch::TensorOptions& options);
   torch::Tensor forward(const torch::Tensor& x, int64_t layer, const Tap& tap);
   Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
 };
@@ -179,8 +177,7 @@ TORCH_MODULE(LlamaMlp);
 
 class LlamaDecoderLayerImpl : public torch::nn::Module {
  public:
-  LlamaDecoderLayerImpl(const TextConfig& c, const DecoderLayerWidths& w,
-                        const torch::TensorOptions& options);
+  LlamaDecoderLayerImpl(const TextConfig& c, const DecoderLayerWidths& w, const torch::TensorOptions& options);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask, int64_t layer, const Tap& tap);
   LlamaAttention self_attn{nullptr};
@@ -219,8 +216,8 @@ struct LlavaInputs {
 };
 
 struct ForwardOptions {
-  Tap tap;                         // optional
-  bool last_position_only = false; // logits for the final position only: [B, 1, V]
+  Tap tap;                          // optional
+  bool last_position_only = false;  // logits for the final position only: [B, 1, V]
 };
 
 class LlavaModelImpl : public torch::nn::Module {

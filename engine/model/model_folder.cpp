@@ -9,12 +9,11 @@ namespace hipp {
 ModelFolder load_model_folder(const std::string& dir, const LoadOptions& options) {
   const std::filesystem::path root(dir);
   const std::string preprocessor_path = (root / "preprocessor_config.json").string();
-  ModelFolder folder{Tokenizer::load((root / "tokenizer.model").string()),
-                     read_preprocessor_config(preprocessor_path), load_llava(dir, options)};
+  ModelFolder folder{Tokenizer::load((root / "tokenizer.model").string()), read_preprocessor_config(preprocessor_path),
+                     load_llava(dir, options)};
   const int64_t size = folder.model->config().vision.image_size;
   if (folder.preprocessor.crop_height != size || folder.preprocessor.crop_width != size)
-    throw Error(preprocessor_path + ": crop size does not match the " + std::to_string(size) +
-                "px vision tower");
+    throw Error(preprocessor_path + ": crop size does not match the " + std::to_string(size) + "px vision tower");
   return folder;
 }
 

@@ -58,12 +58,11 @@ LlavaConfig preset_config(const std::string& preset, int64_t vocab_size, int64_t
 }
 
 std::vector<std::string> builtin_corpus() {
-  const char* objects[] = {"person", "dog", "cat", "car", "bicycle", "chair", "table", "cup",
-                           "bottle", "bird", "horse", "boat", "clock", "book", "laptop", "apple"};
-  const char* templates[] = {"Is there a %s in the image?", "Yes, there is a %s.",
-                             "No, there is no %s.", "How many %ss are there?",
-                             "The %s is on the left.", "The %s is on the right.",
-                             "What is next to the %s?", "A %s is heavier than a cup."};
+  const char* objects[] = {"person", "dog",  "cat",   "car",  "bicycle", "chair", "table",  "cup",
+                           "bottle", "bird", "horse", "boat", "clock",   "book",  "laptop", "apple"};
+  const char* templates[] = {"Is there a %s in the image?", "Yes, there is a %s.",        "No, there is no %s.",
+                             "How many %ss are there?",     "The %s is on the left.",     "The %s is on the right.",
+                             "What is next to the %s?",     "A %s is heavier than a cup."};
   std::vector<std::string> sentences;
   for (const char* t : templates)
     for (const char* o : objects) {

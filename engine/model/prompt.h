@@ -19,13 +19,12 @@ struct PromptOptions {
 inline constexpr int64_t kIgnoreLabel = -100;
 
 // "USER: <image>\n{question} ASSISTANT:" (no "<image>\n" when with_image is false).
-std::string llava_prompt(const std::string& question, bool with_image,
-                         const PromptOptions& options = {});
+std::string llava_prompt(const std::string& question, bool with_image, const PromptOptions& options = {});
 
 // BOS, then the text pieces, with each "<image>" replaced by
 // `image_features` copies of `image_token_index` (the positions the vision
 // features fill).
-std::vector<int64_t> tokenize_prompt(const Tokenizer& tokenizer, const std::string& prompt,
-                                     int64_t image_token_index, int64_t image_features);
+std::vector<int64_t> tokenize_prompt(const Tokenizer& tokenizer, const std::string& prompt, int64_t image_token_index,
+                                     int64_t image_features);
 
 }  // namespace hipp

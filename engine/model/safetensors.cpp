@@ -19,25 +19,21 @@ struct DTypeInfo {
   const char* name;
   int64_t size;
 };
-constexpr DTypeInfo kDTypes[] = {
-    {DType::F64, "F64", 8}, {DType::F32, "F32", 4}, {DType::F16, "F16", 2},
-    {DType::BF16, "BF16", 2}, {DType::I64, "I64", 8}, {DType::I32, "I32", 4},
-    {DType::I16, "I16", 2}, {DType::I8, "I8", 1}, {DType::U8, "U8", 1},
-    {DType::BOOL, "BOOL", 1}};
+constexpr DTypeInfo kDTypes[] = {{DType::F64, "F64", 8},   {DType::F32, "F32", 4}, {DType::F16, "F16", 2},
+                                 {DType::BF16, "BF16", 2}, {DType::I64, "I64", 8}, {DType::I32, "I32", 4},
+                                 {DType::I16, "I16", 2},   {DType::I8, "I8", 1},   {DType::U8, "U8", 1},
+                                 {DType::BOOL, "BOOL", 1}};
 
-TensorEntry parse_entry(const std::string& name, const nlohmann::json& value,
-                        const std::string& where) {
+TensorEntry parse_entry(const std::string& name, const nlohmann::json& value, const std::string& where) {
   const std::string here = where + ": tensor '" + name + "'";
   if (!value.is_object()) throw Error(here + " entry is not an object");
   TensorEntry e;
   e.name = name;
-  if (!value.contains("dtype") || !value["dtype"].is_string())
-    throw Error(here + " has no dtype");
+  if (!value.contains("dtype") || !value["dtype"].is_string()) throw Error(here + " has no dtype");
   e.dtype = dtype_from_name(value["dtype"].get<std::string>(), here);
   if (!value.contains("shape") || !value["shape"].is_array()) throw Error(here + " has no shape");
   for (const auto& d : value["shape"]) {
-    if (!d.is_number_integer() || d.get<int64_t>() < 0)
-      throw Error(here + " has an invalid shape entry " + d.dump());
+    if (!d.is_number_integer() || d.get<int64_t>() < 0) throw Error(here + " has an invalid shape entry " + d.dump());
     e.shape.push_back(d.get<int64_t>());
   }
   const auto& offsets = value.contains("data_offsets") ? value["data_offsets"] : nlohmann::json();
@@ -115,24 +111,20 @@ SafetensorsHeader parse_safetensors_header(const std::string& header_json, uint6
     }
     result.tensors.push_back(parse_entry(key, value, path));
   }
-  std::sort(result.tensors.begin(), result.tensors.end(),
-            [](const TensorEntry& a, const TensorEntry& b) {
-              return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
-            });
+  std::sort(result.tensors.begin(), result.tensors.end(), [](const TensorEntry& a, const TensorEntry& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
   uint64_t cursor = 0;
   for (const auto& t : result.tensors) {
     if (t.end > data_size)
       throw Error(path + ": tensor '" + t.name + "' data_offsets end at " + std::to_string(t.end) +
                   " past the data buffer of " + std::to_string(data_size) + " bytes");
-    if (t.begin < cursor)
-      throw Error(path + ": tensor '" + t.name + "' overlaps the tensor before it");
-    if (t.begin > cursor)
-      throw Error(path + ": data buffer has a hole before tensor '" + t.name + "'");
+    if (t.begin < cursor) throw Error(path + ": tensor '" + t.name + "' overlaps the tensor before it");
+    if (t.begin > cursor) throw Error(path + ": data buffer has a hole before tensor '" + t.name + "'");
     cursor = t.end;
   }
   if (cursor != data_size)
-    throw Error(path + ": data buffer has " + std::to_string(data_size - cursor) +
-                " bytes after the last tensor");
+    throw Error(path + ": data buffer has " + std::to_string(data_size - cursor) + " bytes after the last tensor");
   return result;
 }
 
@@ -149,8 +141,7 @@ SafetensorsHeader read_safetensors_header(const std::string& path) {
   uint64_t header_length = 0;
   for (int i = 7; i >= 0; --i) header_length = (header_length << 8) | length_bytes[i];
   if (header_length > kMaxSafetensorsHeader)
-    throw Error(path + ": safetensors header length " + std::to_string(header_length) +
-                " exceeds the limit");
+    throw Error(path + ": safetensors header length " + std::to_string(header_length) + " exceeds the limit");
   if (header_length > file_size - 8)
     throw Error(path + ": safetensors header length " + std::to_string(header_length) +
                 " runs past the end of the file (" + std::to_string(file_size) + " bytes)");
@@ -189,8 +180,7 @@ CheckpointFiles open_checkpoint_files(const std::string& dir) {
       for (const auto& t : files.shards[s].tensors) {
         auto it = files.tensor_shard.find(t.name);
         if (it == files.tensor_shard.end() || it->second != s)
-          throw Error(files.shards[s].path + ": tensor '" + t.name +
-                      "' is not mapped to this file by the index");
+          throw Error(files.shards[s].path + ": tensor '" + t.name + "' is not mapped to this file by the index");
       }
   } else if (fs::exists(single_path)) {
     files.shards.push_back(read_safetensors_header(single_path.string()));

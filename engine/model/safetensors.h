@@ -44,8 +44,7 @@ inline constexpr uint64_t kMaxSafetensorsHeader = 100'000'000;
 // bytes. Every entry is checked: known dtype, non-negative shape, offsets
 // inside the buffer, byte range equal to shape x element size, no overlap and
 // no hole. Errors name `path` and the tensor.
-SafetensorsHeader parse_safetensors_header(const std::string& header_json, uint64_t data_size,
-                                           const std::string& path);
+SafetensorsHeader parse_safetensors_header(const std::string& header_json, uint64_t data_size, const std::string& path);
 
 // Reads and validates the header of a file on disk.
 SafetensorsHeader read_safetensors_header(const std::string& path);

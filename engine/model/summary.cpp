@@ -104,18 +104,15 @@ std::string summary_to_text(const ModelSummary& s) {
   std::ostringstream out;
   out << "model          " << s.dir << "\n"
       << "architecture   LlavaForConditionalGeneration (CLIP ViT + projector + LLaMA)\n"
-      << "vision tower   " << c.vision.image_size << "px images, patch " << c.vision.patch_size
-      << ", hidden " << c.vision.hidden_size << ", " << c.vision.num_hidden_layers << " layers, "
-      << c.vision.num_attention_heads << " heads, MLP " << c.vision.intermediate_size
-      << ", features from layer " << c.vision_feature_layer << " ("
+      << "vision tower   " << c.vision.image_size << "px images, patch " << c.vision.patch_size << ", hidden "
+      << c.vision.hidden_size << ", " << c.vision.num_hidden_layers << " layers, " << c.vision.num_attention_heads
+      << " heads, MLP " << c.vision.intermediate_size << ", features from layer " << c.vision_feature_layer << " ("
       << c.vision_feature_select_strategy << ")\n"
-      << "projector      " << c.vision.hidden_size << " -> " << c.text.hidden_size << " -> "
-      << c.text.hidden_size << " (GELU)\n"
-      << "language model hidden " << c.text.hidden_size << ", " << c.text.num_hidden_layers
-      << " layers, head_dim " << c.text.head_dim << ", vocab " << c.text.vocab_size
-      << ", rope_theta " << c.text.rope_theta << "\n"
-      << "image tokens   " << c.num_image_features() << " per image (token id "
-      << c.image_token_index << ")\n"
+      << "projector      " << c.vision.hidden_size << " -> " << c.text.hidden_size << " -> " << c.text.hidden_size
+      << " (GELU)\n"
+      << "language model hidden " << c.text.hidden_size << ", " << c.text.num_hidden_layers << " layers, head_dim "
+      << c.text.head_dim << ", vocab " << c.text.vocab_size << ", rope_theta " << c.text.rope_theta << "\n"
+      << "image tokens   " << c.num_image_features() << " per image (token id " << c.image_token_index << ")\n"
       << "checkpoint     " << s.files << (s.files == 1 ? " file" : " files") << ",";
   for (const auto& [dtype, count] : s.dtypes) out << " " << count << " " << dtype;
   out << " tensors\n\n";
@@ -124,15 +121,13 @@ std::string summary_to_text(const ModelSummary& s) {
     const auto& w = c.text.layers[l];
     char line[128];
     std::snprintf(line, sizeof line, "%5zu  %9lld  %5lld  %8lld  %10s\n", l,
-                  static_cast<long long>(w.intermediate_size),
-                  static_cast<long long>(w.num_attention_heads),
-                  static_cast<long long>(w.num_key_value_heads),
-                  with_commas(s.decoder_layer_params[l]).c_str());
+                  static_cast<long long>(w.intermediate_size), static_cast<long long>(w.num_attention_heads),
+                  static_cast<long long>(w.num_key_value_heads), with_commas(s.decoder_layer_params[l]).c_str());
     out << line;
   }
-  out << "\nparameters     language model " << with_commas(s.language_model_params)
-      << ", vision tower " << with_commas(s.vision_tower_params) << ", projector "
-      << with_commas(s.projector_params) << ", total " << with_commas(s.total_params()) << "\n";
+  out << "\nparameters     language model " << with_commas(s.language_model_params) << ", vision tower "
+      << with_commas(s.vision_tower_params) << ", projector " << with_commas(s.projector_params) << ", total "
+      << with_commas(s.total_params()) << "\n";
   return out.str();
 }
 

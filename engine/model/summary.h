@@ -15,15 +15,13 @@ namespace hipp {
 struct ModelSummary {
   std::string dir;
   LlavaConfig config;
-  size_t files = 0;                        // safetensors files
-  std::map<std::string, int64_t> dtypes;   // stored dtype -> tensor count
+  size_t files = 0;                       // safetensors files
+  std::map<std::string, int64_t> dtypes;  // stored dtype -> tensor count
   int64_t language_model_params = 0;
   int64_t vision_tower_params = 0;
   int64_t projector_params = 0;
   std::vector<int64_t> decoder_layer_params;
-  int64_t total_params() const {
-    return language_model_params + vision_tower_params + projector_params;
-  }
+  int64_t total_params() const { return language_model_params + vision_tower_params + projector_params; }
 };
 
 ModelSummary summarize_model_folder(const std::string& dir);

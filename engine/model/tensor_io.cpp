@@ -13,33 +13,54 @@ namespace hipp {
 
 torch::ScalarType to_scalar_type(DType dtype) {
   switch (dtype) {
-    case DType::F64: return torch::kFloat64;
-    case DType::F32: return torch::kFloat32;
-    case DType::F16: return torch::kFloat16;
-    case DType::BF16: return torch::kBFloat16;
-    case DType::I64: return torch::kInt64;
-    case DType::I32: return torch::kInt32;
-    case DType::I16: return torch::kInt16;
-    case DType::I8: return torch::kInt8;
-    case DType::U8: return torch::kUInt8;
-    case DType::BOOL: return torch::kBool;
+    case DType::F64:
+      return torch::kFloat64;
+    case DType::F32:
+      return torch::kFloat32;
+    case DType::F16:
+      return torch::kFloat16;
+    case DType::BF16:
+      return torch::kBFloat16;
+    case DType::I64:
+      return torch::kInt64;
+    case DType::I32:
+      return torch::kInt32;
+    case DType::I16:
+      return torch::kInt16;
+    case DType::I8:
+      return torch::kInt8;
+    case DType::U8:
+      return torch::kUInt8;
+    case DType::BOOL:
+      return torch::kBool;
   }
   return torch::kFloat32;
 }
 
 DType from_scalar_type(torch::ScalarType type, const std::string& where) {
   switch (type) {
-    case torch::kFloat64: return DType::F64;
-    case torch::kFloat32: return DType::F32;
-    case torch::kFloat16: return DType::F16;
-    case torch::kBFloat16: return DType::BF16;
-    case torch::kInt64: return DType::I64;
-    case torch::kInt32: return DType::I32;
-    case torch::kInt16: return DType::I16;
-    case torch::kInt8: return DType::I8;
-    case torch::kUInt8: return DType::U8;
-    case torch::kBool: return DType::BOOL;
-    default: throw Error(where + ": tensor dtype cannot be stored in safetensors");
+    case torch::kFloat64:
+      return DType::F64;
+    case torch::kFloat32:
+      return DType::F32;
+    case torch::kFloat16:
+      return DType::F16;
+    case torch::kBFloat16:
+      return DType::BF16;
+    case torch::kInt64:
+      return DType::I64;
+    case torch::kInt32:
+      return DType::I32;
+    case torch::kInt16:
+      return DType::I16;
+    case torch::kInt8:
+      return DType::I8;
+    case torch::kUInt8:
+      return DType::U8;
+    case torch::kBool:
+      return DType::BOOL;
+    default:
+      throw Error(where + ": tensor dtype cannot be stored in safetensors");
   }
 }
 
@@ -51,8 +72,7 @@ torch::Tensor read_tensor(const SafetensorsHeader& header, const TensorEntry& en
   if (!in) throw Error(header.path + ": cannot open file");
   in.seekg(static_cast<std::streamoff>(header.data_start + entry.begin));
   in.read(static_cast<char*>(tensor.data_ptr()), bytes);
-  if (in.gcount() != bytes)
-    throw Error(header.path + ": tensor '" + entry.name + "' could not be read in full");
+  if (in.gcount() != bytes) throw Error(header.path + ": tensor '" + entry.name + "' could not be read in full");
   return tensor;
 }
 
@@ -81,8 +101,7 @@ void write_safetensors(const std::string& path, const NamedTensors& tensors,
   out.write(text.data(), static_cast<std::streamsize>(text.size()));
   for (const auto& [name, tensor] : tensors) {
     auto cpu = tensor.detach().to(torch::kCPU).contiguous();
-    out.write(static_cast<const char*>(cpu.data_ptr()),
-              static_cast<std::streamsize>(cpu.numel() * cpu.element_size()));
+    out.write(static_cast<const char*>(cpu.data_ptr()), static_cast<std::streamsize>(cpu.numel() * cpu.element_size()));
   }
   out.close();
   if (!out) {

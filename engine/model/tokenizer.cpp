@@ -59,11 +59,21 @@ class WireReader {
   }
   void skip(uint32_t wire_type) {
     switch (wire_type) {
-      case 0: varint(); break;
-      case 1: if (end_ - pos_ < 8) fail(); pos_ += 8; break;
-      case 2: bytes(); break;
-      case 5: fixed32(); break;
-      default: fail();
+      case 0:
+        varint();
+        break;
+      case 1:
+        if (end_ - pos_ < 8) fail();
+        pos_ += 8;
+        break;
+      case 2:
+        bytes();
+        break;
+      case 5:
+        fixed32();
+        break;
+      default:
+        fail();
     }
   }
   [[noreturn]] void fail() const { throw Error(name_ + ": not a valid sentencepiece model file"); }
@@ -152,8 +162,7 @@ Tokenizer Tokenizer::parse(const std::string& bytes, const std::string& name) {
         const auto w = static_cast<uint32_t>(k & 7);
         if (f == 2 && w == 2) {
           const auto [b, e] = sub.bytes();
-          if (e > b)
-            throw Error(name + ": tokenizers with a precompiled normalisation map are not supported");
+          if (e > b) throw Error(name + ": tokenizers with a precompiled normalisation map are not supported");
         } else if (w == 0 && (f == 3 || f == 4 || f == 5)) {
           const bool value = sub.varint() != 0;
           if (f == 3) t.add_dummy_prefix_ = value;
@@ -166,8 +175,7 @@ Tokenizer Tokenizer::parse(const std::string& bytes, const std::string& name) {
     }
   }
   if (t.pieces_.empty()) throw Error(name + ": not a valid sentencepiece model file (no pieces)");
-  if (model_type != 2)
-    throw Error(name + ": only BPE sentencepiece models (as LLaMA uses) are supported");
+  if (model_type != 2) throw Error(name + ": only BPE sentencepiece models (as LLaMA uses) are supported");
   for (size_t id = 0; id < t.pieces_.size(); ++id) {
     const auto& p = t.pieces_[id];
     const auto i = static_cast<int64_t>(id);
@@ -226,8 +234,7 @@ std::vector<std::string> Tokenizer::initial_symbols(const std::string& normalize
         break;
       }
     if (length == 0)
-      length = std::min(utf8_length(static_cast<unsigned char>(normalized[pos])),
-                        normalized.size() - pos);
+      length = std::min(utf8_length(static_cast<unsigned char>(normalized[pos])), normalized.size() - pos);
     symbols.push_back(normalized.substr(pos, length));
     pos += length;
   }
@@ -280,8 +287,7 @@ std::vector<int64_t> Tokenizer::encode(const std::string& text) const {
     if (it != all_ids_.end() && pieces_[static_cast<size_t>(it->second)].type != PieceType::Unused) {
       ids.push_back(it->second);
     } else if (byte_fallback_) {
-      for (unsigned char byte : sym[i])
-        ids.push_back(byte_ids_[byte] >= 0 ? byte_ids_[byte] : unk_id_);
+      for (unsigned char byte : sym[i]) ids.push_back(byte_ids_[byte] >= 0 ? byte_ids_[byte] : unk_id_);
     } else {
       ids.push_back(unk_id_);
     }
@@ -295,8 +301,11 @@ std::string Tokenizer::decode(const std::vector<int64_t>& ids) const {
     if (id < 0 || id >= vocab_size()) continue;
     const auto& p = pieces_[static_cast<size_t>(id)];
     switch (p.type) {
-      case PieceType::Control: break;
-      case PieceType::Unknown: text += unk_surface_; break;
+      case PieceType::Control:
+        break;
+      case PieceType::Unknown:
+        text += unk_surface_;
+        break;
       case PieceType::Byte:
         text += static_cast<char>(std::stoi(p.text.substr(3, 2), nullptr, 16));
         break;
@@ -324,9 +333,8 @@ std::string Tokenizer::piece(int64_t id) const {
 void train_tokenizer(const std::vector<std::string>& sentences, const TokenizerTraining& options,
                      const std::string& out_path) {
   if (sentences.empty()) throw Error("tokenizer training needs at least one sentence");
-  const fs::path work = fs::temp_directory_path() /
-                        ("hipp-spm-" + std::to_string(::getpid()) + "-" +
-                         std::to_string(reinterpret_cast<uintptr_t>(&options)));
+  const fs::path work = fs::temp_directory_path() / ("hipp-spm-" + std::to_string(::getpid()) + "-" +
+                                                     std::to_string(reinterpret_cast<uintptr_t>(&options)));
   fs::create_directories(work);
   struct Cleanup {
     fs::path dir;
@@ -348,7 +356,10 @@ void train_tokenizer(const std::vector<std::string>& sentences, const TokenizerT
       "--model_type=bpe",
       "--vocab_size=" + std::to_string(options.vocab_size),
       "--character_coverage=1.0",
-      "--unk_id=0", "--bos_id=1", "--eos_id=2", "--pad_id=-1",
+      "--unk_id=0",
+      "--bos_id=1",
+      "--eos_id=2",
+      "--pad_id=-1",
       "--hard_vocab_limit=false",
       "--split_digits=true",
       "--num_threads=1",
@@ -371,8 +382,9 @@ void train_tokenizer(const std::vector<std::string>& sentences, const TokenizerT
   const int spawned = posix_spawnp(&pid, "spm_train", &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   if (spawned != 0)
-    throw Error("cannot run spm_train: install the 'sentencepiece' package "
-                "(packaging/install-deps.sh does)");
+    throw Error(
+        "cannot run spm_train: install the 'sentencepiece' package "
+        "(packaging/install-deps.sh does)");
   int status = 0;
   waitpid(pid, &status, 0);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {

@@ -50,9 +50,8 @@ std::vector<std::vector<int64_t>> kept_units(const Blueprint& b, const std::vect
                   std::to_string(b.units[l]));
     std::vector<int64_t> order(s.size());
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t c) {
-      return s[static_cast<size_t>(a)] > s[static_cast<size_t>(c)];
-    });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int64_t a, int64_t c) { return s[static_cast<size_t>(a)] > s[static_cast<size_t>(c)]; });
     order.resize(static_cast<size_t>(b.kept[l]));
     std::sort(order.begin(), order.end());
     kept.push_back(std::move(order));

@@ -27,7 +27,7 @@ Blueprint make_blueprint(const LlavaConfig& config, const std::string& model_fin
 // Scores and statistics a blueprint is applied with.
 struct Importance {
   ImportanceMethod method = ImportanceMethod::WandaSp;
-  std::string calibration_fingerprint;  // empty for magnitude
+  std::string calibration_fingerprint;          // empty for magnitude
   std::vector<std::vector<double>> mlp, heads;  // per layer per unit (filled on demand)
   const CalibrationStats* stats = nullptr;      // flap's bias compensation reads the means
 };
@@ -38,7 +38,8 @@ Importance compute_importance(LlavaModel& model, Structure structure, Importance
 
 // Indices of the units each layer keeps, ascending: the lowest-importance
 // units go first, ties broken by index.
-std::vector<std::vector<int64_t>> kept_units(const Blueprint& blueprint, const std::vector<std::vector<double>>& scores);
+std::vector<std::vector<int64_t>> kept_units(const Blueprint& blueprint,
+                                             const std::vector<std::vector<double>>& scores);
 
 // A new model with the blueprint's widths and the kept units' weights. Checks
 // the model fingerprint and the importance method against the blueprint. With

@@ -9,9 +9,7 @@
 
 namespace hipp {
 
-std::string structure_name(Structure s) {
-  return s == Structure::MlpChannels ? "mlp_channels" : "attention_heads";
-}
+std::string structure_name(Structure s) { return s == Structure::MlpChannels ? "mlp_channels" : "attention_heads"; }
 
 Structure parse_structure(const std::string& name) {
   if (name == "mlp_channels") return Structure::MlpChannels;
@@ -26,9 +24,12 @@ const std::vector<std::string>& importance_methods() {
 
 std::string importance_name(ImportanceMethod method) {
   switch (method) {
-    case ImportanceMethod::Magnitude: return "magnitude";
-    case ImportanceMethod::WandaSp: return "wanda-sp";
-    case ImportanceMethod::Flap: return "flap";
+    case ImportanceMethod::Magnitude:
+      return "magnitude";
+    case ImportanceMethod::WandaSp:
+      return "wanda-sp";
+    case ImportanceMethod::Flap:
+      return "flap";
   }
   return "?";
 }
@@ -68,8 +69,8 @@ Blueprint blueprint_from_json(const nlohmann::json& json, const std::string& whe
   if (!json.is_object()) throw Error(where + ": a blueprint must be a JSON object");
   const auto version = required_field<int64_t>(json, "schema_version", where);
   if (version != kBlueprintSchemaVersion)
-    throw Error(where + ": blueprint schema version " + std::to_string(version) + " is not supported (this build reads " +
-                std::to_string(kBlueprintSchemaVersion) + ")");
+    throw Error(where + ": blueprint schema version " + std::to_string(version) +
+                " is not supported (this build reads " + std::to_string(kBlueprintSchemaVersion) + ")");
   Blueprint b;
   b.model_fingerprint = required_field<std::string>(json, "model_fingerprint", where);
   try {
@@ -106,7 +107,8 @@ Blueprint blueprint_from_json(const nlohmann::json& json, const std::string& whe
     if (!(a >= 0 && a <= 1)) throw Error(where + ": allocation entries must be in [0, 1]");
     total += a;
   }
-  if (std::abs(total - 1) > 1e-6) throw Error(where + ": allocation entries must sum to 1, they sum to " + std::to_string(total));
+  if (std::abs(total - 1) > 1e-6)
+    throw Error(where + ": allocation entries must sum to 1, they sum to " + std::to_string(total));
   for (size_t l = 0; l < b.units.size(); ++l) {
     if (b.units[l] < 1) throw Error(where + ": layer " + std::to_string(l) + " has no units");
     if (b.kept[l] < 1 || b.kept[l] > b.units[l])

@@ -14,7 +14,7 @@ namespace hipp {
 inline constexpr int kBlueprintSchemaVersion = 1;
 
 enum class Structure { MlpChannels, AttentionHeads };
-std::string structure_name(Structure s);           // "mlp_channels", "attention_heads"
+std::string structure_name(Structure s);             // "mlp_channels", "attention_heads"
 Structure parse_structure(const std::string& name);  // throws hipp::Error
 
 // Importance methods (docs/pruning.md): "magnitude", "wanda-sp" (the
@@ -28,16 +28,16 @@ bool importance_needs_calibration(ImportanceMethod method);
 struct Blueprint {
   std::string model_fingerprint;
   Structure structure = Structure::MlpChannels;
-  double sparsity = 0;              // requested global sparsity s
-  std::vector<double> allocation;   // one entry per decoder layer, sums to 1
+  double sparsity = 0;             // requested global sparsity s
+  std::vector<double> allocation;  // one entry per decoder layer, sums to 1
   double r_max = 0.9;
   int64_t align = 1;
-  std::vector<int64_t> units;       // prunable units per layer before pruning
-  std::vector<int64_t> kept;        // units kept per layer
+  std::vector<int64_t> units;  // prunable units per layer before pruning
+  std::vector<int64_t> kept;   // units kept per layer
   ImportanceMethod importance = ImportanceMethod::WandaSp;
   std::string calibration_fingerprint;  // empty when the method needs none
-  double achieved_sparsity = 0;     // removed / all prunable parameters
-  std::string source;               // how the allocation was made: "uniform", "owl", "file", "policy", ...
+  double achieved_sparsity = 0;         // removed / all prunable parameters
+  std::string source;                   // how the allocation was made: "uniform", "owl", "file", "policy", ...
 
   size_t layers() const { return units.size(); }
   // Share of units removed in layer l.

@@ -93,9 +93,9 @@ BudgetResult map_budget(double sparsity, const std::vector<double>& allocation,
                                      layers[l].params_per_unit);
   }
   if (target > reachable + 0.5)
-    throw Error("sparsity " + std::to_string(sparsity) +
-                " is out of reach: with this allocation and r_max " + std::to_string(o.r_max) +
-                " at most " + std::to_string(reachable / static_cast<double>(r.prunable_params)) +
+    throw Error("sparsity " + std::to_string(sparsity) + " is out of reach: with this allocation and r_max " +
+                std::to_string(o.r_max) + " at most " +
+                std::to_string(reachable / static_cast<double>(r.prunable_params)) +
                 " of the prunable parameters can go");
   r.target_ratios.assign(L, 0.0);
   if (target > 0) {
@@ -119,7 +119,9 @@ BudgetResult map_budget(double sparsity, const std::vector<double>& allocation,
     r.removed[l] = removal_at_most(layers[l], wanted[l], o);
     removed_params += r.removed[l] * layers[l].params_per_unit;
   }
-  const auto cap = [&](size_t l) { return removal_at_most(layers[l], o.r_max * static_cast<double>(layers[l].units), o); };
+  const auto cap = [&](size_t l) {
+    return removal_at_most(layers[l], o.r_max * static_cast<double>(layers[l].units), o);
+  };
   while (true) {
     const int64_t residual = r.target_removed_params - removed_params;
     if (residual <= 0) break;

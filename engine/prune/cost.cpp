@@ -36,11 +36,12 @@ ModelCost model_cost(const LlavaConfig& c, int64_t tokens) {
                        v.num_hidden_layers * per_layer + 2 * Dv;
   cost.projector_params = Dv * D + D + D * D + D;
   const int64_t used_layers = c.vision_hidden_state_index();
-  cost.vision_flops = 2.0 * static_cast<double>(Dv * v.num_channels * v.patch_size * v.patch_size * (N - 1)) +
-                      static_cast<double>(used_layers) *
-                          (2.0 * static_cast<double>(N) * static_cast<double>(4 * Dv * Dv + 2 * Dv * v.intermediate_size) +
-                           4.0 * static_cast<double>(N * N * Dv)) +
-                      2.0 * static_cast<double>(c.num_image_features()) * static_cast<double>(Dv * D + D * D);
+  cost.vision_flops =
+      2.0 * static_cast<double>(Dv * v.num_channels * v.patch_size * v.patch_size * (N - 1)) +
+      static_cast<double>(used_layers) *
+          (2.0 * static_cast<double>(N) * static_cast<double>(4 * Dv * Dv + 2 * Dv * v.intermediate_size) +
+           4.0 * static_cast<double>(N * N * Dv)) +
+      2.0 * static_cast<double>(c.num_image_features()) * static_cast<double>(Dv * D + D * D);
   return cost;
 }
 

@@ -156,7 +156,11 @@ double vision_attention_mass(const torch::Tensor& probs, const torch::Tensor& im
   auto image_cols = image.to(torch::kCPU).nonzero().squeeze(1);
   if (text_rows.numel() == 0 || image_cols.numel() == 0) return 0.0;
   // [H, Tq, Tk] -> mass on image keys per head and query, then the mean.
-  return p.index_select(1, text_rows.to(p.device())).index_select(2, image_cols.to(p.device())).sum(2).mean().item<double>();
+  return p.index_select(1, text_rows.to(p.device()))
+      .index_select(2, image_cols.to(p.device()))
+      .sum(2)
+      .mean()
+      .item<double>();
 }
 
 torch::Tensor rollout_step(const torch::Tensor& head_mean_probs, const torch::Tensor& previous) {
@@ -173,8 +177,8 @@ namespace {
 
 torch::Tensor f64(const torch::Tensor& t) { return t.detach().to(torch::kCPU, torch::kFloat64); }
 
-std::vector<double> mlp_importance(LlamaDecoderLayer& layer, ImportanceMethod method,
-                                   const CalibrationStats* stats, size_t l) {
+std::vector<double> mlp_importance(LlamaDecoderLayer& layer, ImportanceMethod method, const CalibrationStats* stats,
+                                   size_t l) {
   auto& mlp = layer->mlp;
   auto down_sq = f64(mlp->down_proj->weight).square().sum(0);  // [I]
   if (method == ImportanceMethod::Magnitude) {
@@ -189,7 +193,7 @@ std::vector<double> mlp_importance(LlamaDecoderLayer& layer, ImportanceMethod me
   std::vector<double> out(channels);
   for (size_t j = 0; j < channels; ++j)
     out[j] = method == ImportanceMethod::WandaSp ? std::sqrt(stats->layers[l].mlp_sum_sq[j]) * std::sqrt(down[j])
-                                  : stats->mlp_variance(l, j) * down[j];  // flap
+                                                 : stats->mlp_variance(l, j) * down[j];  // flap
   return out;
 }
 
@@ -226,8 +230,7 @@ std::vector<std::vector<double>> unit_importance(LlavaModel& model, Structure st
         const auto q_slice = q_row.slice(0, g * q_per_kv * hd, (g + 1) * q_per_kv * hd);
         const auto o_slice = o_col.slice(0, g * q_per_kv * hd, (g + 1) * q_per_kv * hd);
         const auto kv_slice = k_row.slice(0, g * hd, (g + 1) * hd) + v_row.slice(0, g * hd, (g + 1) * hd);
-        s[static_cast<size_t>(g)] =
-            std::sqrt((q_slice.sum() + o_slice.sum() + kv_slice.sum()).item<double>());
+        s[static_cast<size_t>(g)] = std::sqrt((q_slice.sum() + o_slice.sum() + kv_slice.sum()).item<double>());
       }
     } else {
       if (act->attn_sum_sq.size() != static_cast<size_t>(o_col.size(0)))

@@ -24,7 +24,7 @@
 namespace hipp {
 
 struct CalibrationOptions {
-  int samples = 64;    // ScienceQA training problems
+  int samples = 64;  // ScienceQA training problems
   uint64_t seed = 7;
   int batch_size = 16;
   std::string split = "train";
@@ -42,8 +42,8 @@ struct LayerActivations {
 };
 
 struct CalibrationStats {
-  std::string fingerprint;  // which problems, in which order, with which settings
-  int64_t tokens = 0;       // real tokens accumulated
+  std::string fingerprint;     // which problems, in which order, with which settings
+  int64_t tokens = 0;          // real tokens accumulated
   int64_t vision_samples = 0;  // samples with an image and text after it
   std::vector<LayerActivations> layers;
   double mlp_mean(size_t layer, size_t channel) const;

@@ -85,7 +85,8 @@ PruneResult run_prune_job(const PruneJob& job) {
   }
   const bool needs_calibration = importance_needs_calibration(request.importance) || job.allocation == "owl";
   if (needs_calibration && job.calibration_dir.empty())
-    throw Error(std::string(job.allocation == "owl" ? "the owl allocation" : "importance '" + importance_name(request.importance) + "'") +
+    throw Error(std::string(job.allocation == "owl" ? "the owl allocation"
+                                                    : "importance '" + importance_name(request.importance) + "'") +
                 " needs calibration data: give a benchmark folder (--calibration BENCH_DIR)");
 
   log("loading " + job.model_dir);

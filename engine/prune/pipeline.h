@@ -18,9 +18,9 @@ namespace hipp {
 struct PruneJob {
   std::string model_dir;
   std::string out_dir;
-  std::string calibration_dir;      // benchmark folder; needed by wanda-sp, flap and owl
-  std::string cache_dir;            // image-feature cache ("" = memory only)
-  std::optional<double> sparsity;   // required unless `allocation` names a blueprint file
+  std::string calibration_dir;         // benchmark folder; needed by wanda-sp, flap and owl
+  std::string cache_dir;               // image-feature cache ("" = memory only)
+  std::optional<double> sparsity;      // required unless `allocation` names a blueprint file
   std::string allocation = "uniform";  // uniform | owl | path to a blueprint or allocation JSON
   ImportanceMethod importance = ImportanceMethod::WandaSp;
   Structure structure = Structure::MlpChannels;

@@ -31,8 +31,7 @@ struct Run {
   const EvalOutcome& evaluate(double s, const std::vector<double>& allocation, const std::string& source) {
     const auto blueprint = evaluator->session().plan(s, allocation, source);
     outcomes.push_back(evaluator->evaluate(blueprint, options->method));
-    if (options->progress)
-      options->progress(static_cast<int>(outcomes.size()), options->evaluations, outcomes.back());
+    if (options->progress) options->progress(static_cast<int>(outcomes.size()), options->evaluations, outcomes.back());
     return outcomes.back();
   }
 };
@@ -91,8 +90,8 @@ std::vector<EvalOutcome> run_baseline(PlanEvaluator& evaluator, const BaselineOp
 
   if (options.method == "uniform" || options.method == "owl") {
     for (double s : grid(st.s_min, st.s_max, n)) {
-      const auto allocation = options.method == "uniform" ? uniform_allocation(L)
-                                                          : owl_allocation(evaluator.session().outlier_ratios(), s);
+      const auto allocation =
+          options.method == "uniform" ? uniform_allocation(L) : owl_allocation(evaluator.session().outlier_ratios(), s);
       run->evaluate(s, allocation, options.method);
     }
   } else if (options.method == "random") {
@@ -111,12 +110,14 @@ std::vector<EvalOutcome> run_baseline(PlanEvaluator& evaluator, const BaselineOp
       pagmo::problem problem(udp);
       pagmo::population pop(problem, static_cast<pagmo::population::size_type>(population),
                             static_cast<unsigned>(options.seed));
-      pagmo::algorithm algorithm(pagmo::nsga2(static_cast<unsigned>(generations), 0.95, 10.0, 1.0 / static_cast<double>(L + 1),
-                                              50.0, static_cast<unsigned>(options.seed)));
+      pagmo::algorithm algorithm(pagmo::nsga2(static_cast<unsigned>(generations), 0.95, 10.0,
+                                              1.0 / static_cast<double>(L + 1), 50.0,
+                                              static_cast<unsigned>(options.seed)));
       algorithm.evolve(pop);
     }
     std::uniform_real_distribution<double> sparsity(st.s_min, st.s_max);
-    while (static_cast<int>(run->outcomes.size()) < n) run->evaluate(sparsity(random), dirichlet_ones(random, L), "nsga2");
+    while (static_cast<int>(run->outcomes.size()) < n)
+      run->evaluate(sparsity(random), dirichlet_ones(random, L), "nsga2");
   }
   if (static_cast<int>(run->outcomes.size()) != n)
     throw Error("internal: baseline " + options.method + " spent " + std::to_string(run->outcomes.size()) +

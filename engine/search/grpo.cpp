@@ -17,11 +17,23 @@ GrpoSettings small_budget_grpo_settings() {
 }
 
 nlohmann::json grpo_settings_to_json(const GrpoSettings& s) {
-  return {{"iterations", s.iterations}, {"group", s.group}, {"prefs_per_iter", s.prefs_per_iter},
-          {"clip", s.clip}, {"epochs", s.epochs}, {"lr", s.lr}, {"entropy_coef", s.entropy_coef},
-          {"kl_coef", s.kl_coef}, {"lambda_stab", s.lambda_stab}, {"tau", s.tau},
-          {"temperature", s.temperature}, {"corner_prob", s.corner_prob}, {"hidden", s.hidden},
-          {"seed", s.seed}, {"vision_state", s.vision_state}, {"gate", s.gate}, {"hierarchical", s.hierarchical}};
+  return {{"iterations", s.iterations},
+          {"group", s.group},
+          {"prefs_per_iter", s.prefs_per_iter},
+          {"clip", s.clip},
+          {"epochs", s.epochs},
+          {"lr", s.lr},
+          {"entropy_coef", s.entropy_coef},
+          {"kl_coef", s.kl_coef},
+          {"lambda_stab", s.lambda_stab},
+          {"tau", s.tau},
+          {"temperature", s.temperature},
+          {"corner_prob", s.corner_prob},
+          {"hidden", s.hidden},
+          {"seed", s.seed},
+          {"vision_state", s.vision_state},
+          {"gate", s.gate},
+          {"hierarchical", s.hierarchical}};
 }
 
 GrpoSettings grpo_settings_from_json(const nlohmann::json& j, const std::string& where) {

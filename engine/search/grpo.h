@@ -22,12 +22,12 @@ struct GrpoSettings {
   int group = 8;           // G plans per preference
   int prefs_per_iter = 4;  // B preferences per iteration
   double clip = 0.2;
-  int epochs = 4;          // mu
+  int epochs = 4;  // mu
   double lr = 3e-4;
   double entropy_coef = 1e-3;
   double kl_coef = 0.0;
   double lambda_stab = 0.1;
-  double tau = 0.05;         // gate: retained-flow share below which an episode counts as collapsed
+  double tau = 0.05;  // gate: retained-flow share below which an episode counts as collapsed
   double temperature = 0.25;
   double corner_prob = 0.1;  // share of preferences drawn at the simplex corners
   int64_t hidden = 64;

@@ -20,9 +20,9 @@ namespace hipp {
 
 struct HippIterationReport {
   int iteration = 0, iterations = 0;
-  int evaluations = 0;         // plans evaluated in this run so far (cache hits included)
-  double mean_return = 0;      // over this iteration's episodes
-  double hypervolume = 0;      // of every complete grpo/query trial of the study so far
+  int evaluations = 0;     // plans evaluated in this run so far (cache hits included)
+  double mean_return = 0;  // over this iteration's episodes
+  double hypervolume = 0;  // of every complete grpo/query trial of the study so far
   double seconds = 0;
 };
 

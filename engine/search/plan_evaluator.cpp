@@ -25,12 +25,14 @@ double forward_latency_ms(LlavaModel& model) {
   const auto& c = model->config();
   const int64_t tokens = c.num_image_features() + 64;
   LlavaInputs inputs;
-  inputs.input_ids = torch::full({1, tokens}, int64_t{1}, torch::TensorOptions().dtype(torch::kInt64).device(model->options().device()));
+  inputs.input_ids = torch::full({1, tokens}, int64_t{1},
+                                 torch::TensorOptions().dtype(torch::kInt64).device(model->options().device()));
   std::vector<double> ms;
   for (int i = 0; i < 4; ++i) {
     const auto start = std::chrono::steady_clock::now();
     model->final_hidden(inputs);
-    if (i > 0) ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    if (i > 0)
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   }
   std::sort(ms.begin(), ms.end());
   return ms[ms.size() / 2];

@@ -33,9 +33,7 @@ torch::Tensor dirichlet_entropy(const torch::Tensor& k) {
 
 namespace {
 
-torch::Tensor preference_tensor(const Preference& w) {
-  return torch::tensor({w[0], w[1], w[2]}, torch::kFloat64);
-}
+torch::Tensor preference_tensor(const Preference& w) { return torch::tensor({w[0], w[1], w[2]}, torch::kFloat64); }
 
 torch::Tensor sample_beta(const torch::Tensor& alpha, const torch::Tensor& beta) {
   const auto a = at::_standard_gamma(alpha.detach());
@@ -55,16 +53,16 @@ HippPolicyImpl::HippPolicyImpl(const PolicyConfig& config) : config_(config) {
   if (!(config.s_min >= 0 && config.s_min < config.s_max && config.s_max < 1))
     throw Error("policy: the sparsity range must satisfy 0 <= s_min < s_max < 1");
   const int64_t H = config.hidden;
-  encoder = register_module("encoder", torch::nn::Sequential(torch::nn::Linear(config.state_dim + 3, H),
-                                                             torch::nn::Tanh(), torch::nn::Linear(H, H),
-                                                             torch::nn::Tanh()));
-  budget_head = register_module("budget_head", torch::nn::Sequential(torch::nn::Linear(H + 3, H), torch::nn::Tanh(),
-                                                                     torch::nn::Linear(H, 2)));
+  encoder =
+      register_module("encoder", torch::nn::Sequential(torch::nn::Linear(config.state_dim + 3, H), torch::nn::Tanh(),
+                                                       torch::nn::Linear(H, H), torch::nn::Tanh()));
+  budget_head = register_module(
+      "budget_head", torch::nn::Sequential(torch::nn::Linear(H + 3, H), torch::nn::Tanh(), torch::nn::Linear(H, 2)));
   // Hierarchical: one concentration per layer from (h_l, g, s, w). Flat: a
   // Beta (alpha, beta) per layer from (h_l, g, w).
-  allocation_head = register_module(
-      "allocation_head", torch::nn::Sequential(torch::nn::Linear(2 * H + 4, H), torch::nn::Tanh(),
-                                               torch::nn::Linear(H, config.hierarchical ? 1 : 2)));
+  allocation_head =
+      register_module("allocation_head", torch::nn::Sequential(torch::nn::Linear(2 * H + 4, H), torch::nn::Tanh(),
+                                                               torch::nn::Linear(H, config.hierarchical ? 1 : 2)));
   to(torch::kFloat64);
 }
 
@@ -90,9 +88,9 @@ torch::Tensor HippPolicyImpl::concentration(const torch::Tensor& states, const P
   auto [h, g] = encode(states, w);
   const auto L = h.size(0);
   const double s_unit = (sparsity - config_.s_min) / (config_.s_max - config_.s_min);
-  auto x = torch::cat({h, g.unsqueeze(0).expand({L, -1}), torch::full({L, 1}, s_unit, torch::kFloat64),
-                       w.unsqueeze(0).expand({L, 3})},
-                      1);
+  auto x = torch::cat(
+      {h, g.unsqueeze(0).expand({L, -1}), torch::full({L, 1}, s_unit, torch::kFloat64), w.unsqueeze(0).expand({L, 3})},
+      1);
   auto out = allocation_head->forward(x);
   if (config_.hierarchical) return torch::softplus(out.squeeze(1)) + config_.min_concentration;
   return torch::softplus(out) + 1.0;  // flat: [L, 2] Beta parameters per layer
@@ -101,7 +99,8 @@ torch::Tensor HippPolicyImpl::concentration(const torch::Tensor& states, const P
 PlanDraw HippPolicyImpl::sample(const torch::Tensor& states, const Preference& w, std::optional<double> fixed) {
   PlanDraw plan;
   if (!config_.hierarchical) {
-    if (fixed) throw Error("the flat ablation samples its own sparsity; a fixed sparsity needs the hierarchical policy");
+    if (fixed)
+      throw Error("the flat ablation samples its own sparsity; a fixed sparsity needs the hierarchical policy");
     auto ab = concentration(states, w, config_.s_min);
     auto x = sample_beta(ab.select(1, 0), ab.select(1, 1));
     auto r = x * config_.r_max;

@@ -19,11 +19,11 @@
 namespace hipp {
 
 struct PolicyConfig {
-  int64_t state_dim = 0;   // features per layer (layer_features width)
+  int64_t state_dim = 0;  // features per layer (layer_features width)
   int64_t hidden = 64;
   double s_min = 0.1, s_max = 0.7;
-  double r_max = 0.9;       // flat ablation: the per-layer ratio range
-  bool hierarchical = true; // false = the flat ablation
+  double r_max = 0.9;        // flat ablation: the per-layer ratio range
+  bool hierarchical = true;  // false = the flat ablation
   double min_concentration = 1e-2;
 };
 

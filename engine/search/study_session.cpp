@@ -17,7 +17,8 @@ namespace fs = std::filesystem;
 
 nlohmann::json settings_to_json(const StudySettings& s) {
   return {{"subset", {{"pope_per_split", s.subset.pope_per_split}, {"sqa", s.subset.sqa}, {"seed", s.subset.seed}}},
-          {"calibration", {{"samples", s.calibration.samples}, {"seed", s.calibration.seed}, {"split", s.calibration.split}}},
+          {"calibration",
+           {{"samples", s.calibration.samples}, {"seed", s.calibration.seed}, {"split", s.calibration.split}}},
           {"importance", importance_name(s.importance)},
           {"structure", structure_name(s.structure)},
           {"r_max", s.r_max},
@@ -31,14 +32,17 @@ StudySettings settings_from_json(const nlohmann::json& j, const std::string& whe
   if (!j.is_object()) throw Error(where + ": study settings must be an object");
   if (j.contains("subset")) {
     const auto& sub = j["subset"];
-    s.subset.pope_per_split = static_cast<int>(optional_field<int64_t>(sub, "pope_per_split", s.subset.pope_per_split, where));
+    s.subset.pope_per_split =
+        static_cast<int>(optional_field<int64_t>(sub, "pope_per_split", s.subset.pope_per_split, where));
     s.subset.sqa = static_cast<int>(optional_field<int64_t>(sub, "sqa", s.subset.sqa, where));
-    s.subset.seed = static_cast<uint64_t>(optional_field<int64_t>(sub, "seed", static_cast<int64_t>(s.subset.seed), where));
+    s.subset.seed =
+        static_cast<uint64_t>(optional_field<int64_t>(sub, "seed", static_cast<int64_t>(s.subset.seed), where));
   }
   if (j.contains("calibration")) {
     const auto& c = j["calibration"];
     s.calibration.samples = static_cast<int>(optional_field<int64_t>(c, "samples", s.calibration.samples, where));
-    s.calibration.seed = static_cast<uint64_t>(optional_field<int64_t>(c, "seed", static_cast<int64_t>(s.calibration.seed), where));
+    s.calibration.seed =
+        static_cast<uint64_t>(optional_field<int64_t>(c, "seed", static_cast<int64_t>(s.calibration.seed), where));
     s.calibration.split = optional_field<std::string>(c, "split", s.calibration.split, where);
   }
   try {
@@ -143,7 +147,8 @@ StudySession::StudySession(StudyStore& store, const LoadOptions& load, const std
   stats_ = collect_calibration(*evaluator_, folder_->model, folder_->tokenizer, full_.sqa, settings_.calibration);
   importance_ = compute_importance(folder_->model, settings_.structure, settings_.importance, &stats_);
   outliers_ = layer_outlier_ratios(folder_->model, stats_);
-  for (auto& layer : folder_->model->language_model->model->layers) channel_flow_.push_back(synflow_channel_flow(layer->mlp));
+  for (auto& layer : folder_->model->language_model->model->layers)
+    channel_flow_.push_back(synflow_channel_flow(layer->mlp));
   dense_ = study.dense;
 }
 

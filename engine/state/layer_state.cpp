@@ -54,7 +54,8 @@ std::vector<LayerState> compute_layer_states(LlavaModel& model, const Calibratio
       s.token_norm_std = std::sqrt(std::max(0.0, a.token_norm_sum_sq / n - s.token_norm_mean * s.token_norm_mean));
     }
     const auto& imp = importance[l];
-    const double mean = imp.empty() ? 0.0 : std::accumulate(imp.begin(), imp.end(), 0.0) / static_cast<double>(imp.size());
+    const double mean =
+        imp.empty() ? 0.0 : std::accumulate(imp.begin(), imp.end(), 0.0) / static_cast<double>(imp.size());
     size_t outliers = 0;
     for (double v : imp) outliers += v > 5.0 * mean ? 1 : 0;
     s.outlier_ratio = imp.empty() ? 0.0 : static_cast<double>(outliers) / static_cast<double>(imp.size());
@@ -101,7 +102,8 @@ std::vector<LayerState> layer_states_from_json(const nlohmann::json& json, const
     s.layer = required_field<int64_t>(row, "layer", where);
     s.position = required_field<double>(row, "position", where);
     const auto structure = required_field<int64_t>(row, "structure", where);
-    if (structure != 0 && structure != 1) throw Error(where + ": structure must be 0 (mlp_channels) or 1 (attention_heads)");
+    if (structure != 0 && structure != 1)
+      throw Error(where + ": structure must be 0 (mlp_channels) or 1 (attention_heads)");
     s.structure = structure == 1 ? Structure::AttentionHeads : Structure::MlpChannels;
     s.gate_norm = required_field<double>(row, "gate_norm", where);
     s.up_norm = required_field<double>(row, "up_norm", where);
@@ -121,9 +123,9 @@ std::vector<LayerState> layer_states_from_json(const nlohmann::json& json, const
 }
 
 std::vector<std::string> layer_feature_names(bool with_vision) {
-  std::vector<std::string> names{"position", "structure", "gate_norm", "up_norm", "down_norm", "token_norm_mean",
-                                 "token_norm_std", "outlier_ratio", "low_mass_10", "low_mass_30", "low_mass_50",
-                                 "low_mass_70", "low_mass_90"};
+  std::vector<std::string> names{"position",        "structure",      "gate_norm",     "up_norm",     "down_norm",
+                                 "token_norm_mean", "token_norm_std", "outlier_ratio", "low_mass_10", "low_mass_30",
+                                 "low_mass_50",     "low_mass_70",    "low_mass_90"};
   if (with_vision) {
     names.push_back("vision_mass");
     names.push_back("vision_flow_gain");
@@ -135,8 +137,10 @@ std::vector<std::string> layer_feature_names(bool with_vision) {
 std::vector<std::vector<double>> layer_features(const std::vector<LayerState>& states, bool with_vision) {
   std::vector<std::vector<double>> rows;
   for (const auto& s : states) {
-    std::vector<double> f{s.position,  s.structure == Structure::AttentionHeads ? 1.0 : 0.0, s.gate_norm, s.up_norm, s.down_norm,
-                          s.token_norm_mean, s.token_norm_std, s.outlier_ratio};
+    std::vector<double> f{s.position,       s.structure == Structure::AttentionHeads ? 1.0 : 0.0,
+                          s.gate_norm,      s.up_norm,
+                          s.down_norm,      s.token_norm_mean,
+                          s.token_norm_std, s.outlier_ratio};
     for (double m : s.low_mass) f.push_back(m);
     if (with_vision) {
       f.push_back(s.vision_mass);

@@ -17,15 +17,15 @@ namespace hipp {
 
 struct LayerState {
   int64_t layer = 0;
-  double position = 0;  // l / (L - 1)
-  Structure structure = Structure::MlpChannels;  // stored as 0 / 1, a feature as 0.0 / 1.0
+  double position = 0;                               // l / (L - 1)
+  Structure structure = Structure::MlpChannels;      // stored as 0 / 1, a feature as 0.0 / 1.0
   double gate_norm = 0, up_norm = 0, down_norm = 0;  // Frobenius norms
   double token_norm_mean = 0, token_norm_std = 0;    // down_proj input token norms
-  double outlier_ratio = 0;  // share of channels with importance > 5x the layer mean
-  std::array<double, 5> low_mass{};  // importance share of the lowest 10/30/50/70/90% of channels
-  double vision_mass = 0;       // m_l: text-query attention mass on image keys
-  double vision_flow_gain = 0;  // g_l: rollout image-to-text flow gained at this layer
-  double synflow_share = 0;     // the layer's share of the model's total channel flow
+  double outlier_ratio = 0;                          // share of channels with importance > 5x the layer mean
+  std::array<double, 5> low_mass{};                  // importance share of the lowest 10/30/50/70/90% of channels
+  double vision_mass = 0;                            // m_l: text-query attention mass on image keys
+  double vision_flow_gain = 0;                       // g_l: rollout image-to-text flow gained at this layer
+  double synflow_share = 0;                          // the layer's share of the model's total channel flow
 };
 
 inline constexpr std::array<double, 5> kLowMassShares{0.1, 0.3, 0.5, 0.7, 0.9};

@@ -20,18 +20,30 @@ const std::vector<CloudAxis>& cloud_axes() {
 
 std::string axis_label(CloudAxis axis) {
   switch (axis) {
-    case CloudAxis::PopeMeanF1: return "POPE mean F1";
-    case CloudAxis::PopeF1Random: return "POPE F1 (random)";
-    case CloudAxis::PopeF1Popular: return "POPE F1 (popular)";
-    case CloudAxis::PopeF1Adversarial: return "POPE F1 (adversarial)";
-    case CloudAxis::PopeYesRatio: return "POPE yes-ratio";
-    case CloudAxis::ScienceQa: return "ScienceQA accuracy";
-    case CloudAxis::ScienceQaImage: return "ScienceQA accuracy (IMG)";
-    case CloudAxis::ScienceQaNoImage: return "ScienceQA accuracy (no image)";
-    case CloudAxis::Compression: return "compression (sparsity)";
-    case CloudAxis::Robustness: return "robustness (relative)";
-    case CloudAxis::Utility: return "utility (relative)";
-    case CloudAxis::Latency: return "latency (relative to dense)";
+    case CloudAxis::PopeMeanF1:
+      return "POPE mean F1";
+    case CloudAxis::PopeF1Random:
+      return "POPE F1 (random)";
+    case CloudAxis::PopeF1Popular:
+      return "POPE F1 (popular)";
+    case CloudAxis::PopeF1Adversarial:
+      return "POPE F1 (adversarial)";
+    case CloudAxis::PopeYesRatio:
+      return "POPE yes-ratio";
+    case CloudAxis::ScienceQa:
+      return "ScienceQA accuracy";
+    case CloudAxis::ScienceQaImage:
+      return "ScienceQA accuracy (IMG)";
+    case CloudAxis::ScienceQaNoImage:
+      return "ScienceQA accuracy (no image)";
+    case CloudAxis::Compression:
+      return "compression (sparsity)";
+    case CloudAxis::Robustness:
+      return "robustness (relative)";
+    case CloudAxis::Utility:
+      return "utility (relative)";
+    case CloudAxis::Latency:
+      return "latency (relative to dense)";
   }
   return "?";
 }
@@ -59,10 +71,14 @@ std::optional<double> axis_value(const Trial& t, CloudAxis axis) {
   if (!t.metrics) return std::nullopt;
   const auto& raw = t.metrics->raw;
   switch (axis) {
-    case CloudAxis::PopeMeanF1: return number_at(raw, {"pope_mean_f1"});
-    case CloudAxis::PopeF1Random: return number_at(raw, {"pope", "random", "f1"});
-    case CloudAxis::PopeF1Popular: return number_at(raw, {"pope", "popular", "f1"});
-    case CloudAxis::PopeF1Adversarial: return number_at(raw, {"pope", "adversarial", "f1"});
+    case CloudAxis::PopeMeanF1:
+      return number_at(raw, {"pope_mean_f1"});
+    case CloudAxis::PopeF1Random:
+      return number_at(raw, {"pope", "random", "f1"});
+    case CloudAxis::PopeF1Popular:
+      return number_at(raw, {"pope", "popular", "f1"});
+    case CloudAxis::PopeF1Adversarial:
+      return number_at(raw, {"pope", "adversarial", "f1"});
     case CloudAxis::PopeYesRatio: {
       if (!raw.contains("pope") || !raw["pope"].is_object() || raw["pope"].empty()) return std::nullopt;
       double sum = 0;
@@ -72,12 +88,18 @@ std::optional<double> axis_value(const Trial& t, CloudAxis axis) {
       if (n == 0) return std::nullopt;
       return sum / n;
     }
-    case CloudAxis::ScienceQa: return number_at(raw, {"scienceqa", "accuracy"});
-    case CloudAxis::ScienceQaImage: return number_at(raw, {"scienceqa", "image_accuracy"});
-    case CloudAxis::ScienceQaNoImage: return number_at(raw, {"scienceqa", "no_image_accuracy"});
-    case CloudAxis::Compression: return t.metrics->objectives.compression;
-    case CloudAxis::Robustness: return t.metrics->objectives.robustness;
-    case CloudAxis::Utility: return t.metrics->objectives.utility;
+    case CloudAxis::ScienceQa:
+      return number_at(raw, {"scienceqa", "accuracy"});
+    case CloudAxis::ScienceQaImage:
+      return number_at(raw, {"scienceqa", "image_accuracy"});
+    case CloudAxis::ScienceQaNoImage:
+      return number_at(raw, {"scienceqa", "no_image_accuracy"});
+    case CloudAxis::Compression:
+      return t.metrics->objectives.compression;
+    case CloudAxis::Robustness:
+      return t.metrics->objectives.robustness;
+    case CloudAxis::Utility:
+      return t.metrics->objectives.utility;
     case CloudAxis::Latency: {
       const auto own = number_at(raw, {"latency_ms"}), dense = number_at(raw, {"dense_latency_ms"});
       if (!own || !dense || *dense <= 0) return std::nullopt;
@@ -171,12 +193,15 @@ std::string cloud_csv(const CloudData& data, const CloudRequest& r, const std::v
   std::ostringstream csv;
   csv.precision(6);
   csv << "trial,origin,\"" << axis_label(r.x) << "\",\"" << axis_label(r.y) << "\",w_rob,w_util,w_comp,on_front";
-  static const std::pair<const char*, CloudAxis> kMetrics[] = {
-      {"robustness", CloudAxis::Robustness},         {"utility", CloudAxis::Utility},
-      {"pope_mean_f1", CloudAxis::PopeMeanF1},       {"pope_random_f1", CloudAxis::PopeF1Random},
-      {"pope_popular_f1", CloudAxis::PopeF1Popular}, {"pope_adversarial_f1", CloudAxis::PopeF1Adversarial},
-      {"scienceqa", CloudAxis::ScienceQa},           {"scienceqa_img", CloudAxis::ScienceQaImage},
-      {"scienceqa_no_image", CloudAxis::ScienceQaNoImage}};
+  static const std::pair<const char*, CloudAxis> kMetrics[] = {{"robustness", CloudAxis::Robustness},
+                                                               {"utility", CloudAxis::Utility},
+                                                               {"pope_mean_f1", CloudAxis::PopeMeanF1},
+                                                               {"pope_random_f1", CloudAxis::PopeF1Random},
+                                                               {"pope_popular_f1", CloudAxis::PopeF1Popular},
+                                                               {"pope_adversarial_f1", CloudAxis::PopeF1Adversarial},
+                                                               {"scienceqa", CloudAxis::ScienceQa},
+                                                               {"scienceqa_img", CloudAxis::ScienceQaImage},
+                                                               {"scienceqa_no_image", CloudAxis::ScienceQaNoImage}};
   if (!trials.empty()) {
     csv << ",subset,sparsity";
     for (const auto& [name, axis] : kMetrics) csv << "," << name;

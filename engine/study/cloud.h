@@ -18,14 +18,14 @@ enum class CloudAxis {
   PopeF1Random,
   PopeF1Popular,
   PopeF1Adversarial,
-  PopeYesRatio,   // mean over the splits
+  PopeYesRatio,  // mean over the splits
   ScienceQa,
   ScienceQaImage,
   ScienceQaNoImage,
-  Compression,    // achieved sparsity
-  Robustness,     // POPE mean F1 / the dense model's
-  Utility,        // ScienceQA accuracy / the dense model's
-  Latency,        // measured forward latency / the dense model's (raw latency_ms, dense_latency_ms)
+  Compression,  // achieved sparsity
+  Robustness,   // POPE mean F1 / the dense model's
+  Utility,      // ScienceQA accuracy / the dense model's
+  Latency,      // measured forward latency / the dense model's (raw latency_ms, dense_latency_ms)
 };
 const std::vector<CloudAxis>& cloud_axes();
 std::string axis_label(CloudAxis axis);
@@ -44,15 +44,15 @@ struct CloudPoint {
   int64_t trial = 0;
   std::string kind;  // origin_kind
   double x = 0, y = 0;
-  double colour = 0;                 // w_rob or sparsity; NaN when the trial has no preference
-  bool on_front = false;             // non-dominated in (x, y) among the points shown
-  std::optional<int64_t> parent;     // fine-tuned children
+  double colour = 0;              // w_rob or sparsity; NaN when the trial has no preference
+  bool on_front = false;          // non-dominated in (x, y) among the points shown
+  std::optional<int64_t> parent;  // fine-tuned children
   std::optional<Preference> preference;
 };
 
 struct CloudData {
-  std::vector<CloudPoint> points;   // complete trials with both values, kinds not hidden, id order
-  std::vector<size_t> front;        // indices into points, sorted by x (the line to draw)
+  std::vector<CloudPoint> points;  // complete trials with both values, kinds not hidden, id order
+  std::vector<size_t> front;       // indices into points, sorted by x (the line to draw)
   // The newest preference curve among the points (origin "curve:<id>:<k>"):
   // indices into points in path order k, and its id (0 = none shown).
   std::vector<size_t> curve;

@@ -86,8 +86,7 @@ class MemoryStudy : public StudyStore {
   }
   std::optional<TrialMetrics> cached_metrics(const std::string& hash, const std::string& subset) const override {
     for (const auto& t : trials_)
-      if (t.plan_hash == hash && t.subset == subset && t.state == TrialState::Complete && !t.parent)
-        return t.metrics;
+      if (t.plan_hash == hash && t.subset == subset && t.state == TrialState::Complete && !t.parent) return t.metrics;
     return std::nullopt;
   }
   std::vector<Trial> trials(const std::string& origin) const override {
@@ -140,6 +139,8 @@ class MemoryStudy : public StudyStore {
 
 }  // namespace
 
-std::unique_ptr<StudyStore> create_memory_study(const StudyRecord& study) { return std::make_unique<MemoryStudy>(study); }
+std::unique_ptr<StudyStore> create_memory_study(const StudyRecord& study) {
+  return std::make_unique<MemoryStudy>(study);
+}
 
 }  // namespace hipp

@@ -7,8 +7,7 @@ namespace hipp {
 bool origin_matches(const std::string& origin, const std::string& filter) {
   if (filter.empty() || origin == filter) return true;
   if (filter.find(':') != std::string::npos) return false;
-  return origin.size() > filter.size() && origin.compare(0, filter.size(), filter) == 0 &&
-         origin[filter.size()] == ':';
+  return origin.size() > filter.size() && origin.compare(0, filter.size(), filter) == 0 && origin[filter.size()] == ':';
 }
 
 const std::vector<std::string>& policy_origins() {

@@ -38,9 +38,12 @@ StudyClaim::~StudyClaim() {
 
 std::string trial_state_name(TrialState state) {
   switch (state) {
-    case TrialState::Running: return "RUNNING";
-    case TrialState::Complete: return "COMPLETE";
-    case TrialState::Fail: return "FAIL";
+    case TrialState::Running:
+      return "RUNNING";
+    case TrialState::Complete:
+      return "COMPLETE";
+    case TrialState::Fail:
+      return "FAIL";
   }
   return "FAIL";
 }
@@ -148,9 +151,7 @@ class Statement {
 
 // Whether `pid` is a process on this machine other than this one that still
 // runs (a trial's writer, a claim's holder).
-bool another_live_process(pid_t pid) {
-  return pid > 0 && pid != ::getpid() && (::kill(pid, 0) == 0 || errno == EPERM);
-}
+bool another_live_process(pid_t pid) { return pid > 0 && pid != ::getpid() && (::kill(pid, 0) == 0 || errno == EPERM); }
 
 class SqliteStudy : public StudyStore {
  public:
@@ -229,7 +230,8 @@ class SqliteStudy : public StudyStore {
       exec(kMigrateV1ToV2);
       exec(kMigrateV2ToV3);
       auto s = prepare(
-          "INSERT INTO study (id, model_dir, model_fingerprint, bench_dir, bench_fingerprint, settings, dense, created) "
+          "INSERT INTO study (id, model_dir, model_fingerprint, bench_dir, bench_fingerprint, settings, dense, "
+          "created) "
           "VALUES (1, ?, ?, ?, ?, ?, ?, ?)");
       s.bind(1, study.model_dir).bind(2, study.model_fingerprint).bind(3, study.bench_dir);
       s.bind(4, study.bench_fingerprint).bind(5, study.settings.dump()).bind(6, study.dense.dump());
@@ -345,7 +347,10 @@ class SqliteStudy : public StudyStore {
 
   int64_t add_plan(const std::string& hash, const nlohmann::json& blueprint) override {
     return write([&] {
-      prepare("INSERT OR IGNORE INTO plans (hash, blueprint) VALUES (?, ?)").bind(1, hash).bind(2, blueprint.dump()).step();
+      prepare("INSERT OR IGNORE INTO plans (hash, blueprint) VALUES (?, ?)")
+          .bind(1, hash)
+          .bind(2, blueprint.dump())
+          .step();
       auto s = prepare("SELECT id FROM plans WHERE hash = ?");
       s.bind(1, hash);
       s.step();
@@ -444,7 +449,8 @@ class SqliteStudy : public StudyStore {
   std::optional<TrialMetrics> cached_metrics(const std::string& hash, const std::string& subset) const override {
     auto s = prepare(
         "SELECT m.robustness, m.utility, m.compression, m.raw FROM metrics m JOIN trials t ON t.id = m.trial_id "
-        "JOIN plans p ON p.id = t.plan_id WHERE p.hash = ? AND t.subset = ? AND t.state = 'COMPLETE' AND t.parent IS NULL "
+        "JOIN plans p ON p.id = t.plan_id WHERE p.hash = ? AND t.subset = ? AND t.state = 'COMPLETE' AND t.parent IS "
+        "NULL "
         "ORDER BY t.id LIMIT 1");
     s.bind(1, hash).bind(2, subset);
     if (!s.step()) return std::nullopt;
@@ -459,7 +465,8 @@ class SqliteStudy : public StudyStore {
   std::vector<Trial> read_trials(const std::string& where, const std::function<void(Statement&)>& bind) const {
     auto s = prepare(
         "SELECT t.id, t.plan_id, p.hash, t.origin, t.pref_rob, t.pref_util, t.pref_comp, t.state, t.error, t.started, "
-        "t.finished, t.subset, m.robustness, m.utility, m.compression, m.raw, t.parent, t.details FROM trials t JOIN plans p ON p.id = "
+        "t.finished, t.subset, m.robustness, m.utility, m.compression, m.raw, t.parent, t.details FROM trials t JOIN "
+        "plans p ON p.id = "
         "t.plan_id LEFT JOIN metrics m ON m.trial_id = t.id " +
         where + " ORDER BY t.id");
     bind(s);
@@ -502,7 +509,10 @@ class SqliteStudy : public StudyStore {
 
   void put_layer_states(const std::string& key, const nlohmann::json& states) override {
     write([&] {
-      prepare("INSERT OR REPLACE INTO layer_states (key, states) VALUES (?, ?)").bind(1, key).bind(2, states.dump()).step();
+      prepare("INSERT OR REPLACE INTO layer_states (key, states) VALUES (?, ?)")
+          .bind(1, key)
+          .bind(2, states.dump())
+          .step();
     });
   }
   std::optional<nlohmann::json> layer_states(const std::string& key) const override {
@@ -512,7 +522,9 @@ class SqliteStudy : public StudyStore {
     return nlohmann::json::parse(s.text(0));
   }
   void put_blob(const std::string& name, const std::string& bytes) override {
-    write([&] { prepare("INSERT OR REPLACE INTO blobs (name, bytes) VALUES (?, ?)").bind(1, name).bind_blob(2, bytes).step(); });
+    write([&] {
+      prepare("INSERT OR REPLACE INTO blobs (name, bytes) VALUES (?, ?)").bind(1, name).bind_blob(2, bytes).step();
+    });
   }
   std::optional<std::string> blob(const std::string& name) const override {
     auto s = prepare("SELECT bytes FROM blobs WHERE name = ?");

@@ -40,7 +40,8 @@ namespace {
 using test::complete_trial;
 
 std::vector<Trial> sample_trials() {
-  return {complete_trial(1, "uniform", 0.80, 0.60, 0.5), complete_trial(2, "grpo:1", 0.85, 0.55, 0.5, Preference{0.8, 0.1, 0.1}),
+  return {complete_trial(1, "uniform", 0.80, 0.60, 0.5),
+          complete_trial(2, "grpo:1", 0.85, 0.55, 0.5, Preference{0.8, 0.1, 0.1}),
           complete_trial(3, "grpo:2", 0.70, 0.50, 0.5, Preference{0.2, 0.7, 0.1}),
           complete_trial(4, "query", 0.75, 0.65, 0.5, Preference{0.1, 0.8, 0.1}),
           complete_trial(5, "finetune", 0.82, 0.62, 0.5, std::nullopt, 1)};
@@ -158,7 +159,7 @@ class WidgetTests : public QObject {
     QFile table(csv);
     QVERIFY(table.open(QIODevice::ReadOnly));
     const auto lines = QString(table.readAll()).split('\n', Qt::SkipEmptyParts);
-    QCOMPARE(lines.size(), 6);  // header + 5 trials
+    QCOMPARE(lines.size(), 6);                // header + 5 trials
     QVERIFY(lines[1].startsWith("4,query"));  // the front first, by x
   }
 
@@ -213,7 +214,8 @@ class WidgetTests : public QObject {
     PlanCompare view;
     view.setPlans(a, b);
     for (int r = 0; r < view.table()->rowCount(); ++r)
-      if (view.table()->item(r, 0)->text() == "POPE mean F1") QCOMPARE(view.table()->item(r, 3)->text(), QString("+0.050"));
+      if (view.table()->item(r, 0)->text() == "POPE mean F1")
+        QCOMPARE(view.table()->item(r, 3)->text(), QString("+0.050"));
 
     // Ctrl+click a second point of the cloud: it is marked for comparison.
     OperatingPointCloud cloud;
@@ -373,7 +375,8 @@ class WidgetTests : public QObject {
     window.worker().runBaseline("random", 500);
     QTRY_VERIFY_WITH_TIMEOUT(window.jobs()->running(), 10000);
     window.preferences()->slider(0)->setValue(900);
-    QVERIFY2(window.preferences()->proposalText().contains("waiting"), qPrintable(window.preferences()->proposalText()));
+    QVERIFY2(window.preferences()->proposalText().contains("waiting"),
+             qPrintable(window.preferences()->proposalText()));
     window.worker().cancel();
     QCOMPARE(wait_job(finished, "Baseline", 60000).second, QString("cancelled"));
     QTRY_VERIFY_WITH_TIMEOUT(window.preferences()->proposalText().startsWith("s = "), 30000);
