@@ -270,6 +270,11 @@ TEST(TrainingPhases, VisionFirst) {
   EXPECT_STREQ(phases[2].name, "mix");
   for (const auto& p : phases) EXPECT_TRUE(p.new_schedule) << p.name;
   EXPECT_EQ(phases[0].steps + phases[1].steps + phases[2].steps, o.steps);
+  o.first_phase_yes_no_share = 0.5;  // yes/no beside the captions, still no text
+  const auto with_yes_no = training_phases(o);
+  EXPECT_EQ(with_yes_no[0].mix.yes_no_share, 0.5);
+  EXPECT_EQ(with_yes_no[0].mix.caption_share, 1);
+  EXPECT_EQ(with_yes_no[0].mix.fact_share + with_yes_no[0].mix.letter_share + with_yes_no[0].mix.text_problem_share, 0);
 }
 
 // The curriculum's phases add up to the run, skip what is empty, and the

@@ -44,6 +44,7 @@ struct DemoArgs {
   double upper_lr_scale = DemoTrainingOptions{}.upper_lr_scale;
   double text_phase_problems = DemoTrainingOptions{}.text_phase_problem_share;
   double mix_lr_scale = DemoTrainingOptions{}.mix_lr_scale;
+  double first_yes_no = DemoTrainingOptions{}.first_phase_yes_no_share;
   int mix_warmup = DemoTrainingOptions{}.mix_warmup_steps;
   bool tie_embeddings = DemoTrainingOptions{}.tie_embeddings;
   double init_std = DemoTrainingOptions{}.init_std;
@@ -97,6 +98,7 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
   options.training.upper_lr_scale = args.upper_lr_scale;
   options.training.text_phase_problem_share = args.text_phase_problems;
   options.training.mix_lr_scale = args.mix_lr_scale;
+  options.training.first_phase_yes_no_share = args.first_yes_no;
   options.training.mix_warmup_steps = args.mix_warmup;
   const double scale = static_cast<double>(args.steps) / DemoTrainingOptions{}.steps;
   if (args.caption_only_option && args.caption_only_option->count() == 0)
@@ -290,6 +292,10 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
       ->capture_default_str();
   demo->add_flag("--vision-first", demo_args->vision_first,
                  "captions alone before the text phase, and a schedule of its own for the mix");
+  demo->add_option("--first-phase-yes-no", demo_args->first_yes_no,
+                   "with --vision-first: share of yes/no questions beside the captions' 1 in the first phase")
+      ->check(finite_non_negative())
+      ->capture_default_str();
   demo->add_option("--mix-lr-scale", demo_args->mix_lr_scale,
                    "with --vision-first: the mix's peak learning rates as a fraction of --lr and --vision-lr")
       ->check(finite_positive())

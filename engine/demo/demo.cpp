@@ -149,6 +149,7 @@ DemoReport build_demo(const DemoOptions& options) {
         {"image_only_identity", training.image_only_identity},
         {"upper_lr_scale", training.upper_lr_scale},
         {"vision_first", training.vision_first},
+        {"first_phase_yes_no_share", training.first_phase_yes_no_share},
         {"mix_lr_scale", training.mix_lr_scale},
         {"mix_warmup_steps", training.mix_warmup_steps >= 0 ? training.mix_warmup_steps : training.warmup_steps},
         {"init_std", training.init_std},

@@ -157,6 +157,7 @@ std::vector<TrainingPhase> training_phases(const DemoTrainingOptions& o) {
   if (o.vision_first) {
     DemoTrainingOptions pure_captions = captions;
     pure_captions.letter_share = pure_captions.fact_share = 0;
+    pure_captions.yes_no_share = std::max(0.0, o.first_phase_yes_no_share);
     add("captions", o.caption_only_steps, pure_captions, true);
     add("text", o.text_only_steps, text, true);
     const size_t before = phases.size();

@@ -114,6 +114,11 @@ struct DemoTrainingOptions {
   // then stored above them (run H1, docs/demo.md: a text phase on frozen
   // random lower layers lost its facts as soon as those layers learned).
   bool vision_first = false;
+  // With vision_first: yes/no questions beside the captions in the first
+  // phase, at this share against the captions' 1, so that matching a
+  // question's object against the image forms while every layer learns from
+  // images (0 = captions alone).
+  double first_phase_yes_no_share = 0;
   // Peak learning rate of the mix's own schedule (vision_first) as a fraction
   // of lr and vision_lr, and its warm-up steps (negative = warmup_steps). A
   // low, warm-up-free mix keeps what the earlier phases stored where they
