@@ -171,6 +171,27 @@ TEST(Llava, LastPositionOnlyMatchesFullLogits) {
   EXPECT_TRUE(torch::allclose(tail, model->forward(inputs).slice(1, 4), 1e-5, 1e-5));
 }
 
+// Layer dropout: skipping the first layer gives the logits of the same model
+// with that layer's output projections zeroed (the layer as the identity),
+// and differs from the full forward.
+TEST(Llava, SkippingTheFirstLayersActsAsIdentityLayers) {
+  auto model = test::micro_model(9);
+  LlavaInputs inputs;
+  inputs.input_ids = test::random_ids(2, 5, 64, 4);
+  ForwardOptions skip;
+  skip.skip_first_layers = 1;
+  torch::NoGradGuard no_grad;
+  const auto full = model->forward(inputs);
+  const auto skipped = model->forward(inputs, skip);
+  EXPECT_FALSE(torch::allclose(full, skipped, 1e-4, 1e-4));
+  auto& layer0 = model->language_model->model->layers[0];
+  layer0->self_attn->o_proj->weight.zero_();
+  layer0->mlp->down_proj->weight.zero_();
+  EXPECT_TRUE(torch::allclose(model->forward(inputs), skipped, 1e-5, 1e-5));
+  skip.skip_first_layers = 1000;  // more than there are: every layer passed over, still runs
+  EXPECT_EQ(model->forward(inputs, skip).sizes(), full.sizes());
+}
+
 TEST(Llava, ParameterCountsAddUp) {
   auto model = test::micro_model(10);
   const auto counts = count_parameters(model);

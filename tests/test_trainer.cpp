@@ -255,6 +255,38 @@ TEST_F(TrainerTest, ImageOnlyMlpsLeaveAttentionToEveryExample) {
   for (const auto& p : layer0->parameters()) EXPECT_TRUE(p.requires_grad());
 }
 
+// --text-layer-drop 1: text-only examples pass over the image-only layers, so
+// what the layers above learn from them does not depend on those layers'
+// weights at all; without it, it does.
+TEST_F(TrainerTest, TextLayerDropPassesOverTheImageOnlyLayers) {
+  for (double drop : {1.0, 0.0}) {
+    std::vector<std::vector<torch::Tensor>> upper;
+    for (uint64_t lower_seed : {1, 2}) {
+      auto [tokenizer, model] = micro_model();
+      {
+        // Two models that differ in layer 0 only.
+        auto other = micro_model().model;
+        init_random(other, lower_seed);
+        torch::NoGradGuard no_grad;
+        auto from = other->language_model->model->layers[0]->parameters();
+        auto to = model->language_model->model->layers[0]->parameters();
+        for (size_t i = 0; i < to.size(); ++i) to[i].copy_(from[i]);
+      }
+      DemoTrainingOptions options;
+      options.steps = 3;
+      options.batch_size = 4;
+      options.warmup_steps = 1;
+      options.letter_only_steps = options.caption_only_steps = 0;
+      options.text_only_steps = 3;  // text only: layer 0 frozen
+      options.image_only_layers = 1;
+      options.text_layer_drop = drop;
+      train_demo_model(model, tokenizer, clip_preprocessor(32), options);
+      upper.push_back(weights_of(*model->language_model->model->layers[1]));
+    }
+    EXPECT_EQ(same_weights(upper[0], upper[1]), drop == 1.0) << "text_layer_drop " << drop;
+  }
+}
+
 // --vision-first: captions alone, then the text phase, then the mix under a
 // schedule of its own.
 TEST(TrainingPhases, VisionFirst) {

@@ -42,6 +42,7 @@ struct DemoArgs {
   bool image_only_mlps = DemoTrainingOptions{}.image_only_mlps;
   bool image_only_identity = DemoTrainingOptions{}.image_only_identity;
   double upper_lr_scale = DemoTrainingOptions{}.upper_lr_scale;
+  double text_layer_drop = DemoTrainingOptions{}.text_layer_drop;
   double text_phase_problems = DemoTrainingOptions{}.text_phase_problem_share;
   double mix_lr_scale = DemoTrainingOptions{}.mix_lr_scale;
   double first_yes_no = DemoTrainingOptions{}.first_phase_yes_no_share;
@@ -96,6 +97,7 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
   options.training.image_only_mlps = args.image_only_mlps;
   options.training.image_only_identity = args.image_only_identity;
   options.training.upper_lr_scale = args.upper_lr_scale;
+  options.training.text_layer_drop = args.text_layer_drop;
   options.training.text_phase_problem_share = args.text_phase_problems;
   options.training.mix_lr_scale = args.mix_lr_scale;
   options.training.first_phase_yes_no_share = args.first_yes_no;
@@ -285,6 +287,11 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
                  "everything");
   demo->add_flag("--image-only-identity", demo_args->image_only_identity,
                  "with --image-only-layers: those layers start as the identity (output projections zero)");
+  demo->add_option("--text-layer-drop", demo_args->text_layer_drop,
+                   "with --image-only-layers: probability that text-only examples pass over those layers (layer "
+                   "dropout)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   demo->add_option("--upper-lr-scale", demo_args->upper_lr_scale,
                    "with --image-only-layers: in phases with images, the rest of the language model learns at this "
                    "fraction of --lr")

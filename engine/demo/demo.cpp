@@ -148,6 +148,7 @@ DemoReport build_demo(const DemoOptions& options) {
         {"image_only_mlps", training.image_only_mlps},
         {"image_only_identity", training.image_only_identity},
         {"upper_lr_scale", training.upper_lr_scale},
+        {"text_layer_drop", training.text_layer_drop},
         {"vision_first", training.vision_first},
         {"first_phase_yes_no_share", training.first_phase_yes_no_share},
         {"mix_lr_scale", training.mix_lr_scale},

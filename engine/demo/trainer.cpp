@@ -325,7 +325,11 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
       // lm_head only where there is a label: the answer tokens. Each example
       // weighs the same whatever its answer length (a caption would otherwise
       // count four times a yes/no answer), averaged over the whole batch.
-      const auto answer = answer_token_losses(model, inputs, padded.labels, o.tie_embeddings);
+      ForwardOptions forward;
+      const bool text_rows = !batch[begin].has_image && (route || phases[phase].text_only);
+      if (image_only > 0 && o.text_layer_drop > 0 && text_rows && random.chance(o.text_layer_drop))
+        forward.skip_first_layers = image_only;
+      const auto answer = answer_token_losses(model, inputs, padded.labels, o.tie_embeddings, forward);
       auto answer_counts = (padded.labels.slice(1, 1) != kIgnoreLabel).sum(1).clamp_min(1).to(torch::kFloat32);
       auto row_weights = (1.0 / (answer_counts * static_cast<double>(batch.size()))).to(device);
       auto weighted = answer.loss * row_weights.index_select(0, answer.row);

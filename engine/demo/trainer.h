@@ -102,6 +102,11 @@ struct DemoTrainingOptions {
   // of their own, and once images come the new layers grow in below it
   // without first scrambling its input.
   bool image_only_identity = false;
+  // With image_only_layers: the probability that a micro-batch of text-only
+  // examples passes over the image-only layers (layer dropout), so that the
+  // layers above learn to read text whether or not those layers have
+  // transformed it, and pruning them costs grounding more than knowledge.
+  double text_layer_drop = 0;
   // With image_only_layers: in the phases with images, the rest of the
   // language model (the embedding and the layers above) learns at this
   // fraction of lr while the image-only layers and the vision side keep

@@ -26,11 +26,11 @@ PaddedBatch pad_sequences(const std::vector<const std::vector<int64_t>*>& ids,
 }
 
 AnswerTokenLosses answer_token_losses(LlavaModel& model, const LlavaInputs& inputs, const torch::Tensor& labels,
-                                      bool tied) {
+                                      bool tied, const ForwardOptions& forward) {
   const auto device = model->options().device();
   const auto hidden_size = model->config().text.hidden_size;
   // The hidden state at position t predicts the token at t + 1.
-  auto hidden = model->final_hidden(inputs).slice(1, 0, -1).reshape({-1, hidden_size});
+  auto hidden = model->final_hidden(inputs, forward).slice(1, 0, -1).reshape({-1, hidden_size});
   auto targets_grid = labels.slice(1, 1);
   auto targets = targets_grid.reshape({-1});
   auto keep = (targets != kIgnoreLabel).nonzero().squeeze(1);

@@ -29,7 +29,8 @@ struct AnswerTokenLosses {
 // `inputs` holds the batch's ids (and image features); `labels` its labels
 // (CPU). With `tied`, the logits come from the input embedding (the demo
 // trainer ties lm_head to it); otherwise from lm_head.
+// `forward` passes options to the forward pass (e.g. layers to skip).
 AnswerTokenLosses answer_token_losses(LlavaModel& model, const LlavaInputs& inputs, const torch::Tensor& labels,
-                                      bool tied = false);
+                                      bool tied = false, const ForwardOptions& forward = {});
 
 }  // namespace hipp

@@ -1,5 +1,6 @@
 #include "model/llava.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -340,7 +341,9 @@ torch::Tensor LlavaModelImpl::final_hidden(const LlavaInputs& inputs, const Forw
   auto [cos, sin] = rope_tables(positions, tc, x.scalar_type());
 
   auto& lm = language_model->model;
-  for (size_t l = 0; l < lm->layers.size(); ++l) {
+  const auto first =
+      static_cast<size_t>(std::clamp<int64_t>(options.skip_first_layers, 0, static_cast<int64_t>(lm->layers.size())));
+  for (size_t l = first; l < lm->layers.size(); ++l) {
     x = lm->layers[l]->forward(x, cos, sin, mask, static_cast<int64_t>(l), options.tap);
     if (options.tap) options.tap("layer.out", static_cast<int64_t>(l), x);
   }

@@ -218,6 +218,9 @@ struct LlavaInputs {
 struct ForwardOptions {
   Tap tap;                          // optional
   bool last_position_only = false;  // logits for the final position only: [B, 1, V]
+  // Training only (layer dropout): the first N decoder layers are passed
+  // over, as if their output projections were zero.
+  int64_t skip_first_layers = 0;
 };
 
 class LlavaModelImpl : public torch::nn::Module {
