@@ -326,8 +326,9 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
       // weighs the same whatever its answer length (a caption would otherwise
       // count four times a yes/no answer), averaged over the whole batch.
       ForwardOptions forward;
-      const bool text_rows = !batch[begin].has_image && (route || phases[phase].text_only);
-      if (image_only > 0 && o.text_layer_drop > 0 && text_rows && random.chance(o.text_layer_drop))
+      // With image-only layers a micro-batch is all text or all images
+      // (routed, or a text-only phase), so its first row says which.
+      if (image_only > 0 && o.text_layer_drop > 0 && !batch[begin].has_image && random.chance(o.text_layer_drop))
         forward.skip_first_layers = image_only;
       const auto answer = answer_token_losses(model, inputs, padded.labels, o.tie_embeddings, forward);
       auto answer_counts = (padded.labels.slice(1, 1) != kIgnoreLabel).sum(1).clamp_min(1).to(torch::kFloat32);
