@@ -192,6 +192,24 @@ TEST(Llava, SkippingTheFirstLayersActsAsIdentityLayers) {
   EXPECT_EQ(model->forward(inputs, skip).sizes(), full.sizes());
 }
 
+// MLP dropout: passing over layer 1's MLP gives the logits of the same model
+// with that MLP's down projection zeroed, and differs from the full forward.
+TEST(Llava, SkippingAnMlpActsAsAZeroMlp) {
+  auto model = test::micro_model(9);
+  LlavaInputs inputs;
+  inputs.input_ids = test::random_ids(2, 5, 64, 4);
+  ForwardOptions skip;
+  skip.skip_mlp_mask = uint64_t{1} << 1;
+  torch::NoGradGuard no_grad;
+  const auto full = model->forward(inputs);
+  const auto skipped = model->forward(inputs, skip);
+  EXPECT_FALSE(torch::allclose(full, skipped, 1e-4, 1e-4));
+  model->language_model->model->layers[1]->mlp->down_proj->weight.zero_();
+  EXPECT_TRUE(torch::allclose(model->forward(inputs), skipped, 1e-5, 1e-5));
+  skip.skip_mlp_mask = ~uint64_t{0};  // bits past the last layer are ignored
+  EXPECT_EQ(model->forward(inputs, skip).sizes(), full.sizes());
+}
+
 TEST(Llava, ParameterCountsAddUp) {
   auto model = test::micro_model(10);
   const auto counts = count_parameters(model);

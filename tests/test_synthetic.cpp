@@ -116,7 +116,7 @@ TEST_F(PopeRules, AdversarialTakesTheMostCooccurringAbsent) {
 TEST(Synthetic, ProblemsHaveValidAnswers) {
   SceneRandom random(9);
   SceneOptions options;
-  std::set<std::string> skills;
+  std::set<std::string> skills, image_skills;
   for (int i = 0; i < 200; ++i) {
     const auto scene = make_scene(random, options);
     const auto p = image_problem(scene, random);
@@ -132,6 +132,16 @@ TEST(Synthetic, ProblemsHaveValidAnswers) {
           if (scene_categories()[c].name == p.choices[k]) category = static_cast<int>(c);
         EXPECT_EQ(scene.contains(category), static_cast<int>(k) == p.answer) << p.choices[k];
       }
+    }
+    image_skills.insert(p.skill);
+    if (p.skill == "locate objects") {
+      // The answer names the object at the asked end of the scene; the
+      // other options name other objects, present or not.
+      const bool left = p.question == "Which object is furthest left?";
+      ASSERT_TRUE(left || p.question == "Which object is furthest right?") << p.question;
+      const auto& end = left ? scene.objects.front() : scene.objects.back();
+      EXPECT_EQ(p.choices[static_cast<size_t>(p.answer)], scene_categories()[static_cast<size_t>(end.category)].name);
+      EXPECT_EQ(p.choices.size(), 3u);
     }
     const auto t = text_problem(random);
     EXPECT_FALSE(t.has_image());
@@ -152,6 +162,7 @@ TEST(Synthetic, ProblemsHaveValidAnswers) {
     EXPECT_EQ(named, 1) << t.question;
   }
   EXPECT_EQ(skills, (std::set<std::string>{"name the kind", "name the place"}));
+  EXPECT_EQ(image_skills, (std::set<std::string>{"find objects", "count objects", "locate objects"}));
 }
 
 // The knowledge body: distinct two-word names, facts that neither word alone

@@ -287,6 +287,46 @@ TEST_F(TrainerTest, TextLayerDropPassesOverTheImageOnlyLayers) {
   }
 }
 
+// --text-mlp-drop 1: text-only examples pass over the image-only layers'
+// MLPs, so what the layers above learn from them does not depend on those
+// MLPs' weights; without it, it does, and so it does with the dropout kept to
+// the phases with images (--drop-with-images-only) in a text-only run.
+TEST_F(TrainerTest, TextMlpDropPassesOverTheImageOnlyMlps) {
+  struct Case {
+    double drop;
+    bool images_only;
+    bool independent;
+  };
+  for (const Case c : {Case{1.0, false, true}, Case{0.0, false, false}, Case{1.0, true, false}}) {
+    std::vector<std::vector<torch::Tensor>> upper;
+    for (uint64_t mlp_seed : {1, 2}) {
+      auto [tokenizer, model] = micro_model();
+      {
+        // Two models that differ in layer 0's MLP only.
+        auto other = micro_model().model;
+        init_random(other, mlp_seed);
+        torch::NoGradGuard no_grad;
+        auto from = other->language_model->model->layers[0]->mlp->parameters();
+        auto to = model->language_model->model->layers[0]->mlp->parameters();
+        for (size_t i = 0; i < to.size(); ++i) to[i].copy_(from[i]);
+      }
+      DemoTrainingOptions options;
+      options.steps = 3;
+      options.batch_size = 4;
+      options.warmup_steps = 1;
+      options.letter_only_steps = options.caption_only_steps = 0;
+      options.text_only_steps = 3;  // text only: layer 0 frozen
+      options.image_only_layers = 1;
+      options.text_mlp_drop = c.drop;
+      options.drop_with_images_only = c.images_only;
+      train_demo_model(model, tokenizer, clip_preprocessor(32), options);
+      upper.push_back(weights_of(*model->language_model->model->layers[1]));
+    }
+    EXPECT_EQ(same_weights(upper[0], upper[1]), c.independent)
+        << "text_mlp_drop " << c.drop << (c.images_only ? " with images only" : "");
+  }
+}
+
 // --vision-first: captions alone, then the text phase, then the mix under a
 // schedule of its own.
 TEST(TrainingPhases, VisionFirst) {

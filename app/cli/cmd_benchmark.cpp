@@ -43,6 +43,8 @@ struct DemoArgs {
   bool image_only_identity = DemoTrainingOptions{}.image_only_identity;
   double upper_lr_scale = DemoTrainingOptions{}.upper_lr_scale;
   double text_layer_drop = DemoTrainingOptions{}.text_layer_drop;
+  double text_mlp_drop = DemoTrainingOptions{}.text_mlp_drop;
+  bool drop_with_images_only = false;
   double text_phase_problems = DemoTrainingOptions{}.text_phase_problem_share;
   double mix_lr_scale = DemoTrainingOptions{}.mix_lr_scale;
   double first_yes_no = DemoTrainingOptions{}.first_phase_yes_no_share;
@@ -50,6 +52,7 @@ struct DemoArgs {
   bool tie_embeddings = DemoTrainingOptions{}.tie_embeddings;
   double init_std = DemoTrainingOptions{}.init_std;
   bool qk_fan_in = DemoTrainingOptions{}.qk_fan_in_init;
+  double embed_init_std = DemoTrainingOptions{}.embed_init_std;
   std::vector<double> mix;
   bool require_quality = false;
   // Set when the option was given: a --steps without them scales the
@@ -98,6 +101,8 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
   options.training.image_only_identity = args.image_only_identity;
   options.training.upper_lr_scale = args.upper_lr_scale;
   options.training.text_layer_drop = args.text_layer_drop;
+  options.training.text_mlp_drop = args.text_mlp_drop;
+  options.training.drop_with_images_only = args.drop_with_images_only;
   options.training.text_phase_problem_share = args.text_phase_problems;
   options.training.mix_lr_scale = args.mix_lr_scale;
   options.training.first_phase_yes_no_share = args.first_yes_no;
@@ -112,6 +117,7 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
   options.training.tie_embeddings = args.tie_embeddings;
   options.training.init_std = args.init_std;
   options.training.qk_fan_in_init = args.qk_fan_in;
+  options.training.embed_init_std = args.embed_init_std;
   if (!args.mix.empty()) {
     options.training.caption_share = args.mix[0];
     options.training.yes_no_share = args.mix[1];
@@ -292,6 +298,13 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
                    "dropout)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
+  demo->add_option("--text-mlp-drop", demo_args->text_mlp_drop,
+                   "with --image-only-layers: probability, drawn per layer, that text-only examples pass over each "
+                   "of those layers' MLPs (MLP dropout)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  demo->add_flag("--drop-with-images-only", demo_args->drop_with_images_only,
+                 "--text-layer-drop and --text-mlp-drop only in the phases with images (after the text phase)");
   demo->add_option("--upper-lr-scale", demo_args->upper_lr_scale,
                    "with --image-only-layers: in phases with images, the rest of the language model learns at this "
                    "fraction of --lr")
@@ -320,8 +333,12 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
   auto* qk_option = demo->add_option("--qk-fan-in-init", demo_args->qk_fan_in,
                                      "decoder query/key weights at 1/sqrt(fan_in) (true/false)")
                         ->capture_default_str();
+  auto* embed_option = demo->add_option("--embed-init-std", demo_args->embed_init_std,
+                                        "std of the initial token embedding and lm_head (0 = --init-std)")
+                           ->check(finite_non_negative())
+                           ->capture_default_str();
   // A continued model keeps its shape and weights: the options that make new ones do not apply.
-  init_from_option->excludes(init_std_option)->excludes(qk_option);
+  init_from_option->excludes(init_std_option)->excludes(qk_option)->excludes(embed_option);
   demo->add_option("--mix", demo_args->mix,
                    "task shares after the first phases: "
                    "captions,yes-no,image-problems,text-problems[,letter-drills[,image-words[,facts]]]")

@@ -230,15 +230,26 @@ SqaProblem image_problem(const Scene& scene, SceneRandom& random) {
     for (int k = 2; k <= 4; ++k) choices.push_back(kCountWords[k]);
     if (n < 2 || n > 4) choices[0] = answer;
   } else {
-    p.skill = "compare positions";
-    std::vector<int> picks = {0, static_cast<int>(scene.objects.size()) - 1};
-    if (scene.objects.size() > 2) picks[random.below(2)] = 1;
-    const auto& left = categories[static_cast<size_t>(scene.objects[static_cast<size_t>(picks[0])].category)].name;
-    const auto& right = categories[static_cast<size_t>(scene.objects[static_cast<size_t>(picks[1])].category)].name;
+    // The object at one end of the scene (objects are sorted left to
+    // right, as the captions name them), against the scene's other objects
+    // and then absent ones: one value read from the image, then its option,
+    // as in counting.
+    p.skill = "locate objects";
     const bool ask_left = random.chance(0.5);
-    p.question = std::string("Which object is further ") + (ask_left ? "left" : "right") + "?";
-    answer = ask_left ? left : right;
-    choices = {left, right};
+    const auto& end = ask_left ? scene.objects.front() : scene.objects.back();
+    p.question = std::string("Which object is furthest ") + (ask_left ? "left" : "right") + "?";
+    answer = categories[static_cast<size_t>(end.category)].name;
+    choices.push_back(answer);
+    std::vector<int> present, absent;
+    for (const auto& o : scene.objects)
+      if (o.category != end.category) present.push_back(o.category);
+    for (int c = 0; c < static_cast<int>(categories.size()); ++c)
+      if (!scene.contains(c)) absent.push_back(c);
+    random.shuffle(present);
+    random.shuffle(absent);
+    present.insert(present.end(), absent.begin(), absent.end());
+    for (size_t i = 0; choices.size() < 3 && i < present.size(); ++i)
+      choices.push_back(categories[static_cast<size_t>(present[i])].name);
   }
   random.shuffle(choices);
   p.choices = choices;

@@ -82,6 +82,12 @@ DemoReport build_demo(const DemoOptions& options) {
         for (auto* linear : {layer->self_attn->q_proj.get(), layer->self_attn->k_proj.get()})
           linear->weight.normal_(0, 1.0 / std::sqrt(static_cast<double>(linear->weight.size(1))));
     }
+    if (options.training.embed_init_std > 0 && !start_from) {
+      torch::NoGradGuard no_grad;
+      torch::manual_seed(options.training.seed + 103);
+      model->language_model->model->embed_tokens->weight.normal_(0, options.training.embed_init_std);
+      model->language_model->lm_head->weight.normal_(0, options.training.embed_init_std);
+    }
     const auto preprocessor = start_from ? start_from->preprocessor : clip_preprocessor(config.vision.image_size);
 
     DemoTrainingOptions training = options.training;
@@ -149,11 +155,14 @@ DemoReport build_demo(const DemoOptions& options) {
         {"image_only_identity", training.image_only_identity},
         {"upper_lr_scale", training.upper_lr_scale},
         {"text_layer_drop", training.text_layer_drop},
+        {"text_mlp_drop", training.text_mlp_drop},
+        {"drop_with_images_only", training.drop_with_images_only},
         {"vision_first", training.vision_first},
         {"first_phase_yes_no_share", training.first_phase_yes_no_share},
         {"mix_lr_scale", training.mix_lr_scale},
         {"mix_warmup_steps", training.mix_warmup_steps >= 0 ? training.mix_warmup_steps : training.warmup_steps},
         {"init_std", training.init_std},
+        {"embed_init_std", training.embed_init_std},
         {"device", options.device.str()},
         {"tie_embeddings", training.tie_embeddings},
         {"weight_decay", training.weight_decay},

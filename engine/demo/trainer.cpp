@@ -328,8 +328,12 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
       ForwardOptions forward;
       // With image-only layers a micro-batch is all text or all images
       // (routed, or a text-only phase), so its first row says which.
-      if (image_only > 0 && o.text_layer_drop > 0 && !batch[begin].has_image && random.chance(o.text_layer_drop))
-        forward.skip_first_layers = image_only;
+      const bool may_drop =
+          image_only > 0 && !batch[begin].has_image && !(o.drop_with_images_only && phases[phase].text_only);
+      if (may_drop && o.text_layer_drop > 0 && random.chance(o.text_layer_drop)) forward.skip_first_layers = image_only;
+      if (may_drop && o.text_mlp_drop > 0)
+        for (int64_t l = 0; l < std::min<int64_t>(image_only, 64); ++l)
+          if (random.chance(o.text_mlp_drop)) forward.skip_mlp_mask |= uint64_t{1} << l;
       const auto answer = answer_token_losses(model, inputs, padded.labels, o.tie_embeddings, forward);
       auto answer_counts = (padded.labels.slice(1, 1) != kIgnoreLabel).sum(1).clamp_min(1).to(torch::kFloat32);
       auto row_weights = (1.0 / (answer_counts * static_cast<double>(batch.size()))).to(device);

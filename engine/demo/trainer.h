@@ -107,6 +107,14 @@ struct DemoTrainingOptions {
   // layers above learn to read text whether or not those layers have
   // transformed it, and pruning them costs grounding more than knowledge.
   double text_layer_drop = 0;
+  // With image_only_layers: the probability that a micro-batch of text-only
+  // examples passes over each image-only layer's MLP, drawn per layer (MLP
+  // dropout): the layers above learn to read text with or without each of
+  // those MLPs, the units that structured pruning removes.
+  double text_mlp_drop = 0;
+  // The layer and MLP dropout above only in the phases with images, once the
+  // text phase has stored the knowledge reading text through those layers.
+  bool drop_with_images_only = false;
   // With image_only_layers: in the phases with images, the rest of the
   // language model (the embedding and the layers above) learns at this
   // fraction of lr while the image-only layers and the vision side keep
@@ -143,6 +151,11 @@ struct DemoTrainingOptions {
   double init_std = 0.05;
   // Decoder query/key projections at 1/sqrt(fan_in) whatever init_std is.
   bool qk_fan_in_init = false;
+  // Initial scale of the token embedding (and lm_head); 0 = init_std. A
+  // larger one keeps a token's own embedding large against what the first
+  // MLPs add to it, so that text read by the layers above depends less on
+  // those MLPs' transform of it (docs/demo.md, run H18).
+  double embed_init_std = 0;
   SceneOptions scene;
   int log_every = 50;
   std::function<void(const TrainProgress&)> progress;

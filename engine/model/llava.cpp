@@ -247,8 +247,9 @@ LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const TextConfig& c, const DecoderL
 }
 
 torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                             const torch::Tensor& mask, int64_t layer, const Tap& tap) {
+                                             const torch::Tensor& mask, int64_t layer, const Tap& tap, bool skip_mlp) {
   auto h = x + self_attn(input_layernorm(x), cos, sin, mask, layer, tap);
+  if (skip_mlp) return h;
   return h + mlp(post_attention_layernorm(h), layer, tap);
 }
 
@@ -344,7 +345,8 @@ torch::Tensor LlavaModelImpl::final_hidden(const LlavaInputs& inputs, const Forw
   const auto first =
       static_cast<size_t>(std::clamp<int64_t>(options.skip_first_layers, 0, static_cast<int64_t>(lm->layers.size())));
   for (size_t l = first; l < lm->layers.size(); ++l) {
-    x = lm->layers[l]->forward(x, cos, sin, mask, static_cast<int64_t>(l), options.tap);
+    const bool skip_mlp = l < 64 && ((options.skip_mlp_mask >> l) & 1U) != 0;
+    x = lm->layers[l]->forward(x, cos, sin, mask, static_cast<int64_t>(l), options.tap, skip_mlp);
     if (options.tap) options.tap("layer.out", static_cast<int64_t>(l), x);
   }
   if (options.last_position_only) x = x.slice(1, t - 1);

@@ -179,7 +179,7 @@ class LlamaDecoderLayerImpl : public torch::nn::Module {
  public:
   LlamaDecoderLayerImpl(const TextConfig& c, const DecoderLayerWidths& w, const torch::TensorOptions& options);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        const torch::Tensor& mask, int64_t layer, const Tap& tap);
+                        const torch::Tensor& mask, int64_t layer, const Tap& tap, bool skip_mlp = false);
   LlamaAttention self_attn{nullptr};
   LlamaMlp mlp{nullptr};
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
@@ -221,6 +221,9 @@ struct ForwardOptions {
   // Training only (layer dropout): the first N decoder layers are passed
   // over, as if their output projections were zero.
   int64_t skip_first_layers = 0;
+  // Training only (MLP dropout): bit l passes over layer l's MLP, as if its
+  // down projection were zero.
+  uint64_t skip_mlp_mask = 0;
 };
 
 class LlavaModelImpl : public torch::nn::Module {
