@@ -75,8 +75,8 @@ TEST(DemoData, CommittedDemoTradesRobustnessForUtility) {
     return Scores{out.metrics.raw.value("pope_mean_f1", 0.0), out.metrics.raw["scienceqa"].value("accuracy", 0.0)};
   };
   const Scores uniform = score(-1), spare_early = score(0), spare_late = score(1);
-  const auto& dense = store->study().dense.at("full");
-  const Scores whole{dense.value("pope_mean_f1", 0.0), dense["scienceqa"].value("accuracy", 0.0)};
+  const auto dense = session.dense_result("full", {});
+  const Scores whole{dense.pope_mean_f1, dense.sqa.accuracy};
   EXPECT_GE(std::max(whole.pope - uniform.pope, whole.sqa - uniform.sqa), 0.03)
       << "uniform pruning at s = 0.5 costs too little to explore";
   EXPECT_GE(spare_early.pope - spare_late.pope, 0.05) << "sparing the early layers should keep POPE";

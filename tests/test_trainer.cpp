@@ -10,6 +10,21 @@
 namespace hipp {
 namespace {
 
+// The trainer's mechanisms on their own: the plain curriculum (text phase,
+// captions, mix) without the demo recipe's vision-first phases, image-only
+// layers, MLP dropout and embedding scale (each test adds what it checks).
+DemoTrainingOptions plain_training() {
+  DemoTrainingOptions o;
+  o.vision_first = false;
+  o.first_phase_yes_no_share = 0;
+  o.image_only_layers = 0;
+  o.mix_lr_scale = 1;
+  o.mix_warmup_steps = -1;
+  o.mlp_drop = 0;
+  o.embed_init_std = 0;
+  return o;
+}
+
 class TrainerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -39,7 +54,7 @@ test::TempDir* TrainerTest::dir_ = nullptr;
 TEST_F(TrainerTest, LabelsCoverOnlyTheAnswerAndEos) {
   auto tokenizer = Tokenizer::load(dir_->file("tokenizer.model"));
   auto config = preset_config("micro", tokenizer.vocab_size(), tokenizer.piece_id("<image>"));
-  DemoTrainingOptions options;
+  DemoTrainingOptions options = plain_training();
   SceneRandom random(4);
   int with_image = 0;
   for (int i = 0; i < 50; ++i) {
@@ -63,7 +78,7 @@ TEST_F(TrainerTest, LabelsCoverOnlyTheAnswerAndEos) {
 
 TEST_F(TrainerTest, AFewStepsLowerTheLoss) {
   auto [tokenizer, model] = micro_model();
-  DemoTrainingOptions options;
+  DemoTrainingOptions options = plain_training();
   options.steps = 40;
   options.batch_size = 8;
   options.micro_batch = 4;
@@ -99,7 +114,7 @@ TEST_F(TrainerTest, AFewStepsLowerTheLoss) {
 
 TEST_F(TrainerTest, LetterDrillsComeFirstUnderTheirOwnSchedule) {
   auto [tokenizer, model] = micro_model();
-  DemoTrainingOptions options;
+  DemoTrainingOptions options = plain_training();
   options.steps = 20;
   options.batch_size = 8;
   options.micro_batch = 8;
@@ -130,7 +145,7 @@ TEST_F(TrainerTest, LetterDrillsComeFirstUnderTheirOwnSchedule) {
 // warm-up is 0; the phases before it keep the full rate.
 TEST_F(TrainerTest, MixScheduleHasItsOwnPeakAndWarmup) {
   auto [tokenizer, model] = micro_model();
-  DemoTrainingOptions options;
+  DemoTrainingOptions options = plain_training();
   options.steps = 24;
   options.batch_size = 4;
   options.micro_batch = 4;
@@ -183,7 +198,7 @@ TEST_F(TrainerTest, FrozenLowerLayersLearnNothingInTheTextPhase) {
   ASSERT_GE(layers.size(), 2u);
   const auto layer0 = weights_of(*layers[0]), layer1 = weights_of(*layers[1]);
   const auto embedding = model->language_model->model->embed_tokens->weight.detach().clone();
-  DemoTrainingOptions options;
+  DemoTrainingOptions options = plain_training();
   options.steps = 6;
   options.batch_size = 4;
   options.warmup_steps = 1;
@@ -211,7 +226,7 @@ TEST_F(TrainerTest, TextOnlyExamplesDoNotTrainImageOnlyLayers) {
     auto [tokenizer, model] = micro_model();
     auto& layer0 = model->language_model->model->layers[0];
     const auto before = weights_of(*layer0);
-    DemoTrainingOptions options;
+    DemoTrainingOptions options = plain_training();
     options.steps = 3;
     options.batch_size = 4;
     options.warmup_steps = 1;
@@ -236,7 +251,7 @@ TEST_F(TrainerTest, ImageOnlyMlpsLeaveAttentionToEveryExample) {
   auto& layer0 = model->language_model->model->layers[0];
   const auto mlp = weights_of(*layer0->mlp), norm = weights_of(*layer0->post_attention_layernorm);
   const auto attention = weights_of(*layer0->self_attn);
-  DemoTrainingOptions options;
+  DemoTrainingOptions options = plain_training();
   options.steps = 4;
   options.batch_size = 4;
   options.warmup_steps = 1;
@@ -272,7 +287,7 @@ TEST_F(TrainerTest, TextLayerDropPassesOverTheImageOnlyLayers) {
         auto to = model->language_model->model->layers[0]->parameters();
         for (size_t i = 0; i < to.size(); ++i) to[i].copy_(from[i]);
       }
-      DemoTrainingOptions options;
+      DemoTrainingOptions options = plain_training();
       options.steps = 3;
       options.batch_size = 4;
       options.warmup_steps = 1;
@@ -310,7 +325,7 @@ TEST_F(TrainerTest, TextMlpDropPassesOverTheImageOnlyMlps) {
         auto to = model->language_model->model->layers[0]->mlp->parameters();
         for (size_t i = 0; i < to.size(); ++i) to[i].copy_(from[i]);
       }
-      DemoTrainingOptions options;
+      DemoTrainingOptions options = plain_training();
       options.steps = 3;
       options.batch_size = 4;
       options.warmup_steps = 1;
@@ -330,7 +345,7 @@ TEST_F(TrainerTest, TextMlpDropPassesOverTheImageOnlyMlps) {
 // --vision-first: captions alone, then the text phase, then the mix under a
 // schedule of its own.
 TEST(TrainingPhases, VisionFirst) {
-  DemoTrainingOptions o;
+  DemoTrainingOptions o = plain_training();
   o.vision_first = true;
   const auto phases = training_phases(o);
   ASSERT_EQ(phases.size(), 3u);
@@ -349,10 +364,29 @@ TEST(TrainingPhases, VisionFirst) {
   EXPECT_EQ(with_yes_no[0].mix.fact_share + with_yes_no[0].mix.letter_share + with_yes_no[0].mix.text_problem_share, 0);
 }
 
-// The curriculum's phases add up to the run, skip what is empty, and the
-// text phase draws drills and facts only, half and half.
-TEST(TrainingPhases, CurriculumOfTheDefaults) {
-  DemoTrainingOptions o;
+// The demo's recipe (docs/demo.md, Training): captions and yes/no first,
+// then the text phase, then the mix at 0.4 of the rate without warm-up.
+TEST(TrainingPhases, TheDefaultsAreTheDemoRecipe) {
+  const DemoTrainingOptions o;
+  const auto phases = training_phases(o);
+  ASSERT_EQ(phases.size(), 3u);
+  EXPECT_STREQ(phases[0].name, "captions");
+  EXPECT_EQ(phases[0].steps, 1000);
+  EXPECT_EQ(phases[0].mix.yes_no_share, phases[0].mix.caption_share);
+  EXPECT_STREQ(phases[1].name, "text");
+  EXPECT_EQ(phases[1].steps, 2000);
+  EXPECT_STREQ(phases[2].name, "mix");
+  EXPECT_EQ(phases[2].steps, 4000);
+  EXPECT_EQ(phases[2].lr_scale, 0.4);
+  EXPECT_EQ(phases[2].warmup_steps, 0);
+  EXPECT_EQ(o.image_only_layers, 4);
+  EXPECT_GT(o.embed_init_std, o.init_std);
+}
+
+// The text-first curriculum's phases add up to the run, skip what is empty,
+// and the text phase draws drills and facts only, half and half.
+TEST(TrainingPhases, TextFirstCurriculum) {
+  DemoTrainingOptions o = plain_training();
   o.steps = 5000;
   o.letter_only_steps = 0;
   o.text_only_steps = 2000;
@@ -390,7 +424,7 @@ TEST(TrainingPhases, CurriculumOfTheDefaults) {
 TEST_F(TrainerTest, CancelStopsTraining) {
   auto [tokenizer, model] = micro_model();
   std::atomic<bool> cancel{true};
-  DemoTrainingOptions options;
+  DemoTrainingOptions options = plain_training();
   options.steps = 5;
   options.batch_size = 2;
   options.cancel = &cancel;

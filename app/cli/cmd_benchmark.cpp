@@ -44,6 +44,7 @@ struct DemoArgs {
   double upper_lr_scale = DemoTrainingOptions{}.upper_lr_scale;
   double text_layer_drop = DemoTrainingOptions{}.text_layer_drop;
   double text_mlp_drop = DemoTrainingOptions{}.text_mlp_drop;
+  double mlp_drop = DemoTrainingOptions{}.mlp_drop;
   bool drop_with_images_only = false;
   double text_phase_problems = DemoTrainingOptions{}.text_phase_problem_share;
   double mix_lr_scale = DemoTrainingOptions{}.mix_lr_scale;
@@ -102,6 +103,7 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
   options.training.upper_lr_scale = args.upper_lr_scale;
   options.training.text_layer_drop = args.text_layer_drop;
   options.training.text_mlp_drop = args.text_mlp_drop;
+  options.training.mlp_drop = args.mlp_drop;
   options.training.drop_with_images_only = args.drop_with_images_only;
   options.training.text_phase_problem_share = args.text_phase_problems;
   options.training.mix_lr_scale = args.mix_lr_scale;
@@ -265,7 +267,8 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
   demo_args->caption_only_option =
       demo->add_option(
               "--caption-only-steps", demo_args->caption_only,
-              "steps of captions (with letter drills and facts) before the full mix (default scaled with --steps)")
+              "steps of the caption phase (with --text-first: captions, drills and facts after the text phase; "
+              "default scaled with --steps)")
           ->check(CLI::NonNegativeNumber)
           ->capture_default_str();
   demo_args->letter_only_option =
@@ -303,6 +306,11 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
                    "of those layers' MLPs (MLP dropout)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
+  demo->add_option("--mlp-drop", demo_args->mlp_drop,
+                   "probability, drawn per layer, that a micro-batch passes over each decoder layer's MLP "
+                   "(stochastic depth)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   demo->add_flag("--drop-with-images-only", demo_args->drop_with_images_only,
                  "--text-layer-drop and --text-mlp-drop only in the phases with images (after the text phase)");
   demo->add_option("--upper-lr-scale", demo_args->upper_lr_scale,
@@ -310,8 +318,9 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
                    "fraction of --lr")
       ->check(finite_positive())
       ->capture_default_str();
-  demo->add_flag("--vision-first", demo_args->vision_first,
-                 "captions alone before the text phase, and a schedule of its own for the mix");
+  demo->add_flag("--vision-first,!--text-first", demo_args->vision_first,
+                 "captions (and yes/no) before the text phase, and a schedule of its own for the mix (the "
+                 "default); --text-first: the text phase, then captions, then the mix");
   demo->add_option("--first-phase-yes-no", demo_args->first_yes_no,
                    "with --vision-first: share of yes/no questions beside the captions' 1 in the first phase")
       ->check(finite_non_negative())
@@ -320,9 +329,9 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
                    "with --vision-first: the mix's peak learning rates as a fraction of --lr and --vision-lr")
       ->check(finite_positive())
       ->capture_default_str();
-  demo->add_option("--mix-warmup", demo_args->mix_warmup,
-                   "with --vision-first: warm-up steps of the mix's schedule (default: --warmup)")
-      ->check(CLI::NonNegativeNumber);
+  demo->add_option("--mix-warmup", demo_args->mix_warmup, "with --vision-first: warm-up steps of the mix's schedule")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   demo->add_option("--tie-embeddings", demo_args->tie_embeddings,
                    "train with lm_head tied to the embedding (true/false)")
       ->capture_default_str();

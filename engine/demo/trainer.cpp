@@ -334,6 +334,9 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
       if (may_drop && o.text_mlp_drop > 0)
         for (int64_t l = 0; l < std::min<int64_t>(image_only, 64); ++l)
           if (random.chance(o.text_mlp_drop)) forward.skip_mlp_mask |= uint64_t{1} << l;
+      if (o.mlp_drop > 0)
+        for (size_t l = 0; l < std::min<size_t>(model->language_model->model->layers.size(), 64); ++l)
+          if (random.chance(o.mlp_drop)) forward.skip_mlp_mask |= uint64_t{1} << l;
       const auto answer = answer_token_losses(model, inputs, padded.labels, o.tie_embeddings, forward);
       auto answer_counts = (padded.labels.slice(1, 1) != kIgnoreLabel).sum(1).clamp_min(1).to(torch::kFloat32);
       auto row_weights = (1.0 / (answer_counts * static_cast<double>(batch.size()))).to(device);
