@@ -59,7 +59,19 @@ inline CLI::Validator finite_positive() {
       },
       "FINITE > 0");
 }
-inline CLI::Validator finite_non_negative() { return finite_range(0.0, std::numeric_limits<double>::max()); }
+inline CLI::Validator finite_non_negative() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        try {
+          size_t used = 0;
+          const double value = std::stod(text, &used);
+          if (used == text.size() && std::isfinite(value) && value >= 0) return "";
+        } catch (const std::exception&) {
+        }
+        return text + " is not a finite number of at least 0";
+      },
+      "FINITE >= 0");
+}
 
 // Applies --threads and --seed to LibTorch.
 void apply_common(const CommonOptions& common);
