@@ -4,6 +4,7 @@
 //
 //   bench_tradeoff MODEL_DIR BENCH_DIR [--sparsity S ...] [--samples K]
 //                  [--subset POPE_PER_SPLIT,SQA | --full] [--seed N] [--random-only]
+//                  [--single-layers]
 //
 // At every sparsity: the uniform plan, the first or the second half of the
 // layers spared (their share of the budget a tenth of the others'), each
@@ -15,12 +16,18 @@
 // against the dense model, the best plan on each axis against uniform, and
 // the best trading pair: the plans A and B with the largest
 // min(POPE_A - POPE_B, ScienceQA_B - ScienceQA_A).
+//
+// --single-layers first prunes each layer alone, as far as r_max allows, the
+// others intact, and prints POPE and ScienceQA (image and no-image problems
+// apart): which layer each objective depends on, and whether one layer
+// decides both.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <string>
 #include <unistd.h>
@@ -50,7 +57,7 @@ int main(int argc, char** argv) {
     if (argc < 3) {
       std::fprintf(stderr,
                    "usage: bench_tradeoff MODEL_DIR BENCH_DIR [--sparsity S ...] [--samples K] "
-                   "[--subset POPE_PER_SPLIT,SQA | --full] [--seed N] [--random-only]\n");
+                   "[--subset POPE_PER_SPLIT,SQA | --full] [--seed N] [--random-only] [--single-layers]\n");
       return 2;
     }
     use_threads(0);
@@ -58,7 +65,7 @@ int main(int argc, char** argv) {
     std::vector<double> sparsities;
     int samples = 24;
     unsigned seed = 1;
-    bool full = false, random_only = false;
+    bool full = false, random_only = false, single_layers = false;
     StudySettings settings;
     settings.subset.pope_per_split = 50;
     settings.subset.sqa = 100;
@@ -75,6 +82,8 @@ int main(int argc, char** argv) {
         full = true;
       } else if (a == "--random-only") {
         random_only = true;
+      } else if (a == "--single-layers") {
+        single_layers = true;
       } else if (a == "--subset" && has_value) {
         const std::string spec = argv[++i];
         const auto comma = spec.find(',');
@@ -104,6 +113,34 @@ int main(int argc, char** argv) {
                         std::to_string(settings.subset.sqa) + " ScienceQA")
                            .c_str(),
                 layers, samples);
+    if (single_layers) {
+      std::printf("\neach layer alone pruned (the others intact)\n%-8s %6s %7s %7s %7s %9s\n", "layer", "ratio", "POPE",
+                  "SQA", "IMG", "no image");
+      for (size_t l = 0; l < layers; ++l) {
+        std::vector<double> one_hot(layers, 0.0);
+        one_hot[l] = 1.0;
+        // As far as r_max allows: the largest sparsity one layer can carry,
+        // found from r_max / L downwards (layers may differ in size).
+        std::optional<Blueprint> blueprint;
+        for (double s = 0.99 * settings.r_max / static_cast<double>(layers); !blueprint && s > 1e-4; s *= 0.9) {
+          try {
+            blueprint = session.plan(s, one_hot, "layer " + std::to_string(l));
+          } catch (const Error&) {
+          }
+        }
+        if (!blueprint) throw Error("no plan prunes layer " + std::to_string(l) + " alone");
+        const auto out = evaluator.evaluate(*blueprint, "single layer", std::nullopt, subset);
+        if (out.failed) {
+          std::printf("%-8zu failed: %s\n", l, out.error.c_str());
+          continue;
+        }
+        const auto& sqa = out.metrics.raw["scienceqa"];
+        std::printf("%-8zu %6.2f %7.3f %7.3f %7.3f %9.3f\n", l, blueprint->ratio(l),
+                    out.metrics.raw.value("pope_mean_f1", 0.0), sqa.value("accuracy", 0.0),
+                    sqa.value("image_accuracy", 0.0), sqa.value("no_image_accuracy", 0.0));
+        std::fflush(stdout);
+      }
+    }
     for (double s : sparsities) {
       std::vector<std::pair<std::string, std::vector<double>>> plans;
       plans.emplace_back("uniform", std::vector<double>(layers, 1.0 / static_cast<double>(layers)));
