@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 
 #include "demo/trainer.h"
 #include "model/presets.h"
@@ -26,7 +27,7 @@ DemoTrainingOptions plain_training() {
 }
 
 class TrainerTest : public ::testing::Test {
- protected:
+ public:
   static void SetUpTestSuite() {
     dir_ = new test::TempDir();
     TokenizerTraining training;
@@ -47,6 +48,8 @@ class TrainerTest : public ::testing::Test {
     init_random(model, 1);
     return {std::move(tokenizer), std::move(model)};
   }
+
+ protected:
   static test::TempDir* dir_;
 };
 test::TempDir* TrainerTest::dir_ = nullptr;
@@ -270,36 +273,45 @@ TEST_F(TrainerTest, ImageOnlyMlpsLeaveAttentionToEveryExample) {
   for (const auto& p : layer0->parameters()) EXPECT_TRUE(p.requires_grad());
 }
 
+// Two micro models that differ only in layer 0 (or only in its MLP), trained
+// for three text-only steps with layer 0 image-only (frozen): whether layer
+// 1 ends the same in both, i.e. whether what it learned from text depended on
+// layer 0's (MLP's) weights.
+bool upper_layer_ignores_layer0(bool mlp_only, const std::function<void(DemoTrainingOptions&)>& dropout) {
+  std::vector<std::vector<torch::Tensor>> upper;
+  for (uint64_t lower_seed : {1, 2}) {
+    auto [tokenizer, model] = TrainerTest::micro_model();
+    {
+      auto other = TrainerTest::micro_model().model;
+      init_random(other, lower_seed);
+      torch::NoGradGuard no_grad;
+      auto& from_layer = other->language_model->model->layers[0];
+      auto& to_layer = model->language_model->model->layers[0];
+      auto from = mlp_only ? from_layer->mlp->parameters() : from_layer->parameters();
+      auto to = mlp_only ? to_layer->mlp->parameters() : to_layer->parameters();
+      for (size_t i = 0; i < to.size(); ++i) to[i].copy_(from[i]);
+    }
+    DemoTrainingOptions options = plain_training();
+    options.steps = 3;
+    options.batch_size = 4;
+    options.warmup_steps = 1;
+    options.letter_only_steps = options.caption_only_steps = 0;
+    options.text_only_steps = 3;  // text only: layer 0 frozen
+    options.image_only_layers = 1;
+    dropout(options);
+    train_demo_model(model, tokenizer, clip_preprocessor(32), options);
+    upper.push_back(weights_of(*model->language_model->model->layers[1]));
+  }
+  return same_weights(upper[0], upper[1]);
+}
+
 // --text-layer-drop 1: text-only examples pass over the image-only layers, so
 // what the layers above learn from them does not depend on those layers'
 // weights at all; without it, it does.
 TEST_F(TrainerTest, TextLayerDropPassesOverTheImageOnlyLayers) {
-  for (double drop : {1.0, 0.0}) {
-    std::vector<std::vector<torch::Tensor>> upper;
-    for (uint64_t lower_seed : {1, 2}) {
-      auto [tokenizer, model] = micro_model();
-      {
-        // Two models that differ in layer 0 only.
-        auto other = micro_model().model;
-        init_random(other, lower_seed);
-        torch::NoGradGuard no_grad;
-        auto from = other->language_model->model->layers[0]->parameters();
-        auto to = model->language_model->model->layers[0]->parameters();
-        for (size_t i = 0; i < to.size(); ++i) to[i].copy_(from[i]);
-      }
-      DemoTrainingOptions options = plain_training();
-      options.steps = 3;
-      options.batch_size = 4;
-      options.warmup_steps = 1;
-      options.letter_only_steps = options.caption_only_steps = 0;
-      options.text_only_steps = 3;  // text only: layer 0 frozen
-      options.image_only_layers = 1;
-      options.text_layer_drop = drop;
-      train_demo_model(model, tokenizer, clip_preprocessor(32), options);
-      upper.push_back(weights_of(*model->language_model->model->layers[1]));
-    }
-    EXPECT_EQ(same_weights(upper[0], upper[1]), drop == 1.0) << "text_layer_drop " << drop;
-  }
+  for (double drop : {1.0, 0.0})
+    EXPECT_EQ(upper_layer_ignores_layer0(false, [&](DemoTrainingOptions& o) { o.text_layer_drop = drop; }), drop == 1.0)
+        << "text_layer_drop " << drop;
 }
 
 // --text-mlp-drop 1: text-only examples pass over the image-only layers'
@@ -312,56 +324,14 @@ TEST_F(TrainerTest, TextMlpDropPassesOverTheImageOnlyMlps) {
     bool images_only;
     bool independent;
   };
-  for (const Case c : {Case{1.0, false, true}, Case{0.0, false, false}, Case{1.0, true, false}}) {
-    std::vector<std::vector<torch::Tensor>> upper;
-    for (uint64_t mlp_seed : {1, 2}) {
-      auto [tokenizer, model] = micro_model();
-      {
-        // Two models that differ in layer 0's MLP only.
-        auto other = micro_model().model;
-        init_random(other, mlp_seed);
-        torch::NoGradGuard no_grad;
-        auto from = other->language_model->model->layers[0]->mlp->parameters();
-        auto to = model->language_model->model->layers[0]->mlp->parameters();
-        for (size_t i = 0; i < to.size(); ++i) to[i].copy_(from[i]);
-      }
-      DemoTrainingOptions options = plain_training();
-      options.steps = 3;
-      options.batch_size = 4;
-      options.warmup_steps = 1;
-      options.letter_only_steps = options.caption_only_steps = 0;
-      options.text_only_steps = 3;  // text only: layer 0 frozen
-      options.image_only_layers = 1;
-      options.text_mlp_drop = c.drop;
-      options.drop_with_images_only = c.images_only;
-      train_demo_model(model, tokenizer, clip_preprocessor(32), options);
-      upper.push_back(weights_of(*model->language_model->model->layers[1]));
-    }
-    EXPECT_EQ(same_weights(upper[0], upper[1]), c.independent)
+  for (const Case c : {Case{1.0, false, true}, Case{0.0, false, false}, Case{1.0, true, false}})
+    EXPECT_EQ(upper_layer_ignores_layer0(true,
+                                         [&](DemoTrainingOptions& o) {
+                                           o.text_mlp_drop = c.drop;
+                                           o.drop_with_images_only = c.images_only;
+                                         }),
+              c.independent)
         << "text_mlp_drop " << c.drop << (c.images_only ? " with images only" : "");
-  }
-}
-
-// --vision-first: captions alone, then the text phase, then the mix under a
-// schedule of its own.
-TEST(TrainingPhases, VisionFirst) {
-  DemoTrainingOptions o = plain_training();
-  o.vision_first = true;
-  const auto phases = training_phases(o);
-  ASSERT_EQ(phases.size(), 3u);
-  EXPECT_STREQ(phases[0].name, "captions");
-  EXPECT_EQ(phases[0].mix.fact_share + phases[0].mix.letter_share + phases[0].mix.yes_no_share, 0);
-  EXPECT_FALSE(phases[0].text_only);
-  EXPECT_STREQ(phases[1].name, "text");
-  EXPECT_TRUE(phases[1].text_only);
-  EXPECT_STREQ(phases[2].name, "mix");
-  for (const auto& p : phases) EXPECT_TRUE(p.new_schedule) << p.name;
-  EXPECT_EQ(phases[0].steps + phases[1].steps + phases[2].steps, o.steps);
-  o.first_phase_yes_no_share = 0.5;  // yes/no beside the captions, still no text
-  const auto with_yes_no = training_phases(o);
-  EXPECT_EQ(with_yes_no[0].mix.yes_no_share, 0.5);
-  EXPECT_EQ(with_yes_no[0].mix.caption_share, 1);
-  EXPECT_EQ(with_yes_no[0].mix.fact_share + with_yes_no[0].mix.letter_share + with_yes_no[0].mix.text_problem_share, 0);
 }
 
 // The demo's recipe (docs/demo.md, Training): captions and yes/no first,

@@ -46,32 +46,22 @@ inline CLI::Validator finite_range(double lo, double hi) {
 }
 
 // A finite number above zero, or at least zero.
-inline CLI::Validator finite_positive() {
+inline CLI::Validator finite_at_least_zero(bool strictly) {
+  const std::string bound = strictly ? "above 0" : "of at least 0";
   return CLI::Validator(
-      [](std::string& text) -> std::string {
+      [strictly, bound](std::string& text) -> std::string {
         try {
           size_t used = 0;
           const double value = std::stod(text, &used);
-          if (used == text.size() && std::isfinite(value) && value > 0) return "";
+          if (used == text.size() && std::isfinite(value) && (strictly ? value > 0 : value >= 0)) return "";
         } catch (const std::exception&) {
         }
-        return text + " is not a finite number above 0";
+        return text + " is not a finite number " + bound;
       },
-      "FINITE > 0");
+      strictly ? "FINITE > 0" : "FINITE >= 0");
 }
-inline CLI::Validator finite_non_negative() {
-  return CLI::Validator(
-      [](std::string& text) -> std::string {
-        try {
-          size_t used = 0;
-          const double value = std::stod(text, &used);
-          if (used == text.size() && std::isfinite(value) && value >= 0) return "";
-        } catch (const std::exception&) {
-        }
-        return text + " is not a finite number of at least 0";
-      },
-      "FINITE >= 0");
-}
+inline CLI::Validator finite_positive() { return finite_at_least_zero(true); }
+inline CLI::Validator finite_non_negative() { return finite_at_least_zero(false); }
 
 // Applies --threads and --seed to LibTorch.
 void apply_common(const CommonOptions& common);
