@@ -334,6 +334,28 @@ TEST_F(TrainerTest, TextMlpDropPassesOverTheImageOnlyMlps) {
         << "text_mlp_drop " << c.drop << (c.images_only ? " with images only" : "");
 }
 
+// --vision-first: captions alone, then the text phase, then the mix under a
+// schedule of its own.
+TEST(TrainingPhases, VisionFirst) {
+  DemoTrainingOptions o = plain_training();
+  o.vision_first = true;
+  const auto phases = training_phases(o);
+  ASSERT_EQ(phases.size(), 3u);
+  EXPECT_STREQ(phases[0].name, "captions");
+  EXPECT_EQ(phases[0].mix.fact_share + phases[0].mix.letter_share + phases[0].mix.yes_no_share, 0);
+  EXPECT_FALSE(phases[0].text_only);
+  EXPECT_STREQ(phases[1].name, "text");
+  EXPECT_TRUE(phases[1].text_only);
+  EXPECT_STREQ(phases[2].name, "mix");
+  for (const auto& p : phases) EXPECT_TRUE(p.new_schedule) << p.name;
+  EXPECT_EQ(phases[0].steps + phases[1].steps + phases[2].steps, o.steps);
+  o.first_phase_yes_no_share = 0.5;  // yes/no beside the captions, still no text
+  const auto with_yes_no = training_phases(o);
+  EXPECT_EQ(with_yes_no[0].mix.yes_no_share, 0.5);
+  EXPECT_EQ(with_yes_no[0].mix.caption_share, 1);
+  EXPECT_EQ(with_yes_no[0].mix.fact_share + with_yes_no[0].mix.letter_share + with_yes_no[0].mix.text_problem_share, 0);
+}
+
 // The demo's recipe (docs/demo.md, Training): captions and yes/no first,
 // then the text phase, then the mix at 0.4 of the rate without warm-up.
 TEST(TrainingPhases, TheDefaultsAreTheDemoRecipe) {
