@@ -413,6 +413,17 @@ TEST(TrainingPhases, TextFirstCurriculum) {
   EXPECT_EQ(phases[1].steps, 200);
 }
 
+// --embed-init-std: the token embedding and lm_head redrawn at that scale,
+// the decoder left as it was.
+TEST_F(TrainerTest, TokenEmbeddingStartsAtItsOwnScale) {
+  auto [tokenizer, model] = micro_model();
+  const auto decoder = weights_of(*model->language_model->model->layers[0]);
+  init_token_embedding(model, 0.5, 7);
+  EXPECT_NEAR(model->language_model->model->embed_tokens->weight.std().item<double>(), 0.5, 0.02);
+  EXPECT_NEAR(model->language_model->lm_head->weight.std().item<double>(), 0.5, 0.02);
+  EXPECT_TRUE(same_weights(weights_of(*model->language_model->model->layers[0]), decoder));
+}
+
 TEST_F(TrainerTest, CancelStopsTraining) {
   auto [tokenizer, model] = micro_model();
   std::atomic<bool> cancel{true};

@@ -82,12 +82,8 @@ DemoReport build_demo(const DemoOptions& options) {
         for (auto* linear : {layer->self_attn->q_proj.get(), layer->self_attn->k_proj.get()})
           linear->weight.normal_(0, 1.0 / std::sqrt(static_cast<double>(linear->weight.size(1))));
     }
-    if (options.training.embed_init_std > 0 && !start_from) {
-      torch::NoGradGuard no_grad;
-      torch::manual_seed(options.training.seed + 103);
-      model->language_model->model->embed_tokens->weight.normal_(0, options.training.embed_init_std);
-      model->language_model->lm_head->weight.normal_(0, options.training.embed_init_std);
-    }
+    if (options.training.embed_init_std > 0 && !start_from)
+      init_token_embedding(model, options.training.embed_init_std, options.training.seed + 103);
     const auto preprocessor = start_from ? start_from->preprocessor : clip_preprocessor(config.vision.image_size);
 
     DemoTrainingOptions training = options.training;

@@ -128,6 +128,13 @@ TrainExample draw_example(SceneRandom& random, const Tokenizer& tokenizer, const
   return e;
 }
 
+void init_token_embedding(LlavaModel& model, double std, uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(seed);
+  model->language_model->model->embed_tokens->weight.normal_(0, std);
+  model->language_model->lm_head->weight.normal_(0, std);
+}
+
 std::vector<TrainingPhase> training_phases(const DemoTrainingOptions& o) {
   DemoTrainingOptions captions = o;
   captions.yes_no_share = captions.image_problem_share = captions.text_problem_share = 0;

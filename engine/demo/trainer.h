@@ -196,6 +196,10 @@ struct TrainingPhase {
 // The phases `options` asks for, in order; their steps add up to options.steps.
 std::vector<TrainingPhase> training_phases(const DemoTrainingOptions& options);
 
+// Redraws the token embedding and lm_head of a fresh model at this std
+// (DemoTrainingOptions::embed_init_std), seeded.
+void init_token_embedding(LlavaModel& model, double std, uint64_t seed);
+
 // Draws one example of the task mix.
 TrainExample draw_example(SceneRandom& random, const Tokenizer& tokenizer, const LlavaConfig& config,
                           const DemoTrainingOptions& options);
