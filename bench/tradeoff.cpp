@@ -48,6 +48,7 @@ struct Row {
   std::vector<double> ratios;
   double f1[3] = {0, 0, 0};
   double pope = 0, sqa = 0;
+  double sqa_image = 0, sqa_no_image = 0;  // ScienceQA's two parts
 };
 
 }  // namespace
@@ -166,8 +167,8 @@ int main(int argc, char** argv) {
         for (double& x : a) x = gamma(rng);
         plans.emplace_back("random " + std::to_string(k + 1), normalised(a));
       }
-      std::printf("\ns = %.2f\n%-14s %-40s %7s %7s %7s %7s %7s\n", s, "plan", "layer ratios", "random", "popular",
-                  "advers.", "mean", "SQA");
+      std::printf("\ns = %.2f\n%-14s %-40s %7s %7s %7s %7s %7s %7s %9s\n", s, "plan", "layer ratios", "random",
+                  "popular", "advers.", "mean", "SQA", "IMG", "no image");
       std::vector<Row> rows;
       for (const auto& [name, allocation] : plans) {
         const auto blueprint = session.plan(s, allocation, name);
@@ -183,15 +184,20 @@ int main(int argc, char** argv) {
         const char* splits[3] = {"random", "popular", "adversarial"};
         for (int i = 0; i < 3; ++i) row.f1[i] = pope.contains(splits[i]) ? pope[splits[i]].value("f1", 0.0) : 0.0;
         row.pope = out.metrics.raw.value("pope_mean_f1", 0.0);
-        row.sqa = out.metrics.raw.contains("scienceqa") ? out.metrics.raw["scienceqa"].value("accuracy", 0.0) : 0.0;
+        if (out.metrics.raw.contains("scienceqa")) {
+          const auto& sqa = out.metrics.raw["scienceqa"];
+          row.sqa = sqa.value("accuracy", 0.0);
+          row.sqa_image = sqa.value("image_accuracy", 0.0);
+          row.sqa_no_image = sqa.value("no_image_accuracy", 0.0);
+        }
         std::string ratios;
         for (double r : row.ratios) {
           char t[16];
           std::snprintf(t, sizeof t, "%s%.2f", ratios.empty() ? "" : " ", r);
           ratios += t;
         }
-        std::printf("%-14s %-40s %7.3f %7.3f %7.3f %7.3f %7.3f\n", name.c_str(), ratios.c_str(), row.f1[0], row.f1[1],
-                    row.f1[2], row.pope, row.sqa);
+        std::printf("%-14s %-40s %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %9.3f\n", name.c_str(), ratios.c_str(), row.f1[0],
+                    row.f1[1], row.f1[2], row.pope, row.sqa, row.sqa_image, row.sqa_no_image);
         std::fflush(stdout);
         rows.push_back(row);
       }
