@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "data/synthetic.h"
 #include "model/presets.h"
+#include "study/cloud.h"
 #include "search/baselines.h"
 #include "search/hipp_trainer.h"
 #include "search/plan_evaluator.h"
@@ -247,6 +248,34 @@ TEST_F(Search, CommandLine) {
   EXPECT_EQ(cli("query --study " + study + " --pref 0,0,0 --cache-dir none", &out), 1) << out;
   EXPECT_EQ(cli("query --study " + study + " --pref 1,0,0 --run nothing --cache-dir none", &out), 1) << out;
   EXPECT_NE(out.find("no trained policy"), std::string::npos) << out;
+  // The robustness-utility curve: three plans at s = 0.4 from (1,0,0) to
+  // (0,1,0), scored on the search subset and stored as curve 1's points.
+  ASSERT_EQ(cli("--json curve --study " + study + " --sparsity 0.4 --points 3 --subset search --cache-dir none", &out),
+            0)
+      << out;
+  const auto curve = nlohmann::json::parse(out.substr(out.find('{')));
+  EXPECT_EQ(curve["curve"], 1);
+  ASSERT_EQ(curve["points"].size(), 3u);
+  EXPECT_DOUBLE_EQ(curve["points"][0]["preference"][0].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(curve["points"][2]["preference"][1].get<double>(), 1.0);
+  for (const auto& p : curve["points"]) {
+    EXPECT_NEAR(p["sparsity"].get<double>(), 0.4, 0.02);
+    EXPECT_EQ(p["layer_ratios"].size(), 3u);  // the micro model's decoder layers
+    EXPECT_GE(p["pope_mean_f1"].get<double>(), 0.0);
+  }
+  {
+    auto store = open_sqlite_study(study);
+    int points = 0;
+    for (const auto& t : store->trials())
+      if (const auto c = curve_origin(t.origin)) points += c->first == 1;
+    EXPECT_EQ(points, 3);
+  }
+  ASSERT_EQ(cli("curve --study " + study + " --sparsity 0.4 --points 2 --subset search --cache-dir none", &out), 0)
+      << out;
+  EXPECT_NE(out.find("curve 2 (search, s = 0.40)"), std::string::npos) << out;
+  EXPECT_EQ(cli("curve --study " + study + " --from 0,0,0 --cache-dir none", &out), 1) << out;
+  EXPECT_NE(out.find("--from entries"), std::string::npos) << out;
+  EXPECT_EQ(cli("curve --study " + study + " --points 1 --cache-dir none", &out), 2) << out;
   ASSERT_EQ(cli("study list " + dir_->path(), &out), 0) << out;
   EXPECT_NE(out.find("cli.sqlite"), std::string::npos) << out;
   // Mistakes: one line, non-zero, nothing overwritten.

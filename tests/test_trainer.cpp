@@ -22,6 +22,8 @@ DemoTrainingOptions plain_training() {
   o.mix_lr_scale = 1;
   o.mix_warmup_steps = -1;
   o.mlp_drop = 0;
+  o.text_mlp_drop = 0;
+  o.drop_with_images_only = false;
   o.embed_init_std = 0;
   return o;
 }
@@ -366,13 +368,15 @@ TEST(TrainingPhases, TheDefaultsAreTheDemoRecipe) {
   EXPECT_EQ(phases[0].steps, 1000);
   EXPECT_EQ(phases[0].mix.yes_no_share, phases[0].mix.caption_share);
   EXPECT_STREQ(phases[1].name, "text");
-  EXPECT_EQ(phases[1].steps, 2000);
+  EXPECT_EQ(phases[1].steps, 3000);
   EXPECT_STREQ(phases[2].name, "mix");
   EXPECT_EQ(phases[2].steps, 4000);
   EXPECT_EQ(phases[2].lr_scale, 0.4);
   EXPECT_EQ(phases[2].warmup_steps, 0);
   EXPECT_EQ(o.image_only_layers, 4);
   EXPECT_GT(o.embed_init_std, o.init_std);
+  EXPECT_EQ(o.text_mlp_drop, 0.3);  // text-only examples pass over layers 0-3's MLPs, in the mix only
+  EXPECT_TRUE(o.drop_with_images_only);
 }
 
 // The text-first curriculum's phases add up to the run, skip what is empty,

@@ -26,6 +26,7 @@ struct DemoArgs {
   std::string out;
   bool save_phases = false;
   std::string preset = "demo";
+  int64_t mlp_width = 0;
   std::string init_from;
   int pope_images = SyntheticBenchmarkOptions{}.pope_images;
   int sqa_test = SyntheticBenchmarkOptions{}.sqa_test;
@@ -45,7 +46,7 @@ struct DemoArgs {
   double text_layer_drop = DemoTrainingOptions{}.text_layer_drop;
   double text_mlp_drop = DemoTrainingOptions{}.text_mlp_drop;
   double mlp_drop = DemoTrainingOptions{}.mlp_drop;
-  bool drop_with_images_only = false;
+  bool drop_with_images_only = DemoTrainingOptions{}.drop_with_images_only;
   double text_phase_problems = DemoTrainingOptions{}.text_phase_problem_share;
   double mix_lr_scale = DemoTrainingOptions{}.mix_lr_scale;
   double first_yes_no = DemoTrainingOptions{}.first_phase_yes_no_share;
@@ -80,6 +81,7 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
   DemoOptions options;
   options.out = args.out.empty() ? default_cache_dir() + "/demo" : args.out;
   options.preset = args.preset;
+  options.mlp_width = args.mlp_width;
   options.init_from = args.init_from;
   options.save_phases = args.save_phases;
   options.device = parse_device(common.device);
@@ -243,6 +245,10 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
               "continue training this demo model folder (its tokenizer, shape and weights) instead of a fresh one")
           ->check(CLI::ExistingDirectory)
           ->excludes(preset_option);
+  demo->add_option("--mlp-width", demo_args->mlp_width,
+                   "decoder MLP width of every layer (0 = the preset's; demo: 256)")
+      ->check(CLI::Range(int64_t{0}, int64_t{65536}))
+      ->excludes(init_from_option);
   demo->add_flag("--save-phases", demo_args->save_phases,
                  "keep a model folder after each training phase but the last in OUT/phases/ (to continue from "
                  "with --init-from)");
@@ -311,8 +317,9 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
                    "(stochastic depth)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  demo->add_flag("--drop-with-images-only", demo_args->drop_with_images_only,
-                 "--text-layer-drop and --text-mlp-drop only in the phases with images (after the text phase)");
+  demo->add_flag("--drop-with-images-only,!--drop-in-text-phase", demo_args->drop_with_images_only,
+                 "--text-layer-drop and --text-mlp-drop only in the phases with images, after the text phase "
+                 "(the default); --drop-in-text-phase: in the text phase too");
   demo->add_option("--upper-lr-scale", demo_args->upper_lr_scale,
                    "with --image-only-layers: in phases with images, the rest of the language model learns at this "
                    "fraction of --lr")

@@ -1,4 +1,6 @@
-// Subcommands about the HiPP policy: train (plan-level GRPO on a study) and query.
+// Subcommands about the HiPP policy: train (plan-level GRPO on a study),
+// query, and curve (the robustness-utility curve at one sparsity).
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -9,6 +11,7 @@
 #include "core/error.h"
 #include "model/checkpoint.h"
 #include "search/hipp_trainer.h"
+#include "core/rank_correlation.h"
 #include "study/pareto.h"
 #include "study/selection.h"
 
@@ -35,7 +38,19 @@ struct PolicyArgs {
   std::vector<double> pref;
   double sparsity = -1;
   bool evaluate = false;
+  // curve: the path's ends, its points, the subset its plans are scored on.
+  std::vector<double> from{1, 0, 0}, to{0, 1, 0};
+  int points = 5;
+  std::string subset = "full";
 };
+
+Preference preference_arg(const std::vector<double>& p, const char* option) {
+  if (p.size() != 3) throw Error(std::string(option) + " needs three numbers: robustness,utility,compression");
+  const double total = p[0] + p[1] + p[2];
+  if (!(p[0] >= 0 && p[1] >= 0 && p[2] >= 0) || !(total > 0))
+    throw Error(std::string(option) + " entries must be non-negative and not all zero");
+  return {p[0] / total, p[1] / total, p[2] / total};
+}
 
 std::string run_name(const PolicyArgs& args) {
   if (!args.run.empty()) return args.run;
@@ -106,11 +121,7 @@ void run_train(const PolicyArgs& args, const CommonOptions& common) {
 
 void run_query(const PolicyArgs& args, const CommonOptions& common) {
   apply_common(common);
-  if (args.pref.size() != 3) throw Error("--pref needs three numbers: robustness,utility,compression");
-  const double total = args.pref[0] + args.pref[1] + args.pref[2];
-  if (!(args.pref[0] >= 0 && args.pref[1] >= 0 && args.pref[2] >= 0) || total <= 0)
-    throw Error("--pref entries must be non-negative and not all zero");
-  const Preference w{args.pref[0] / total, args.pref[1] / total, args.pref[2] / total};
+  const Preference w = preference_arg(args.pref, "--pref");
   auto store = open_sqlite_study(args.study);
   if (!study_has_policy(*store, run_name(args)))
     throw Error(args.study + ": no trained policy '" + run_name(args) + "' (run hipp-prune train first)");
@@ -153,6 +164,89 @@ void run_query(const PolicyArgs& args, const CommonOptions& common) {
                 static_cast<long long>(outcome->trial_id), outcome->cached ? " (cached)" : "", o.robustness, o.utility,
                 o.compression, outcome->metrics.raw.value("pope_mean_f1", 0.0));
   }
+}
+
+// The policy's plans at one sparsity for preferences from --from to --to,
+// each scored (full test sets by default) and stored as a curve the app
+// draws; prints one row per plan: the preference, the layer ratios and the
+// scores, then what the curve spans.
+void run_curve(const PolicyArgs& args, const CommonOptions& common) {
+  apply_common(common);
+  const Preference from = preference_arg(args.from, "--from"), to = preference_arg(args.to, "--to");
+  auto store = open_sqlite_study(args.study);
+  if (!study_has_policy(*store, run_name(args)))
+    throw Error(args.study + ": no trained policy '" + run_name(args) + "' (run hipp-prune train first)");
+  StudySession session(*store, load_options(common), feature_cache_dir(args.cache_dir));
+  PlanEvaluator evaluator(session);
+  const auto* cancel = install_cancel_handler();
+  evaluator.cancel = cancel;
+  GrpoSettings settings;
+  settings.iterations = 0;
+  HippTrainer trainer(evaluator, *store, settings, run_name(args));
+  const double sparsity = args.sparsity >= 0 ? args.sparsity : 0.5;
+  nlohmann::json rows = nlohmann::json::array();
+  std::vector<double> pope, sqa;
+  bool header = false;
+  const int64_t id = trainer.evaluate_curve(
+      from, to, args.points, sparsity, args.subset,
+      [&](const HippTrainer::CurvePoint& p) {
+        const auto& raw = p.outcome.metrics.raw;
+        const nlohmann::json no_sqa = nlohmann::json::object();
+        const auto& q = raw.contains("scienceqa") ? raw["scienceqa"] : no_sqa;
+        std::vector<double> ratios;
+        for (size_t l = 0; l < p.plan.layers(); ++l) ratios.push_back(p.plan.ratio(l));
+        pope.push_back(raw.value("pope_mean_f1", 0.0));
+        sqa.push_back(q.value("accuracy", 0.0));
+        rows.push_back({{"preference", p.preference},
+                        {"trial", p.outcome.trial_id},
+                        {"sparsity", p.plan.achieved_sparsity},
+                        {"layer_ratios", ratios},
+                        {"pope_mean_f1", pope.back()},
+                        {"scienceqa", sqa.back()},
+                        {"scienceqa_image", q.value("image_accuracy", 0.0)},
+                        {"scienceqa_no_image", q.value("no_image_accuracy", 0.0)}});
+        progress_line("curve: point " + std::to_string(p.index + 1) + "/" + std::to_string(p.count));
+        if (common.json) return;
+        if (!header) {
+          std::printf("%-17s  %-*s  %6s  %6s  %6s  %8s\n", "w (rob/util/comp)", static_cast<int>(6 * ratios.size() - 1),
+                      "layer ratios", "POPE", "SQA", "IMG", "no image");
+          header = true;
+        }
+        std::string r;
+        for (double x : ratios) {
+          char t[16];
+          std::snprintf(t, sizeof t, "%s%5.2f", r.empty() ? "" : " ", x);
+          r += t;
+        }
+        std::printf("%4.2f / %4.2f / %4.2f  %s  %6.3f  %6.3f  %6.3f  %8.3f\n", p.preference[0], p.preference[1],
+                    p.preference[2], r.c_str(), pope.back(), sqa.back(), q.value("image_accuracy", 0.0),
+                    q.value("no_image_accuracy", 0.0));
+        std::fflush(stdout);
+      },
+      cancel);
+  // How the scores follow the walk from --from to --to: rank correlation of
+  // the point's index with each score (+1: rises all the way).
+  std::vector<double> step(pope.size());
+  for (size_t k = 0; k < step.size(); ++k) step[k] = static_cast<double>(k);
+  const double rho_pope = pope.size() > 1 ? spearman(step, pope) : 0.0;
+  const double rho_sqa = sqa.size() > 1 ? spearman(step, sqa) : 0.0;
+  if (common.json) {
+    std::cout << nlohmann::json({{"curve", id},
+                                 {"sparsity", sparsity},
+                                 {"subset", args.subset},
+                                 {"points", rows},
+                                 {"spearman_step_pope", rho_pope},
+                                 {"spearman_step_scienceqa", rho_sqa}})
+                     .dump(2)
+              << "\n";
+    return;
+  }
+  std::printf(
+      "curve %lld (%s, s = %.2f): POPE mean F1 %.3f .. %.3f, ScienceQA %.3f .. %.3f; along the path "
+      "Spearman(step, POPE) %+.2f, Spearman(step, ScienceQA) %+.2f\n",
+      static_cast<long long>(id), args.subset.c_str(), sparsity, *std::min_element(pope.begin(), pope.end()),
+      *std::max_element(pope.begin(), pope.end()), *std::min_element(sqa.begin(), sqa.end()),
+      *std::max_element(sqa.begin(), sqa.end()), rho_pope, rho_sqa);
 }
 
 }  // namespace
@@ -212,6 +306,27 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
   query->add_option("--run", args->run, "checkpoint series name (default: hipp)");
   query->add_option("--cache-dir", args->cache_dir, "image-feature cache folder ('none' = memory only)");
   query->callback([args, &common] { run_query(*args, common); });
+
+  auto* curve = app.add_subcommand(
+      "curve",
+      "the policy's plans at one sparsity along a path of preferences, each scored (robustness-utility curve)");
+  curve->add_option("--study", args->study, "study file")->required();
+  curve->add_option("--sparsity", args->sparsity, "the global sparsity of every plan (default 0.5)")
+      ->check(finite_range(0.0, 0.99));
+  curve->add_option("--from", args->from, "the path's first preference (robustness,utility,compression)")
+      ->delimiter(',')
+      ->expected(3)
+      ->capture_default_str();
+  curve->add_option("--to", args->to, "the path's last preference")->delimiter(',')->expected(3)->capture_default_str();
+  curve->add_option("--points", args->points, "plans along the path, ends included")
+      ->check(CLI::Range(2, 101))
+      ->capture_default_str();
+  curve->add_option("--subset", args->subset, "what each plan is scored on: full test sets or the search subset")
+      ->check(CLI::IsMember({"full", "search"}))
+      ->capture_default_str();
+  curve->add_option("--run", args->run, "checkpoint series name (default: hipp)");
+  curve->add_option("--cache-dir", args->cache_dir, "image-feature cache folder ('none' = memory only)");
+  curve->callback([args, &common] { run_curve(*args, common); });
 }
 
 }  // namespace hipp::cli

@@ -377,32 +377,27 @@ void EngineWorker::execute(const Request& r) {
         need_study();
         auto* trainer = session_->policy(log, &cancel_);
         if (!trainer) throw Error("the study has no trained policy yet (Search > Train policy)");
-        int64_t id = 1;
-        for (const auto& t : session_->store->trials())
-          if (const auto c = curve_origin(t.origin)) id = std::max(id, c->first + 1);
-        const auto path = preference_path(q->from, q->to, q->points);
+        session_->loaded(log, &cancel_);  // the evaluator's cancel flag
         const auto start = std::chrono::steady_clock::now();
-        for (size_t k = 0; k < path.size(); ++k) {
-          if (cancel_.load()) throw Cancelled();
-          const auto& w = path[k];
-          const auto blueprint = trainer->query(w, q->sparsity);
-          const auto outcome = session_->loaded(log, &cancel_)
-                                   .evaluate(blueprint, curve_origin_name(id, static_cast<int>(k)), w, q->subset);
-          if (outcome.failed) throw Error(outcome.error);
-          char text[200];
-          std::snprintf(
-              text, sizeof text, "curve %lld point %zu/%zu: w = %.2f / %.2f / %.2f, POPE mean F1 %.3f, ScienceQA %.3f",
-              static_cast<long long>(id), k + 1, path.size(), w[0], w[1], w[2],
-              outcome.metrics.raw.value("pope_mean_f1", 0.0),
-              outcome.metrics.raw.contains("scienceqa") ? outcome.metrics.raw["scienceqa"].value("accuracy", 0.0)
-                                                        : 0.0);
-          log(text);
-          const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-          report(static_cast<int>(k + 1), static_cast<int>(path.size()), "curve", text,
-                 elapsed / (k + 1) * (path.size() - k - 1));
-          Q_EMIT studyChanged();
-        }
-        message = QString("curve %1: %2 plans at s = %3").arg(id).arg(path.size()).arg(q->sparsity, 0, 'f', 2);
+        const int64_t id = trainer->evaluate_curve(
+            q->from, q->to, q->points, q->sparsity, q->subset,
+            [&](const HippTrainer::CurvePoint& p) {
+              const auto& raw = p.outcome.metrics.raw;
+              char text[200];
+              std::snprintf(text, sizeof text,
+                            "curve point %zu/%zu: w = %.2f / %.2f / %.2f, POPE mean F1 %.3f, ScienceQA %.3f",
+                            p.index + 1, p.count, p.preference[0], p.preference[1], p.preference[2],
+                            raw.value("pope_mean_f1", 0.0),
+                            raw.contains("scienceqa") ? raw["scienceqa"].value("accuracy", 0.0) : 0.0);
+              log(text);
+              const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+              report(static_cast<int>(p.index + 1), static_cast<int>(p.count), "curve", text,
+                     elapsed / static_cast<double>(p.index + 1) * static_cast<double>(p.count - p.index - 1));
+              Q_EMIT studyChanged();
+            },
+            &cancel_);
+        const size_t path_size = preference_path(q->from, q->to, q->points).size();
+        message = QString("curve %1: %2 plans at s = %3").arg(id).arg(path_size).arg(q->sparsity, 0, 'f', 2);
       }
       if (const auto* q = std::get_if<request::EvaluateFull>(&r.job)) {
         need_study();

@@ -9,9 +9,11 @@ namespace {
 // Syllable-like words that occur nowhere else in the demo's text, so the
 // tokenizer gives each its own piece and a name is two pieces.
 constexpr const char* kFirstWords[] = {"bal", "dor", "fen", "gil", "hok", "jun", "kem", "lor",
-                                       "mip", "nar", "pol", "rud", "sav", "tib", "vom", "zel"};
-constexpr const char* kSecondWords[] = {"wix", "tor", "pel", "mab", "dun", "sik",
-                                        "rov", "gat", "lem", "nob", "fip", "hax"};
+                                       "mip", "nar", "pol", "rud", "sav", "tib", "vom", "zel",
+                                       "bek", "cav", "dus", "fom", "gur", "hib", "jat", "kol"};
+constexpr const char* kSecondWords[] = {"wix", "tor", "pel", "mab", "dun", "sik", "rov", "gat",
+                                        "lem", "nob", "fip", "hax", "bex", "cuv", "daf", "gom",
+                                        "huz", "jip", "kav", "lud", "mof", "neb", "pux", "ruk"};
 // The assignment of facts never changes with the benchmark seed: training and
 // every benchmark build share one world.
 constexpr uint64_t kWorldSeed = 0x6b6e6f77u;

@@ -68,6 +68,11 @@ DemoReport build_demo(const DemoOptions& options) {
     auto config = start_from
                       ? start_from->model->config()
                       : preset_config(options.preset, tokenizer.vocab_size(), tokenizer.piece_id(kImagePlaceholder));
+    if (!start_from && options.mlp_width > 0) {
+      config.text.intermediate_size = options.mlp_width;
+      for (auto& layer : config.text.layers) layer.intermediate_size = options.mlp_width;
+      validate_llava_config(config, "demo model with --mlp-width " + std::to_string(options.mlp_width));
+    }
     LlavaModel model = start_from
                            ? start_from->model
                            : LlavaModel(config, torch::TensorOptions().dtype(torch::kFloat32).device(options.device));
@@ -134,6 +139,7 @@ DemoReport build_demo(const DemoOptions& options) {
     nlohmann::json settings = {
         {"preset", options.init_from.empty() ? options.preset : "(from init_from)"},
         {"init_from", options.init_from},
+        {"mlp_width", options.init_from.empty() ? config.text.intermediate_size : int64_t{0}},
         {"vocab_size", options.vocab_size},
         {"benchmark_seed", options.benchmark.seed},
         {"training_seed", training.seed},

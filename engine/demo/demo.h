@@ -17,6 +17,8 @@ namespace hipp {
 struct DemoOptions {
   std::string out;
   std::string preset = "demo";
+  // Decoder MLP width of every layer; 0 = the preset's.
+  int64_t mlp_width = 0;
   // A demo model folder to continue training from (its tokenizer, shape and
   // weights) instead of a fresh one; "" = from scratch.
   std::string init_from;

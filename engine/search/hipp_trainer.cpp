@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "study/cloud.h"
 #include "study/pareto.h"
 #include "study/selection.h"
 
@@ -171,6 +172,27 @@ std::vector<EvalOutcome> HippTrainer::evaluate_query_grid(int count, const std::
     }
   }
   return out;
+}
+
+int64_t HippTrainer::evaluate_curve(const Preference& from, const Preference& to, int points, double sparsity,
+                                    const std::string& subset, const std::function<void(const CurvePoint&)>& point,
+                                    const std::atomic<bool>* cancel) {
+  int64_t id = 1;
+  for (const auto& t : store_.trials())
+    if (const auto c = curve_origin(t.origin)) id = std::max(id, c->first + 1);
+  const auto path = preference_path(from, to, points);
+  for (size_t k = 0; k < path.size(); ++k) {
+    if (cancel && cancel->load()) throw Cancelled();
+    CurvePoint p;
+    p.index = k;
+    p.count = path.size();
+    p.preference = path[k];
+    p.plan = query(path[k], sparsity);
+    p.outcome = evaluator_.evaluate(p.plan, curve_origin_name(id, static_cast<int>(k)), path[k], subset);
+    if (p.outcome.failed) throw Error("curve point " + std::to_string(k + 1) + ": " + p.outcome.error);
+    if (point) point(p);
+  }
+  return id;
 }
 
 }  // namespace hipp

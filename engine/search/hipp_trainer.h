@@ -44,6 +44,23 @@ class HippTrainer {
   // given) and evaluates each: origin "query".
   std::vector<EvalOutcome> evaluate_query_grid(int count, const std::vector<double>& sparsities = {});
 
+  // A robustness-utility curve (docs/explorer.md): the plans for `points`
+  // preferences along the straight path from `from` to `to`, all at one
+  // sparsity, each evaluated on `subset` and stored as trial
+  // "curve:<id>:<k>" under the study's next free curve id, which it returns.
+  // `point` sees each one as it is scored (its index, the preference, the
+  // plan and the outcome); a failed evaluation throws, Ctrl-C (`cancel`)
+  // throws Cancelled between points.
+  struct CurvePoint {
+    size_t index = 0, count = 0;
+    Preference preference{};
+    Blueprint plan;
+    EvalOutcome outcome;
+  };
+  int64_t evaluate_curve(const Preference& from, const Preference& to, int points, double sparsity,
+                         const std::string& subset, const std::function<void(const CurvePoint&)>& point = {},
+                         const std::atomic<bool>* cancel = nullptr);
+
   // The return and gate of an evaluated plan (for reports and tests).
   double retained_flow_geo(const Blueprint& b) const;
 
