@@ -336,6 +336,38 @@ TEST_F(TrainerTest, TextMlpDropPassesOverTheImageOnlyMlps) {
         << "text_mlp_drop " << c.drop << (c.images_only ? " with images only" : "");
 }
 
+// --text-upper-mlp-drop 1: text-only examples pass over every MLP above the
+// image-only layers, so in a text-only run those MLPs learn nothing; without
+// it they learn, and so they do with the dropout kept to the phases with
+// images (--drop-with-images-only).
+TEST_F(TrainerTest, TextUpperMlpDropPassesOverTheUpperMlps) {
+  struct Case {
+    double drop;
+    bool images_only;
+    bool unchanged;
+  };
+  for (const Case c : {Case{1.0, false, true}, Case{0.0, false, false}, Case{1.0, true, false}}) {
+    auto [tokenizer, model] = micro_model();
+    const auto& layers = model->language_model->model->layers;
+    std::vector<std::vector<torch::Tensor>> before;
+    for (size_t l = 1; l < layers.size(); ++l) before.push_back(weights_of(*layers[l]->mlp));
+    DemoTrainingOptions options = plain_training();
+    options.steps = 3;
+    options.batch_size = 4;
+    options.warmup_steps = 1;
+    options.weight_decay = 0;
+    options.letter_only_steps = options.caption_only_steps = 0;
+    options.text_only_steps = 3;
+    options.image_only_layers = 1;
+    options.text_upper_mlp_drop = c.drop;
+    options.drop_with_images_only = c.images_only;
+    train_demo_model(model, tokenizer, clip_preprocessor(32), options);
+    for (size_t l = 1; l < layers.size(); ++l)
+      EXPECT_EQ(same_weights(weights_of(*layers[l]->mlp), before[l - 1]), c.unchanged)
+          << "layer " << l << ", text_upper_mlp_drop " << c.drop << (c.images_only ? " with images only" : "");
+  }
+}
+
 // --vision-first: captions alone, then the text phase, then the mix under a
 // schedule of its own.
 TEST(TrainingPhases, VisionFirst) {

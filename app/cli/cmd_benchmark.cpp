@@ -45,6 +45,7 @@ struct DemoArgs {
   double upper_lr_scale = DemoTrainingOptions{}.upper_lr_scale;
   double text_layer_drop = DemoTrainingOptions{}.text_layer_drop;
   double text_mlp_drop = DemoTrainingOptions{}.text_mlp_drop;
+  double text_upper_mlp_drop = DemoTrainingOptions{}.text_upper_mlp_drop;
   double mlp_drop = DemoTrainingOptions{}.mlp_drop;
   bool drop_with_images_only = DemoTrainingOptions{}.drop_with_images_only;
   double text_phase_problems = DemoTrainingOptions{}.text_phase_problem_share;
@@ -105,6 +106,7 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
   options.training.upper_lr_scale = args.upper_lr_scale;
   options.training.text_layer_drop = args.text_layer_drop;
   options.training.text_mlp_drop = args.text_mlp_drop;
+  options.training.text_upper_mlp_drop = args.text_upper_mlp_drop;
   options.training.mlp_drop = args.mlp_drop;
   options.training.drop_with_images_only = args.drop_with_images_only;
   options.training.text_phase_problem_share = args.text_phase_problems;
@@ -312,14 +314,21 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
                    "of those layers' MLPs (MLP dropout)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
+  demo->add_option("--text-upper-mlp-drop", demo_args->text_upper_mlp_drop,
+                   "probability, drawn per layer, that text-only examples pass over each MLP above the image-only "
+                   "layers (spreads the knowledge over them)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   demo->add_option("--mlp-drop", demo_args->mlp_drop,
                    "probability, drawn per layer, that a micro-batch passes over each decoder layer's MLP "
                    "(stochastic depth)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  demo->add_flag("--drop-with-images-only,!--drop-in-text-phase", demo_args->drop_with_images_only,
-                 "--text-layer-drop and --text-mlp-drop only in the phases with images, after the text phase "
-                 "(the default); --drop-in-text-phase: in the text phase too");
+  demo->add_flag(
+      "--drop-with-images-only,!--drop-in-text-phase", demo_args->drop_with_images_only,
+      "--text-layer-drop, --text-mlp-drop and --text-upper-mlp-drop only in the phases with images, after the "
+      "text phase "
+      "(the default); --drop-in-text-phase: in the text phase too");
   demo->add_option("--upper-lr-scale", demo_args->upper_lr_scale,
                    "with --image-only-layers: in phases with images, the rest of the language model learns at this "
                    "fraction of --lr")

@@ -158,6 +158,7 @@ DemoReport build_demo(const DemoOptions& options) {
         {"upper_lr_scale", training.upper_lr_scale},
         {"text_layer_drop", training.text_layer_drop},
         {"text_mlp_drop", training.text_mlp_drop},
+        {"text_upper_mlp_drop", training.text_upper_mlp_drop},
         {"mlp_drop", training.mlp_drop},
         {"drop_with_images_only", training.drop_with_images_only},
         {"vision_first", training.vision_first},

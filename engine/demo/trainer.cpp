@@ -341,6 +341,14 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
       if (may_drop && o.text_mlp_drop > 0)
         for (int64_t l = 0; l < std::min<int64_t>(image_only, 64); ++l)
           if (random.chance(o.text_mlp_drop)) forward.skip_mlp_mask |= uint64_t{1} << l;
+      // A micro-batch is all text in a text-only phase, or when the
+      // image-only layers route text-only examples to micro-batches of their own.
+      const bool all_text = phases[phase].text_only || (image_only > 0 && !batch[begin].has_image);
+      const bool text_only_batch = all_text && !(o.drop_with_images_only && phases[phase].text_only);
+      if (text_only_batch && o.text_upper_mlp_drop > 0)
+        for (size_t l = static_cast<size_t>(std::max<int64_t>(image_only, 0));
+             l < std::min<size_t>(model->language_model->model->layers.size(), 64); ++l)
+          if (random.chance(o.text_upper_mlp_drop)) forward.skip_mlp_mask |= uint64_t{1} << l;
       if (o.mlp_drop > 0)
         for (size_t l = 0; l < std::min<size_t>(model->language_model->model->layers.size(), 64); ++l)
           if (random.chance(o.mlp_drop)) forward.skip_mlp_mask |= uint64_t{1} << l;

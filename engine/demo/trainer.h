@@ -117,6 +117,13 @@ struct DemoTrainingOptions {
   // alone to 90%, either costs the text-only problems 0.3 points (run H23;
   // 5 points without it, run H21).
   double text_mlp_drop = 0.3;
+  // The probability that a micro-batch of text-only examples passes over
+  // each MLP of the layers above the image-only ones (all layers when there
+  // are none), drawn per layer: a fact the model must still recall with any
+  // one of those MLPs gone is stored in more than one of them, so that the
+  // knowledge spreads over the upper layers. Kept to the phases with images
+  // by drop_with_images_only, like text_mlp_drop.
+  double text_upper_mlp_drop = 0;
   // The probability that a micro-batch, any example, passes over each
   // decoder layer's MLP, drawn per layer (stochastic depth on the MLPs): what
   // a layer's MLP does is then kept by the others too, so that pruning costs
