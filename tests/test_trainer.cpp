@@ -28,6 +28,18 @@ DemoTrainingOptions plain_training() {
   return o;
 }
 
+// A few batches of 4 on a micro model: `text_only_steps` of the text phase
+// first (no drills, no captions before it), then the mix.
+DemoTrainingOptions short_run(int steps, int text_only_steps) {
+  DemoTrainingOptions o = plain_training();
+  o.steps = steps;
+  o.batch_size = 4;
+  o.warmup_steps = 1;
+  o.letter_only_steps = o.caption_only_steps = 0;
+  o.text_only_steps = text_only_steps;
+  return o;
+}
+
 class TrainerTest : public ::testing::Test {
  public:
   static void SetUpTestSuite() {
@@ -256,13 +268,8 @@ TEST_F(TrainerTest, ImageOnlyMlpsLeaveAttentionToEveryExample) {
   auto& layer0 = model->language_model->model->layers[0];
   const auto mlp = weights_of(*layer0->mlp), norm = weights_of(*layer0->post_attention_layernorm);
   const auto attention = weights_of(*layer0->self_attn);
-  DemoTrainingOptions options = plain_training();
-  options.steps = 4;
-  options.batch_size = 4;
-  options.warmup_steps = 1;
+  DemoTrainingOptions options = short_run(4, 2);  // then a mix of text problems, images possible in name
   options.weight_decay = 0;
-  options.letter_only_steps = options.caption_only_steps = 0;
-  options.text_only_steps = 2;  // then a mix of text problems, images possible in name
   options.caption_share = 1e-12;
   options.yes_no_share = options.image_problem_share = options.image_word_share = 0;
   options.text_problem_share = 1;
@@ -293,12 +300,7 @@ bool upper_layer_ignores_layer0(bool mlp_only, const std::function<void(DemoTrai
       auto to = mlp_only ? to_layer->mlp->parameters() : to_layer->parameters();
       for (size_t i = 0; i < to.size(); ++i) to[i].copy_(from[i]);
     }
-    DemoTrainingOptions options = plain_training();
-    options.steps = 3;
-    options.batch_size = 4;
-    options.warmup_steps = 1;
-    options.letter_only_steps = options.caption_only_steps = 0;
-    options.text_only_steps = 3;  // text only: layer 0 frozen
+    DemoTrainingOptions options = short_run(3, 3);  // text only: layer 0 frozen
     options.image_only_layers = 1;
     dropout(options);
     train_demo_model(model, tokenizer, clip_preprocessor(32), options);
@@ -351,13 +353,8 @@ TEST_F(TrainerTest, TextUpperMlpDropPassesOverTheUpperMlps) {
     const auto& layers = model->language_model->model->layers;
     std::vector<std::vector<torch::Tensor>> before;
     for (size_t l = 1; l < layers.size(); ++l) before.push_back(weights_of(*layers[l]->mlp));
-    DemoTrainingOptions options = plain_training();
-    options.steps = 3;
-    options.batch_size = 4;
-    options.warmup_steps = 1;
+    DemoTrainingOptions options = short_run(3, 3);  // text only
     options.weight_decay = 0;
-    options.letter_only_steps = options.caption_only_steps = 0;
-    options.text_only_steps = 3;
     options.image_only_layers = 1;
     options.text_upper_mlp_drop = c.drop;
     options.drop_with_images_only = c.images_only;
