@@ -377,8 +377,8 @@ void EngineWorker::execute(const Request& r) {
         need_study();
         auto* trainer = session_->policy(log, &cancel_);
         if (!trainer) throw Error("the study has no trained policy yet (Search > Train policy)");
-        session_->loaded(log, &cancel_);  // the evaluator's cancel flag
         const auto start = std::chrono::steady_clock::now();
+        size_t plans = 0;
         const int64_t id = trainer->evaluate_curve(
             q->from, q->to, q->points, q->sparsity, q->subset,
             [&](const HippTrainer::CurvePoint& p) {
@@ -394,10 +394,10 @@ void EngineWorker::execute(const Request& r) {
               report(static_cast<int>(p.index + 1), static_cast<int>(p.count), "curve", text,
                      elapsed / static_cast<double>(p.index + 1) * static_cast<double>(p.count - p.index - 1));
               Q_EMIT studyChanged();
+              plans = p.count;
             },
             &cancel_);
-        const size_t path_size = preference_path(q->from, q->to, q->points).size();
-        message = QString("curve %1: %2 plans at s = %3").arg(id).arg(path_size).arg(q->sparsity, 0, 'f', 2);
+        message = QString("curve %1: %2 plans at s = %3").arg(id).arg(plans).arg(q->sparsity, 0, 'f', 2);
       }
       if (const auto* q = std::get_if<request::EvaluateFull>(&r.job)) {
         need_study();
