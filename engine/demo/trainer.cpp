@@ -333,18 +333,17 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
       // weighs the same whatever its answer length (a caption would otherwise
       // count four times a yes/no answer), averaged over the whole batch.
       ForwardOptions forward;
-      // With image-only layers a micro-batch is all text or all images
-      // (routed, or a text-only phase), so its first row says which.
-      const bool may_drop =
-          image_only > 0 && !batch[begin].has_image && !(o.drop_with_images_only && phases[phase].text_only);
+      // A micro-batch is all text in a text-only phase, or when the image-only
+      // layers route text-only examples to micro-batches of their own (then
+      // its first row says which). The text dropouts apply to such batches,
+      // kept to the phases with images by drop_with_images_only.
+      const bool all_text = phases[phase].text_only || (image_only > 0 && !batch[begin].has_image);
+      const bool text_only_batch = all_text && !(o.drop_with_images_only && phases[phase].text_only);
+      const bool may_drop = image_only > 0 && text_only_batch;
       if (may_drop && o.text_layer_drop > 0 && random.chance(o.text_layer_drop)) forward.skip_first_layers = image_only;
       if (may_drop && o.text_mlp_drop > 0)
         for (int64_t l = 0; l < std::min<int64_t>(image_only, 64); ++l)
           if (random.chance(o.text_mlp_drop)) forward.skip_mlp_mask |= uint64_t{1} << l;
-      // A micro-batch is all text in a text-only phase, or when the
-      // image-only layers route text-only examples to micro-batches of their own.
-      const bool all_text = phases[phase].text_only || (image_only > 0 && !batch[begin].has_image);
-      const bool text_only_batch = all_text && !(o.drop_with_images_only && phases[phase].text_only);
       if (text_only_batch && o.text_upper_mlp_drop > 0)
         for (size_t l = static_cast<size_t>(std::max<int64_t>(image_only, 0));
              l < std::min<size_t>(model->language_model->model->layers.size(), 64); ++l)
