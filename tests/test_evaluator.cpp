@@ -200,8 +200,24 @@ TEST_F(EvaluatorTest, SearchSubsetIsStratifiedAndFixed) {
     EXPECT_EQ(yes, 3);
   }
   for (size_t i = 0; i < a.pope.size(); ++i) EXPECT_EQ(a.pope[i].question_id, b.pope[i].question_id);
+  auto images = [](const Benchmark& bench) {
+    return std::count_if(bench.sqa_eval.begin(), bench.sqa_eval.end(),
+                         [](const SqaProblem& p) { return p.has_image(); });
+  };
   ASSERT_EQ(a.sqa_eval.size(), 4u);
-  EXPECT_EQ(std::count_if(a.sqa_eval.begin(), a.sqa_eval.end(), [](const SqaProblem& p) { return p.has_image(); }), 2);
+  EXPECT_EQ(images(a), 2);
+  // The test split has 4 image problems of 10: 8 drawn keep that
+  // proportion (3.2 -> 3); the older half-and-half draw takes 4.
+  ASSERT_EQ(images(full), 4);
+  ASSERT_EQ(full.sqa_eval.size(), 10u);
+  options.sqa = 8;
+  const auto proportional = search_subset(full, options);
+  ASSERT_EQ(proportional.sqa_eval.size(), 8u);
+  EXPECT_EQ(images(proportional), 3);
+  options.proportional = false;
+  const auto halves = search_subset(full, options);
+  ASSERT_EQ(halves.sqa_eval.size(), 8u);
+  EXPECT_EQ(images(halves), 4);
 }
 
 TEST_F(EvaluatorTest, MissingImagesAreClearErrors) {

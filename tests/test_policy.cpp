@@ -149,5 +149,75 @@ TEST(Grpo, UpdatesLearnToSpareALayer) {
   EXPECT_GT(pruned, 1.2 * before) << "before " << before << " after " << pruned;
 }
 
+TEST(Grpo, GroupSparsityIsFixedForTheGivenShare) {
+  torch::manual_seed(5);
+  int fixed = 0;
+  for (int i = 0; i < 400; ++i) {
+    EXPECT_FALSE(draw_group_sparsity(0.0, 0.1, 0.7).has_value());
+    const auto always = draw_group_sparsity(1.0, 0.1, 0.7);
+    ASSERT_TRUE(always.has_value());
+    EXPECT_GE(*always, 0.1);
+    EXPECT_LE(*always, 0.7);
+    fixed += draw_group_sparsity(0.5, 0.1, 0.7).has_value();
+  }
+  EXPECT_GT(fixed, 150);
+  EXPECT_LT(fixed, 250);
+}
+
+TEST(Grpo, SettingsKeepTheFixedShareAndReadOldRunsAsNone) {
+  GrpoSettings s;
+  s.fixed_share = 0.25;
+  EXPECT_DOUBLE_EQ(grpo_settings_from_json(grpo_settings_to_json(s), "test").fixed_share, 0.25);
+  auto old = grpo_settings_to_json(s);
+  old.erase("fixed_share");  // a run stored before the setting existed
+  EXPECT_DOUBLE_EQ(grpo_settings_from_json(old, "test").fixed_share, 0.0);
+  old["fixed_share"] = 1.5;
+  EXPECT_THROW(grpo_settings_from_json(old, "test"), Error);
+}
+
+// A toy trade-off at a fixed sparsity, two layers: robustness lives in
+// layer 0 (the less of the budget it takes, the better), utility in layer 1,
+// and the budget must go to one or the other. Trained on groups at fixed
+// sparsities under random preferences, the policy must spare layer 0 for a
+// robustness-leaning w and layer 1 for a utility-leaning one: the
+// preference, not only the sparsity, moves the plan.
+TEST(Grpo, FixedSparsityGroupsTeachThePreference) {
+  auto states = toy_states(2);
+  torch::manual_seed(2);
+  HippPolicy policy(toy_config());
+  GrpoSettings settings;
+  settings.lr = 1e-2;
+  settings.entropy_coef = 0;
+  torch::optim::Adam optimizer(policy->parameters(), torch::optim::AdamOptions(settings.lr));
+  for (int iteration = 0; iteration < 80; ++iteration) {
+    std::vector<Episode> episodes;
+    for (int b = 0; b < 4; ++b) {
+      const Preference w = draw_preference(0.3);
+      const auto s = draw_group_sparsity(1.0, 0.1, 0.7);
+      std::vector<double> returns;
+      std::vector<Episode> group;
+      for (int g = 0; g < 8; ++g) {
+        Episode e;
+        e.w = w;
+        e.fixed_sparsity = s;
+        e.plan = policy->sample(states, w, s);
+        e.old_log_prob = e.plan.log_prob.item<double>();
+        returns.push_back(-w[0] * e.plan.allocation[0] - w[1] * e.plan.allocation[1]);
+        group.push_back(std::move(e));
+      }
+      const auto advantages = group_advantages(returns, std::vector<double>(returns.size(), 1.0));
+      for (size_t i = 0; i < group.size(); ++i) {
+        group[i].advantage = advantages[i];
+        episodes.push_back(std::move(group[i]));
+      }
+    }
+    grpo_update(policy, optimizer, states, episodes, settings);
+  }
+  const auto robust = policy->query(states, {1, 0, 0}, 0.5).allocation;
+  const auto useful = policy->query(states, {0, 1, 0}, 0.5).allocation;
+  EXPECT_LT(robust[0], 0.3) << robust[0];
+  EXPECT_LT(useful[1], 0.3) << useful[1] << " robust " << robust[0] << "," << robust[1];
+}
+
 }  // namespace
 }  // namespace hipp

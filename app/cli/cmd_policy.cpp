@@ -31,10 +31,11 @@ struct PolicyArgs {
   std::vector<double> query_sparsities;
   double lr = GrpoSettings{}.lr;
   int epochs = GrpoSettings{}.epochs;
+  double fixed_share = GrpoSettings{}.fixed_share;
   bool small_budget = false;
   // Which of --group, --prefs-per-iter and --lr the command line gave
   // (those override --small-budget's values).
-  bool group_given = false, prefs_given = false, lr_given = false;
+  bool group_given = false, prefs_given = false, lr_given = false, fixed_share_given = false;
   std::vector<double> pref;
   double sparsity = -1;
   bool evaluate = false;
@@ -71,6 +72,7 @@ void run_train(const PolicyArgs& args, const CommonOptions& common) {
   if (!args.small_budget || args.prefs_given) settings.prefs_per_iter = args.prefs;
   if (!args.small_budget || args.lr_given) settings.lr = args.lr;
   settings.epochs = args.epochs;
+  settings.fixed_share = args.fixed_share;
   if (common.seed) settings.seed = common.seed;
   settings.vision_state = args.ablation != "no-vision";
   settings.gate = args.ablation != "no-gate";
@@ -83,7 +85,9 @@ void run_train(const PolicyArgs& args, const CommonOptions& common) {
        {std::tuple{args.group_given, kept.group != settings.group, "--group", std::to_string(kept.group)},
         {args.prefs_given, kept.prefs_per_iter != settings.prefs_per_iter, "--prefs-per-iter",
          std::to_string(kept.prefs_per_iter)},
-        {args.lr_given, kept.lr != settings.lr, "--lr", std::to_string(kept.lr)}})
+        {args.lr_given, kept.lr != settings.lr, "--lr", std::to_string(kept.lr)},
+        {args.fixed_share_given, kept.fixed_share != settings.fixed_share, "--fixed-share",
+         std::to_string(kept.fixed_share)}})
     if (given && differs)
       throw Error("run '" + run_name(args) + "' of " + args.study + " was started with " + option + " " + value +
                   "; a resumed run keeps its settings: leave " + option + " out, or start a new run with --run NAME");
@@ -274,6 +278,13 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
   train->add_option("--epochs", args->epochs, "PPO epochs per batch (mu)")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
+  auto* fixed_share =
+      train
+          ->add_option("--fixed-share", args->fixed_share,
+                       "share of the groups sampled at a fixed sparsity (uniform on the study's range; only the "
+                       "allocation sampled)")
+          ->check(finite_range(0.0, 1.0))
+          ->capture_default_str();
   train->add_option("--ablation", args->ablation, "none, no-vision, no-gate or flat")
       ->check(CLI::IsMember({"none", "no-vision", "no-gate", "flat"}))
       ->capture_default_str();
@@ -287,7 +298,8 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
       ->delimiter(',')
       ->check(CLI::Range(0.0, 0.99));
   train->add_option("--cache-dir", args->cache_dir, "image-feature cache folder ('none' = memory only)");
-  train->callback([args, &common, group, prefs, lr] {
+  train->callback([args, &common, group, prefs, lr, fixed_share] {
+    args->fixed_share_given = fixed_share->count() > 0;
     args->group_given = group->count() > 0;
     args->prefs_given = prefs->count() > 0;
     args->lr_given = lr->count() > 0;

@@ -1,6 +1,7 @@
 #include "eval/benchmark.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "core/error.h"
@@ -60,7 +61,11 @@ Benchmark search_subset(const Benchmark& full, const SubsetOptions& options) {
   const int with_image = static_cast<int>(
       std::count_if(full.sqa_eval.begin(), full.sqa_eval.end(), [](const SqaProblem& p) { return p.has_image(); }));
   const int text_only = static_cast<int>(full.sqa_eval.size()) - with_image;
-  int image_count = std::min(with_image, options.sqa / 2);
+  const int total = with_image + text_only;
+  int image_count = options.proportional && total > 0
+                        ? static_cast<int>(std::lround(static_cast<double>(options.sqa) * with_image / total))
+                        : options.sqa / 2;
+  image_count = std::min(with_image, image_count);
   const int text_count = std::min(text_only, options.sqa - image_count);
   image_count = std::min(with_image, options.sqa - text_count);
   auto images = take(

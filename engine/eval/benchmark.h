@@ -26,8 +26,13 @@ Benchmark load_benchmark(const std::string& dir, const std::string& sqa_split = 
 
 struct SubsetOptions {
   int pope_per_split = 100;  // half yes, half no
-  int sqa = 300;             // half image, half text-only where possible
+  int sqa = 300;
   uint64_t seed = 0;
+  // ScienceQA's image and text-only problems in the evaluated split's
+  // proportion, so that the subset's accuracy estimates the full set's
+  // (false: half and half where possible, how studies made before this
+  // option sampled, kept for them).
+  bool proportional = true;
 };
 
 // The fixed, seeded search subset: the same questions for the same benchmark

@@ -29,6 +29,7 @@ nlohmann::json grpo_settings_to_json(const GrpoSettings& s) {
           {"tau", s.tau},
           {"temperature", s.temperature},
           {"corner_prob", s.corner_prob},
+          {"fixed_share", s.fixed_share},
           {"hidden", s.hidden},
           {"seed", s.seed},
           {"vision_state", s.vision_state},
@@ -50,6 +51,7 @@ GrpoSettings grpo_settings_from_json(const nlohmann::json& j, const std::string&
   s.tau = optional_field<double>(j, "tau", s.tau, where);
   s.temperature = optional_field<double>(j, "temperature", s.temperature, where);
   s.corner_prob = optional_field<double>(j, "corner_prob", s.corner_prob, where);
+  s.fixed_share = optional_field<double>(j, "fixed_share", 0.0, where);  // absent: a run from before it existed
   s.hidden = optional_field<int64_t>(j, "hidden", s.hidden, where);
   s.seed = static_cast<uint64_t>(optional_field<int64_t>(j, "seed", static_cast<int64_t>(s.seed), where));
   s.vision_state = optional_field<bool>(j, "vision_state", s.vision_state, where);
@@ -57,6 +59,7 @@ GrpoSettings grpo_settings_from_json(const nlohmann::json& j, const std::string&
   s.hierarchical = optional_field<bool>(j, "hierarchical", s.hierarchical, where);
   if (s.group < 2) throw Error(where + ": a group needs at least 2 plans");
   if (s.prefs_per_iter < 1 || s.iterations < 0 || s.epochs < 1) throw Error(where + ": invalid GRPO sizes");
+  if (!(s.fixed_share >= 0 && s.fixed_share <= 1)) throw Error(where + ": fixed_share must lie in [0, 1]");
   return s;
 }
 
@@ -138,6 +141,13 @@ UpdateStats grpo_update(HippPolicy& policy, torch::optim::Optimizer& optimizer, 
     stats.clip_fraction = clipped / n;
   }
   return stats;
+}
+
+std::optional<double> draw_group_sparsity(double fixed_share, double s_min, double s_max) {
+  if (fixed_share <= 0) return std::nullopt;  // no draw: the stream of a run without fixed groups is unchanged
+  const double u = torch::rand({1}, torch::kFloat64).item<double>();
+  if (!(u < fixed_share)) return std::nullopt;
+  return s_min + torch::rand({1}, torch::kFloat64).item<double>() * (s_max - s_min);
 }
 
 Preference draw_preference(double corner_prob) {

@@ -30,6 +30,14 @@ struct GrpoSettings {
   double tau = 0.05;  // gate: retained-flow share below which an episode counts as collapsed
   double temperature = 0.25;
   double corner_prob = 0.1;  // share of preferences drawn at the simplex corners
+  // Share of the groups sampled at a fixed sparsity (METHOD.md section 3:
+  // the budget context), drawn uniformly from the study's range, only the
+  // allocation sampled: within such a group every plan removes as much, so
+  // the advantages rank allocations by w_rob * robustness + w_util * utility
+  // alone, the signal a fixed-sparsity query (the curve, the app's "fix
+  // sparsity") needs; in the other groups the sparsity's spread decides most
+  // of the return. Runs stored before this setting existed read it as 0.
+  double fixed_share = 0.5;
   int64_t hidden = 64;
   uint64_t seed = 1;
   // Ablations, stored with the run.
@@ -72,6 +80,9 @@ UpdateStats grpo_update(HippPolicy& policy, torch::optim::Optimizer& optimizer, 
                         const std::vector<Episode>& episodes, const GrpoSettings& settings,
                         HippPolicy* initial = nullptr);
 
+// The sparsity a group is sampled at: none (the policy draws it) with
+// probability 1 - fixed_share, else uniform on [s_min, s_max].
+std::optional<double> draw_group_sparsity(double fixed_share, double s_min, double s_max);
 // A preference drawn from Dir(1, 1, 1), or a corner with probability corner_prob.
 Preference draw_preference(double corner_prob);
 // At least `count` preferences covering the simplex: a triangular grid.

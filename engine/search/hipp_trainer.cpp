@@ -107,13 +107,18 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
     const std::string origin = "grpo:" + std::to_string(iteration);
     for (int b = 0; b < settings_.prefs_per_iter; ++b) {
       const Preference w = draw_preference(settings_.corner_prob);
+      const auto& study = evaluator_.session().settings();
+      // The flat ablation draws per-layer ratios, so its sparsity is never fixed.
+      const auto fixed = settings_.hierarchical ? draw_group_sparsity(settings_.fixed_share, study.s_min, study.s_max)
+                                                : std::nullopt;
       std::vector<Episode> group;
       std::vector<double> returns, gates;
       for (int g = 0; g < settings_.group; ++g) {
         if (cancel && cancel->load()) throw Cancelled();
         Episode e;
         e.w = w;
-        e.plan = policy_->sample(states_, w);
+        e.fixed_sparsity = fixed;
+        e.plan = policy_->sample(states_, w, fixed);
         e.old_log_prob = e.plan.log_prob.item<double>();
         const auto blueprint = evaluator_.session().plan(e.plan.sparsity, e.plan.allocation, "policy");
         const auto outcome = evaluator_.evaluate(blueprint, origin, w);

@@ -16,7 +16,8 @@ namespace hipp {
 namespace fs = std::filesystem;
 
 nlohmann::json settings_to_json(const StudySettings& s) {
-  return {{"subset", {{"pope_per_split", s.subset.pope_per_split}, {"sqa", s.subset.sqa}, {"seed", s.subset.seed}}},
+  return {{"subset", {{"pope_per_split", s.subset.pope_per_split}, {"sqa", s.subset.sqa}, {"seed", s.subset.seed},
+                      {"sqa_proportional", s.subset.proportional}}},
           {"calibration",
            {{"samples", s.calibration.samples}, {"seed", s.calibration.seed}, {"split", s.calibration.split}}},
           {"importance", importance_name(s.importance)},
@@ -37,6 +38,8 @@ StudySettings settings_from_json(const nlohmann::json& j, const std::string& whe
     s.subset.sqa = static_cast<int>(optional_field<int64_t>(sub, "sqa", s.subset.sqa, where));
     s.subset.seed =
         static_cast<uint64_t>(optional_field<int64_t>(sub, "seed", static_cast<int64_t>(s.subset.seed), where));
+    // Absent in studies made before the subset kept ScienceQA's proportion.
+    s.subset.proportional = optional_field<bool>(sub, "sqa_proportional", false, where);
   }
   if (j.contains("calibration")) {
     const auto& c = j["calibration"];
