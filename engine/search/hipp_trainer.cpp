@@ -109,8 +109,8 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
       const Preference w = draw_preference(settings_.corner_prob);
       const auto& study = evaluator_.session().settings();
       // The flat ablation draws per-layer ratios, so its sparsity is never fixed.
-      const auto fixed = settings_.hierarchical ? draw_group_sparsity(settings_.fixed_share, study.s_min, study.s_max)
-                                                : std::nullopt;
+      const auto fixed =
+          settings_.hierarchical ? draw_group_sparsity(settings_.fixed_share, study.s_min, study.s_max) : std::nullopt;
       std::vector<Episode> group;
       std::vector<double> returns, gates;
       for (int g = 0; g < settings_.group; ++g) {

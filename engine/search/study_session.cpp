@@ -16,8 +16,11 @@ namespace hipp {
 namespace fs = std::filesystem;
 
 nlohmann::json settings_to_json(const StudySettings& s) {
-  return {{"subset", {{"pope_per_split", s.subset.pope_per_split}, {"sqa", s.subset.sqa}, {"seed", s.subset.seed},
-                      {"sqa_proportional", s.subset.proportional}}},
+  return {{"subset",
+           {{"pope_per_split", s.subset.pope_per_split},
+            {"sqa", s.subset.sqa},
+            {"seed", s.subset.seed},
+            {"sqa_proportional", s.subset.proportional}}},
           {"calibration",
            {{"samples", s.calibration.samples}, {"seed", s.calibration.seed}, {"split", s.calibration.split}}},
           {"importance", importance_name(s.importance)},
