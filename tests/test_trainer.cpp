@@ -365,6 +365,27 @@ TEST_F(TrainerTest, TextUpperMlpDropPassesOverTheUpperMlps) {
   }
 }
 
+// --image-mlp-drop 1: micro-batches with images pass over the image-only
+// layers' MLPs, so in a run of captions only those MLPs learn nothing while
+// the MLPs above do; without it they learn.
+TEST_F(TrainerTest, ImageMlpDropPassesOverTheImageOnlyMlps) {
+  for (double drop : {1.0, 0.0}) {
+    auto [tokenizer, model] = micro_model();
+    const auto& layers = model->language_model->model->layers;
+    const auto lower = weights_of(*layers[0]->mlp), upper = weights_of(*layers[1]->mlp);
+    DemoTrainingOptions options = short_run(3, 0);
+    options.weight_decay = 0;
+    options.caption_share = 1;
+    options.yes_no_share = options.image_problem_share = options.text_problem_share = options.letter_share =
+        options.image_word_share = options.fact_share = 0;
+    options.image_only_layers = 1;
+    options.image_mlp_drop = drop;
+    train_demo_model(model, tokenizer, clip_preprocessor(32), options);
+    EXPECT_EQ(same_weights(weights_of(*layers[0]->mlp), lower), drop == 1.0) << "image_mlp_drop " << drop;
+    EXPECT_FALSE(same_weights(weights_of(*layers[1]->mlp), upper)) << "image_mlp_drop " << drop;
+  }
+}
+
 // --vision-first: captions alone, then the text phase, then the mix under a
 // schedule of its own.
 TEST(TrainingPhases, VisionFirst) {

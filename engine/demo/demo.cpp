@@ -160,6 +160,7 @@ DemoReport build_demo(const DemoOptions& options) {
         {"text_mlp_drop", training.text_mlp_drop},
         {"text_upper_mlp_drop", training.text_upper_mlp_drop},
         {"mlp_drop", training.mlp_drop},
+        {"image_mlp_drop", training.image_mlp_drop},
         {"drop_with_images_only", training.drop_with_images_only},
         {"vision_first", training.vision_first},
         {"first_phase_yes_no_share", training.first_phase_yes_no_share},

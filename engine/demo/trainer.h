@@ -129,6 +129,12 @@ struct DemoTrainingOptions {
   // a layer's MLP does is then kept by the others too, so that pruning costs
   // grow with how much of a group of layers goes rather than with one layer.
   double mlp_drop = 0;
+  // With image_only_layers: the probability that a micro-batch with images
+  // passes over each image-only layer's MLP, drawn per layer (MLP dropout on
+  // the seeing side): what one of those MLPs does for grounding is then kept
+  // by the others too, so that grounding spreads over all of them instead of
+  // sitting in one or two (off by default; every phase with images).
+  double image_mlp_drop = 0;
   // The layer and MLP dropout above only in the phases with images, once the
   // text phase has stored the knowledge reading text through those layers.
   bool drop_with_images_only = true;
