@@ -341,14 +341,17 @@ TEST_F(TrainerTest, TextMlpDropPassesOverTheImageOnlyMlps) {
 // --text-upper-mlp-drop 1: text-only examples pass over every MLP above the
 // image-only layers, so in a text-only run those MLPs learn nothing; without
 // it they learn, and so they do with the dropout kept to the phases with
-// images (--drop-with-images-only).
+// images (--drop-with-images-only), unless --upper-drop-in-text-phase says
+// otherwise.
 TEST_F(TrainerTest, TextUpperMlpDropPassesOverTheUpperMlps) {
   struct Case {
     double drop;
     bool images_only;
     bool unchanged;
+    bool upper_in_text_phase = false;
   };
-  for (const Case c : {Case{1.0, false, true}, Case{0.0, false, false}, Case{1.0, true, false}}) {
+  for (const Case c : {Case{1.0, false, true}, Case{0.0, false, false}, Case{1.0, true, false},
+                       Case{1.0, true, true, true}}) {
     auto [tokenizer, model] = micro_model();
     const auto& layers = model->language_model->model->layers;
     std::vector<std::vector<torch::Tensor>> before;
@@ -358,6 +361,7 @@ TEST_F(TrainerTest, TextUpperMlpDropPassesOverTheUpperMlps) {
     options.image_only_layers = 1;
     options.text_upper_mlp_drop = c.drop;
     options.drop_with_images_only = c.images_only;
+    options.upper_drop_in_text_phase = c.upper_in_text_phase;
     train_demo_model(model, tokenizer, clip_preprocessor(32), options);
     for (size_t l = 1; l < layers.size(); ++l)
       EXPECT_EQ(same_weights(weights_of(*layers[l]->mlp), before[l - 1]), c.unchanged)

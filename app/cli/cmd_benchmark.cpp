@@ -48,6 +48,7 @@ struct DemoArgs {
   double text_upper_mlp_drop = DemoTrainingOptions{}.text_upper_mlp_drop;
   double mlp_drop = DemoTrainingOptions{}.mlp_drop;
   double image_mlp_drop = DemoTrainingOptions{}.image_mlp_drop;
+  bool upper_drop_in_text_phase = DemoTrainingOptions{}.upper_drop_in_text_phase;
   bool drop_with_images_only = DemoTrainingOptions{}.drop_with_images_only;
   double text_phase_problems = DemoTrainingOptions{}.text_phase_problem_share;
   double mix_lr_scale = DemoTrainingOptions{}.mix_lr_scale;
@@ -110,6 +111,7 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
   options.training.text_upper_mlp_drop = args.text_upper_mlp_drop;
   options.training.mlp_drop = args.mlp_drop;
   options.training.image_mlp_drop = args.image_mlp_drop;
+  options.training.upper_drop_in_text_phase = args.upper_drop_in_text_phase;
   options.training.drop_with_images_only = args.drop_with_images_only;
   options.training.text_phase_problem_share = args.text_phase_problems;
   options.training.mix_lr_scale = args.mix_lr_scale;
@@ -321,6 +323,9 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
                    "layers (spreads the knowledge over them)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
+  demo->add_flag("--upper-drop-in-text-phase", demo_args->upper_drop_in_text_phase,
+                 "--text-upper-mlp-drop in the text phase too, where the facts are first stored (the lower layers' "
+                 "dropout still waits for the phases with images)");
   demo->add_option("--image-mlp-drop", demo_args->image_mlp_drop,
                    "with --image-only-layers: probability, drawn per layer, that a micro-batch with images passes "
                    "over each of those layers' MLPs (spreads grounding over them)")

@@ -344,7 +344,8 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
       if (may_drop && o.text_mlp_drop > 0)
         for (int64_t l = 0; l < std::min<int64_t>(image_only, 64); ++l)
           if (random.chance(o.text_mlp_drop)) forward.skip_mlp_mask |= uint64_t{1} << l;
-      if (text_only_batch && o.text_upper_mlp_drop > 0)
+      const bool upper_drop_batch = text_only_batch || (all_text && o.upper_drop_in_text_phase);
+      if (upper_drop_batch && o.text_upper_mlp_drop > 0)
         for (size_t l = static_cast<size_t>(std::max<int64_t>(image_only, 0));
              l < std::min<size_t>(model->language_model->model->layers.size(), 64); ++l)
           if (random.chance(o.text_upper_mlp_drop)) forward.skip_mlp_mask |= uint64_t{1} << l;

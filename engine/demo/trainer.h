@@ -135,6 +135,11 @@ struct DemoTrainingOptions {
   // by the others too, so that grounding spreads over all of them instead of
   // sitting in one or two (off by default; every phase with images).
   double image_mlp_drop = 0;
+  // With drop_with_images_only: text_upper_mlp_drop in the text phase as
+  // well, where the facts are first stored, so that each is stored in more
+  // than one of the upper MLPs from the start (the lower layers' dropout
+  // still waits for the phases with images).
+  bool upper_drop_in_text_phase = false;
   // The layer and MLP dropout above only in the phases with images, once the
   // text phase has stored the knowledge reading text through those layers.
   bool drop_with_images_only = true;
