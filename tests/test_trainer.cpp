@@ -350,8 +350,8 @@ TEST_F(TrainerTest, TextUpperMlpDropPassesOverTheUpperMlps) {
     bool unchanged;
     bool upper_in_text_phase = false;
   };
-  for (const Case c : {Case{1.0, false, true}, Case{0.0, false, false}, Case{1.0, true, false},
-                       Case{1.0, true, true, true}}) {
+  for (const Case c :
+       {Case{1.0, false, true}, Case{0.0, false, false}, Case{1.0, true, false}, Case{1.0, true, true, true}}) {
     auto [tokenizer, model] = micro_model();
     const auto& layers = model->language_model->model->layers;
     std::vector<std::vector<torch::Tensor>> before;
