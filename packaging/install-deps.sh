@@ -5,6 +5,7 @@
 #
 #   packaging/install-deps.sh            build + runtime + test packages
 #   HIPP_NO_GUI=1 packaging/install-deps.sh   skip Qt and QCustomPlot
+#   HIPP_FUZZ=1 packaging/install-deps.sh     also clang and libFuzzer (scripts/fuzz.sh)
 set -euo pipefail
 
 packages=(
@@ -20,6 +21,9 @@ gui_packages=(
 )
 if [[ "${HIPP_NO_GUI:-0}" != "1" ]]; then
   packages+=("${gui_packages[@]}")
+fi
+if [[ "${HIPP_FUZZ:-0}" == "1" ]]; then
+  packages+=(clang libclang-rt-14-dev)
 fi
 
 sudo_cmd=()

@@ -31,6 +31,8 @@ torch::Tensor image_logits(LlavaModel& model, const torch::Tensor& ids, const to
 torch::Tensor random_ids(int64_t batch, int64_t tokens, int64_t vocab, uint64_t seed);
 // Writes bytes to a file.
 void write_bytes(const std::string& path, const std::string& bytes);
+// Reads a whole file (empty when it cannot be read).
+std::string read_bytes(const std::string& path);
 // Runs a shell command; returns its exit code and fills `output` with stdout+stderr.
 int run_command(const std::string& command, std::string* output);
 // Runs the hipp-prune program with `args` (run_command).

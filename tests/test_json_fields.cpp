@@ -29,6 +29,16 @@ TEST(JsonFields, ReadJsonFileNamesThePathOnSyntaxError) {
     EXPECT_NE(std::string(e.what()).find("bad.json: invalid JSON"), std::string::npos);
   }
   EXPECT_THROW(read_json_file(dir.file("absent.json")), Error);
+  // Well-formed JSON with a number beyond double's range: the parser's
+  // out-of-range error, not only its syntax error, is one of ours (found by
+  // fuzz_blueprint, docs/fuzzing.md).
+  test::write_bytes(dir.file("huge.json"), "{\"a\": 1e999}");
+  try {
+    read_json_file(dir.file("huge.json"));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("huge.json: invalid JSON"), std::string::npos) << e.what();
+  }
 }
 
 TEST(JsonFields, AtomicWriteReplacesWholeFile) {

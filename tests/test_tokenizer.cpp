@@ -90,5 +90,25 @@ TEST(Tokenizer, InvalidFilesAreClearErrors) {
   EXPECT_THROW(Tokenizer::load(dir.file("empty.model")), Error);
 }
 
+// A byte-fallback piece that does not spell <0xHH> (found by fuzz_tokenizer,
+// docs/fuzzing.md): an error naming the piece, not an exception from deep
+// inside the standard library or a write before the byte table.
+TEST(Tokenizer, MalformedBytePiecesAreClearErrors) {
+  const std::string good = test::read_bytes(std::string(HIPP_DEMO_DATA) + "/model/tokenizer.model");
+  const auto at = good.find("<0x41>");
+  ASSERT_NE(at, std::string::npos) << "the demo tokenizer has byte-fallback pieces";
+  EXPECT_NO_THROW(Tokenizer::parse(good, "demo"));
+  for (const char* piece : {"<0xZZ>", "<0x-1>", "<0x4 >"}) {
+    std::string bad = good;
+    bad.replace(at, 6, piece);
+    try {
+      Tokenizer::parse(bad, "bad.model");
+      FAIL() << "accepted " << piece;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("bad.model: byte piece"), std::string::npos) << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace hipp

@@ -25,7 +25,7 @@ std::vector<PopeQuestion> read_pope_file(const std::string& path, const std::str
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number too large
       throw Error(where + ": invalid JSON (" + e.what() + ")");
     }
     PopeQuestion q;

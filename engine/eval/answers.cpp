@@ -35,7 +35,7 @@ void for_each_json_line(const std::string& path, const char* what, F&& visit) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error&) {
+    } catch (const nlohmann::json::exception&) {  // parse_error, or out_of_range for a number too large
       throw Error(where + ": not a JSON object");
     }
     if (!j.is_object()) throw Error(where + ": not a JSON object");

@@ -93,7 +93,7 @@ SafetensorsHeader parse_safetensors_header(const std::string& header_json, uint6
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(header_json);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number too large
     throw Error(path + ": safetensors header is not valid JSON (" + e.what() + ")");
   }
   if (!header.is_object()) throw Error(path + ": safetensors header is not a JSON object");

@@ -182,8 +182,19 @@ Tokenizer Tokenizer::parse(const std::string& bytes, const std::string& name) {
     t.all_ids_.emplace(p.text, i);
     if (p.type == PieceType::Normal) t.normal_ids_.emplace(p.text, i);
     if (p.type == PieceType::UserDefined) t.user_symbols_.push_back(p.text);
-    if (p.type == PieceType::Byte && p.text.size() == 6 && p.text.rfind("<0x", 0) == 0)
-      t.byte_ids_[std::stoi(p.text.substr(3, 2), nullptr, 16)] = i;
+    if (p.type == PieceType::Byte) {
+      // "<0xHH>": the byte-fallback piece of byte HH.
+      const auto hex = [](char c) {
+        return c >= '0' && c <= '9'   ? c - '0'
+               : c >= 'A' && c <= 'F' ? c - 'A' + 10
+               : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                      : -1;
+      };
+      const bool well_formed = p.text.size() == 6 && p.text.rfind("<0x", 0) == 0 && p.text[5] == '>' &&
+                               hex(p.text[3]) >= 0 && hex(p.text[4]) >= 0;
+      if (!well_formed) throw Error(name + ": byte piece " + std::to_string(id) + " is not of the form <0xHH>");
+      t.byte_ids_[static_cast<size_t>(hex(p.text[3]) * 16 + hex(p.text[4]))] = i;
+    }
   }
   std::sort(t.user_symbols_.begin(), t.user_symbols_.end(),
             [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
