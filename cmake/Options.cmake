@@ -19,3 +19,12 @@ if(HIPP_USE_CCACHE)
         ${HIPP_CCACHE})
   endif()
 endif()
+
+# The `asan` preset: AddressSanitizer and UndefinedBehaviorSanitizer on every
+# target (LibTorch itself is not instrumented; what runs inside it is checked
+# only where it calls back into ours). Its tests run with leak checking on.
+option(HIPP_SANITIZE "Build with -fsanitize=address,undefined" OFF)
+if(HIPP_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()

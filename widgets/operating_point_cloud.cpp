@@ -128,13 +128,23 @@ OperatingPointCloud::OperatingPointCloud(QWidget* parent) : QWidget(parent) {
   show_dominated_->setToolTip("Show the points that another point beats on both axes");
   bottom->addWidget(show_front_);
   bottom->addWidget(show_dominated_);
-  toggles_ = new QHBoxLayout;
-  bottom->addLayout(toggles_);
   bottom->addStretch(1);
+  // The hint gives way first when the window is narrow: the side panels keep
+  // their room on a 1280-px screen.
   auto* hint = new QLabel("wheel: zoom, drag: pan, double-click: reset");
   hint->setStyleSheet("color: gray");
-  bottom->addWidget(hint);
+  hint->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+  hint->setAlignment(Qt::AlignLeft | Qt::AlignVCenter);
+  bottom->addWidget(hint, 1);
+  hint->setToolTip(hint->text());
   layout->addLayout(bottom);
+  // One row of per-origin toggles below, so that neither row sets the
+  // cloud's minimum width at the sum of both.
+  toggles_ = new QHBoxLayout;
+  auto* origins = new QHBoxLayout;
+  origins->addLayout(toggles_);
+  origins->addStretch(1);
+  layout->addLayout(origins);
 
   auto axis_changed = [this] {
     request_.x = static_cast<CloudAxis>(x_box_->currentData().toInt());

@@ -1,12 +1,15 @@
 // hipp-explorer: the Pareto explorer desktop app.
 //   hipp-explorer                     reopens the last study (or offers to build the demo)
 //   hipp-explorer STUDY.sqlite        opens a study
-//   --screenshot FILE [--select T]    opens the study, selects trial T (or the best point), saves the window, quits
+//   --screenshot FILE [--select T] [--scores search|full]
+//                                     opens the study, shows the plans scored on that subset, selects trial T
+//                                     (or the best point), saves the window, quits
 //   --stall-bench ITERATIONS          opens the study, trains the policy, prints the longest event-loop stall, quits
 #include <csignal>
 #include <cstdio>
 
 #include <QApplication>
+#include <QComboBox>
 #include <QCommandLineParser>
 #include <QFileInfo>
 #include <QSettings>
@@ -43,8 +46,11 @@ int main(int argc, char** argv) {
                            "iterations");
   QCommandLineOption select("select", "with --screenshot: the trial to select (default: the best on the y axis)",
                             "trial");
+  QCommandLineOption scores("scores", "with --screenshot: show the plans scored on 'search' (default) or 'full'",
+                            "subset", "search");
   parser.addOption(screenshot);
   parser.addOption(select);
+  parser.addOption(scores);
   parser.addOption(stall);
   parser.process(app);
 
@@ -75,8 +81,11 @@ int main(int argc, char** argv) {
   if (parser.isSet(screenshot)) {
     const QString path = parser.value(screenshot);
     const qint64 chosen = parser.value(select).toLongLong();
-    QObject::connect(&window, &hipp::gui::MainWindow::studyReady, &app, [&window, path, chosen] {
+    const QString subset = parser.value(scores);
+    QObject::connect(&window, &hipp::gui::MainWindow::studyReady, &app, [&window, path, chosen, subset] {
       window.refreshTrials();
+      auto* subsets = window.cloud()->subsetBox();
+      if (const int index = subsets->findData(subset); index >= 0) subsets->setCurrentIndex(index);
       if (chosen > 0) {
         window.cloud()->selectTrial(chosen);
       } else {
