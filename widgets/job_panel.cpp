@@ -31,9 +31,9 @@ JobPanel::JobPanel(QWidget* parent) : QWidget(parent) {
   bar_->setValue(0);
   bar_->setTextVisible(false);
   cancel_ = new QPushButton("Cancel");
-  cancel_->setToolTip("Stop the running job (Esc); what it finished is kept");
+  cancel_->setToolTip("Stop the running job cleanly (Esc); what it finished is kept");
   cancel_->setEnabled(false);
-  cancel_->setToolTip("Stop the running job cleanly (Esc)");
+  bar_->setAccessibleName("job progress");
   row->addWidget(title_);
   row->addWidget(status_, 1);
   row->addWidget(bar_, 1);
@@ -43,6 +43,7 @@ JobPanel::JobPanel(QWidget* parent) : QWidget(parent) {
   log_->setReadOnly(true);
   log_->setMaximumBlockCount(2000);
   log_->setMaximumHeight(110);
+  log_->setAccessibleName("job log");
   layout->addWidget(log_);
   connect(cancel_, &QPushButton::clicked, this, [this] {
     cancel_->setEnabled(false);

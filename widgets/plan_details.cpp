@@ -26,6 +26,7 @@ PlanDetails::PlanDetails(QWidget* parent) : QWidget(parent) {
   layout->addWidget(summary_);
   bars_ = new QCustomPlot;
   bars_->setMinimumHeight(150);
+  bars_->setAccessibleName("layer allocation of the selected plan");
   bars_->yAxis->setRange(0, 1.05);
   bars_->yAxis->setLabel("kept ratio");
   bars_->xAxis->setLabel("decoder layer");
@@ -52,6 +53,7 @@ PlanDetails::PlanDetails(QWidget* parent) : QWidget(parent) {
   table_->verticalHeader()->setVisible(false);
   table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
   table_->setMinimumHeight(200);
+  table_->setAccessibleName("metrics of the selected plan beside the dense model");
   layout->addWidget(table_, 1);
   auto* actions = new QGridLayout;
   export_blueprint_ = new QPushButton("Export blueprint");
@@ -179,6 +181,14 @@ void PlanDetails::drawBars() {
   for (size_t l = 0; l < visual_.size(); ++l) vk << static_cast<double>(l), vv << visual_[l];
   bars->setData(keys, kept);
   visual->setData(vk, vv);
+  // What the plot shows, in words (a screen reader cannot read bars).
+  QStringList ratios, sensitivity;
+  for (double v : kept) ratios << QString::number(v, 'f', 2);
+  for (double v : vv) sensitivity << QString::number(v, 'f', 2);
+  bars_->setAccessibleDescription(
+      has_plan_ ? QString("kept ratio per decoder layer: %1; visual sensitivity: %2")
+                      .arg(ratios.join(", "), sensitivity.isEmpty() ? QString("not measured") : sensitivity.join(", "))
+                : QString("no plan selected"));
   const double n = static_cast<double>(std::max(keys.size(), vk.size()));
   bars_->xAxis->setRange(-0.6, std::max(1.0, n) - 0.4);
   bars_->replot(QCustomPlot::rpQueuedReplot);

@@ -71,6 +71,7 @@ PreferencePanel::PreferencePanel(QWidget* parent) : QWidget(parent) {
   layout->addWidget(proposal_);
   bars_ = new QCustomPlot;
   bars_->setMinimumHeight(110);
+  bars_->setAccessibleName("layer allocation of the proposed plan");
   bars_->yAxis->setRange(0, 1);
   bars_->yAxis->setLabel("kept");
   bars_->xAxis->setLabel("layer");
@@ -143,6 +144,9 @@ void PreferencePanel::showProposal(const PlanView& plan) {
     values << plan.kept_ratio[l];
   }
   bars->setData(keys, values);
+  QStringList ratios;
+  for (double v : values) ratios << QString::number(v, 'f', 2);
+  bars_->setAccessibleDescription("kept ratio per decoder layer: " + ratios.join(", "));
   bars_->xAxis->setRange(-0.6, std::max<double>(1, static_cast<double>(plan.kept_ratio.size())) - 0.4);
   bars_->replot(QCustomPlot::rpQueuedReplot);
 }

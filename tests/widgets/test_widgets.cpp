@@ -7,6 +7,12 @@
 #include <fstream>
 
 #include <QCheckBox>
+#include <QScrollBar>
+#include <QAbstractSlider>
+#include <QAbstractSpinBox>
+#include <QPlainTextEdit>
+#include <QProgressBar>
+#include <QComboBox>
 #include <QMenu>
 #include <QMenuBar>
 #include <QScreen>
@@ -182,6 +188,30 @@ class WidgetTests : public QObject {
     view.parent = 3;  // a fine-tuned child cannot be fine-tuned again
     details.showPlan(view);
     QVERIFY(!details.finetuneButton()->isEnabled());
+  }
+
+  // Screen-reader basics: every control that shows no text of its own (a
+  // slider, a spin box, a combo box, a progress bar, a table, a text log, a
+  // plot) has an accessible name, and the plots say in words what they draw.
+  void controlsHaveAccessibleNames() {
+    PreferencePanel preferences;
+    PlanDetails details;
+    OperatingPointCloud cloud;
+    JobPanel jobs;
+    for (QWidget* panel : std::initializer_list<QWidget*>{&preferences, &details, &cloud, &jobs})
+      for (QWidget* w : panel->findChildren<QWidget*>()) {
+        const bool textless = qobject_cast<QAbstractSlider*>(w) || qobject_cast<QAbstractSpinBox*>(w) ||
+                              qobject_cast<QComboBox*>(w) || qobject_cast<QProgressBar*>(w) ||
+                              qobject_cast<QTableWidget*>(w) || qobject_cast<QPlainTextEdit*>(w) ||
+                              qobject_cast<QCustomPlot*>(w);
+        if (textless && !qobject_cast<QScrollBar*>(w))  // a scroll area's own bars
+          QVERIFY2(!w->accessibleName().isEmpty(),
+                   qPrintable(QString("%1 in %2").arg(w->metaObject()->className(), panel->metaObject()->className())));
+      }
+    details.showPlan(sample_view(7, "uniform", 0.81, 0.6, {0.5, 0.4, 0.6}));
+    const auto* plot = details.findChild<QCustomPlot*>();
+    QVERIFY(plot);
+    QVERIFY2(plot->accessibleDescription().contains("0.50, 0.40, 0.60"), qPrintable(plot->accessibleDescription()));
   }
 
   void detailsNeverElideNumbers() {
