@@ -4,6 +4,7 @@
 // (MLP channels or KV-head groups) each layer loses, so that the removed
 // prunable parameters equal `s` times all prunable parameters, exactly up to
 // rounding. Torch-free and deterministic.
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
