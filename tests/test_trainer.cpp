@@ -390,6 +390,35 @@ TEST_F(TrainerTest, ImageMlpDropPassesOverTheImageOnlyMlps) {
   }
 }
 
+// --text-only-upper-mlps: the MLPs above the image-only layers take no
+// gradient from examples with images. In a run of captions only they learn
+// nothing (the image-only layer's MLP does); without the flag they learn;
+// with text-only examples in the mix they learn from those.
+TEST_F(TrainerTest, TextOnlyUpperMlpsLearnFromTextOnly) {
+  struct Case {
+    bool flag;
+    bool with_text;
+    bool upper_unchanged;
+  };
+  for (const Case c : {Case{true, false, true}, Case{false, false, false}, Case{true, true, false}}) {
+    auto [tokenizer, model] = micro_model();
+    const auto& layers = model->language_model->model->layers;
+    const auto lower = weights_of(*layers[0]->mlp), upper = weights_of(*layers[1]->mlp);
+    DemoTrainingOptions options = short_run(3, 0);
+    options.weight_decay = 0;
+    options.caption_share = 1;
+    options.yes_no_share = options.image_problem_share = options.letter_share = options.image_word_share =
+        options.fact_share = 0;
+    options.text_problem_share = c.with_text ? 1 : 0;
+    options.image_only_layers = 1;
+    options.text_only_upper_mlps = c.flag;
+    train_demo_model(model, tokenizer, clip_preprocessor(32), options);
+    const std::string label = std::string(c.flag ? "flag" : "no flag") + (c.with_text ? ", with text" : "");
+    EXPECT_FALSE(same_weights(weights_of(*layers[0]->mlp), lower)) << label;
+    EXPECT_EQ(same_weights(weights_of(*layers[1]->mlp), upper), c.upper_unchanged) << label;
+  }
+}
+
 // --vision-first: captions alone, then the text phase, then the mix under a
 // schedule of its own.
 TEST(TrainingPhases, VisionFirst) {

@@ -247,6 +247,17 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
     for (auto& p : image_only_parameters)
       if (p.grad().defined()) p.mutable_grad().zero_();
   };
+  // The MLPs above the image-only layers, when they learn from text-only
+  // examples only: their gradients after the text micro-batches are kept and
+  // put back once the image examples' have been added.
+  std::vector<torch::Tensor> text_only_upper;
+  if (o.text_only_upper_mlps && image_only > 0)
+    for (size_t l = static_cast<size_t>(image_only); l < model->language_model->model->layers.size(); ++l) {
+      const auto& layer = model->language_model->model->layers[l];
+      for (auto& p : layer->mlp->parameters()) text_only_upper.push_back(p);
+      for (auto& p : layer->post_attention_layernorm->parameters()) text_only_upper.push_back(p);
+    }
+  std::vector<torch::Tensor> upper_text_grads;
   const auto start = std::chrono::steady_clock::now();
   double window_loss = 0, last_loss = 0;
   std::array<double, kTrainTaskNames.size()> task_sum{}, task_count{};
@@ -308,7 +319,14 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
     optimizer.zero_grad();
     double batch_loss = 0;
     const size_t micro = static_cast<size_t>(std::max(1, o.micro_batch));
+    bool upper_saved = false;
     for (size_t begin = 0; begin < batch.size();) {
+      if (route && !text_only_upper.empty() && begin == text_count && !upper_saved) {
+        upper_text_grads.clear();
+        for (auto& p : text_only_upper)
+          upper_text_grads.push_back(p.grad().defined() ? p.grad().clone() : torch::Tensor());
+        upper_saved = true;
+      }
       const size_t group_end = route && begin < text_count ? text_count : batch.size();
       const size_t end = std::min(group_end, begin + micro);
       const auto rows = static_cast<int64_t>(end - begin);
@@ -376,6 +394,8 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
       begin = end;
       if (route && end == text_count) clear_image_only_grads();
     }
+    if (upper_saved)
+      for (size_t i = 0; i < text_only_upper.size(); ++i) text_only_upper[i].mutable_grad() = upper_text_grads[i];
     torch::nn::utils::clip_grad_norm_(model->parameters(), o.grad_clip);
     optimizer.step();
 

@@ -135,6 +135,12 @@ struct DemoTrainingOptions {
   // by the others too, so that grounding spreads over all of them instead of
   // sitting in one or two (off by default; every phase with images).
   double image_mlp_drop = 0;
+  // With image_only_layers: the MLPs above those layers learn from text-only
+  // examples only, in every phase with images (the image examples' gradients
+  // are kept off them; their attention still learns from everything), so
+  // that grounding has to stay in the image-only layers' MLPs and cannot move
+  // up beside the knowledge (off by default).
+  bool text_only_upper_mlps = false;
   // With drop_with_images_only: text_upper_mlp_drop in the text phase as
   // well, where the facts are first stored, so that each is stored in more
   // than one of the upper MLPs from the start (the lower layers' dropout
