@@ -9,7 +9,7 @@
 #
 #   scripts/adversary.sh [HIPP_PRUNE]     (default: build/app/cli/hipp-prune)
 #
-# About 2 minutes on 2 cores (a micro demo is built first).
+# About 30 s on 2 cores (a micro demo is built first).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 CLI=$(realpath "${1:-build/app/cli/hipp-prune}")

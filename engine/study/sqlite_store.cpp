@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -94,11 +95,22 @@ ALTER TABLE trials ADD COLUMN details TEXT NOT NULL DEFAULT '{}';
 UPDATE schema_version SET version = 3;
 )sql";
 
+// SQLite's message, with the operating system's reason where a system call
+// failed ("disk I/O error (File too large)" under a file-size limit).
+std::string sqlite_error(sqlite3* db) {
+  std::string message = sqlite3_errmsg(db);
+  const int code = sqlite3_extended_errcode(db) & 0xff;
+  const int system = sqlite3_system_errno(db);
+  if ((code == SQLITE_IOERR || code == SQLITE_FULL || code == SQLITE_CANTOPEN) && system != 0)
+    message += std::string(" (") + std::strerror(system) + ")";
+  return message;
+}
+
 class Statement {
  public:
   Statement(sqlite3* db, const std::string& sql, const std::string& where) : db_(db), where_(where) {
     if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt_, nullptr) != SQLITE_OK)
-      throw Error(where_ + ": " + sqlite3_errmsg(db));
+      throw Error(where_ + ": " + sqlite_error(db));
   }
   ~Statement() { sqlite3_finalize(stmt_); }
   Statement(const Statement&) = delete;
@@ -129,7 +141,7 @@ class Statement {
     const int rc = sqlite3_step(stmt_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
-    throw Error(where_ + ": " + sqlite3_errmsg(db_));
+    throw Error(where_ + ": " + sqlite_error(db_));
   }
   std::string text(int i) const {
     const auto* p = sqlite3_column_text(stmt_, i);
@@ -159,7 +171,7 @@ class SqliteStudy : public StudyStore {
     const int flags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | (create ? SQLITE_OPEN_CREATE : 0) |
                       SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
-      const std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
+      const std::string message = db_ ? sqlite_error(db_) : "out of memory";
       sqlite3_close(db_);
       db_ = nullptr;
       throw Error(path + ": cannot open study (" + message + ")");
@@ -181,9 +193,8 @@ class SqliteStudy : public StudyStore {
   void exec(const std::string& sql) {
     char* message = nullptr;
     if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
-      const std::string text = message ? message : sqlite3_errmsg(db_);
       sqlite3_free(message);
-      throw Error(path_ + ": " + text);
+      throw Error(path_ + ": " + sqlite_error(db_));
     }
   }
 
