@@ -40,6 +40,18 @@ DemoTrainingOptions short_run(int steps, int text_only_steps) {
   return o;
 }
 
+// Three steps of captions only, no weight decay, layer 0 image-only: what
+// each MLP learns then comes from the caption examples alone.
+DemoTrainingOptions captions_run() {
+  DemoTrainingOptions o = short_run(3, 0);
+  o.weight_decay = 0;
+  o.caption_share = 1;
+  o.yes_no_share = o.image_problem_share = o.text_problem_share = o.letter_share = o.image_word_share = o.fact_share =
+      0;
+  o.image_only_layers = 1;
+  return o;
+}
+
 class TrainerTest : public ::testing::Test {
  public:
   static void SetUpTestSuite() {
@@ -377,12 +389,7 @@ TEST_F(TrainerTest, ImageMlpDropPassesOverTheImageOnlyMlps) {
     auto [tokenizer, model] = micro_model();
     const auto& layers = model->language_model->model->layers;
     const auto lower = weights_of(*layers[0]->mlp), upper = weights_of(*layers[1]->mlp);
-    DemoTrainingOptions options = short_run(3, 0);
-    options.weight_decay = 0;
-    options.caption_share = 1;
-    options.yes_no_share = options.image_problem_share = options.text_problem_share = options.letter_share =
-        options.image_word_share = options.fact_share = 0;
-    options.image_only_layers = 1;
+    DemoTrainingOptions options = captions_run();
     options.image_mlp_drop = drop;
     train_demo_model(model, tokenizer, clip_preprocessor(32), options);
     EXPECT_EQ(same_weights(weights_of(*layers[0]->mlp), lower), drop == 1.0) << "image_mlp_drop " << drop;
@@ -404,13 +411,8 @@ TEST_F(TrainerTest, TextOnlyUpperMlpsLearnFromTextOnly) {
     auto [tokenizer, model] = micro_model();
     const auto& layers = model->language_model->model->layers;
     const auto lower = weights_of(*layers[0]->mlp), upper = weights_of(*layers[1]->mlp);
-    DemoTrainingOptions options = short_run(3, 0);
-    options.weight_decay = 0;
-    options.caption_share = 1;
-    options.yes_no_share = options.image_problem_share = options.letter_share = options.image_word_share =
-        options.fact_share = 0;
+    DemoTrainingOptions options = captions_run();
     options.text_problem_share = c.with_text ? 1 : 0;
-    options.image_only_layers = 1;
     options.text_only_upper_mlps = c.flag;
     train_demo_model(model, tokenizer, clip_preprocessor(32), options);
     const std::string label = std::string(c.flag ? "flag" : "no flag") + (c.with_text ? ", with text" : "");
