@@ -397,25 +397,26 @@ TEST_F(TrainerTest, ImageMlpDropPassesOverTheImageOnlyMlps) {
   }
 }
 
-// --text-only-upper-mlps: the MLPs above the image-only layers take no
+// --upper-mlp-image-grad 0: the MLPs above the image-only layers take no
 // gradient from examples with images. In a run of captions only they learn
-// nothing (the image-only layer's MLP does); without the flag they learn;
-// with text-only examples in the mix they learn from those.
+// nothing (the image-only layer's MLP does); at 1 or 0.3 they learn; with
+// text-only examples in the mix they learn from those.
 TEST_F(TrainerTest, TextOnlyUpperMlpsLearnFromTextOnly) {
   struct Case {
-    bool flag;
+    double image_grad;
     bool with_text;
     bool upper_unchanged;
   };
-  for (const Case c : {Case{true, false, true}, Case{false, false, false}, Case{true, true, false}}) {
+  for (const Case c : {Case{0, false, true}, Case{1, false, false}, Case{0.3, false, false}, Case{0, true, false}}) {
     auto [tokenizer, model] = micro_model();
     const auto& layers = model->language_model->model->layers;
     const auto lower = weights_of(*layers[0]->mlp), upper = weights_of(*layers[1]->mlp);
     DemoTrainingOptions options = captions_run();
     options.text_problem_share = c.with_text ? 1 : 0;
-    options.text_only_upper_mlps = c.flag;
+    options.upper_mlp_image_grad = c.image_grad;
     train_demo_model(model, tokenizer, clip_preprocessor(32), options);
-    const std::string label = std::string(c.flag ? "flag" : "no flag") + (c.with_text ? ", with text" : "");
+    const std::string label =
+        "upper_mlp_image_grad " + std::to_string(c.image_grad) + (c.with_text ? ", with text" : "");
     EXPECT_FALSE(same_weights(weights_of(*layers[0]->mlp), lower)) << label;
     EXPECT_EQ(same_weights(weights_of(*layers[1]->mlp), upper), c.upper_unchanged) << label;
   }

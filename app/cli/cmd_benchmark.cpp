@@ -48,7 +48,7 @@ struct DemoArgs {
   double text_upper_mlp_drop = DemoTrainingOptions{}.text_upper_mlp_drop;
   double mlp_drop = DemoTrainingOptions{}.mlp_drop;
   double image_mlp_drop = DemoTrainingOptions{}.image_mlp_drop;
-  bool text_only_upper_mlps = DemoTrainingOptions{}.text_only_upper_mlps;
+  double upper_mlp_image_grad = DemoTrainingOptions{}.upper_mlp_image_grad;
   bool upper_drop_in_text_phase = DemoTrainingOptions{}.upper_drop_in_text_phase;
   bool drop_with_images_only = DemoTrainingOptions{}.drop_with_images_only;
   double text_phase_problems = DemoTrainingOptions{}.text_phase_problem_share;
@@ -112,7 +112,7 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
   options.training.text_upper_mlp_drop = args.text_upper_mlp_drop;
   options.training.mlp_drop = args.mlp_drop;
   options.training.image_mlp_drop = args.image_mlp_drop;
-  options.training.text_only_upper_mlps = args.text_only_upper_mlps;
+  options.training.upper_mlp_image_grad = args.upper_mlp_image_grad;
   options.training.upper_drop_in_text_phase = args.upper_drop_in_text_phase;
   options.training.drop_with_images_only = args.drop_with_images_only;
   options.training.text_phase_problem_share = args.text_phase_problems;
@@ -333,9 +333,11 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
                    "over each of those layers' MLPs (spreads grounding over them)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  demo->add_flag("--text-only-upper-mlps", demo_args->text_only_upper_mlps,
-                 "with --image-only-layers: the MLPs above those layers learn from text-only examples only (grounding "
-                 "stays below them)");
+  demo->add_option("--upper-mlp-image-grad", demo_args->upper_mlp_image_grad,
+                   "with --image-only-layers: how much the MLPs above those layers learn from examples with images "
+                   "(1: fully; 0: from text-only examples only, grounding stays below them)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   demo->add_option("--mlp-drop", demo_args->mlp_drop,
                    "probability, drawn per layer, that a micro-batch passes over each decoder layer's MLP "
                    "(stochastic depth)")

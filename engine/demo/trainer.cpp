@@ -247,11 +247,12 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
     for (auto& p : image_only_parameters)
       if (p.grad().defined()) p.mutable_grad().zero_();
   };
-  // The MLPs above the image-only layers, when they learn from text-only
-  // examples only: their gradients after the text micro-batches are kept and
-  // put back once the image examples' have been added.
+  // The MLPs above the image-only layers, when the image examples teach them
+  // less (upper_mlp_image_grad < 1): their gradients after the text
+  // micro-batches are kept, and once the image examples' have been added the
+  // image share is scaled down.
   std::vector<torch::Tensor> text_only_upper;
-  if (o.text_only_upper_mlps && image_only > 0)
+  if (o.upper_mlp_image_grad < 1 && image_only > 0)
     for (size_t l = static_cast<size_t>(image_only); l < model->language_model->model->layers.size(); ++l) {
       const auto& layer = model->language_model->model->layers[l];
       for (auto& p : layer->mlp->parameters()) text_only_upper.push_back(p);
@@ -395,7 +396,19 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
       if (route && end == text_count) clear_image_only_grads();
     }
     if (upper_saved)
-      for (size_t i = 0; i < text_only_upper.size(); ++i) text_only_upper[i].mutable_grad() = upper_text_grads[i];
+      for (size_t i = 0; i < text_only_upper.size(); ++i) {
+        auto& p = text_only_upper[i];
+        const auto& text = upper_text_grads[i];
+        if (!p.grad().defined() || o.upper_mlp_image_grad <= 0) {
+          p.mutable_grad() = text;
+        } else {
+          torch::NoGradGuard no_grad;
+          // text + scale * (all - text)
+          auto g = p.grad() * o.upper_mlp_image_grad;
+          if (text.defined()) g.add_(text, 1 - o.upper_mlp_image_grad);
+          p.mutable_grad() = g;
+        }
+      }
     torch::nn::utils::clip_grad_norm_(model->parameters(), o.grad_clip);
     optimizer.step();
 

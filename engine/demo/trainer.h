@@ -135,12 +135,15 @@ struct DemoTrainingOptions {
   // by the others too, so that grounding spreads over all of them instead of
   // sitting in one or two (off by default; every phase with images).
   double image_mlp_drop = 0;
-  // With image_only_layers: the MLPs above those layers learn from text-only
-  // examples only, in every phase with images (the image examples' gradients
-  // are kept off them; their attention still learns from everything), so
-  // that grounding has to stay in the image-only layers' MLPs and cannot move
-  // up beside the knowledge (off by default).
-  bool text_only_upper_mlps = false;
+  // With image_only_layers: the share of the image examples' gradient that
+  // reaches the MLPs above those layers, in every phase with images (their
+  // attention always learns from everything). 0: those MLPs learn from
+  // text-only examples only, so grounding has to stay in the image-only
+  // layers' MLPs and cannot move up beside the knowledge; 1 (the default):
+  // no difference between examples. Between 0 and 1 it weighs image against
+  // text examples; in a batch of image examples only, AdamW's normalisation
+  // undoes the scale.
+  double upper_mlp_image_grad = 1;
   // With drop_with_images_only: text_upper_mlp_drop in the text phase as
   // well, where the facts are first stored, so that each is stored in more
   // than one of the upper MLPs from the start (the lower layers' dropout
