@@ -191,11 +191,8 @@ class SqliteStudy : public StudyStore {
   ~SqliteStudy() override { sqlite3_close(db_); }
 
   void exec(const std::string& sql) {
-    char* message = nullptr;
-    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
-      sqlite3_free(message);
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK)
       throw Error(path_ + ": " + sqlite_error(db_));
-    }
   }
 
   // Runs `body` inside BEGIN IMMEDIATE ... COMMIT (rolled back on error).
