@@ -26,6 +26,8 @@ snapshot() { (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r
 # check NAME EXPECTED_CODES WATCH_DIR COMMAND...
 #   EXPECTED_CODES: e.g. "1 2" or "0"; WATCH_DIR: a folder whose files must
 #   not change ("-" for none). The command runs under bash with a 60 s limit.
+#   With EXPECT_MESSAGE set (EXPECT_MESSAGE=text check ...), the error line
+#   must contain that text.
 check() {
   local name=$1 codes=$2 watch=$3
   shift 3
@@ -45,6 +47,8 @@ check() {
     why="no 'hipp-prune: ...' line"
   elif [[ $code != 0 ]] && [[ $(grep -c '^hipp-prune: ' out.log) -gt 1 ]]; then
     why="more than one error line"
+  elif [[ -n ${EXPECT_MESSAGE:-} ]] && ! grep '^hipp-prune: ' out.log | grep -qF "$EXPECT_MESSAGE"; then
+    why="the error line does not say '$EXPECT_MESSAGE'"
   elif [[ $before != "$after" ]]; then
     why="changed files in $watch"
   elif [[ -n $(find "$W" \( -name '*.tmp' -o -name '*.partial-*' \) -print -quit) ]]; then
@@ -74,7 +78,7 @@ check "ulimit -f: prune" "1" demo "ulimit -f 40; '$CLI' prune $M --sparsity 0.3 
 check "ulimit -f: export --model" "1" demo "ulimit -f 40; '$CLI' export --study study.sqlite --trial 1 --model xm --cache-dir none"
 check "ulimit -f: eval --answers-dir" "0 1" demo "ulimit -f 1; '$CLI' eval $M $B --cache-dir none --answers-dir ans"
 cp study.sqlite study-copy.sqlite
-check "ulimit -f: baseline (the study keeps its trials)" "1" demo \
+EXPECT_MESSAGE="File too large" check "ulimit -f: baseline (the study keeps its trials)" "1" demo \
   "ulimit -f 1; '$CLI' baseline --study study-copy.sqlite --method random --evals 40 --cache-dir none"
 check "  ... and the study still reads" "0" - "'$CLI' front --study study-copy.sqlite"
 
