@@ -88,7 +88,7 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
   options.mlp_width = args.mlp_width;
   options.init_from = args.init_from;
   options.save_phases = args.save_phases;
-  options.device = parse_device(common.device);
+  options.device = common.device;
   options.benchmark.pope_images = args.pope_images;
   options.benchmark.sqa_test = args.sqa_test;
   options.benchmark.sqa_train = args.sqa_test;

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "core/json_fields.h"
+#include "demo/trainer.h"
 #include "eval/benchmark.h"
 #include "eval/evaluator.h"
 #include "model/checkpoint.h"
@@ -32,6 +33,7 @@ std::string format(const char* pattern, double a, double b = 0, double c = 0, do
 
 DemoReport build_demo(const DemoOptions& options) {
   const auto start = std::chrono::steady_clock::now();
+  const torch::Device device = parse_device(options.device);
   auto log = [&](const std::string& line) {
     if (options.log) options.log(line);
   };
@@ -54,7 +56,7 @@ DemoReport build_demo(const DemoOptions& options) {
     if (!options.init_from.empty()) {
       // Training continues from an earlier demo model: its tokenizer and weights.
       log("starting from " + options.init_from);
-      start_from.emplace(load_model_folder(options.init_from, {options.device, torch::kFloat32}));
+      start_from.emplace(load_model_folder(options.init_from, {device, torch::kFloat32}));
       fs::copy_file(fs::path(options.init_from) / "tokenizer.model", tokenizer_path);
     } else {
       log("training the tokenizer");
@@ -75,7 +77,7 @@ DemoReport build_demo(const DemoOptions& options) {
     }
     LlavaModel model = start_from
                            ? start_from->model
-                           : LlavaModel(config, torch::TensorOptions().dtype(torch::kFloat32).device(options.device));
+                           : LlavaModel(config, torch::TensorOptions().dtype(torch::kFloat32).device(device));
     if (!start_from) init_random(model, options.training.seed, options.training.init_std);
     if (options.training.qk_fan_in_init && !start_from) {
       // Query and key projections of the decoder at 1/sqrt(fan_in): attention
@@ -170,7 +172,7 @@ DemoReport build_demo(const DemoOptions& options) {
         {"mix_warmup_steps", training.mix_warmup_steps >= 0 ? training.mix_warmup_steps : training.warmup_steps},
         {"init_std", training.init_std},
         {"embed_init_std", training.embed_init_std},
-        {"device", options.device.str()},
+        {"device", device.str()},
         {"tie_embeddings", training.tie_embeddings},
         {"weight_decay", training.weight_decay},
         {"grad_clip", training.grad_clip},

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "data/synthetic.h"
-#include "demo/trainer.h"
+#include "demo/training_options.h"
 #include "eval/metrics.h"
 
 namespace hipp {
@@ -26,8 +26,9 @@ struct DemoOptions {
   // Keep a model folder after each training phase but the last, in
   // OUT/phases/<index>-<phase> (to continue from with init_from).
   bool save_phases = false;
-  // Where the model trains and is evaluated (the saved files are the same).
-  torch::Device device = torch::kCPU;
+  // Where the model trains and is evaluated ("cpu", "cuda", "cuda:1"; the
+  // saved files are the same).
+  std::string device = "cpu";
   SyntheticBenchmarkOptions benchmark;
   DemoTrainingOptions training;
   // Progress lines ("training step 100/2000, loss 1.23, ...") for stderr.
