@@ -75,9 +75,8 @@ DemoReport build_demo(const DemoOptions& options) {
       for (auto& layer : config.text.layers) layer.intermediate_size = options.mlp_width;
       validate_llava_config(config, "demo model with --mlp-width " + std::to_string(options.mlp_width));
     }
-    LlavaModel model = start_from
-                           ? start_from->model
-                           : LlavaModel(config, torch::TensorOptions().dtype(torch::kFloat32).device(device));
+    LlavaModel model = start_from ? start_from->model
+                                  : LlavaModel(config, torch::TensorOptions().dtype(torch::kFloat32).device(device));
     if (!start_from) init_random(model, options.training.seed, options.training.init_std);
     if (options.training.qk_fan_in_init && !start_from) {
       // Query and key projections of the decoder at 1/sqrt(fan_in): attention
