@@ -22,43 +22,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// The options bind straight to the fields they set: a field's default is
+// the one DemoOptions (and DemoTrainingOptions) declare.
 struct DemoArgs {
-  std::string out;
-  bool save_phases = false;
-  std::string preset = "demo";
-  int64_t mlp_width = 0;
-  std::string init_from;
-  int pope_images = SyntheticBenchmarkOptions{}.pope_images;
+  DemoOptions options;
   int sqa_test = SyntheticBenchmarkOptions{}.sqa_test;
-  int steps = DemoTrainingOptions{}.steps;
-  int batch = DemoTrainingOptions{}.batch_size;
-  double lr = DemoTrainingOptions{}.lr;
-  double vision_lr = DemoTrainingOptions{}.vision_lr;
-  int warmup = DemoTrainingOptions{}.warmup_steps;
-  int caption_only = DemoTrainingOptions{}.caption_only_steps;
-  int letter_only = DemoTrainingOptions{}.letter_only_steps;
-  int text_only = DemoTrainingOptions{}.text_only_steps;
-  int image_only_layers = DemoTrainingOptions{}.image_only_layers;
-  bool vision_first = DemoTrainingOptions{}.vision_first;
-  bool image_only_mlps = DemoTrainingOptions{}.image_only_mlps;
-  bool image_only_identity = DemoTrainingOptions{}.image_only_identity;
-  double upper_lr_scale = DemoTrainingOptions{}.upper_lr_scale;
-  double text_layer_drop = DemoTrainingOptions{}.text_layer_drop;
-  double text_mlp_drop = DemoTrainingOptions{}.text_mlp_drop;
-  double text_upper_mlp_drop = DemoTrainingOptions{}.text_upper_mlp_drop;
-  double mlp_drop = DemoTrainingOptions{}.mlp_drop;
-  double image_mlp_drop = DemoTrainingOptions{}.image_mlp_drop;
-  double upper_mlp_image_grad = DemoTrainingOptions{}.upper_mlp_image_grad;
-  bool upper_drop_in_text_phase = DemoTrainingOptions{}.upper_drop_in_text_phase;
-  bool drop_with_images_only = DemoTrainingOptions{}.drop_with_images_only;
-  double text_phase_problems = DemoTrainingOptions{}.text_phase_problem_share;
-  double mix_lr_scale = DemoTrainingOptions{}.mix_lr_scale;
-  double first_yes_no = DemoTrainingOptions{}.first_phase_yes_no_share;
-  int mix_warmup = DemoTrainingOptions{}.mix_warmup_steps;
-  bool tie_embeddings = DemoTrainingOptions{}.tie_embeddings;
-  double init_std = DemoTrainingOptions{}.init_std;
-  bool qk_fan_in = DemoTrainingOptions{}.qk_fan_in_init;
-  double embed_init_std = DemoTrainingOptions{}.embed_init_std;
   std::vector<double> mix;
   bool require_quality = false;
   // Set when the option was given: a --steps without them scales the
@@ -82,54 +50,21 @@ struct EvalArgs {
 
 void run_demo(const DemoArgs& args, const CommonOptions& common) {
   apply_common(common);
-  DemoOptions options;
-  options.out = args.out.empty() ? default_cache_dir() + "/demo" : args.out;
-  options.preset = args.preset;
-  options.mlp_width = args.mlp_width;
-  options.init_from = args.init_from;
-  options.save_phases = args.save_phases;
+  DemoOptions options = args.options;
+  if (options.out.empty()) options.out = default_cache_dir() + "/demo";
   options.device = common.device;
-  options.benchmark.pope_images = args.pope_images;
   options.benchmark.sqa_test = args.sqa_test;
   options.benchmark.sqa_train = args.sqa_test;
   options.benchmark.sqa_val = std::max(2, args.sqa_test / 3);
   options.benchmark.instruction_conversations = std::max(2, args.sqa_test * 5 / 3);
-  options.training.steps = args.steps;
-  options.training.batch_size = args.batch;
-  options.training.lr = args.lr;
-  options.training.vision_lr = args.vision_lr;
-  options.training.warmup_steps = args.warmup;
-  options.training.caption_only_steps = args.caption_only;
-  options.training.letter_only_steps = args.letter_only;
-  options.training.text_only_steps = args.text_only;
-  options.training.image_only_layers = args.image_only_layers;
-  options.training.vision_first = args.vision_first;
-  options.training.image_only_mlps = args.image_only_mlps;
-  options.training.image_only_identity = args.image_only_identity;
-  options.training.upper_lr_scale = args.upper_lr_scale;
-  options.training.text_layer_drop = args.text_layer_drop;
-  options.training.text_mlp_drop = args.text_mlp_drop;
-  options.training.text_upper_mlp_drop = args.text_upper_mlp_drop;
-  options.training.mlp_drop = args.mlp_drop;
-  options.training.image_mlp_drop = args.image_mlp_drop;
-  options.training.upper_mlp_image_grad = args.upper_mlp_image_grad;
-  options.training.upper_drop_in_text_phase = args.upper_drop_in_text_phase;
-  options.training.drop_with_images_only = args.drop_with_images_only;
-  options.training.text_phase_problem_share = args.text_phase_problems;
-  options.training.mix_lr_scale = args.mix_lr_scale;
-  options.training.first_phase_yes_no_share = args.first_yes_no;
-  options.training.mix_warmup_steps = args.mix_warmup;
-  const double scale = static_cast<double>(args.steps) / DemoTrainingOptions{}.steps;
-  if (args.caption_only_option && args.caption_only_option->count() == 0)
-    options.training.caption_only_steps = static_cast<int>(std::lround(args.caption_only * std::min(1.0, scale)));
-  if (args.letter_only_option && args.letter_only_option->count() == 0)
-    options.training.letter_only_steps = static_cast<int>(std::lround(args.letter_only * std::min(1.0, scale)));
-  if (args.text_only_option && args.text_only_option->count() == 0)
-    options.training.text_only_steps = static_cast<int>(std::lround(args.text_only * std::min(1.0, scale)));
-  options.training.tie_embeddings = args.tie_embeddings;
-  options.training.init_std = args.init_std;
-  options.training.qk_fan_in_init = args.qk_fan_in;
-  options.training.embed_init_std = args.embed_init_std;
+  // Phases not given scale with --steps (never up).
+  const double scale = std::min(1.0, static_cast<double>(options.training.steps) / DemoTrainingOptions{}.steps);
+  auto scaled = [&](const CLI::Option* given, int* steps) {
+    if (given && given->count() == 0) *steps = static_cast<int>(std::lround(*steps * scale));
+  };
+  scaled(args.caption_only_option, &options.training.caption_only_steps);
+  scaled(args.letter_only_option, &options.training.letter_only_steps);
+  scaled(args.text_only_option, &options.training.text_only_steps);
   if (!args.mix.empty()) {
     options.training.caption_share = args.mix[0];
     options.training.yes_no_share = args.mix[1];
@@ -242,142 +177,148 @@ void run_score(const ScoreArgs& args, const CommonOptions& common) {
 void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
   auto demo_args = std::make_shared<DemoArgs>();
   auto* demo = app.add_subcommand("demo", "build the synthetic benchmark and train the tiny demo LLaVA on it");
-  demo->add_option("--out", demo_args->out, "output folder (default: the user cache)");
-  auto* preset_option = demo->add_option("--preset", demo_args->preset,
+  demo->add_option("--out", demo_args->options.out, "output folder (default: the user cache)");
+  auto* preset_option = demo->add_option("--preset", demo_args->options.preset,
                                          "model shape (demo: 8 decoder layers; tiny: 4; micro for quick checks)")
                             ->check(CLI::IsMember(preset_names()))
                             ->capture_default_str();
   auto* init_from_option =
       demo->add_option(
-              "--init-from", demo_args->init_from,
+              "--init-from", demo_args->options.init_from,
               "continue training this demo model folder (its tokenizer, shape and weights) instead of a fresh one")
           ->check(CLI::ExistingDirectory)
           ->excludes(preset_option);
-  demo->add_option("--mlp-width", demo_args->mlp_width,
+  demo->add_option("--mlp-width", demo_args->options.mlp_width,
                    "decoder MLP width of every layer (0 = the preset's; demo: 256)")
       ->check(CLI::Range(int64_t{0}, int64_t{65536}))
       ->excludes(init_from_option);
-  demo->add_flag("--save-phases", demo_args->save_phases,
+  demo->add_flag("--save-phases", demo_args->options.save_phases,
                  "keep a model folder after each training phase but the last in OUT/phases/ (to continue from "
                  "with --init-from)");
-  demo->add_option("--pope-images", demo_args->pope_images, "POPE test images (6 questions each, every split)")
+  demo->add_option("--pope-images", demo_args->options.benchmark.pope_images,
+                   "POPE test images (6 questions each, every split)")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
   demo->add_option("--sqa-problems", demo_args->sqa_test, "ScienceQA test problems (train the same, val a third)")
       ->check(CLI::Range(2, 100000))
       ->capture_default_str();
-  demo->add_option("--steps", demo_args->steps, "training steps")->check(CLI::PositiveNumber)->capture_default_str();
-  demo->add_option("--batch", demo_args->batch, "training batch size")
+  demo->add_option("--steps", demo_args->options.training.steps, "training steps")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  demo->add_option("--batch", demo_args->options.training.batch_size, "training batch size")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
-  demo->add_option("--lr", demo_args->lr, "peak learning rate")->check(finite_positive())->capture_default_str();
-  demo->add_option("--vision-lr", demo_args->vision_lr,
+  demo->add_option("--lr", demo_args->options.training.lr, "peak learning rate")
+      ->check(finite_positive())
+      ->capture_default_str();
+  demo->add_option("--vision-lr", demo_args->options.training.vision_lr,
                    "peak learning rate of the vision tower and projector (0 = --lr)")
       ->check(finite_non_negative())
       ->capture_default_str();
-  demo->add_option("--warmup", demo_args->warmup, "warm-up steps")
+  demo->add_option("--warmup", demo_args->options.training.warmup_steps, "warm-up steps")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   demo_args->caption_only_option =
       demo->add_option(
-              "--caption-only-steps", demo_args->caption_only,
+              "--caption-only-steps", demo_args->options.training.caption_only_steps,
               "steps of the caption phase (with --text-first: captions, drills and facts after the text phase; "
               "default scaled with --steps)")
           ->check(CLI::NonNegativeNumber)
           ->capture_default_str();
   demo_args->letter_only_option =
-      demo->add_option("--letter-only-steps", demo_args->letter_only,
+      demo->add_option("--letter-only-steps", demo_args->options.training.letter_only_steps,
                        "letter-drill steps first, with their own schedule (default scaled with --steps)")
           ->check(CLI::NonNegativeNumber)
           ->capture_default_str();
   demo_args->text_only_option =
-      demo->add_option("--text-only-steps", demo_args->text_only,
+      demo->add_option("--text-only-steps", demo_args->options.training.text_only_steps,
                        "then text-only steps (letter drills and facts), with their own schedule (default scaled "
                        "with --steps)")
           ->check(CLI::NonNegativeNumber)
           ->capture_default_str();
-  demo->add_option("--text-phase-problems", demo_args->text_phase_problems,
+  demo->add_option("--text-phase-problems", demo_args->options.training.text_phase_problem_share,
                    "share of text-only problems in the text phase, against the drills' and the facts' 1 each")
       ->check(finite_non_negative())
       ->capture_default_str();
-  demo->add_option("--image-only-layers", demo_args->image_only_layers,
+  demo->add_option("--image-only-layers", demo_args->options.training.image_only_layers,
                    "the first N decoder layers learn from examples with an image only (frozen in the text phase; "
                    "text-only examples' gradients kept off them), so the knowledge is stored above them")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  demo->add_flag("--image-only-mlps", demo_args->image_only_mlps,
+  demo->add_flag("--image-only-mlps", demo_args->options.training.image_only_mlps,
                  "with --image-only-layers: only those layers' MLPs are image-only, their attention learns from "
                  "everything");
-  demo->add_flag("--image-only-identity", demo_args->image_only_identity,
+  demo->add_flag("--image-only-identity", demo_args->options.training.image_only_identity,
                  "with --image-only-layers: those layers start as the identity (output projections zero)");
-  demo->add_option("--text-layer-drop", demo_args->text_layer_drop,
+  demo->add_option("--text-layer-drop", demo_args->options.training.text_layer_drop,
                    "with --image-only-layers: probability that text-only examples pass over those layers (layer "
                    "dropout)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  demo->add_option("--text-mlp-drop", demo_args->text_mlp_drop,
+  demo->add_option("--text-mlp-drop", demo_args->options.training.text_mlp_drop,
                    "with --image-only-layers: probability, drawn per layer, that text-only examples pass over each "
                    "of those layers' MLPs (MLP dropout)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  demo->add_option("--text-upper-mlp-drop", demo_args->text_upper_mlp_drop,
+  demo->add_option("--text-upper-mlp-drop", demo_args->options.training.text_upper_mlp_drop,
                    "probability, drawn per layer, that text-only examples pass over each MLP above the image-only "
                    "layers (spreads the knowledge over them)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  demo->add_flag("--upper-drop-in-text-phase", demo_args->upper_drop_in_text_phase,
+  demo->add_flag("--upper-drop-in-text-phase", demo_args->options.training.upper_drop_in_text_phase,
                  "--text-upper-mlp-drop in the text phase too, where the facts are first stored (the lower layers' "
                  "dropout still waits for the phases with images)");
-  demo->add_option("--image-mlp-drop", demo_args->image_mlp_drop,
+  demo->add_option("--image-mlp-drop", demo_args->options.training.image_mlp_drop,
                    "with --image-only-layers: probability, drawn per layer, that a micro-batch with images passes "
                    "over each of those layers' MLPs (spreads grounding over them)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  demo->add_option("--upper-mlp-image-grad", demo_args->upper_mlp_image_grad,
+  demo->add_option("--upper-mlp-image-grad", demo_args->options.training.upper_mlp_image_grad,
                    "with --image-only-layers: how much the MLPs above those layers learn from examples with images "
                    "(1: fully; 0: from text-only examples only, grounding stays below them)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  demo->add_option("--mlp-drop", demo_args->mlp_drop,
+  demo->add_option("--mlp-drop", demo_args->options.training.mlp_drop,
                    "probability, drawn per layer, that a micro-batch passes over each decoder layer's MLP "
                    "(stochastic depth)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   demo->add_flag(
-      "--drop-with-images-only,!--drop-in-text-phase", demo_args->drop_with_images_only,
+      "--drop-with-images-only,!--drop-in-text-phase", demo_args->options.training.drop_with_images_only,
       "--text-layer-drop, --text-mlp-drop and --text-upper-mlp-drop only in the phases with images, after the "
       "text phase "
       "(the default); --drop-in-text-phase: in the text phase too");
-  demo->add_option("--upper-lr-scale", demo_args->upper_lr_scale,
+  demo->add_option("--upper-lr-scale", demo_args->options.training.upper_lr_scale,
                    "with --image-only-layers: in phases with images, the rest of the language model learns at this "
                    "fraction of --lr")
       ->check(finite_positive())
       ->capture_default_str();
-  demo->add_flag("--vision-first,!--text-first", demo_args->vision_first,
+  demo->add_flag("--vision-first,!--text-first", demo_args->options.training.vision_first,
                  "captions (and yes/no) before the text phase, and a schedule of its own for the mix (the "
                  "default); --text-first: the text phase, then captions, then the mix");
-  demo->add_option("--first-phase-yes-no", demo_args->first_yes_no,
+  demo->add_option("--first-phase-yes-no", demo_args->options.training.first_phase_yes_no_share,
                    "with --vision-first: share of yes/no questions beside the captions' 1 in the first phase")
       ->check(finite_non_negative())
       ->capture_default_str();
-  demo->add_option("--mix-lr-scale", demo_args->mix_lr_scale,
+  demo->add_option("--mix-lr-scale", demo_args->options.training.mix_lr_scale,
                    "with --vision-first: the mix's peak learning rates as a fraction of --lr and --vision-lr")
       ->check(finite_positive())
       ->capture_default_str();
-  demo->add_option("--mix-warmup", demo_args->mix_warmup, "with --vision-first: warm-up steps of the mix's schedule")
+  demo->add_option("--mix-warmup", demo_args->options.training.mix_warmup_steps,
+                   "with --vision-first: warm-up steps of the mix's schedule")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  demo->add_option("--tie-embeddings", demo_args->tie_embeddings,
+  demo->add_option("--tie-embeddings", demo_args->options.training.tie_embeddings,
                    "train with lm_head tied to the embedding (true/false)")
       ->capture_default_str();
-  auto* init_std_option = demo->add_option("--init-std", demo_args->init_std,
+  auto* init_std_option = demo->add_option("--init-std", demo_args->options.training.init_std,
                                            "std of the initial weights (0 = 1/sqrt(fan_in) per projection)")
                               ->check(finite_non_negative())
                               ->capture_default_str();
-  auto* qk_option = demo->add_option("--qk-fan-in-init", demo_args->qk_fan_in,
+  auto* qk_option = demo->add_option("--qk-fan-in-init", demo_args->options.training.qk_fan_in_init,
                                      "decoder query/key weights at 1/sqrt(fan_in) (true/false)")
                         ->capture_default_str();
-  auto* embed_option = demo->add_option("--embed-init-std", demo_args->embed_init_std,
+  auto* embed_option = demo->add_option("--embed-init-std", demo_args->options.training.embed_init_std,
                                         "std of the initial token embedding and lm_head (0 = --init-std)")
                            ->check(finite_non_negative())
                            ->capture_default_str();
