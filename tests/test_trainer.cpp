@@ -23,6 +23,8 @@ DemoTrainingOptions plain_training() {
   o.mix_warmup_steps = -1;
   o.mlp_drop = 0;
   o.text_mlp_drop = 0;
+  o.image_mlp_drop = 0;
+  o.upper_mlp_image_grad = 1;
   o.drop_with_images_only = false;
   o.embed_init_std = 0;
   return o;

@@ -128,17 +128,21 @@ struct DemoTrainingOptions {
   // passes over each image-only layer's MLP, drawn per layer (MLP dropout on
   // the seeing side): what one of those MLPs does for grounding is then kept
   // by the others too, so that grounding spreads over all of them instead of
-  // sitting in one or two (off by default; every phase with images).
-  double image_mlp_drop = 0;
+  // sitting in one or two (every phase with images). 0.1 (run H32,
+  // docs/demo.md) spreads grounding over layers 0-3 and keeps the image
+  // problems above their bar; 0.2 (H30) cost them 6 points.
+  double image_mlp_drop = 0.1;
   // With image_only_layers: the share of the image examples' gradient that
   // reaches the MLPs above those layers, in every phase with images (their
   // attention always learns from everything). 0: those MLPs learn from
   // text-only examples only, so grounding has to stay in the image-only
-  // layers' MLPs and cannot move up beside the knowledge; 1 (the default):
-  // no difference between examples. Between 0 and 1 it weighs image against
-  // text examples; in a batch of image examples only, AdamW's normalisation
+  // layers' MLPs and cannot move up beside the knowledge; 1: no difference
+  // between examples. Between 0 and 1 it weighs image against text examples
+  // (0.3, the default since run H32: with image_mlp_drop, grounding stays in
+  // layers 0-3 and the knowledge in 4-7, and the two objectives compete
+  // under pruning); in a batch of image examples only, AdamW's normalisation
   // undoes the scale.
-  double upper_mlp_image_grad = 1;
+  double upper_mlp_image_grad = 0.3;
   // With drop_with_images_only: text_upper_mlp_drop in the text phase as
   // well, where the facts are first stored, so that each is stored in more
   // than one of the upper MLPs from the start (the lower layers' dropout
