@@ -3,7 +3,8 @@
 //   bench_search MODEL_DIR BENCH_DIR [BUDGET ...] [--seeds K] [--first-seed K]
 //                [--ablations] [--methods a,b,...] [--subset POPE_PER_SPLIT,SQA]
 //                [--group G] [--prefs-per-iter B] [--lr X] [--epochs MU]
-//                [--query fixed|free] [--query-share X] [--device cpu|cuda]
+//                [--query fixed|free] [--query-share X] [--objective-scale S]
+//                [--device cpu|cuda]
 //                [--threads N] [--rows FILE] [--matched-full] [--heldout]
 //   bench_search --combine FILE ...
 //
@@ -191,7 +192,8 @@ int main(int argc, char** argv) {
                    "usage: bench_search MODEL_DIR BENCH_DIR [BUDGET ...] [--seeds K] [--first-seed K]\n"
                    "         [--ablations] [--methods a,b,...] [--subset POPE_PER_SPLIT,SQA]\n"
                    "         [--group G] [--prefs-per-iter B] [--lr X] [--epochs MU]\n"
-                   "         [--query fixed|free] [--query-share X] [--device cpu|cuda] [--threads N]\n"
+                   "         [--query fixed|free] [--query-share X] [--objective-scale spread|dense]\n"
+                   "         [--device cpu|cuda] [--threads N]\n"
                    "         [--rows FILE] [--matched-full] [--heldout]\n"
                    "       bench_search --combine FILE ...\n");
       return 2;
@@ -210,7 +212,7 @@ int main(int argc, char** argv) {
     GrpoSettings hipp_settings = small_budget_grpo_settings();
     std::string query_mode = "fixed", rows_path;
     double query_share = 0.5;  // 0: at least 15 queries, the rest trains
-    bool matched_full = false, heldout = false;
+    bool matched_full = false, heldout = false, scale_given = false;
     LoadOptions load;
     for (int i = 3; i < argc; ++i) {
       const std::string a = argv[i];
@@ -241,6 +243,11 @@ int main(int argc, char** argv) {
         hipp_settings.lr = std::stod(argv[++i]);
       } else if (a == "--epochs" && value) {
         hipp_settings.epochs = std::stoi(argv[++i]);
+      } else if (a == "--objective-scale" && value) {
+        const std::string scale = argv[++i];
+        if (scale != "spread" && scale != "dense") throw Error("--objective-scale must be spread or dense");
+        hipp_settings.spread_scaled = scale == "spread";
+        scale_given = true;
       } else if (a == "--query" && value) {
         query_mode = argv[++i];
         if (query_mode != "fixed" && query_mode != "free") throw Error("--query must be fixed or free");
@@ -283,8 +290,9 @@ int main(int argc, char** argv) {
         "reference point "
         "0,0,0), seeds %d..%d\n",
         pope_per_split, sqa, first_seed, first_seed + seeds - 1);
-    std::printf("HiPP: G = %d, B = %d, lr = %g, mu = %d, query grid %s, query share %s\n", hipp_settings.group,
-                hipp_settings.prefs_per_iter, hipp_settings.lr, hipp_settings.epochs, query_mode.c_str(),
+    std::printf("HiPP: G = %d, B = %d, lr = %g, mu = %d, objectives weighed by %s, query grid %s, query share %s\n",
+                hipp_settings.group, hipp_settings.prefs_per_iter, hipp_settings.lr, hipp_settings.epochs,
+                hipp_settings.spread_scaled ? "their spread" : "the dense model", query_mode.c_str(),
                 query_share > 0 ? std::to_string(query_share).c_str() : "15 or more");
     Table hv, heldout_hv;
     std::string last_hipp_study;
@@ -302,6 +310,7 @@ int main(int argc, char** argv) {
             // (METHOD.md's settings, a free query grid of at least 15).
             const bool defaults = method == "hipp-defaults";
             GrpoSettings g = defaults ? GrpoSettings{} : hipp_settings;
+            if (defaults && scale_given) g.spread_scaled = hipp_settings.spread_scaled;
             g.seed = static_cast<uint64_t>(seed);
             g.vision_state = method != "hipp-no-vision";
             g.gate = method != "hipp-no-gate";

@@ -175,6 +175,50 @@ TEST(Grpo, SettingsKeepTheFixedShareAndReadOldRunsAsNone) {
   EXPECT_THROW(grpo_settings_from_json(old, "test"), Error);
 }
 
+TEST(Grpo, SettingsKeepTheObjectiveScaleAndReadOldRunsAsDense) {
+  GrpoSettings s;
+  s.spread_scaled = false;
+  EXPECT_FALSE(grpo_settings_from_json(grpo_settings_to_json(s), "test").spread_scaled);
+  s.spread_scaled = true;
+  auto old = grpo_settings_to_json(s);
+  EXPECT_EQ(old["objective_scale"], "spread");
+  EXPECT_TRUE(grpo_settings_from_json(old, "test").spread_scaled);
+  old.erase("objective_scale");  // a run stored before the setting existed
+  EXPECT_FALSE(grpo_settings_from_json(old, "test").spread_scaled);
+  old["objective_scale"] = "range";
+  EXPECT_THROW(grpo_settings_from_json(old, "test"), Error);
+}
+
+TEST(Grpo, SpreadWeightsBuyEachObjectivePerUnitOfItsSpread) {
+  // Robustness moves 0.01 across these plans, utility 0.1, compression 0.2.
+  const std::vector<Objectives> plans{{0.99, 0.8, 0.3}, {1.00, 0.9, 0.5}, {0.98, 0.7, 0.1}};
+  const auto spread = objective_spread(plans);
+  EXPECT_NEAR(spread[0], 0.01, 1e-12);
+  EXPECT_NEAR(spread[1], 0.1, 1e-12);
+  EXPECT_NEAR(spread[2], 0.2, 1e-12);
+  // An objective that has not moved is floored, never zero.
+  const auto still = objective_spread({{1, 0.5, 0.3}, {1, 0.6, 0.3}}, 0.005);
+  EXPECT_DOUBLE_EQ(still[0], 0.005);
+  EXPECT_DOUBLE_EQ(still[2], 0.005);
+  EXPECT_DOUBLE_EQ(objective_spread({{1, 1, 1}})[1], 0.005);  // one plan: no spread yet
+
+  // Equal spreads give the preference back.
+  const Preference w{0.7, 0.3, 0.0};
+  const auto same = spread_weights(w, {0.1, 0.1, 0.1});
+  for (size_t k = 0; k < 3; ++k) EXPECT_NEAR(same[k], w[k], 1e-12);
+  // A plan that keeps one point of robustness for five of utility: under
+  // w . o a 0.7 robustness weight still prefers the utility; per unit of
+  // spread the robustness-leaning preference buys the robust plan.
+  const Objectives robust{1.00, 0.75, 0.5}, useful{0.99, 0.80, 0.5};
+  EXPECT_LT(plan_return(w, robust, 1, 0), plan_return(w, useful, 1, 0));
+  const auto weighed = spread_weights(w, spread);
+  EXPECT_GT(plan_return(weighed, robust, 1, 0), plan_return(weighed, useful, 1, 0));
+  // ... and the utility-leaning one still the useful plan.
+  const auto other = spread_weights({0.3, 0.7, 0.0}, spread);
+  EXPECT_LT(plan_return(other, robust, 1, 0), plan_return(other, useful, 1, 0));
+  EXPECT_THROW(spread_weights(w, {0.0, 0.1, 0.1}), Error);
+}
+
 // A toy trade-off at a fixed sparsity, two layers: robustness lives in
 // layer 0 (the less of the budget it takes, the better), utility in layer 1,
 // and the budget must go to one or the other. Trained on groups at fixed

@@ -32,10 +32,11 @@ struct PolicyArgs {
   double lr = GrpoSettings{}.lr;
   int epochs = GrpoSettings{}.epochs;
   double fixed_share = GrpoSettings{}.fixed_share;
+  std::string objective_scale = GrpoSettings{}.spread_scaled ? "spread" : "dense";
   bool small_budget = false;
   // Which of --group, --prefs-per-iter and --lr the command line gave
   // (those override --small-budget's values).
-  bool group_given = false, prefs_given = false, lr_given = false, fixed_share_given = false;
+  bool group_given = false, prefs_given = false, lr_given = false, fixed_share_given = false, scale_given = false;
   std::vector<double> pref;
   double sparsity = -1;
   bool evaluate = false;
@@ -73,6 +74,7 @@ void run_train(const PolicyArgs& args, const CommonOptions& common) {
   if (!args.small_budget || args.lr_given) settings.lr = args.lr;
   settings.epochs = args.epochs;
   settings.fixed_share = args.fixed_share;
+  settings.spread_scaled = args.objective_scale == "spread";
   if (common.seed) settings.seed = common.seed;
   settings.vision_state = args.ablation != "no-vision";
   settings.gate = args.ablation != "no-gate";
@@ -87,7 +89,9 @@ void run_train(const PolicyArgs& args, const CommonOptions& common) {
          std::to_string(kept.prefs_per_iter)},
         {args.lr_given, kept.lr != settings.lr, "--lr", std::to_string(kept.lr)},
         {args.fixed_share_given, kept.fixed_share != settings.fixed_share, "--fixed-share",
-         std::to_string(kept.fixed_share)}})
+         std::to_string(kept.fixed_share)},
+        {args.scale_given, kept.spread_scaled != settings.spread_scaled, "--objective-scale",
+         std::string(kept.spread_scaled ? "spread" : "dense")}})
     if (given && differs)
       throw Error("run '" + run_name(args) + "' of " + args.study + " was started with " + option + " " + value +
                   "; a resumed run keeps its settings: leave " + option + " out, or start a new run with --run NAME");
@@ -285,6 +289,13 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
                        "allocation sampled)")
           ->check(finite_range(0.0, 1.0))
           ->capture_default_str();
+  auto* scale =
+      train
+          ->add_option("--objective-scale", args->objective_scale,
+                       "how a preference weighs the objectives: spread (each weight per unit of that objective's "
+                       "spread over the study's plans) or dense (METHOD.md: w . o, objectives over the dense model's)")
+          ->check(CLI::IsMember({"spread", "dense"}))
+          ->capture_default_str();
   train->add_option("--ablation", args->ablation, "none, no-vision, no-gate or flat")
       ->check(CLI::IsMember({"none", "no-vision", "no-gate", "flat"}))
       ->capture_default_str();
@@ -298,8 +309,9 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
       ->delimiter(',')
       ->check(CLI::Range(0.0, 0.99));
   train->add_option("--cache-dir", args->cache_dir, "image-feature cache folder ('none' = memory only)");
-  train->callback([args, &common, group, prefs, lr, fixed_share] {
+  train->callback([args, &common, group, prefs, lr, fixed_share, scale] {
     args->fixed_share_given = fixed_share->count() > 0;
+    args->scale_given = scale->count() > 0;
     args->group_given = group->count() > 0;
     args->prefs_given = prefs->count() > 0;
     args->lr_given = lr->count() > 0;

@@ -34,7 +34,8 @@ nlohmann::json grpo_settings_to_json(const GrpoSettings& s) {
           {"seed", s.seed},
           {"vision_state", s.vision_state},
           {"gate", s.gate},
-          {"hierarchical", s.hierarchical}};
+          {"hierarchical", s.hierarchical},
+          {"objective_scale", s.spread_scaled ? "spread" : "dense"}};
 }
 
 GrpoSettings grpo_settings_from_json(const nlohmann::json& j, const std::string& where) {
@@ -57,6 +58,11 @@ GrpoSettings grpo_settings_from_json(const nlohmann::json& j, const std::string&
   s.vision_state = optional_field<bool>(j, "vision_state", s.vision_state, where);
   s.gate = optional_field<bool>(j, "gate", s.gate, where);
   s.hierarchical = optional_field<bool>(j, "hierarchical", s.hierarchical, where);
+  // A run stored before the setting existed weighed the objectives as METHOD.md does.
+  const auto scale = optional_field<std::string>(j, "objective_scale", "dense", where);
+  if (scale != "dense" && scale != "spread")
+    throw Error(where + ": objective_scale must be \"dense\" or \"spread\", not \"" + scale + "\"");
+  s.spread_scaled = scale == "spread";
   if (s.group < 2) throw Error(where + ": a group needs at least 2 plans");
   if (s.prefs_per_iter < 1 || s.iterations < 0 || s.epochs < 1) throw Error(where + ": invalid GRPO sizes");
   if (!(s.fixed_share >= 0 && s.fixed_share <= 1)) throw Error(where + ": fixed_share must lie in [0, 1]");
@@ -71,6 +77,31 @@ double stability_gate(double rho_min, double tau, double temperature) {
 double plan_return(const Preference& w, const Objectives& o, double rho_geo, double lambda_stab) {
   return w[0] * o.robustness + w[1] * o.utility + w[2] * o.compression +
          lambda_stab * std::log(std::max(rho_geo, 1e-300));
+}
+
+std::array<double, 3> objective_spread(const std::vector<Objectives>& points, double floor) {
+  std::array<double, 3> spread{floor, floor, floor};
+  if (points.size() < 2) return spread;
+  const double n = static_cast<double>(points.size());
+  for (size_t k = 0; k < 3; ++k) {
+    auto value = [k](const Objectives& o) { return k == 0 ? o.robustness : k == 1 ? o.utility : o.compression; };
+    double mean = 0;
+    for (const auto& o : points) mean += value(o) / n;
+    double var = 0;
+    for (const auto& o : points) var += (value(o) - mean) * (value(o) - mean);
+    spread[k] = std::max(floor, std::sqrt(var / (n - 1)));
+  }
+  return spread;
+}
+
+Preference spread_weights(const Preference& w, const std::array<double, 3>& spread) {
+  for (double s : spread)
+    if (!(s > 0)) throw Error("objective spreads must be positive");
+  double sigma_w = 0;
+  for (size_t k = 0; k < 3; ++k) sigma_w += w[k] * spread[k];
+  Preference out{};
+  for (size_t k = 0; k < 3; ++k) out[k] = w[k] * sigma_w / spread[k];
+  return out;
 }
 
 std::vector<double> group_advantages(const std::vector<double>& returns, const std::vector<double>& gates, double eps) {

@@ -1,11 +1,14 @@
 #pragma once
 // Plan-level GRPO (METHOD.md sections 5 and 6, docs/policy.md): the pieces
 // that do not need a study, so they can be tested on toy objectives.
-//   return     R = w . o + lambda_stab * log(rho_geo)
+//   return     R = w' . o + lambda_stab * log(rho_geo), where w' is w itself
+//              (objective_scale "dense", METHOD.md) or w re-weighted by each
+//              objective's spread over the study's plans ("spread")
 //   gate       sigmoid((log rho_min - log tau) / T), multiplying the advantage
 //   advantage  A_i = gate_i * (R_i - mean_group) / (std_group + eps)
 //   update     PPO-clip on the plan log-probability, mu epochs, entropy
 //              bonus, optional KL to the initial policy, Adam
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -44,7 +47,26 @@ struct GrpoSettings {
   bool vision_state = true;  // false: no visual sensitivity in the state
   bool gate = true;          // false: no stability gate
   bool hierarchical = true;  // false: flat per-layer ratios
+  // How the preference weighs the objectives in the return. false ("dense",
+  // METHOD.md): w . o with each objective normalised by the dense model only,
+  // so an objective that moves little across plans (POPE on the demo: a few
+  // points, against tens of ScienceQA points) barely enters any return but at
+  // w's corner. true ("spread"): each weight is divided by that objective's
+  // spread over the study's evaluated plans (spread_weights), so that w = (x,
+  // 1 - x, 0) buys x of the robustness the plans can differ by against 1 - x
+  // of the utility (docs/method-choices.md). Runs stored before this setting
+  // existed read it as false.
+  bool spread_scaled = false;
 };
+
+// The spread (standard deviation) of each objective over `points`, floored at
+// `floor` so that an objective that has not moved yet does not become
+// infinitely dear.
+std::array<double, 3> objective_spread(const std::vector<Objectives>& points, double floor = 0.005);
+// w re-weighted by the spreads: w'_k = w_k * sigma_w / sigma_k with sigma_w =
+// sum_k w_k sigma_k (equal spreads give w back; the scale of the return, and
+// so the stability term's weight against it, stays that of w . o).
+Preference spread_weights(const Preference& w, const std::array<double, 3>& spread);
 // METHOD.md's defaults with smaller groups and a larger step (G = 4, B = 2,
 // lr = 3e-3): twelve iterations of 8 plans teach the demo policy what
 // METHOD.md's settings do not in a budget of a hundred plans

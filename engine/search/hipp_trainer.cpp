@@ -105,6 +105,15 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
     std::vector<Episode> episodes;
     double return_sum = 0;
     const std::string origin = "grpo:" + std::to_string(iteration);
+    // Every group is sampled and evaluated first; the returns follow, once
+    // the objectives' spreads can include this iteration's plans.
+    struct Scored {
+      bool failed = false;
+      Objectives objectives;
+      double rho_geo = 1, rho_min = 1;
+    };
+    std::vector<std::vector<Episode>> groups;
+    std::vector<std::vector<Scored>> scores;
     for (int b = 0; b < settings_.prefs_per_iter; ++b) {
       const Preference w = draw_preference(settings_.corner_prob);
       const auto& study = evaluator_.session().settings();
@@ -112,7 +121,7 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
       const auto fixed =
           settings_.hierarchical ? draw_group_sparsity(settings_.fixed_share, study.s_min, study.s_max) : std::nullopt;
       std::vector<Episode> group;
-      std::vector<double> returns, gates;
+      std::vector<Scored> scored;
       for (int g = 0; g < settings_.group; ++g) {
         if (cancel && cancel->load()) throw Cancelled();
         Episode e;
@@ -123,22 +132,43 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
         const auto blueprint = evaluator_.session().plan(e.plan.sparsity, e.plan.allocation, "policy");
         const auto outcome = evaluator_.evaluate(blueprint, origin, w);
         ++evaluations_;
-        if (outcome.failed) {
+        Scored score;
+        score.failed = outcome.failed;
+        if (!outcome.failed) {
+          score.objectives = outcome.metrics.objectives;
+          const auto rho = evaluator_.session().retained_flow(blueprint);
+          double log_sum = 0;
+          for (double r : rho) {
+            log_sum += std::log(std::max(r, 1e-300));
+            score.rho_min = std::min(score.rho_min, r);
+          }
+          score.rho_geo = std::exp(log_sum / static_cast<double>(rho.size()));
+        }
+        scored.push_back(score);
+        group.push_back(std::move(e));
+      }
+      groups.push_back(std::move(group));
+      scores.push_back(std::move(scored));
+    }
+    // The spreads come from the study's search-subset plans so far (every
+    // origin, this iteration's included): what a resumed run reads too.
+    std::array<double, 3> spread{1, 1, 1};
+    if (settings_.spread_scaled)
+      spread = objective_spread(objectives_of(select_trials(store_.trials(), {"search", {}})));
+    for (size_t b = 0; b < groups.size(); ++b) {
+      auto& group = groups[b];
+      const Preference w = group.front().w;
+      const Preference weights = settings_.spread_scaled ? spread_weights(w, spread) : w;
+      std::vector<double> returns, gates;
+      for (const auto& score : scores[b]) {
+        if (score.failed) {
           returns.push_back(-1.0);  // below any evaluated plan's return
           gates.push_back(1.0);
         } else {
-          const auto rho = evaluator_.session().retained_flow(blueprint);
-          double log_sum = 0, rho_min = 1;
-          for (double r : rho) {
-            log_sum += std::log(std::max(r, 1e-300));
-            rho_min = std::min(rho_min, r);
-          }
-          const double rho_geo = std::exp(log_sum / static_cast<double>(rho.size()));
-          returns.push_back(plan_return(w, outcome.metrics.objectives, rho_geo, settings_.lambda_stab));
-          gates.push_back(settings_.gate ? stability_gate(rho_min, settings_.tau, settings_.temperature) : 1.0);
+          returns.push_back(plan_return(weights, score.objectives, score.rho_geo, settings_.lambda_stab));
+          gates.push_back(settings_.gate ? stability_gate(score.rho_min, settings_.tau, settings_.temperature) : 1.0);
         }
         return_sum += returns.back();
-        group.push_back(std::move(e));
       }
       const auto advantages = group_advantages(returns, gates);
       for (size_t i = 0; i < group.size(); ++i) {

@@ -1,0 +1,159 @@
+// What one trained policy saves (docs/policy.md, "Amortisation"): for
+// preferences the policy was not trained on, its plan (one query, no
+// evaluation) against the best plan a dedicated random search of N plan
+// evaluations finds for the same preference, both scored on the study's
+// search subset by the scalarised return w . o (objectives over the dense
+// model's, as the study stores them).
+//
+//   bench_amortisation STUDY [--run NAME] [--prefs K] [--random-evals N]
+//                      [--seed S] [--min-distance D] [--threads N]
+//
+// The study is only read: the bench copies its record and the run's policy
+// into an in-memory study and evaluates there. The K preferences are drawn
+// from Dir(1, 1, 1) (seeded by --seed) and kept only when they lie at least
+// D (L1, default 0.05) from every preference the run trained on; each gets
+// its own random search (Dir(1, ..., 1) allocations, s uniform on the study's
+// range; seed S * 1000 + k). Prints, per preference, the policy's plan
+// (sparsity, query time), its return, the best random return, and their
+// ratio; then the mean and the smallest ratio.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/threads.h"
+#include "search/baselines.h"
+#include "search/hipp_trainer.h"
+#include "study/selection.h"
+
+using namespace hipp;
+
+namespace {
+
+double scalarised(const Preference& w, const Objectives& o) {
+  return w[0] * o.robustness + w[1] * o.utility + w[2] * o.compression;
+}
+
+double l1(const Preference& a, const Preference& b) {
+  return std::fabs(a[0] - b[0]) + std::fabs(a[1] - b[1]) + std::fabs(a[2] - b[2]);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    if (argc < 2) {
+      std::fprintf(stderr,
+                   "usage: bench_amortisation STUDY [--run NAME] [--prefs K] [--random-evals N] [--seed S]\n"
+                   "                          [--min-distance D] [--threads N]\n");
+      return 2;
+    }
+    use_threads(0);
+    const std::string study_path = argv[1];
+    std::string run = "hipp";
+    int prefs = 10, random_evals = 64;
+    uint64_t seed = 1;
+    double min_distance = 0.05;
+    for (int i = 2; i < argc; ++i) {
+      const std::string a = argv[i];
+      const bool value = i + 1 < argc;
+      if (a == "--run" && value) {
+        run = argv[++i];
+      } else if (a == "--prefs" && value) {
+        prefs = std::stoi(argv[++i]);
+      } else if (a == "--random-evals" && value) {
+        random_evals = std::stoi(argv[++i]);
+      } else if (a == "--seed" && value) {
+        seed = std::stoull(argv[++i]);
+      } else if (a == "--min-distance" && value) {
+        min_distance = std::stod(argv[++i]);
+      } else if (a == "--threads" && value) {
+        use_threads(std::stoi(argv[++i]));
+      } else {
+        throw Error("unknown argument '" + a + "'");
+      }
+    }
+    if (prefs < 1 || random_evals < 1) throw Error("--prefs and --random-evals must be at least 1");
+
+    // The user's study stays untouched: its record and the run's policy go
+    // into a study in memory, where every evaluation of this bench lands.
+    auto source = open_sqlite_study(study_path, true);
+    if (!study_has_policy(*source, run)) throw Error(study_path + " has no trained policy run '" + run + "'");
+    std::vector<Preference> trained;
+    for (const auto& t : source->trials())
+      if (origin_matches(t.origin, "grpo") && t.preference &&
+          std::find(trained.begin(), trained.end(), *t.preference) == trained.end())
+        trained.push_back(*t.preference);
+    auto store = create_memory_study(source->study());
+    for (const char* blob : {"settings", "checkpoint"}) {
+      const auto bytes = source->blob(run + "/" + blob);
+      if (!bytes) throw Error(study_path + ": run '" + run + "' has no " + blob);
+      store->put_blob(run + "/" + blob, *bytes);
+    }
+    source.reset();
+
+    StudySession session(*store, {}, "");
+    PlanEvaluator evaluator(session);
+    HippTrainer policy(evaluator, *store, GrpoSettings{}, run);
+    const auto& subset = session.settings().subset;
+    std::printf("amortisation on %s (run '%s', %d iterations, %zu training preferences); search subset %d POPE per "
+                "split + %d ScienceQA\n",
+                study_path.c_str(), run.c_str(), policy.completed_iterations(), trained.size(), subset.pope_per_split,
+                subset.sqa);
+    std::printf("%d preferences from Dir(1,1,1) at least %.2f (L1) from every training preference; random search "
+                "of %d evaluations each\n\n",
+                prefs, min_distance, random_evals);
+    std::printf("w (rob/util/comp)   policy s  query ms  policy w.o  random best w.o  ratio\n");
+
+    std::mt19937_64 random(seed);
+    std::gamma_distribution<double> gamma(1.0, 1.0);
+    double ratio_sum = 0, ratio_min = 1e300, query_ms_max = 0;
+    int reached = 0;
+    for (int k = 0; k < prefs; ++k) {
+      Preference w{};
+      for (int tries = 0;; ++tries) {
+        double total = 0;
+        for (double& x : w) total += (x = gamma(random));
+        for (double& x : w) x /= total;
+        double nearest = 1e300;
+        for (const auto& t : trained) nearest = std::min(nearest, l1(w, t));
+        if (nearest >= min_distance) break;
+        if (tries > 10000) throw Error("no preference lies that far from every training preference");
+      }
+      const auto start = std::chrono::steady_clock::now();
+      const Blueprint plan = policy.query(w);
+      const double query_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      query_ms_max = std::max(query_ms_max, query_ms);
+      const auto mine = evaluator.evaluate(plan, "query", w);
+      if (mine.failed) throw Error("the policy's plan failed: " + mine.error);
+      const double policy_return = scalarised(w, mine.metrics.objectives);
+
+      BaselineOptions options;
+      options.method = "random";
+      options.evaluations = random_evals;
+      options.seed = seed * 1000 + static_cast<uint64_t>(k);
+      double best = -1e300;
+      for (const auto& out : run_baseline(evaluator, options))
+        if (!out.failed) best = std::max(best, scalarised(w, out.metrics.objectives));
+      const double ratio = policy_return / best;
+      ratio_sum += ratio;
+      ratio_min = std::min(ratio_min, ratio);
+      reached += ratio >= 0.98;
+      std::printf("%.2f / %.2f / %.2f    %8.3f  %8.2f  %10.4f  %15.4f  %5.3f\n", w[0], w[1], w[2], plan.sparsity,
+                  query_ms, policy_return, best, ratio);
+      std::fflush(stdout);
+    }
+    std::printf("\nratio policy / best random: mean %.3f, smallest %.3f; %d of %d preferences at 0.98 or more; "
+                "slowest query %.2f ms\n",
+                ratio_sum / prefs, ratio_min, reached, prefs, query_ms_max);
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_amortisation: %s\n", e.what());
+    return 1;
+  }
+}
