@@ -101,13 +101,15 @@ int main(int argc, char** argv) {
     PlanEvaluator evaluator(session);
     HippTrainer policy(evaluator, *store, GrpoSettings{}, run);
     const auto& subset = session.settings().subset;
-    std::printf("amortisation on %s (run '%s', %d iterations, %zu training preferences); search subset %d POPE per "
-                "split + %d ScienceQA\n",
-                study_path.c_str(), run.c_str(), policy.completed_iterations(), trained.size(), subset.pope_per_split,
-                subset.sqa);
-    std::printf("%d preferences from Dir(1,1,1) at least %.2f (L1) from every training preference; random search "
-                "of %d evaluations each\n\n",
-                prefs, min_distance, random_evals);
+    std::printf(
+        "amortisation on %s (run '%s', %d iterations, %zu training preferences); search subset %d POPE per "
+        "split + %d ScienceQA\n",
+        study_path.c_str(), run.c_str(), policy.completed_iterations(), trained.size(), subset.pope_per_split,
+        subset.sqa);
+    std::printf(
+        "%d preferences from Dir(1,1,1) at least %.2f (L1) from every training preference; random search "
+        "of %d evaluations each\n\n",
+        prefs, min_distance, random_evals);
     std::printf("w (rob/util/comp)   policy s  query ms  policy w.o  random best w.o  ratio\n");
 
     std::mt19937_64 random(seed);
@@ -127,7 +129,8 @@ int main(int argc, char** argv) {
       }
       const auto start = std::chrono::steady_clock::now();
       const Blueprint plan = policy.query(w);
-      const double query_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      const double query_ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
       query_ms_max = std::max(query_ms_max, query_ms);
       const auto mine = evaluator.evaluate(plan, "query", w);
       if (mine.failed) throw Error("the policy's plan failed: " + mine.error);
@@ -148,9 +151,10 @@ int main(int argc, char** argv) {
                   query_ms, policy_return, best, ratio);
       std::fflush(stdout);
     }
-    std::printf("\nratio policy / best random: mean %.3f, smallest %.3f; %d of %d preferences at 0.98 or more; "
-                "slowest query %.2f ms\n",
-                ratio_sum / prefs, ratio_min, reached, prefs, query_ms_max);
+    std::printf(
+        "\nratio policy / best random: mean %.3f, smallest %.3f; %d of %d preferences at 0.98 or more; "
+        "slowest query %.2f ms\n",
+        ratio_sum / prefs, ratio_min, reached, prefs, query_ms_max);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_amortisation: %s\n", e.what());

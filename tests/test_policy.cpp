@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
+#include <optional>
+#include <utility>
 
 #include "core/error.h"
 #include "prune/budget.h"
@@ -109,6 +112,38 @@ TEST(Grpo, GateReturnAndAdvantages) {
   for (const auto& w : grid) EXPECT_NEAR(w[0] + w[1] + w[2], 1.0, 1e-12);
 }
 
+// A toy GRPO run: `iterations` updates, each over `groups` groups of `size`
+// plans; every group takes its preference and fixed sparsity from `draw`, and
+// each plan's return is `reward(w, plan)`.
+void train_toy(HippPolicy& policy, const torch::Tensor& states, const GrpoSettings& settings, int iterations,
+               int groups, int size, const std::function<std::pair<Preference, std::optional<double>>()>& draw,
+               const std::function<double(const Preference&, const PlanDraw&)>& reward) {
+  torch::optim::Adam optimizer(policy->parameters(), torch::optim::AdamOptions(settings.lr));
+  for (int iteration = 0; iteration < iterations; ++iteration) {
+    std::vector<Episode> episodes;
+    for (int b = 0; b < groups; ++b) {
+      const auto [w, s] = draw();
+      std::vector<double> returns;
+      std::vector<Episode> group;
+      for (int g = 0; g < size; ++g) {
+        Episode e;
+        e.w = w;
+        e.fixed_sparsity = s;
+        e.plan = policy->sample(states, w, s);
+        e.old_log_prob = e.plan.log_prob.item<double>();
+        returns.push_back(reward(w, e.plan));
+        group.push_back(std::move(e));
+      }
+      const auto advantages = group_advantages(returns, std::vector<double>(returns.size(), 1.0));
+      for (size_t i = 0; i < group.size(); ++i) {
+        group[i].advantage = advantages[i];
+        episodes.push_back(std::move(group[i]));
+      }
+    }
+    grpo_update(policy, optimizer, states, episodes, settings);
+  }
+}
+
 // A toy objective: the reward prefers plans that spare layer 0 (a small
 // allocation share for it), or, with the sign flipped, that prune it hardest.
 // GRPO updates must move the policy's mean plan the rewarded way.
@@ -119,25 +154,14 @@ double allocation_of_layer0_after_training(double sign, double* before) {
   GrpoSettings settings;
   settings.lr = 1e-2;
   settings.entropy_coef = 0;
-  torch::optim::Adam optimizer(policy->parameters(), torch::optim::AdamOptions(settings.lr));
   const Preference w{0.4, 0.4, 0.2};
   *before = policy->query(states, w, 0.5).allocation[0];
-  for (int iteration = 0; iteration < 5; ++iteration) {
-    std::vector<Episode> episodes;
-    std::vector<double> returns;
-    for (int g = 0; g < 16; ++g) {
-      Episode e;
-      e.w = w;
-      e.fixed_sparsity = 0.5;
-      e.plan = policy->sample(states, w, 0.5);
-      e.old_log_prob = e.plan.log_prob.item<double>();
-      returns.push_back(sign * e.plan.allocation[0]);
-      episodes.push_back(std::move(e));
-    }
-    const auto advantages = group_advantages(returns, std::vector<double>(returns.size(), 1.0));
-    for (size_t i = 0; i < episodes.size(); ++i) episodes[i].advantage = advantages[i];
-    grpo_update(policy, optimizer, states, episodes, settings);
-  }
+  train_toy(
+      policy, states, settings, 5, 1, 16,
+      [&] {
+        return std::pair<Preference, std::optional<double>>{w, 0.5};
+      },
+      [sign](const Preference&, const PlanDraw& plan) { return sign * plan.allocation[0]; });
   return policy->query(states, w, 0.5).allocation[0];
 }
 
@@ -232,31 +256,12 @@ TEST(Grpo, FixedSparsityGroupsTeachThePreference) {
   GrpoSettings settings;
   settings.lr = 1e-2;
   settings.entropy_coef = 0;
-  torch::optim::Adam optimizer(policy->parameters(), torch::optim::AdamOptions(settings.lr));
-  for (int iteration = 0; iteration < 80; ++iteration) {
-    std::vector<Episode> episodes;
-    for (int b = 0; b < 4; ++b) {
-      const Preference w = draw_preference(0.3);
-      const auto s = draw_group_sparsity(1.0, 0.1, 0.7);
-      std::vector<double> returns;
-      std::vector<Episode> group;
-      for (int g = 0; g < 8; ++g) {
-        Episode e;
-        e.w = w;
-        e.fixed_sparsity = s;
-        e.plan = policy->sample(states, w, s);
-        e.old_log_prob = e.plan.log_prob.item<double>();
-        returns.push_back(-w[0] * e.plan.allocation[0] - w[1] * e.plan.allocation[1]);
-        group.push_back(std::move(e));
-      }
-      const auto advantages = group_advantages(returns, std::vector<double>(returns.size(), 1.0));
-      for (size_t i = 0; i < group.size(); ++i) {
-        group[i].advantage = advantages[i];
-        episodes.push_back(std::move(group[i]));
-      }
-    }
-    grpo_update(policy, optimizer, states, episodes, settings);
-  }
+  train_toy(
+      policy, states, settings, 80, 4, 8,
+      [] {
+        return std::pair<Preference, std::optional<double>>{draw_preference(0.3), draw_group_sparsity(1.0, 0.1, 0.7)};
+      },
+      [](const Preference& w, const PlanDraw& plan) { return -w[0] * plan.allocation[0] - w[1] * plan.allocation[1]; });
   const auto robust = policy->query(states, {1, 0, 0}, 0.5).allocation;
   const auto useful = policy->query(states, {0, 1, 0}, 0.5).allocation;
   EXPECT_LT(robust[0], 0.3) << robust[0];

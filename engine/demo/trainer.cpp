@@ -251,12 +251,12 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
   // less (upper_mlp_image_grad < 1): their gradients after the text
   // micro-batches are kept, and once the image examples' have been added the
   // image share is scaled down.
-  std::vector<torch::Tensor> text_only_upper;
+  std::vector<torch::Tensor> damped_upper_mlps;
   if (o.upper_mlp_image_grad < 1 && image_only > 0)
     for (size_t l = static_cast<size_t>(image_only); l < model->language_model->model->layers.size(); ++l) {
       const auto& layer = model->language_model->model->layers[l];
-      for (auto& p : layer->mlp->parameters()) text_only_upper.push_back(p);
-      for (auto& p : layer->post_attention_layernorm->parameters()) text_only_upper.push_back(p);
+      for (auto& p : layer->mlp->parameters()) damped_upper_mlps.push_back(p);
+      for (auto& p : layer->post_attention_layernorm->parameters()) damped_upper_mlps.push_back(p);
     }
   std::vector<torch::Tensor> upper_text_grads;
   const auto start = std::chrono::steady_clock::now();
@@ -322,9 +322,9 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
     const size_t micro = static_cast<size_t>(std::max(1, o.micro_batch));
     bool upper_saved = false;
     for (size_t begin = 0; begin < batch.size();) {
-      if (route && !text_only_upper.empty() && begin == text_count && !upper_saved) {
+      if (route && !damped_upper_mlps.empty() && begin == text_count && !upper_saved) {
         upper_text_grads.clear();
-        for (auto& p : text_only_upper)
+        for (auto& p : damped_upper_mlps)
           upper_text_grads.push_back(p.grad().defined() ? p.grad().clone() : torch::Tensor());
         upper_saved = true;
       }
@@ -396,8 +396,8 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
       if (route && end == text_count) clear_image_only_grads();
     }
     if (upper_saved)
-      for (size_t i = 0; i < text_only_upper.size(); ++i) {
-        auto& p = text_only_upper[i];
+      for (size_t i = 0; i < damped_upper_mlps.size(); ++i) {
+        auto& p = damped_upper_mlps[i];
         const auto& text = upper_text_grads[i];
         if (!p.grad().defined() || o.upper_mlp_image_grad <= 0) {
           p.mutable_grad() = text;
