@@ -2,7 +2,7 @@
 # One command for a newcomer: installs what this machine lacks, builds, and
 # runs the main job on the embedded demo: the demo (synthetic POPE /
 # ScienceQA benchmark and a tiny LLaVA trained on it: the committed copy in
-# data/demo, or, with HIPP_REBUILD_DEMO=1, trained here in ~21 minutes on 2
+# data/demo, or, with HIPP_REBUILD_DEMO=1, trained here in 35-45 minutes on 2
 # cores), score it, prune it at 50%, then search: a study, two baselines, the
 # HiPP policy trained with plan-level GRPO, and the Pareto front; then a
 # LoRA recovery of the robustness-leaning plan at s = 0.5, and the desktop app
@@ -31,7 +31,7 @@ if [[ -z "${HIPP_REBUILD_DEMO:-}" && -f "$demo/SHA256SUMS" && -f data/demo/SHA25
 fi
 if [[ ! -f "$demo/demo-report.json" ]]; then
   # The committed demo (data/demo, built by the same command) saves the
-  # 21 minutes of training; HIPP_REBUILD_DEMO=1 trains it here instead.
+  # 35-45 minutes of training; HIPP_REBUILD_DEMO=1 trains it here instead.
   if [[ -z "${HIPP_REBUILD_DEMO:-}" && -f data/demo/SHA256SUMS ]] &&
      (cd data/demo && sha256sum --check --quiet --strict SHA256SUMS); then
     echo "== the committed demo (data/demo/README.md), copied to $demo"

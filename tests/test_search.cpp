@@ -290,6 +290,11 @@ TEST_F(Search, CommandLine) {
   EXPECT_EQ(cli("train --study " + study + " --iterations 2 --small-budget --group 3 --cache-dir none", &out), 1)
       << out;
   EXPECT_NE(out.find("was started with --group 2"), std::string::npos) << out;
+  // ... and so is another weighing of the objectives (the run weighs them as METHOD.md does).
+  EXPECT_EQ(cli("train --study " + study + " --iterations 2 --objective-scale spread --cache-dir none", &out), 1)
+      << out;
+  EXPECT_NE(out.find("was started with --objective-scale dense"), std::string::npos) << out;
+  EXPECT_EQ(cli("train --study " + study + " --objective-scale range --cache-dir none", &out), 2) << out;
   // export --blueprint never replaces a file.
   const std::string blueprint = dir_->file("kept.json");
   test::write_bytes(blueprint, "keep me");
