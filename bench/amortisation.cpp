@@ -35,9 +35,8 @@ using namespace hipp;
 
 namespace {
 
-double scalarised(const Preference& w, const Objectives& o) {
-  return w[0] * o.robustness + w[1] * o.utility + w[2] * o.compression;
-}
+// w . o: the return without its stability term.
+double scalarised(const Preference& w, const Objectives& o) { return plan_return(w, o, 1.0, 0.0); }
 
 double l1(const Preference& a, const Preference& b) {
   return std::fabs(a[0] - b[0]) + std::fabs(a[1] - b[1]) + std::fabs(a[2] - b[2]);
