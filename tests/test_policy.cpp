@@ -107,6 +107,14 @@ TEST(Grpo, GateReturnAndAdvantages) {
   const auto flow = retained_flow({{1, 1, 2}, {4, 0}}, {{0, 2}, {1}});
   EXPECT_NEAR(flow[0], 0.75, 1e-12);
   EXPECT_NEAR(flow[1], 0.0, 1e-12);
+  const auto kept = summarise_flow({0.25, 1.0, 0.5});
+  EXPECT_NEAR(kept.geo, 0.5, 1e-12);  // (0.25 * 1 * 0.5)^(1/3)
+  EXPECT_EQ(kept.min, 0.25);
+  const auto emptied = summarise_flow(flow);  // a layer with no flow left: floored, not zero or NaN
+  EXPECT_GT(emptied.geo, 0.0);
+  EXPECT_LT(emptied.geo, 1e-149);
+  EXPECT_EQ(emptied.min, 0.0);
+  EXPECT_EQ(summarise_flow({}).geo, 1.0);
   const auto grid = preference_grid(15);
   EXPECT_GE(grid.size(), 15u);
   for (const auto& w : grid) EXPECT_NEAR(w[0] + w[1] + w[2], 1.0, 1e-12);

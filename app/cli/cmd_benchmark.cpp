@@ -192,6 +192,10 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
                    "decoder MLP width of every layer (0 = the preset's; demo: 256)")
       ->check(CLI::Range(int64_t{0}, int64_t{65536}))
       ->excludes(init_from_option);
+  demo->add_option("--lower-mlp-width", demo_args->options.lower_mlp_width,
+                   "MLP width of the image-only layers (the first --image-only-layers; 0 = as every layer)")
+      ->check(CLI::Range(int64_t{0}, int64_t{65536}))
+      ->excludes(init_from_option);
   demo->add_flag("--save-phases", demo_args->options.save_phases,
                  "keep a model folder after each training phase but the last in OUT/phases/ (to continue from "
                  "with --init-from)");

@@ -75,6 +75,14 @@ DemoReport build_demo(const DemoOptions& options) {
       for (auto& layer : config.text.layers) layer.intermediate_size = options.mlp_width;
       validate_llava_config(config, "demo model with --mlp-width " + std::to_string(options.mlp_width));
     }
+    if (!start_from && options.lower_mlp_width > 0) {
+      const auto lower = options.training.image_only_layers;
+      if (lower <= 0 || lower >= static_cast<int64_t>(config.text.layers.size()))
+        throw Error("--lower-mlp-width needs --image-only-layers between 1 and " +
+                    std::to_string(config.text.layers.size() - 1) + " (it is " + std::to_string(lower) + ")");
+      for (int64_t l = 0; l < lower; ++l) config.text.layers[l].intermediate_size = options.lower_mlp_width;
+      validate_llava_config(config, "demo model with --lower-mlp-width " + std::to_string(options.lower_mlp_width));
+    }
     LlavaModel model = start_from ? start_from->model
                                   : LlavaModel(config, torch::TensorOptions().dtype(torch::kFloat32).device(device));
     if (!start_from) init_random(model, options.training.seed, options.training.init_std);
@@ -141,6 +149,7 @@ DemoReport build_demo(const DemoOptions& options) {
         {"preset", options.init_from.empty() ? options.preset : "(from init_from)"},
         {"init_from", options.init_from},
         {"mlp_width", options.init_from.empty() ? config.text.intermediate_size : int64_t{0}},
+        {"lower_mlp_width", options.init_from.empty() ? options.lower_mlp_width : int64_t{0}},
         {"vocab_size", options.vocab_size},
         {"benchmark_seed", options.benchmark.seed},
         {"training_seed", training.seed},

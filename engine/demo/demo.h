@@ -19,6 +19,10 @@ struct DemoOptions {
   std::string preset = "demo";
   // Decoder MLP width of every layer; 0 = the preset's.
   int64_t mlp_width = 0;
+  // MLP width of the image-only layers (the first training.image_only_layers
+  // decoder layers, the seeing half); 0 = the same as every other layer.
+  // Narrow seeing MLPs make grounding need most of their channels.
+  int64_t lower_mlp_width = 0;
   // A demo model folder to continue training from (its tokenizer, shape and
   // weights) instead of a fresh one; "" = from scratch.
   std::string init_from;

@@ -1,5 +1,6 @@
 #include "search/grpo.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 
@@ -127,6 +128,18 @@ std::vector<double> retained_flow(const std::vector<std::vector<double>>& flow,
     for (int64_t j : kept[l]) kept_flow += flow[l].at(static_cast<size_t>(j));
     out.push_back(total > 0 ? kept_flow / total : 1.0);
   }
+  return out;
+}
+
+FlowKept summarise_flow(const std::vector<double>& rho) {
+  FlowKept out;
+  if (rho.empty()) return out;
+  double log_sum = 0;
+  for (double r : rho) {
+    log_sum += std::log(std::max(r, 1e-300));
+    out.min = std::min(out.min, r);
+  }
+  out.geo = std::exp(log_sum / static_cast<double>(rho.size()));
   return out;
 }
 

@@ -84,6 +84,12 @@ std::vector<double> group_advantages(const std::vector<double>& returns, const s
 // layer's total. `kept` = kept channel indices per layer.
 std::vector<double> retained_flow(const std::vector<std::vector<double>>& channel_flow,
                                   const std::vector<std::vector<int64_t>>& kept);
+// What the return and the gate read of those shares: their geometric mean
+// (rho_geo, the stability term) and their minimum (rho_min, the gate).
+struct FlowKept {
+  double geo = 1, min = 1;
+};
+FlowKept summarise_flow(const std::vector<double>& rho);
 
 struct Episode {
   Preference w{};

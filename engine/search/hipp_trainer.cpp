@@ -85,13 +85,6 @@ bool HippTrainer::load_checkpoint() {
   return true;
 }
 
-double HippTrainer::retained_flow_geo(const Blueprint& b) const {
-  const auto rho = evaluator_.session().retained_flow(b);
-  double log_sum = 0;
-  for (double r : rho) log_sum += std::log(std::max(r, 1e-300));
-  return std::exp(log_sum / static_cast<double>(rho.size()));
-}
-
 void HippTrainer::train(const std::function<void(const HippIterationReport&)>& progress,
                         const std::atomic<bool>* cancel) {
   const auto start = std::chrono::steady_clock::now();
@@ -136,13 +129,9 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
         score.failed = outcome.failed;
         if (!outcome.failed) {
           score.objectives = outcome.metrics.objectives;
-          const auto rho = evaluator_.session().retained_flow(blueprint);
-          double log_sum = 0;
-          for (double r : rho) {
-            log_sum += std::log(std::max(r, 1e-300));
-            score.rho_min = std::min(score.rho_min, r);
-          }
-          score.rho_geo = std::exp(log_sum / static_cast<double>(rho.size()));
+          const auto flow = summarise_flow(evaluator_.session().retained_flow(blueprint));
+          score.rho_geo = flow.geo;
+          score.rho_min = flow.min;
         }
         scored.push_back(score);
         group.push_back(std::move(e));

@@ -61,9 +61,6 @@ class HippTrainer {
                          const std::string& subset, const std::function<void(const CurvePoint&)>& point = {},
                          const std::atomic<bool>* cancel = nullptr);
 
-  // The return and gate of an evaluated plan (for reports and tests).
-  double retained_flow_geo(const Blueprint& b) const;
-
  private:
   void save_checkpoint();
   bool load_checkpoint();
