@@ -128,6 +128,25 @@ TEST(Cli, LimitsAndOddFilesAreCleanErrors) {
 namespace hipp {
 namespace {
 
+TEST(Cli, DemoWithNarrowSeeingMlps) {
+  test::TempDir dir;
+  std::string log;
+  const std::string quick = " --preset micro --steps 2 --batch 4 --pope-images 2 --sqa-problems 4";
+  // The micro model has 3 decoder layers: the image-only layers must leave some above them.
+  EXPECT_EQ(cli("demo --out " + dir.file("a") + quick + " --lower-mlp-width 8 --image-only-layers 3", &log), 1);
+  EXPECT_NE(log.find("--lower-mlp-width needs --image-only-layers"), std::string::npos) << log;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("a")));
+  ASSERT_EQ(cli("demo --out " + dir.file("b") + quick + " --lower-mlp-width 8 --image-only-layers 1", &log), 0) << log;
+  const auto config = nlohmann::json::parse(std::ifstream(dir.file("b") + "/model/config.json"));
+  const auto widths = config["text_config"]["layer_intermediate_size"];
+  ASSERT_EQ(widths.size(), 3u) << config.dump();
+  EXPECT_EQ(widths[0], 8);
+  EXPECT_EQ(widths[1], config["text_config"]["intermediate_size"]);
+  EXPECT_NE(widths[1], 8);
+  const auto report = nlohmann::json::parse(std::ifstream(dir.file("b") + "/demo-report.json"));
+  EXPECT_EQ(report["settings"]["lower_mlp_width"], 8) << report.dump();
+}
+
 TEST(Cli, DemoThenEvalOnAMicroModel) {
   test::TempDir dir;
   const std::string out = dir.file("demo");
