@@ -8,11 +8,13 @@
 //                [--threads N] [--rows FILE] [--matched-full] [--heldout]
 //   bench_search --combine FILE ...
 //
-// HiPP runs with G = 4, B = 2, lr = 3e-3 (METHOD.md's other defaults) and
-// half its budget on a fixed-sparsity query grid, unless --group/
-// --prefs-per-iter/--lr/--epochs/--query/--query-share say otherwise; the
-// method `hipp-defaults` runs METHOD.md's defaults with a free query grid of
-// at least 15 preferences, as `hipp-prune train` does. Its budget left after training goes to a
+// HiPP runs with G = 4, B = 2, lr = 3e-3 (`hipp-prune train`'s defaults;
+// METHOD.md's other settings) and half its budget on a fixed-sparsity query
+// grid, unless --group/--prefs-per-iter/--lr/--epochs/--query/--query-share
+// say otherwise; the method `hipp-defaults` (its name from when these were
+// train's defaults) runs METHOD.md's settings, G = 8, B = 4, lr = 3e-4
+// (`train --large-groups`), with a free query grid of at least 15
+// preferences, as `train` queries. Its budget left after training goes to a
 // query grid: `free` queries preferences over the simplex (the budget head
 // picks s), `fixed` queries robustness- and utility-leaning preferences at
 // sparsities spread evenly over the study's range (only the allocation is
@@ -306,8 +308,8 @@ int main(int argc, char** argv) {
           StudySession session(*store, load, "");
           PlanEvaluator evaluator(session);
           if (method.rfind("hipp", 0) == 0) {
-            // hipp-defaults: what `hipp-prune train` does with its defaults
-            // (METHOD.md's settings, a free query grid of at least 15).
+            // hipp-defaults: METHOD.md's settings (`train --large-groups`)
+            // and a free query grid of at least 15, as `train` queries.
             const bool defaults = method == "hipp-defaults";
             GrpoSettings g = defaults ? GrpoSettings{} : hipp_settings;
             if (defaults && scale_given) g.spread_scaled = hipp_settings.spread_scaled;

@@ -58,10 +58,10 @@ if [[ ! -f "$study" ]]; then
   "$cli" baseline --study "$study" --method uniform --evals 16
   "$cli" baseline --study "$study" --method random --evals 16
 fi
-# Small groups and a larger step than METHOD.md's defaults (--small-budget):
-# the policy learns in ~100 plans (docs/policy.md); queried at three fixed
+# train's defaults (small groups and a larger step than METHOD.md's): the
+# policy learns in ~100 plans (docs/policy.md); queried at three fixed
 # sparsities afterwards.
-"$cli" train --study "$study" --iterations 12 --small-budget --query-sparsities 0.3,0.5,0.7
+"$cli" train --study "$study" --iterations 12 --query-sparsities 0.3,0.5,0.7
 "$cli" front --study "$study"
 echo "== the policy's plans for three preferences (robustness, utility, compression)"
 for pref in 1,0,0 0,1,0 0,0,1; do "$cli" query --study "$study" --pref "$pref"; done

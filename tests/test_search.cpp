@@ -227,9 +227,10 @@ TEST_F(Search, CommandLine) {
   const auto shown = nlohmann::json::parse(out.substr(out.find('{')));
   EXPECT_TRUE(shown["dense"].contains("full"));  // the full-set reference, computed once
   EXPECT_EQ(cli("rescore --study " + study + " --trial 999 --cache-dir none", &out), 1) << out;
-  // --small-budget's settings, with an explicit --group/--prefs-per-iter on top; the grid at one fixed sparsity.
+  // The defaults' lr (small groups, a larger step), with an explicit --group/--prefs-per-iter on top; the grid
+  // at one fixed sparsity.
   ASSERT_EQ(cli("--json train --study " + study +
-                    " --iterations 1 --small-budget --group 2 --prefs-per-iter 1 --query-grid 3 --query-sparsities 0.3"
+                    " --iterations 1 --group 2 --prefs-per-iter 1 --query-grid 3 --query-sparsities 0.3"
                     " --cache-dir none",
                 &out),
             0)
@@ -290,6 +291,19 @@ TEST_F(Search, CommandLine) {
   EXPECT_EQ(cli("train --study " + study + " --iterations 2 --small-budget --group 3 --cache-dir none", &out), 1)
       << out;
   EXPECT_NE(out.find("was started with --group 2"), std::string::npos) << out;
+  // --large-groups: METHOD.md's G, B and lr for a new run; beside --small-budget it is a usage error.
+  ASSERT_EQ(cli("--json train --study " + study +
+                    " --run large --large-groups --iterations 1 --query-grid 0 "
+                    "--cache-dir none",
+                &out),
+            0)
+      << out;
+  const auto large = nlohmann::json::parse(out.substr(out.find('{')));
+  EXPECT_EQ(large["settings"]["group"], GrpoSettings{}.group);
+  EXPECT_EQ(large["settings"]["prefs_per_iter"], GrpoSettings{}.prefs_per_iter);
+  EXPECT_DOUBLE_EQ(large["settings"]["lr"].get<double>(), GrpoSettings{}.lr);
+  EXPECT_EQ(cli("train --study " + study + " --run other --large-groups --small-budget --cache-dir none", &out), 2)
+      << out;
   // ... and so is another weighing of the objectives (the run weighs them as METHOD.md does).
   EXPECT_EQ(cli("train --study " + study + " --iterations 2 --objective-scale spread --cache-dir none", &out), 1)
       << out;

@@ -70,7 +70,8 @@ Preference spread_weights(const Preference& w, const std::array<double, 3>& spre
 // METHOD.md's defaults with smaller groups and a larger step (G = 4, B = 2,
 // lr = 3e-3): twelve iterations of 8 plans teach the demo policy what
 // METHOD.md's settings do not in a budget of a hundred plans
-// (docs/policy.md). The app trains with these; `train` with the defaults.
+// (docs/policy.md). `train` and the app default to these; GrpoSettings{}
+// keeps METHOD.md's values (`train --large-groups`).
 GrpoSettings small_budget_grpo_settings();
 nlohmann::json grpo_settings_to_json(const GrpoSettings& s);
 GrpoSettings grpo_settings_from_json(const nlohmann::json& json, const std::string& where);
