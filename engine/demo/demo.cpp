@@ -150,6 +150,12 @@ DemoReport build_demo(const DemoOptions& options) {
         {"init_from", options.init_from},
         {"mlp_width", options.init_from.empty() ? config.text.intermediate_size : int64_t{0}},
         {"lower_mlp_width", options.init_from.empty() ? options.lower_mlp_width : int64_t{0}},
+        {"layer_mlp_widths",
+         [&] {
+           auto widths = nlohmann::json::array();
+           for (const auto& layer : config.text.layers) widths.push_back(layer.intermediate_size);
+           return widths;
+         }()},
         {"vocab_size", options.vocab_size},
         {"benchmark_seed", options.benchmark.seed},
         {"training_seed", training.seed},
