@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <functional>
+#include <numeric>
 #include <optional>
 #include <utility>
 
@@ -274,6 +275,140 @@ TEST(Grpo, FixedSparsityGroupsTeachThePreference) {
   const auto useful = policy->query(states, {0, 1, 0}, 0.5).allocation;
   EXPECT_LT(robust[0], 0.3) << robust[0];
   EXPECT_LT(useful[1], 0.3) << useful[1] << " robust " << robust[0] << "," << robust[1];
+}
+
+TEST(Grpo, RelabelledGroupsRankTheSamePlansUnderEachPreference) {
+  auto states = toy_states();
+  torch::manual_seed(4);
+  HippPolicy policy(toy_config());
+  GrpoSettings settings;
+  settings.gate = false;
+  const Preference robust_w{1, 0, 0}, useful_w{0, 1, 0};
+  std::vector<Episode> group;
+  for (int i = 0; i < 3; ++i) {
+    Episode e;
+    e.w = robust_w;
+    e.fixed_sparsity = 0.4;
+    e.plan = policy->sample(states, robust_w, 0.4);
+    e.old_log_prob = e.plan.log_prob.item<double>();
+    group.push_back(std::move(e));
+  }
+  std::vector<ScoredPlan> scores(3);
+  scores[0].objectives = {1.0, 0.7, 0.4};  // the robust plan
+  scores[1].objectives = {0.9, 0.9, 0.4};  // the useful plan
+  scores[2].failed = true;
+  const auto plans = group;  // copies, to compare log-probabilities with
+  double return_sum = 0;
+  const auto episodes =
+      group_episodes(policy, states, std::move(group), scores, settings, {1, 1, 1}, {useful_w}, &return_sum);
+  ASSERT_EQ(episodes.size(), 6u);
+  // The relabelled copies first: the same plans under the other preference,
+  // ranked by it, with their log-probabilities under it.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(episodes[i].w, useful_w);
+    EXPECT_EQ(episodes[i].fixed_sparsity, std::optional<double>(0.4));
+    EXPECT_EQ(episodes[i].plan.allocation, plans[i].plan.allocation);
+    EXPECT_NEAR(episodes[i].old_log_prob, policy->log_prob(states, useful_w, plans[i].plan, 0.4).item<double>(), 1e-12);
+    EXPECT_EQ(episodes[3 + i].w, robust_w);
+    EXPECT_DOUBLE_EQ(episodes[3 + i].old_log_prob, plans[i].old_log_prob);
+  }
+  EXPECT_GT(episodes[4].advantage, 0);                      // under (0, 1, 0) the useful plan leads
+  EXPECT_GT(episodes[3].advantage, episodes[4].advantage);  // under (1, 0, 0) the robust one
+  EXPECT_GT(episodes[1].advantage, episodes[0].advantage);
+  EXPECT_LT(episodes[2].advantage, episodes[0].advantage);  // a failed plan is last under both
+  EXPECT_LT(episodes[5].advantage, episodes[4].advantage);
+  // Only the group's own preference counts towards the reported return.
+  EXPECT_NEAR(return_sum, 1.0 + 0.9 - 1.0, 1e-12);
+  // Without relabelling the group's own episodes alone, as before.
+  EXPECT_EQ(group_episodes(policy, states, plans, scores, settings, {1, 1, 1}, {}).size(), 3u);
+  EXPECT_THROW(group_episodes(policy, states, plans, {scores[0]}, settings, {1, 1, 1}, {}), Error);
+}
+
+TEST(Grpo, SettingsKeepRelabellingAndPolicyInputsAndReadOldRunsAsNeither) {
+  const auto defaults = small_budget_grpo_settings();
+  EXPECT_EQ(defaults.relabel, 4);
+  EXPECT_TRUE(defaults.preference_products);
+  const auto json = grpo_settings_to_json(defaults);
+  const auto back = grpo_settings_from_json(json, "test");
+  EXPECT_EQ(back.relabel, 4);
+  EXPECT_TRUE(back.preference_products);
+  auto old = json;  // a run stored before the settings existed
+  old.erase("relabel");
+  old.erase("preference_products");
+  EXPECT_EQ(grpo_settings_from_json(old, "test").relabel, 0);
+  EXPECT_FALSE(grpo_settings_from_json(old, "test").preference_products);
+  old["relabel"] = -1;
+  EXPECT_THROW(grpo_settings_from_json(old, "test"), Error);
+  EXPECT_EQ(GrpoSettings{}.relabel, 0);  // METHOD.md's settings
+  EXPECT_FALSE(GrpoSettings{}.preference_products);
+}
+
+TEST(Policy, PreferenceProductsWidenTheEncoderOnly) {
+  auto states = toy_states();
+  auto config = toy_config();
+  HippPolicy plain(config);
+  config.preference_products = true;
+  HippPolicy products(config);
+  auto first_weight = [](HippPolicy& p) { return p->named_parameters()["encoder.0.weight"].sizes().vec(); };
+  EXPECT_EQ(first_weight(plain), (std::vector<int64_t>{16, 6 + 3}));
+  EXPECT_EQ(first_weight(products), (std::vector<int64_t>{16, 6 + 3 + 18}));
+  const auto plan = products->query(states, {0.2, 0.5, 0.3}, 0.4).allocation;
+  EXPECT_EQ(plan.size(), 4u);
+  EXPECT_NEAR(std::accumulate(plan.begin(), plan.end(), 0.0), 1.0, 1e-9);
+}
+
+// The demo's trade-off in small: 8 layers, the first half seeing (the more
+// of the budget they take, the less robustness), the second half knowing
+// (the same for utility), layer states that say which is which. With train's
+// defaults (relabelling, preference products) twelve iterations of 8 plans,
+// the budget of a demo run, must already give a robustness-leaning plan that
+// spares the seeing half and a utility-leaning one that spares the knowing
+// half.
+TEST(Grpo, TrainDefaultsLearnThePreferenceWithinTwelveIterations) {
+  constexpr int64_t L = 8;
+  torch::manual_seed(7);
+  auto states = torch::randn({L, 6}, torch::kFloat64) * 0.3;
+  for (int64_t l = 0; l < L; ++l) states[l][0] = l < L / 2 ? 1.0 : -1.0;
+  auto seeing_share = [](const std::vector<double>& a) { return std::accumulate(a.begin(), a.begin() + L / 2, 0.0); };
+  const auto settings = small_budget_grpo_settings();
+  for (uint64_t seed : {1, 2}) {
+    torch::manual_seed(seed);
+    auto config = toy_config();
+    config.hidden = settings.hidden;
+    config.preference_products = settings.preference_products;
+    HippPolicy policy(config);
+    torch::optim::Adam optimizer(policy->parameters(), torch::optim::AdamOptions(settings.lr));
+    for (int iteration = 0; iteration < 12; ++iteration) {
+      std::vector<Episode> episodes;
+      for (int b = 0; b < settings.prefs_per_iter; ++b) {
+        const auto w = draw_preference(settings.corner_prob);
+        const double s = 0.1 + 0.6 * torch::rand({1}, torch::kFloat64).item<double>();
+        std::vector<Episode> group;
+        std::vector<ScoredPlan> scores;
+        for (int g = 0; g < settings.group; ++g) {
+          Episode e;
+          e.w = w;
+          e.fixed_sparsity = s;
+          e.plan = policy->sample(states, w, s);
+          e.old_log_prob = e.plan.log_prob.item<double>();
+          const double a = seeing_share(e.plan.allocation);
+          ScoredPlan score;
+          score.objectives = {1 - s * a, 1 - s * (1 - a), s};
+          scores.push_back(score);
+          group.push_back(std::move(e));
+        }
+        std::vector<Preference> relabels;
+        for (int k = 0; k < settings.relabel; ++k) relabels.push_back(draw_preference(settings.corner_prob));
+        for (auto& e : group_episodes(policy, states, std::move(group), scores, settings, {1, 1, 1}, relabels))
+          episodes.push_back(std::move(e));
+      }
+      grpo_update(policy, optimizer, states, episodes, settings);
+    }
+    const double robust = seeing_share(policy->query(states, {1, 0, 0}, 0.5).allocation);
+    const double useful = seeing_share(policy->query(states, {0, 1, 0}, 0.5).allocation);
+    EXPECT_LT(robust, 0.4) << "seed " << seed << ": robust " << robust << ", useful " << useful;
+    EXPECT_GT(useful, 0.6) << "seed " << seed << ": robust " << robust << ", useful " << useful;
+  }
 }
 
 }  // namespace

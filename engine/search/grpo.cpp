@@ -14,6 +14,8 @@ GrpoSettings small_budget_grpo_settings() {
   s.group = 4;
   s.prefs_per_iter = 2;
   s.lr = 3e-3;
+  s.relabel = 4;
+  s.preference_products = true;
   return s;
 }
 
@@ -36,7 +38,9 @@ nlohmann::json grpo_settings_to_json(const GrpoSettings& s) {
           {"vision_state", s.vision_state},
           {"gate", s.gate},
           {"hierarchical", s.hierarchical},
-          {"objective_scale", s.spread_scaled ? "spread" : "dense"}};
+          {"objective_scale", s.spread_scaled ? "spread" : "dense"},
+          {"relabel", s.relabel},
+          {"preference_products", s.preference_products}};
 }
 
 GrpoSettings grpo_settings_from_json(const nlohmann::json& j, const std::string& where) {
@@ -64,8 +68,11 @@ GrpoSettings grpo_settings_from_json(const nlohmann::json& j, const std::string&
   if (scale != "dense" && scale != "spread")
     throw Error(where + ": objective_scale must be \"dense\" or \"spread\", not \"" + scale + "\"");
   s.spread_scaled = scale == "spread";
+  s.preference_products = optional_field<bool>(j, "preference_products", false, where);
+  s.relabel = static_cast<int>(optional_field<int64_t>(j, "relabel", 0, where));  // absent: a run from before it
   if (s.group < 2) throw Error(where + ": a group needs at least 2 plans");
   if (s.prefs_per_iter < 1 || s.iterations < 0 || s.epochs < 1) throw Error(where + ": invalid GRPO sizes");
+  if (s.relabel < 0 || s.relabel > 64) throw Error(where + ": relabel must lie in [0, 64]");
   if (!(s.fixed_share >= 0 && s.fixed_share <= 1)) throw Error(where + ": fixed_share must lie in [0, 1]");
   return s;
 }
@@ -140,6 +147,49 @@ FlowKept summarise_flow(const std::vector<double>& rho) {
     out.min = std::min(out.min, r);
   }
   out.geo = std::exp(log_sum / static_cast<double>(rho.size()));
+  return out;
+}
+
+std::vector<Episode> group_episodes(HippPolicy& policy, const torch::Tensor& states, std::vector<Episode> group,
+                                    const std::vector<ScoredPlan>& scores, const GrpoSettings& settings,
+                                    const std::array<double, 3>& spread, const std::vector<Preference>& relabels,
+                                    double* return_sum) {
+  if (group.size() != scores.size()) throw Error("GRPO: a group's plans and scores differ in number");
+  std::vector<Episode> out;
+  if (group.empty()) return out;
+  auto advantages_under = [&](const Preference& w, bool own) {
+    const Preference weights = settings.spread_scaled ? spread_weights(w, spread) : w;
+    std::vector<double> returns, gates;
+    for (const auto& score : scores) {
+      if (score.failed) {
+        returns.push_back(-1.0);  // below any evaluated plan's return
+        gates.push_back(1.0);
+      } else {
+        returns.push_back(plan_return(weights, score.objectives, score.rho_geo, settings.lambda_stab));
+        gates.push_back(settings.gate ? stability_gate(score.rho_min, settings.tau, settings.temperature) : 1.0);
+      }
+      if (own && return_sum) *return_sum += returns.back();
+    }
+    return group_advantages(returns, gates);
+  };
+  const auto own = advantages_under(group.front().w, true);
+  for (const auto& w : relabels) {
+    const auto advantages = advantages_under(w, false);
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < group.size(); ++i) {
+      Episode e;
+      e.w = w;
+      e.fixed_sparsity = group[i].fixed_sparsity;
+      e.plan = group[i].plan;
+      e.old_log_prob = policy->log_prob(states, w, e.plan, e.fixed_sparsity).item<double>();
+      e.advantage = advantages[i];
+      out.push_back(std::move(e));
+    }
+  }
+  for (size_t i = 0; i < group.size(); ++i) {
+    group[i].advantage = own[i];
+    out.push_back(std::move(group[i]));
+  }
   return out;
 }
 

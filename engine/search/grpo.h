@@ -47,6 +47,9 @@ struct GrpoSettings {
   bool vision_state = true;  // false: no visual sensitivity in the state
   bool gate = true;          // false: no stability gate
   bool hierarchical = true;  // false: flat per-layer ratios
+  // PolicyConfig::preference_products. Runs stored before this setting
+  // existed read it as false (their checkpoints have the narrower encoder).
+  bool preference_products = false;
   // How the preference weighs the objectives in the return. false ("dense",
   // METHOD.md): w . o with each objective normalised by the dense model only,
   // so an objective that moves little across plans (POPE on the demo: a few
@@ -57,6 +60,14 @@ struct GrpoSettings {
   // of the utility (docs/method-choices.md). Runs stored before this setting
   // existed read it as false.
   bool spread_scaled = false;
+  // Preference relabelling (docs/method-choices.md): every evaluated group is
+  // scored again under this many more preferences, drawn as the groups' own
+  // are, and enters the update once per preference. The plans' objectives
+  // are known, so a relabelled group costs no evaluation; what it adds is
+  // the contrast the preference input needs: the same plans ranked one way
+  // for one w and another way for another. Runs stored before this setting
+  // existed read it as 0.
+  int relabel = 0;
 };
 
 // The spread (standard deviation) of each objective over `points`, floored at
@@ -68,10 +79,12 @@ std::array<double, 3> objective_spread(const std::vector<Objectives>& points, do
 // so the stability term's weight against it, stays that of w . o).
 Preference spread_weights(const Preference& w, const std::array<double, 3>& spread);
 // METHOD.md's defaults with smaller groups and a larger step (G = 4, B = 2,
-// lr = 3e-3): twelve iterations of 8 plans teach the demo policy what
-// METHOD.md's settings do not in a budget of a hundred plans
-// (docs/policy.md). `train` and the app default to these; GrpoSettings{}
-// keeps METHOD.md's values (`train --large-groups`).
+// lr = 3e-3), each group relabelled with 4 more preferences, and preference
+// products in the policy's input: twelve iterations of 8 plans teach the
+// demo policy what METHOD.md's settings do not in a budget of a hundred
+// plans, the preference included (docs/policy.md). `train` and the app
+// default to these; GrpoSettings{} keeps METHOD.md's values (`train
+// --large-groups`).
 GrpoSettings small_budget_grpo_settings();
 nlohmann::json grpo_settings_to_json(const GrpoSettings& s);
 GrpoSettings grpo_settings_from_json(const nlohmann::json& json, const std::string& where);
@@ -92,6 +105,14 @@ struct FlowKept {
 };
 FlowKept summarise_flow(const std::vector<double>& rho);
 
+// What one sampled plan scored (failed: its evaluation failed; it ranks below
+// every evaluated plan).
+struct ScoredPlan {
+  bool failed = false;
+  Objectives objectives;
+  double rho_geo = 1, rho_min = 1;
+};
+
 struct Episode {
   Preference w{};
   std::optional<double> fixed_sparsity;
@@ -103,6 +124,18 @@ struct Episode {
 struct UpdateStats {
   double loss = 0, entropy = 0, kl = 0, clip_fraction = 0;
 };
+
+// The update's episodes from one evaluated group: `group` (plans sampled
+// under one preference at one sparsity) with their group-relative
+// advantages, then, for each preference in `relabels`, the same plans again
+// with that preference, their advantages from the returns under it and
+// their old log-probabilities from `policy` under it. `spread` re-weighs
+// every preference when settings.spread_scaled. Adds each return under the
+// group's own preference to *return_sum when given.
+std::vector<Episode> group_episodes(HippPolicy& policy, const torch::Tensor& states, std::vector<Episode> group,
+                                    const std::vector<ScoredPlan>& scores, const GrpoSettings& settings,
+                                    const std::array<double, 3>& spread, const std::vector<Preference>& relabels,
+                                    double* return_sum = nullptr);
 
 // mu epochs of the PPO-clip surrogate over the episodes (one batch).
 UpdateStats grpo_update(HippPolicy& policy, torch::optim::Optimizer& optimizer, const torch::Tensor& states,

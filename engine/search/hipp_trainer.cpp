@@ -44,6 +44,7 @@ HippTrainer::HippTrainer(PlanEvaluator& evaluator, StudyStore& store, const Grpo
   config.s_max = study.s_max;
   config.r_max = study.r_max;
   config.hierarchical = settings_.hierarchical;
+  config.preference_products = settings_.preference_products;
   torch::manual_seed(settings_.seed);
   policy_ = HippPolicy(config);
   torch::manual_seed(settings_.seed);
@@ -97,16 +98,12 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
     torch::manual_seed(settings_.seed * 1000003ull + static_cast<uint64_t>(iteration));
     std::vector<Episode> episodes;
     double return_sum = 0;
+    size_t own_episodes = 0;  // the sampled ones, without the relabelled copies
     const std::string origin = "grpo:" + std::to_string(iteration);
     // Every group is sampled and evaluated first; the returns follow, once
     // the objectives' spreads can include this iteration's plans.
-    struct Scored {
-      bool failed = false;
-      Objectives objectives;
-      double rho_geo = 1, rho_min = 1;
-    };
     std::vector<std::vector<Episode>> groups;
-    std::vector<std::vector<Scored>> scores;
+    std::vector<std::vector<ScoredPlan>> scores;
     for (int b = 0; b < settings_.prefs_per_iter; ++b) {
       const Preference w = draw_preference(settings_.corner_prob);
       const auto& study = evaluator_.session().settings();
@@ -114,7 +111,7 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
       const auto fixed =
           settings_.hierarchical ? draw_group_sparsity(settings_.fixed_share, study.s_min, study.s_max) : std::nullopt;
       std::vector<Episode> group;
-      std::vector<Scored> scored;
+      std::vector<ScoredPlan> scored;
       for (int g = 0; g < settings_.group; ++g) {
         if (cancel && cancel->load()) throw Cancelled();
         Episode e;
@@ -125,7 +122,7 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
         const auto blueprint = evaluator_.session().plan(e.plan.sparsity, e.plan.allocation, "policy");
         const auto outcome = evaluator_.evaluate(blueprint, origin, w);
         ++evaluations_;
-        Scored score;
+        ScoredPlan score;
         score.failed = outcome.failed;
         if (!outcome.failed) {
           score.objectives = outcome.metrics.objectives;
@@ -145,25 +142,12 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
     if (settings_.spread_scaled)
       spread = objective_spread(objectives_of(select_trials(store_.trials(), {"search", {}})));
     for (size_t b = 0; b < groups.size(); ++b) {
-      auto& group = groups[b];
-      const Preference w = group.front().w;
-      const Preference weights = settings_.spread_scaled ? spread_weights(w, spread) : w;
-      std::vector<double> returns, gates;
-      for (const auto& score : scores[b]) {
-        if (score.failed) {
-          returns.push_back(-1.0);  // below any evaluated plan's return
-          gates.push_back(1.0);
-        } else {
-          returns.push_back(plan_return(weights, score.objectives, score.rho_geo, settings_.lambda_stab));
-          gates.push_back(settings_.gate ? stability_gate(score.rho_min, settings_.tau, settings_.temperature) : 1.0);
-        }
-        return_sum += returns.back();
-      }
-      const auto advantages = group_advantages(returns, gates);
-      for (size_t i = 0; i < group.size(); ++i) {
-        group[i].advantage = advantages[i];
-        episodes.push_back(std::move(group[i]));
-      }
+      std::vector<Preference> relabels;
+      for (int k = 0; k < settings_.relabel; ++k) relabels.push_back(draw_preference(settings_.corner_prob));
+      auto more =
+          group_episodes(policy_, states_, std::move(groups[b]), scores[b], settings_, spread, relabels, &return_sum);
+      own_episodes += scores[b].size();
+      for (auto& e : more) episodes.push_back(std::move(e));
     }
     grpo_update(policy_, *optimizer_, states_, episodes, settings_, settings_.kl_coef > 0 ? &initial_ : nullptr);
     completed_ = iteration;
@@ -173,7 +157,7 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
       report.iteration = iteration;
       report.iterations = settings_.iterations;
       report.evaluations = evaluations_;
-      report.mean_return = return_sum / static_cast<double>(episodes.size());
+      report.mean_return = return_sum / static_cast<double>(std::max<size_t>(own_episodes, 1));
       report.hypervolume = hypervolume(objectives_of(select_trials(store_.trials(), {"search", policy_origins()})));
       report.seconds = seconds_since(start);
       progress(report);

@@ -46,6 +46,10 @@ std::vector<double> to_vector(const torch::Tensor& t) {
   return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
 }
 
+int64_t encoder_inputs(const PolicyConfig& c) {
+  return c.state_dim + 3 + (c.preference_products ? 3 * c.state_dim : 0);
+}
+
 }  // namespace
 
 HippPolicyImpl::HippPolicyImpl(const PolicyConfig& config) : config_(config) {
@@ -54,7 +58,7 @@ HippPolicyImpl::HippPolicyImpl(const PolicyConfig& config) : config_(config) {
     throw Error("policy: the sparsity range must satisfy 0 <= s_min < s_max < 1");
   const int64_t H = config.hidden;
   encoder =
-      register_module("encoder", torch::nn::Sequential(torch::nn::Linear(config.state_dim + 3, H), torch::nn::Tanh(),
+      register_module("encoder", torch::nn::Sequential(torch::nn::Linear(encoder_inputs(config), H), torch::nn::Tanh(),
                                                        torch::nn::Linear(H, H), torch::nn::Tanh()));
   budget_head = register_module(
       "budget_head", torch::nn::Sequential(torch::nn::Linear(H + 3, H), torch::nn::Tanh(), torch::nn::Linear(H, 2)));
@@ -70,7 +74,10 @@ std::pair<torch::Tensor, torch::Tensor> HippPolicyImpl::encode(const torch::Tens
   if (states.dim() != 2 || states.size(1) != config_.state_dim)
     throw Error("policy: expected layer states [L, " + std::to_string(config_.state_dim) + "]");
   const auto L = states.size(0);
-  auto x = torch::cat({states.to(torch::kFloat64), w.unsqueeze(0).expand({L, 3})}, 1);
+  const auto s = states.to(torch::kFloat64);
+  auto x = torch::cat({s, w.unsqueeze(0).expand({L, 3})}, 1);
+  if (config_.preference_products)  // [L, 3 * state_dim]: w_k * state_l, k-major
+    x = torch::cat({x, (w.view({1, 3, 1}) * s.unsqueeze(1)).reshape({L, -1})}, 1);
   auto h = encoder->forward(x);
   return {h, h.mean(0)};
 }

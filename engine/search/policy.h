@@ -24,6 +24,12 @@ struct PolicyConfig {
   double s_min = 0.1, s_max = 0.7;
   double r_max = 0.9;        // flat ablation: the per-layer ratio range
   bool hierarchical = true;  // false = the flat ablation
+  // Also feed each layer's encoder the products w_k * state_l (3 x state_dim
+  // more inputs): a plan that answers the preference layer by layer ("spare
+  // the layers with a high visual sensitivity when w_rob is high") is then a
+  // linear function of the input, where with w and the state side by side
+  // the network must first learn their product (docs/method-choices.md).
+  bool preference_products = false;
   double min_concentration = 1e-2;
 };
 
