@@ -112,18 +112,30 @@ int main(int argc, char** argv) {
         if (i + 1 >= argc) throw Error(a + " needs a value");
         return argv[++i];
       };
-      if (a == "--iterations") checkpoints = parse_list(next());
-      else if (a == "--relabel") relabels = parse_list(next());
-      else if (a == "--seeds") seeds = std::stoi(next());
-      else if (a == "--noise") noise = std::stod(next());
-      else if (a == "--group") settings.group = std::stoi(next());
-      else if (a == "--prefs") settings.prefs_per_iter = std::stoi(next());
-      else if (a == "--lr") settings.lr = std::stod(next());
-      else if (a == "--spread-scaled") settings.spread_scaled = next() == "true";
-      else if (a == "--products") settings.preference_products = next() == "true";
-      else if (a == "--epochs") settings.epochs = std::stoi(next());
-      else if (a == "--threads") use_threads(std::stoi(next()));
-      else throw Error("unknown option " + a + " (see the comment at the top of bench/controllability.cpp)");
+      if (a == "--iterations")
+        checkpoints = parse_list(next());
+      else if (a == "--relabel")
+        relabels = parse_list(next());
+      else if (a == "--seeds")
+        seeds = std::stoi(next());
+      else if (a == "--noise")
+        noise = std::stod(next());
+      else if (a == "--group")
+        settings.group = std::stoi(next());
+      else if (a == "--prefs")
+        settings.prefs_per_iter = std::stoi(next());
+      else if (a == "--lr")
+        settings.lr = std::stod(next());
+      else if (a == "--spread-scaled")
+        settings.spread_scaled = next() == "true";
+      else if (a == "--products")
+        settings.preference_products = next() == "true";
+      else if (a == "--epochs")
+        settings.epochs = std::stoi(next());
+      else if (a == "--threads")
+        use_threads(std::stoi(next()));
+      else
+        throw Error("unknown option " + a + " (see the comment at the top of bench/controllability.cpp)");
     }
     std::sort(checkpoints.begin(), checkpoints.end());
     const auto states = toy_states();
@@ -153,7 +165,8 @@ int main(int argc, char** argv) {
           return o;
         };
         for (int k = 0; k < 32; ++k) {  // the study's random plans
-          const double s = config.s_min + torch::rand({1}, torch::kFloat64).item<double>() * (config.s_max - config.s_min);
+          const double s =
+              config.s_min + torch::rand({1}, torch::kFloat64).item<double>() * (config.s_max - config.s_min);
           auto a = at::_standard_gamma(torch::ones({kLayers}, torch::kFloat64));
           a = a / a.sum();
           evaluate(s, std::vector<double>(a.data_ptr<double>(), a.data_ptr<double>() + kLayers));

@@ -302,6 +302,8 @@ TEST_F(Search, CommandLine) {
   EXPECT_EQ(large["settings"]["group"], GrpoSettings{}.group);
   EXPECT_EQ(large["settings"]["prefs_per_iter"], GrpoSettings{}.prefs_per_iter);
   EXPECT_DOUBLE_EQ(large["settings"]["lr"].get<double>(), GrpoSettings{}.lr);
+  EXPECT_EQ(large["settings"]["relabel"], 0);
+  EXPECT_EQ(large["settings"]["preference_products"], false);
   EXPECT_EQ(cli("train --study " + study + " --run other --large-groups --small-budget --cache-dir none", &out), 2)
       << out;
   // ... and so is another weighing of the objectives (the run weighs them as METHOD.md does).
@@ -309,6 +311,12 @@ TEST_F(Search, CommandLine) {
       << out;
   EXPECT_NE(out.find("was started with --objective-scale dense"), std::string::npos) << out;
   EXPECT_EQ(cli("train --study " + study + " --objective-scale range --cache-dir none", &out), 2) << out;
+  // ... and so are other relabelling or policy inputs than the run's (train's defaults: 4, products).
+  EXPECT_EQ(cli("train --study " + study + " --iterations 2 --relabel 1 --cache-dir none", &out), 1) << out;
+  EXPECT_NE(out.find("was started with --relabel 4"), std::string::npos) << out;
+  EXPECT_EQ(cli("train --study " + study + " --iterations 2 --policy-inputs plain --cache-dir none", &out), 1) << out;
+  EXPECT_NE(out.find("was started with --policy-inputs products"), std::string::npos) << out;
+  EXPECT_EQ(cli("train --study " + study + " --relabel 65 --cache-dir none", &out), 2) << out;
   // export --blueprint never replaces a file.
   const std::string blueprint = dir_->file("kept.json");
   test::write_bytes(blueprint, "keep me");
