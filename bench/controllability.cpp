@@ -181,11 +181,7 @@ int main(int argc, char** argv) {
             groups.emplace_back();
             scores.emplace_back();
             for (int g = 0; g < settings.group; ++g) {
-              Episode e;
-              e.w = w;
-              e.fixed_sparsity = fixed;
-              e.plan = policy->sample(states, w, fixed);
-              e.old_log_prob = e.plan.log_prob.item<double>();
+              Episode e = sample_episode(policy, states, w, fixed);
               ScoredPlan score;
               score.objectives = evaluate(e.plan.sparsity, e.plan.allocation);
               scores.back().push_back(score);

@@ -135,11 +135,7 @@ void train_toy(HippPolicy& policy, const torch::Tensor& states, const GrpoSettin
       std::vector<double> returns;
       std::vector<Episode> group;
       for (int g = 0; g < size; ++g) {
-        Episode e;
-        e.w = w;
-        e.fixed_sparsity = s;
-        e.plan = policy->sample(states, w, s);
-        e.old_log_prob = e.plan.log_prob.item<double>();
+        Episode e = sample_episode(policy, states, w, s);
         returns.push_back(reward(w, e.plan));
         group.push_back(std::move(e));
       }
@@ -285,14 +281,7 @@ TEST(Grpo, RelabelledGroupsRankTheSamePlansUnderEachPreference) {
   settings.gate = false;
   const Preference robust_w{1, 0, 0}, useful_w{0, 1, 0};
   std::vector<Episode> group;
-  for (int i = 0; i < 3; ++i) {
-    Episode e;
-    e.w = robust_w;
-    e.fixed_sparsity = 0.4;
-    e.plan = policy->sample(states, robust_w, 0.4);
-    e.old_log_prob = e.plan.log_prob.item<double>();
-    group.push_back(std::move(e));
-  }
+  for (int i = 0; i < 3; ++i) group.push_back(sample_episode(policy, states, robust_w, 0.4));
   std::vector<ScoredPlan> scores(3);
   scores[0].objectives = {1.0, 0.7, 0.4};  // the robust plan
   scores[1].objectives = {0.9, 0.9, 0.4};  // the useful plan
@@ -386,11 +375,7 @@ TEST(Grpo, TrainDefaultsLearnThePreferenceWithinTwelveIterations) {
         std::vector<Episode> group;
         std::vector<ScoredPlan> scores;
         for (int g = 0; g < settings.group; ++g) {
-          Episode e;
-          e.w = w;
-          e.fixed_sparsity = s;
-          e.plan = policy->sample(states, w, s);
-          e.old_log_prob = e.plan.log_prob.item<double>();
+          Episode e = sample_episode(policy, states, w, s);
           const double a = seeing_share(e.plan.allocation);
           ScoredPlan score;
           score.objectives = {1 - s * a, 1 - s * (1 - a), s};

@@ -144,6 +144,8 @@ TEST_F(Search, HippTrainingResumesExactlyAndQueriesAGrid) {
   settings.prefs_per_iter = 1;
   settings.hidden = 8;
   settings.seed = 5;
+  settings.relabel = 2;  // train's defaults: relabelled groups, preference products
+  settings.preference_products = true;
   // Uninterrupted: two iterations.
   create_study(dir.file("a.sqlite"), dir_->file("model"), dir_->file("bench"), settings_, {}, "");
   auto a = open_sqlite_study(dir.file("a.sqlite"));
@@ -178,8 +180,9 @@ TEST_F(Search, HippTrainingResumesExactlyAndQueriesAGrid) {
     ASSERT_TRUE(t.preference);
     EXPECT_NEAR((*t.preference)[0] + (*t.preference)[1] + (*t.preference)[2], 1.0, 1e-9);
   }
-  // Queries: deterministic, and a grid evaluated as "query" trials.
+  // Queries: deterministic, the same from the resumed policy, and a grid evaluated as "query" trials.
   const Preference w{0.7, 0.2, 0.1};
+  EXPECT_EQ(blueprint_hash(trainer_a.query(w, 0.4)), blueprint_hash(resumed.query(w, 0.4)));
   EXPECT_EQ(blueprint_hash(trainer_a.query(w)), blueprint_hash(trainer_a.query(w)));
   EXPECT_NEAR(trainer_a.query(w, 0.4).sparsity, 0.4, 1e-12);
   const auto grid = trainer_a.evaluate_query_grid(3);

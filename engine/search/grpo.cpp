@@ -150,6 +150,16 @@ FlowKept summarise_flow(const std::vector<double>& rho) {
   return out;
 }
 
+Episode sample_episode(HippPolicy& policy, const torch::Tensor& states, const Preference& w,
+                       std::optional<double> fixed_sparsity) {
+  Episode e;
+  e.w = w;
+  e.fixed_sparsity = fixed_sparsity;
+  e.plan = policy->sample(states, w, fixed_sparsity);
+  e.old_log_prob = e.plan.log_prob.item<double>();
+  return e;
+}
+
 std::vector<Episode> group_episodes(HippPolicy& policy, const torch::Tensor& states, std::vector<Episode> group,
                                     const std::vector<ScoredPlan>& scores, const GrpoSettings& settings,
                                     const std::array<double, 3>& spread, const std::vector<Preference>& relabels,

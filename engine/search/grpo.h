@@ -125,6 +125,11 @@ struct UpdateStats {
   double loss = 0, entropy = 0, kl = 0, clip_fraction = 0;
 };
 
+// One plan drawn from the policy for w (at a fixed sparsity when given), as
+// an episode: its old log-probability taken, its advantage still 0.
+Episode sample_episode(HippPolicy& policy, const torch::Tensor& states, const Preference& w,
+                       std::optional<double> fixed_sparsity);
+
 // The update's episodes from one evaluated group: `group` (plans sampled
 // under one preference at one sparsity) with their group-relative
 // advantages, then, for each preference in `relabels`, the same plans again

@@ -114,11 +114,7 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
       std::vector<ScoredPlan> scored;
       for (int g = 0; g < settings_.group; ++g) {
         if (cancel && cancel->load()) throw Cancelled();
-        Episode e;
-        e.w = w;
-        e.fixed_sparsity = fixed;
-        e.plan = policy_->sample(states_, w, fixed);
-        e.old_log_prob = e.plan.log_prob.item<double>();
+        Episode e = sample_episode(policy_, states_, w, fixed);
         const auto blueprint = evaluator_.session().plan(e.plan.sparsity, e.plan.allocation, "policy");
         const auto outcome = evaluator_.evaluate(blueprint, origin, w);
         ++evaluations_;
