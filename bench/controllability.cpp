@@ -72,6 +72,12 @@ std::vector<double> parse_list(const std::string& text) {
   return out;
 }
 
+bool parse_bool(const std::string& option, const std::string& value) {
+  if (value == "true") return true;
+  if (value == "false") return false;
+  throw Error(option + " takes true or false, not '" + value + "'");
+}
+
 struct PathScore {
   double rho_rob = 0, rho_util = 0, swing = 0;
 };
@@ -127,9 +133,9 @@ int main(int argc, char** argv) {
       else if (a == "--lr")
         settings.lr = std::stod(next());
       else if (a == "--spread-scaled")
-        settings.spread_scaled = next() == "true";
+        settings.spread_scaled = parse_bool(a, next());
       else if (a == "--products")
-        settings.preference_products = next() == "true";
+        settings.preference_products = parse_bool(a, next());
       else if (a == "--epochs")
         settings.epochs = std::stoi(next());
       else if (a == "--threads")
