@@ -7,24 +7,32 @@
 // scored with Gaussian noise, as a search subset scores them. No model is
 // involved: the bench measures the learning rule, not a study.
 //
-//   bench_controllability [--iterations 12,25,50] [--relabel 0,2,4] [--seeds 3]
-//                         [--noise SD] [--group G] [--prefs B] [--lr LR]
+//   bench_controllability [--iterations 12,20,50] [--relabel 0,2,4] [--seeds 3]
+//                         [--replay R] [--noise SD] [--group G] [--prefs B] [--lr LR]
 //                         [--spread-scaled true|false] [--products true|false]
-//                         [--epochs MU] [--threads N]
+//                         [--epochs MU] [--entropy C] [--fixed-share F] [--details]
+//                         [--threads N]
 //
-// The training loop is `train`'s (train's defaults: G = 4, B = 2, lr 3e-3,
-// half the groups at a fixed sparsity, objectives weighed by their spread
-// over every plan so far, 32 random plans first as a study has). After each
+// The training loop is `train`'s, with train's defaults (G = 4, B = 2, lr
+// 3e-3, half the groups at a fixed sparsity, 4 relabels, 8 replayed groups,
+// preference products, objectives as METHOD.md weighs them), after 32 random
+// plans as a study may hold (replay draws on them too). After each
 // listed iteration count the policy is queried along w = (x, 1 - x, 0), x =
 // 0, 0.1, ..., 1, at s = 0.3 and s = 0.5; the table gives Spearman(x,
 // robustness) and Spearman(x, utility) of the noise-free objectives (issue
 // 16's bar: >= 0.8 and <= -0.5), and how much of the best possible
-// robustness swing the two ends of the path reach.
+// robustness swing the two ends of the path reach. The last three columns
+// measure amortisation the way bench_amortisation does on a study: for 10
+// fixed preferences from Dir(1, 1, 1), the policy's plan (one query, its own
+// sparsity) against the best of 64 random plans (s uniform on the range,
+// Dir(1, ..., 1) allocations) by the noise-free w . o; the mean and smallest
+// ratio, and how many preferences reach 0.98.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -43,12 +51,15 @@ constexpr double kRMax = 0.9;
 
 // Robustness, utility and compression of a plan (s, allocation), noise-free.
 Objectives toy_objectives(double sparsity, const std::vector<double>& allocation) {
-  double seeing = 0, knowing = 0;
+  double seeing = 0, knowing = 0, removed = 0;
   for (int l = 0; l < kLayers; ++l) {
     const double r = std::min(kRMax, sparsity * kLayers * allocation[static_cast<size_t>(l)]);
     (l < kLayers / 2 ? seeing : knowing) += r * r / (kLayers / 2);
+    removed += r / kLayers;
   }
-  return {1.0 - 0.3 * seeing, 1.0 - 1.0 * knowing, sparsity};
+  // Compression is what the plan removes, as a study measures it: a layer's
+  // share beyond r_max is not removed.
+  return {1.0 - 0.3 * seeing, 1.0 - 1.0 * knowing, removed};
 }
 
 torch::Tensor toy_states() {
@@ -102,16 +113,63 @@ PathScore score_path(HippPolicy& policy, const torch::Tensor& states, double spa
   return {spearman(xs, rob), spearman(xs, util), (rob.back() - rob.front()) / widest};
 }
 
+struct AmortisationScore {
+  double mean = 0, smallest = 0;
+  int reached = 0;
+};
+
+double scalarised(const Preference& w, const Objectives& o) {
+  return w[0] * o.robustness + w[1] * o.utility + w[2] * o.compression;
+}
+
+// Its own random stream: the training's draws stay as they were.
+AmortisationScore score_amortisation(HippPolicy& policy, const torch::Tensor& states, const PolicyConfig& config,
+                                     bool details) {
+  torch::NoGradGuard no_grad;
+  std::mt19937_64 random(20261205);
+  std::gamma_distribution<double> gamma(1.0, 1.0);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  AmortisationScore out;
+  out.smallest = 1e300;
+  constexpr int kPrefs = 10, kRandomPlans = 64;
+  for (int k = 0; k < kPrefs; ++k) {
+    Preference w{};
+    double total = 0;
+    for (double& x : w) total += (x = gamma(random));
+    for (double& x : w) x /= total;
+    const auto plan = policy->query(states, w);
+    const double mine = scalarised(w, toy_objectives(plan.sparsity, plan.allocation));
+    double best = -1e300, best_s = 0;
+    for (int n = 0; n < kRandomPlans; ++n) {
+      const double s = config.s_min + unit(random) * (config.s_max - config.s_min);
+      std::vector<double> a(kLayers);
+      double sum = 0;
+      for (double& x : a) sum += (x = gamma(random));
+      for (double& x : a) x /= sum;
+      const double r = scalarised(w, toy_objectives(s, a));
+      if (r > best) best = r, best_s = s;
+    }
+    const double ratio = mine / best;
+    if (details)
+      std::printf("    w %.2f / %.2f / %.2f: policy s %.3f, w.o %.4f; best random s %.3f, w.o %.4f; ratio %.3f\n", w[0],
+                  w[1], w[2], plan.sparsity, mine, best_s, best, ratio);
+    out.mean += ratio / kPrefs;
+    out.smallest = std::min(out.smallest, ratio);
+    out.reached += ratio >= 0.98;
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
     use_threads(1);
-    std::vector<double> checkpoints{12, 25, 50}, relabels{0, 2, 4};
     int seeds = 3;
+    bool details = false;
     double noise = 0.005;
     GrpoSettings settings = small_budget_grpo_settings();
-    settings.spread_scaled = true;
+    std::vector<double> checkpoints{12, 20, 50}, relabels{static_cast<double>(settings.relabel)};
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
       auto next = [&]() -> std::string {
@@ -138,6 +196,14 @@ int main(int argc, char** argv) {
         settings.preference_products = parse_bool(a, next());
       else if (a == "--epochs")
         settings.epochs = std::stoi(next());
+      else if (a == "--replay")
+        settings.replay = std::stoi(next());
+      else if (a == "--details")
+        details = true;
+      else if (a == "--entropy")
+        settings.entropy_coef = std::stod(next());
+      else if (a == "--fixed-share")
+        settings.fixed_share = std::stod(next());
       else if (a == "--threads")
         use_threads(std::stoi(next()));
       else
@@ -145,15 +211,17 @@ int main(int argc, char** argv) {
     }
     std::sort(checkpoints.begin(), checkpoints.end());
     const auto states = toy_states();
-    std::printf("toy study: %d layers, noise sd %.4f, G %d, B %d, lr %g, %d epochs, %s objectives, %s\n", kLayers,
-                noise, settings.group, settings.prefs_per_iter, settings.lr, settings.epochs,
-                settings.spread_scaled ? "spread" : "dense",
-                settings.preference_products ? "preference products" : "no preference products");
-    std::printf("%8s %10s %5s %14s %14s %10s %14s %14s %10s\n", "relabel", "iterations", "seed", "rho(x,rob)@.3",
-                "rho(x,util)@.3", "swing@.3", "rho(x,rob)@.5", "rho(x,util)@.5", "swing@.5");
+    std::printf(
+        "toy study: %d layers, noise sd %.4f, G %d, B %d, lr %g, %d epochs, %d replayed groups, %s objectives, %s\n",
+        kLayers, noise, settings.group, settings.prefs_per_iter, settings.lr, settings.epochs, settings.replay,
+        settings.spread_scaled ? "spread" : "dense",
+        settings.preference_products ? "preference products" : "no preference products");
+    std::printf("%8s %10s %5s %14s %14s %10s %14s %14s %10s %11s %11s %9s\n", "relabel", "iterations", "seed",
+                "rho(x,rob)@.3", "rho(x,util)@.3", "swing@.3", "rho(x,rob)@.5", "rho(x,util)@.5", "swing@.5",
+                "amort mean", "amort min", ">=0.98");
     for (double relabel : relabels) {
       settings.relabel = static_cast<int>(relabel);
-      std::vector<std::vector<double>> sums(checkpoints.size(), std::vector<double>(6, 0));
+      std::vector<std::vector<double>> sums(checkpoints.size(), std::vector<double>(9, 0));
       for (int seed = 1; seed <= seeds; ++seed) {
         torch::manual_seed(static_cast<uint64_t>(seed));
         PolicyConfig config;
@@ -163,11 +231,17 @@ int main(int argc, char** argv) {
         HippPolicy policy(config);
         torch::optim::Adam optimizer(policy->parameters(), torch::optim::AdamOptions(settings.lr));
         std::vector<Objectives> seen;
+        std::vector<ReplayPlan> pool;
         auto evaluate = [&](double s, const std::vector<double>& allocation) {
           auto o = toy_objectives(s, allocation);
           o.robustness += noise * torch::randn({1}, torch::kFloat64).item<double>();
           o.utility += noise * torch::randn({1}, torch::kFloat64).item<double>();
           seen.push_back(o);
+          ReplayPlan plan;
+          plan.sparsity = s;
+          plan.allocation = allocation;
+          plan.score.objectives = o;
+          pool.push_back(plan);
           return o;
         };
         for (int k = 0; k < 32; ++k) {  // the study's random plans
@@ -202,22 +276,29 @@ int main(int argc, char** argv) {
             for (auto& e : group_episodes(policy, states, std::move(groups[b]), scores[b], settings, spread, extra))
               episodes.push_back(std::move(e));
           }
+          for (auto& e : replay_episodes(policy, states, pool, settings, spread, settings.replay))
+            episodes.push_back(std::move(e));
           grpo_update(policy, optimizer, states, episodes, settings);
           if (iteration == static_cast<int>(checkpoints[next_checkpoint])) {
             const auto at3 = score_path(policy, states, 0.3);
             const auto at5 = score_path(policy, states, 0.5);
-            std::printf("%8d %10d %5d %14.2f %14.2f %10.2f %14.2f %14.2f %10.2f\n", settings.relabel, iteration, seed,
-                        at3.rho_rob, at3.rho_util, at3.swing, at5.rho_rob, at5.rho_util, at5.swing);
-            const double values[6] = {at3.rho_rob, at3.rho_util, at3.swing, at5.rho_rob, at5.rho_util, at5.swing};
-            for (int v = 0; v < 6; ++v) sums[next_checkpoint][static_cast<size_t>(v)] += values[v] / seeds;
+            const auto amortisation = score_amortisation(policy, states, config, details);
+            std::printf("%8d %10d %5d %14.2f %14.2f %10.2f %14.2f %14.2f %10.2f %11.3f %11.3f %9d\n", settings.relabel,
+                        iteration, seed, at3.rho_rob, at3.rho_util, at3.swing, at5.rho_rob, at5.rho_util, at5.swing,
+                        amortisation.mean, amortisation.smallest, amortisation.reached);
+            const double values[9] = {
+                at3.rho_rob,       at3.rho_util,          at3.swing,
+                at5.rho_rob,       at5.rho_util,          at5.swing,
+                amortisation.mean, amortisation.smallest, static_cast<double>(amortisation.reached)};
+            for (int v = 0; v < 9; ++v) sums[next_checkpoint][static_cast<size_t>(v)] += values[v] / seeds;
             ++next_checkpoint;
           }
         }
       }
       for (size_t c = 0; c < checkpoints.size(); ++c) {
         const auto& m = sums[c];
-        std::printf("%8d %10d %5s %14.2f %14.2f %10.2f %14.2f %14.2f %10.2f\n", settings.relabel,
-                    static_cast<int>(checkpoints[c]), "mean", m[0], m[1], m[2], m[3], m[4], m[5]);
+        std::printf("%8d %10d %5s %14.2f %14.2f %10.2f %14.2f %14.2f %10.2f %11.3f %11.3f %9.1f\n", settings.relabel,
+                    static_cast<int>(checkpoints[c]), "mean", m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8]);
       }
     }
     return 0;

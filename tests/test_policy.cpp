@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <numeric>
@@ -313,23 +314,84 @@ TEST(Grpo, RelabelledGroupsRankTheSamePlansUnderEachPreference) {
   EXPECT_THROW(group_episodes(policy, states, plans, {scores[0]}, settings, {1, 1, 1}, {}), Error);
 }
 
-TEST(Grpo, SettingsKeepRelabellingAndPolicyInputsAndReadOldRunsAsNeither) {
+TEST(Grpo, SettingsKeepRelabellingReplayAndPolicyInputsAndReadOldRunsAsNone) {
   const auto defaults = small_budget_grpo_settings();
   EXPECT_EQ(defaults.relabel, 4);
+  EXPECT_EQ(defaults.replay, 8);
   EXPECT_TRUE(defaults.preference_products);
   const auto json = grpo_settings_to_json(defaults);
   const auto back = grpo_settings_from_json(json, "test");
   EXPECT_EQ(back.relabel, 4);
+  EXPECT_EQ(back.replay, 8);
   EXPECT_TRUE(back.preference_products);
   auto old = json;  // a run stored before the settings existed
   old.erase("relabel");
+  old.erase("replay");
   old.erase("preference_products");
   EXPECT_EQ(grpo_settings_from_json(old, "test").relabel, 0);
+  EXPECT_EQ(grpo_settings_from_json(old, "test").replay, 0);
   EXPECT_FALSE(grpo_settings_from_json(old, "test").preference_products);
-  old["relabel"] = -1;
-  EXPECT_THROW(grpo_settings_from_json(old, "test"), Error);
+  auto bad = old;
+  bad["relabel"] = -1;
+  EXPECT_THROW(grpo_settings_from_json(bad, "test"), Error);
+  bad = old;
+  bad["replay"] = 65;
+  EXPECT_THROW(grpo_settings_from_json(bad, "test"), Error);
   EXPECT_EQ(GrpoSettings{}.relabel, 0);  // METHOD.md's settings
+  EXPECT_EQ(GrpoSettings{}.replay, 0);
   EXPECT_FALSE(GrpoSettings{}.preference_products);
+}
+
+TEST(Grpo, ReplayedGroupsRankStudyPlansUnderFreshPreferences) {
+  auto states = toy_states();
+  torch::manual_seed(3);
+  HippPolicy policy(toy_config());
+  GrpoSettings settings;
+  settings.group = 3;
+  settings.gate = false;
+  std::vector<ReplayPlan> pool(5);
+  for (size_t i = 0; i < pool.size(); ++i) {
+    pool[i].sparsity = 0.2 + 0.1 * static_cast<double>(i);
+    pool[i].allocation = {0.25, 0.25, 0.25, 0.25};
+    pool[i].score.objectives = {1.0 - 0.1 * static_cast<double>(i), 0.5, pool[i].sparsity};
+  }
+  pool[4].allocation = {0.5, 0.5, 0.0, 0.0};  // two untouched layers
+  torch::manual_seed(11);
+  const auto episodes = replay_episodes(policy, states, pool, settings, {1, 1, 1}, 2);
+  ASSERT_EQ(episodes.size(), 6u);
+  for (size_t g = 0; g < 2; ++g) {
+    std::vector<double> sparsities;
+    double advantage_sum = 0;
+    for (size_t i = 3 * g; i < 3 * g + 3; ++i) {
+      const auto& e = episodes[i];
+      EXPECT_EQ(e.w, episodes[3 * g].w);           // one preference per group
+      EXPECT_FALSE(e.fixed_sparsity.has_value());  // the budget head learns from replay too
+      EXPECT_NEAR(std::accumulate(e.plan.allocation.begin(), e.plan.allocation.end(), 0.0), 1.0, 1e-12);
+      for (double a : e.plan.allocation) EXPECT_GE(a, 1e-6 / (1 + 4e-6));
+      EXPECT_TRUE(std::isfinite(e.old_log_prob));
+      EXPECT_NEAR(e.old_log_prob, policy->log_prob(states, e.w, e.plan, std::nullopt).item<double>(), 1e-12);
+      sparsities.push_back(e.plan.sparsity);
+      advantage_sum += e.advantage;
+      // Ranked under the group's preference: the better plan has the larger advantage.
+      for (size_t j = 3 * g; j < 3 * g + 3; ++j) {
+        const auto& o =
+            pool[static_cast<size_t>(std::lround((episodes[j].plan.sparsity - 0.2) / 0.1))].score.objectives;
+        const auto& mine = pool[static_cast<size_t>(std::lround((e.plan.sparsity - 0.2) / 0.1))].score.objectives;
+        const double r_j = plan_return(e.w, o, 1, 0), r_i = plan_return(e.w, mine, 1, 0);
+        if (r_i > r_j + 1e-9) {
+          EXPECT_GT(e.advantage, episodes[j].advantage);
+        }
+      }
+    }
+    std::sort(sparsities.begin(), sparsities.end());
+    EXPECT_EQ(std::adjacent_find(sparsities.begin(), sparsities.end()), sparsities.end());  // distinct plans
+    EXPECT_NEAR(advantage_sum, 0.0, 1e-9);
+  }
+  // Two groups, two preferences drawn.
+  EXPECT_NE(episodes[0].w, episodes[3].w);
+  // A pool smaller than a group, or no replay asked: nothing.
+  EXPECT_TRUE(replay_episodes(policy, states, {pool[0], pool[1]}, settings, {1, 1, 1}, 2).empty());
+  EXPECT_TRUE(replay_episodes(policy, states, pool, settings, {1, 1, 1}, 0).empty());
 }
 
 TEST(Policy, PreferenceProductsWidenTheEncoderOnly) {
@@ -393,6 +455,78 @@ TEST(Grpo, TrainDefaultsLearnThePreferenceWithinTwelveIterations) {
     const double useful = seeing_share(policy->query(states, {0, 1, 0}, 0.5).allocation);
     EXPECT_LT(robust, 0.4) << "seed " << seed << ": robust " << robust << ", useful " << useful;
     EXPECT_GT(useful, 0.6) << "seed " << seed << ": robust " << robust << ", useful " << useful;
+  }
+}
+
+// The budget head and the compression weight: on the same toy, each layer
+// pruned at r loses r^2 of its half (seeing or knowing), and compression is
+// what the plan removes. The best plan for a compression-heavy preference
+// removes far more than the best for a utility-heavy one. With train's
+// defaults (replayed groups included) twelve iterations must already put
+// the two queried sparsities apart; without replay the budget head has
+// barely moved (checked: 0.03 and 0.11 for seeds 1 and 2).
+TEST(Grpo, ReplayTeachesTheBudgetHeadTheCompressionWeightWithinTwelveIterations) {
+  constexpr int64_t L = 8;
+  torch::manual_seed(7);
+  auto states = torch::randn({L, 6}, torch::kFloat64) * 0.3;
+  for (int64_t l = 0; l < L; ++l) states[l][0] = l < L / 2 ? 1.0 : -1.0;
+  auto objectives = [](double s, const std::vector<double>& a) {
+    double seeing = 0, knowing = 0, removed = 0;
+    for (int64_t l = 0; l < L; ++l) {
+      const double r = std::min(0.9, s * L * a[static_cast<size_t>(l)]);
+      (l < L / 2 ? seeing : knowing) += r * r / (L / 2);
+      removed += r / L;
+    }
+    return Objectives{1 - 0.3 * seeing, 1 - knowing, removed};
+  };
+  const auto settings = small_budget_grpo_settings();
+  for (uint64_t seed : {1, 2}) {
+    torch::manual_seed(seed);
+    auto config = toy_config();
+    config.hidden = settings.hidden;
+    config.preference_products = settings.preference_products;
+    HippPolicy policy(config);
+    torch::optim::Adam optimizer(policy->parameters(), torch::optim::AdamOptions(settings.lr));
+    std::vector<ReplayPlan> pool;
+    auto evaluate = [&](double s, const std::vector<double>& a) {
+      ReplayPlan p;
+      p.sparsity = s;
+      p.allocation = a;
+      p.score.objectives = objectives(s, a);
+      pool.push_back(p);
+      return p.score;
+    };
+    for (int k = 0; k < 16; ++k) {  // the plans a study holds before training
+      auto a = at::_standard_gamma(torch::ones({L}, torch::kFloat64));
+      a = a / a.sum();
+      evaluate(0.1 + 0.6 * torch::rand({1}, torch::kFloat64).item<double>(),
+               std::vector<double>(a.data_ptr<double>(), a.data_ptr<double>() + L));
+    }
+    for (int iteration = 0; iteration < 12; ++iteration) {
+      std::vector<Episode> episodes;
+      for (int b = 0; b < settings.prefs_per_iter; ++b) {
+        const auto w = draw_preference(settings.corner_prob);
+        const auto fixed = draw_group_sparsity(settings.fixed_share, 0.1, 0.7);
+        std::vector<Episode> group;
+        std::vector<ScoredPlan> scores;
+        for (int g = 0; g < settings.group; ++g) {
+          Episode e = sample_episode(policy, states, w, fixed);
+          scores.push_back(evaluate(e.plan.sparsity, e.plan.allocation));
+          group.push_back(std::move(e));
+        }
+        std::vector<Preference> relabels;
+        for (int k = 0; k < settings.relabel; ++k) relabels.push_back(draw_preference(settings.corner_prob));
+        for (auto& e : group_episodes(policy, states, std::move(group), scores, settings, {1, 1, 1}, relabels))
+          episodes.push_back(std::move(e));
+      }
+      for (auto& e : replay_episodes(policy, states, pool, settings, {1, 1, 1}, settings.replay))
+        episodes.push_back(std::move(e));
+      grpo_update(policy, optimizer, states, episodes, settings);
+    }
+    const double compact = policy->query(states, {0.1, 0.1, 0.8}).sparsity;
+    const double useful = policy->query(states, {0.1, 0.8, 0.1}).sparsity;
+    EXPECT_GT(compact - useful, 0.2) << "seed " << seed << ": s " << compact << " for (0.1, 0.1, 0.8), " << useful
+                                     << " for (0.1, 0.8, 0.1)";
   }
 }
 

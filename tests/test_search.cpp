@@ -144,7 +144,8 @@ TEST_F(Search, HippTrainingResumesExactlyAndQueriesAGrid) {
   settings.prefs_per_iter = 1;
   settings.hidden = 8;
   settings.seed = 5;
-  settings.relabel = 2;  // train's defaults: relabelled groups, preference products
+  settings.relabel = 2;  // train's defaults: relabelled and replayed groups, preference products
+  settings.replay = 2;
   settings.preference_products = true;
   // Uninterrupted: two iterations.
   create_study(dir.file("a.sqlite"), dir_->file("model"), dir_->file("bench"), settings_, {}, "");
@@ -306,6 +307,7 @@ TEST_F(Search, CommandLine) {
   EXPECT_EQ(large["settings"]["prefs_per_iter"], GrpoSettings{}.prefs_per_iter);
   EXPECT_DOUBLE_EQ(large["settings"]["lr"].get<double>(), GrpoSettings{}.lr);
   EXPECT_EQ(large["settings"]["relabel"], 0);
+  EXPECT_EQ(large["settings"]["replay"], 0);
   EXPECT_EQ(large["settings"]["preference_products"], false);
   EXPECT_EQ(cli("train --study " + study + " --run other --large-groups --small-budget --cache-dir none", &out), 2)
       << out;
@@ -314,12 +316,15 @@ TEST_F(Search, CommandLine) {
       << out;
   EXPECT_NE(out.find("was started with --objective-scale dense"), std::string::npos) << out;
   EXPECT_EQ(cli("train --study " + study + " --objective-scale range --cache-dir none", &out), 2) << out;
-  // ... and so are other relabelling or policy inputs than the run's (train's defaults: 4, products).
+  // ... and so are other relabelling, replay or policy inputs than the run's (train's defaults: 4, 8, products).
   EXPECT_EQ(cli("train --study " + study + " --iterations 2 --relabel 1 --cache-dir none", &out), 1) << out;
   EXPECT_NE(out.find("was started with --relabel 4"), std::string::npos) << out;
   EXPECT_EQ(cli("train --study " + study + " --iterations 2 --policy-inputs plain --cache-dir none", &out), 1) << out;
   EXPECT_NE(out.find("was started with --policy-inputs products"), std::string::npos) << out;
   EXPECT_EQ(cli("train --study " + study + " --relabel 65 --cache-dir none", &out), 2) << out;
+  EXPECT_EQ(cli("train --study " + study + " --iterations 2 --replay 3 --cache-dir none", &out), 1) << out;
+  EXPECT_NE(out.find("was started with --replay 8"), std::string::npos) << out;
+  EXPECT_EQ(cli("train --study " + study + " --replay -1 --cache-dir none", &out), 2) << out;
   // export --blueprint never replaces a file.
   const std::string blueprint = dir_->file("kept.json");
   test::write_bytes(blueprint, "keep me");

@@ -36,13 +36,14 @@ struct PolicyArgs {
   double fixed_share = GrpoSettings{}.fixed_share;
   std::string objective_scale = GrpoSettings{}.spread_scaled ? "spread" : "dense";
   int relabel = small_budget_grpo_settings().relabel;
+  int replay = small_budget_grpo_settings().replay;
   std::string policy_inputs = small_budget_grpo_settings().preference_products ? "products" : "plain";
   bool small_budget = false;  // the defaults now; still accepted
   bool large_groups = false;
   // Which of --group, --prefs-per-iter and --lr the command line gave
   // (those override --large-groups' values).
   bool group_given = false, prefs_given = false, lr_given = false, fixed_share_given = false, scale_given = false,
-       relabel_given = false, inputs_given = false;
+       relabel_given = false, replay_given = false, inputs_given = false;
   std::vector<double> pref;
   double sparsity = -1;
   bool evaluate = false;
@@ -79,6 +80,7 @@ void run_train(const PolicyArgs& args, const CommonOptions& common) {
   if (args.prefs_given) settings.prefs_per_iter = args.prefs;
   if (args.lr_given) settings.lr = args.lr;
   if (args.relabel_given) settings.relabel = args.relabel;
+  if (args.replay_given) settings.replay = args.replay;
   if (args.inputs_given) settings.preference_products = args.policy_inputs == "products";
   settings.epochs = args.epochs;
   settings.fixed_share = args.fixed_share;
@@ -101,6 +103,7 @@ void run_train(const PolicyArgs& args, const CommonOptions& common) {
         {args.scale_given, kept.spread_scaled != settings.spread_scaled, "--objective-scale",
          std::string(kept.spread_scaled ? "spread" : "dense")},
         {args.relabel_given, kept.relabel != settings.relabel, "--relabel", std::to_string(kept.relabel)},
+        {args.replay_given, kept.replay != settings.replay, "--replay", std::to_string(kept.replay)},
         {args.inputs_given, kept.preference_products != settings.preference_products, "--policy-inputs",
          std::string(kept.preference_products ? "products" : "plain")}})
     if (given && differs)
@@ -293,9 +296,10 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
           ->capture_default_str();
   auto* large_groups = train->add_flag(
       "--large-groups", args->large_groups,
-      "METHOD.md's settings instead of the defaults: groups of 8 for 4 preferences at lr 3e-4, no relabelling, plain "
-      "policy inputs (the defaults: groups of 4 for 2 preferences at lr 3e-3, each group relabelled with 4 more "
-      "preferences, preference products; they learn within ~100 plans); the options below still override");
+      "METHOD.md's settings instead of the defaults: groups of 8 for 4 preferences at lr 3e-4, no relabelling or "
+      "replay, plain policy inputs (the defaults: groups of 4 for 2 preferences at lr 3e-3, each group relabelled "
+      "with 4 more preferences, 8 replayed groups, preference products; they learn within ~100 plans); the options "
+      "below still override");
   // The defaults since they won the search table (docs/policy.md); kept for scripts.
   auto* small_budget = train->add_flag("--small-budget", args->small_budget, "")->group("");
   auto* relabel =
@@ -303,6 +307,13 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
           ->add_option("--relabel", args->relabel,
                        "score every evaluated group again under this many more preferences (no evaluation) and learn "
                        "from each (0 with --large-groups)")
+          ->check(CLI::Range(0, 64))
+          ->capture_default_str();
+  auto* replay =
+      train
+          ->add_option("--replay", args->replay,
+                       "each iteration, also learn from this many groups of the study's earlier plans (any origin, "
+                       "search subset), each ranked under a fresh preference (no evaluation; 0 with --large-groups)")
           ->check(CLI::Range(0, 64))
           ->capture_default_str();
   auto* inputs =
@@ -342,18 +353,20 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
       ->delimiter(',')
       ->check(CLI::Range(0.0, 0.99));
   train->add_option("--cache-dir", args->cache_dir, "image-feature cache folder ('none' = memory only)");
-  train->callback([args, &common, group, prefs, lr, fixed_share, scale, relabel, inputs, large_groups, small_budget] {
-    if (large_groups->count() > 0 && small_budget->count() > 0)
-      throw CLI::ValidationError("--large-groups", "cannot be combined with --small-budget (the defaults)");
-    args->fixed_share_given = fixed_share->count() > 0;
-    args->scale_given = scale->count() > 0;
-    args->group_given = group->count() > 0;
-    args->prefs_given = prefs->count() > 0;
-    args->lr_given = lr->count() > 0;
-    args->relabel_given = relabel->count() > 0;
-    args->inputs_given = inputs->count() > 0;
-    run_train(*args, common);
-  });
+  train->callback(
+      [args, &common, group, prefs, lr, fixed_share, scale, relabel, replay, inputs, large_groups, small_budget] {
+        if (large_groups->count() > 0 && small_budget->count() > 0)
+          throw CLI::ValidationError("--large-groups", "cannot be combined with --small-budget (the defaults)");
+        args->fixed_share_given = fixed_share->count() > 0;
+        args->scale_given = scale->count() > 0;
+        args->group_given = group->count() > 0;
+        args->prefs_given = prefs->count() > 0;
+        args->lr_given = lr->count() > 0;
+        args->relabel_given = relabel->count() > 0;
+        args->replay_given = replay->count() > 0;
+        args->inputs_given = inputs->count() > 0;
+        run_train(*args, common);
+      });
 
   auto* query = app.add_subcommand("query", "the trained policy's plan for a preference");
   query->add_option("--study", args->study, "study file")->required();

@@ -15,6 +15,7 @@ GrpoSettings small_budget_grpo_settings() {
   s.prefs_per_iter = 2;
   s.lr = 3e-3;
   s.relabel = 4;
+  s.replay = 8;
   s.preference_products = true;
   return s;
 }
@@ -40,6 +41,7 @@ nlohmann::json grpo_settings_to_json(const GrpoSettings& s) {
           {"hierarchical", s.hierarchical},
           {"objective_scale", s.spread_scaled ? "spread" : "dense"},
           {"relabel", s.relabel},
+          {"replay", s.replay},
           {"preference_products", s.preference_products}};
 }
 
@@ -70,9 +72,11 @@ GrpoSettings grpo_settings_from_json(const nlohmann::json& j, const std::string&
   s.spread_scaled = scale == "spread";
   s.preference_products = optional_field<bool>(j, "preference_products", false, where);
   s.relabel = static_cast<int>(optional_field<int64_t>(j, "relabel", 0, where));  // absent: a run from before it
+  s.replay = static_cast<int>(optional_field<int64_t>(j, "replay", 0, where));    // absent: a run from before it
   if (s.group < 2) throw Error(where + ": a group needs at least 2 plans");
   if (s.prefs_per_iter < 1 || s.iterations < 0 || s.epochs < 1) throw Error(where + ": invalid GRPO sizes");
   if (s.relabel < 0 || s.relabel > 64) throw Error(where + ": relabel must lie in [0, 64]");
+  if (s.replay < 0 || s.replay > 64) throw Error(where + ": replay must lie in [0, 64]");
   if (!(s.fixed_share >= 0 && s.fixed_share <= 1)) throw Error(where + ": fixed_share must lie in [0, 1]");
   return s;
 }
@@ -199,6 +203,37 @@ std::vector<Episode> group_episodes(HippPolicy& policy, const torch::Tensor& sta
   for (size_t i = 0; i < group.size(); ++i) {
     group[i].advantage = own[i];
     out.push_back(std::move(group[i]));
+  }
+  return out;
+}
+
+std::vector<Episode> replay_episodes(HippPolicy& policy, const torch::Tensor& states,
+                                     const std::vector<ReplayPlan>& pool, const GrpoSettings& settings,
+                                     const std::array<double, 3>& spread, int count) {
+  std::vector<Episode> out;
+  const auto group_size = static_cast<int64_t>(settings.group);
+  if (count <= 0 || static_cast<int64_t>(pool.size()) < group_size) return out;
+  for (int r = 0; r < count; ++r) {
+    const Preference w = draw_preference(settings.corner_prob);
+    const auto picks = torch::randperm(static_cast<int64_t>(pool.size()), torch::kInt64).slice(0, 0, group_size);
+    std::vector<Episode> group;
+    std::vector<ScoredPlan> scores;
+    torch::NoGradGuard no_grad;
+    for (int64_t g = 0; g < group_size; ++g) {
+      const auto& replayed = pool[static_cast<size_t>(picks[g].item<int64_t>())];
+      Episode e;
+      e.w = w;
+      e.plan.sparsity = replayed.sparsity;
+      double total = 0;
+      for (double a : replayed.allocation) total += std::max(a, 1e-6);
+      for (double a : replayed.allocation) e.plan.allocation.push_back(std::max(a, 1e-6) / total);
+      e.plan.ratios = replayed.ratios;
+      e.old_log_prob = policy->log_prob(states, w, e.plan, std::nullopt).item<double>();
+      group.push_back(std::move(e));
+      scores.push_back(replayed.score);
+    }
+    for (auto& e : group_episodes(policy, states, std::move(group), scores, settings, spread, {}))
+      out.push_back(std::move(e));
   }
   return out;
 }

@@ -68,6 +68,14 @@ struct GrpoSettings {
   // for one w and another way for another. Runs stored before this setting
   // existed read it as 0.
   int relabel = 0;
+  // Replayed groups (docs/method-choices.md): each iteration adds this many
+  // groups of `group` plans drawn from every plan the study has evaluated on
+  // its search subset so far (any origin, this run's earlier iterations
+  // included), each ranked under a preference drawn as the groups' own are.
+  // No new evaluation; free sparsity, so the budget head sees the whole range
+  // of s under every kind of preference, where its own samples have long
+  // narrowed. Runs stored before this setting existed read it as 0.
+  int replay = 0;
 };
 
 // The spread (standard deviation) of each objective over `points`, floored at
@@ -141,6 +149,25 @@ std::vector<Episode> group_episodes(HippPolicy& policy, const torch::Tensor& sta
                                     const std::vector<ScoredPlan>& scores, const GrpoSettings& settings,
                                     const std::array<double, 3>& spread, const std::vector<Preference>& relabels,
                                     double* return_sum = nullptr);
+
+// A plan the study evaluated earlier, as replay reads it: its sparsity,
+// allocation and per-layer ratios (what the flat ablation draws), and what
+// it scored.
+struct ReplayPlan {
+  double sparsity = 0;
+  std::vector<double> allocation, ratios;
+  ScoredPlan score;
+};
+
+// `count` replayed groups: each of settings.group distinct plans drawn from
+// `pool` (none when the pool holds fewer), under a preference drawn with
+// draw_preference, with group-relative advantages under it and old
+// log-probabilities from `policy` at free sparsity. An allocation entry
+// below 1e-6 is raised to it (the plan renormalised), so that a plan with an
+// untouched layer does not dominate the update with log(0).
+std::vector<Episode> replay_episodes(HippPolicy& policy, const torch::Tensor& states,
+                                     const std::vector<ReplayPlan>& pool, const GrpoSettings& settings,
+                                     const std::array<double, 3>& spread, int count);
 
 // mu epochs of the PPO-clip surrogate over the episodes (one batch).
 UpdateStats grpo_update(HippPolicy& policy, torch::optim::Optimizer& optimizer, const torch::Tensor& states,

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <set>
 #include <sstream>
 
 #include "core/error.h"
@@ -86,6 +87,32 @@ bool HippTrainer::load_checkpoint() {
   return true;
 }
 
+std::vector<ReplayPlan> HippTrainer::replay_pool() {
+  std::vector<ReplayPlan> pool;
+  std::set<int64_t> seen;
+  for (const auto& t : select_trials(store_.trials(), {"search", {}})) {
+    if (t.parent || !seen.insert(t.plan_id).second) continue;
+    auto it = replay_cache_.find(t.plan_id);
+    if (it == replay_cache_.end()) {
+      const auto record = store_.plan(t.plan_id);
+      if (!record) continue;
+      const auto b = blueprint_from_json(record->blueprint, "study plan " + std::to_string(t.plan_id));
+      if (static_cast<int64_t>(b.layers()) != states_.size(0) || b.allocation.size() != b.layers()) continue;
+      ReplayPlan p;
+      p.sparsity = b.sparsity;
+      p.allocation = b.allocation;
+      for (size_t l = 0; l < b.layers(); ++l) p.ratios.push_back(b.ratio(l));
+      p.score.objectives = t.metrics->objectives;
+      const auto flow = summarise_flow(evaluator_.session().retained_flow(b));
+      p.score.rho_geo = flow.geo;
+      p.score.rho_min = flow.min;
+      it = replay_cache_.emplace(t.plan_id, std::move(p)).first;
+    }
+    pool.push_back(it->second);
+  }
+  return pool;
+}
+
 void HippTrainer::train(const std::function<void(const HippIterationReport&)>& progress,
                         const std::atomic<bool>* cancel) {
   const auto start = std::chrono::steady_clock::now();
@@ -145,6 +172,9 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
       own_episodes += scores[b].size();
       for (auto& e : more) episodes.push_back(std::move(e));
     }
+    if (settings_.replay > 0)
+      for (auto& e : replay_episodes(policy_, states_, replay_pool(), settings_, spread, settings_.replay))
+        episodes.push_back(std::move(e));
     grpo_update(policy_, *optimizer_, states_, episodes, settings_, settings_.kl_coef > 0 ? &initial_ : nullptr);
     completed_ = iteration;
     save_checkpoint();

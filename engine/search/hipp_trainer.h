@@ -8,6 +8,7 @@
 // plans as an uninterrupted one.
 #include <atomic>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -64,6 +65,10 @@ class HippTrainer {
  private:
   void save_checkpoint();
   bool load_checkpoint();
+  // Every distinct plan the study has scored on its search subset, in the
+  // order first evaluated (fine-tuned children left out), for replay.
+  std::vector<ReplayPlan> replay_pool();
+  std::map<int64_t, ReplayPlan> replay_cache_;  // by plan id: flow shares cost a pass over the channels
   torch::Tensor states_;
   PlanEvaluator& evaluator_;
   StudyStore& store_;
