@@ -14,8 +14,11 @@
 // D (L1, default 0.05) from every preference the run trained on; each gets
 // its own random search (Dir(1, ..., 1) allocations, s uniform on the study's
 // range; seed S * 1000 + k). Prints, per preference, the policy's plan
-// (sparsity, query time), its return, the best random return, and their
-// ratio; then the mean and the smallest ratio.
+// (sparsity, query time), its return, the best random plan's sparsity and
+// return, and their ratio; then the same two plans under the return the
+// policy is trained on, w . o + lambda_stab * log(rho_geo) (each plan's own
+// best: the random plan best by that return), and that ratio; then the mean
+// and the smallest ratio.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -109,7 +112,11 @@ int main(int argc, char** argv) {
         "%d preferences from Dir(1,1,1) at least %.2f (L1) from every training preference; random search "
         "of %d evaluations each\n\n",
         prefs, min_distance, random_evals);
-    std::printf("w (rob/util/comp)   policy s  query ms  policy w.o  random best w.o  ratio\n");
+    const double lambda = policy.settings().lambda_stab;
+    std::printf(
+        "w (rob/util/comp)   policy s  query ms  policy w.o  random s  random best w.o  ratio   with stability: policy "
+        " "
+        "random  ratio\n");
 
     std::mt19937_64 random(seed);
     std::gamma_distribution<double> gamma(1.0, 1.0);
@@ -134,20 +141,33 @@ int main(int argc, char** argv) {
       const auto mine = evaluator.evaluate(plan, "query", w);
       if (mine.failed) throw Error("the policy's plan failed: " + mine.error);
       const double policy_return = scalarised(w, mine.metrics.objectives);
+      auto trained_return = [&](const Blueprint& b, const Objectives& o) {
+        return plan_return(w, o, summarise_flow(session.retained_flow(b)).geo, lambda);
+      };
+      const double policy_trained = trained_return(plan, mine.metrics.objectives);
 
       BaselineOptions options;
       options.method = "random";
       options.evaluations = random_evals;
       options.seed = seed * 1000 + static_cast<uint64_t>(k);
-      double best = -1e300;
-      for (const auto& out : run_baseline(evaluator, options))
-        if (!out.failed) best = std::max(best, scalarised(w, out.metrics.objectives));
+      double best = -1e300, best_s = 0, best_trained = -1e300;
+      for (const auto& out : run_baseline(evaluator, options)) {
+        if (out.failed) continue;
+        const auto trial = store->trial(out.trial_id);
+        const auto record = trial ? store->plan(trial->plan_id) : std::nullopt;
+        if (!record) throw Error("a random plan's trial is missing from the study");
+        const auto b = blueprint_from_json(record->blueprint, "random plan");
+        const double r = scalarised(w, out.metrics.objectives);
+        if (r > best) best = r, best_s = b.sparsity;
+        best_trained = std::max(best_trained, trained_return(b, out.metrics.objectives));
+      }
       const double ratio = policy_return / best;
       ratio_sum += ratio;
       ratio_min = std::min(ratio_min, ratio);
       reached += ratio >= 0.98;
-      std::printf("%.2f / %.2f / %.2f    %8.3f  %8.2f  %10.4f  %15.4f  %5.3f\n", w[0], w[1], w[2], plan.sparsity,
-                  query_ms, policy_return, best, ratio);
+      std::printf("%.2f / %.2f / %.2f    %8.3f  %8.2f  %10.4f  %8.3f  %15.4f  %5.3f  %22.4f  %6.4f  %5.3f\n", w[0],
+                  w[1], w[2], plan.sparsity, query_ms, policy_return, best_s, best, ratio, policy_trained, best_trained,
+                  policy_trained / best_trained);
       std::fflush(stdout);
     }
     std::printf(

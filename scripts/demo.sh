@@ -58,10 +58,10 @@ if [[ ! -f "$study" ]]; then
   "$cli" baseline --study "$study" --method uniform --evals 16
   "$cli" baseline --study "$study" --method random --evals 16
 fi
-# train's defaults (small groups, a larger step, relabelled groups and
-# preference products, unlike METHOD.md's settings): the policy learns the
-# allocation and how the preference moves it in ~100 plans (docs/policy.md);
-# queried at three fixed sparsities afterwards.
+# train's defaults (small groups, a larger step, relabelled and replayed
+# groups and preference products, unlike METHOD.md's settings): the policy
+# learns the allocation, the sparsity and how the preference moves both in
+# ~100 plans (docs/policy.md); queried at three fixed sparsities afterwards.
 "$cli" train --study "$study" --iterations 12 --query-sparsities 0.3,0.5,0.7
 "$cli" front --study "$study"
 echo "== the policy's plans for three preferences (robustness, utility, compression)"
