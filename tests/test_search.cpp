@@ -325,6 +325,9 @@ TEST_F(Search, CommandLine) {
   EXPECT_EQ(cli("train --study " + study + " --iterations 2 --replay 3 --cache-dir none", &out), 1) << out;
   EXPECT_NE(out.find("was started with --replay 8"), std::string::npos) << out;
   EXPECT_EQ(cli("train --study " + study + " --replay -1 --cache-dir none", &out), 2) << out;
+  EXPECT_EQ(cli("train --study " + study + " --iterations 2 --lambda-stab 0.02 --cache-dir none", &out), 1) << out;
+  EXPECT_NE(out.find("was started with --lambda-stab 0.1"), std::string::npos) << out;
+  EXPECT_EQ(cli("train --study " + study + " --lambda-stab -1 --cache-dir none", &out), 2) << out;
   // export --blueprint never replaces a file.
   const std::string blueprint = dir_->file("kept.json");
   test::write_bytes(blueprint, "keep me");

@@ -34,6 +34,7 @@ struct PolicyArgs {
   double lr = small_budget_grpo_settings().lr;
   int epochs = GrpoSettings{}.epochs;
   double fixed_share = GrpoSettings{}.fixed_share;
+  double lambda_stab = GrpoSettings{}.lambda_stab;
   std::string objective_scale = GrpoSettings{}.spread_scaled ? "spread" : "dense";
   int relabel = small_budget_grpo_settings().relabel;
   int replay = small_budget_grpo_settings().replay;
@@ -42,8 +43,8 @@ struct PolicyArgs {
   bool large_groups = false;
   // Which of --group, --prefs-per-iter and --lr the command line gave
   // (those override --large-groups' values).
-  bool group_given = false, prefs_given = false, lr_given = false, fixed_share_given = false, scale_given = false,
-       relabel_given = false, replay_given = false, inputs_given = false;
+  bool group_given = false, prefs_given = false, lr_given = false, fixed_share_given = false, lambda_given = false,
+       scale_given = false, relabel_given = false, replay_given = false, inputs_given = false;
   std::vector<double> pref;
   double sparsity = -1;
   bool evaluate = false;
@@ -84,6 +85,7 @@ void run_train(const PolicyArgs& args, const CommonOptions& common) {
   if (args.inputs_given) settings.preference_products = args.policy_inputs == "products";
   settings.epochs = args.epochs;
   settings.fixed_share = args.fixed_share;
+  settings.lambda_stab = args.lambda_stab;
   settings.spread_scaled = args.objective_scale == "spread";
   if (common.seed) settings.seed = common.seed;
   settings.vision_state = args.ablation != "no-vision";
@@ -100,6 +102,8 @@ void run_train(const PolicyArgs& args, const CommonOptions& common) {
         {args.lr_given, kept.lr != settings.lr, "--lr", std::to_string(kept.lr)},
         {args.fixed_share_given, kept.fixed_share != settings.fixed_share, "--fixed-share",
          std::to_string(kept.fixed_share)},
+        {args.lambda_given, kept.lambda_stab != settings.lambda_stab, "--lambda-stab",
+         std::to_string(kept.lambda_stab)},
         {args.scale_given, kept.spread_scaled != settings.spread_scaled, "--objective-scale",
          std::string(kept.spread_scaled ? "spread" : "dense")},
         {args.relabel_given, kept.relabel != settings.relabel, "--relabel", std::to_string(kept.relabel)},
@@ -326,6 +330,12 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
   train->add_option("--epochs", args->epochs, "PPO epochs per batch (mu)")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
+  auto* lambda_stab =
+      train
+          ->add_option("--lambda-stab", args->lambda_stab,
+                       "weight of the stability term lambda_stab * log(rho_geo) in the return (METHOD.md section 5)")
+          ->check(finite_range(0.0, 10.0))
+          ->capture_default_str();
   auto* fixed_share =
       train
           ->add_option("--fixed-share", args->fixed_share,
@@ -353,20 +363,21 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
       ->delimiter(',')
       ->check(CLI::Range(0.0, 0.99));
   train->add_option("--cache-dir", args->cache_dir, "image-feature cache folder ('none' = memory only)");
-  train->callback(
-      [args, &common, group, prefs, lr, fixed_share, scale, relabel, replay, inputs, large_groups, small_budget] {
-        if (large_groups->count() > 0 && small_budget->count() > 0)
-          throw CLI::ValidationError("--large-groups", "cannot be combined with --small-budget (the defaults)");
-        args->fixed_share_given = fixed_share->count() > 0;
-        args->scale_given = scale->count() > 0;
-        args->group_given = group->count() > 0;
-        args->prefs_given = prefs->count() > 0;
-        args->lr_given = lr->count() > 0;
-        args->relabel_given = relabel->count() > 0;
-        args->replay_given = replay->count() > 0;
-        args->inputs_given = inputs->count() > 0;
-        run_train(*args, common);
-      });
+  train->callback([args, &common, group, prefs, lr, fixed_share, lambda_stab, scale, relabel, replay, inputs,
+                   large_groups, small_budget] {
+    if (large_groups->count() > 0 && small_budget->count() > 0)
+      throw CLI::ValidationError("--large-groups", "cannot be combined with --small-budget (the defaults)");
+    args->fixed_share_given = fixed_share->count() > 0;
+    args->lambda_given = lambda_stab->count() > 0;
+    args->scale_given = scale->count() > 0;
+    args->group_given = group->count() > 0;
+    args->prefs_given = prefs->count() > 0;
+    args->lr_given = lr->count() > 0;
+    args->relabel_given = relabel->count() > 0;
+    args->replay_given = replay->count() > 0;
+    args->inputs_given = inputs->count() > 0;
+    run_train(*args, common);
+  });
 
   auto* query = app.add_subcommand("query", "the trained policy's plan for a preference");
   query->add_option("--study", args->study, "study file")->required();
