@@ -408,6 +408,24 @@ TEST(Policy, PreferenceProductsWidenTheEncoderOnly) {
   EXPECT_NEAR(std::accumulate(plan.begin(), plan.end(), 0.0), 1.0, 1e-9);
 }
 
+// Layer states of the toy trade-off: feature 0 says whether a layer is in
+// the seeing half (the first) or the knowing half, the rest is noise.
+torch::Tensor seeing_knowing_states(int64_t layers) {
+  torch::manual_seed(7);
+  auto states = torch::randn({layers, 6}, torch::kFloat64) * 0.3;
+  for (int64_t l = 0; l < layers; ++l) states[l][0] = l < layers / 2 ? 1.0 : -1.0;
+  return states;
+}
+
+// A fresh policy of the toy's shape with `settings`' network choices.
+HippPolicy policy_with(const GrpoSettings& settings, uint64_t seed) {
+  torch::manual_seed(seed);
+  auto config = toy_config();
+  config.hidden = settings.hidden;
+  config.preference_products = settings.preference_products;
+  return HippPolicy(config);
+}
+
 // The demo's trade-off in small: 8 layers, the first half seeing (the more
 // of the budget they take, the less robustness), the second half knowing
 // (the same for utility), layer states that say which is which. With train's
@@ -417,17 +435,11 @@ TEST(Policy, PreferenceProductsWidenTheEncoderOnly) {
 // half.
 TEST(Grpo, TrainDefaultsLearnThePreferenceWithinTwelveIterations) {
   constexpr int64_t L = 8;
-  torch::manual_seed(7);
-  auto states = torch::randn({L, 6}, torch::kFloat64) * 0.3;
-  for (int64_t l = 0; l < L; ++l) states[l][0] = l < L / 2 ? 1.0 : -1.0;
+  const auto states = seeing_knowing_states(L);
   auto seeing_share = [](const std::vector<double>& a) { return std::accumulate(a.begin(), a.begin() + L / 2, 0.0); };
   const auto settings = small_budget_grpo_settings();
   for (uint64_t seed : {1, 2}) {
-    torch::manual_seed(seed);
-    auto config = toy_config();
-    config.hidden = settings.hidden;
-    config.preference_products = settings.preference_products;
-    HippPolicy policy(config);
+    HippPolicy policy = policy_with(settings, seed);
     torch::optim::Adam optimizer(policy->parameters(), torch::optim::AdamOptions(settings.lr));
     for (int iteration = 0; iteration < 12; ++iteration) {
       std::vector<Episode> episodes;
@@ -467,9 +479,7 @@ TEST(Grpo, TrainDefaultsLearnThePreferenceWithinTwelveIterations) {
 // barely moved (checked: 0.03 and 0.11 for seeds 1 and 2).
 TEST(Grpo, ReplayTeachesTheBudgetHeadTheCompressionWeightWithinTwelveIterations) {
   constexpr int64_t L = 8;
-  torch::manual_seed(7);
-  auto states = torch::randn({L, 6}, torch::kFloat64) * 0.3;
-  for (int64_t l = 0; l < L; ++l) states[l][0] = l < L / 2 ? 1.0 : -1.0;
+  const auto states = seeing_knowing_states(L);
   auto objectives = [](double s, const std::vector<double>& a) {
     double seeing = 0, knowing = 0, removed = 0;
     for (int64_t l = 0; l < L; ++l) {
@@ -481,11 +491,7 @@ TEST(Grpo, ReplayTeachesTheBudgetHeadTheCompressionWeightWithinTwelveIterations)
   };
   const auto settings = small_budget_grpo_settings();
   for (uint64_t seed : {1, 2}) {
-    torch::manual_seed(seed);
-    auto config = toy_config();
-    config.hidden = settings.hidden;
-    config.preference_products = settings.preference_products;
-    HippPolicy policy(config);
+    HippPolicy policy = policy_with(settings, seed);
     torch::optim::Adam optimizer(policy->parameters(), torch::optim::AdamOptions(settings.lr));
     std::vector<ReplayPlan> pool;
     auto evaluate = [&](double s, const std::vector<double>& a) {
