@@ -8,8 +8,9 @@
 //                [--threads N] [--rows FILE] [--matched-full] [--heldout]
 //   bench_search --combine FILE ...
 //
-// HiPP runs with G = 4, B = 2, lr = 3e-3 (`hipp-prune train`'s defaults;
-// METHOD.md's other settings) and half its budget on a fixed-sparsity query
+// HiPP runs with `hipp-prune train`'s defaults (G = 4, B = 2, lr = 3e-3,
+// relabelled and replayed groups, preference products; METHOD.md's other
+// settings) and half its budget on a fixed-sparsity query
 // grid, unless --group/--prefs-per-iter/--lr/--epochs/--query/--query-share
 // say otherwise; the method `hipp-defaults` (its name from when these were
 // train's defaults) runs METHOD.md's settings, G = 8, B = 4, lr = 3e-4
