@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
       hipp::PlanEvaluator evaluator(session);
       const auto plan =
           session.plan(sparsity, std::vector<double>(session.layers(), 1.0 / session.layers()), "uniform");
-      const auto outcome = evaluator.evaluate(plan, "uniform", std::nullopt, "full");
+      const auto outcome = evaluator.evaluate(plan, "uniform", std::nullopt, hipp::Subset::Full);
       if (outcome.failed) throw std::runtime_error(outcome.error);
       parent = outcome.trial_id;
       dense = row_of(store->study().dense["full"]);

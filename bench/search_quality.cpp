@@ -66,7 +66,7 @@ namespace {
 // The trials a method's front is made of: its search-subset trials (HiPP's
 // are its GRPO samples and queries).
 std::vector<Trial> method_trials(StudyStore& store, const std::string& method) {
-  return select_trials(store.trials(), {"search", method == "hipp" ? policy_origins() : std::vector{method}});
+  return select_trials(store.trials(), {Subset::Search, method == "hipp" ? policy_origins() : std::vector{method}});
 }
 
 double method_hypervolume(StudyStore& store, const std::string& method) {
@@ -86,7 +86,7 @@ double heldout_hypervolume(StudyStore& store, PlanEvaluator& evaluator, const st
   for (size_t i : non_dominated(points)) {
     const auto plan = store.plan(mine[i].plan_id);
     const auto blueprint = blueprint_from_json(plan->blueprint, "study plan " + plan->hash);
-    const auto o = evaluator.evaluate(blueprint, mine[i].origin, mine[i].preference, "full");
+    const auto o = evaluator.evaluate(blueprint, mine[i].origin, mine[i].preference, Subset::Full);
     if (!o.failed) full.push_back(o.metrics.objectives);
   }
   return hypervolume(full);
@@ -390,11 +390,10 @@ int main(int argc, char** argv) {
         }
         std::printf("  s = %.1f: %.3f\n", s, spearman(x, f1));
       }
-      for (const char* subset_name : {"search", "full"}) {
-        const std::string subset = subset_name;
-        if (subset == "full" && !matched_full) break;
+      for (const Subset subset : {Subset::Search, Subset::Full}) {
+        if (subset == Subset::Full && !matched_full) break;
         std::printf("\nmatched sparsity (%s): POPE F1 random / popular / adversarial, ScienceQA\n",
-                    subset == "full" ? "full test sets" : "search subset");
+                    subset == Subset::Full ? "full test sets" : "search subset");
         std::printf("%5s %-18s %8s %8s %8s %8s  %s\n", "s", "plan", "random", "popular", "advers.", "SQA",
                     "layer ratios");
         for (double s : {0.3, 0.5, 0.7}) {

@@ -32,12 +32,12 @@ void store_rows(const std::string& name, hipp::StudyStore& store, int n) {
     hipp::TrialMetrics m;
     m.objectives = {0.9, 0.8, 0.5};
     m.raw = {{"pope_mean_f1", 0.8}};
-    store.finish_trial(store.start_trial(plan, "random", std::nullopt, "search"), m);
+    store.finish_trial(store.start_trial(plan, "random", std::nullopt, hipp::Subset::Search), m);
   }
   const double write = seconds_since(start);
   start = std::chrono::steady_clock::now();
   int hits = 0;
-  for (int i = 0; i < n; ++i) hits += store.cached_metrics("plan-" + std::to_string(i), "search") ? 1 : 0;
+  for (int i = 0; i < n; ++i) hits += store.cached_metrics("plan-" + std::to_string(i), hipp::Subset::Search) ? 1 : 0;
   const double lookup = seconds_since(start);
   start = std::chrono::steady_clock::now();
   const auto all = store.trials();

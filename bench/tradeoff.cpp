@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
     StudySession session(*store, {}, "");
     PlanEvaluator evaluator(session);
     const size_t layers = session.layers();
-    const std::string subset = full ? "full" : "search";
+    const Subset subset = full ? Subset::Full : Subset::Search;
     std::mt19937_64 rng(seed);
     std::gamma_distribution<double> gamma(1.0, 1.0);
 
@@ -212,7 +212,7 @@ int main(int argc, char** argv) {
         }
       }
       const auto& uniform = rows.front();
-      const auto dense = store->study().dense.value(subset, nlohmann::json::object());
+      const auto dense = store->study().dense.value(subset_name(subset), nlohmann::json::object());
       const double dense_pope = dense.value("pope_mean_f1", 0.0);
       const double dense_sqa = dense.contains("scienceqa") ? dense["scienceqa"].value("accuracy", 0.0) : 0.0;
       std::printf("dense: POPE mean F1 %.3f, ScienceQA %.3f; uniform costs %.1f POPE points, %.1f ScienceQA points\n",

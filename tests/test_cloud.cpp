@@ -55,7 +55,7 @@ TEST(Cloud, FrontHiddenKindsLinksAndCsv) {
   EXPECT_DOUBLE_EQ(data.points[1].colour, 0.5);
   EXPECT_FALSE(axis_value(trials[0], CloudAxis::PopeF1Popular));  // the split is missing
   EXPECT_DOUBLE_EQ(*axis_value(trials[0], CloudAxis::PopeYesRatio), 0.5);
-  r.subset = "full";
+  r.subset = Subset::Full;
   EXPECT_TRUE(cloud_data(trials, r).points.empty());
 
   // Latency: measured against the dense model's, lower is better on the front.

@@ -111,12 +111,12 @@ TEST(DemoData, CommittedDemoTradesRobustnessForUtility) {
   };
   auto score = [&](int spared_half) {
     const auto out =
-        evaluator.evaluate(session.plan(0.5, allocation(spared_half), "test"), "test", std::nullopt, "full");
+        evaluator.evaluate(session.plan(0.5, allocation(spared_half), "test"), "test", std::nullopt, Subset::Full);
     EXPECT_FALSE(out.failed) << out.error;
     return Scores{out.metrics.raw.value("pope_mean_f1", 0.0), out.metrics.raw["scienceqa"].value("accuracy", 0.0)};
   };
   const Scores uniform = score(-1), spare_early = score(0), spare_late = score(1);
-  const auto dense = session.dense_result("full", {});
+  const auto dense = session.dense_result(Subset::Full, {});
   const Scores whole{dense.pope_mean_f1, dense.sqa.accuracy};
   EXPECT_GE(std::max(whole.pope - uniform.pope, whole.sqa - uniform.sqa), 0.03)
       << "uniform pruning at s = 0.5 costs too little to explore";

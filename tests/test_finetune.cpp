@@ -278,7 +278,7 @@ TEST_F(Finetune, JobAddsAChildTrialAndExportsAReloadableModel) {
   EXPECT_EQ(finetune["settings"]["rank"], 4);
   // The plan's cached metrics stay the pruned model's.
   auto store = open_sqlite_study(study);
-  EXPECT_DOUBLE_EQ(store->cached_metrics(result.parent.plan_hash, "search")->objectives.robustness,
+  EXPECT_DOUBLE_EQ(store->cached_metrics(result.parent.plan_hash, Subset::Search)->objectives.robustness,
                    result.parent.metrics->objectives.robustness);
   // Running again into the same folder is refused; so is fine-tuning a fine-tune.
   EXPECT_THROW(run_finetune_job(job), Error);

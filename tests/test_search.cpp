@@ -99,10 +99,11 @@ TEST_F(Search, FailuresBecomeFailTrialsAndLayerStatesAreStored) {
   EXPECT_NE(outcome.error.find("made for model"), std::string::npos) << outcome.error;
   EXPECT_EQ(store->trial(outcome.trial_id)->state, TrialState::Fail);
   // Full-set scoring records the dense reference for that subset once.
-  const auto full = evaluator.evaluate(session.plan(0.3, {}, "query"), "query", Preference{0.5, 0.3, 0.2}, "full");
+  const auto full =
+      evaluator.evaluate(session.plan(0.3, {}, "query"), "query", Preference{0.5, 0.3, 0.2}, Subset::Full);
   EXPECT_FALSE(full.failed) << full.error;
   EXPECT_TRUE(store->study().dense.contains("full"));
-  EXPECT_EQ(store->trial(full.trial_id)->subset, "full");
+  EXPECT_EQ(store->trial(full.trial_id)->subset, Subset::Full);
 
   const auto states = session.layer_states();
   EXPECT_EQ(states.size(), session.layers());

@@ -33,7 +33,7 @@ StudyRecord sample_study() {
   return r;
 }
 
-TrialMetrics metrics(double rob, double util, double comp, const std::string& subset = "search") {
+TrialMetrics metrics(double rob, double util, double comp, Subset subset = Subset::Search) {
   TrialMetrics m;
   m.subset = subset;
   m.objectives = {rob, util, comp};
@@ -65,7 +65,7 @@ TYPED_TEST(StoreContract, StudyRecordRoundTrips) {
   EXPECT_EQ(s.model_fingerprint, "fp-model");
   EXPECT_EQ(s.settings["importance"], "wanda-sp");
   EXPECT_GT(s.created, 0);
-  store->set_dense_metrics("full", {{"pope_mean_f1", 0.8}});
+  store->set_dense_metrics(Subset::Full, {{"pope_mean_f1", 0.8}});
   EXPECT_EQ(store->study().dense["full"]["pope_mean_f1"], 0.8);
   EXPECT_EQ(store->study().dense["search"]["pope_mean_f1"], 0.9);
 }
@@ -85,21 +85,21 @@ TYPED_TEST(StoreContract, PlansAreUniqueByHash) {
 TYPED_TEST(StoreContract, TrialLifecycleAndCacheHits) {
   auto store = this->factory.make();
   const auto plan = store->add_plan("h1", {{"sparsity", 0.3}});
-  EXPECT_FALSE(store->cached_metrics("h1", "search"));
-  const auto t1 = store->start_trial(plan, "uniform", std::nullopt, "search");
+  EXPECT_FALSE(store->cached_metrics("h1", Subset::Search));
+  const auto t1 = store->start_trial(plan, "uniform", std::nullopt, Subset::Search);
   EXPECT_EQ(store->trial(t1)->state, TrialState::Running);
-  EXPECT_FALSE(store->cached_metrics("h1", "search"));  // running is not a result
+  EXPECT_FALSE(store->cached_metrics("h1", Subset::Search));  // running is not a result
   store->finish_trial(t1, metrics(0.97, 0.95, 0.3));
-  const auto cached = store->cached_metrics("h1", "search");
+  const auto cached = store->cached_metrics("h1", Subset::Search);
   ASSERT_TRUE(cached);
   EXPECT_DOUBLE_EQ(cached->objectives.robustness, 0.97);
   const double f1 = cached->raw["pope_mean_f1"];
   EXPECT_DOUBLE_EQ(f1, 0.97 * 0.9);
-  EXPECT_FALSE(store->cached_metrics("h1", "full"));               // another subset is another evaluation
+  EXPECT_FALSE(store->cached_metrics("h1", Subset::Full));         // another subset is another evaluation
   EXPECT_THROW(store->finish_trial(t1, metrics(0, 0, 0)), Error);  // already complete
 
   const Preference w{0.6, 0.3, 0.1};
-  const auto t2 = store->start_trial(plan, "grpo:1", w, "search");
+  const auto t2 = store->start_trial(plan, "grpo:1", w, Subset::Search);
   store->fail_trial(t2, "out of memory");
   const auto all = store->trials();
   ASSERT_EQ(all.size(), 2u);
@@ -120,9 +120,9 @@ TYPED_TEST(StoreContract, ChildTrialsKeepTheirParentAndStayOutOfTheCache) {
   const auto plan = store->add_plan("h1", {});
   // A child of a trial whose plan has no plain evaluation yet.
   const Preference w{0.2, 0.7, 0.1};
-  const auto parent = store->start_trial(plan, "query", w, "search");
+  const auto parent = store->start_trial(plan, "query", w, Subset::Search);
   store->finish_trial(parent, metrics(0.8, 0.7, 0.5));
-  const auto child = store->start_child_trial(parent, "finetune", "search", {{"steps", 40}, {"rank", 8}});
+  const auto child = store->start_child_trial(parent, "finetune", Subset::Search, {{"steps", 40}, {"rank", 8}});
   store->finish_trial(child, metrics(0.95, 0.9, 0.5));
   const auto t = store->trial(child);
   ASSERT_TRUE(t && t->parent);
@@ -134,22 +134,22 @@ TYPED_TEST(StoreContract, ChildTrialsKeepTheirParentAndStayOutOfTheCache) {
   EXPECT_DOUBLE_EQ((*t->preference)[1], 0.7);
   EXPECT_FALSE(store->trial(parent)->parent);
   // The plan's cached metrics are the pruned model's, not the fine-tuned one's.
-  EXPECT_DOUBLE_EQ(store->cached_metrics("h1", "search")->objectives.robustness, 0.8);
+  EXPECT_DOUBLE_EQ(store->cached_metrics("h1", Subset::Search)->objectives.robustness, 0.8);
   // A plan evaluated only as a child has no cached metrics.
   const auto other = store->add_plan("h2", {});
-  const auto p2 = store->start_trial(other, "uniform", std::nullopt, "search");
+  const auto p2 = store->start_trial(other, "uniform", std::nullopt, Subset::Search);
   store->fail_trial(p2, "oom");
-  const auto c2 = store->start_child_trial(p2, "finetune", "full", {});
+  const auto c2 = store->start_child_trial(p2, "finetune", Subset::Full, {});
   store->finish_trial(c2, metrics(1, 1, 0.3));
-  EXPECT_FALSE(store->cached_metrics("h2", "full"));
-  EXPECT_THROW(store->start_child_trial(999, "finetune", "search", {}), Error);
+  EXPECT_FALSE(store->cached_metrics("h2", Subset::Full));
+  EXPECT_THROW(store->start_child_trial(999, "finetune", Subset::Search, {}), Error);
 }
 
 TYPED_TEST(StoreContract, RecoveryFailsRunningTrials) {
   auto store = this->factory.make();
   const auto plan = store->add_plan("h1", {});
-  store->start_trial(plan, "random", std::nullopt, "search");
-  const auto done = store->start_trial(plan, "random", std::nullopt, "search");
+  store->start_trial(plan, "random", std::nullopt, Subset::Search);
+  const auto done = store->start_trial(plan, "random", std::nullopt, Subset::Search);
   store->finish_trial(done, metrics(1, 1, 0.2));
   EXPECT_EQ(store->recover_interrupted(), 1);
   EXPECT_EQ(store->trial(1)->state, TrialState::Fail);
@@ -180,7 +180,7 @@ TEST(TrialSelection, SubsetAndOriginKinds) {
   EXPECT_TRUE(origin_matches("curve:2:5", "curve"));
   EXPECT_TRUE(origin_matches("random", ""));
   EXPECT_FALSE(origin_matches("randomised", "random"));
-  auto trial = [](int64_t id, const std::string& origin, const std::string& subset, TrialState state) {
+  auto trial = [](int64_t id, const std::string& origin, Subset subset, TrialState state) {
     Trial t;
     t.id = id;
     t.origin = origin;
@@ -190,19 +190,30 @@ TEST(TrialSelection, SubsetAndOriginKinds) {
     return t;
   };
   const std::vector<Trial> trials = {
-      trial(1, "random", "search", TrialState::Complete), trial(2, "random", "full", TrialState::Complete),
-      trial(3, "grpo:1", "search", TrialState::Complete), trial(4, "query", "search", TrialState::Complete),
-      trial(5, "grpo:2", "search", TrialState::Fail),     trial(6, "nsga2", "search", TrialState::Running)};
+      trial(1, "random", Subset::Search, TrialState::Complete), trial(2, "random", Subset::Full, TrialState::Complete),
+      trial(3, "grpo:1", Subset::Search, TrialState::Complete), trial(4, "query", Subset::Search, TrialState::Complete),
+      trial(5, "grpo:2", Subset::Search, TrialState::Fail),     trial(6, "nsga2", Subset::Search, TrialState::Running)};
   auto ids = [](const std::vector<Trial>& selected) {
     std::vector<int64_t> out;
     for (const auto& t : selected) out.push_back(t.id);
     return out;
   };
-  EXPECT_EQ(ids(select_trials(trials, {"search", {}})), (std::vector<int64_t>{1, 3, 4}));
-  EXPECT_EQ(ids(select_trials(trials, {"full", {}})), (std::vector<int64_t>{2}));
-  EXPECT_EQ(ids(select_trials(trials, {"search", policy_origins()})), (std::vector<int64_t>{3, 4}));
-  EXPECT_EQ(ids(select_trials(trials, {"search", {"random"}})), (std::vector<int64_t>{1}));
-  EXPECT_EQ(objectives_of(select_trials(trials, {"full", {}})).size(), 1u);
+  EXPECT_EQ(ids(select_trials(trials, {Subset::Search, {}})), (std::vector<int64_t>{1, 3, 4}));
+  EXPECT_EQ(ids(select_trials(trials, {Subset::Full, {}})), (std::vector<int64_t>{2}));
+  EXPECT_EQ(ids(select_trials(trials, {Subset::Search, policy_origins()})), (std::vector<int64_t>{3, 4}));
+  EXPECT_EQ(ids(select_trials(trials, {Subset::Search, {"random"}})), (std::vector<int64_t>{1}));
+  EXPECT_EQ(objectives_of(select_trials(trials, {Subset::Full, {}})).size(), 1u);
+}
+
+TEST(TrialSelection, SubsetNamesRoundTripAndOthersAreRefused) {
+  for (const Subset s : {Subset::Search, Subset::Full}) EXPECT_EQ(parse_subset(subset_name(s)), s);
+  EXPECT_STREQ(subset_name(Subset::Full), "full");
+  try {
+    parse_subset("Full ");
+    FAIL() << "a subset name that is not search or full was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'Full '"), std::string::npos) << e.what();
+  }
 }
 
 // ---- SQLite specifics -----------------------------------------------------------
@@ -213,12 +224,12 @@ TEST(SqliteStudy, PersistsAcrossOpenAndRefusesBadFiles) {
   {
     auto store = create_sqlite_study(path, sample_study());
     const auto plan = store->add_plan("h1", {{"x", 1}});
-    store->finish_trial(store->start_trial(plan, "owl", std::nullopt, "search"), metrics(0.9, 0.8, 0.5));
+    store->finish_trial(store->start_trial(plan, "owl", std::nullopt, Subset::Search), metrics(0.9, 0.8, 0.5));
   }
   EXPECT_THROW(create_sqlite_study(path, sample_study()), Error);  // never overwrites
   auto store = open_sqlite_study(path);
   EXPECT_EQ(store->trials("owl").size(), 1u);
-  EXPECT_TRUE(store->cached_metrics("h1", "search"));
+  EXPECT_TRUE(store->cached_metrics("h1", Subset::Search));
   EXPECT_EQ(sqlite_study_version(path), kStudySchemaVersion);
 
   test::write_bytes(dir.file("text.sqlite"), "this is not a database, just some text that is long enough");
@@ -242,6 +253,26 @@ std::string read_text(const std::string& path) {
   return s.str();
 }
 
+TEST(SqliteStudy, ATrialWithAnUnknownSubsetIsReportedNotRead) {
+  test::TempDir dir;
+  const std::string path = dir.file("s.sqlite");
+  {
+    auto store = create_sqlite_study(path, sample_study());
+    store->finish_trial(store->start_trial(store->add_plan("h1", {}), "owl", std::nullopt, Subset::Search),
+                        metrics(0.9, 0.8, 0.5));
+  }
+  build_database(path, "UPDATE trials SET subset = 'half'");
+  auto store = open_sqlite_study(path, /*read_only=*/true);
+  try {
+    store->trials();
+    FAIL() << "a trial with subset 'half' was read";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("trial 1"), std::string::npos) << what;
+    EXPECT_NE(what.find("'half'"), std::string::npos) << what;
+  }
+}
+
 TEST(SqliteStudy, UpgradesAVersion1File) {
   test::TempDir dir;
   const std::string path = dir.file("v1.sqlite");
@@ -252,11 +283,11 @@ TEST(SqliteStudy, UpgradesAVersion1File) {
   EXPECT_EQ(store->study().model_fingerprint, "fp-model");
   const auto trials = store->trials();
   ASSERT_EQ(trials.size(), 2u);
-  EXPECT_EQ(trials[0].subset, "search");  // the column v2 added, with its default
-  EXPECT_FALSE(trials[0].parent);         // the columns v3 added
+  EXPECT_EQ(trials[0].subset, Subset::Search);  // the column v2 added, with its default
+  EXPECT_FALSE(trials[0].parent);               // the columns v3 added
   EXPECT_TRUE(trials[0].details.empty());
   EXPECT_EQ(trials[1].state, TrialState::Fail);  // it was RUNNING when the file was last closed
-  EXPECT_TRUE(store->cached_metrics("hash-a", "search"));
+  EXPECT_TRUE(store->cached_metrics("hash-a", Subset::Search));
   store->put_blob("b", "works after the upgrade");
   EXPECT_EQ(*store->blob("b"), "works after the upgrade");
   EXPECT_EQ((*store->layer_states("states-v1"))[0]["layer"], 0);
@@ -311,7 +342,7 @@ TEST(SqliteStudy, ReadersNeverChangeAFile) {
   {
     auto reader = open_sqlite_study(v1, /*read_only=*/true);
     EXPECT_EQ(reader->trials().size(), 2u);
-    EXPECT_EQ(reader->trials()[0].subset, "search");
+    EXPECT_EQ(reader->trials()[0].subset, Subset::Search);
     EXPECT_EQ(reader->trials()[1].state, TrialState::Running) << "recovery is a writer's job";
     EXPECT_THROW(reader->put_blob("x", "y"), Error);
   }
@@ -396,7 +427,7 @@ TEST(SqliteStudy, ReaderThreadWhileAWriterInserts) {
   });
   for (int i = 0; i < 200; ++i) {
     const auto plan = writer->add_plan("h" + std::to_string(i), {{"i", i}});
-    const auto trial = writer->start_trial(plan, "random", std::nullopt, "search");
+    const auto trial = writer->start_trial(plan, "random", std::nullopt, Subset::Search);
     if (i == 100)  // halfway, with a trial in flight: wait until the reader has read
       for (int wait = 0; wait < 5000 && reads.load() < 3; ++wait)
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -417,7 +448,7 @@ TEST(SqliteStudy, OpeningDoesNotFailAnotherLiveWritersTrial) {
   test::TempDir dir;
   const std::string path = dir.file("s.sqlite");
   auto writer = create_sqlite_study(path, sample_study());
-  const auto trial = writer->start_trial(writer->add_plan("h", {}), "random", std::nullopt, "search");
+  const auto trial = writer->start_trial(writer->add_plan("h", {}), "random", std::nullopt, Subset::Search);
   // A second writer in another process (its recovery runs on open).
   std::fflush(nullptr);
   const pid_t child = fork();
@@ -450,7 +481,7 @@ TEST(SqliteStudy, SurvivesSigkillMidSearch) {
       auto store = open_sqlite_study(path);
       for (int i = 0;; ++i) {
         const auto plan = store->add_plan("h" + std::to_string(i), {{"i", i}});
-        const auto trial = store->start_trial(plan, "random", std::nullopt, "search");
+        const auto trial = store->start_trial(plan, "random", std::nullopt, Subset::Search);
         usleep(2000);
         store->finish_trial(trial, metrics(0.9, 0.9, 0.3));
       }
@@ -487,7 +518,7 @@ TEST(SqliteStudy, SurvivesSigkillMidSearch) {
   EXPECT_LE(failed, 1);  // at most the evaluation in flight is lost
   // And the search resumes.
   const auto plan = store->add_plan("after", {});
-  store->finish_trial(store->start_trial(plan, "random", std::nullopt, "search"), metrics(1, 1, 0.1));
+  store->finish_trial(store->start_trial(plan, "random", std::nullopt, Subset::Search), metrics(1, 1, 0.1));
   EXPECT_EQ(store->trials().size(), trials.size() + 1);
 }
 

@@ -150,7 +150,7 @@ OperatingPointCloud::OperatingPointCloud(QWidget* parent) : QWidget(parent) {
     request_.x = static_cast<CloudAxis>(x_box_->currentData().toInt());
     request_.y = static_cast<CloudAxis>(y_box_->currentData().toInt());
     request_.colour = colour_box_->currentIndex() == 1 ? CloudColour::Sparsity : CloudColour::PreferenceRobustness;
-    request_.subset = subset_box_->currentData().toString().toStdString();
+    request_.subset = parse_subset(subset_box_->currentData().toString().toStdString());
     rebuild();
     redraw(true);
   };

@@ -116,14 +116,14 @@ void PlanDetails::showPlan(const PlanView& plan) {
     if (plan.details.contains("steps")) text += QString(", %1 steps").arg(plan.details["steps"].get<int>());
   }
   text += QString("\nscored on the %1 %2")
-              .arg(QString::fromStdString(plan.subset))
-              .arg(plan.subset == "full" ? "test sets" : "subset");
+              .arg(subset_name(plan.subset))
+              .arg(plan.subset == Subset::Full ? "test sets" : "subset");
   summary_->setText(text);
   const bool is_trial = plan.trial > 0;
   export_blueprint_->setEnabled(is_trial);
   export_model_->setEnabled(is_trial);
   finetune_->setEnabled(is_trial && !plan.parent);
-  evaluate_full_->setEnabled(is_trial && !plan.parent && plan.subset != "full");
+  evaluate_full_->setEnabled(is_trial && !plan.parent && plan.subset != Subset::Full);
   fillTable();
   drawBars();
 }
@@ -147,7 +147,8 @@ void PlanDetails::fillTable() {
   rows.push_back({"latency (ms)", {"latency_ms"}});
   table_->setRowCount(static_cast<int>(rows.size()));
   const nlohmann::json raw = plan_.metrics ? plan_.metrics->raw : nlohmann::json::object();
-  const nlohmann::json dense = dense_.contains(plan_.subset) ? dense_[plan_.subset] : nlohmann::json::object();
+  const char* subset = subset_name(plan_.subset);
+  const nlohmann::json dense = dense_.contains(subset) ? dense_[subset] : nlohmann::json::object();
   for (int r = 0; r < static_cast<int>(rows.size()); ++r) {
     const auto& [label, path] = rows[static_cast<size_t>(r)];
     auto get = [&](const nlohmann::json& j) {

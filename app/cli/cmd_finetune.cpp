@@ -61,7 +61,7 @@ void run_finetune(FinetuneArgs args, const CommonOptions& common) {
   job.image_folder = args.image_folder;
   job.out_dir = args.out;
   job.resume = args.resume;
-  job.subset = args.subset;
+  if (!args.subset.empty()) job.subset = parse_subset(args.subset);
   job.cache_dir = feature_cache_dir(args.cache_dir);
   job.load = load_options(common);
   job.cancel = install_cancel_handler();
@@ -83,7 +83,7 @@ void run_finetune(FinetuneArgs args, const CommonOptions& common) {
   }
   if (common.json) {
     auto trial_json = [](const Trial& t) {
-      nlohmann::json j = {{"id", t.id}, {"origin", t.origin}, {"subset", t.subset}};
+      nlohmann::json j = {{"id", t.id}, {"origin", t.origin}, {"subset", subset_name(t.subset)}};
       if (t.metrics)
         j["objectives"] = {{"robustness", t.metrics->objectives.robustness},
                            {"utility", t.metrics->objectives.utility},
@@ -107,8 +107,8 @@ void run_finetune(FinetuneArgs args, const CommonOptions& common) {
               "utility", "compression");
   print_metrics_row("pruned", result.parent);
   print_metrics_row("fine-tuned", result.child);
-  std::printf("(%s subset; the fine-tuned trial is a child of trial %lld in the study)\n", result.child.subset.c_str(),
-              static_cast<long long>(result.parent.id));
+  std::printf("(%s subset; the fine-tuned trial is a child of trial %lld in the study)\n",
+              subset_name(result.child.subset), static_cast<long long>(result.parent.id));
 }
 
 }  // namespace

@@ -130,7 +130,7 @@ void run_train(const PolicyArgs& args, const CommonOptions& common) {
     progress_line("train: evaluating the policy's plans on a grid of preferences");
     queried = trainer.evaluate_query_grid(args.query_grid, args.query_sparsities);
   }
-  const double hv = hypervolume(objectives_of(select_trials(store->trials(), {"search", policy_origins()})));
+  const double hv = hypervolume(objectives_of(select_trials(store->trials(), {Subset::Search, policy_origins()})));
   if (common.json) {
     std::cout << nlohmann::json({{"run", run_name(args)},
                                  {"iterations", trainer.completed_iterations()},
@@ -214,7 +214,7 @@ void run_curve(const PolicyArgs& args, const CommonOptions& common) {
   std::vector<double> pope, sqa;
   bool header = false;
   const int64_t id = trainer.evaluate_curve(
-      from, to, args.points, sparsity, args.subset,
+      from, to, args.points, sparsity, parse_subset(args.subset),
       [&](const HippTrainer::CurvePoint& p) {
         const auto& raw = p.outcome.metrics.raw;
         const nlohmann::json no_sqa = nlohmann::json::object();

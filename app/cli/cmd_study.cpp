@@ -55,7 +55,7 @@ void run_create(const CreateArgs& args, const CommonOptions& common) {
                [](const std::string& line) { progress_line("study: " + line); });
   auto store = open_sqlite_study(args.out);
   const auto study = store->study();
-  const auto dense = result_from_json(study.dense["search"]);
+  const auto dense = result_from_json(study.dense[subset_name(Subset::Search)]);
   if (common.json) {
     std::cout << nlohmann::json({{"study", args.out}, {"dense", study.dense}}).dump(2) << "\n";
     return;
@@ -169,7 +169,7 @@ void run_baseline_command(const StudyArgs& args, const CommonOptions& common) {
     cached += o.cached;
     failed += o.failed;
   }
-  const double hv = hypervolume(objectives_of(select_trials(store->trials(), {"search", {args.method}})));
+  const double hv = hypervolume(objectives_of(select_trials(store->trials(), {Subset::Search, {args.method}})));
   if (common.json) {
     std::cout << nlohmann::json({{"method", args.method},
                                  {"evaluations", outcomes.size()},
@@ -210,7 +210,7 @@ void run_rescore(const StudyArgs& args, const CommonOptions& common) {
   auto store = open_sqlite_study(args.study);
   std::vector<Trial> chosen;
   if (args.front_only) {
-    const auto complete = select_trials(store->trials(), {"search", {}});
+    const auto complete = select_trials(store->trials(), {Subset::Search, {}});
     for (size_t i : non_dominated(objectives_of(complete))) chosen.push_back(complete[i]);
   }
   for (int64_t id : args.trial_ids) {
@@ -230,7 +230,7 @@ void run_rescore(const StudyArgs& args, const CommonOptions& common) {
   for (const auto& t : chosen) {
     const auto plan = store->plan(t.plan_id);
     const auto blueprint = blueprint_from_json(plan->blueprint, "study plan " + plan->hash);
-    const auto o = evaluator.evaluate(blueprint, t.origin, t.preference, "full");
+    const auto o = evaluator.evaluate(blueprint, t.origin, t.preference, Subset::Full);
     if (o.failed) throw Error("trial " + std::to_string(t.id) + ": " + o.error);
     const auto& m = o.metrics;
     const double f1 = m.raw.value("pope_mean_f1", 0.0);
@@ -253,7 +253,7 @@ void run_rescore(const StudyArgs& args, const CommonOptions& common) {
 
 void run_front(const StudyArgs& args, const CommonOptions& common) {
   auto store = open_sqlite_study(args.study, /*read_only=*/true);
-  TrialSelection selection{args.subset, {}};
+  TrialSelection selection{parse_subset(args.subset), {}};
   if (!args.origin.empty()) selection.origins = {args.origin};
   const auto complete = select_trials(store->trials(), selection);
   const auto points = objectives_of(complete);

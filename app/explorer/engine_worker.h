@@ -5,14 +5,16 @@
 // worker thread runs them one at a time with the study's model, evaluator
 // and policy loaded once; a cancel flag is checked inside every long loop;
 // results reach the window as value types through queued signals; the
-// destructor cancels and waits. Nothing here includes torch: the heavy
-// session lives in the .cpp.
+// destructor cancels and waits. Nothing here includes torch: the jobs
+// themselves are in study_jobs.cpp.
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 
 #include <QString>
 #include <QThread>
@@ -20,6 +22,8 @@
 #include "plan_view.h"
 
 namespace hipp::gui {
+
+class StudyJobs;
 
 class EngineWorker : public QThread {
   Q_OBJECT
@@ -38,8 +42,8 @@ class EngineWorker : public QThread {
   void evaluateProposal(const Preference& w, std::optional<double> sparsity);
   void evaluateFull(int64_t trial);
   // The policy's plans at `sparsity` for `points` preferences from `from` to
-  // `to`, each evaluated on `subset` ("search" or "full"): a curve the cloud draws.
-  void curve(const Preference& from, const Preference& to, int points, double sparsity, const QString& subset);
+  // `to`, each evaluated on `subset`: a curve the cloud draws.
+  void curve(const Preference& from, const Preference& to, int points, double sparsity, Subset subset);
   void exportBlueprint(int64_t trial, const QString& path);
   void exportModel(int64_t trial, const QString& folder);
   // LoRA recovery of a trial's pruned model, written into `folder` ("" =
@@ -63,9 +67,9 @@ class EngineWorker : public QThread {
 
  private:
   struct Request;
-  struct Session;
   void post(Request request);
   void execute(const Request& request);
+  void progress(int step, int total, const std::string& phase, const std::string& text, double eta);
 
   std::mutex mutex_;
   std::condition_variable wake_;
@@ -74,7 +78,9 @@ class EngineWorker : public QThread {
   bool abort_ = false;
   std::atomic<bool> cancel_{false};
   std::atomic<bool> busy_{false};
-  std::unique_ptr<Session> session_;  // touched on the worker thread only
+  // Touched on the worker thread only.
+  std::unique_ptr<StudyJobs> jobs_;
+  std::chrono::steady_clock::time_point last_report_;
 };
 
 }  // namespace hipp::gui

@@ -566,7 +566,7 @@ void MainWindow::curve() {
   const QString scored = subset->currentData().toString();
   // Show the scores the curve is made of.
   cloud_->subsetBox()->setCurrentIndex(cloud_->subsetBox()->findData(scored));
-  worker_->curve(a, b, points->value(), sparsity->value(), scored);
+  worker_->curve(a, b, points->value(), sparsity->value(), parse_subset(scored.toStdString()));
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {

@@ -44,7 +44,7 @@ FinetuneResult run_finetune_job(const FinetuneJob& job) {
   if (!plan) throw Error(job.study + ": trial " + std::to_string(job.trial) + " has no plan");
   const auto blueprint =
       blueprint_from_json(plan->blueprint, job.study + ": plan of trial " + std::to_string(job.trial));
-  const std::string subset = job.subset.empty() ? parent->subset : job.subset;
+  const Subset subset = job.subset.value_or(parent->subset);
   const auto study = store->study();
   const std::string data_path =
       job.data.empty() ? (fs::path(study.bench_dir) / "instruct" / "llava_instruct.json").string() : job.data;
@@ -81,7 +81,7 @@ FinetuneResult run_finetune_job(const FinetuneJob& job) {
   export_pruned_model(model, blueprint, study.model_dir, result.out_dir, details);
   fs::remove(result.checkpoint);
 
-  log("scoring the fine-tuned model (" + subset + " subset)");
+  log(std::string("scoring the fine-tuned model (") + subset_name(subset) + " subset)");
   const auto outcome = evaluator.evaluate_child(model, blueprint, job.trial, "finetune", details, subset);
   if (outcome.failed) throw Error("scoring the fine-tuned model failed: " + outcome.error);
   result.parent = *store->trial(job.trial);

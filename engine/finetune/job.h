@@ -18,12 +18,12 @@ struct FinetuneJob {
   std::string study;  // study file
   int64_t trial = 0;  // the pruned plan's trial
   FinetuneSettings settings;
-  std::string data;          // LLaVA instruction file ("" = <benchmark>/instruct/llava_instruct.json)
-  std::string image_folder;  // "" = beside the data file (instruct.h)
-  std::string out_dir;       // "" = <study folder>/<study name>-trial<T>-finetuned
-  bool resume = false;       // continue from <out_dir>.lora.safetensors
-  std::string subset;        // "" = the parent trial's subset
-  std::string cache_dir;     // image-feature cache of the evaluator
+  std::string data;              // LLaVA instruction file ("" = <benchmark>/instruct/llava_instruct.json)
+  std::string image_folder;      // "" = beside the data file (instruct.h)
+  std::string out_dir;           // "" = <study folder>/<study name>-trial<T>-finetuned
+  bool resume = false;           // continue from <out_dir>.lora.safetensors
+  std::optional<Subset> subset;  // none = the parent trial's subset
+  std::string cache_dir;         // image-feature cache of the evaluator
   LoadOptions load;
   std::function<void(const std::string&)> log;
   std::function<void(const FinetuneProgress&)> progress;

@@ -90,7 +90,7 @@ bool HippTrainer::load_checkpoint() {
 std::vector<ReplayPlan> HippTrainer::replay_pool() {
   std::vector<ReplayPlan> pool;
   std::set<int64_t> seen;
-  for (const auto& t : select_trials(store_.trials(), {"search", {}})) {
+  for (const auto& t : select_trials(store_.trials(), {Subset::Search, {}})) {
     if (t.parent || !seen.insert(t.plan_id).second) continue;
     auto it = replay_cache_.find(t.plan_id);
     if (it == replay_cache_.end()) {
@@ -163,7 +163,7 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
     // origin, this iteration's included): what a resumed run reads too.
     std::array<double, 3> spread{1, 1, 1};
     if (settings_.spread_scaled)
-      spread = objective_spread(objectives_of(select_trials(store_.trials(), {"search", {}})));
+      spread = objective_spread(objectives_of(select_trials(store_.trials(), {Subset::Search, {}})));
     for (size_t b = 0; b < groups.size(); ++b) {
       std::vector<Preference> relabels;
       for (int k = 0; k < settings_.relabel; ++k) relabels.push_back(draw_preference(settings_.corner_prob));
@@ -184,7 +184,8 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
       report.iterations = settings_.iterations;
       report.evaluations = evaluations_;
       report.mean_return = return_sum / static_cast<double>(std::max<size_t>(own_episodes, 1));
-      report.hypervolume = hypervolume(objectives_of(select_trials(store_.trials(), {"search", policy_origins()})));
+      report.hypervolume =
+          hypervolume(objectives_of(select_trials(store_.trials(), {Subset::Search, policy_origins()})));
       report.seconds = seconds_since(start);
       progress(report);
     }
@@ -209,7 +210,7 @@ std::vector<EvalOutcome> HippTrainer::evaluate_query_grid(int count, const std::
 }
 
 int64_t HippTrainer::evaluate_curve(const Preference& from, const Preference& to, int points, double sparsity,
-                                    const std::string& subset, const std::function<void(const CurvePoint&)>& point,
+                                    Subset subset, const std::function<void(const CurvePoint&)>& point,
                                     const std::atomic<bool>* cancel) {
   int64_t id = 1;
   for (const auto& t : store_.trials())

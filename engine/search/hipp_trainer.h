@@ -58,8 +58,8 @@ class HippTrainer {
     Blueprint plan;
     EvalOutcome outcome;
   };
-  int64_t evaluate_curve(const Preference& from, const Preference& to, int points, double sparsity,
-                         const std::string& subset, const std::function<void(const CurvePoint&)>& point = {},
+  int64_t evaluate_curve(const Preference& from, const Preference& to, int points, double sparsity, Subset subset,
+                         const std::function<void(const CurvePoint&)>& point = {},
                          const std::atomic<bool>* cancel = nullptr);
 
  private:

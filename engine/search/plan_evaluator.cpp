@@ -41,8 +41,7 @@ double forward_latency_ms(LlavaModel& model) {
 }  // namespace
 
 EvalOutcome PlanEvaluator::evaluate(const Blueprint& blueprint, const std::string& origin,
-                                    const std::optional<Preference>& preference, const std::string& subset) {
-  if (subset != "search" && subset != "full") throw Error("subset must be search or full");
+                                    const std::optional<Preference>& preference, Subset subset) {
   EvalOutcome out;
   const std::string hash = blueprint_hash(blueprint);
   auto& store = session_.store();
@@ -59,16 +58,14 @@ EvalOutcome PlanEvaluator::evaluate(const Blueprint& blueprint, const std::strin
 }
 
 EvalOutcome PlanEvaluator::evaluate_child(LlavaModel& model, const Blueprint& blueprint, int64_t parent,
-                                          const std::string& origin, const nlohmann::json& details,
-                                          const std::string& subset) {
-  if (subset != "search" && subset != "full") throw Error("subset must be search or full");
+                                          const std::string& origin, const nlohmann::json& details, Subset subset) {
   EvalOutcome out;
   out.trial_id = session_.store().start_child_trial(parent, origin, subset, details);
   run_trial(out, blueprint, subset, [&] { return model; });
   return out;
 }
 
-void PlanEvaluator::run_trial(EvalOutcome& out, const Blueprint& blueprint, const std::string& subset,
+void PlanEvaluator::run_trial(EvalOutcome& out, const Blueprint& blueprint, Subset subset,
                               const std::function<LlavaModel()>& make_model) {
   auto& store = session_.store();
   auto& evaluator = session_.evaluator();

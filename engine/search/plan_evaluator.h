@@ -31,17 +31,16 @@ class PlanEvaluator {
   const StudySession& session() const { return session_; }
 
   EvalOutcome evaluate(const Blueprint& blueprint, const std::string& origin,
-                       const std::optional<Preference>& preference = std::nullopt,
-                       const std::string& subset = "search");
+                       const std::optional<Preference>& preference = std::nullopt, Subset subset = Subset::Search);
   // Scores `model` (this plan's pruned model after a change such as
   // fine-tuning) as a child trial of `parent` (StudyStore::start_child_trial).
   EvalOutcome evaluate_child(LlavaModel& model, const Blueprint& blueprint, int64_t parent, const std::string& origin,
-                             const nlohmann::json& details, const std::string& subset = "search");
+                             const nlohmann::json& details, Subset subset = Subset::Search);
 
   const std::atomic<bool>* cancel = nullptr;
 
  private:
-  void run_trial(EvalOutcome& out, const Blueprint& blueprint, const std::string& subset,
+  void run_trial(EvalOutcome& out, const Blueprint& blueprint, Subset subset,
                  const std::function<LlavaModel()>& make_model);
 
   StudySession& session_;

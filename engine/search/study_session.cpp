@@ -127,7 +127,7 @@ void create_study(const std::string& path, const std::string& model_dir, const s
   EvalOptions options;
   options.batch_size = settings.eval_batch;
   const auto dense = evaluator.evaluate(search_subset(full, settings.subset), options);
-  record.dense["search"] = dense_record(dense, folder.model->config());
+  record.dense[subset_name(Subset::Search)] = dense_record(dense, folder.model->config());
   create_sqlite_study(path, record);
 }
 
@@ -193,20 +193,17 @@ LlavaModel StudySession::pruned_model(const Blueprint& blueprint) const {
   return apply_blueprint(folder_->model, fingerprint_, blueprint, importance_);
 }
 
-const Benchmark& StudySession::benchmark(const std::string& subset) const {
-  if (subset == "search") return subset_;
-  if (subset == "full") return full_;
-  throw Error("subset must be search or full");
-}
+const Benchmark& StudySession::benchmark(Subset subset) const { return subset == Subset::Full ? full_ : subset_; }
 
-BenchmarkResult StudySession::dense_result(const std::string& subset, const EvalOptions& options) {
-  if (!dense_.contains(subset)) {
+BenchmarkResult StudySession::dense_result(Subset subset, const EvalOptions& options) {
+  const char* name = subset_name(subset);
+  if (!dense_.contains(name)) {
     // The dense reference on the full sets, computed once when first needed.
     const auto dense = evaluator_->evaluate(benchmark(subset), options);
     store_.set_dense_metrics(subset, dense_record(dense, folder_->model->config()));
     dense_ = store_.study().dense;
   }
-  return result_from_json(dense_[subset]);
+  return result_from_json(dense_[name]);
 }
 
 }  // namespace hipp

@@ -72,14 +72,14 @@ class StudySession {
   const CalibrationStats& calibration() const { return stats_; }
 
   // The scorer over this study's benchmark (its image features cached), set
-  // to the dense model; `benchmark("search")` is the search subset,
-  // `benchmark("full")` the whole test sets.
+  // to the dense model; `benchmark(Subset::Search)` is the search subset,
+  // `benchmark(Subset::Full)` the whole test sets.
   Evaluator& evaluator() { return *evaluator_; }
-  const Benchmark& benchmark(const std::string& subset) const;
+  const Benchmark& benchmark(Subset subset) const;
   // The dense model's scores on `subset`, the objectives' normalisation:
   // stored when the study was created for the search subset; for the full
   // sets computed on first need (with `options`) and stored.
-  BenchmarkResult dense_result(const std::string& subset, const EvalOptions& options);
+  BenchmarkResult dense_result(Subset subset, const EvalOptions& options);
 
  private:
   StudyStore& store_;

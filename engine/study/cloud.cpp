@@ -221,7 +221,7 @@ std::string cloud_csv(const CloudData& data, const CloudRequest& r, const std::v
     if (!trials.empty()) {
       auto it = by_id.find(p.trial);
       const Trial* t = it == by_id.end() ? nullptr : it->second;
-      csv << "," << (t ? t->subset : "") << ",";
+      csv << "," << (t ? subset_name(t->subset) : "") << ",";
       if (t && t->metrics) csv << t->metrics->objectives.compression;
       for (const auto& [name, axis] : kMetrics) {
         csv << ",";

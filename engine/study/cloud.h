@@ -66,7 +66,7 @@ struct CloudRequest {
   CloudAxis y = CloudAxis::ScienceQa;
   CloudColour colour = CloudColour::PreferenceRobustness;
   std::vector<std::string> hidden_kinds;  // origin kinds left out
-  std::string subset = "search";          // trials scored on this subset only
+  Subset subset = Subset::Search;         // trials scored on this subset only
 };
 
 CloudData cloud_data(const std::vector<Trial>& trials, const CloudRequest& request);

@@ -20,8 +20,8 @@ class MemoryStudy : public StudyStore {
   }
 
   StudyRecord study() const override { return study_; }
-  void set_dense_metrics(const std::string& subset, const nlohmann::json& metrics) override {
-    study_.dense[subset] = metrics;
+  void set_dense_metrics(Subset subset, const nlohmann::json& metrics) override {
+    study_.dense[subset_name(subset)] = metrics;
   }
 
   int64_t add_plan(const std::string& hash, const nlohmann::json& blueprint) override {
@@ -40,7 +40,7 @@ class MemoryStudy : public StudyStore {
   }
 
   int64_t start_trial(int64_t plan_id, const std::string& origin, const std::optional<Preference>& preference,
-                      const std::string& subset) override {
+                      Subset subset) override {
     const auto p = plan(plan_id);
     if (!p) throw Error("study: no plan " + std::to_string(plan_id));
     Trial t;
@@ -54,7 +54,7 @@ class MemoryStudy : public StudyStore {
     trials_.push_back(t);
     return t.id;
   }
-  int64_t start_child_trial(int64_t parent_id, const std::string& origin, const std::string& subset,
+  int64_t start_child_trial(int64_t parent_id, const std::string& origin, Subset subset,
                             const nlohmann::json& details) override {
     const auto parent = trial(parent_id);
     if (!parent) throw Error("study: no trial " + std::to_string(parent_id));
@@ -84,7 +84,7 @@ class MemoryStudy : public StudyStore {
     t.finished = now_seconds();
     t.error = error;
   }
-  std::optional<TrialMetrics> cached_metrics(const std::string& hash, const std::string& subset) const override {
+  std::optional<TrialMetrics> cached_metrics(const std::string& hash, Subset subset) const override {
     for (const auto& t : trials_)
       if (t.plan_hash == hash && t.subset == subset && t.state == TrialState::Complete && !t.parent) return t.metrics;
     return std::nullopt;

@@ -10,7 +10,7 @@
 namespace hipp {
 
 struct TrialSelection {
-  std::string subset = "search";     // "search" or "full"
+  Subset subset = Subset::Search;
   std::vector<std::string> origins;  // empty = every origin; see origin_matches
 };
 

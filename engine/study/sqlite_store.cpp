@@ -49,6 +49,14 @@ std::string trial_state_name(TrialState state) {
   return "FAIL";
 }
 
+const char* subset_name(Subset subset) { return subset == Subset::Full ? "full" : "search"; }
+
+Subset parse_subset(const std::string& text) {
+  if (text == "search") return Subset::Search;
+  if (text == "full") return Subset::Full;
+  throw Error("unknown subset '" + text + "' (search or full)");
+}
+
 namespace {
 
 TrialState parse_state(const std::string& s) {
@@ -345,10 +353,10 @@ class SqliteStudy : public StudyStore {
     return r;
   }
 
-  void set_dense_metrics(const std::string& subset, const nlohmann::json& metrics) override {
+  void set_dense_metrics(Subset subset, const nlohmann::json& metrics) override {
     write([&] {
       auto dense = study().dense;
-      dense[subset] = metrics;
+      dense[subset_name(subset)] = metrics;
       prepare("UPDATE study SET dense = ?").bind(1, dense.dump()).step();
     });
   }
@@ -380,7 +388,7 @@ class SqliteStudy : public StudyStore {
   }
 
   int64_t start_trial(int64_t plan_id, const std::string& origin, const std::optional<Preference>& preference,
-                      const std::string& subset) override {
+                      Subset subset) override {
     return write([&] {
       auto s = prepare(
           "INSERT INTO trials (plan_id, origin, pref_rob, pref_util, pref_comp, state, started, subset, owner) "
@@ -393,13 +401,13 @@ class SqliteStudy : public StudyStore {
           s.bind_null(3 + i);
         }
       }
-      s.bind(6, now_seconds()).bind(7, subset).bind(8, static_cast<int64_t>(::getpid()));
+      s.bind(6, now_seconds()).bind(7, subset_name(subset)).bind(8, static_cast<int64_t>(::getpid()));
       s.step();
       return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
     });
   }
 
-  int64_t start_child_trial(int64_t parent_id, const std::string& origin, const std::string& subset,
+  int64_t start_child_trial(int64_t parent_id, const std::string& origin, Subset subset,
                             const nlohmann::json& details) override {
     const auto parent = trial(parent_id);
     if (!parent) throw Error(path_ + ": no trial " + std::to_string(parent_id));
@@ -415,7 +423,7 @@ class SqliteStudy : public StudyStore {
           s.bind_null(3 + i);
         }
       }
-      s.bind(6, now_seconds()).bind(7, subset).bind(8, static_cast<int64_t>(::getpid()));
+      s.bind(6, now_seconds()).bind(7, subset_name(subset)).bind(8, static_cast<int64_t>(::getpid()));
       s.bind(9, parent_id).bind(10, details.dump());
       s.step();
       return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
@@ -430,7 +438,7 @@ class SqliteStudy : public StudyStore {
       s.bind(5, m.raw.dump()).step();
       prepare("UPDATE trials SET state = 'COMPLETE', finished = ?, subset = ? WHERE id = ?")
           .bind(1, now_seconds())
-          .bind(2, m.subset)
+          .bind(2, subset_name(m.subset))
           .bind(3, id)
           .step();
     });
@@ -454,13 +462,13 @@ class SqliteStudy : public StudyStore {
     if (s.text(0) != "RUNNING") throw Error(path_ + ": trial " + std::to_string(id) + " is already " + s.text(0));
   }
 
-  std::optional<TrialMetrics> cached_metrics(const std::string& hash, const std::string& subset) const override {
+  std::optional<TrialMetrics> cached_metrics(const std::string& hash, Subset subset) const override {
     auto s = prepare(
         "SELECT m.robustness, m.utility, m.compression, m.raw FROM metrics m JOIN trials t ON t.id = m.trial_id "
         "JOIN plans p ON p.id = t.plan_id WHERE p.hash = ? AND t.subset = ? AND t.state = 'COMPLETE' AND t.parent IS "
         "NULL "
         "ORDER BY t.id LIMIT 1");
-    s.bind(1, hash).bind(2, subset);
+    s.bind(1, hash).bind(2, subset_name(subset));
     if (!s.step()) return std::nullopt;
     TrialMetrics m;
     m.subset = subset;
@@ -490,7 +498,11 @@ class SqliteStudy : public StudyStore {
       t.error = s.text(8);
       t.started = s.real(9);
       t.finished = s.is_null(10) ? 0 : s.real(10);
-      t.subset = s.text(11);
+      try {
+        t.subset = parse_subset(s.text(11));
+      } catch (const Error& e) {
+        throw Error(path_ + ": trial " + std::to_string(t.id) + ": " + e.what());
+      }
       if (!s.is_null(12)) {
         TrialMetrics m;
         m.subset = t.subset;

@@ -37,8 +37,15 @@ struct Objectives {
   double compression = 0;  // achieved sparsity
 };
 
+// The questions a trial was scored on: the study's search subset or the
+// full test sets. Its stored text is subset_name(): "search" or "full".
+enum class Subset { Search, Full };
+const char* subset_name(Subset subset);
+// The subset a text names; anything else is an Error naming the text.
+Subset parse_subset(const std::string& text);
+
 struct TrialMetrics {
-  std::string subset = "search";  // "search" or "full"
+  Subset subset = Subset::Search;
   Objectives objectives;
   nlohmann::json raw = nlohmann::json::object();  // per-split POPE, ScienceQA, costs
 };
@@ -55,7 +62,7 @@ struct Trial {
   TrialState state = TrialState::Running;
   std::string error;
   double started = 0, finished = 0;  // seconds since the Unix epoch
-  std::string subset = "search";
+  Subset subset = Subset::Search;
   std::optional<TrialMetrics> metrics;  // complete trials
   // A child trial (a fine-tune of its parent's pruned model) names its
   // parent; its plan is the parent's, its weights are not, so its metrics
@@ -82,7 +89,7 @@ class StudyStore {
  public:
   virtual ~StudyStore() = default;
   virtual StudyRecord study() const = 0;
-  virtual void set_dense_metrics(const std::string& subset, const nlohmann::json& metrics) = 0;
+  virtual void set_dense_metrics(Subset subset, const nlohmann::json& metrics) = 0;
 
   // Returns the plan's id, inserting it when its hash is new.
   virtual int64_t add_plan(const std::string& hash, const nlohmann::json& blueprint) = 0;
@@ -91,16 +98,16 @@ class StudyStore {
 
   // A RUNNING trial of a plan; finish_trial / fail_trial end it.
   virtual int64_t start_trial(int64_t plan_id, const std::string& origin, const std::optional<Preference>& preference,
-                              const std::string& subset) = 0;
+                              Subset subset) = 0;
   // A RUNNING child trial of `parent_id`: same plan and preference, its own
   // origin, subset and details.
-  virtual int64_t start_child_trial(int64_t parent_id, const std::string& origin, const std::string& subset,
+  virtual int64_t start_child_trial(int64_t parent_id, const std::string& origin, Subset subset,
                                     const nlohmann::json& details) = 0;
   virtual void finish_trial(int64_t trial_id, const TrialMetrics& metrics) = 0;
   virtual void fail_trial(int64_t trial_id, const std::string& error) = 0;
   // The metrics of a complete evaluation of this plan on this subset, if any
   // (child trials excluded).
-  virtual std::optional<TrialMetrics> cached_metrics(const std::string& plan_hash, const std::string& subset) const = 0;
+  virtual std::optional<TrialMetrics> cached_metrics(const std::string& plan_hash, Subset subset) const = 0;
   // Every trial in id order; `origin` filters when not empty.
   virtual std::vector<Trial> trials(const std::string& origin = "") const = 0;
   virtual std::optional<Trial> trial(int64_t id) const = 0;

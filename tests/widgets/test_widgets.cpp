@@ -375,7 +375,7 @@ class WidgetTests : public QObject {
     for (auto* menu : window.menuBar()->findChildren<QMenu*>())
       for (auto* action : menu->actions()) in_menu |= action->text().contains("curve", Qt::CaseInsensitive);
     QVERIFY(in_menu);
-    window.worker().curve(Preference{1, 0, 0}, Preference{0, 1, 0}, 3, 0.5, "search");
+    window.worker().curve(Preference{1, 0, 0}, Preference{0, 1, 0}, 3, 0.5, Subset::Search);
     std::tie(ok, message) = wait_job(finished, "Curve", 240000);
     QVERIFY2(ok, qPrintable(message));
     QCOMPARE(message, QString("curve 1: 3 plans at s = 0.50"));
