@@ -11,9 +11,12 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <type_traits>
 
 #include "core/error.h"
+#include "postgres_server.h"
 #include "study/pareto.h"
+#include "study/pg_store.h"
 #include "study/selection.h"
 #include "study/store.h"
 #include "support.h"
@@ -50,13 +53,32 @@ struct SqliteFactory {
 struct MemoryFactory {
   std::unique_ptr<StudyStore> make() { return create_memory_study(sample_study()); }
 };
+// A fresh study on the tests' own PostgreSQL server.
+struct PostgresFactory {
+  std::unique_ptr<StudyStore> make() { return create_pg_study(test::postgres_study_url(base), sample_study()); }
+  bool available(std::string* why) {
+    if (!postgresql_supported()) {
+      *why = "this build has no libpq";
+      return false;
+    }
+    base = test::postgres_url(why);
+    return !base.empty();
+  }
+  std::string base;
+};
 
 template <typename Factory>
 class StoreContract : public ::testing::Test {
  protected:
+  void SetUp() override {
+    if constexpr (std::is_same_v<Factory, PostgresFactory>) {
+      std::string why;
+      if (!factory.available(&why)) GTEST_SKIP() << "no PostgreSQL server for the tests: " << why;
+    }
+  }
   Factory factory;
 };
-using Implementations = ::testing::Types<SqliteFactory, MemoryFactory>;
+using Implementations = ::testing::Types<SqliteFactory, MemoryFactory, PostgresFactory>;
 TYPED_TEST_SUITE(StoreContract, Implementations);
 
 TYPED_TEST(StoreContract, StudyRecordRoundTrips) {
@@ -148,12 +170,13 @@ TYPED_TEST(StoreContract, ChildTrialsKeepTheirParentAndStayOutOfTheCache) {
 TYPED_TEST(StoreContract, RecoveryFailsRunningTrials) {
   auto store = this->factory.make();
   const auto plan = store->add_plan("h1", {});
-  store->start_trial(plan, "random", std::nullopt, Subset::Search);
+  const auto left = store->start_trial(plan, "random", std::nullopt, Subset::Search);
   const auto done = store->start_trial(plan, "random", std::nullopt, Subset::Search);
   store->finish_trial(done, metrics(1, 1, 0.2));
   EXPECT_EQ(store->recover_interrupted(), 1);
-  EXPECT_EQ(store->trial(1)->state, TrialState::Fail);
-  EXPECT_EQ(store->trial(1)->error, "interrupted");
+  ASSERT_TRUE(store->trial(left));
+  EXPECT_EQ(store->trial(left)->state, TrialState::Fail);
+  EXPECT_EQ(store->trial(left)->error, "interrupted");
   EXPECT_EQ(store->trial(done)->state, TrialState::Complete);
   EXPECT_EQ(store->recover_interrupted(), 0);
 }

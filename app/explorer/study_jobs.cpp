@@ -200,8 +200,7 @@ PlanView StudyJobs::query(const Preference& w, std::optional<double> sparsity, b
   return view;
 }
 
-std::string StudyJobs::curve(const Preference& from, const Preference& to, int points, double sparsity,
-                             Subset subset) {
+std::string StudyJobs::curve(const Preference& from, const Preference& to, int points, double sparsity, Subset subset) {
   // The policy's plans at one sparsity for preferences along a path, each
   // evaluated and stored as "curve:<id>:<k>" (the cloud joins them).
   auto& trainer = need_study().trained_policy(hooks_);
@@ -217,9 +216,9 @@ std::string StudyJobs::curve(const Preference& from, const Preference& to, int p
                       p.count, p.preference[0], p.preference[1], p.preference[2], raw.value("pope_mean_f1", 0.0),
                       raw.contains("scienceqa") ? raw["scienceqa"].value("accuracy", 0.0) : 0.0);
         hooks_.log(text);
-        hooks_.report(static_cast<int>(p.index + 1), static_cast<int>(p.count), "curve", text,
-                      seconds_since(start) / static_cast<double>(p.index + 1) *
-                          static_cast<double>(p.count - p.index - 1));
+        hooks_.report(
+            static_cast<int>(p.index + 1), static_cast<int>(p.count), "curve", text,
+            seconds_since(start) / static_cast<double>(p.index + 1) * static_cast<double>(p.count - p.index - 1));
         hooks_.study_changed();
         plans = p.count;
       },
