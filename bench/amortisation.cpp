@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
 
     // The user's study stays untouched: its record and the run's policy go
     // into a study in memory, where every evaluation of this bench lands.
-    auto source = open_sqlite_study(study_path, true);
+    auto source = open_study_store(study_path, true);
     if (!study_has_policy(*source, run)) throw Error(study_path + " has no trained policy run '" + run + "'");
     std::vector<Preference> trained;
     for (const auto& t : source->trials())

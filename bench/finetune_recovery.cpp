@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
     int64_t parent = 0;
     Row dense, pruned;
     {
-      auto store = hipp::open_sqlite_study(study);
+      auto store = hipp::open_study_store(study);
       hipp::StudySession session(*store, {}, "");
       hipp::PlanEvaluator evaluator(session);
       const auto plan =

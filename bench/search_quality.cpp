@@ -305,7 +305,7 @@ int main(int argc, char** argv) {
           const std::string path =
               (dir / (method + "-" + std::to_string(n) + "-" + std::to_string(seed) + ".sqlite")).string();
           create_study(path, model, bench, settings, load, "");
-          auto store = open_sqlite_study(path);
+          auto store = open_study_store(path);
           StudySession session(*store, load, "");
           PlanEvaluator evaluator(session);
           if (method.rfind("hipp", 0) == 0) {
@@ -369,7 +369,7 @@ int main(int argc, char** argv) {
 
     if (!last_hipp_study.empty()) {
       // Controllability and matched sparsity on the last HiPP study.
-      auto store = open_sqlite_study(last_hipp_study);
+      auto store = open_study_store(last_hipp_study);
       StudySession session(*store, load, "");
       PlanEvaluator evaluator(session);
       GrpoSettings g;

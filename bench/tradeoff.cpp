@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
     fs::create_directories(dir);
     const std::string path = (dir / "study.sqlite").string();
     create_study(path, model, bench, settings, {}, "");
-    auto store = open_sqlite_study(path);
+    auto store = open_study_store(path);
     StudySession session(*store, {}, "");
     PlanEvaluator evaluator(session);
     const size_t layers = session.layers();

@@ -11,7 +11,7 @@ set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION "science")
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
-    "libtorch1.13, libopenblas0-openmp, libsqlite3-0, libpagmo8, sentencepiece")
+    "libtorch1.13, libopenblas0-openmp, libsqlite3-0, libpq5, libpagmo8, sentencepiece")
 if(HIPP_BUILD_APP)
   string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS ", libqt6widgets6, libqt6printsupport6, libqcustomplot2.1-qt6")
 endif()

@@ -15,6 +15,7 @@ packages=(
   sentencepiece
   nlohmann-json3-dev libcli11-dev libstb-dev
   libpagmo-dev
+  libpq-dev postgresql
 )
 gui_packages=(
   qt6-base-dev libqcustomplot-dev libqcustomplot2.1-qt6 xvfb xauth

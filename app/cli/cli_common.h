@@ -17,6 +17,9 @@ struct LoadOptions;
 
 namespace hipp::cli {
 
+// How --study is described everywhere: a SQLite file or a PostgreSQL study.
+inline constexpr const char* kStudyOptionHelp = "study: a file, or postgresql://user@host:port/db?study=NAME";
+
 struct CommonOptions {
   std::string device = "cpu";
   std::string dtype = "f32";

@@ -116,7 +116,7 @@ void run_finetune(FinetuneArgs args, const CommonOptions& common) {
 void add_finetune_commands(CLI::App& app, CommonOptions& common) {
   auto args = std::make_shared<FinetuneArgs>();
   auto* ft = app.add_subcommand("finetune", "recover a pruned plan with LoRA, merge, export and score it in the study");
-  ft->add_option("--study", args->study, "study file")->required();
+  ft->add_option("--study", args->study, kStudyOptionHelp)->required();
   ft->add_option("--trial", args->trial, "the pruned plan's trial id (see 'study show' / 'front')")
       ->required()
       ->check(CLI::PositiveNumber);

@@ -69,7 +69,7 @@ std::string run_name(const PolicyArgs& args) {
 
 void run_train(const PolicyArgs& args, const CommonOptions& common) {
   apply_common(common);
-  auto store = open_sqlite_study(args.study);
+  auto store = open_study_store(args.study);
   StudySession session(*store, load_options(common), feature_cache_dir(args.cache_dir),
                        [](const std::string& line) { progress_line("train: " + line); });
   PlanEvaluator evaluator(session);
@@ -148,7 +148,7 @@ void run_train(const PolicyArgs& args, const CommonOptions& common) {
 void run_query(const PolicyArgs& args, const CommonOptions& common) {
   apply_common(common);
   const Preference w = preference_arg(args.pref, "--pref");
-  auto store = open_sqlite_study(args.study);
+  auto store = open_study_store(args.study);
   if (!study_has_policy(*store, run_name(args)))
     throw Error(args.study + ": no trained policy '" + run_name(args) + "' (run hipp-prune train first)");
   StudySession session(*store, load_options(common), feature_cache_dir(args.cache_dir));
@@ -199,7 +199,7 @@ void run_query(const PolicyArgs& args, const CommonOptions& common) {
 void run_curve(const PolicyArgs& args, const CommonOptions& common) {
   apply_common(common);
   const Preference from = preference_arg(args.from, "--from"), to = preference_arg(args.to, "--to");
-  auto store = open_sqlite_study(args.study);
+  auto store = open_study_store(args.study);
   if (!study_has_policy(*store, run_name(args)))
     throw Error(args.study + ": no trained policy '" + run_name(args) + "' (run hipp-prune train first)");
   StudySession session(*store, load_options(common), feature_cache_dir(args.cache_dir));
@@ -280,7 +280,7 @@ void run_curve(const PolicyArgs& args, const CommonOptions& common) {
 void add_policy_commands(CLI::App& app, CommonOptions& common) {
   auto args = std::make_shared<PolicyArgs>();
   auto* train = app.add_subcommand("train", "train the HiPP policy on a study (plan-level GRPO)");
-  train->add_option("--study", args->study, "study file")->required();
+  train->add_option("--study", args->study, kStudyOptionHelp)->required();
   train->add_option("--iterations", args->iterations, "GRPO iterations")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -380,7 +380,7 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
   });
 
   auto* query = app.add_subcommand("query", "the trained policy's plan for a preference");
-  query->add_option("--study", args->study, "study file")->required();
+  query->add_option("--study", args->study, kStudyOptionHelp)->required();
   query->add_option("--pref", args->pref, "robustness,utility,compression weights")
       ->required()
       ->delimiter(',')
@@ -395,7 +395,7 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
   auto* curve = app.add_subcommand(
       "curve",
       "the policy's plans at one sparsity along a path of preferences, each scored (robustness-utility curve)");
-  curve->add_option("--study", args->study, "study file")->required();
+  curve->add_option("--study", args->study, kStudyOptionHelp)->required();
   curve->add_option("--sparsity", args->sparsity, "the global sparsity of every plan (default 0.5)")
       ->check(finite_range(0.0, 0.99));
   curve->add_option("--from", args->from, "the path's first preference (robustness,utility,compression)")

@@ -13,7 +13,9 @@
 #include "search/baselines.h"
 #include "search/plan_evaluator.h"
 #include "search/trial_export.h"
+#include "study/copy.h"
 #include "study/pareto.h"
+#include "study/pg_store.h"
 #include "study/selection.h"
 #include "study/store.h"
 
@@ -40,6 +42,7 @@ struct StudyArgs {
   std::string format = "table";
   std::string cache_dir;
   std::string blueprint_out, model_out;
+  std::string copy_to;
 };
 
 std::string when(double seconds) {
@@ -53,7 +56,7 @@ void run_create(const CreateArgs& args, const CommonOptions& common) {
   apply_common(common);
   create_study(args.out, args.model, args.bench, args.settings, load_options(common), feature_cache_dir(""),
                [](const std::string& line) { progress_line("study: " + line); });
-  auto store = open_sqlite_study(args.out);
+  auto store = open_study_store(args.out);
   const auto study = store->study();
   const auto dense = result_from_json(study.dense[subset_name(Subset::Search)]);
   if (common.json) {
@@ -77,36 +80,82 @@ std::map<std::string, Counts> count_by_origin(const std::vector<Trial>& trials) 
   return out;
 }
 
+// The study URL of `name` in the database `url` names (its own study parameter replaced).
+std::string study_url(const std::string& url, const std::string& name) {
+  std::string base = url.substr(0, url.find('?'));
+  std::string query = url.find('?') == std::string::npos ? "" : url.substr(url.find('?') + 1);
+  std::string kept;
+  for (size_t start = 0; start < query.size();) {
+    const auto end = std::min(query.find('&', start), query.size());
+    const std::string param = query.substr(start, end - start);
+    if (!param.empty() && param.rfind("study=", 0) != 0) kept += "&" + param;
+    start = end + 1;
+  }
+  return base + "?study=" + name + kept;
+}
+
 void run_list(const StudyArgs& args, const CommonOptions& common) {
-  if (!fs::is_directory(args.folder)) throw Error(args.folder + ": not a folder");
+  // (where to open, name shown)
+  std::vector<std::pair<std::string, std::string>> studies;
+  if (is_postgresql_url(args.folder)) {
+    for (const auto& name : pg_study_names(args.folder)) studies.emplace_back(study_url(args.folder, name), name);
+  } else {
+    if (!fs::is_directory(args.folder)) throw Error(args.folder + ": not a folder");
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(args.folder))
+      if (e.is_regular_file() && (e.path().extension() == ".sqlite" || e.path().extension() == ".db"))
+        files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) studies.emplace_back(f.string(), f.filename().string());
+  }
   nlohmann::json rows = nlohmann::json::array();
-  std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(args.folder))
-    if (e.is_regular_file() && (e.path().extension() == ".sqlite" || e.path().extension() == ".db"))
-      files.push_back(e.path());
-  std::sort(files.begin(), files.end());
   if (!common.json) std::printf("%-32s %8s %8s  %s\n", "study", "trials", "plans", "model");
-  for (const auto& f : files) {
+  for (const auto& [where, name] : studies) {
     try {
-      auto store = open_sqlite_study(f.string(), /*read_only=*/true);
+      auto store = open_study_store(where, /*read_only=*/true);
       const auto trials = store->trials();
       std::map<int64_t, int> plans;
       for (const auto& t : trials) plans[t.plan_id] += 1;
       const auto study = store->study();
-      rows.push_back(
-          {{"study", f.string()}, {"trials", trials.size()}, {"plans", plans.size()}, {"model", study.model_dir}});
+      rows.push_back({{"study", redacted_url(where)},
+                      {"trials", trials.size()},
+                      {"plans", plans.size()},
+                      {"model", study.model_dir}});
       if (!common.json)
-        std::printf("%-32s %8zu %8zu  %s\n", f.filename().string().c_str(), trials.size(), plans.size(),
-                    study.model_dir.c_str());
+        std::printf("%-32s %8zu %8zu  %s\n", name.c_str(), trials.size(), plans.size(), study.model_dir.c_str());
     } catch (const Error& e) {
-      if (!common.json) std::printf("%-32s  (not readable: %s)\n", f.filename().string().c_str(), e.what());
+      if (!common.json) std::printf("%-32s  (not readable: %s)\n", name.c_str(), e.what());
     }
   }
   if (common.json) std::cout << rows.dump(2) << "\n";
 }
 
+void run_copy(const StudyArgs& args, const CommonOptions& common) {
+  const auto counts = copy_study(args.study, args.copy_to, [&](int done, int total) {
+    if (total > 0 && done > 0 && (done % 500 == 0 || done == total))
+      progress_line("copy: " + std::to_string(done) + "/" + std::to_string(total) + " trials");
+  });
+  if (common.json) {
+    std::cout << nlohmann::json({{"from", redacted_url(args.study)},
+                                 {"to", redacted_url(args.copy_to)},
+                                 {"plans", counts.plans},
+                                 {"trials", counts.trials},
+                                 {"layer_states", counts.layer_states},
+                                 {"blobs", counts.blobs},
+                                 {"running_left_out", counts.running_left_out}})
+                     .dump(2)
+              << "\n";
+    return;
+  }
+  std::printf("copied %s -> %s: %d plans, %d trials, %d layer-state entries, %d blobs\n",
+              redacted_url(args.study).c_str(), redacted_url(args.copy_to).c_str(), counts.plans, counts.trials,
+              counts.layer_states, counts.blobs);
+  if (counts.running_left_out > 0)
+    std::printf("%d trials still running in the source were left out\n", counts.running_left_out);
+}
+
 void run_show(const StudyArgs& args, const CommonOptions& common) {
-  auto store = open_sqlite_study(args.study, /*read_only=*/true);
+  auto store = open_study_store(args.study, /*read_only=*/true);
   const auto study = store->study();
   const auto trials = store->trials();
   const auto counts = count_by_origin(trials);
@@ -142,7 +191,7 @@ void run_show(const StudyArgs& args, const CommonOptions& common) {
 
 void run_baseline_command(const StudyArgs& args, const CommonOptions& common) {
   apply_common(common);
-  auto store = open_sqlite_study(args.study);
+  auto store = open_study_store(args.study);
   StudySession session(*store, load_options(common), feature_cache_dir(args.cache_dir),
                        [](const std::string& line) { progress_line("baseline: " + line); });
   PlanEvaluator evaluator(session);
@@ -186,7 +235,7 @@ void run_baseline_command(const StudyArgs& args, const CommonOptions& common) {
 
 void run_states(const StudyArgs& args, const CommonOptions& common) {
   apply_common(common);
-  auto store = open_sqlite_study(args.study);
+  auto store = open_study_store(args.study);
   StudySession session(*store, load_options(common), feature_cache_dir(args.cache_dir),
                        [](const std::string& line) { progress_line("states: " + line); });
   const auto states = session.layer_states();
@@ -207,7 +256,7 @@ void run_states(const StudyArgs& args, const CommonOptions& common) {
 // origin of the trial it re-scores and subset "full".
 void run_rescore(const StudyArgs& args, const CommonOptions& common) {
   apply_common(common);
-  auto store = open_sqlite_study(args.study);
+  auto store = open_study_store(args.study);
   std::vector<Trial> chosen;
   if (args.front_only) {
     const auto complete = select_trials(store->trials(), {Subset::Search, {}});
@@ -252,7 +301,7 @@ void run_rescore(const StudyArgs& args, const CommonOptions& common) {
 }
 
 void run_front(const StudyArgs& args, const CommonOptions& common) {
-  auto store = open_sqlite_study(args.study, /*read_only=*/true);
+  auto store = open_study_store(args.study, /*read_only=*/true);
   TrialSelection selection{parse_subset(args.subset), {}};
   if (!args.origin.empty()) selection.origins = {args.origin};
   const auto complete = select_trials(store->trials(), selection);
@@ -321,7 +370,7 @@ void run_export(const StudyArgs& args, const CommonOptions& common) {
     throw Error(args.blueprint_out + " already exists; choose another file or remove it");
   if (!args.model_out.empty() && fs::exists(fs::symlink_status(args.model_out)))
     throw Error(args.model_out + " already exists; choose another folder");
-  auto store = open_sqlite_study(args.study, /*read_only=*/true);
+  auto store = open_study_store(args.study, /*read_only=*/true);
   if (!args.blueprint_out.empty()) {
     export_trial_blueprint(*store, trial, args.blueprint_out);
     std::printf("blueprint of trial %lld: %s\n", static_cast<long long>(trial), args.blueprint_out.c_str());
@@ -340,14 +389,18 @@ void run_export(const StudyArgs& args, const CommonOptions& common) {
 }  // namespace
 
 void add_study_commands(CLI::App& app, CommonOptions& common) {
-  auto* study = app.add_subcommand("study", "create, list and show studies (one SQLite file each)");
+  auto* study =
+      app.add_subcommand("study", "create, list, show and copy studies (a SQLite file or a PostgreSQL study each)");
   study->require_subcommand(1);
 
   auto create_args = std::make_shared<CreateArgs>();
   auto* create = study->add_subcommand("create", "create a study: fingerprints, settings, the dense model's scores");
   create->add_option("--model", create_args->model, "model folder")->required();
   create->add_option("--bench", create_args->bench, "benchmark folder")->required();
-  create->add_option("--out", create_args->out, "study file to create (.sqlite)")->required();
+  create
+      ->add_option("--out", create_args->out,
+                   "study to create: a file (.sqlite) or postgresql://user@host:port/db?study=NAME")
+      ->required();
   auto& st = create_args->settings;
   create->add_option("--pope-per-split", st.subset.pope_per_split, "search subset: POPE questions per split")
       ->check(CLI::PositiveNumber)
@@ -375,16 +428,22 @@ void add_study_commands(CLI::App& app, CommonOptions& common) {
   });
 
   auto args = std::make_shared<StudyArgs>();
-  auto* list = study->add_subcommand("list", "the studies in a folder");
-  list->add_option("FOLDER", args->folder, "folder to look in")->capture_default_str();
+  auto* list = study->add_subcommand("list", "the studies in a folder, or in a PostgreSQL database");
+  list->add_option("FOLDER", args->folder, "folder to look in, or postgresql://user@host:port/db")
+      ->capture_default_str();
   list->callback([args, &common] { run_list(*args, common); });
 
+  auto* copy = study->add_subcommand("copy", "copy a study into a new file or PostgreSQL study (either way)");
+  copy->add_option("SRC", args->study, "study to copy (file or postgresql://...?study=NAME)")->required();
+  copy->add_option("DST", args->copy_to, "new study (file or postgresql://...?study=NAME)")->required();
+  copy->callback([args, &common] { run_copy(*args, common); });
+
   auto* show = study->add_subcommand("show", "a study's settings, dense scores and trials by origin");
-  show->add_option("STUDY", args->study, "study file")->required();
+  show->add_option("STUDY", args->study, kStudyOptionHelp)->required();
   show->callback([args, &common] { run_show(*args, common); });
 
   auto* baseline = app.add_subcommand("baseline", "run a baseline search with an evaluation budget");
-  baseline->add_option("--study", args->study, "study file")->required();
+  baseline->add_option("--study", args->study, kStudyOptionHelp)->required();
   baseline->add_option("--method", args->method, "uniform, owl, random or nsga2")
       ->required()
       ->check(CLI::IsMember(baseline_methods()));
@@ -395,19 +454,19 @@ void add_study_commands(CLI::App& app, CommonOptions& common) {
   baseline->callback([args, &common] { run_baseline_command(*args, common); });
 
   auto* states = app.add_subcommand("states", "the per-layer state table the HiPP policy reads");
-  states->add_option("--study", args->study, "study file")->required();
+  states->add_option("--study", args->study, kStudyOptionHelp)->required();
   states->add_option("--cache-dir", args->cache_dir, "image-feature cache folder ('none' = memory only)");
   states->callback([args, &common] { run_states(*args, common); });
 
   auto* rescore = app.add_subcommand("rescore", "re-score chosen plans on the full test set");
-  rescore->add_option("--study", args->study, "study file")->required();
+  rescore->add_option("--study", args->study, kStudyOptionHelp)->required();
   rescore->add_option("--trial", args->trial_ids, "trial ids whose plans to re-score");
   rescore->add_flag("--front", args->front_only, "re-score every plan on the search-subset Pareto front");
   rescore->add_option("--cache-dir", args->cache_dir, "image-feature cache folder ('none' = memory only)");
   rescore->callback([args, &common] { run_rescore(*args, common); });
 
   auto* front = app.add_subcommand("front", "the Pareto front of a study's trials and its hypervolume");
-  front->add_option("--study", args->study, "study file")->required();
+  front->add_option("--study", args->study, kStudyOptionHelp)->required();
   front->add_option("--origin", args->origin,
                     "only trials of this origin: a baseline's name, grpo (every iteration), grpo:3, query, curve, ...");
   front
@@ -420,7 +479,7 @@ void add_study_commands(CLI::App& app, CommonOptions& common) {
   front->callback([args, &common] { run_front(*args, common); });
 
   auto* exp = app.add_subcommand("export", "write a trial's blueprint or its pruned model");
-  exp->add_option("--study", args->study, "study file")->required();
+  exp->add_option("--study", args->study, kStudyOptionHelp)->required();
   exp->add_option("--trial", args->trial_ids, "the trial")->required()->expected(1);
   exp->add_option("--blueprint", args->blueprint_out, "blueprint JSON file to write");
   exp->add_option("--model", args->model_out, "model folder to create (HF layout)");

@@ -304,7 +304,7 @@ void MainWindow::studyOpened(const StudySummary& summary) {
   study_path_ = QString::fromStdString(summary.path);
   try {
     // The worker has opened (and, if needed, upgraded) the file; the window reads it read-only.
-    if (!reader_) reader_ = open_sqlite_study(summary.path, /*read_only=*/true);
+    if (!reader_) reader_ = open_study_store(summary.path, /*read_only=*/true);
   } catch (const std::exception& e) {
     QMessageBox::warning(this, "Open study", e.what());
     return;

@@ -90,7 +90,7 @@ StudyJobs::Session& StudyJobs::need_study() {
 void StudyJobs::open_study(const std::string& path, const std::function<void(const StudySummary&)>& opened) {
   auto session = std::make_unique<Session>();
   session->path = path;
-  session->store = open_sqlite_study(path);
+  session->store = open_study_store(path);
   session_ = std::move(session);
   StudySummary summary;
   summary.path = path;

@@ -1,16 +1,25 @@
 #include "finetune/job.h"
 
+#include <cctype>
 #include <filesystem>
 
 #include "core/error.h"
 #include "prune/export.h"
 #include "search/plan_evaluator.h"
+#include "study/pg_store.h"
 
 namespace hipp {
 namespace fs = std::filesystem;
 
 std::string finetune_out_dir(const FinetuneJob& job) {
   if (!job.out_dir.empty()) return job.out_dir;
+  if (is_postgresql_url(job.study)) {
+    // Beside nothing: in the working folder, named after the study.
+    std::string name = parse_pg_study_url(job.study).study;
+    for (char& c : name)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
+    return (fs::current_path() / (name + "-trial" + std::to_string(job.trial) + "-finetuned")).string();
+  }
   const fs::path study(job.study);
   return (study.parent_path() / (study.stem().string() + "-trial" + std::to_string(job.trial) + "-finetuned")).string();
 }
@@ -34,7 +43,7 @@ FinetuneResult run_finetune_job(const FinetuneJob& job) {
   if (!job.resume && fs::exists(result.checkpoint))
     throw Error(result.checkpoint + " exists from an earlier run: pass --resume to continue it, or remove it");
 
-  auto store = open_sqlite_study(job.study);
+  auto store = open_study_store(job.study);
   const auto parent = store->trial(job.trial);
   if (!parent) throw Error(job.study + ": no trial " + std::to_string(job.trial));
   if (parent->parent)

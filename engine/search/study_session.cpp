@@ -11,6 +11,7 @@
 #include "model/fingerprint.h"
 #include "prune/cost.h"
 #include "search/grpo.h"
+#include "study/pg_store.h"
 
 namespace hipp {
 namespace fs = std::filesystem;
@@ -110,7 +111,9 @@ void say(const std::function<void(const std::string&)>& log, const std::string& 
 void create_study(const std::string& path, const std::string& model_dir, const std::string& bench_dir,
                   const StudySettings& settings, const LoadOptions& load, const std::string& cache_dir,
                   std::function<void(const std::string&)> log) {
-  if (fs::exists(path)) throw Error(path + ": already exists; open it, or choose another file");
+  if (study_store_exists(path))
+    throw Error(redacted_url(path) + ": already exists; open it, or choose another " +
+                (is_postgresql_url(path) ? "study name" : "file"));
   say(log, "reading " + bench_dir);
   const auto full = load_benchmark(bench_dir);
   say(log, "loading " + model_dir);
@@ -128,7 +131,7 @@ void create_study(const std::string& path, const std::string& model_dir, const s
   options.batch_size = settings.eval_batch;
   const auto dense = evaluator.evaluate(search_subset(full, settings.subset), options);
   record.dense[subset_name(Subset::Search)] = dense_record(dense, folder.model->config());
-  create_sqlite_study(path, record);
+  create_study_store(path, record);
 }
 
 StudySession::StudySession(StudyStore& store, const LoadOptions& load, const std::string& cache_dir,

@@ -113,6 +113,30 @@ class MemoryStudy : public StudyStore {
     return it->second;
   }
 
+  std::vector<std::string> layer_state_keys() const override {
+    std::vector<std::string> out;
+    for (const auto& [k, v] : states_) out.push_back(k);
+    return out;
+  }
+  std::vector<std::string> blob_names() const override {
+    std::vector<std::string> out;
+    for (const auto& [k, v] : blobs_) out.push_back(k);
+    return out;
+  }
+  int64_t import_trial(const Trial& trial, int64_t plan_id, std::optional<int64_t> parent) override {
+    if (trial.state == TrialState::Running) throw Error("study: a running trial cannot be imported");
+    Trial t = trial;
+    t.id = static_cast<int64_t>(trials_.size()) + 1;
+    t.plan_id = plan_id;
+    auto p = plan(plan_id);
+    if (!p) throw Error("study: no plan " + std::to_string(plan_id));
+    t.plan_hash = p->hash;
+    t.parent = parent;
+    if (t.metrics) t.metrics->subset = t.subset;
+    trials_.push_back(t);
+    return t.id;
+  }
+
   // One process: every claim is this process's.
   int64_t claim(const std::string&) override { return 0; }
   void release(const std::string&) override {}

@@ -61,7 +61,7 @@ std::string percent_decoded(const std::string& s, const std::string& where) {
 
 }  // namespace
 
-PgStudyUrl parse_pg_study_url(const std::string& url) {
+PgStudyUrl parse_pg_study_url(const std::string& url, bool need_study) {
   const std::string shown = redacted_url(url);
   if (!is_postgresql_url(url)) throw Error(shown + ": not a postgresql:// URL");
   PgStudyUrl out;
@@ -91,11 +91,10 @@ PgStudyUrl parse_pg_study_url(const std::string& url) {
       }
     }
   }
-  if (out.study.empty())
+  if (out.study.empty() && need_study)
     throw Error(shown + ": name the study in the URL, e.g. postgresql://user@host:5432/db?study=NAME");
   for (char c : out.study)
-    if (static_cast<unsigned char>(c) < 0x20)
-      throw Error(shown + ": the study name holds a control character");
+    if (static_cast<unsigned char>(c) < 0x20) throw Error(shown + ": the study name holds a control character");
   out.conninfo = base;
   for (size_t i = 0; i < kept.size(); ++i) out.conninfo += (i == 0 ? "?" : "&") + kept[i];
   return out;
@@ -113,6 +112,9 @@ namespace {
 }  // namespace
 
 std::unique_ptr<StudyStore> create_pg_study(const std::string& url, const StudyRecord&) { unsupported(url); }
+bool pg_study_exists(const std::string& url) { unsupported(url); }
+std::vector<std::string> pg_study_names(const std::string& url) { unsupported(url); }
+void drop_pg_study(const std::string& url) { unsupported(url); }
 std::unique_ptr<StudyStore> open_pg_study(const std::string& url, bool) { unsupported(url); }
 
 #else
@@ -438,9 +440,8 @@ class PgStudy : public StudyStore {
   void finish_trial(int64_t id, const TrialMetrics& m) override {
     write([&] {
       require_running(id);
-      db_->run(
-          "INSERT INTO hipp_metrics (trial_id, robustness, utility, compression, raw) VALUES ($1, $2, $3, $4, $5)",
-          {id, m.objectives.robustness, m.objectives.utility, m.objectives.compression, m.raw.dump()});
+      db_->run("INSERT INTO hipp_metrics (trial_id, robustness, utility, compression, raw) VALUES ($1, $2, $3, $4, $5)",
+               {id, m.objectives.robustness, m.objectives.utility, m.objectives.compression, m.raw.dump()});
       db_->run("UPDATE hipp_trials SET state = 'COMPLETE', finished = $1, subset = $2 WHERE id = $3",
                {now_seconds(), subset_name(m.subset), id});
       return 0;
@@ -517,6 +518,34 @@ class PgStudy : public StudyStore {
     });
   }
 
+  std::vector<std::string> layer_state_keys() const override {
+    return names("SELECT key FROM hipp_layer_states WHERE study_id = $1 ORDER BY key");
+  }
+  std::vector<std::string> blob_names() const override {
+    return names("SELECT name FROM hipp_blobs WHERE study_id = $1 ORDER BY name");
+  }
+
+  int64_t import_trial(const Trial& t, int64_t plan_id, std::optional<int64_t> parent) override {
+    if (t.state == TrialState::Running) throw Error(shown_ + ": a running trial cannot be imported");
+    return write([&] {
+      auto pref = [&](size_t i) { return t.preference ? Param((*t.preference)[i]) : Param::null(); };
+      const int64_t id =
+          db_->run(
+                 "INSERT INTO hipp_trials (study_id, plan_id, origin, pref_rob, pref_util, pref_comp, state, error, "
+                 "started, finished, subset, owner, parent, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+                 "$11, NULL, $12, $13) RETURNING id",
+                 {study_id_, plan_id, t.origin, pref(0), pref(1), pref(2), trial_state_name(t.state), t.error,
+                  t.started, t.finished, subset_name(t.subset), optional_param(parent), t.details.dump()})
+              .integer(0, 0);
+      if (t.metrics)
+        db_->run(
+            "INSERT INTO hipp_metrics (trial_id, robustness, utility, compression, raw) VALUES ($1, $2, $3, $4, $5)",
+            {id, t.metrics->objectives.robustness, t.metrics->objectives.utility, t.metrics->objectives.compression,
+             t.metrics->raw.dump()});
+      return id;
+    });
+  }
+
   // RUNNING trials whose owner's lease has run out (or that this store
   // itself left running) become FAIL.
   int recover_interrupted() override {
@@ -582,6 +611,14 @@ class PgStudy : public StudyStore {
     });
   }
 
+  std::vector<std::string> names(const std::string& sql) const {
+    return read([&] {
+      auto res = db_->run(sql, {study_id_});
+      std::vector<std::string> out;
+      for (int i = 0; i < res.rows(); ++i) out.push_back(res.text(i, 0));
+      return out;
+    });
+  }
   bool has_schema() const { return db_->run("SELECT to_regclass('hipp_schema') IS NOT NULL").text(0, 0) == "t"; }
   void check_version() const {
     auto res = db_->run("SELECT max(version) FROM hipp_schema");
@@ -631,8 +668,8 @@ class PgStudy : public StudyStore {
     heartbeat_.join();
   }
 
-  int64_t insert_trial(int64_t plan_id, const std::string& origin, const std::optional<Preference>& w,
-                       Subset subset, std::optional<int64_t> parent, const std::string& details) {
+  int64_t insert_trial(int64_t plan_id, const std::string& origin, const std::optional<Preference>& w, Subset subset,
+                       std::optional<int64_t> parent, const std::string& details) {
     auto pref = [&](size_t i) { return w ? Param((*w)[i]) : Param::null(); };
     return db_
         ->run(
@@ -653,8 +690,8 @@ class PgStudy : public StudyStore {
 
   std::optional<PlanRecord> read_plan(const std::string& where, const Param& key) const {
     return read([&]() -> std::optional<PlanRecord> {
-      auto res = db_->run("SELECT id, hash, blueprint FROM hipp_plans WHERE study_id = $1 AND " + where,
-                          {study_id_, key});
+      auto res =
+          db_->run("SELECT id, hash, blueprint FROM hipp_plans WHERE study_id = $1 AND " + where, {study_id_, key});
       if (res.rows() == 0) return std::nullopt;
       return PlanRecord{res.integer(0, 0), res.text(0, 1), nlohmann::json::parse(res.text(0, 2))};
     });
@@ -679,8 +716,9 @@ class PgStudy : public StudyStore {
         t.origin = res.text(i, 3);
         if (!res.is_null(i, 4)) t.preference = Preference{res.real(i, 4), res.real(i, 5), res.real(i, 6)};
         const std::string state = res.text(i, 7);
-        t.state = state == "RUNNING" ? TrialState::Running
-                                     : state == "COMPLETE" ? TrialState::Complete : TrialState::Fail;
+        t.state = state == "RUNNING"    ? TrialState::Running
+                  : state == "COMPLETE" ? TrialState::Complete
+                                        : TrialState::Fail;
         t.error = res.text(i, 8);
         t.started = res.real(i, 9);
         t.finished = res.is_null(i, 10) ? 0 : res.real(i, 10);
@@ -723,6 +761,40 @@ std::unique_ptr<StudyStore> create_pg_study(const std::string& url, const StudyR
   auto store = std::make_unique<PgStudy>(url, false);
   store->create(study);
   return store;
+}
+
+std::vector<std::string> pg_study_names(const std::string& url) {
+  const auto info = parse_pg_study_url(url, false);
+  Connection c(info.conninfo, redacted_url(url));
+  std::vector<std::string> out;
+  if (c.run("SELECT to_regclass('hipp_studies') IS NOT NULL").text(0, 0) != "t") return out;
+  auto res = c.run("SELECT name FROM hipp_studies ORDER BY name");
+  for (int i = 0; i < res.rows(); ++i) out.push_back(res.text(i, 0));
+  return out;
+}
+
+void drop_pg_study(const std::string& url) {
+  const auto info = parse_pg_study_url(url);
+  Connection c(info.conninfo, redacted_url(url));
+  if (c.run("SELECT to_regclass('hipp_studies') IS NOT NULL").text(0, 0) != "t") return;
+  // Trials name their parents: the metrics and trials go first, then the rest by cascade.
+  c.run("BEGIN");
+  c.run(
+      "DELETE FROM hipp_metrics WHERE trial_id IN (SELECT t.id FROM hipp_trials t JOIN hipp_studies s ON s.id = "
+      "t.study_id WHERE s.name = $1)",
+      {info.study});
+  c.run("UPDATE hipp_trials SET parent = NULL WHERE study_id = (SELECT id FROM hipp_studies WHERE name = $1)",
+        {info.study});
+  c.run("DELETE FROM hipp_trials WHERE study_id = (SELECT id FROM hipp_studies WHERE name = $1)", {info.study});
+  c.run("DELETE FROM hipp_studies WHERE name = $1", {info.study});
+  c.run("COMMIT");
+}
+
+bool pg_study_exists(const std::string& url) {
+  const auto info = parse_pg_study_url(url);
+  Connection c(info.conninfo, redacted_url(url));
+  if (c.run("SELECT to_regclass('hipp_studies') IS NOT NULL").text(0, 0) != "t") return false;
+  return c.run("SELECT 1 FROM hipp_studies WHERE name = $1", {info.study}).rows() > 0;
 }
 
 std::unique_ptr<StudyStore> open_pg_study(const std::string& url, bool read_only) {

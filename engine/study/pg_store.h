@@ -16,6 +16,7 @@
 // operation that failed; writes are transactions, so none is half-done.
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "study/store.h"
 
@@ -36,13 +37,21 @@ struct PgStudyUrl {
   std::string study;
   double lease_seconds = 30;
 };
-PgStudyUrl parse_pg_study_url(const std::string& url);
+// `need_study` false: the study parameter may be left out (listing).
+PgStudyUrl parse_pg_study_url(const std::string& url, bool need_study = true);
 // The URL with any password left out, for messages.
 std::string redacted_url(const std::string& url);
 
 // Creates study NAME in the database (the tables too, the first time);
 // refuses a name that exists.
 std::unique_ptr<StudyStore> create_pg_study(const std::string& url, const StudyRecord& study);
+// The studies the URL's database holds, by name (none when it holds no
+// hipp-prune tables); the URL's study parameter may be left out.
+std::vector<std::string> pg_study_names(const std::string& url);
+// Removes study NAME and everything it holds (a failed copy's remains).
+void drop_pg_study(const std::string& url);
+// Whether the database holds study NAME (false when it holds no studies).
+bool pg_study_exists(const std::string& url);
 // Opens study NAME; `read_only` never writes (no recovery, no heartbeat,
 // every write refused). A database whose schema is newer than this
 // program's is refused.

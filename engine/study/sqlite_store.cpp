@@ -553,6 +553,53 @@ class SqliteStudy : public StudyStore {
     return s.blob(0);
   }
 
+  std::vector<std::string> layer_state_keys() const override {
+    std::vector<std::string> out;
+    auto s = prepare("SELECT key FROM layer_states ORDER BY key");
+    while (s.step()) out.push_back(s.text(0));
+    return out;
+  }
+  std::vector<std::string> blob_names() const override {
+    std::vector<std::string> out;
+    auto s = prepare("SELECT name FROM blobs WHERE name NOT LIKE 'claim:%' ORDER BY name");
+    while (s.step()) out.push_back(s.text(0));
+    return out;
+  }
+
+  int64_t import_trial(const Trial& t, int64_t plan_id, std::optional<int64_t> parent) override {
+    if (t.state == TrialState::Running) throw Error(path_ + ": a running trial cannot be imported");
+    return write([&] {
+      auto s = prepare(
+          "INSERT INTO trials (plan_id, origin, pref_rob, pref_util, pref_comp, state, error, started, finished, "
+          "subset, owner, parent, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)");
+      s.bind(1, plan_id).bind(2, t.origin);
+      for (int i = 0; i < 3; ++i) {
+        if (t.preference) {
+          s.bind(3 + i, (*t.preference)[static_cast<size_t>(i)]);
+        } else {
+          s.bind_null(3 + i);
+        }
+      }
+      s.bind(6, trial_state_name(t.state)).bind(7, t.error).bind(8, t.started).bind(9, t.finished);
+      s.bind(10, subset_name(t.subset));
+      if (parent) {
+        s.bind(11, *parent);
+      } else {
+        s.bind_null(11);
+      }
+      s.bind(12, t.details.dump());
+      s.step();
+      const auto id = static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+      if (t.metrics) {
+        auto m =
+            prepare("INSERT INTO metrics (trial_id, robustness, utility, compression, raw) VALUES (?, ?, ?, ?, ?)");
+        m.bind(1, id).bind(2, t.metrics->objectives.robustness).bind(3, t.metrics->objectives.utility);
+        m.bind(4, t.metrics->objectives.compression).bind(5, t.metrics->raw.dump()).step();
+      }
+      return id;
+    });
+  }
+
   // RUNNING trials whose writer process is gone (or unknown) become FAIL; a
   // trial that another live process on this machine is running is left alone.
   int recover_interrupted() override {

@@ -116,6 +116,14 @@ class StudyStore {
   virtual std::optional<nlohmann::json> layer_states(const std::string& key) const = 0;
   virtual void put_blob(const std::string& name, const std::string& bytes) = 0;
   virtual std::optional<std::string> blob(const std::string& name) const = 0;
+  // Every layer-state key and blob name (claims excluded), in name order.
+  virtual std::vector<std::string> layer_state_keys() const = 0;
+  virtual std::vector<std::string> blob_names() const = 0;
+
+  // A finished trial as another store recorded it (a study copy): its
+  // origin, preference, state, times, error, subset, metrics and details
+  // kept; `plan_id` and `parent` are this store's. Returns its id here.
+  virtual int64_t import_trial(const Trial& trial, int64_t plan_id, std::optional<int64_t> parent) = 0;
 
   // Marks trials left RUNNING by a dead writer as FAIL ("interrupted");
   // returns how many. (The memory store has one writer: all of them.)
@@ -142,6 +150,14 @@ class StudyClaim {
   StudyStore& store_;
   std::string name_;
 };
+
+// The study at `where`: a postgresql:// URL (study/pg_store.h) or else a
+// SQLite file. Every command that takes --study goes through these.
+std::unique_ptr<StudyStore> create_study_store(const std::string& where, const StudyRecord& study);
+std::unique_ptr<StudyStore> open_study_store(const std::string& where, bool read_only = false);
+// Whether a study is there already (a file, or the URL's study name in its
+// database); a server that cannot be reached is an Error.
+bool study_store_exists(const std::string& where);
 
 // Creates a new study file; refuses an existing path.
 std::unique_ptr<StudyStore> create_sqlite_study(const std::string& path, const StudyRecord& study);
