@@ -24,8 +24,9 @@ StudyCopyCounts copy_study_contents(const StudyStore& from, StudyStore& to,
     auto plan = plan_ids.find(t.plan_id);
     if (plan == plan_ids.end()) {
       const auto record = from.plan(t.plan_id);
-      if (!record) throw Error("trial " + std::to_string(t.id) + " names plan " + std::to_string(t.plan_id) +
-                               ", which the study does not hold");
+      if (!record)
+        throw Error("trial " + std::to_string(t.id) + " names plan " + std::to_string(t.plan_id) +
+                    ", which the study does not hold");
       plan = plan_ids.emplace(t.plan_id, to.add_plan(record->hash, record->blueprint)).first;
       ++counts.plans;
     }
@@ -58,8 +59,7 @@ StudyCopyCounts copy_study_contents(const StudyStore& from, StudyStore& to,
 StudyCopyCounts copy_study(const std::string& from, const std::string& to,
                            const std::function<void(int, int)>& progress) {
   auto source = open_study_store(from, /*read_only=*/true);
-  if (study_store_exists(to))
-    throw Error(redacted_url(to) + ": already exists; copy into a new file or study name");
+  if (study_store_exists(to)) throw Error(redacted_url(to) + ": already exists; copy into a new file or study name");
   auto target = create_study_store(to, source->study());
   try {
     return copy_study_contents(*source, *target, progress);
