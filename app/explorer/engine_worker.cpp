@@ -5,6 +5,7 @@
 #include <variant>
 
 #include "core/error.h"
+#include "study/pg_store.h"
 #include "study_jobs.h"
 
 namespace hipp::gui {
@@ -196,7 +197,7 @@ void EngineWorker::execute(const Request& r) {
   try {
     if (const auto* q = std::get_if<request::OpenStudy>(&r.job)) {
       jobs_->open_study(q->path, [this](const StudySummary& summary) { Q_EMIT studyOpened(summary); });
-      message = fs::path(q->path).filename().string();
+      message = is_postgresql_url(q->path) ? redacted_url(q->path) : fs::path(q->path).filename().string();
     }
     if (const auto* q = std::get_if<request::BuildDemo>(&r.job)) {
       jobs_->build_demo(q->folder, q->study);

@@ -19,6 +19,7 @@
 #include "engine_worker.h"
 #include "main_window.h"
 #include "operating_point_cloud.h"
+#include "study/pg_store.h"
 
 int main(int argc, char** argv) {
   // A file-size limit makes writes fail (EFBIG) and the job report it, not a signal kill the app.
@@ -39,7 +40,8 @@ int main(int argc, char** argv) {
   parser.setApplicationDescription("Explore preference-conditioned pruning plans of a vision-language model");
   parser.addHelpOption();
   parser.addVersionOption();
-  parser.addPositionalArgument("study", "study file to open (default: the last one)");
+  parser.addPositionalArgument("study",
+                               "study file or postgresql://...?study=NAME URL to open (default: the last one)");
   QCommandLineOption screenshot("screenshot", "save a screenshot of the window with the best point selected, then quit",
                                 "file");
   QCommandLineOption stall("stall-bench", "train the policy for N iterations and print the longest event-loop stall",
@@ -63,7 +65,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "hipp-explorer: --screenshot and --stall-bench need a study file\n");
     return 2;
   }
-  if (!study.isEmpty() && !QFileInfo::exists(study)) {
+  if (!study.isEmpty() && !hipp::is_postgresql_url(study.toStdString()) && !QFileInfo::exists(study)) {
     std::fprintf(stderr, "hipp-explorer: %s does not exist\n", qPrintable(study));
     return 1;
   }

@@ -18,6 +18,7 @@
 #include <QHBoxLayout>
 #include <QInputDialog>
 #include <QLabel>
+#include <QLineEdit>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QScreen>
@@ -37,6 +38,7 @@
 #include "plan_details.h"
 #include "preference_panel.h"
 #include "prune/blueprint.h"
+#include "study/pg_store.h"
 #include "study/store.h"
 
 namespace hipp::gui {
@@ -200,6 +202,7 @@ void MainWindow::buildMenus() {
   file->addAction("New &demo study", this, &MainWindow::newDemoStudy);
   file->addAction("&New study from folders...", QKeySequence::New, this, &MainWindow::newStudyFromFolders);
   file->addAction("&Open study...", QKeySequence::Open, this, &MainWindow::chooseStudy);
+  file->addAction("Open PostgreSQL study...", this, &MainWindow::chooseServerStudy);
   recent_menu_ = file->addMenu("Recent studies");
   rebuildRecentMenu();
   file->addSeparator();
@@ -288,15 +291,24 @@ void MainWindow::buildMenus() {
   });
 }
 
+namespace {
+// A study is a file or a postgresql:// URL (docs/distributed.md).
+bool is_url(const QString& path) { return is_postgresql_url(path.toStdString()); }
+// What the window calls a study: its file name, or its URL without a password.
+QString study_label(const QString& path) {
+  return is_url(path) ? QString::fromStdString(redacted_url(path.toStdString())) : QFileInfo(path).fileName();
+}
+}  // namespace
+
 void MainWindow::openStudy(const QString& path) {
-  if (!QFileInfo::exists(path)) {
+  if (!is_url(path) && !QFileInfo::exists(path)) {
     QMessageBox::warning(this, "Open study", path + " does not exist");
     return;
   }
   // Nothing of the previous study stays on screen while this one opens.
   closeStudy();
   study_path_ = path;
-  status_study_->setText("opening " + QFileInfo(path).fileName());
+  status_study_->setText("opening " + study_label(path));
   worker_->openStudy(path);
 }
 
@@ -313,8 +325,8 @@ void MainWindow::studyOpened(const StudySummary& summary) {
   preferences_->setPolicyAvailable(has_policy_);
   details_->setDense(summary.dense);
   if (!summary.visual_sensitivity.empty()) details_->setVisualSensitivity(summary.visual_sensitivity);
-  status_study_->setText(QFileInfo(study_path_).fileName() + "   " + QString::fromStdString(summary.model_dir));
-  setWindowTitle("hipp-explorer - " + QFileInfo(study_path_).fileName());
+  status_study_->setText(study_label(study_path_) + "   " + QString::fromStdString(summary.model_dir));
+  setWindowTitle("hipp-explorer - " + study_label(study_path_));
   addRecent(study_path_);
   refreshTrials();
   if (has_policy_) worker_->query(preferences_->preference(), preferences_->fixedSparsity());
@@ -400,7 +412,9 @@ void MainWindow::showTrial(int64_t id) {
   }
 }
 
-void MainWindow::addRecent(const QString& path) {
+void MainWindow::addRecent(const QString& study) {
+  // A URL is remembered without its password (libpq finds it in ~/.pgpass).
+  const QString path = is_url(study) ? QString::fromStdString(redacted_url(study.toStdString())) : study;
   QSettings settings;
   auto recent = settings.value("studies/recent").toStringList();
   recent.removeAll(path);
@@ -421,7 +435,7 @@ void MainWindow::rebuildRecentMenu() {
 void MainWindow::offerDemo() {
   const QString dir = default_demo_dir();
   const QString study = default_demo_study();
-  if (QFileInfo::exists(study)) {
+  if (QFileInfo::exists(study) || (is_url(study) && !study.isEmpty())) {
     openStudy(study);
     return;
   }
@@ -462,6 +476,20 @@ void MainWindow::newStudyFromFolders() {
 void MainWindow::chooseStudy() {
   const QString path = QFileDialog::getOpenFileName(this, "Open study", QDir::homePath(), "Studies (*.sqlite)");
   if (!path.isEmpty()) openStudy(path);
+}
+
+void MainWindow::chooseServerStudy() {
+  bool ok = false;
+  const QString url = QInputDialog::getText(this, "Open PostgreSQL study",
+                                            "Study URL (postgresql://user@host:port/db?study=NAME):", QLineEdit::Normal,
+                                            "postgresql://", &ok)
+                          .trimmed();
+  if (!ok || url.isEmpty()) return;
+  if (!is_url(url)) {
+    QMessageBox::warning(this, "Open PostgreSQL study", url + " is not a postgresql:// URL");
+    return;
+  }
+  openStudy(url);
 }
 
 void MainWindow::exportBlueprint(int64_t trial) {

@@ -88,6 +88,7 @@ class MainWindow : public QMainWindow {
   void newDemoStudy();
   void newStudyFromFolders();
   void chooseStudy();
+  void chooseServerStudy();
   void exportBlueprint(int64_t trial);
   void exportModel(int64_t trial);
   void finetune(int64_t trial);
