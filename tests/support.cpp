@@ -1,5 +1,6 @@
 #include "support.h"
 
+#include "core/error.h"
 #include "data/synthetic.h"
 
 #include <unistd.h>
@@ -63,6 +64,27 @@ void write_bytes(const std::string& path, const std::string& bytes) {
 std::string read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+StudyRecord sample_study() {
+  StudyRecord r;
+  r.model_dir = "/models/demo";
+  r.model_fingerprint = "fp-model";
+  r.bench_dir = "/bench/demo";
+  r.bench_fingerprint = "fp-bench";
+  r.settings = {{"importance", "wanda-sp"}};
+  r.dense = {{"search", {{"pope_mean_f1", 0.9}}}};
+  r.created = 1700000000;
+  return r;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
 }
 
 int run_command(const std::string& command, std::string* output) {

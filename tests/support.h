@@ -1,9 +1,11 @@
 #pragma once
 // Helpers the tests share: temporary folders and small models made on the spot.
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "model/llava.h"
+#include "study/store.h"
 
 namespace hipp::test {
 
@@ -33,6 +35,10 @@ torch::Tensor random_ids(int64_t batch, int64_t tokens, int64_t vocab, uint64_t 
 void write_bytes(const std::string& path, const std::string& bytes);
 // Reads a whole file (empty when it cannot be read).
 std::string read_bytes(const std::string& path);
+// A study record with made-up folders and fingerprints, for the store tests.
+StudyRecord sample_study();
+// The message of the hipp::Error that `f` throws; "(no error)" when it throws none.
+std::string error_of(const std::function<void()>& f);
 // Runs a shell command; returns its exit code and fills `output` with stdout+stderr.
 int run_command(const std::string& command, std::string* output);
 // Runs the hipp-prune program with `args` (run_command).

@@ -21,17 +21,7 @@
 namespace hipp {
 namespace {
 
-StudyRecord record() {
-  StudyRecord r;
-  r.model_dir = "/models/demo";
-  r.model_fingerprint = "fp-model";
-  r.bench_dir = "/bench/demo";
-  r.bench_fingerprint = "fp-bench";
-  r.settings = {{"importance", "wanda-sp"}};
-  r.dense = {{"search", {{"pope_mean_f1", 0.9}}}};
-  r.created = 1700000000;
-  return r;
-}
+StudyRecord record() { return test::sample_study(); }
 
 TrialMetrics metrics(double rob) {
   TrialMetrics m;
@@ -73,14 +63,9 @@ TEST_F(PgStore, UrlsAreCheckedAndPasswordsNeverShown) {
       EXPECT_EQ(std::string(e.what()).find("secret"), std::string::npos);
     }
   }
-  try {
-    open_pg_study("postgresql://me:secret@127.0.0.1:1/db?study=a");
-    ADD_FAILURE() << "a server that is not there was reached";
-  } catch (const Error& e) {
-    const std::string what = e.what();
-    EXPECT_NE(what.find("cannot connect"), std::string::npos) << what;
-    EXPECT_EQ(what.find("secret"), std::string::npos) << what;
-  }
+  const auto what = test::error_of([] { open_pg_study("postgresql://me:secret@127.0.0.1:1/db?study=a"); });
+  EXPECT_NE(what.find("cannot connect"), std::string::npos) << what;
+  EXPECT_EQ(what.find("secret"), std::string::npos) << what;
 }
 
 TEST_F(PgStore, StudiesShareADatabaseByName) {
@@ -202,12 +187,8 @@ TEST_F(PgStore, ANewerSchemaIsRefused) {
   const auto url = base + "?study=s";
   create_pg_study(url, record());
   ASSERT_EQ(psql(base, "UPDATE hipp_schema SET version = 99"), 0);
-  try {
-    open_pg_study(url);
-    ADD_FAILURE() << "a newer schema was opened";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("schema version 99 is newer"), std::string::npos) << e.what();
-  }
+  const auto what = test::error_of([&] { open_pg_study(url); });
+  EXPECT_NE(what.find("schema version 99 is newer"), std::string::npos) << what;
   EXPECT_THROW(create_pg_study(base + "?study=t", record()), Error);
 }
 
