@@ -71,6 +71,11 @@ class Server {
     port_ = free_port();
     if (!start()) return fail("the server did not start (log in " + dir_ + "/log)", why);
     started_ = true;
+    // A test program that crashes runs no destructor: a watchdog stops the
+    // server and removes its folder once this process is gone.
+    run_command("nohup sh -c 'while kill -0 " + std::to_string(::getpid()) + " 2>/dev/null; do sleep 2; done; " + as_ +
+                    bin_ + "/pg_ctl -D " + dir_ + "/data stop -m immediate; rm -rf " + dir_ + "' >/dev/null 2>&1 &",
+                &out);
     base_ = "postgresql://hipp@127.0.0.1:" + std::to_string(port_) + "/postgres";
     return base_;
   }
