@@ -1,5 +1,6 @@
 // Subcommands about studies: study create|list|show, baseline, front.
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -91,7 +92,17 @@ std::string study_url(const std::string& url, const std::string& name) {
     if (!param.empty() && param.rfind("study=", 0) != 0) kept += "&" + param;
     start = end + 1;
   }
-  return base + "?study=" + name + kept;
+  std::string encoded;
+  for (unsigned char c : name) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.') {
+      encoded += static_cast<char>(c);
+    } else {
+      char hex[4];
+      std::snprintf(hex, sizeof hex, "%%%02X", c);
+      encoded += hex;
+    }
+  }
+  return base + "?study=" + encoded + kept;
 }
 
 void run_list(const StudyArgs& args, const CommonOptions& common) {

@@ -309,7 +309,7 @@ class Connection {
 
 // Repeats `f` on a new connection while the old one is lost (a minute at most).
 template <typename F>
-auto with_reconnect(Connection& c, const std::string& shown, F&& f) -> decltype(f()) {
+auto with_reconnect(Connection& c, F&& f) -> decltype(f()) {
   while (true) {
     try {
       return f();
@@ -360,7 +360,7 @@ class PgStudy : public StudyStore {
   }
 
   void open() {
-    with_reconnect(*db_, shown_, [&] {
+    with_reconnect(*db_, [&] {
       if (!has_schema())
         throw Error(shown_ + ": the database holds no hipp-prune studies (create one with study create --out URL)");
       check_version();
@@ -586,13 +586,13 @@ class PgStudy : public StudyStore {
  private:
   template <typename F>
   auto read(F&& f) const -> decltype(f()) {
-    return with_reconnect(*db_, shown_, f);
+    return with_reconnect(*db_, f);
   }
   // One transaction; repeated whole on a new connection if the old one is lost.
   template <typename F>
   auto write(F&& f) -> decltype(f()) {
     if (read_only_) throw Error(shown_ + ": opened read-only; this command does not write to the study");
-    return with_reconnect(*db_, shown_, [&] {
+    return with_reconnect(*db_, [&] {
       db_->run("BEGIN");
       try {
         auto r = f();
@@ -632,7 +632,7 @@ class PgStudy : public StudyStore {
   // This store's owner row and the heartbeat that keeps it live.
   void become_owner() {
     owner_ = random_token();
-    with_reconnect(*db_, shown_, [&] {
+    with_reconnect(*db_, [&] {
       db_->run(std::string("INSERT INTO hipp_owners (token, host, pid, lease, heartbeat) VALUES ($1, $2, $3, $4, ") +
                    kServerNow + ")",
                {owner_, host_name(), static_cast<int64_t>(::getpid()), info_.lease_seconds});
