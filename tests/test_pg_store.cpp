@@ -53,6 +53,9 @@ TEST_F(PgStore, UrlsAreCheckedAndPasswordsNeverShown) {
   EXPECT_EQ(u.study, "my study");
   EXPECT_EQ(u.lease_seconds, 7);
   EXPECT_EQ(u.conninfo, "postgresql://me:secret@host:5433/db?sslmode=disable");
+  EXPECT_EQ(pg_study_url("postgresql://h/db?sslmode=disable&study=old", "a b&c"),
+            "postgresql://h/db?study=a%20b%26c&sslmode=disable");
+  EXPECT_EQ(parse_pg_study_url(pg_study_url("postgresql://h/db", "a b&c")).study, "a b&c");
   EXPECT_EQ(redacted_url("postgresql://me:secret@host/db?study=a"), "postgresql://me@host/db?study=a");
   for (const char* bad : {"postgresql://host/db", "postgresql://host/db?study=a&lease=0",
                           "postgresql://host/db?study=a&lease=x", "postgresql://host/db?study=%zz"}) {

@@ -1,6 +1,5 @@
 // Subcommands about studies: study create|list|show, baseline, front.
 #include <algorithm>
-#include <cctype>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -81,35 +80,11 @@ std::map<std::string, Counts> count_by_origin(const std::vector<Trial>& trials) 
   return out;
 }
 
-// The study URL of `name` in the database `url` names (its own study parameter replaced).
-std::string study_url(const std::string& url, const std::string& name) {
-  std::string base = url.substr(0, url.find('?'));
-  std::string query = url.find('?') == std::string::npos ? "" : url.substr(url.find('?') + 1);
-  std::string kept;
-  for (size_t start = 0; start < query.size();) {
-    const auto end = std::min(query.find('&', start), query.size());
-    const std::string param = query.substr(start, end - start);
-    if (!param.empty() && param.rfind("study=", 0) != 0) kept += "&" + param;
-    start = end + 1;
-  }
-  std::string encoded;
-  for (unsigned char c : name) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.') {
-      encoded += static_cast<char>(c);
-    } else {
-      char hex[4];
-      std::snprintf(hex, sizeof hex, "%%%02X", c);
-      encoded += hex;
-    }
-  }
-  return base + "?study=" + encoded + kept;
-}
-
 void run_list(const StudyArgs& args, const CommonOptions& common) {
   // (where to open, name shown)
   std::vector<std::pair<std::string, std::string>> studies;
   if (is_postgresql_url(args.folder)) {
-    for (const auto& name : pg_study_names(args.folder)) studies.emplace_back(study_url(args.folder, name), name);
+    for (const auto& name : pg_study_names(args.folder)) studies.emplace_back(pg_study_url(args.folder, name), name);
   } else {
     if (!fs::is_directory(args.folder)) throw Error(args.folder + ": not a folder");
     std::vector<fs::path> files;

@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <condition_variable>
 #include <cstdlib>
 #include <functional>
@@ -59,36 +61,59 @@ std::string percent_decoded(const std::string& s, const std::string& where) {
   return out;
 }
 
+// The URL before its '?', and its non-empty query parameters.
+std::pair<std::string, std::vector<std::string>> split_url(const std::string& url) {
+  const auto question = url.find('?');
+  std::vector<std::string> params;
+  if (question != std::string::npos) {
+    const std::string query = url.substr(question + 1);
+    for (size_t start = 0; start <= query.size();) {
+      const auto end = std::min(query.find('&', start), query.size());
+      if (end > start) params.push_back(query.substr(start, end - start));
+      start = end + 1;
+    }
+  }
+  return {url.substr(0, question), params};
+}
+
 }  // namespace
+
+std::string pg_study_url(const std::string& url, const std::string& name) {
+  auto [base, params] = split_url(url);
+  std::string out = base + "?study=";
+  for (unsigned char c : name) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.') {
+      out += static_cast<char>(c);
+    } else {
+      char hex[4];
+      std::snprintf(hex, sizeof hex, "%%%02X", c);
+      out += hex;
+    }
+  }
+  for (const auto& param : params)
+    if (param.rfind("study=", 0) != 0) out += "&" + param;
+  return out;
+}
 
 PgStudyUrl parse_pg_study_url(const std::string& url, bool need_study) {
   const std::string shown = redacted_url(url);
   if (!is_postgresql_url(url)) throw Error(shown + ": not a postgresql:// URL");
   PgStudyUrl out;
-  const auto question = url.find('?');
-  std::string base = url.substr(0, question);
+  auto [base, params] = split_url(url);
   std::vector<std::string> kept;
-  if (question != std::string::npos) {
-    const std::string query = url.substr(question + 1);
-    size_t start = 0;
-    while (start <= query.size()) {
-      const auto end = std::min(query.find('&', start), query.size());
-      const std::string param = query.substr(start, end - start);
-      start = end + 1;
-      if (param.empty()) continue;
-      const auto eq = param.find('=');
-      const std::string key = param.substr(0, eq);
-      const std::string value = eq == std::string::npos ? "" : percent_decoded(param.substr(eq + 1), shown);
-      if (key == "study") {
-        out.study = value;
-      } else if (key == "lease") {
-        char* end_ptr = nullptr;
-        out.lease_seconds = std::strtod(value.c_str(), &end_ptr);
-        if (value.empty() || *end_ptr != '\0' || !(out.lease_seconds >= 1 && out.lease_seconds <= 3600))
-          throw Error(shown + ": lease must be a number of seconds from 1 to 3600, not '" + value + "'");
-      } else {
-        kept.push_back(param);
-      }
+  for (const auto& param : params) {
+    const auto eq = param.find('=');
+    const std::string key = param.substr(0, eq);
+    const std::string value = eq == std::string::npos ? "" : percent_decoded(param.substr(eq + 1), shown);
+    if (key == "study") {
+      out.study = value;
+    } else if (key == "lease") {
+      char* end_ptr = nullptr;
+      out.lease_seconds = std::strtod(value.c_str(), &end_ptr);
+      if (value.empty() || *end_ptr != '\0' || !(out.lease_seconds >= 1 && out.lease_seconds <= 3600))
+        throw Error(shown + ": lease must be a number of seconds from 1 to 3600, not '" + value + "'");
+    } else {
+      kept.push_back(param);
     }
   }
   if (out.study.empty() && need_study)

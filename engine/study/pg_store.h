@@ -39,6 +39,9 @@ struct PgStudyUrl {
 };
 // `need_study` false: the study parameter may be left out (listing).
 PgStudyUrl parse_pg_study_url(const std::string& url, bool need_study = true);
+// The URL of study `name` in the database `url` names (its study parameter,
+// if any, replaced; the name percent-encoded).
+std::string pg_study_url(const std::string& url, const std::string& name);
 // The URL with any password left out, for messages.
 std::string redacted_url(const std::string& url);
 
