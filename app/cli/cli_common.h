@@ -13,7 +13,9 @@
 
 namespace hipp {
 struct LoadOptions;
-}
+struct RemoteEvaluation;
+class StudyStore;
+}  // namespace hipp
 
 namespace hipp::cli {
 
@@ -81,6 +83,14 @@ std::string feature_cache_dir(const std::string& arg);
 
 // A progress line on stderr.
 void progress_line(const std::string& line);
+
+// --workers: how a PlanEvaluator hands its batches to the evaluation queue
+// of the study at `study` (PostgreSQL) and waits for workers, printing the
+// queue's state as "<who>: ..." lines. Called before anything is loaded: a
+// study file is refused at once, with the reason.
+RemoteEvaluation workers_for(StudyStore& store, const std::string& study, const std::string& who);
+inline constexpr const char* kWorkersHelp =
+    "let workers evaluate the plans (hipp-prune worker --study URL, any number, any machine); needs a PostgreSQL study";
 
 void add_model_commands(CLI::App& app, CommonOptions& common);
 void add_benchmark_commands(CLI::App& app, CommonOptions& common);

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <tuple>
 
 #include "cli_common.h"
@@ -48,6 +49,7 @@ struct PolicyArgs {
   std::vector<double> pref;
   double sparsity = -1;
   bool evaluate = false;
+  bool workers = false;
   // curve: the path's ends, its points, the subset its plans are scored on.
   std::vector<double> from{1, 0, 0}, to{0, 1, 0};
   int points = 5;
@@ -70,11 +72,14 @@ std::string run_name(const PolicyArgs& args) {
 void run_train(const PolicyArgs& args, const CommonOptions& common) {
   apply_common(common);
   auto store = open_study_store(args.study);
+  std::optional<RemoteEvaluation> remote;
+  if (args.workers) remote = workers_for(*store, args.study, "train");
   StudySession session(*store, load_options(common), feature_cache_dir(args.cache_dir),
                        [](const std::string& line) { progress_line("train: " + line); });
   PlanEvaluator evaluator(session);
   const auto* cancel = install_cancel_handler();
   evaluator.cancel = cancel;
+  evaluator.remote = remote;
   GrpoSettings settings = args.large_groups ? GrpoSettings{} : small_budget_grpo_settings();
   settings.iterations = args.iterations;
   if (args.group_given) settings.group = args.group;
@@ -284,6 +289,7 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
   train->add_option("--iterations", args->iterations, "GRPO iterations")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  train->add_flag("--workers", args->workers, kWorkersHelp);
   auto* group = train->add_option("--group", args->group, "plans sampled per preference (G; 8 with --large-groups)")
                     ->check(CLI::Range(2, 1024))
                     ->capture_default_str();

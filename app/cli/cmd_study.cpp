@@ -1,11 +1,17 @@
 // Subcommands about studies: study create|list|show, baseline, front.
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
+#include <thread>
 
 #include "cli_common.h"
 #include "core/error.h"
@@ -43,6 +49,11 @@ struct StudyArgs {
   std::string cache_dir;
   std::string blueprint_out, model_out;
   std::string copy_to;
+  bool workers = false;
+  // worker
+  int max_evals = 0;
+  double idle_exit = 0;
+  std::string model_dir, bench_dir;
 };
 
 std::string when(double seconds) {
@@ -178,10 +189,13 @@ void run_show(const StudyArgs& args, const CommonOptions& common) {
 void run_baseline_command(const StudyArgs& args, const CommonOptions& common) {
   apply_common(common);
   auto store = open_study_store(args.study);
+  std::optional<RemoteEvaluation> remote;
+  if (args.workers) remote = workers_for(*store, args.study, "baseline");
   StudySession session(*store, load_options(common), feature_cache_dir(args.cache_dir),
                        [](const std::string& line) { progress_line("baseline: " + line); });
   PlanEvaluator evaluator(session);
   evaluator.cancel = install_cancel_handler();
+  evaluator.remote = remote;
   BaselineOptions options;
   options.method = args.method;
   options.evaluations = args.evals;
@@ -219,6 +233,116 @@ void run_baseline_command(const StudyArgs& args, const CommonOptions& common) {
               args.method.c_str(), outcomes.size(), cached, failed, args.method.c_str(), hv);
 }
 
+std::string host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0) return "unknown";
+  return name;
+}
+
+// Sleeps up to `seconds`, waking early for Ctrl-C.
+void nap(double seconds, const std::atomic<bool>* cancel) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < until && !(cancel && cancel->load()))
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+}
+
+void run_worker(const StudyArgs& args, const CommonOptions& common) {
+  apply_common(common);
+  if (!is_postgresql_url(args.study))
+    throw Error(args.study +
+                ": a worker serves a PostgreSQL study (postgresql://user@host:port/db?study=NAME); a study file is "
+                "evaluated by the command that searches it");
+  auto store = open_study_store(args.study);
+  auto* queue = store->evaluation_queue();
+  if (!queue) throw Error(redacted_url(args.study) + ": this study has no evaluation queue");
+  const auto* cancel = install_cancel_handler();
+  StudySession session(
+      *store, load_options(common), feature_cache_dir(args.cache_dir),
+      [](const std::string& line) { progress_line("worker: " + line); }, StudyPlaces{args.model_dir, args.bench_dir});
+  PlanEvaluator evaluator(session);
+  evaluator.cancel = cancel;
+  const std::string name = host_name() + ":" + std::to_string(::getpid()) + " (" + common.device + ")";
+  queue->become_worker(name);
+  progress_line("worker: " + name + " serves " + redacted_url(args.study) + "; waiting for plans");
+  const auto start = std::chrono::steady_clock::now();
+  auto idle_since = start;
+  int evaluated = 0, recorded = 0;
+  while (args.max_evals == 0 || evaluated < args.max_evals) {
+    if (cancel->load()) throw Cancelled();
+    const auto entry = queue->claim_next();
+    if (!entry) {
+      const double idle = std::chrono::duration<double>(std::chrono::steady_clock::now() - idle_since).count();
+      if (args.idle_exit > 0 && idle >= args.idle_exit) {
+        progress_line("worker: nothing to do for " + std::to_string(static_cast<int>(idle)) + " s; stopping");
+        break;
+      }
+      nap(0.25, cancel);
+      continue;
+    }
+    const auto began = std::chrono::steady_clock::now();
+    bool ok = false;
+    const auto outcome = evaluator.evaluate_claimed(*queue, *entry, &ok);
+    ++evaluated;
+    recorded += ok;
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+    char line[300];
+    const std::string again = entry->attempt > 1 ? " (attempt " + std::to_string(entry->attempt) + ")" : "";
+    if (!ok) {
+      std::snprintf(line, sizeof line,
+                    "worker: trial %lld (%s)%s not recorded: its search gave it up or another "
+                    "worker took it over",
+                    static_cast<long long>(entry->trial_id), entry->origin.c_str(), again.c_str());
+    } else if (outcome.failed) {
+      std::snprintf(line, sizeof line, "worker: trial %lld (%s)%s failed: %s", static_cast<long long>(entry->trial_id),
+                    entry->origin.c_str(), again.c_str(), outcome.error.c_str());
+    } else {
+      const auto& o = outcome.metrics.objectives;
+      std::snprintf(line, sizeof line, "worker: trial %lld (%s)%s  rob %.3f  util %.3f  comp %.3f  %.1f s",
+                    static_cast<long long>(entry->trial_id), entry->origin.c_str(), again.c_str(), o.robustness,
+                    o.utility, o.compression, seconds);
+    }
+    progress_line(line);
+    idle_since = std::chrono::steady_clock::now();
+  }
+  const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (common.json) {
+    std::cout << nlohmann::json(
+                     {{"worker", name}, {"evaluations", evaluated}, {"recorded", recorded}, {"seconds", total}})
+                     .dump(2)
+              << "\n";
+    return;
+  }
+  std::printf("worker %s: %d evaluations (%d recorded) in %.0f s\n", name.c_str(), evaluated, recorded, total);
+}
+
+}  // namespace
+
+RemoteEvaluation workers_for(StudyStore& store, const std::string& study, const std::string& who) {
+  auto* queue = store.evaluation_queue();
+  if (!queue)
+    throw Error("--workers: " + study +
+                " is a study file, which this process evaluates itself; workers share a PostgreSQL study "
+                "(study copy " +
+                study + " postgresql://user@host:port/db?study=NAME moves it there)");
+  RemoteEvaluation remote;
+  remote.queue = queue;
+  auto hinted = std::make_shared<bool>(false);
+  remote.progress = [who, study, hinted](const QueueProgress& p) {
+    char line[200];
+    std::snprintf(line, sizeof line, "%s: queue %d waiting, %d running, %d done, %d failed; %d worker%s", who.c_str(),
+                  p.queued, p.running, p.done, p.failed + p.cancelled, p.workers, p.workers == 1 ? "" : "s");
+    progress_line(line);
+    if (p.workers == 0 && !*hinted) {
+      progress_line(who + ": no worker serves this study; start some: hipp-prune worker --study '" +
+                    redacted_url(study) + "'");
+      *hinted = true;
+    }
+  };
+  return remote;
+}
+
+namespace {
+
 void run_states(const StudyArgs& args, const CommonOptions& common) {
   apply_common(common);
   auto store = open_study_store(args.study);
@@ -254,18 +378,25 @@ void run_rescore(const StudyArgs& args, const CommonOptions& common) {
     chosen.push_back(*t);
   }
   if (chosen.empty()) throw Error("nothing to re-score: give --trial IDs or --front");
+  std::optional<RemoteEvaluation> remote;
+  if (args.workers) remote = workers_for(*store, args.study, "rescore");
   StudySession session(*store, load_options(common), feature_cache_dir(args.cache_dir),
                        [](const std::string& line) { progress_line("rescore: " + line); });
   PlanEvaluator evaluator(session);
   evaluator.cancel = install_cancel_handler();
+  evaluator.remote = remote;
   nlohmann::json rows = nlohmann::json::array();
   if (!common.json)
     std::printf("%7s %7s  %-10s %10s %8s %11s %8s %8s\n", "trial", "full", "origin", "robustness", "utility",
                 "compression", "POPE F1", "SQA");
+  std::vector<PlanJob> jobs;
   for (const auto& t : chosen) {
     const auto plan = store->plan(t.plan_id);
-    const auto blueprint = blueprint_from_json(plan->blueprint, "study plan " + plan->hash);
-    const auto o = evaluator.evaluate(blueprint, t.origin, t.preference, Subset::Full);
+    jobs.push_back(
+        {blueprint_from_json(plan->blueprint, "study plan " + plan->hash), t.origin, t.preference, Subset::Full});
+  }
+  evaluator.evaluate_batch(jobs, [&](size_t i, const EvalOutcome& o) {
+    const auto& t = chosen[i];
     if (o.failed) throw Error("trial " + std::to_string(t.id) + ": " + o.error);
     const auto& m = o.metrics;
     const double f1 = m.raw.value("pope_mean_f1", 0.0);
@@ -282,7 +413,7 @@ void run_rescore(const StudyArgs& args, const CommonOptions& common) {
       std::printf("%7lld %7lld  %-10s %10.3f %8.3f %11.3f %8.3f %8.3f\n", static_cast<long long>(t.id),
                   static_cast<long long>(o.trial_id), t.origin.c_str(), m.objectives.robustness, m.objectives.utility,
                   m.objectives.compression, f1, sqa);
-  }
+  });
   if (common.json) std::cout << rows.dump(2) << "\n";
 }
 
@@ -437,7 +568,24 @@ void add_study_commands(CLI::App& app, CommonOptions& common) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   baseline->add_option("--cache-dir", args->cache_dir, "image-feature cache folder ('none' = memory only)");
+  baseline->add_flag("--workers", args->workers, kWorkersHelp);
   baseline->callback([args, &common] { run_baseline_command(*args, common); });
+
+  auto* worker = app.add_subcommand(
+      "worker", "evaluate the plans that searches with --workers queue on a PostgreSQL study, until Ctrl-C");
+  worker->add_option("--study", args->study, "postgresql://user@host:port/db?study=NAME")->required();
+  worker->add_option("--max-evals", args->max_evals, "stop after this many evaluations (0 = no limit)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  worker->add_option("--idle-exit", args->idle_exit, "stop after this many seconds with nothing to do (0 = never)")
+      ->check(finite_non_negative())
+      ->capture_default_str();
+  worker->add_option("--model", args->model_dir,
+                     "the study's model folder on this machine, when not where the study was created");
+  worker->add_option("--bench", args->bench_dir,
+                     "the study's benchmark folder on this machine, when not where the study was created");
+  worker->add_option("--cache-dir", args->cache_dir, "image-feature cache folder ('none' = memory only)");
+  worker->callback([args, &common] { run_worker(*args, common); });
 
   auto* states = app.add_subcommand("states", "the per-layer state table the HiPP policy reads");
   states->add_option("--study", args->study, kStudyOptionHelp)->required();
@@ -449,6 +597,7 @@ void add_study_commands(CLI::App& app, CommonOptions& common) {
   rescore->add_option("--trial", args->trial_ids, "trial ids whose plans to re-score");
   rescore->add_flag("--front", args->front_only, "re-score every plan on the search-subset Pareto front");
   rescore->add_option("--cache-dir", args->cache_dir, "image-feature cache folder ('none' = memory only)");
+  rescore->add_flag("--workers", args->workers, kWorkersHelp);
   rescore->callback([args, &common] { run_rescore(*args, common); });
 
   auto* front = app.add_subcommand("front", "the Pareto front of a study's trials and its hypervolume");

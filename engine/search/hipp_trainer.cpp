@@ -127,10 +127,11 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
     double return_sum = 0;
     size_t own_episodes = 0;  // the sampled ones, without the relabelled copies
     const std::string origin = "grpo:" + std::to_string(iteration);
-    // Every group is sampled and evaluated first; the returns follow, once
-    // the objectives' spreads can include this iteration's plans.
+    // Every group is sampled and evaluated first (one batch, which workers
+    // can share); the returns follow, once the objectives' spreads can
+    // include this iteration's plans.
     std::vector<std::vector<Episode>> groups;
-    std::vector<std::vector<ScoredPlan>> scores;
+    std::vector<PlanJob> jobs;
     for (int b = 0; b < settings_.prefs_per_iter; ++b) {
       const Preference w = draw_preference(settings_.corner_prob);
       const auto& study = evaluator_.session().settings();
@@ -138,25 +139,32 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
       const auto fixed =
           settings_.hierarchical ? draw_group_sparsity(settings_.fixed_share, study.s_min, study.s_max) : std::nullopt;
       std::vector<Episode> group;
-      std::vector<ScoredPlan> scored;
       for (int g = 0; g < settings_.group; ++g) {
         if (cancel && cancel->load()) throw Cancelled();
         Episode e = sample_episode(policy_, states_, w, fixed);
-        const auto blueprint = evaluator_.session().plan(e.plan.sparsity, e.plan.allocation, "policy");
-        const auto outcome = evaluator_.evaluate(blueprint, origin, w);
-        ++evaluations_;
+        jobs.push_back(
+            {evaluator_.session().plan(e.plan.sparsity, e.plan.allocation, "policy"), origin, w, Subset::Search});
+        group.push_back(std::move(e));
+      }
+      groups.push_back(std::move(group));
+    }
+    const auto outcomes = evaluator_.evaluate_batch(jobs);
+    evaluations_ += static_cast<int>(outcomes.size());
+    std::vector<std::vector<ScoredPlan>> scores;
+    for (size_t b = 0, k = 0; b < groups.size(); ++b) {
+      std::vector<ScoredPlan> scored;
+      for (size_t g = 0; g < groups[b].size(); ++g, ++k) {
+        const auto& outcome = outcomes[k];
         ScoredPlan score;
         score.failed = outcome.failed;
         if (!outcome.failed) {
           score.objectives = outcome.metrics.objectives;
-          const auto flow = summarise_flow(evaluator_.session().retained_flow(blueprint));
+          const auto flow = summarise_flow(evaluator_.session().retained_flow(jobs[k].blueprint));
           score.rho_geo = flow.geo;
           score.rho_min = flow.min;
         }
         scored.push_back(score);
-        group.push_back(std::move(e));
       }
-      groups.push_back(std::move(group));
       scores.push_back(std::move(scored));
     }
     // The spreads come from the study's search-subset plans so far (every
@@ -198,15 +206,15 @@ Blueprint HippTrainer::query(const Preference& w, std::optional<double> sparsity
 }
 
 std::vector<EvalOutcome> HippTrainer::evaluate_query_grid(int count, const std::vector<double>& sparsities) {
-  std::vector<EvalOutcome> out;
+  std::vector<PlanJob> jobs;
   for (const auto& w : preference_grid(count)) {
     if (sparsities.empty()) {
-      out.push_back(evaluator_.evaluate(query(w), "query", w));
+      jobs.push_back({query(w), "query", w, Subset::Search});
     } else {
-      for (double s : sparsities) out.push_back(evaluator_.evaluate(query(w, s), "query", w));
+      for (double s : sparsities) jobs.push_back({query(w, s), "query", w, Subset::Search});
     }
   }
-  return out;
+  return evaluator_.evaluate_batch(jobs);
 }
 
 int64_t HippTrainer::evaluate_curve(const Preference& from, const Preference& to, int points, double sparsity,

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
+#include <thread>
 
 #include "core/error.h"
 #include "prune/cost.h"
@@ -65,9 +67,8 @@ EvalOutcome PlanEvaluator::evaluate_child(LlavaModel& model, const Blueprint& bl
   return out;
 }
 
-void PlanEvaluator::run_trial(EvalOutcome& out, const Blueprint& blueprint, Subset subset,
-                              const std::function<LlavaModel()>& make_model) {
-  auto& store = session_.store();
+TrialMetrics PlanEvaluator::measure(const Blueprint& blueprint, Subset subset,
+                                    const std::function<LlavaModel()>& make_model) {
   auto& evaluator = session_.evaluator();
   auto& dense_model = session_.model();
   try {
@@ -80,29 +81,157 @@ void PlanEvaluator::run_trial(EvalOutcome& out, const Blueprint& blueprint, Subs
     const auto result = evaluator.evaluate(session_.benchmark(subset), options);
     evaluator.set_model(dense_model);
     const auto dense = session_.dense_result(subset, options);
-    out.metrics.subset = subset;
-    out.metrics.objectives = objectives_from(result, dense, blueprint.achieved_sparsity);
+    TrialMetrics metrics;
+    metrics.subset = subset;
+    metrics.objectives = objectives_from(result, dense, blueprint.achieved_sparsity);
     const auto cost = model_cost(pruned->config(), pruned->config().num_image_features() + 64);
-    out.metrics.raw = result_to_json(result);
-    out.metrics.raw["language_params"] = cost.language_params();
-    out.metrics.raw["decoder_flops"] = cost.decoder_flops;
+    metrics.raw = result_to_json(result);
+    metrics.raw["language_params"] = cost.language_params();
+    metrics.raw["decoder_flops"] = cost.decoder_flops;
     // Measured latency of one prompt-length forward pass, paired with the
     // dense model's measured right after it (same process, same moment).
-    out.metrics.raw["latency_ms"] = forward_latency_ms(pruned);
-    out.metrics.raw["dense_latency_ms"] = forward_latency_ms(dense_model);
+    metrics.raw["latency_ms"] = forward_latency_ms(pruned);
+    metrics.raw["dense_latency_ms"] = forward_latency_ms(dense_model);
+    return metrics;
+  } catch (...) {
+    evaluator.set_model(dense_model);
+    throw;
+  }
+}
+
+namespace {
+
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+}  // namespace
+
+void PlanEvaluator::run_trial(EvalOutcome& out, const Blueprint& blueprint, Subset subset,
+                              const std::function<LlavaModel()>& make_model) {
+  auto& store = session_.store();
+  try {
+    out.metrics = measure(blueprint, subset, make_model);
     store.finish_trial(out.trial_id, out.metrics);
   } catch (const Cancelled&) {
-    evaluator.set_model(dense_model);
     store.fail_trial(out.trial_id, "cancelled");
     throw;
   } catch (const std::exception& e) {
-    evaluator.set_model(dense_model);
-    std::string message = e.what();
-    message = message.substr(0, message.find('\n'));
+    const std::string message = first_line(e.what());
     store.fail_trial(out.trial_id, message);
     out.failed = true;
     out.error = message;
   }
+}
+
+std::vector<EvalOutcome> PlanEvaluator::evaluate_batch(const std::vector<PlanJob>& jobs,
+                                                       const std::function<void(size_t, const EvalOutcome&)>& done) {
+  if (remote && remote->queue) return evaluate_remotely(jobs, done);
+  std::vector<EvalOutcome> out;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    out.push_back(evaluate(jobs[i].blueprint, jobs[i].origin, jobs[i].preference, jobs[i].subset));
+    if (done) done(i, out.back());
+  }
+  return out;
+}
+
+std::vector<EvalOutcome> PlanEvaluator::evaluate_remotely(const std::vector<PlanJob>& jobs,
+                                                          const std::function<void(size_t, const EvalOutcome&)>& done) {
+  auto& store = session_.store();
+  auto& queue = *remote->queue;
+  std::vector<EvalOutcome> out(jobs.size());
+  // Every trial starts now, as evaluate() would start it; plans the study
+  // has scored are cache hits, a plan repeated in the batch follows its
+  // first occurrence, and the rest go to the queue.
+  std::map<std::pair<std::string, Subset>, size_t> first;
+  std::vector<std::optional<size_t>> follows(jobs.size());
+  std::vector<int64_t> queued_trials;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const auto& job = jobs[i];
+    const std::string hash = blueprint_hash(job.blueprint);
+    const int64_t plan_id = store.add_plan(hash, blueprint_to_json(job.blueprint));
+    out[i].trial_id = store.start_trial(plan_id, job.origin, job.preference, job.subset);
+    if (auto cached = store.cached_metrics(hash, job.subset)) {
+      out[i].cached = true;
+      out[i].metrics = *cached;
+      store.finish_trial(out[i].trial_id, out[i].metrics);
+    } else if (auto it = first.find({hash, job.subset}); it != first.end()) {
+      follows[i] = it->second;
+    } else {
+      first.emplace(std::make_pair(hash, job.subset), i);
+      queued_trials.push_back(out[i].trial_id);
+    }
+  }
+  const auto entries = queued_trials.empty() ? std::vector<int64_t>{} : queue.enqueue(queued_trials);
+  std::optional<QueueProgress> shown;
+  while (!entries.empty()) {
+    if (cancel && cancel->load()) {
+      queue.withdraw(entries);
+      for (const auto& o : out) {
+        try {
+          if (auto t = store.trial(o.trial_id); t && t->state == TrialState::Running)
+            store.fail_trial(o.trial_id, "cancelled");
+        } catch (const Error&) {
+          // A worker finished it meanwhile: its result stays.
+        }
+      }
+      throw Cancelled();
+    }
+    const auto p = queue.progress(entries);
+    const bool changed = !shown || p.queued != shown->queued || p.running != shown->running ||
+                         p.finished() != shown->finished() || p.workers != shown->workers;
+    if (changed && remote->progress) remote->progress(p);
+    shown = p;
+    if (p.finished() == static_cast<int>(entries.size())) break;
+    std::this_thread::sleep_for(std::chrono::duration<double>(remote->poll_seconds));
+  }
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    if (out[i].cached) continue;
+    if (follows[i]) {
+      const auto& lead = out[*follows[i]];
+      if (lead.failed) {
+        store.fail_trial(out[i].trial_id, lead.error);
+        out[i].failed = true;
+        out[i].error = lead.error;
+      } else {
+        out[i].cached = true;
+        out[i].metrics = lead.metrics;
+        store.finish_trial(out[i].trial_id, out[i].metrics);
+      }
+      continue;
+    }
+    const auto trial = store.trial(out[i].trial_id);
+    if (trial && trial->state == TrialState::Complete && trial->metrics) {
+      out[i].metrics = *trial->metrics;
+    } else {
+      out[i].failed = true;
+      out[i].error = !trial                                ? "the trial was removed"
+                     : trial->state == TrialState::Running ? "withdrawn from the queue"
+                                                           : trial->error;
+      if (trial && trial->state == TrialState::Running) store.fail_trial(out[i].trial_id, out[i].error);
+    }
+  }
+  if (done)
+    for (size_t i = 0; i < out.size(); ++i) done(i, out[i]);
+  return out;
+}
+
+EvalOutcome PlanEvaluator::evaluate_claimed(EvaluationQueue& queue, const QueuedEvaluation& entry, bool* recorded) {
+  EvalOutcome out;
+  out.trial_id = entry.trial_id;
+  bool ok = false;
+  try {
+    const auto blueprint = blueprint_from_json(entry.blueprint, "plan " + std::to_string(entry.plan_id));
+    out.metrics = measure(blueprint, entry.subset, [&] { return session_.pruned_model(blueprint); });
+    ok = queue.complete(entry, out.metrics);
+  } catch (const Cancelled&) {
+    queue.give_back(entry);
+    throw;
+  } catch (const std::exception& e) {
+    out.failed = true;
+    out.error = first_line(e.what());
+    ok = queue.fail(entry, out.error);
+  }
+  if (recorded) *recorded = ok;
+  return out;
 }
 
 }  // namespace hipp

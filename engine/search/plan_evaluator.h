@@ -8,6 +8,8 @@
 // per study (model, calibration, importance, layer states) is the
 // StudySession's.
 #include <atomic>
+#include <functional>
+#include <vector>
 #include <optional>
 #include <string>
 
@@ -21,6 +23,23 @@ struct EvalOutcome {
   bool failed = false;
   std::string error;
   TrialMetrics metrics;
+};
+
+// One plan for evaluate_batch: what evaluate() takes.
+struct PlanJob {
+  Blueprint blueprint;
+  std::string origin;
+  std::optional<Preference> preference;
+  Subset subset = Subset::Search;
+};
+
+// Evaluation by workers (docs/distributed.md): a batch is put on the
+// study's queue and its results awaited. `progress` sees the batch's queue
+// state whenever it changes; `poll_seconds` is how often it is read.
+struct RemoteEvaluation {
+  EvaluationQueue* queue = nullptr;
+  std::function<void(const QueueProgress&)> progress;
+  double poll_seconds = 0.25;
 };
 
 class PlanEvaluator {
@@ -37,11 +56,33 @@ class PlanEvaluator {
   EvalOutcome evaluate_child(LlavaModel& model, const Blueprint& blueprint, int64_t parent, const std::string& origin,
                              const nlohmann::json& details, Subset subset = Subset::Search);
 
+  // Evaluates every job; returns the outcomes in job order, each what
+  // evaluate() would have returned had the jobs been evaluated one after
+  // another here (a plan repeated within the batch is a cache hit of its
+  // first evaluation). `done` sees each outcome with its index, in order.
+  // With `remote` set the plans not in the cache go to the study's queue
+  // and the batch waits for workers to score them; Ctrl-C (`cancel`)
+  // withdraws what is not finished and throws Cancelled.
+  std::vector<EvalOutcome> evaluate_batch(const std::vector<PlanJob>& jobs,
+                                          const std::function<void(size_t, const EvalOutcome&)>& done = {});
+  std::optional<RemoteEvaluation> remote;
+
+  // A worker's half of evaluate(): scores the plan of a claimed queue entry
+  // and records the result (the trial completes or fails) if the claim is
+  // still this worker's. Returns the outcome; `recorded` says whether it
+  // was. Ctrl-C (`cancel`) gives the claim back and throws Cancelled.
+  EvalOutcome evaluate_claimed(EvaluationQueue& queue, const QueuedEvaluation& entry, bool* recorded = nullptr);
+
   const std::atomic<bool>* cancel = nullptr;
 
  private:
+  // The plan's model scored on `subset`: the trial's metrics. Throws
+  // Cancelled, or the error that stopped it.
+  TrialMetrics measure(const Blueprint& blueprint, Subset subset, const std::function<LlavaModel()>& make_model);
   void run_trial(EvalOutcome& out, const Blueprint& blueprint, Subset subset,
                  const std::function<LlavaModel()>& make_model);
+  std::vector<EvalOutcome> evaluate_remotely(const std::vector<PlanJob>& jobs,
+                                             const std::function<void(size_t, const EvalOutcome&)>& done);
 
   StudySession& session_;
 };

@@ -135,9 +135,13 @@ void create_study(const std::string& path, const std::string& model_dir, const s
 }
 
 StudySession::StudySession(StudyStore& store, const LoadOptions& load, const std::string& cache_dir,
-                           std::function<void(const std::string&)> log)
+                           std::function<void(const std::string&)> log, const StudyPlaces& places)
     : store_(store), log_(std::move(log)) {
-  const auto study = store_.study();
+  auto study = store_.study();
+  // Another machine may keep the same files elsewhere: the fingerprints
+  // below still decide whether they are the study's.
+  if (!places.model_dir.empty()) study.model_dir = places.model_dir;
+  if (!places.bench_dir.empty()) study.bench_dir = places.bench_dir;
   settings_ = settings_from_json(study.settings, "study settings");
   say(log_, "reading " + study.bench_dir);
   if (benchmark_fingerprint(study.bench_dir) != study.bench_fingerprint)

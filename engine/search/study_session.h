@@ -41,11 +41,18 @@ void create_study(const std::string& path, const std::string& model_dir, const s
                   const StudySettings& settings, const LoadOptions& load, const std::string& cache_dir,
                   std::function<void(const std::string&)> log = {});
 
+// Where this machine keeps the study's model and benchmark, when not where
+// the study was created (a worker on another machine); empty = the study's.
+struct StudyPlaces {
+  std::string model_dir, bench_dir;
+};
+
 class StudySession {
  public:
-  // Loads what the study names. `cache_dir` holds image features ("" = memory).
+  // Loads what the study names (or `places` says). `cache_dir` holds image
+  // features ("" = memory).
   StudySession(StudyStore& store, const LoadOptions& load, const std::string& cache_dir,
-               std::function<void(const std::string&)> log = {});
+               std::function<void(const std::string&)> log = {}, const StudyPlaces& places = {});
   ~StudySession();
   StudySession(const StudySession&) = delete;
   StudySession& operator=(const StudySession&) = delete;

@@ -208,6 +208,20 @@ CREATE TABLE hipp_claims (
   name TEXT NOT NULL, owner TEXT NOT NULL, PRIMARY KEY (study_id, name));
 )sql";
 
+// Version 2: the evaluation queue, and owners that say which study they
+// serve and whether they are workers (with a name to show).
+const char* kSchemaV2 = R"sql(
+ALTER TABLE hipp_owners ADD COLUMN IF NOT EXISTS study_id BIGINT;
+ALTER TABLE hipp_owners ADD COLUMN IF NOT EXISTS worker TEXT;
+CREATE TABLE IF NOT EXISTS hipp_queue (
+  id BIGSERIAL PRIMARY KEY, study_id BIGINT NOT NULL REFERENCES hipp_studies(id) ON DELETE CASCADE,
+  trial_id BIGINT NOT NULL UNIQUE REFERENCES hipp_trials(id) ON DELETE CASCADE,
+  state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+  claimed_by TEXT, attempts INTEGER NOT NULL DEFAULT 0,
+  enqueued DOUBLE PRECISION NOT NULL, claimed DOUBLE PRECISION);
+CREATE INDEX IF NOT EXISTS hipp_queue_waiting ON hipp_queue(study_id, state, id);
+)sql";
+
 // The connection broke (server restart, network): the operation may be
 // repeated on a new connection.
 struct ConnectionLost : Error {
@@ -245,6 +259,10 @@ class Result {
   explicit Result(PGresult* r) : r_(r) {}
   ~Result() { PQclear(r_); }
   Result(Result&& o) noexcept : r_(o.r_) { o.r_ = nullptr; }
+  Result& operator=(Result&& o) noexcept {
+    std::swap(r_, o.r_);
+    return *this;
+  }
   Result(const Result&) = delete;
   Result& operator=(const Result&) = delete;
   int rows() const { return PQntuples(r_); }
@@ -344,7 +362,7 @@ auto with_reconnect(Connection& c, F&& f) -> decltype(f()) {
   }
 }
 
-class PgStudy : public StudyStore {
+class PgStudy : public StudyStore, public EvaluationQueue {
  public:
   PgStudy(const std::string& url, bool read_only)
       : info_(parse_pg_study_url(url)), shown_(redacted_url(url)), read_only_(read_only) {
@@ -368,9 +386,10 @@ class PgStudy : public StudyStore {
       db_->run("SELECT pg_advisory_xact_lock(7410339)");  // one schema creator at a time
       if (!has_schema()) {
         db_->run_script(kSchema);
-        db_->run("INSERT INTO hipp_schema VALUES ($1)", {static_cast<int64_t>(kPgSchemaVersion)});
+        db_->run("INSERT INTO hipp_schema VALUES (1)");
       }
       check_version();
+      upgrade_schema();
       if (db_->run("SELECT 1 FROM hipp_studies WHERE name = $1", {info_.study}).rows() > 0)
         throw Error(shown_ + ": study '" + info_.study + "' already exists; open it, or choose another name");
       auto res = db_->run(
@@ -389,6 +408,12 @@ class PgStudy : public StudyStore {
       if (!has_schema())
         throw Error(shown_ + ": the database holds no hipp-prune studies (create one with study create --out URL)");
       check_version();
+      if (!read_only_ && schema_version() < kPgSchemaVersion)
+        write([&] {
+          db_->run("SELECT pg_advisory_xact_lock(7410339)");
+          upgrade_schema();
+          return 0;
+        });
       auto res = db_->run("SELECT id FROM hipp_studies WHERE name = $1", {info_.study});
       if (res.rows() == 0)
         throw Error(shown_ + ": no study '" + info_.study + "' in this database (study list URL shows them)");
@@ -608,6 +633,136 @@ class PgStudy : public StudyStore {
     });
   }
 
+  // ---- the evaluation queue ----------------------------------------------
+
+  EvaluationQueue* evaluation_queue() override { return read_only_ ? nullptr : this; }
+
+  std::vector<int64_t> enqueue(const std::vector<int64_t>& trial_ids) override {
+    return write([&] {
+      std::vector<int64_t> entries;
+      for (int64_t trial : trial_ids) {
+        auto res = db_->run("SELECT state FROM hipp_trials WHERE id = $1 AND study_id = $2", {trial, study_id_});
+        if (res.rows() == 0 || res.text(0, 0) != "RUNNING")
+          throw Error(shown_ + ": trial " + std::to_string(trial) + " is not a running trial of this study");
+        // A trial is queued once (a repeated transaction finds its entry).
+        db_->run(
+            "INSERT INTO hipp_queue (study_id, trial_id, state, enqueued) VALUES ($1, $2, 'queued', $3) ON CONFLICT "
+            "(trial_id) DO NOTHING",
+            {study_id_, trial, now_seconds()});
+        entries.push_back(db_->run("SELECT id FROM hipp_queue WHERE trial_id = $1", {trial}).integer(0, 0));
+      }
+      return entries;
+    });
+  }
+
+  QueueProgress progress(const std::vector<int64_t>& entries) override {
+    return read([&] {
+      QueueProgress p;
+      // An entry whose trial no longer runs was given up by its search; one
+      // claimed by a worker that is gone waits for the next claim.
+      auto res = db_->run(std::string("SELECT CASE WHEN q.state IN ('queued', 'running') AND t.state <> 'RUNNING' "
+                                      "THEN 'cancelled' WHEN q.state = 'running' AND NOT ") +
+                              live_owner("q.claimed_by") +
+                              " THEN 'queued' ELSE q.state END, count(*) FROM hipp_queue q JOIN hipp_trials t ON t.id "
+                              "= q.trial_id WHERE q.study_id = $1 AND q.id = ANY($2::bigint[]) GROUP BY 1",
+                          {study_id_, id_array(entries)});
+      for (int i = 0; i < res.rows(); ++i) {
+        const std::string state = res.text(i, 0);
+        const int n = static_cast<int>(res.integer(i, 1));
+        (state == "queued"    ? p.queued
+         : state == "running" ? p.running
+         : state == "done"    ? p.done
+         : state == "failed"  ? p.failed
+                              : p.cancelled) += n;
+      }
+      p.workers = static_cast<int>(
+          db_->run("SELECT count(*) FROM hipp_owners o WHERE o.study_id = $1 AND o.worker IS NOT NULL AND " +
+                       live_owner("o.token"),
+                   {study_id_})
+              .integer(0, 0));
+      return p;
+    });
+  }
+
+  void withdraw(const std::vector<int64_t>& entries) override {
+    write([&] {
+      db_->run(
+          "UPDATE hipp_queue SET state = 'cancelled' WHERE study_id = $1 AND id = ANY($2::bigint[]) AND state IN "
+          "('queued', 'running')",
+          {study_id_, id_array(entries)});
+      return 0;
+    });
+  }
+
+  void become_worker(const std::string& name) override {
+    write([&] {
+      db_->run("UPDATE hipp_owners SET worker = $1 WHERE token = $2", {name, owner_});
+      return 0;
+    });
+  }
+
+  std::optional<QueuedEvaluation> claim_next() override {
+    return write([&]() -> std::optional<QueuedEvaluation> {
+      // A worker holds one claim at a time: one it holds already was claimed
+      // by a transaction whose answer a lost connection swallowed.
+      auto res = db_->run(
+          "SELECT id, trial_id, attempts FROM hipp_queue WHERE study_id = $1 AND claimed_by = $2 AND "
+          "state = 'running' ORDER BY id LIMIT 1",
+          {study_id_, owner_});
+      // SKIP LOCKED: workers claiming at the same moment take different entries.
+      if (res.rows() == 0)
+        res = db_->run(
+            std::string("UPDATE hipp_queue SET state = 'running', claimed_by = $2, attempts = attempts + 1, claimed = "
+                        "$3 WHERE id = (SELECT q.id FROM hipp_queue q JOIN hipp_trials t ON t.id = q.trial_id WHERE "
+                        "q.study_id = $1 AND t.state = 'RUNNING' AND (q.state = 'queued' OR (q.state = 'running' AND "
+                        "NOT ") +
+                live_owner("q.claimed_by") +
+                ")) ORDER BY q.id LIMIT 1 FOR UPDATE OF q SKIP LOCKED) RETURNING id, trial_id, attempts",
+            {study_id_, owner_, now_seconds()});
+      if (res.rows() == 0) return std::nullopt;
+      QueuedEvaluation e;
+      e.id = res.integer(0, 0);
+      e.trial_id = res.integer(0, 1);
+      e.attempt = static_cast<int>(res.integer(0, 2));
+      auto t = db_->run(
+          "SELECT t.plan_id, p.hash, t.origin, t.subset, p.blueprint FROM hipp_trials t JOIN hipp_plans p ON p.id = "
+          "t.plan_id WHERE t.id = $1",
+          {e.trial_id});
+      e.plan_id = t.integer(0, 0);
+      e.plan_hash = t.text(0, 1);
+      e.origin = t.text(0, 2);
+      e.subset = parse_subset(t.text(0, 3));
+      e.blueprint = nlohmann::json::parse(t.text(0, 4));
+      return e;
+    });
+  }
+
+  bool complete(const QueuedEvaluation& entry, const TrialMetrics& m) override {
+    return settle(entry, "done", [&] {
+      db_->run("INSERT INTO hipp_metrics (trial_id, robustness, utility, compression, raw) VALUES ($1, $2, $3, $4, $5)",
+               {entry.trial_id, m.objectives.robustness, m.objectives.utility, m.objectives.compression, m.raw.dump()});
+      db_->run("UPDATE hipp_trials SET state = 'COMPLETE', finished = $1, subset = $2 WHERE id = $3",
+               {now_seconds(), subset_name(m.subset), entry.trial_id});
+    });
+  }
+
+  bool fail(const QueuedEvaluation& entry, const std::string& error) override {
+    return settle(entry, "failed", [&] {
+      db_->run("UPDATE hipp_trials SET state = 'FAIL', finished = $1, error = $2 WHERE id = $3",
+               {now_seconds(), error, entry.trial_id});
+    });
+  }
+
+  void give_back(const QueuedEvaluation& entry) override {
+    write([&] {
+      db_->run(
+          "UPDATE hipp_queue SET state = 'queued', claimed_by = NULL WHERE id = $1 AND claimed_by = $2 AND state = "
+          "'running'",
+          {entry.id, owner_});
+      return 0;
+    });
+  }
+
  private:
   template <typename F>
   auto read(F&& f) const -> decltype(f()) {
@@ -644,10 +799,54 @@ class PgStudy : public StudyStore {
       return out;
     });
   }
+  // SQL: whether the owner `token_column` names is alive (renewed within its lease).
+  static std::string live_owner(const std::string& token_column) {
+    return std::string("EXISTS (SELECT 1 FROM hipp_owners lo WHERE lo.token = ") + token_column +
+           " AND lo.heartbeat > " + kServerNow + " - lo.lease)";
+  }
+  static std::string id_array(const std::vector<int64_t>& ids) {
+    std::string out = "{";
+    for (size_t i = 0; i < ids.size(); ++i) out += (i ? "," : "") + std::to_string(ids[i]);
+    return out + "}";
+  }
+  // Ends a claimed entry as `state` with `record` (the trial's result), in
+  // one transaction, when this worker still holds the claim and the trial
+  // still runs. Repeated after a lost connection, it finds its own earlier
+  // commit and says so.
+  template <typename F>
+  bool settle(const QueuedEvaluation& entry, const std::string& state, F&& record) {
+    return write([&] {
+      auto q = db_->run("SELECT state, claimed_by FROM hipp_queue WHERE id = $1 AND study_id = $2 FOR UPDATE",
+                        {entry.id, study_id_});
+      if (q.rows() == 0) return false;
+      const bool mine = !q.is_null(0, 1) && q.text(0, 1) == owner_;
+      if (q.text(0, 0) == state && mine) return true;
+      if (q.text(0, 0) != "running" || !mine) return false;
+      auto t = db_->run("SELECT state FROM hipp_trials WHERE id = $1 FOR UPDATE", {entry.trial_id});
+      if (t.rows() == 0 || t.text(0, 0) != "RUNNING") {
+        db_->run("UPDATE hipp_queue SET state = 'cancelled' WHERE id = $1", {entry.id});
+        return false;
+      }
+      record();
+      db_->run("UPDATE hipp_queue SET state = $1 WHERE id = $2", {state, entry.id});
+      return true;
+    });
+  }
   bool has_schema() const { return db_->run("SELECT to_regclass('hipp_schema') IS NOT NULL").text(0, 0) == "t"; }
-  void check_version() const {
+  int64_t schema_version() const {
     auto res = db_->run("SELECT max(version) FROM hipp_schema");
-    const int64_t v = res.is_null(0, 0) ? 0 : res.integer(0, 0);
+    return res.is_null(0, 0) ? 0 : res.integer(0, 0);
+  }
+  // Brings an older schema to this build's, inside the caller's transaction
+  // (which holds the schema lock).
+  void upgrade_schema() {
+    if (schema_version() < 2) {
+      db_->run_script(kSchemaV2);
+      db_->run("UPDATE hipp_schema SET version = 2");
+    }
+  }
+  void check_version() const {
+    const int64_t v = schema_version();
     if (v > kPgSchemaVersion)
       throw Error(shown_ + ": study schema version " + std::to_string(v) + " is newer than this build reads (" +
                   std::to_string(kPgSchemaVersion) + ")");
@@ -658,9 +857,10 @@ class PgStudy : public StudyStore {
   void become_owner() {
     owner_ = random_token();
     with_reconnect(*db_, [&] {
-      db_->run(std::string("INSERT INTO hipp_owners (token, host, pid, lease, heartbeat) VALUES ($1, $2, $3, $4, ") +
-                   kServerNow + ")",
-               {owner_, host_name(), static_cast<int64_t>(::getpid()), info_.lease_seconds});
+      db_->run(std::string("INSERT INTO hipp_owners (token, host, pid, lease, heartbeat, study_id) VALUES ($1, $2, "
+                           "$3, $4, ") +
+                   kServerNow + ", $5)",
+               {owner_, host_name(), static_cast<int64_t>(::getpid()), info_.lease_seconds, study_id_});
       return 0;
     });
     heartbeat_ = std::thread([this] { beat(); });

@@ -22,7 +22,7 @@
 
 namespace hipp {
 
-inline constexpr int kPgSchemaVersion = 1;
+inline constexpr int kPgSchemaVersion = 2;
 
 // Whether `where` names a PostgreSQL study (postgresql:// or postgres://).
 bool is_postgresql_url(const std::string& where);

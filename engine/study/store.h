@@ -85,6 +85,51 @@ struct StudyRecord {
   double created = 0;
 };
 
+// The evaluation queue of a study that many processes share (a PostgreSQL
+// study, docs/distributed.md). A search enqueues RUNNING trials it started;
+// workers claim them one at a time, score the plan and finish the trial. A
+// claim lives as long as its worker's heartbeat: the evaluation of a worker
+// that died is claimed again by another, and only the worker that holds a
+// claim may record its result, so no evaluation is recorded twice.
+struct QueuedEvaluation {
+  int64_t id = 0;  // the queue entry
+  int64_t trial_id = 0, plan_id = 0;
+  std::string plan_hash, origin;
+  Subset subset = Subset::Search;
+  nlohmann::json blueprint;
+  int attempt = 1;  // 2 and more: an earlier worker died holding it
+};
+
+// The state of a set of queue entries, and the workers serving the study.
+struct QueueProgress {
+  int queued = 0, running = 0, done = 0, failed = 0, cancelled = 0;
+  int workers = 0;  // live workers of the study now
+  int finished() const { return done + failed + cancelled; }
+};
+
+class EvaluationQueue {
+ public:
+  virtual ~EvaluationQueue() = default;
+  // Queues RUNNING trials of this study, in order; returns their entries.
+  virtual std::vector<int64_t> enqueue(const std::vector<int64_t>& trial_ids) = 0;
+  virtual QueueProgress progress(const std::vector<int64_t>& entries) = 0;
+  // Entries not yet finished are withdrawn (a search stopped by Ctrl-C).
+  virtual void withdraw(const std::vector<int64_t>& entries) = 0;
+
+  // Announces this store as a worker (counted by progress()); `name` is
+  // shown to users (host and process id).
+  virtual void become_worker(const std::string& name) = 0;
+  // The oldest claimable entry, now this worker's; nullopt when none waits.
+  virtual std::optional<QueuedEvaluation> claim_next() = 0;
+  // Record the claimed evaluation's result (the trial finished or failed)
+  // when this worker still holds the claim and the trial still runs;
+  // returns false, recording nothing, when it does not.
+  virtual bool complete(const QueuedEvaluation& entry, const TrialMetrics& metrics) = 0;
+  virtual bool fail(const QueuedEvaluation& entry, const std::string& error) = 0;
+  // Returns a claim to the queue unfinished (a worker stopped by Ctrl-C).
+  virtual void give_back(const QueuedEvaluation& entry) = 0;
+};
+
 class StudyStore {
  public:
   virtual ~StudyStore() = default;
@@ -135,6 +180,11 @@ class StudyStore {
   virtual int64_t claim(const std::string& name) = 0;
   // Gives up this process's claim on `name` (nothing when it holds none).
   virtual void release(const std::string& name) = 0;
+
+  // The study's evaluation queue, for stores that many processes share
+  // (PostgreSQL); nullptr for a SQLite file or memory, which evaluate in
+  // the searching process.
+  virtual EvaluationQueue* evaluation_queue() { return nullptr; }
 };
 
 // Holds a claim for its lifetime; throws hipp::Error naming the holder when
