@@ -1,9 +1,12 @@
 #include "core/json_fields.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <string>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -87,7 +90,10 @@ void require_path_inside(const std::string& relative, const std::string& where) 
 }
 
 void write_file_atomically(const std::string& path, const std::string& bytes) {
-  const std::string temp = path + ".tmp";
+  // Named by process: processes writing one file at once (workers filling
+  // a shared feature cache) never write into each other's temporary file;
+  // the last complete one is renamed into place.
+  const std::string temp = path + "." + std::to_string(::getpid()) + ".tmp";
   {
     std::ofstream out(temp, std::ios::binary | std::ios::trunc);
     if (!out) throw Error(path + ": cannot write file");

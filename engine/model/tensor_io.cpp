@@ -1,8 +1,11 @@
 #include "model/tensor_io.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <string>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -91,7 +94,10 @@ void write_safetensors(const std::string& path, const NamedTensors& tensors,
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');
 
-  const std::string temp = path + ".tmp";
+  // Named by process: processes writing one file at once (workers filling
+  // a shared feature cache) never write into each other's temporary file;
+  // the last complete one is renamed into place.
+  const std::string temp = path + "." + std::to_string(::getpid()) + ".tmp";
   std::ofstream out(temp, std::ios::binary | std::ios::trunc);
   if (!out) throw Error(path + ": cannot write file");
   unsigned char length_bytes[8];
