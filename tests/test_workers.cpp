@@ -462,6 +462,9 @@ TEST_F(Workers, CommandLineWorkersSurviveAKilledWorkerAndAServerRestart) {
   kill(worker, SIGINT);
   EXPECT_EQ(wait_exit(worker), 130) << test::read_bytes(dir_->file("w.log"));
   ASSERT_EQ(cli("--seed 6 train --study " + file + " --iterations 3 --query-grid 0 --cache-dir none", &out), 0) << out;
+  // Nothing queued: a worker with --idle-exit stops by itself.
+  ASSERT_EQ(cli("--json worker --study " + quoted + " --cache-dir none --idle-exit 0.5 --max-evals 3", &out), 0) << out;
+  EXPECT_NE(out.find("\"evaluations\": 0"), std::string::npos) << out;
   auto pg = open_pg_study(url, true);
   auto sqlite = open_sqlite_study(file, true);
   EXPECT_EQ(trial_summary(*pg), trial_summary(*sqlite));
