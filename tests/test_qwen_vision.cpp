@@ -42,13 +42,13 @@ TEST(QwenVision, ASparseConfigTakesTheClassDefaultsAndBadSizesAreRefused) {
   EXPECT_EQ(c.patch_dim(), 3 * 2 * 14 * 14);
   EXPECT_EQ(c.fullatt_block_indexes, (std::vector<int64_t>{7, 15, 23, 31}));
   EXPECT_EQ(parse_qwen_vision_config(qwen_vision_config_to_json(c), "x").hidden_size, 1280);
-  for (const auto& [bad, field] : std::vector<std::pair<nlohmann::json, std::string>>{
-           {{{"window_size", 100}}, "window_size"},
-           {{{"num_heads", 5}}, "hidden_size"},
-           {{{"depth", 4}}, "fullatt_block_indexes"},
-           {{{"hidden_act", "swish2"}}, "hidden_act"},
-           {{{"depth", 0}}, "depth"},
-           {{{"patch_size", "14"}}, "patch_size"}}) {
+  for (const auto& [bad, field] :
+       std::vector<std::pair<nlohmann::json, std::string>>{{{{"window_size", 100}}, "window_size"},
+                                                           {{{"num_heads", 5}}, "hidden_size"},
+                                                           {{{"depth", 4}}, "fullatt_block_indexes"},
+                                                           {{{"hidden_act", "swish2"}}, "hidden_act"},
+                                                           {{{"depth", 0}}, "depth"},
+                                                           {{{"patch_size", "14"}}, "patch_size"}}) {
     const auto what = test::error_of([&] { parse_qwen_vision_config(bad, "config.json"); });
     EXPECT_NE(what.find(field), std::string::npos) << bad.dump() << ": " << what;
   }
@@ -125,15 +125,14 @@ torch::Tensor reference(QwenVisionTower& tower, const torch::Tensor& patches, co
   };
   for (int64_t b = 0; b < c.depth; ++b) {
     auto& block = tower->blocks[static_cast<size_t>(b)];
-    const bool full = std::find(c.fullatt_block_indexes.begin(), c.fullatt_block_indexes.end(), b) !=
-                      c.fullatt_block_indexes.end();
+    const bool full =
+        std::find(c.fullatt_block_indexes.begin(), c.fullatt_block_indexes.end(), b) != c.fullatt_block_indexes.end();
     const auto h = block->norm1(x);
     const auto qkv = torch::linear(h, block->attn->qkv->weight, block->attn->qkv->bias).view({s, 3, heads, hd});
     const auto q = rot(qkv.select(1, 0)).transpose(0, 1), k = rot(qkv.select(1, 1)).transpose(0, 1);
     const auto v = qkv.select(1, 2).transpose(0, 1);
-    const auto probs =
-        torch::softmax(torch::matmul(q, k.transpose(1, 2)) / std::sqrt(double(hd)) + (full ? full_mask : window_mask),
-                       -1);
+    const auto probs = torch::softmax(
+        torch::matmul(q, k.transpose(1, 2)) / std::sqrt(double(hd)) + (full ? full_mask : window_mask), -1);
     const auto attn = torch::matmul(probs, v).transpose(0, 1).reshape({s, d});
     x = x + torch::linear(attn, block->attn->proj->weight, block->attn->proj->bias);
     const auto m = block->norm2(x);
@@ -151,9 +150,9 @@ TEST(QwenVision, TheTowerMatchesAMaskedReferenceOnSeveralImagesAndWindows) {
   for (auto& p : tower->parameters()) p.normal_(0.0, 0.2);
   // Names as the checkpoint has them.
   const auto params = tower->named_parameters();
-  for (const char* name : {"patch_embed.proj.weight", "blocks.0.norm1.weight", "blocks.2.attn.qkv.bias",
-                           "blocks.1.attn.proj.weight", "blocks.0.mlp.gate_proj.bias", "merger.ln_q.weight",
-                           "merger.mlp.0.weight", "merger.mlp.2.bias"})
+  for (const char* name :
+       {"patch_embed.proj.weight", "blocks.0.norm1.weight", "blocks.2.attn.qkv.bias", "blocks.1.attn.proj.weight",
+        "blocks.0.mlp.gate_proj.bias", "merger.ln_q.weight", "merger.mlp.0.weight", "merger.mlp.2.bias"})
     EXPECT_TRUE(params.contains(name)) << name;
   EXPECT_EQ(params["merger.mlp.2.weight"].sizes(), (std::vector<int64_t>{40, 128}));
   // A non-square image with partial windows, a small one, and a two-frame clip.

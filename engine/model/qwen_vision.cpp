@@ -68,8 +68,8 @@ QwenVisionConfig parse_qwen_vision_config(const nlohmann::json& json, const std:
                 std::to_string(c.spatial_merge_size * c.patch_size) + ")");
   for (int64_t index : c.fullatt_block_indexes)
     if (index < 0 || index >= c.depth)
-      throw Error(where + ": vision_config.fullatt_block_indexes holds " + std::to_string(index) +
-                  ", not a block of " + std::to_string(c.depth));
+      throw Error(where + ": vision_config.fullatt_block_indexes holds " + std::to_string(index) + ", not a block of " +
+                  std::to_string(c.depth));
   if (!known_activation(c.hidden_act))
     throw Error(where + ": vision_config.hidden_act '" + c.hidden_act +
                 "' is not supported (silu, gelu, gelu_pytorch_tanh, quick_gelu)");
@@ -145,7 +145,8 @@ QwenPatchEmbedImpl::QwenPatchEmbedImpl(const QwenVisionConfig& c, const torch::T
   // A Conv3d whose kernel is its stride; stored as the checkpoint has it.
   auto proj = register_module("proj", std::make_shared<torch::nn::Module>());
   weight = proj->register_parameter(
-      "weight", torch::empty({c.hidden_size, c.in_channels, c.temporal_patch_size, c.patch_size, c.patch_size}, options));
+      "weight",
+      torch::empty({c.hidden_size, c.in_channels, c.temporal_patch_size, c.patch_size, c.patch_size}, options));
 }
 
 torch::Tensor QwenPatchEmbedImpl::forward(const torch::Tensor& patches) {
@@ -222,8 +223,7 @@ torch::Tensor QwenPatchMergerImpl::forward(const torch::Tensor& x) {
   return fc2(torch::gelu(fc1(ln_q(x).reshape({-1, merged_dim}))));
 }
 
-QwenVisionTowerImpl::QwenVisionTowerImpl(const QwenVisionConfig& c, const torch::TensorOptions& options)
-    : config_(c) {
+QwenVisionTowerImpl::QwenVisionTowerImpl(const QwenVisionConfig& c, const torch::TensorOptions& options) : config_(c) {
   patch_embed = register_module("patch_embed", QwenPatchEmbed(c, options));
   auto list = register_module("blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.depth; ++i) {
@@ -276,9 +276,8 @@ torch::Tensor QwenVisionTowerImpl::forward(const torch::Tensor& patches, const s
   for (const auto& g : grids)
     for (int64_t t = 0; t < g.t; ++t) full.push_back(full.back() + g.h * g.w);
   for (size_t i = 0; i < blocks.size(); ++i) {
-    const bool whole =
-        std::find(c.fullatt_block_indexes.begin(), c.fullatt_block_indexes.end(), static_cast<int64_t>(i)) !=
-        c.fullatt_block_indexes.end();
+    const bool whole = std::find(c.fullatt_block_indexes.begin(), c.fullatt_block_indexes.end(),
+                                 static_cast<int64_t>(i)) != c.fullatt_block_indexes.end();
     x = blocks[i](x, cos, sin, whole ? full : windows.window_bounds);
     if (tap) tap("vision.hidden", static_cast<int64_t>(i), x);
   }
