@@ -32,8 +32,15 @@ const std::string kLmHead = "language_model.lm_head.weight";
 
 }  // namespace
 
-std::string canonical_tensor_name(const std::string& name) {
+std::string canonical_tensor_name(const std::string& name, Architecture architecture) {
   if (ends_with(name, "position_ids") || ends_with(name, "rotary_emb.inv_freq")) return "";
+  if (architecture == Architecture::Qwen2_5_VL) {
+    if (name == "lm_head.weight") return kLmHead;
+    if (starts_with(name, "model.visual.")) return name.substr(6);
+    if (starts_with(name, "model.language_model.")) return "language_model.model." + name.substr(21);
+    if (starts_with(name, "model.")) return "language_model.model." + name.substr(6);
+    return name;
+  }
   static const std::pair<const char*, const char*> kNewLayout[] = {
       {"model.language_model.", "language_model.model."},
       {"model.vision_tower.", "vision_tower."},
@@ -51,13 +58,20 @@ std::string canonical_tensor_name(const std::string& name) {
   return out;
 }
 
+std::string saved_tensor_name(const std::string& name, Architecture architecture) {
+  if (architecture != Architecture::Qwen2_5_VL) return name;
+  if (name == kLmHead) return "lm_head.weight";
+  if (starts_with(name, "language_model.model.")) return "model." + name.substr(21);
+  return name;
+}
+
 void check_checkpoint_shapes(const CheckpointFiles& files, const LlavaConfig& config, const std::string& dir) {
   // The model config.json describes, on the meta device: shapes, no memory.
   LlavaModel shapes(config, torch::TensorOptions().dtype(torch::kFloat32).device(torch::kMeta));
   auto params = shapes->named_parameters();
   std::set<std::string> filled;
   for (const auto& [checkpoint_name, shard_index] : files.tensor_shard) {
-    const std::string name = canonical_tensor_name(checkpoint_name);
+    const std::string name = canonical_tensor_name(checkpoint_name, config.architecture);
     if (name.empty()) continue;
     const auto& shard = files.shards[shard_index];
     const auto* param = params.find(name);
@@ -93,7 +107,7 @@ LlavaModel load_llava(const std::string& dir, const LoadOptions& options) {
   auto params = model->named_parameters();
   bool has_lm_head = false;
   for (const auto& [checkpoint_name, shard_index] : files.tensor_shard) {
-    const std::string name = canonical_tensor_name(checkpoint_name);
+    const std::string name = canonical_tensor_name(checkpoint_name, config.architecture);
     if (name.empty()) continue;
     const auto& shard = files.shards[shard_index];
     auto& param = params[name];
@@ -122,11 +136,14 @@ void save_llava(LlavaModel& model, const std::string& dir, const SaveOptions& op
   fs::create_directories(dir);
   NamedTensors tensors;
   uint64_t total = 0;
+  const auto& config = model->config();
   for (const auto& p : model->named_parameters()) {
+    // A tied output layer is the embedding: Qwen2.5-VL checkpoints leave it out.
+    if (config.is_qwen() && config.text.tie_word_embeddings && p.key() == kLmHead) continue;
     auto t = p.value().detach();
     if (options.dtype) t = t.to(*options.dtype);
     total += static_cast<uint64_t>(t.numel()) * t.element_size();
-    tensors.emplace_back(p.key(), t);
+    tensors.emplace_back(saved_tensor_name(p.key(), config.architecture), t);
   }
   const std::map<std::string, std::string> metadata = {{"format", "pt"}};
 

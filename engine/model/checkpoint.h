@@ -25,7 +25,13 @@ struct LoadOptions {
 // Maps a checkpoint tensor name to this project's parameter name; returns an
 // empty string for tensors that carry no weights (position_ids buffers and
 // rotary inv_freq tables).
-std::string canonical_tensor_name(const std::string& checkpoint_name);
+// Qwen2.5-VL checkpoints name the vision tower visual.* and the language
+// model model.* (transformers 4.x) or model.visual.* / model.language_model.*
+// (5.x in memory), the output layer lm_head.weight.
+std::string canonical_tensor_name(const std::string& checkpoint_name, Architecture architecture = Architecture::Llava);
+// The name a parameter is saved under: LLaVA's hub layout as is; Qwen2.5-VL's
+// as its hub checkpoints have it (visual.*, model.*, lm_head.weight).
+std::string saved_tensor_name(const std::string& parameter_name, Architecture architecture);
 
 // Checks every stored tensor's name, shape and dtype against the model that
 // `config` describes (built on the meta device: no weights are allocated),

@@ -57,6 +57,10 @@ void parse_rope(const json& j, TextConfig* t, const std::string& where) {
   } else if (r.contains("type")) {
     t->rope_type = required_field<std::string>(r, "type", at);
   }
+  // Qwen2.5-VL: the multimodal sections ride along; "mrope" is the default
+  // kind of rotation (transformers renames it so).
+  if (r.contains("mrope_section")) t->mrope_section = required_field<std::vector<int64_t>>(r, "mrope_section", at);
+  if (t->rope_type == "mrope") t->rope_type = "default";
   const double partial = optional_field<double>(r, "partial_rotary_factor",
                                                 optional_field<double>(j, "partial_rotary_factor", 1.0, where), at);
   if (partial != 1.0) throw Error(at + ": partial_rotary_factor " + std::to_string(partial) + " is not supported");
@@ -76,13 +80,15 @@ void parse_rope(const json& j, TextConfig* t, const std::string& where) {
   }
 }
 
-TextConfig parse_text(const json& j, const std::string& where) {
-  TextConfig t;
+TextConfig parse_text(const json& j, const std::string& where, const TextConfig& defaults = {}) {
+  TextConfig t = defaults;
   t.hidden_size = optional_field<int64_t>(j, "hidden_size", t.hidden_size, where);
   t.intermediate_size = optional_field<int64_t>(j, "intermediate_size", t.intermediate_size, where);
   t.num_hidden_layers = optional_field<int64_t>(j, "num_hidden_layers", t.num_hidden_layers, where);
   t.num_attention_heads = optional_field<int64_t>(j, "num_attention_heads", t.num_attention_heads, where);
-  t.num_key_value_heads = optional_field<int64_t>(j, "num_key_value_heads", t.num_attention_heads, where);
+  t.num_key_value_heads =
+      optional_field<int64_t>(j, "num_key_value_heads",
+                              j.contains("num_attention_heads") ? t.num_attention_heads : t.num_key_value_heads, where);
   if (t.num_attention_heads <= 0) throw Error(where + ": num_attention_heads must be positive");
   t.head_dim = optional_field<int64_t>(j, "head_dim", t.hidden_size / t.num_attention_heads, where);
   t.vocab_size = optional_field<int64_t>(j, "vocab_size", t.vocab_size, where);
@@ -116,7 +122,75 @@ void require_positive(int64_t value, const std::string& name, const std::string&
   if (value <= 0) throw Error(where + ": " + name + " must be positive, got " + std::to_string(value));
 }
 
+bool known_activation(const std::string& act) {
+  return act == "silu" || act == "gelu" || act == "gelu_pytorch_tanh" || act == "quick_gelu";
+}
+
 }  // namespace
+
+QwenVisionConfig parse_qwen_vision_config(const nlohmann::json& json, const std::string& where) {
+  if (!json.is_object()) throw Error(where + ": vision_config must be an object");
+  QwenVisionConfig c;
+  c.depth = optional_field<int64_t>(json, "depth", c.depth, where);
+  c.hidden_size = optional_field<int64_t>(json, "hidden_size", c.hidden_size, where);
+  c.intermediate_size = optional_field<int64_t>(json, "intermediate_size", c.intermediate_size, where);
+  c.num_heads = optional_field<int64_t>(json, "num_heads", c.num_heads, where);
+  c.in_channels = optional_field<int64_t>(json, "in_channels", c.in_channels, where);
+  c.patch_size = optional_field<int64_t>(json, "patch_size", c.patch_size, where);
+  c.temporal_patch_size = optional_field<int64_t>(json, "temporal_patch_size", c.temporal_patch_size, where);
+  c.spatial_merge_size = optional_field<int64_t>(json, "spatial_merge_size", c.spatial_merge_size, where);
+  c.window_size = optional_field<int64_t>(json, "window_size", c.window_size, where);
+  c.out_hidden_size = optional_field<int64_t>(json, "out_hidden_size", c.out_hidden_size, where);
+  c.fullatt_block_indexes =
+      optional_field<std::vector<int64_t>>(json, "fullatt_block_indexes", c.fullatt_block_indexes, where);
+  c.hidden_act = optional_field<std::string>(json, "hidden_act", c.hidden_act, where);
+
+  auto positive = [&](int64_t value, const char* field, int64_t most) {
+    if (value < 1 || value > most)
+      throw Error(where + ": vision_config." + field + " = " + std::to_string(value) + " is outside 1.." +
+                  std::to_string(most));
+  };
+  positive(c.depth, "depth", 1024);
+  positive(c.hidden_size, "hidden_size", 65536);
+  positive(c.intermediate_size, "intermediate_size", 262144);
+  positive(c.num_heads, "num_heads", 1024);
+  positive(c.in_channels, "in_channels", 16);
+  positive(c.patch_size, "patch_size", 1024);
+  positive(c.temporal_patch_size, "temporal_patch_size", 64);
+  positive(c.spatial_merge_size, "spatial_merge_size", 64);
+  positive(c.window_size, "window_size", 65536);
+  positive(c.out_hidden_size, "out_hidden_size", 65536);
+  if (c.hidden_size % c.num_heads != 0 || c.head_dim() % 4 != 0)
+    throw Error(where + ": vision_config.hidden_size " + std::to_string(c.hidden_size) + " over num_heads " +
+                std::to_string(c.num_heads) + " must give a head size divisible by 4 (2-D rotary positions)");
+  if (c.window_size % (c.spatial_merge_size * c.patch_size) != 0)
+    throw Error(where + ": vision_config.window_size " + std::to_string(c.window_size) +
+                " must be a multiple of spatial_merge_size x patch_size (" +
+                std::to_string(c.spatial_merge_size * c.patch_size) + ")");
+  for (int64_t index : c.fullatt_block_indexes)
+    if (index < 0 || index >= c.depth)
+      throw Error(where + ": vision_config.fullatt_block_indexes holds " + std::to_string(index) + ", not a block of " +
+                  std::to_string(c.depth));
+  if (!known_activation(c.hidden_act))
+    throw Error(where + ": vision_config.hidden_act '" + c.hidden_act +
+                "' is not supported (silu, gelu, gelu_pytorch_tanh, quick_gelu)");
+  return c;
+}
+
+nlohmann::json qwen_vision_config_to_json(const QwenVisionConfig& c) {
+  return {{"depth", c.depth},
+          {"hidden_size", c.hidden_size},
+          {"intermediate_size", c.intermediate_size},
+          {"num_heads", c.num_heads},
+          {"in_channels", c.in_channels},
+          {"patch_size", c.patch_size},
+          {"temporal_patch_size", c.temporal_patch_size},
+          {"spatial_merge_size", c.spatial_merge_size},
+          {"window_size", c.window_size},
+          {"out_hidden_size", c.out_hidden_size},
+          {"fullatt_block_indexes", c.fullatt_block_indexes},
+          {"hidden_act", c.hidden_act}};
+}
 
 bool TextConfig::has_uniform_layers() const {
   for (const auto& w : layers)
@@ -129,16 +203,76 @@ int64_t LlavaConfig::vision_hidden_state_index() const {
   return vision_feature_layer < 0 ? vision.num_hidden_layers + 1 + vision_feature_layer : vision_feature_layer;
 }
 
+const char* architecture_name(Architecture architecture) {
+  return architecture == Architecture::Qwen2_5_VL ? "qwen2_5_vl" : "llava";
+}
+
 int64_t LlavaConfig::num_image_features() const {
+  if (is_qwen()) throw Error("a Qwen2.5-VL image becomes as many tokens as its size gives (no fixed count per image)");
   return vision.num_patches() + (vision_feature_select_strategy == "full" ? 1 : 0);
 }
 
+namespace {
+
+// Qwen2_5_VLTextConfig's class defaults (transformers), for fields a config leaves out.
+TextConfig qwen_text_defaults() {
+  TextConfig t;
+  t.vocab_size = 152064;
+  t.hidden_size = 8192;
+  t.intermediate_size = 29568;
+  t.num_hidden_layers = 80;
+  t.num_attention_heads = 64;
+  t.num_key_value_heads = 8;
+  t.max_position_embeddings = 32768;
+  t.rms_norm_eps = 1e-5;
+  t.rope_theta = 1000000.0;
+  t.bos_token_id = 151643;
+  t.eos_token_id = 151645;
+  return t;
+}
+
+// transformers 4.x writes the language model's fields at the top level of a
+// Qwen2.5-VL config.json; 5.x writes them under text_config. Both are read.
+LlavaConfig parse_qwen_config(const json& j, const std::string& where) {
+  LlavaConfig c;
+  c.original = j;
+  c.architecture = Architecture::Qwen2_5_VL;
+  const bool nested = j.contains("text_config") && j["text_config"].is_object();
+  const json& tj = nested ? j["text_config"] : j;
+  const std::string text_where = nested ? where + " text_config" : where;
+  c.text = parse_text(tj, text_where, qwen_text_defaults());
+  if (!j.contains("tie_word_embeddings") && !tj.contains("tie_word_embeddings")) c.text.tie_word_embeddings = false;
+  if (nested && !tj.contains("tie_word_embeddings") && j.contains("tie_word_embeddings"))
+    c.text.tie_word_embeddings = optional_field<bool>(j, "tie_word_embeddings", false, where);
+  c.text.qkv_bias = true;
+  if (c.text.mrope_section.empty())
+    throw Error(text_where +
+                ": a Qwen2.5-VL config needs rope_scaling.mrope_section (or rope_parameters.mrope_section)");
+  if (optional_field<bool>(tj, "use_sliding_window", false, text_where))
+    throw Error(text_where + ": use_sliding_window is not supported");
+  if (!j.contains("vision_config") || !j["vision_config"].is_object())
+    throw Error(where + ": missing field 'vision_config'");
+  c.qwen_vision = parse_qwen_vision_config(j["vision_config"], where + " vision_config");
+  auto token = [&](const char* key, int64_t fallback) {
+    return optional_field<int64_t>(j, key, optional_field<int64_t>(tj, key, fallback, text_where), where);
+  };
+  c.image_token_index = token("image_token_id", 151655);
+  c.vision_start_token_id = token("vision_start_token_id", 151652);
+  c.vision_end_token_id = token("vision_end_token_id", 151653);
+  validate_llava_config(c, where);
+  return c;
+}
+
+}  // namespace
+
 LlavaConfig parse_llava_config(const json& j, const std::string& where) {
   if (!j.is_object()) throw Error(where + ": expected a JSON object");
+  if (j.contains("model_type") && j["model_type"] == "qwen2_5_vl") return parse_qwen_config(j, where);
   LlavaConfig c;
   c.original = j;
   if (j.contains("model_type") && j["model_type"].is_string() && j["model_type"] != "llava")
-    throw Error(where + ": model_type is '" + j["model_type"].get<std::string>() + "', expected 'llava'");
+    throw Error(where + ": model_type is '" + j["model_type"].get<std::string>() +
+                "'; this build reads 'llava' and 'qwen2_5_vl'");
   if (!j.contains("text_config") || !j["text_config"].is_object()) throw Error(where + ": missing field 'text_config'");
   if (!j.contains("vision_config") || !j["vision_config"].is_object())
     throw Error(where + ": missing field 'vision_config'");
@@ -172,29 +306,13 @@ LlavaConfig parse_llava_config(const json& j, const std::string& where) {
 
 LlavaConfig read_llava_config(const std::string& path) { return parse_llava_config(read_json_file(path), path); }
 
-void validate_llava_config(const LlavaConfig& c, const std::string& where) {
-  const auto& v = c.vision;
-  const auto& t = c.text;
-  for (auto [value, name] : {std::pair{v.hidden_size, "vision hidden_size"},
-                             {v.intermediate_size, "vision intermediate_size"},
-                             {v.num_hidden_layers, "vision num_hidden_layers"},
-                             {v.num_attention_heads, "vision num_attention_heads"},
-                             {v.image_size, "vision image_size"},
-                             {v.patch_size, "vision patch_size"},
-                             {v.num_channels, "vision num_channels"},
-                             {t.hidden_size, "text hidden_size"},
-                             {t.head_dim, "text head_dim"},
-                             {t.vocab_size, "text vocab_size"}})
+namespace {
+
+void validate_text(const TextConfig& t, const std::string& where) {
+  for (auto [value, name] :
+       {std::pair{t.hidden_size, "text hidden_size"}, {t.head_dim, "text head_dim"}, {t.vocab_size, "text vocab_size"}})
     require_positive(value, name, where);
-  // Far above any published model, far below what would overflow a size or
-  // exhaust memory before the checkpoint is even compared with the config.
-  for (auto [value, limit, name] : {std::tuple{v.hidden_size, int64_t{1} << 16, "vision hidden_size"},
-                                    {v.intermediate_size, int64_t{1} << 20, "vision intermediate_size"},
-                                    {v.num_hidden_layers, kMaxConfigLayers, "vision num_hidden_layers"},
-                                    {v.num_attention_heads, int64_t{1} << 12, "vision num_attention_heads"},
-                                    {v.image_size, int64_t{1} << 14, "vision image_size"},
-                                    {v.num_channels, int64_t{64}, "vision num_channels"},
-                                    {t.hidden_size, int64_t{1} << 16, "text hidden_size"},
+  for (auto [value, limit, name] : {std::tuple{t.hidden_size, int64_t{1} << 16, "text hidden_size"},
                                     {t.head_dim, int64_t{1} << 12, "text head_dim"},
                                     {t.vocab_size, int64_t{1} << 22, "text vocab_size"},
                                     {t.max_position_embeddings, int64_t{1} << 24, "text max_position_embeddings"}})
@@ -205,22 +323,17 @@ void validate_llava_config(const LlavaConfig& c, const std::string& where) {
     throw Error(where + ": text rope_theta must be positive, got " + std::to_string(t.rope_theta));
   if (!(t.rms_norm_eps >= 0) || !std::isfinite(t.rms_norm_eps))
     throw Error(where + ": text rms_norm_eps must be non-negative, got " + std::to_string(t.rms_norm_eps));
-  if (!(v.layer_norm_eps >= 0) || !std::isfinite(v.layer_norm_eps))
-    throw Error(where + ": vision layer_norm_eps must be non-negative, got " + std::to_string(v.layer_norm_eps));
-  if (v.hidden_size % v.num_attention_heads != 0)
-    throw Error(where + ": vision hidden_size is not a multiple of num_attention_heads");
-  if (v.image_size % v.patch_size != 0) throw Error(where + ": vision image_size is not a multiple of patch_size");
-  if (v.hidden_act != "quick_gelu" && v.hidden_act != "gelu")
-    throw Error(where + ": vision hidden_act '" + v.hidden_act + "' is not supported");
   if (t.hidden_act != "silu") throw Error(where + ": text hidden_act '" + t.hidden_act + "' is not supported");
-  if (c.projector_hidden_act != "gelu")
-    throw Error(where + ": projector_hidden_act '" + c.projector_hidden_act + "' is not supported");
-  const int64_t index = c.vision_hidden_state_index();
-  if (index < 1 || index > v.num_hidden_layers)
-    throw Error(where + ": vision_feature_layer " + std::to_string(c.vision_feature_layer) +
-                " is outside the vision tower's " + std::to_string(v.num_hidden_layers) + " layers");
-  if (c.vision_feature_select_strategy != "default" && c.vision_feature_select_strategy != "full")
-    throw Error(where + ": vision_feature_select_strategy '" + c.vision_feature_select_strategy + "' is not supported");
+  if (!t.mrope_section.empty()) {
+    int64_t sum = 0;
+    for (int64_t s : t.mrope_section) {
+      if (s < 0) throw Error(where + ": mrope_section entries must not be negative");
+      sum += s;
+    }
+    if (t.mrope_section.size() != 3 || sum != t.head_dim / 2)
+      throw Error(where + ": mrope_section must be three sections adding up to head_dim / 2 (" +
+                  std::to_string(t.head_dim / 2) + ")");
+  }
   if (static_cast<int64_t>(t.layers.size()) != t.num_hidden_layers)
     throw Error(where + ": per-layer widths do not match num_hidden_layers");
   for (size_t l = 0; l < t.layers.size(); ++l) {
@@ -237,7 +350,129 @@ void validate_llava_config(const LlavaConfig& c, const std::string& where) {
   }
 }
 
+}  // namespace
+
+void validate_llava_config(const LlavaConfig& c, const std::string& where) {
+  const auto& t = c.text;
+  validate_text(t, where);
+  if (c.is_qwen()) {
+    // parse_qwen_vision_config checked the tower; the merger must feed the decoder.
+    if (c.qwen_vision.out_hidden_size != t.hidden_size)
+      throw Error(where + ": vision_config.out_hidden_size " + std::to_string(c.qwen_vision.out_hidden_size) +
+                  " differs from the language model's hidden_size " + std::to_string(t.hidden_size));
+    if (t.mrope_section.empty()) throw Error(where + ": a Qwen2.5-VL model needs mrope_section");
+    for (int64_t id : {c.image_token_index, c.vision_start_token_id, c.vision_end_token_id})
+      if (id < 0 || id >= t.vocab_size)
+        throw Error(where + ": image/vision token id " + std::to_string(id) + " is outside the vocabulary of " +
+                    std::to_string(t.vocab_size));
+    return;
+  }
+  const auto& v = c.vision;
+  for (auto [value, name] : {std::pair{v.hidden_size, "vision hidden_size"},
+                             {v.intermediate_size, "vision intermediate_size"},
+                             {v.num_hidden_layers, "vision num_hidden_layers"},
+                             {v.num_attention_heads, "vision num_attention_heads"},
+                             {v.image_size, "vision image_size"},
+                             {v.patch_size, "vision patch_size"},
+                             {v.num_channels, "vision num_channels"}})
+    require_positive(value, name, where);
+  // Far above any published model, far below what would overflow a size or
+  // exhaust memory before the checkpoint is even compared with the config.
+  for (auto [value, limit, name] : {std::tuple{v.hidden_size, int64_t{1} << 16, "vision hidden_size"},
+                                    {v.intermediate_size, int64_t{1} << 20, "vision intermediate_size"},
+                                    {v.num_hidden_layers, kMaxConfigLayers, "vision num_hidden_layers"},
+                                    {v.num_attention_heads, int64_t{1} << 12, "vision num_attention_heads"},
+                                    {v.image_size, int64_t{1} << 14, "vision image_size"},
+                                    {v.num_channels, int64_t{64}, "vision num_channels"}})
+    if (value > limit)
+      throw Error(where + ": " + name + " " + std::to_string(value) + " is more than this build accepts (" +
+                  std::to_string(limit) + ")");
+  if (!(v.layer_norm_eps >= 0) || !std::isfinite(v.layer_norm_eps))
+    throw Error(where + ": vision layer_norm_eps must be non-negative, got " + std::to_string(v.layer_norm_eps));
+  if (v.hidden_size % v.num_attention_heads != 0)
+    throw Error(where + ": vision hidden_size is not a multiple of num_attention_heads");
+  if (v.image_size % v.patch_size != 0) throw Error(where + ": vision image_size is not a multiple of patch_size");
+  if (v.hidden_act != "quick_gelu" && v.hidden_act != "gelu")
+    throw Error(where + ": vision hidden_act '" + v.hidden_act + "' is not supported");
+  if (c.projector_hidden_act != "gelu")
+    throw Error(where + ": projector_hidden_act '" + c.projector_hidden_act + "' is not supported");
+  const int64_t index = c.vision_hidden_state_index();
+  if (index < 1 || index > v.num_hidden_layers)
+    throw Error(where + ": vision_feature_layer " + std::to_string(c.vision_feature_layer) +
+                " is outside the vision tower's " + std::to_string(v.num_hidden_layers) + " layers");
+  if (c.vision_feature_select_strategy != "default" && c.vision_feature_select_strategy != "full")
+    throw Error(where + ": vision_feature_select_strategy '" + c.vision_feature_select_strategy + "' is not supported");
+  if (!t.mrope_section.empty()) throw Error(where + ": mrope_section belongs to Qwen2.5-VL, not LLaVA");
+}
+
+namespace {
+
+// The per-layer widths a pruned model carries (this project's extension).
+void write_layer_widths(const TextConfig& t, json& tj) {
+  for (const char* key :
+       {"layer_intermediate_size", "layer_num_attention_heads", "layer_num_key_value_heads", "mlp_down_bias"})
+    tj.erase(key);
+  if (t.mlp_down_bias) tj["mlp_down_bias"] = true;
+  if (!t.has_uniform_layers()) {
+    json inter = json::array(), heads = json::array(), kv = json::array();
+    for (const auto& w : t.layers) {
+      inter.push_back(w.intermediate_size);
+      heads.push_back(w.num_attention_heads);
+      kv.push_back(w.num_key_value_heads);
+    }
+    tj["layer_intermediate_size"] = inter;
+    tj["layer_num_attention_heads"] = heads;
+    tj["layer_num_key_value_heads"] = kv;
+  }
+}
+
+// Qwen2.5-VL as transformers 4.x writes it (the language model's fields at
+// the top level), which transformers 5 reads too; a config read in 5.x's
+// nested layout is written back nested.
+json qwen_config_to_json(const LlavaConfig& c) {
+  json j = c.original.is_object() ? c.original : json::object();
+  j["architectures"] = {"Qwen2_5_VLForConditionalGeneration"};
+  j["model_type"] = "qwen2_5_vl";
+  j["image_token_id"] = c.image_token_index;
+  j["vision_start_token_id"] = c.vision_start_token_id;
+  j["vision_end_token_id"] = c.vision_end_token_id;
+  json& v = j["vision_config"];
+  if (!v.is_object()) v = json::object();
+  const json vision = qwen_vision_config_to_json(c.qwen_vision);
+  for (const auto& [key, value] : vision.items()) v[key] = value;
+  const bool nested = j.contains("text_config") && j["text_config"].is_object();
+  json& tj = nested ? j["text_config"] : j;
+  const auto& t = c.text;
+  tj["hidden_size"] = t.hidden_size;
+  tj["intermediate_size"] = t.intermediate_size;
+  tj["num_hidden_layers"] = t.num_hidden_layers;
+  tj["num_attention_heads"] = t.num_attention_heads;
+  tj["num_key_value_heads"] = t.num_key_value_heads;
+  if (t.head_dim != t.hidden_size / t.num_attention_heads) tj["head_dim"] = t.head_dim;
+  tj["vocab_size"] = t.vocab_size;
+  tj["max_position_embeddings"] = t.max_position_embeddings;
+  tj["rms_norm_eps"] = t.rms_norm_eps;
+  tj["rope_theta"] = t.rope_theta;
+  tj["hidden_act"] = t.hidden_act;
+  tj["tie_word_embeddings"] = t.tie_word_embeddings;
+  tj["bos_token_id"] = t.bos_token_id;
+  tj["eos_token_id"] = t.eos_token_id;
+  tj.erase("rope_scaling");
+  tj.erase("rope_parameters");
+  if (nested) {
+    tj["rope_parameters"] = {
+        {"rope_type", "default"}, {"rope_theta", t.rope_theta}, {"mrope_section", t.mrope_section}};
+  } else {
+    tj["rope_scaling"] = {{"type", "mrope"}, {"mrope_section", t.mrope_section}};
+  }
+  write_layer_widths(t, tj);
+  return j;
+}
+
+}  // namespace
+
 json llava_config_to_json(const LlavaConfig& c) {
+  if (c.is_qwen()) return qwen_config_to_json(c);
   json j = c.original.is_object() ? c.original : json::object();
   j["architectures"] = {"LlavaForConditionalGeneration"};
   j["model_type"] = "llava";
@@ -278,21 +513,7 @@ json llava_config_to_json(const LlavaConfig& c) {
   tj["tie_word_embeddings"] = t.tie_word_embeddings;
   tj["bos_token_id"] = t.bos_token_id;
   tj["eos_token_id"] = t.eos_token_id;
-  for (const char* key :
-       {"layer_intermediate_size", "layer_num_attention_heads", "layer_num_key_value_heads", "mlp_down_bias"})
-    tj.erase(key);
-  if (t.mlp_down_bias) tj["mlp_down_bias"] = true;
-  if (!t.has_uniform_layers()) {
-    json inter = json::array(), heads = json::array(), kv = json::array();
-    for (const auto& w : t.layers) {
-      inter.push_back(w.intermediate_size);
-      heads.push_back(w.num_attention_heads);
-      kv.push_back(w.num_key_value_heads);
-    }
-    tj["layer_intermediate_size"] = inter;
-    tj["layer_num_attention_heads"] = heads;
-    tj["layer_num_key_value_heads"] = kv;
-  }
+  write_layer_widths(t, tj);
   return j;
 }
 
@@ -300,6 +521,18 @@ double parameter_estimate(const LlavaConfig& c) {
   const auto& v = c.vision;
   const auto& t = c.text;
   const double vh = static_cast<double>(v.hidden_size), th = static_cast<double>(t.hidden_size);
+  if (c.is_qwen()) {
+    const auto& q = c.qwen_vision;
+    const double d = static_cast<double>(q.hidden_size), merged = d * static_cast<double>(q.merge_unit());
+    double count = static_cast<double>(q.patch_dim()) * d +
+                   static_cast<double>(q.depth) * (4 * d * d + 3 * d * static_cast<double>(q.intermediate_size)) +
+                   merged * merged + merged * static_cast<double>(q.out_hidden_size) +
+                   2 * th * static_cast<double>(t.vocab_size);
+    for (const auto& w : t.layers)
+      count += th * static_cast<double>(t.head_dim) * (2.0 * w.num_attention_heads + 2.0 * w.num_key_value_heads) +
+               3 * th * static_cast<double>(w.intermediate_size);
+    return count;
+  }
   double count = static_cast<double>(v.num_channels) * v.patch_size * v.patch_size * vh +
                  (static_cast<double>(v.num_patches()) + 1) * vh +
                  static_cast<double>(v.num_hidden_layers) * (4 * vh * vh + 2 * vh * v.intermediate_size) + vh * th +

@@ -28,6 +28,36 @@ struct VisionConfig {
   int64_t head_dim() const { return hidden_size / num_attention_heads; }
 };
 
+// Field defaults: transformers' Qwen2_5_VLVisionConfig class defaults.
+struct QwenVisionConfig {
+  int64_t depth = 32;
+  int64_t hidden_size = 3584;
+  int64_t intermediate_size = 3420;
+  int64_t num_heads = 16;
+  int64_t in_channels = 3;
+  int64_t patch_size = 14;
+  int64_t temporal_patch_size = 2;
+  int64_t spatial_merge_size = 2;
+  int64_t window_size = 112;  // pixels
+  int64_t out_hidden_size = 3584;
+  std::vector<int64_t> fullatt_block_indexes{7, 15, 23, 31};
+  std::string hidden_act = "silu";
+
+  int64_t head_dim() const { return hidden_size / num_heads; }
+  // Inputs per patch: C x T x P x P.
+  int64_t patch_dim() const { return in_channels * temporal_patch_size * patch_size * patch_size; }
+  // Patches joined into one language-model token.
+  int64_t merge_unit() const { return spatial_merge_size * spatial_merge_size; }
+  // Window side in merged units.
+  int64_t window_units() const { return window_size / spatial_merge_size / patch_size; }
+};
+
+// One image's (or video's) grid in patches: t frames, h x w patches.
+struct PatchGrid {
+  int64_t t = 1, h = 0, w = 0;
+  int64_t patches() const { return t * h * w; }
+};
+
 // Widths of one decoder layer; pruned layers differ from the base config.
 struct DecoderLayerWidths {
   int64_t intermediate_size = 0;
@@ -62,6 +92,11 @@ struct TextConfig {
   std::string hidden_act = "silu";
   bool tie_word_embeddings = false;
   bool mlp_down_bias = false;  // FLAP-style bias compensation after pruning
+  bool qkv_bias = false;       // biases on q_proj, k_proj and v_proj (Qwen2), none on o_proj
+  // Multimodal RoPE (Qwen2.5-VL): the rotary channels split into sections
+  // that follow the temporal, height and width position streams in turn;
+  // empty = ordinary 1-D RoPE. The sections add up to head_dim / 2.
+  std::vector<int64_t> mrope_section;
   int64_t bos_token_id = 1;
   int64_t eos_token_id = 2;
   std::vector<DecoderLayerWidths> layers;  // one entry per decoder layer, always filled
@@ -69,8 +104,19 @@ struct TextConfig {
   bool has_uniform_layers() const;
 };
 
+// Which vision-language model a config.json describes; config.json decides
+// (model_type "llava" or "qwen2_5_vl"), nothing else does.
+enum class Architecture { Llava, Qwen2_5_VL };
+const char* architecture_name(Architecture architecture);
+
+// Either backbone (the name is the first one's): LLaVA uses `vision` (CLIP)
+// and the projector fields; Qwen2.5-VL uses `qwen_vision`, whose merger is
+// its projector, and the vision start/end token ids.
 struct LlavaConfig {
+  Architecture architecture = Architecture::Llava;
   VisionConfig vision;
+  QwenVisionConfig qwen_vision;
+  int64_t vision_start_token_id = -1, vision_end_token_id = -1;
   TextConfig text;
   int64_t image_token_index = 32000;
   int64_t vision_feature_layer = -2;
@@ -82,9 +128,17 @@ struct LlavaConfig {
 
   // Index into the vision tower's hidden-state list (0 = embeddings).
   int64_t vision_hidden_state_index() const;
-  // How many image tokens one image becomes in the language model.
+  // How many image tokens one image becomes in the language model (LLaVA:
+  // fixed; Qwen2.5-VL: it depends on the image, and asking is an Error).
   int64_t num_image_features() const;
+  bool is_qwen() const { return architecture == Architecture::Qwen2_5_VL; }
 };
+
+// A Qwen2.5-VL vision_config object as transformers writes it; fields it
+// leaves out take the class defaults above (Qwen2.5-VL configs are sparse).
+// Sizes that cannot work are an Error naming the field.
+QwenVisionConfig parse_qwen_vision_config(const nlohmann::json& json, const std::string& where);
+nlohmann::json qwen_vision_config_to_json(const QwenVisionConfig& config);
 
 // Parses a config.json object; `where` names the file in errors.
 LlavaConfig parse_llava_config(const nlohmann::json& json, const std::string& where);

@@ -9,46 +9,6 @@
 namespace hipp {
 namespace F = torch::nn::functional;
 
-// ---- building blocks -----------------------------------------------------------
-
-LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias, const torch::TensorOptions& options) {
-  weight = register_parameter("weight", torch::empty({out, in}, options));
-  if (with_bias) bias = register_parameter("bias", torch::empty({out}, options));
-}
-
-torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
-  auto y = torch::linear(x, weight, bias);
-  if (!lora_a.defined()) return y;
-  const auto h = lora_dropout > 0 && is_training() ? torch::dropout(x, lora_dropout, true) : x;
-  return y + torch::linear(torch::linear(h.to(lora_a.scalar_type()), lora_a), lora_b).to(y.scalar_type()) * lora_scale;
-}
-
-LayerNormImpl::LayerNormImpl(int64_t dim, double eps_, const torch::TensorOptions& options) : eps(eps_) {
-  weight = register_parameter("weight", torch::ones({dim}, options));
-  bias = register_parameter("bias", torch::zeros({dim}, options));
-}
-
-torch::Tensor LayerNormImpl::forward(const torch::Tensor& x) {
-  return torch::layer_norm(x, {weight.size(0)}, weight, bias, eps);
-}
-
-RMSNormImpl::RMSNormImpl(int64_t dim, double eps_, const torch::TensorOptions& options) : eps(eps_) {
-  weight = register_parameter("weight", torch::ones({dim}, options));
-}
-
-torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
-  // Normalise in float32, as LLaMA does, then return to the input dtype.
-  auto xf = x.to(torch::kFloat32);
-  xf = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
-  return weight * xf.to(x.scalar_type());
-}
-
-EmbeddingImpl::EmbeddingImpl(int64_t count, int64_t dim, const torch::TensorOptions& options) {
-  weight = register_parameter("weight", torch::empty({count, dim}, options));
-}
-
-torch::Tensor EmbeddingImpl::forward(const torch::Tensor& ids) { return torch::embedding(weight, ids); }
-
 // ---- CLIP ------------------------------------------------------------------------
 
 PatchConvImpl::PatchConvImpl(int64_t channels, int64_t dim, int64_t patch_, const torch::TensorOptions& options)
@@ -181,26 +141,33 @@ torch::Tensor rope_inverse_frequencies(const TextConfig& t, const torch::Device&
   return torch::where(medium, blended, scaled);
 }
 
-namespace {
-
-// cos/sin tables [B, 1, T, head_dim] for the given positions [B, T].
-std::pair<torch::Tensor, torch::Tensor> rope_tables(const torch::Tensor& positions, const TextConfig& text,
-                                                    torch::ScalarType dtype) {
+std::pair<torch::Tensor, torch::Tensor> rotary_tables(const torch::Tensor& positions, const TextConfig& text,
+                                                      torch::ScalarType dtype) {
   auto inv_freq = rope_inverse_frequencies(text, positions.device());
-  auto freqs = positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq;  // [B, T, hd/2]
-  auto emb = torch::cat({freqs, freqs}, -1).unsqueeze(1);               // [B, 1, T, hd]
+  auto freqs = positions.to(torch::kFloat32).unsqueeze(-1) * inv_freq;  // [(3,) B, T, hd/2]
+  auto emb = torch::cat({freqs, freqs}, -1);                            // [(3,) B, T, hd]
+  if (!text.mrope_section.empty()) {
+    std::vector<torch::Tensor> parts;
+    int64_t start = 0;
+    for (int half = 0; half < 2; ++half)
+      for (size_t s = 0; s < text.mrope_section.size(); ++s) {
+        const int64_t width = text.mrope_section[s];
+        parts.push_back(emb[static_cast<int64_t>(s)].slice(-1, start, start + width));
+        start += width;
+      }
+    emb = torch::cat(parts, -1);  // [B, T, hd]
+  }
+  emb = emb.unsqueeze(1);  // [B, 1, T, hd]
   return {emb.cos().to(dtype), emb.sin().to(dtype)};
 }
-
-}  // namespace
 
 LlamaAttentionImpl::LlamaAttentionImpl(const TextConfig& c, const DecoderLayerWidths& w,
                                        const torch::TensorOptions& options)
     : heads(w.num_attention_heads), kv_heads(w.num_key_value_heads), head_dim(c.head_dim) {
   const int64_t d = c.hidden_size;
-  q_proj = register_module("q_proj", Linear(d, heads * head_dim, false, options));
-  k_proj = register_module("k_proj", Linear(d, kv_heads * head_dim, false, options));
-  v_proj = register_module("v_proj", Linear(d, kv_heads * head_dim, false, options));
+  q_proj = register_module("q_proj", Linear(d, heads * head_dim, c.qkv_bias, options));
+  k_proj = register_module("k_proj", Linear(d, kv_heads * head_dim, c.qkv_bias, options));
+  v_proj = register_module("v_proj", Linear(d, kv_heads * head_dim, c.qkv_bias, options));
   o_proj = register_module("o_proj", Linear(heads * head_dim, d, false, options));
 }
 
@@ -270,17 +237,82 @@ LlamaForCausalLMImpl::LlamaForCausalLMImpl(const TextConfig& c, const torch::Ten
 
 // ---- LLaVA ---------------------------------------------------------------------------
 
+torch::Tensor mrope_position_ids(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                                 const std::vector<PatchGrid>& grids, int64_t image_token_id, int64_t merge) {
+  const auto ids = input_ids.to(torch::kCPU, torch::kInt64).contiguous();
+  const int64_t b = ids.size(0), t = ids.size(1);
+  // 1 = attended; every token when no mask is given.
+  const auto valid = attention_mask.defined() ? attention_mask.to(torch::kCPU).to(torch::kBool).contiguous()
+                                              : torch::ones({b, t}, torch::TensorOptions().dtype(torch::kBool));
+  if (valid.sizes() != ids.sizes()) throw Error("attention_mask must have the shape of input_ids");
+  auto out = torch::ones({3, b, t}, torch::TensorOptions().dtype(torch::kInt64));
+  auto pos = out.accessor<int64_t, 3>();
+  const auto tokens = ids.accessor<int64_t, 2>();
+  const auto mask = valid.accessor<bool, 2>();
+  size_t next_grid = 0;
+  for (int64_t row = 0; row < b; ++row) {
+    int64_t next = 0;  // the next free position
+    int64_t i = 0;
+    auto attended = [&](int64_t k) { return mask[row][k]; };
+    while (i < t) {
+      if (!attended(i)) {
+        ++i;
+        continue;
+      }
+      if (tokens[row][i] != image_token_id) {
+        for (int s = 0; s < 3; ++s) pos[s][row][i] = next;
+        ++next, ++i;
+        continue;
+      }
+      if (next_grid >= grids.size())
+        throw Error("the prompts hold more images than the " + std::to_string(grids.size()) + " grids given");
+      const auto& g = grids[next_grid++];
+      const int64_t rows = g.h / merge, cols = g.w / merge, count = g.t * rows * cols;
+      int64_t placed = 0;
+      for (int64_t f = 0; f < g.t; ++f)
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t q = 0; q < cols; ++q) {
+            if (i >= t || !attended(i) || tokens[row][i] != image_token_id)
+              throw Error("an image of grid " + std::to_string(g.t) + "x" + std::to_string(g.h) + "x" +
+                          std::to_string(g.w) + " needs " + std::to_string(count) +
+                          " image tokens in a row; the prompt has " + std::to_string(placed));
+            pos[0][row][i] = next;  // still images: temporal index 0
+            pos[1][row][i] = next + r;
+            pos[2][row][i] = next + q;
+            ++i, ++placed;
+          }
+      next += std::max({rows, cols, int64_t{1}});
+    }
+  }
+  if (next_grid != grids.size())
+    throw Error(std::to_string(grids.size()) + " image grids given for " + std::to_string(next_grid) +
+                " images in the prompts");
+  return out.to(input_ids.device());
+}
+
 LlavaModelImpl::LlavaModelImpl(const LlavaConfig& config, const torch::TensorOptions& options)
     : config_(config), options_(options) {
   validate_llava_config(config_, "model config");
-  vision_tower = register_module("vision_tower", ClipVisionModel(config_.vision, options));
-  multi_modal_projector = register_module(
-      "multi_modal_projector",
-      Projector(config_.vision.hidden_size, config_.text.hidden_size, config_.multimodal_projector_bias, options));
+  if (config_.is_qwen()) {
+    visual = register_module("visual", QwenVisionTower(config_.qwen_vision, options));
+  } else {
+    vision_tower = register_module("vision_tower", ClipVisionModel(config_.vision, options));
+    multi_modal_projector = register_module(
+        "multi_modal_projector",
+        Projector(config_.vision.hidden_size, config_.text.hidden_size, config_.multimodal_projector_bias, options));
+  }
   language_model = register_module("language_model", LlamaForCausalLM(config_.text, options));
 }
 
+torch::Tensor LlavaModelImpl::encode_patches(const torch::Tensor& patches, const std::vector<PatchGrid>& grids,
+                                             const Tap& tap) {
+  if (!config_.is_qwen()) throw Error("encode_patches is for Qwen2.5-VL models; LLaVA takes encode_images");
+  return visual(patches.to(options_.device(), options_.dtype().toScalarType()), grids, tap);
+}
+
 torch::Tensor LlavaModelImpl::encode_images(const torch::Tensor& pixel_values, const Tap& tap) {
+  if (config_.is_qwen())
+    throw Error("a Qwen2.5-VL model takes image patches and grids (encode_patches), not fixed-size pixels");
   const auto& v = config_.vision;
   if (pixel_values.dim() != 4 || pixel_values.size(1) != v.num_channels || pixel_values.size(2) != v.image_size ||
       pixel_values.size(3) != v.image_size)
@@ -339,7 +371,11 @@ torch::Tensor LlavaModelImpl::final_hidden(const LlavaInputs& inputs, const Forw
         torch::arange(t, torch::TensorOptions().dtype(torch::kInt64).device(device)).unsqueeze(0).expand({b, t});
   }
   auto mask = torch::zeros({b, 1, t, t}, float_opts).masked_fill(allowed_b.logical_not().unsqueeze(1), masked);
-  auto [cos, sin] = rope_tables(positions, tc, x.scalar_type());
+  if (!tc.mrope_section.empty())
+    positions = mrope_position_ids(inputs.input_ids, inputs.attention_mask, inputs.image_grids,
+                                   config_.image_token_index, config_.qwen_vision.spatial_merge_size)
+                    .to(device);
+  auto [cos, sin] = rotary_tables(positions, tc, x.scalar_type());
 
   auto& lm = language_model->model;
   const auto first =
@@ -363,7 +399,8 @@ ParameterCounts count_parameters(LlavaModel& model) {
     const int64_t n = p.value().numel();
     if (name.rfind("language_model.", 0) == 0) {
       counts.language_model += n;
-    } else if (name.rfind("vision_tower.", 0) == 0) {
+    } else if (name.rfind("vision_tower.", 0) == 0 ||
+               (name.rfind("visual.", 0) == 0 && name.rfind("visual.merger.", 0) != 0)) {
       counts.vision_tower += n;
     } else {
       counts.projector += n;
@@ -383,7 +420,7 @@ void init_random(LlavaModel& model, uint64_t seed, double std) {
   for (auto& p : model->named_parameters()) {
     const std::string& name = p.key();
     auto& tensor = p.value();
-    const bool is_norm = name.find("norm") != std::string::npos;
+    const bool is_norm = name.find("norm") != std::string::npos || name.find(".ln_q.") != std::string::npos;
     const bool is_bias = name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
     if (is_bias) {
       tensor.zero_();
@@ -402,6 +439,9 @@ void init_random(LlavaModel& model, uint64_t seed, double std) {
       tensor.copy_(values);
     }
   }
+  // Tied: the output layer is the embedding, as loading makes it.
+  if (model->config().text.tie_word_embeddings)
+    model->language_model->lm_head->weight.copy_(model->language_model->model->embed_tokens->weight);
 }
 
 }  // namespace hipp

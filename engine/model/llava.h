@@ -17,59 +17,10 @@
 #include <torch/torch.h>
 
 #include "model/config.h"
+#include "model/layers.h"
+#include "model/qwen_vision.h"
 
 namespace hipp {
-
-// Receives named intermediate tensors of a forward pass, in the spirit of a
-// per-layer callback, so statistics code never copies model code. Names:
-//   "vision.hidden"  [B, N+1, Dv] residual stream after vision layer `layer`
-//   "attn.probs"     [B, H_l, T, T] float32 attention probabilities, decoder layer `layer`
-//   "attn.out_in"    [B, T, H_l*hd] input of o_proj (heads concatenated), decoder layer `layer`
-//   "mlp.down_in"    [B, T, I_l]  input of down_proj, decoder layer `layer`
-//   "layer.out"      [B, T, D]    residual stream after decoder layer `layer`
-using Tap = std::function<void(const std::string& name, int64_t layer, const torch::Tensor& value)>;
-
-class LinearImpl : public torch::nn::Module {
- public:
-  LinearImpl(int64_t in, int64_t out, bool with_bias, const torch::TensorOptions& options);
-  torch::Tensor forward(const torch::Tensor& x);
-  torch::Tensor weight;  // [out, in]
-  torch::Tensor bias;    // [out] or undefined
-  // Optional low-rank adapter (LoRA, finetune/lora.h): when lora_a is
-  // defined, forward adds lora_scale * lora_b lora_a dropout(x). The adapter
-  // is not a registered parameter, so checkpoints and named_parameters()
-  // never see it.
-  torch::Tensor lora_a;  // [r, in]
-  torch::Tensor lora_b;  // [out, r]
-  double lora_scale = 0, lora_dropout = 0;
-};
-TORCH_MODULE(Linear);
-
-class LayerNormImpl : public torch::nn::Module {
- public:
-  LayerNormImpl(int64_t dim, double eps, const torch::TensorOptions& options);
-  torch::Tensor forward(const torch::Tensor& x);
-  torch::Tensor weight, bias;  // [dim]
-  double eps;
-};
-TORCH_MODULE(LayerNorm);
-
-class RMSNormImpl : public torch::nn::Module {
- public:
-  RMSNormImpl(int64_t dim, double eps, const torch::TensorOptions& options);
-  torch::Tensor forward(const torch::Tensor& x);
-  torch::Tensor weight;  // [dim]
-  double eps;
-};
-TORCH_MODULE(RMSNorm);
-
-class EmbeddingImpl : public torch::nn::Module {
- public:
-  EmbeddingImpl(int64_t count, int64_t dim, const torch::TensorOptions& options);
-  torch::Tensor forward(const torch::Tensor& ids);
-  torch::Tensor weight;  // [count, dim]
-};
-TORCH_MODULE(Embedding);
 
 // ---- CLIP vision tower -------------------------------------------------------
 
@@ -209,11 +160,32 @@ TORCH_MODULE(LlamaForCausalLM);
 // config's rope_type (default, linear, llama3), computed as transformers does.
 torch::Tensor rope_inverse_frequencies(const TextConfig& text, const torch::Device& device = torch::kCPU);
 
+// cos/sin tables [B, 1, T, head_dim] for positions [B, T], or [3, B, T]
+// with the text config's mrope_section: each section of the rotary
+// channels (in both halves) follows its stream, temporal, height and width
+// in turn, as transformers' multimodal rotary embedding does.
+std::pair<torch::Tensor, torch::Tensor> rotary_tables(const torch::Tensor& positions, const TextConfig& text,
+                                                      torch::ScalarType dtype);
+
 struct LlavaInputs {
   torch::Tensor input_ids;       // int64 [B, T]; image positions hold image_token_index
   torch::Tensor attention_mask;  // optional int64/bool [B, T], 1 = real token (left padding)
-  torch::Tensor image_features;  // optional [num_images, N, D] from encode_images()
+  torch::Tensor image_features;  // optional [num_images, N, D] from encode_images() (Qwen2.5-VL: [sum N_i, D])
+  // Qwen2.5-VL: the patch grid of every image, in the order the prompts
+  // hold them (row by row through the batch); the multimodal positions
+  // follow from them.
+  std::vector<PatchGrid> image_grids;
 };
+
+// Qwen2.5-VL's multimodal position ids [3, B, T] (temporal, height, width),
+// as transformers' get_rope_index computes them for images: text tokens
+// count on in all three streams; an image's tokens start where the text
+// stands, at temporal 0, and spread over its merged rows and columns; the
+// text after it continues after the largest position so far. Each run of
+// image tokens takes the next grid (several in a row, when one run holds
+// several images). Tokens outside the attention mask (left padding) get 1.
+torch::Tensor mrope_position_ids(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                                 const std::vector<PatchGrid>& grids, int64_t image_token_id, int64_t merge);
 
 struct ForwardOptions {
   Tap tap;                          // optional
@@ -233,8 +205,11 @@ class LlavaModelImpl : public torch::nn::Module {
   const LlavaConfig& config() const { return config_; }
   torch::TensorOptions options() const { return options_; }
 
-  // [num_images, C, H, W] preprocessed pixels -> [num_images, N, D] features.
+  // [num_images, C, H, W] preprocessed pixels -> [num_images, N, D] features (LLaVA).
   torch::Tensor encode_images(const torch::Tensor& pixel_values, const Tap& tap = {});
+  // Qwen2.5-VL: [sum of patches, C*T*P*P] patches of images with these grids
+  // -> [sum of patches / merge_unit, D] features, image after image.
+  torch::Tensor encode_patches(const torch::Tensor& patches, const std::vector<PatchGrid>& grids, const Tap& tap = {});
   // Token embeddings with image features scattered over the image positions.
   torch::Tensor embed(const torch::Tensor& input_ids, const torch::Tensor& image_features);
   // Logits [B, T, V] (float32 on the model's device).
@@ -243,8 +218,11 @@ class LlavaModelImpl : public torch::nn::Module {
   // training applies lm_head only where it has labels.
   torch::Tensor final_hidden(const LlavaInputs& inputs, const ForwardOptions& options = {});
 
+  // LLaVA: the CLIP tower and the projector; Qwen2.5-VL: `visual` (its
+  // merger is the projector). The other architecture's stay null.
   ClipVisionModel vision_tower{nullptr};
   Projector multi_modal_projector{nullptr};
+  QwenVisionTower visual{nullptr};
   LlamaForCausalLM language_model{nullptr};
 
  private:
@@ -266,7 +244,8 @@ ParameterCounts count_parameters(LlavaModel& model);
 
 // Fills the model with the initialisation Hugging Face uses for training from
 // scratch: normal(0, std) weights, zero biases, unit norms. std <= 0 scales
-// each projection by 1/sqrt(fan_in) instead (embeddings keep 0.02).
+// each projection by 1/sqrt(fan_in) instead (embeddings keep 0.02). With
+// tie_word_embeddings the output layer is a copy of the embedding.
 void init_random(LlavaModel& model, uint64_t seed, double std = 0.02);
 
 }  // namespace hipp

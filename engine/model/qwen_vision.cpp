@@ -3,15 +3,10 @@
 #include <algorithm>
 
 #include "core/error.h"
-#include "core/json_fields.h"
 
 namespace hipp {
 
 namespace {
-
-bool known_activation(const std::string& act) {
-  return act == "silu" || act == "gelu" || act == "gelu_pytorch_tanh" || act == "quick_gelu";
-}
 
 torch::Tensor activate(const torch::Tensor& x, const std::string& act) {
   if (act == "silu") return torch::silu(x);
@@ -26,70 +21,6 @@ torch::Tensor rotate_half(const torch::Tensor& x) {
 }
 
 }  // namespace
-
-QwenVisionConfig parse_qwen_vision_config(const nlohmann::json& json, const std::string& where) {
-  if (!json.is_object()) throw Error(where + ": vision_config must be an object");
-  QwenVisionConfig c;
-  c.depth = optional_field<int64_t>(json, "depth", c.depth, where);
-  c.hidden_size = optional_field<int64_t>(json, "hidden_size", c.hidden_size, where);
-  c.intermediate_size = optional_field<int64_t>(json, "intermediate_size", c.intermediate_size, where);
-  c.num_heads = optional_field<int64_t>(json, "num_heads", c.num_heads, where);
-  c.in_channels = optional_field<int64_t>(json, "in_channels", c.in_channels, where);
-  c.patch_size = optional_field<int64_t>(json, "patch_size", c.patch_size, where);
-  c.temporal_patch_size = optional_field<int64_t>(json, "temporal_patch_size", c.temporal_patch_size, where);
-  c.spatial_merge_size = optional_field<int64_t>(json, "spatial_merge_size", c.spatial_merge_size, where);
-  c.window_size = optional_field<int64_t>(json, "window_size", c.window_size, where);
-  c.out_hidden_size = optional_field<int64_t>(json, "out_hidden_size", c.out_hidden_size, where);
-  c.fullatt_block_indexes =
-      optional_field<std::vector<int64_t>>(json, "fullatt_block_indexes", c.fullatt_block_indexes, where);
-  c.hidden_act = optional_field<std::string>(json, "hidden_act", c.hidden_act, where);
-
-  auto positive = [&](int64_t value, const char* field, int64_t most) {
-    if (value < 1 || value > most)
-      throw Error(where + ": vision_config." + field + " = " + std::to_string(value) + " is outside 1.." +
-                  std::to_string(most));
-  };
-  positive(c.depth, "depth", 1024);
-  positive(c.hidden_size, "hidden_size", 65536);
-  positive(c.intermediate_size, "intermediate_size", 262144);
-  positive(c.num_heads, "num_heads", 1024);
-  positive(c.in_channels, "in_channels", 16);
-  positive(c.patch_size, "patch_size", 1024);
-  positive(c.temporal_patch_size, "temporal_patch_size", 64);
-  positive(c.spatial_merge_size, "spatial_merge_size", 64);
-  positive(c.window_size, "window_size", 65536);
-  positive(c.out_hidden_size, "out_hidden_size", 65536);
-  if (c.hidden_size % c.num_heads != 0 || c.head_dim() % 4 != 0)
-    throw Error(where + ": vision_config.hidden_size " + std::to_string(c.hidden_size) + " over num_heads " +
-                std::to_string(c.num_heads) + " must give a head size divisible by 4 (2-D rotary positions)");
-  if (c.window_size % (c.spatial_merge_size * c.patch_size) != 0)
-    throw Error(where + ": vision_config.window_size " + std::to_string(c.window_size) +
-                " must be a multiple of spatial_merge_size x patch_size (" +
-                std::to_string(c.spatial_merge_size * c.patch_size) + ")");
-  for (int64_t index : c.fullatt_block_indexes)
-    if (index < 0 || index >= c.depth)
-      throw Error(where + ": vision_config.fullatt_block_indexes holds " + std::to_string(index) + ", not a block of " +
-                  std::to_string(c.depth));
-  if (!known_activation(c.hidden_act))
-    throw Error(where + ": vision_config.hidden_act '" + c.hidden_act +
-                "' is not supported (silu, gelu, gelu_pytorch_tanh, quick_gelu)");
-  return c;
-}
-
-nlohmann::json qwen_vision_config_to_json(const QwenVisionConfig& c) {
-  return {{"depth", c.depth},
-          {"hidden_size", c.hidden_size},
-          {"intermediate_size", c.intermediate_size},
-          {"num_heads", c.num_heads},
-          {"in_channels", c.in_channels},
-          {"patch_size", c.patch_size},
-          {"temporal_patch_size", c.temporal_patch_size},
-          {"spatial_merge_size", c.spatial_merge_size},
-          {"window_size", c.window_size},
-          {"out_hidden_size", c.out_hidden_size},
-          {"fullatt_block_indexes", c.fullatt_block_indexes},
-          {"hidden_act", c.hidden_act}};
-}
 
 namespace {
 

@@ -19,48 +19,12 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "model/llava.h"
+#include "model/config.h"
+#include "model/layers.h"
 
 namespace hipp {
-
-// Field defaults: transformers' Qwen2_5_VLVisionConfig class defaults.
-struct QwenVisionConfig {
-  int64_t depth = 32;
-  int64_t hidden_size = 3584;
-  int64_t intermediate_size = 3420;
-  int64_t num_heads = 16;
-  int64_t in_channels = 3;
-  int64_t patch_size = 14;
-  int64_t temporal_patch_size = 2;
-  int64_t spatial_merge_size = 2;
-  int64_t window_size = 112;  // pixels
-  int64_t out_hidden_size = 3584;
-  std::vector<int64_t> fullatt_block_indexes{7, 15, 23, 31};
-  std::string hidden_act = "silu";
-
-  int64_t head_dim() const { return hidden_size / num_heads; }
-  // Inputs per patch: C x T x P x P.
-  int64_t patch_dim() const { return in_channels * temporal_patch_size * patch_size * patch_size; }
-  // Patches joined into one language-model token.
-  int64_t merge_unit() const { return spatial_merge_size * spatial_merge_size; }
-  // Window side in merged units.
-  int64_t window_units() const { return window_size / spatial_merge_size / patch_size; }
-};
-
-// A vision_config object as transformers writes it; fields it leaves out
-// take the class defaults above (Qwen2.5-VL configs are sparse). Sizes that
-// cannot work are an Error naming the field.
-QwenVisionConfig parse_qwen_vision_config(const nlohmann::json& json, const std::string& where);
-nlohmann::json qwen_vision_config_to_json(const QwenVisionConfig& config);
-
-// One image's (or video's) grid in patches: t frames, h x w patches.
-struct PatchGrid {
-  int64_t t = 1, h = 0, w = 0;
-  int64_t patches() const { return t * h * w; }
-};
 
 // The tower's window plan for a list of grids (transformers' get_window_index):
 // `order` lists the merged units window by window (each window's units row by

@@ -23,7 +23,7 @@ ModelSummary summarize_model_folder(const std::string& dir) {
   const std::string layer_prefix = "language_model.model.layers.";
   for (const auto& shard : files.shards)
     for (const auto& t : shard.tensors) {
-      const std::string name = canonical_tensor_name(t.name);
+      const std::string name = canonical_tensor_name(t.name, s.config.architecture);
       if (name.empty()) continue;
       s.dtypes[dtype_name(t.dtype)] += 1;
       const int64_t n = t.numel();
@@ -33,7 +33,8 @@ ModelSummary summarize_model_folder(const std::string& dir) {
           const size_t layer = std::stoul(name.substr(layer_prefix.size()));
           if (layer < s.decoder_layer_params.size()) s.decoder_layer_params[layer] += n;
         }
-      } else if (name.rfind("vision_tower.", 0) == 0) {
+      } else if (name.rfind("vision_tower.", 0) == 0 ||
+                 (name.rfind("visual.", 0) == 0 && name.rfind("visual.merger.", 0) != 0)) {
         s.vision_tower_params += n;
       } else {
         s.projector_params += n;
@@ -53,6 +54,29 @@ nlohmann::json summary_to_json(const ModelSummary& s) {
                       {"num_key_value_heads", w.num_key_value_heads},
                       {"parameters", s.decoder_layer_params[l]}});
   }
+  const nlohmann::json parameters = {{"language_model", s.language_model_params},
+                                     {"vision_tower", s.vision_tower_params},
+                                     {"projector", s.projector_params},
+                                     {"total", s.total_params()}};
+  const nlohmann::json text = {{"hidden_size", c.text.hidden_size},
+                               {"num_hidden_layers", c.text.num_hidden_layers},
+                               {"head_dim", c.text.head_dim},
+                               {"vocab_size", c.text.vocab_size},
+                               {"rope_theta", c.text.rope_theta},
+                               {"rms_norm_eps", c.text.rms_norm_eps},
+                               {"uniform_layers", c.text.has_uniform_layers()},
+                               {"mrope_section", c.text.mrope_section},
+                               {"layers", layers}};
+  if (c.is_qwen())
+    return {{"dir", s.dir},
+            {"architecture", "Qwen2_5_VLForConditionalGeneration"},
+            {"vision", qwen_vision_config_to_json(c.qwen_vision)},
+            {"text", text},
+            {"image_token_index", c.image_token_index},
+            {"image_features", "dynamic"},
+            {"files", s.files},
+            {"dtypes", s.dtypes},
+            {"parameters", parameters}};
   return {
       {"dir", s.dir},
       {"architecture", "LlavaForConditionalGeneration"},
@@ -102,18 +126,34 @@ std::string with_commas(int64_t n) {
 std::string summary_to_text(const ModelSummary& s) {
   const auto& c = s.config;
   std::ostringstream out;
-  out << "model          " << s.dir << "\n"
-      << "architecture   LlavaForConditionalGeneration (CLIP ViT + projector + LLaMA)\n"
-      << "vision tower   " << c.vision.image_size << "px images, patch " << c.vision.patch_size << ", hidden "
-      << c.vision.hidden_size << ", " << c.vision.num_hidden_layers << " layers, " << c.vision.num_attention_heads
-      << " heads, MLP " << c.vision.intermediate_size << ", features from layer " << c.vision_feature_layer << " ("
-      << c.vision_feature_select_strategy << ")\n"
-      << "projector      " << c.vision.hidden_size << " -> " << c.text.hidden_size << " -> " << c.text.hidden_size
-      << " (GELU)\n"
-      << "language model hidden " << c.text.hidden_size << ", " << c.text.num_hidden_layers << " layers, head_dim "
-      << c.text.head_dim << ", vocab " << c.text.vocab_size << ", rope_theta " << c.text.rope_theta << "\n"
-      << "image tokens   " << c.num_image_features() << " per image (token id " << c.image_token_index << ")\n"
-      << "checkpoint     " << s.files << (s.files == 1 ? " file" : " files") << ",";
+  out << "model          " << s.dir << "\n";
+  if (c.is_qwen()) {
+    const auto& q = c.qwen_vision;
+    out << "architecture   Qwen2_5_VLForConditionalGeneration (windowed ViT + patch merger + Qwen2, M-RoPE)\n"
+        << "vision tower   patch " << q.patch_size << " (x" << q.temporal_patch_size << " frames), hidden "
+        << q.hidden_size << ", " << q.depth << " blocks, " << q.num_heads << " heads, MLP " << q.intermediate_size
+        << ", windows of " << q.window_size << "px, full attention in " << q.fullatt_block_indexes.size() << " blocks\n"
+        << "merger         " << q.spatial_merge_size << "x" << q.spatial_merge_size << " patches -> "
+        << q.out_hidden_size << "\n"
+        << "language model hidden " << c.text.hidden_size << ", " << c.text.num_hidden_layers << " layers, head_dim "
+        << c.text.head_dim << ", vocab " << c.text.vocab_size << ", rope_theta " << c.text.rope_theta
+        << ", mrope_section " << c.text.mrope_section[0] << "/" << c.text.mrope_section[1] << "/"
+        << c.text.mrope_section[2] << (c.text.tie_word_embeddings ? ", tied embeddings" : "") << "\n"
+        << "image tokens   one per " << q.spatial_merge_size << "x" << q.spatial_merge_size
+        << " patches of the resized image (token id " << c.image_token_index << ")\n";
+  } else {
+    out << "architecture   LlavaForConditionalGeneration (CLIP ViT + projector + LLaMA)\n"
+        << "vision tower   " << c.vision.image_size << "px images, patch " << c.vision.patch_size << ", hidden "
+        << c.vision.hidden_size << ", " << c.vision.num_hidden_layers << " layers, " << c.vision.num_attention_heads
+        << " heads, MLP " << c.vision.intermediate_size << ", features from layer " << c.vision_feature_layer << " ("
+        << c.vision_feature_select_strategy << ")\n"
+        << "projector      " << c.vision.hidden_size << " -> " << c.text.hidden_size << " -> " << c.text.hidden_size
+        << " (GELU)\n"
+        << "language model hidden " << c.text.hidden_size << ", " << c.text.num_hidden_layers << " layers, head_dim "
+        << c.text.head_dim << ", vocab " << c.text.vocab_size << ", rope_theta " << c.text.rope_theta << "\n"
+        << "image tokens   " << c.num_image_features() << " per image (token id " << c.image_token_index << ")\n";
+  }
+  out << "checkpoint     " << s.files << (s.files == 1 ? " file" : " files") << ",";
   for (const auto& [dtype, count] : s.dtypes) out << " " << count << " " << dtype;
   out << " tensors\n\n";
   out << "layer  mlp_width  heads  kv_heads  parameters\n";
