@@ -407,6 +407,24 @@ void validate_llava_config(const LlavaConfig& c, const std::string& where) {
 
 namespace {
 
+// The language model's sizes and settings, as both architectures name them.
+void write_text_fields(const TextConfig& t, json& tj) {
+  tj["hidden_size"] = t.hidden_size;
+  tj["intermediate_size"] = t.intermediate_size;
+  tj["num_hidden_layers"] = t.num_hidden_layers;
+  tj["num_attention_heads"] = t.num_attention_heads;
+  tj["num_key_value_heads"] = t.num_key_value_heads;
+  tj["head_dim"] = t.head_dim;
+  tj["vocab_size"] = t.vocab_size;
+  tj["max_position_embeddings"] = t.max_position_embeddings;
+  tj["rms_norm_eps"] = t.rms_norm_eps;
+  tj["rope_theta"] = t.rope_theta;
+  tj["hidden_act"] = t.hidden_act;
+  tj["tie_word_embeddings"] = t.tie_word_embeddings;
+  tj["bos_token_id"] = t.bos_token_id;
+  tj["eos_token_id"] = t.eos_token_id;
+}
+
 // The per-layer widths a pruned model carries (this project's extension).
 void write_layer_widths(const TextConfig& t, json& tj) {
   for (const char* key :
@@ -443,20 +461,8 @@ json qwen_config_to_json(const LlavaConfig& c) {
   const bool nested = j.contains("text_config") && j["text_config"].is_object();
   json& tj = nested ? j["text_config"] : j;
   const auto& t = c.text;
-  tj["hidden_size"] = t.hidden_size;
-  tj["intermediate_size"] = t.intermediate_size;
-  tj["num_hidden_layers"] = t.num_hidden_layers;
-  tj["num_attention_heads"] = t.num_attention_heads;
-  tj["num_key_value_heads"] = t.num_key_value_heads;
-  if (t.head_dim != t.hidden_size / t.num_attention_heads) tj["head_dim"] = t.head_dim;
-  tj["vocab_size"] = t.vocab_size;
-  tj["max_position_embeddings"] = t.max_position_embeddings;
-  tj["rms_norm_eps"] = t.rms_norm_eps;
-  tj["rope_theta"] = t.rope_theta;
-  tj["hidden_act"] = t.hidden_act;
-  tj["tie_word_embeddings"] = t.tie_word_embeddings;
-  tj["bos_token_id"] = t.bos_token_id;
-  tj["eos_token_id"] = t.eos_token_id;
+  write_text_fields(t, tj);
+  if (t.head_dim == t.hidden_size / t.num_attention_heads) tj.erase("head_dim");  // Qwen2 derives it
   tj.erase("rope_scaling");
   tj.erase("rope_parameters");
   if (nested) {
@@ -499,20 +505,7 @@ json llava_config_to_json(const LlavaConfig& c) {
   json& tj = j["text_config"];
   if (!tj.is_object()) tj = json::object();
   tj["model_type"] = "llama";
-  tj["hidden_size"] = t.hidden_size;
-  tj["intermediate_size"] = t.intermediate_size;
-  tj["num_hidden_layers"] = t.num_hidden_layers;
-  tj["num_attention_heads"] = t.num_attention_heads;
-  tj["num_key_value_heads"] = t.num_key_value_heads;
-  tj["head_dim"] = t.head_dim;
-  tj["vocab_size"] = t.vocab_size;
-  tj["max_position_embeddings"] = t.max_position_embeddings;
-  tj["rms_norm_eps"] = t.rms_norm_eps;
-  tj["rope_theta"] = t.rope_theta;
-  tj["hidden_act"] = t.hidden_act;
-  tj["tie_word_embeddings"] = t.tie_word_embeddings;
-  tj["bos_token_id"] = t.bos_token_id;
-  tj["eos_token_id"] = t.eos_token_id;
+  write_text_fields(t, tj);
   write_layer_widths(t, tj);
   return j;
 }

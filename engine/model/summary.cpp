@@ -58,16 +58,16 @@ nlohmann::json summary_to_json(const ModelSummary& s) {
                                      {"vision_tower", s.vision_tower_params},
                                      {"projector", s.projector_params},
                                      {"total", s.total_params()}};
-  const nlohmann::json text = {{"hidden_size", c.text.hidden_size},
-                               {"num_hidden_layers", c.text.num_hidden_layers},
-                               {"head_dim", c.text.head_dim},
-                               {"vocab_size", c.text.vocab_size},
-                               {"rope_theta", c.text.rope_theta},
-                               {"rms_norm_eps", c.text.rms_norm_eps},
-                               {"uniform_layers", c.text.has_uniform_layers()},
-                               {"mrope_section", c.text.mrope_section},
-                               {"layers", layers}};
-  if (c.is_qwen())
+  nlohmann::json text = {{"hidden_size", c.text.hidden_size},
+                         {"num_hidden_layers", c.text.num_hidden_layers},
+                         {"head_dim", c.text.head_dim},
+                         {"vocab_size", c.text.vocab_size},
+                         {"rope_theta", c.text.rope_theta},
+                         {"rms_norm_eps", c.text.rms_norm_eps},
+                         {"uniform_layers", c.text.has_uniform_layers()},
+                         {"layers", layers}};
+  if (c.is_qwen()) {
+    text["mrope_section"] = c.text.mrope_section;
     return {{"dir", s.dir},
             {"architecture", "Qwen2_5_VLForConditionalGeneration"},
             {"vision", qwen_vision_config_to_json(c.qwen_vision)},
@@ -77,6 +77,7 @@ nlohmann::json summary_to_json(const ModelSummary& s) {
             {"files", s.files},
             {"dtypes", s.dtypes},
             {"parameters", parameters}};
+  }
   return {
       {"dir", s.dir},
       {"architecture", "LlavaForConditionalGeneration"},
@@ -89,24 +90,12 @@ nlohmann::json summary_to_json(const ModelSummary& s) {
         {"num_attention_heads", c.vision.num_attention_heads},
         {"feature_layer", c.vision_feature_layer},
         {"feature_select_strategy", c.vision_feature_select_strategy}}},
-      {"text",
-       {{"hidden_size", c.text.hidden_size},
-        {"num_hidden_layers", c.text.num_hidden_layers},
-        {"head_dim", c.text.head_dim},
-        {"vocab_size", c.text.vocab_size},
-        {"rope_theta", c.text.rope_theta},
-        {"rms_norm_eps", c.text.rms_norm_eps},
-        {"uniform_layers", c.text.has_uniform_layers()},
-        {"layers", layers}}},
+      {"text", text},
       {"image_token_index", c.image_token_index},
       {"image_features", c.num_image_features()},
       {"files", s.files},
       {"dtypes", s.dtypes},
-      {"parameters",
-       {{"language_model", s.language_model_params},
-        {"vision_tower", s.vision_tower_params},
-        {"projector", s.projector_params},
-        {"total", s.total_params()}}},
+      {"parameters", parameters},
   };
 }
 
