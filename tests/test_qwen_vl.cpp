@@ -281,5 +281,20 @@ TEST(QwenVl, TheModelSavesInTheHubLayoutAndLoadsFromEitherLayout) {
   }
 }
 
+TEST(QwenVl, RandomModelWritesTheMicroPreset) {
+  test::TempDir dir;
+  std::string out;
+  ASSERT_EQ(test::cli("random-model --preset qwen2.5-vl-micro " + dir.file("m"), &out), 0) << out;
+  const auto summary = summarize_model_folder(dir.file("m"));
+  EXPECT_TRUE(summary.config.is_qwen());
+  EXPECT_EQ(summary.config.text.mrope_section, (std::vector<int64_t>{2, 3, 3}));
+  EXPECT_GT(summary.vision_tower_params, 0);
+  EXPECT_GT(summary.projector_params, 0);  // the merger
+  ASSERT_EQ(test::cli("--json info " + dir.file("m"), &out), 0) << out;
+  EXPECT_NE(out.find("Qwen2_5_VLForConditionalGeneration"), std::string::npos) << out;
+  // The demo trains LLaVA presets only.
+  EXPECT_EQ(test::cli("demo --preset qwen2.5-vl-micro --out " + dir.file("d"), &out), 2) << out;
+}
+
 }  // namespace
 }  // namespace hipp

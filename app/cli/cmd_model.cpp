@@ -86,9 +86,11 @@ void run_ask(const AskArgs& args, const CommonOptions& common) {
 
 void add_model_commands(CLI::App& app, CommonOptions& common) {
   auto random_args = std::make_shared<RandomModelArgs>();
-  auto* random = app.add_subcommand("random-model", "write a random-initialised LLaVA in the Hugging Face layout");
-  random->add_option("--preset", random_args->preset, "micro (unit tests) or tiny (demo shape)")
-      ->check(CLI::IsMember(preset_names()))
+  auto* random = app.add_subcommand("random-model", "write a random-initialised model in the Hugging Face layout");
+  random
+      ->add_option("--preset", random_args->preset,
+                   "micro (unit tests), tiny (demo shape), demo, or qwen2.5-vl-micro (config and weights only)")
+      ->check(CLI::IsMember(random_model_preset_names()))
       ->capture_default_str();
   random->add_option("OUT_DIR", random_args->out, "folder to create")->required();
   random->callback([random_args, &common] { run_random_model(*random_args, common); });

@@ -13,6 +13,47 @@ namespace fs = std::filesystem;
 
 std::vector<std::string> preset_names() { return {"micro", "tiny", "demo"}; }
 
+std::vector<std::string> random_model_preset_names() {
+  auto names = preset_names();
+  names.push_back("qwen2.5-vl-micro");
+  return names;
+}
+
+namespace {
+
+// Qwen2.5-VL at micro scale: a 2-block tower (one windowed, one full) of 8 px
+// windows over 2 px patches, a 3-layer decoder 64 wide with 2 KV heads, tied
+// embeddings as the 3B model has them.
+LlavaConfig qwen_micro_config() {
+  const nlohmann::json j = {{"model_type", "qwen2_5_vl"},
+                            {"hidden_size", 64},
+                            {"intermediate_size", 128},
+                            {"num_hidden_layers", 3},
+                            {"num_attention_heads", 4},
+                            {"num_key_value_heads", 2},
+                            {"vocab_size", 384},
+                            {"max_position_embeddings", 512},
+                            {"rms_norm_eps", 1e-6},
+                            {"rope_theta", 1000000.0},
+                            {"tie_word_embeddings", true},
+                            {"rope_scaling", {{"type", "mrope"}, {"mrope_section", {2, 3, 3}}}},
+                            {"image_token_id", 381},
+                            {"vision_start_token_id", 382},
+                            {"vision_end_token_id", 383},
+                            {"vision_config",
+                             {{"depth", 2},
+                              {"hidden_size", 32},
+                              {"intermediate_size", 64},
+                              {"num_heads", 2},
+                              {"patch_size", 2},
+                              {"window_size", 8},
+                              {"out_hidden_size", 64},
+                              {"fullatt_block_indexes", {1}}}}};
+  return parse_llava_config(j, "preset qwen2.5-vl-micro");
+}
+
+}  // namespace
+
 int64_t preset_vocab_size(const std::string& preset) {
   if (preset == "micro") return 384;
   if (preset == "tiny" || preset == "demo") return 1024;
@@ -78,6 +119,15 @@ std::vector<std::string> builtin_corpus() {
 }
 
 void write_random_model(const std::string& preset, const std::string& out_dir, uint64_t seed) {
+  if (preset == "qwen2.5-vl-micro") {
+    const auto config = qwen_micro_config();
+    write_folder_atomically(out_dir, [&](const std::string& dir) {
+      LlavaModel model(config, torch::TensorOptions().dtype(torch::kFloat32));
+      init_random(model, seed);
+      save_llava(model, dir);
+    });
+    return;
+  }
   const int64_t vocab = preset_vocab_size(preset);  // validates the name before any write
   write_folder_atomically(out_dir, [&](const std::string& dir) {
     const std::string tokenizer_path = (fs::path(dir) / "tokenizer.model").string();

@@ -9,8 +9,12 @@
 
 namespace hipp {
 
-// Known preset names, for help texts.
+// Known preset names, for help texts (LLaVA: the demo trains these).
 std::vector<std::string> preset_names();
+// What random-model writes: the LLaVA presets and "qwen2.5-vl-micro" (a
+// Qwen2.5-VL of the same scale as micro: config.json and weights; its
+// tokenizer and image processor come with the rest of that backbone).
+std::vector<std::string> random_model_preset_names();
 
 // The preset's architecture with the given vocabulary; throws for unknown names.
 LlavaConfig preset_config(const std::string& preset, int64_t vocab_size, int64_t image_token_index);
