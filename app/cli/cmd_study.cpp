@@ -233,12 +233,6 @@ void run_baseline_command(const StudyArgs& args, const CommonOptions& common) {
               args.method.c_str(), outcomes.size(), cached, failed, args.method.c_str(), hv);
 }
 
-std::string host_name() {
-  char name[256] = {};
-  if (::gethostname(name, sizeof name - 1) != 0) return "unknown";
-  return name;
-}
-
 // Sleeps up to `seconds`, waking early for Ctrl-C.
 void nap(double seconds, const std::atomic<bool>* cancel) {
   const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);

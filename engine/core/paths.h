@@ -8,4 +8,8 @@ namespace hipp {
 
 std::string default_cache_dir();
 
+// This machine's host name ("unknown" when the system will not say), as
+// study owners and evaluation workers name themselves.
+std::string host_name();
+
 }  // namespace hipp

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/paths.h"
 #include "eval/metrics.h"
 
 #ifdef HIPP_WITH_POSTGRESQL
@@ -150,12 +151,6 @@ namespace {
 
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-std::string host_name() {
-  char name[256] = {};
-  if (::gethostname(name, sizeof name - 1) != 0) return "unknown";
-  return name;
 }
 
 std::string random_token() {
