@@ -138,7 +138,9 @@ TEST_F(Finetune, LabelsCoverTheAnswersOnly) {
   const auto folder = load_model_folder(dir_->file("model"));
   InstructExample e;
   e.turns = {{"What is this?", "A cup."}, {"Is it red?", "No"}};
-  const auto t = tokenize_conversation(e, folder.tokenizer, 3, 4, 512);
+  PromptFormat format;
+  format.image_token = 3;
+  const auto t = tokenize_conversation(e, folder.tokenizer, format, 4, 512);
   ASSERT_EQ(t.ids.size(), t.labels.size());
   std::vector<int64_t> labelled;
   for (size_t i = 0; i < t.ids.size(); ++i)
@@ -154,10 +156,10 @@ TEST_F(Finetune, LabelsCoverTheAnswersOnly) {
   EXPECT_EQ(labelled, expected);
   EXPECT_EQ(t.ids[0], folder.tokenizer.bos_id());
   // The second turn is dropped when it does not fit; nothing fits in 3 tokens.
-  const auto cut = tokenize_conversation(e, folder.tokenizer, 3, 4, static_cast<int64_t>(t.ids.size()) - 1);
+  const auto cut = tokenize_conversation(e, folder.tokenizer, format, 4, static_cast<int64_t>(t.ids.size()) - 1);
   EXPECT_LT(cut.ids.size(), t.ids.size());
   EXPECT_FALSE(cut.ids.empty());
-  EXPECT_TRUE(tokenize_conversation(e, folder.tokenizer, 3, 4, 3).ids.empty());
+  EXPECT_TRUE(tokenize_conversation(e, folder.tokenizer, format, 4, 3).ids.empty());
 }
 
 FinetuneSettings quick_settings(int steps) {

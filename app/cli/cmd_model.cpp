@@ -65,14 +65,16 @@ void run_ask(const AskArgs& args, const CommonOptions& common) {
   const auto& config = model->config();
 
   torch::NoGradGuard no_grad;
-  auto features = model->encode_images(pixels_from_image(image, preprocessor));
+  const PreparedImage prepared = prepare_image(image, preprocessor);
+  auto features = model->encode_prepared({&prepared});
   PromptOptions prompt_options;
   prompt_options.system_prompt = args.system_prompt;
-  const auto prompt = llava_prompt(args.question, /*with_image=*/true, prompt_options);
-  const auto ids = tokenize_prompt(tokenizer, prompt, config.image_token_index, config.num_image_features());
+  const auto format = prompt_format(config);
+  const auto prompt = chat_prompt(format, args.question, /*with_image=*/true, prompt_options);
+  const auto ids = tokenize_prompt(tokenizer, prompt, format, features.size(0));
   GenerateOptions generate;
   generate.max_new_tokens = args.max_new_tokens;
-  const auto answer_ids = generate_greedy(model, ids, features, tokenizer.eos_id(), generate);
+  const auto answer_ids = generate_greedy(model, ids, features, {grid_of(prepared)}, tokenizer.eos_id(), generate);
   const auto answer = tokenizer.decode(answer_ids);
   if (common.json) {
     const nlohmann::json result = {{"prompt", prompt}, {"answer", answer}, {"tokens", answer_ids.size()}};

@@ -10,6 +10,7 @@
 #include "core/json_fields.h"
 #include "data/synthetic.h"
 #include "eval/answers.h"
+#include "model/model_folder.h"
 #include "model/prompt.h"
 #include "model/tensor_io.h"
 
@@ -46,12 +47,19 @@ std::string vision_fingerprint(LlavaModel& model, const PreprocessorConfig& p) {
   hash.add(&p.rescale_factor, sizeof p.rescale_factor);
   // The resampling algorithm: features cached under an older one are not reused.
   hash.add(std::string("resample: antialiased bicubic, torchvision order"));
-  for (const auto& part : {model->vision_tower->named_parameters(), model->multi_modal_projector->named_parameters()})
-    for (const auto& t : part) {
+  if (p.kind == PreprocessorConfig::Kind::QwenVl) {
+    const int64_t q[] = {p.min_pixels, p.max_pixels, p.patch_size, p.temporal_patch_size, p.merge_size};
+    hash.add(q, sizeof q);
+  }
+  // Every part but the language model, in registration order.
+  for (const auto& part : model->named_children()) {
+    if (part.key() == "language_model") continue;
+    for (const auto& t : part.value()->named_parameters()) {
       hash.add(t.key());
       auto values = t.value().detach().to(torch::kCPU, torch::kFloat32).contiguous();
       hash.add(values.data_ptr(), static_cast<size_t>(values.numel()) * sizeof(float));
     }
+  }
   return hash.hex();
 }
 
@@ -67,10 +75,8 @@ struct Evaluator::Item {
 Evaluator::Evaluator(LlavaModel model, const Tokenizer& tokenizer, PreprocessorConfig preprocessor,
                      std::string cache_dir)
     : model_(std::move(model)), tokenizer_(tokenizer), preprocessor_(preprocessor), cache_dir_(std::move(cache_dir)) {
-  const auto& v = model_->config().vision;
-  if (preprocessor_.crop_height != v.image_size || preprocessor_.crop_width != v.image_size)
-    throw Error("preprocessor crop size " + std::to_string(preprocessor_.crop_height) +
-                " does not match the vision tower's " + std::to_string(v.image_size) + "px input");
+  check_preprocessor(model_->config(), preprocessor_, "the image preprocessing");
+  format_ = prompt_format(model_->config());
   torch::NoGradGuard no_grad;
   vision_fingerprint_ = vision_fingerprint(model_, preprocessor_);
   yes_id_ = first_piece(tokenizer_, "Yes");
@@ -80,7 +86,7 @@ Evaluator::Evaluator(LlavaModel model, const Tokenizer& tokenizer, PreprocessorC
     letter_ids_.push_back(first_piece(tokenizer_, std::string(1, letter)));
 }
 
-torch::Tensor Evaluator::image_features(const std::string& path) {
+const Evaluator::ImageEntry& Evaluator::lookup(const std::string& path, bool count) {
   std::string bytes;
   std::string key = "blank";
   if (!path.empty()) {
@@ -88,7 +94,7 @@ torch::Tensor Evaluator::image_features(const std::string& path) {
     key = hash_hex(bytes);
   }
   if (auto it = memory_.find(key); it != memory_.end()) {
-    ++stats_.memory_hits;
+    if (count) ++stats_.memory_hits;
     return it->second;
   }
   const bool use_disk = disk_cache_enabled_ && !cache_dir_.empty();
@@ -96,17 +102,28 @@ torch::Tensor Evaluator::image_features(const std::string& path) {
   if (use_disk && fs::exists(disk_path)) {
     try {
       const auto header = read_safetensors_header(disk_path.string());
-      if (const auto* entry = header.find("features")) {
+      const auto* entry = header.find("features");
+      const auto* grid_entry = header.find("grid");
+      if (entry) {
         auto features = read_tensor(header, *entry);
+        PatchGrid grid{1, 1, 1};  // entries written before grids were stored: LLaVA's
+        if (grid_entry) {
+          auto g = read_tensor(header, *grid_entry);
+          if (g.scalar_type() == torch::kInt64 && g.numel() == 3)
+            grid = {g[0].item<int64_t>(), g[1].item<int64_t>(), g[2].item<int64_t>()};
+          else
+            grid = {};
+        }
         // Only an entry of this model's shape, in float32 and finite, is used:
         // anything else (a damaged or foreign file) is recomputed below.
-        const auto& config = model_->config();
-        const std::vector<int64_t> expected{config.num_image_features(), config.text.hidden_size};
-        if (features.sizes().vec() == expected && features.scalar_type() == torch::kFloat32 &&
-            torch::isfinite(features).all().item<bool>()) {
-          ++stats_.disk_hits;
-          memory_[key] = features;
-          return features;
+        const bool grid_ok = grid.t > 0 && grid.h > 0 && grid.w > 0;
+        if (grid_ok) {
+          const std::vector<int64_t> expected{model_->image_tokens(grid), model_->config().text.hidden_size};
+          if (features.sizes().vec() == expected && features.scalar_type() == torch::kFloat32 &&
+              torch::isfinite(features).all().item<bool>()) {
+            ++stats_.disk_hits;
+            return memory_[key] = ImageEntry{features, grid};
+          }
         }
       }
     } catch (const Error&) {
@@ -115,28 +132,27 @@ torch::Tensor Evaluator::image_features(const std::string& path) {
   }
   const Image image = path.empty() ? blank_image(static_cast<int>(preprocessor_.crop_width))
                                    : decode_image(std::vector<uint8_t>(bytes.begin(), bytes.end()), path);
-  auto values = preprocess_image(image, preprocessor_);
-  auto pixels =
-      torch::from_blob(values.data(), {1, 3, preprocessor_.crop_height, preprocessor_.crop_width}, torch::kFloat32);
+  const PreparedImage prepared = prepare_image(image, preprocessor_);
   const auto start = std::chrono::steady_clock::now();
-  torch::Tensor features;
+  ImageEntry result;
+  result.grid = grid_of(prepared);
   {
     torch::NoGradGuard no_grad;
-    features = model_->encode_images(pixels)[0].to(torch::kCPU, torch::kFloat32).contiguous();
+    result.features = model_->encode_prepared({&prepared}).to(torch::kCPU, torch::kFloat32).contiguous();
   }
   stats_.vision_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ++stats_.computed;
-  memory_[key] = features;
   if (use_disk) {
     std::error_code ignored;
     fs::create_directories(disk_path.parent_path(), ignored);
     try {
-      write_safetensors(disk_path.string(), {{"features", features}});
+      const auto grid = torch::tensor(std::vector<int64_t>{result.grid.t, result.grid.h, result.grid.w});
+      write_safetensors(disk_path.string(), {{"features", result.features}, {"grid", grid}});
     } catch (const Error&) {
       // The cache is an optimisation: a read-only or full disk is not an error.
     }
   }
-  return features;
+  return memory_[key] = std::move(result);
 }
 
 void Evaluator::run_items(std::vector<Item>& items, const EvalOptions& options, int* done, int total) {
@@ -148,9 +164,14 @@ void Evaluator::run_items(std::vector<Item>& items, const EvalOptions& options, 
     const size_t end = std::min(items.size(), start + batch);
     size_t longest = 0;
     std::vector<torch::Tensor> features;
+    std::vector<PatchGrid> grids;
     for (size_t i = start; i < end; ++i) {
       longest = std::max(longest, items[i].ids.size());
-      if (!items[i].image.empty()) features.push_back(image_features(options.blank_images ? "" : items[i].image));
+      if (!items[i].image.empty()) {
+        const auto& entry = image_entry(options.blank_images ? "" : items[i].image);
+        features.push_back(entry.features);
+        grids.push_back(entry.grid);
+      }
     }
     const auto rows = static_cast<int64_t>(end - start);
     auto ids = torch::zeros({rows, static_cast<int64_t>(longest)}, torch::kInt64);
@@ -165,7 +186,8 @@ void Evaluator::run_items(std::vector<Item>& items, const EvalOptions& options, 
     LlavaInputs inputs;
     inputs.input_ids = ids.to(device);
     inputs.attention_mask = mask.to(device);
-    if (!features.empty()) inputs.image_features = torch::stack(features).to(device);
+    if (!features.empty()) inputs.image_features = torch::cat(features).to(device);
+    inputs.image_grids = std::move(grids);
     ForwardOptions forward;
     forward.last_position_only = true;
     auto logits = model_->forward(inputs, forward).select(1, 0).to(torch::kCPU);  // [B, V]
@@ -182,23 +204,25 @@ void Evaluator::run_items(std::vector<Item>& items, const EvalOptions& options, 
 
 BenchmarkResult Evaluator::evaluate(const Benchmark& benchmark, const EvalOptions& options) {
   const auto start = std::chrono::steady_clock::now();
-  const auto& config = model_->config();
-  const int64_t image_tokens = config.num_image_features();
+  // An image's token count: fixed for LLaVA, its size's for Qwen2.5-VL
+  // (the features are computed here, once per image, and cached).
+  auto image_tokens = [&](const std::string& image) {
+    return image.empty() ? int64_t{0} : lookup(options.blank_images ? "" : image, false).features.size(0);
+  };
 
   std::vector<Item> pope_items;
   for (const auto& q : benchmark.pope) {
     Item item;
-    item.prompt = llava_prompt(q.text + kPopeInstruction, true);
-    item.ids = tokenize_prompt(tokenizer_, item.prompt, config.image_token_index, image_tokens);
+    item.prompt = chat_prompt(format_, q.text + kPopeInstruction, true);
     item.image = benchmark.pope_image_path(q);
+    if (!fs::exists(item.image)) throw Error(item.image + ": POPE image not found");
     item.candidates = {yes_id_, no_id_};
     pope_items.push_back(std::move(item));
   }
   std::vector<Item> sqa_items;
   for (const auto& p : benchmark.sqa_eval) {
     Item item;
-    item.prompt = llava_prompt(sqa_prompt_text(p), p.has_image());
-    item.ids = tokenize_prompt(tokenizer_, item.prompt, config.image_token_index, image_tokens);
+    item.prompt = chat_prompt(format_, sqa_prompt_text(p), p.has_image());
     if (p.has_image()) {
       item.image = benchmark.sqa.image_path(p);
       if (!fs::exists(item.image)) throw Error(item.image + ": ScienceQA image not found");
@@ -206,8 +230,11 @@ BenchmarkResult Evaluator::evaluate(const Benchmark& benchmark, const EvalOption
     item.candidates.assign(letter_ids_.begin(), letter_ids_.begin() + static_cast<long>(p.choices.size()));
     sqa_items.push_back(std::move(item));
   }
-  for (const auto& item : pope_items)
-    if (!fs::exists(item.image)) throw Error(item.image + ": POPE image not found");
+  for (auto* items : {&pope_items, &sqa_items})
+    for (auto& item : *items) {
+      if (options.cancel && options.cancel->load()) throw Cancelled();
+      item.ids = tokenize_prompt(tokenizer_, item.prompt, format_, image_tokens(item.image));
+    }
 
   const int total = static_cast<int>(pope_items.size() + sqa_items.size());
   int done = 0;

@@ -15,6 +15,7 @@
 #include "eval/metrics.h"
 #include "model/image.h"
 #include "model/llava.h"
+#include "model/prompt.h"
 #include "model/tokenizer.h"
 
 namespace hipp {
@@ -41,8 +42,14 @@ class Evaluator {
 
   BenchmarkResult evaluate(const Benchmark& benchmark, const EvalOptions& options = {});
 
-  // Features [N, D] of one image file (or of a blank image for "").
-  torch::Tensor image_features(const std::string& path);
+  // Features [N, D] of one image file (or of a blank image for "") and the
+  // patch grid they came from (LLaVA: 1 x 1 x 1).
+  struct ImageEntry {
+    torch::Tensor features;
+    PatchGrid grid;
+  };
+  const ImageEntry& image_entry(const std::string& path) { return lookup(path, true); }
+  torch::Tensor image_features(const std::string& path) { return image_entry(path).features; }
   // Uses another language model with the same vision side (a pruned copy).
   void set_model(LlavaModel model) { model_ = std::move(model); }
   const FeatureCacheStats& cache_stats() const { return stats_; }
@@ -52,6 +59,9 @@ class Evaluator {
 
  private:
   struct Item;
+  // `count`: a memory hit counts in the statistics (lookups to size a
+  // prompt do not).
+  const ImageEntry& lookup(const std::string& path, bool count);
   void run_items(std::vector<Item>& items, const EvalOptions& options, int* done, int total);
 
   LlavaModel model_;
@@ -60,14 +70,15 @@ class Evaluator {
   std::string cache_dir_;
   bool disk_cache_enabled_ = true;
   std::string vision_fingerprint_;
-  std::map<std::string, torch::Tensor> memory_;
+  std::map<std::string, ImageEntry> memory_;
   FeatureCacheStats stats_;
+  PromptFormat format_;
   int64_t yes_id_ = -1, no_id_ = -1;
   std::vector<int64_t> letter_ids_;
 };
 
-// Hash of the vision tower, projector and image preprocessing: what image
-// features depend on.
+// Hash of the vision tower, projector (Qwen2.5-VL: `visual`, merger
+// included) and image preprocessing: what image features depend on.
 std::string vision_fingerprint(LlavaModel& model, const PreprocessorConfig& preprocessor);
 
 }  // namespace hipp

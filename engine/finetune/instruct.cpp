@@ -93,20 +93,29 @@ std::vector<InstructExample> read_instruct_file(const std::string& path, const s
 }
 
 TokenizedConversation tokenize_conversation(const InstructExample& example, const Tokenizer& tokenizer,
-                                            int64_t image_token_index, int64_t image_features, int64_t max_length) {
+                                            const PromptFormat& format, int64_t image_features, int64_t max_length) {
   TokenizedConversation out;
   out.image = example.image;
+  const std::string marker = std::string(kImagePlaceholder) + "\n";
+  const std::string suffix = answer_suffix(format);
   for (size_t t = 0; t < example.turns.size(); ++t) {
     const auto& turn = example.turns[t];
-    const std::string prompt = "USER: " + turn.human + " ASSISTANT:";
     std::vector<int64_t> question;
     if (t == 0) {
-      question = tokenize_prompt(tokenizer, prompt, image_token_index, image_features);
+      // read_instruct_file put the image marker (if any) at the front.
+      const bool with_image = turn.human.rfind(marker, 0) == 0;
+      const std::string text = with_image ? turn.human.substr(marker.size()) : turn.human;
+      question = tokenize_prompt(tokenizer, chat_prompt(format, text, with_image), format, image_features);
     } else {
-      question = tokenizer.encode(prompt);
+      question = tokenizer.encode(followup_prompt(format, turn.human));
     }
     auto answer = tokenizer.encode(turn.gpt);
-    answer.push_back(tokenizer.eos_id());
+    if (suffix.empty()) {
+      answer.push_back(tokenizer.eos_id());
+    } else {
+      const auto end = tokenizer.encode(suffix);
+      answer.insert(answer.end(), end.begin(), end.end());
+    }
     if (static_cast<int64_t>(out.ids.size() + question.size() + answer.size()) > max_length) break;
     out.ids.insert(out.ids.end(), question.begin(), question.end());
     out.labels.insert(out.labels.end(), question.size(), kIgnoreLabel);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "model/prompt.h"
 #include "model/tokenizer.h"
 
 namespace hipp {
@@ -31,17 +32,17 @@ struct InstructExample {
 std::vector<InstructExample> read_instruct_file(const std::string& path, const std::string& image_folder = "");
 
 // Token ids and next-token labels (kIgnoreLabel = no loss) of one conversation in
-// LLaVA's vicuna_v1 layout: BOS "USER: <image>\n{q1} ASSISTANT:" "{a1}" EOS
-// "USER: {q2} ASSISTANT:" "{a2}" EOS ..., the image marker expanded to
-// `image_features` copies of `image_token_index`; labels on the answers and
-// their EOS only. Turns that do not fit in `max_length` tokens are dropped;
-// the result has no turn (empty ids) when not even the first one fits.
+// the model's layout (prompt_format): LLaVA's vicuna_v1, BOS "USER: <image>\n{q1}
+// ASSISTANT:" "{a1}" EOS "USER: {q2} ASSISTANT:" "{a2}" EOS ..., or Qwen's chat
+// template, each answer followed by "<|im_end|>\n"; the image marker expanded
+// to `image_features` image tokens; labels on the answers and what ends them. Turns that do not fit in `max_length`
+// tokens are dropped; the result has no turn (empty ids) when not even the first one fits.
 struct TokenizedConversation {
   std::vector<int64_t> ids;
   std::vector<int64_t> labels;
   std::string image;
 };
 TokenizedConversation tokenize_conversation(const InstructExample& example, const Tokenizer& tokenizer,
-                                            int64_t image_token_index, int64_t image_features, int64_t max_length);
+                                            const PromptFormat& format, int64_t image_features, int64_t max_length);
 
 }  // namespace hipp

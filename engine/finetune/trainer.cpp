@@ -76,39 +76,41 @@ struct Sequence {
   std::string image;
 };
 
-std::vector<Sequence> tokenize_all(const std::vector<InstructExample>& data, const Tokenizer& tokenizer,
-                                   const LlavaConfig& config, int64_t max_length) {
-  std::vector<Sequence> out;
-  for (const auto& e : data) {
-    auto t = tokenize_conversation(e, tokenizer, config.image_token_index, config.num_image_features(), max_length);
-    if (t.ids.empty()) continue;
-    out.push_back({std::move(t.ids), std::move(t.labels), std::move(t.image)});
-  }
-  return out;
-}
-
 // Vision features per image, computed once: the vision side is frozen.
 class FeatureCache {
  public:
+  struct Entry {
+    torch::Tensor features;  // [tokens, D]
+    PatchGrid grid;
+  };
   FeatureCache(LlavaModel& model, const PreprocessorConfig& preprocessor) : model_(model), pre_(preprocessor) {}
-  torch::Tensor get(const std::string& path) {
+  const Entry& get(const std::string& path) {
     auto it = cache_.find(path);
     if (it != cache_.end()) return it->second;
     torch::NoGradGuard no_grad;
-    auto values = preprocess_image(load_image(path), pre_);
-    auto pixels = torch::from_blob(values.data(), {1, 3, pre_.crop_height, pre_.crop_width}, torch::kFloat32)
-                      .clone()
-                      .to(model_->options().device());
-    auto features = model_->encode_images(pixels)[0].detach();
-    cache_.emplace(path, features);
-    return features;
+    const PreparedImage prepared = prepare_image(load_image(path), pre_);
+    Entry entry{model_->encode_prepared({&prepared}).detach(), grid_of(prepared)};
+    return cache_.emplace(path, std::move(entry)).first->second;
   }
 
  private:
   LlavaModel& model_;
   const PreprocessorConfig& pre_;
-  std::map<std::string, torch::Tensor> cache_;
+  std::map<std::string, Entry> cache_;
 };
+
+std::vector<Sequence> tokenize_all(const std::vector<InstructExample>& data, const Tokenizer& tokenizer,
+                                   const LlavaConfig& config, FeatureCache& features, int64_t max_length) {
+  std::vector<Sequence> out;
+  const auto format = prompt_format(config);
+  for (const auto& e : data) {
+    const int64_t image_tokens = e.image.empty() ? 0 : features.get(e.image).features.size(0);
+    auto t = tokenize_conversation(e, tokenizer, format, image_tokens, max_length);
+    if (t.ids.empty()) continue;
+    out.push_back({std::move(t.ids), std::move(t.labels), std::move(t.image)});
+  }
+  return out;
+}
 
 // Summed token loss and token count of one micro-batch (right-padded; the
 // causal mask keeps padding from reaching earlier positions).
@@ -117,15 +119,21 @@ std::pair<torch::Tensor, int64_t> batch_loss(LlavaModel& model, FeatureCache& fe
   const auto device = model->options().device();
   std::vector<const std::vector<int64_t>*> ids, labels;
   std::vector<torch::Tensor> images;
+  std::vector<PatchGrid> grids;
   for (const auto* s : rows) {
     ids.push_back(&s->ids);
     labels.push_back(&s->labels);
-    if (!s->image.empty()) images.push_back(features.get(s->image));
+    if (!s->image.empty()) {
+      const auto& entry = features.get(s->image);
+      images.push_back(entry.features);
+      grids.push_back(entry.grid);
+    }
   }
   const auto padded = pad_sequences(ids, labels);
   LlavaInputs inputs;
   inputs.input_ids = padded.ids.to(device);
-  if (!images.empty()) inputs.image_features = torch::stack(images);
+  if (!images.empty()) inputs.image_features = torch::cat(images);
+  inputs.image_grids = std::move(grids);
   const auto answer = answer_token_losses(model, inputs, padded.labels);
   return {answer.loss.sum(), answer.loss.size(0)};
 }
@@ -236,7 +244,8 @@ FinetuneOutcome finetune_lora(LlavaModel& model, const Tokenizer& tokenizer, con
                               const std::vector<InstructExample>& data, const FinetuneSettings& s,
                               const FinetuneRun& run) {
   check_settings(s);
-  const auto sequences = tokenize_all(data, tokenizer, model->config(), s.max_length);
+  FeatureCache features(model, preprocessor);
+  const auto sequences = tokenize_all(data, tokenizer, model->config(), features, s.max_length);
   if (sequences.empty())
     throw Error("no conversation fits in " + std::to_string(s.max_length) + " tokens; raise max_length");
   attach_lora(model, s.lora);
@@ -255,7 +264,6 @@ FinetuneOutcome finetune_lora(LlavaModel& model, const Tokenizer& tokenizer, con
     if (done > s.steps) throw Error(run.checkpoint_path + ": the checkpoint is past the last step");
     outcome.first_step = done + 1;
   }
-  FeatureCache features(model, preprocessor);
   model->train();
   const auto start = std::chrono::steady_clock::now();
   double window_loss = 0, window_tokens = 0, sequence_tokens = 0;
@@ -347,12 +355,12 @@ FinetuneOutcome finetune_lora(LlavaModel& model, const Tokenizer& tokenizer, con
 
 double instruct_loss(LlavaModel& model, const Tokenizer& tokenizer, const PreprocessorConfig& preprocessor,
                      const std::vector<InstructExample>& data, int64_t max_length) {
-  const auto sequences = tokenize_all(data, tokenizer, model->config(), max_length);
+  FeatureCache features(model, preprocessor);
+  const auto sequences = tokenize_all(data, tokenizer, model->config(), features, max_length);
   if (sequences.empty()) throw Error("no conversation fits in " + std::to_string(max_length) + " tokens");
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();
-  FeatureCache features(model, preprocessor);
   double total = 0;
   int64_t tokens = 0;
   for (size_t begin = 0; begin < sequences.size(); begin += 8) {

@@ -1,5 +1,7 @@
 #include "model/config.h"
 
+#include <algorithm>
+
 #include <cmath>
 #include <tuple>
 
@@ -211,6 +213,8 @@ int64_t LlavaConfig::num_image_features() const {
   if (is_qwen()) throw Error("a Qwen2.5-VL image becomes as many tokens as its size gives (no fixed count per image)");
   return vision.num_patches() + (vision_feature_select_strategy == "full" ? 1 : 0);
 }
+
+int64_t LlavaConfig::nominal_image_tokens() const { return is_qwen() ? 256 : num_image_features(); }
 
 namespace {
 

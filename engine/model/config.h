@@ -131,6 +131,10 @@ struct LlavaConfig {
   // How many image tokens one image becomes in the language model (LLaVA:
   // fixed; Qwen2.5-VL: it depends on the image, and asking is an Error).
   int64_t num_image_features() const;
+  // Image tokens the cost estimates assume for one image: LLaVA's fixed
+  // count; for Qwen2.5-VL 256, what a 448 x 448 image gives the released
+  // models (patch 14, merge 2), whatever the tower's patch size.
+  int64_t nominal_image_tokens() const;
   bool is_qwen() const { return architecture == Architecture::Qwen2_5_VL; }
 };
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <fstream>
 #include <iterator>
+#include <tuple>
 
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_ONLY_PNG
@@ -57,15 +58,64 @@ PreprocessorConfig clip_preprocessor(int64_t size) {
   return c;
 }
 
+PreprocessorConfig qwen_preprocessor(int64_t patch_size, int64_t merge_size, int64_t temporal_patch_size,
+                                     int64_t min_pixels, int64_t max_pixels) {
+  PreprocessorConfig c;
+  c.kind = PreprocessorConfig::Kind::QwenVl;
+  c.do_center_crop = false;
+  c.patch_size = patch_size;
+  c.merge_size = merge_size;
+  c.temporal_patch_size = temporal_patch_size;
+  c.min_pixels = min_pixels;
+  c.max_pixels = max_pixels;
+  return c;
+}
+
+namespace {
+
+void read_qwen_fields(const nlohmann::json& j, PreprocessorConfig& c, const std::string& path) {
+  c.kind = PreprocessorConfig::Kind::QwenVl;
+  c.do_center_crop = false;
+  if (j.contains("size") && j["size"].is_object()) {
+    c.min_pixels = optional_field<int64_t>(j["size"], "shortest_edge", c.min_pixels, path + " size");
+    c.max_pixels = optional_field<int64_t>(j["size"], "longest_edge", c.max_pixels, path + " size");
+  }
+  // The top-level fields win, as the processor's constructor lets them.
+  c.min_pixels = optional_field<int64_t>(j, "min_pixels", c.min_pixels, path);
+  c.max_pixels = optional_field<int64_t>(j, "max_pixels", c.max_pixels, path);
+  c.patch_size = optional_field<int64_t>(j, "patch_size", c.patch_size, path);
+  c.temporal_patch_size = optional_field<int64_t>(j, "temporal_patch_size", c.temporal_patch_size, path);
+  c.merge_size = optional_field<int64_t>(j, "merge_size", c.merge_size, path);
+  const auto bounded = [&](int64_t v, int64_t hi, const char* field) {
+    if (v <= 0 || v > hi)
+      throw Error(path + ": " + field + " must be in 1.." + std::to_string(hi) + " (got " + std::to_string(v) + ")");
+  };
+  bounded(c.patch_size, 1024, "patch_size");
+  bounded(c.temporal_patch_size, 64, "temporal_patch_size");
+  bounded(c.merge_size, 64, "merge_size");
+  const int64_t factor = c.patch_size * c.merge_size;
+  bounded(c.max_pixels, int64_t{1} << 32, "max_pixels");
+  bounded(c.min_pixels, c.max_pixels, "min_pixels");
+  if (c.max_pixels < factor * factor)
+    throw Error(path + ": max_pixels " + std::to_string(c.max_pixels) + " is below one merged patch (" +
+                std::to_string(factor * factor) + " pixels)");
+}
+
+}  // namespace
+
 PreprocessorConfig read_preprocessor_config(const std::string& path) {
   const auto j = read_json_file(path);
   PreprocessorConfig c;
+  const std::string type = optional_field<std::string>(j, "image_processor_type", "", path);
+  const bool qwen = type.rfind("Qwen2VLImageProcessor", 0) == 0 || type.rfind("Qwen2_5_VLImageProcessor", 0) == 0;
   c.do_resize = optional_field<bool>(j, "do_resize", c.do_resize, path);
   c.do_center_crop = optional_field<bool>(j, "do_center_crop", c.do_center_crop, path);
   c.do_rescale = optional_field<bool>(j, "do_rescale", c.do_rescale, path);
   c.do_normalize = optional_field<bool>(j, "do_normalize", c.do_normalize, path);
   c.rescale_factor = optional_field<double>(j, "rescale_factor", c.rescale_factor, path);
-  if (j.contains("size")) {
+  if (qwen) {
+    read_qwen_fields(j, c, path);
+  } else if (j.contains("size")) {
     const auto& size = j["size"];
     if (size.is_number_integer()) {
       c.shortest_edge = size.get<int64_t>();
@@ -100,6 +150,28 @@ PreprocessorConfig read_preprocessor_config(const std::string& path) {
 }
 
 void write_preprocessor_config(const PreprocessorConfig& c, const std::string& path) {
+  if (c.kind == PreprocessorConfig::Kind::QwenVl) {
+    const nlohmann::json q = {
+        {"image_processor_type", "Qwen2VLImageProcessor"},
+        {"processor_class", "Qwen2_5_VLProcessor"},
+        {"do_resize", c.do_resize},
+        {"resample", 3},
+        {"do_rescale", c.do_rescale},
+        {"rescale_factor", c.rescale_factor},
+        {"do_normalize", c.do_normalize},
+        {"do_convert_rgb", true},
+        {"image_mean", c.image_mean},
+        {"image_std", c.image_std},
+        {"min_pixels", c.min_pixels},
+        {"max_pixels", c.max_pixels},
+        {"size", {{"shortest_edge", c.min_pixels}, {"longest_edge", c.max_pixels}}},
+        {"patch_size", c.patch_size},
+        {"temporal_patch_size", c.temporal_patch_size},
+        {"merge_size", c.merge_size},
+    };
+    write_json_file(path, q);
+    return;
+  }
   nlohmann::json j = {
       {"image_processor_type", "CLIPImageProcessor"},
       {"processor_class", "LlavaProcessor"},
@@ -250,6 +322,84 @@ std::vector<float> preprocess_image(const Image& input, const PreprocessorConfig
     }
   }
   return pixels;
+}
+
+std::pair<int64_t, int64_t> smart_resize(int64_t height, int64_t width, int64_t factor, int64_t min_pixels,
+                                         int64_t max_pixels) {
+  if (height <= 0 || width <= 0) throw Error("cannot resize an empty image");
+  const double h = static_cast<double>(height), w = static_cast<double>(width);
+  if (std::max(h, w) / std::min(h, w) > 200)
+    throw Error("image of " + std::to_string(width) + "x" + std::to_string(height) +
+                " has an aspect ratio above 200, which the Qwen2-VL processor refuses");
+  const double f = static_cast<double>(factor);
+  auto h_bar = static_cast<int64_t>(std::nearbyint(h / f)) * factor;
+  auto w_bar = static_cast<int64_t>(std::nearbyint(w / f)) * factor;
+  if (h_bar * w_bar > max_pixels) {
+    const double beta = std::sqrt(h * w / static_cast<double>(max_pixels));
+    h_bar = std::max(factor, static_cast<int64_t>(std::floor(h / beta / f)) * factor);
+    w_bar = std::max(factor, static_cast<int64_t>(std::floor(w / beta / f)) * factor);
+  } else if (h_bar * w_bar < min_pixels) {
+    const double beta = std::sqrt(static_cast<double>(min_pixels) / (h * w));
+    h_bar = static_cast<int64_t>(std::ceil(h * beta / f)) * factor;
+    w_bar = static_cast<int64_t>(std::ceil(w * beta / f)) * factor;
+  }
+  return {h_bar, w_bar};
+}
+
+PreparedImage prepare_image(const Image& input, const PreprocessorConfig& c) {
+  PreparedImage out;
+  if (c.kind == PreprocessorConfig::Kind::Clip) {
+    out.values = preprocess_image(input, c);
+    int64_t h = c.crop_height, w = c.crop_width;
+    if (!c.do_center_crop) {
+      h = input.height, w = input.width;
+      if (c.do_resize) {
+        const int64_t short_side = std::min(h, w), long_side = std::max(h, w);
+        const int64_t new_long = c.shortest_edge * long_side / short_side;
+        std::tie(h, w) = h >= w ? std::pair<int64_t, int64_t>{new_long, c.shortest_edge}
+                                : std::pair<int64_t, int64_t>{c.shortest_edge, new_long};
+      }
+    }
+    out.shape = {3, h, w};
+    return out;
+  }
+  if (input.width <= 0 || input.height <= 0) throw Error("cannot preprocess an empty image");
+  const int64_t ps = c.patch_size, m = c.merge_size, tps = c.temporal_patch_size;
+  Image image = input;
+  if (c.do_resize) {
+    const auto [h, w] = smart_resize(input.height, input.width, ps * m, c.min_pixels, c.max_pixels);
+    image = resize_bicubic(input, static_cast<int>(w), static_cast<int>(h));
+  } else if (image.height % (ps * m) != 0 || image.width % (ps * m) != 0) {
+    throw Error("without resizing, the image's sides must be multiples of " + std::to_string(ps * m));
+  }
+  const int64_t height = image.height, width = image.width;
+  const int64_t gh = height / ps, gw = width / ps;
+  out.grid_t = 1;
+  out.grid_h = gh;
+  out.grid_w = gw;
+  const int64_t patch_dim = 3 * tps * ps * ps;
+  out.shape = {gh * gw, patch_dim};
+  out.values.resize(static_cast<size_t>(gh * gw * patch_dim));
+  auto value = [&](int64_t ch, int64_t y, int64_t x) {
+    double v = image.rgb[static_cast<size_t>((y * width + x) * 3 + ch)];
+    if (c.do_rescale) v *= c.rescale_factor;
+    if (c.do_normalize) v = (v - c.image_mean[static_cast<size_t>(ch)]) / c.image_std[static_cast<size_t>(ch)];
+    return static_cast<float>(v);
+  };
+  // Rows: merged block (row, column), then the patch within the block;
+  // columns: channel, temporal copy, pixel row, pixel column.
+  size_t at = 0;
+  for (int64_t hb = 0; hb < gh / m; ++hb)
+    for (int64_t wb = 0; wb < gw / m; ++wb)
+      for (int64_t mh = 0; mh < m; ++mh)
+        for (int64_t mw = 0; mw < m; ++mw) {
+          const int64_t y0 = (hb * m + mh) * ps, x0 = (wb * m + mw) * ps;
+          for (int64_t ch = 0; ch < 3; ++ch)
+            for (int64_t t = 0; t < tps; ++t)
+              for (int64_t py = 0; py < ps; ++py)
+                for (int64_t px = 0; px < ps; ++px) out.values[at++] = value(ch, y0 + py, x0 + px);
+        }
+  return out;
 }
 
 }  // namespace hipp

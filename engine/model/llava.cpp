@@ -324,6 +324,31 @@ torch::Tensor LlavaModelImpl::encode_images(const torch::Tensor& pixel_values, c
   return multi_modal_projector(hidden);
 }
 
+torch::Tensor LlavaModelImpl::encode_prepared(const std::vector<const PreparedImage*>& images, const Tap& tap) {
+  if (images.empty()) return {};
+  std::vector<torch::Tensor> parts;
+  for (const auto* image : images) {
+    const auto expected = config_.is_qwen() ? 2U : 3U;
+    if (image->shape.size() != expected)
+      throw Error("a prepared image of the wrong kind for this model (" + std::to_string(image->shape.size()) +
+                  "-d; preprocessor_config.json of another architecture?)");
+    parts.push_back(torch::from_blob(const_cast<float*>(image->values.data()), image->shape, torch::kFloat32));
+  }
+  if (!config_.is_qwen()) {
+    auto features = encode_images(torch::stack(parts), tap);
+    return features.reshape({-1, features.size(-1)});
+  }
+  std::vector<PatchGrid> grids;
+  for (const auto* image : images) grids.push_back(grid_of(*image));
+  return encode_patches(torch::cat(parts), grids, tap);
+}
+
+int64_t LlavaModelImpl::image_tokens(const PatchGrid& grid) const {
+  if (!config_.is_qwen()) return config_.num_image_features();
+  const int64_t m = config_.qwen_vision.spatial_merge_size;
+  return grid.patches() / (m * m);
+}
+
 torch::Tensor LlavaModelImpl::embed(const torch::Tensor& input_ids, const torch::Tensor& image_features) {
   auto ids = input_ids.to(options_.device(), torch::kInt64);
   auto is_image = ids == config_.image_token_index;

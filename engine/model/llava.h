@@ -17,6 +17,7 @@
 #include <torch/torch.h>
 
 #include "model/config.h"
+#include "model/image.h"
 #include "model/layers.h"
 #include "model/qwen_vision.h"
 
@@ -184,6 +185,9 @@ struct LlavaInputs {
 // text after it continues after the largest position so far. Each run of
 // image tokens takes the next grid (several in a row, when one run holds
 // several images). Tokens outside the attention mask (left padding) get 1.
+// The patch grid of a prepared image.
+inline PatchGrid grid_of(const PreparedImage& image) { return {image.grid_t, image.grid_h, image.grid_w}; }
+
 torch::Tensor mrope_position_ids(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                  const std::vector<PatchGrid>& grids, int64_t image_token_id, int64_t merge);
 
@@ -210,6 +214,12 @@ class LlavaModelImpl : public torch::nn::Module {
   // Qwen2.5-VL: [sum of patches, C*T*P*P] patches of images with these grids
   // -> [sum of patches / merge_unit, D] features, image after image.
   torch::Tensor encode_patches(const torch::Tensor& patches, const std::vector<PatchGrid>& grids, const Tap& tap = {});
+  // Features of prepared images (prepare_image with the model folder's
+  // preprocessing), image after image: [sum of image tokens, D]. The one
+  // place that knows how each architecture turns an image into tokens.
+  torch::Tensor encode_prepared(const std::vector<const PreparedImage*>& images, const Tap& tap = {});
+  // Image tokens that a prepared image of this grid fills.
+  int64_t image_tokens(const PatchGrid& grid) const;
   // Token embeddings with image features scattered over the image positions.
   torch::Tensor embed(const torch::Tensor& input_ids, const torch::Tensor& image_features);
   // Logits [B, T, V] (float32 on the model's device).

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "model/byte_bpe.h"
 #include "model/checkpoint.h"
 #include "model/image.h"
 #include "model/llava.h"
@@ -120,11 +121,31 @@ std::vector<std::string> builtin_corpus() {
 
 void write_random_model(const std::string& preset, const std::string& out_dir, uint64_t seed) {
   if (preset == "qwen2.5-vl-micro") {
-    const auto config = qwen_micro_config();
     write_folder_atomically(out_dir, [&](const std::string& dir) {
+      // A byte-level BPE of Qwen's kind with its special tokens, trained on
+      // the built-in sentences; the config takes its ids.
+      ByteBpeTraining training;
+      training.merges = 384 - 256 - 6;
+      training.special_tokens = {"<|endoftext|>", "<|im_start|>",     "<|im_end|>",
+                                 "<|image_pad|>", "<|vision_start|>", "<|vision_end|>"};
+      training.eos_token = "<|im_end|>";
+      std::vector<std::string> corpus = builtin_corpus();
+      corpus.emplace_back("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>assistant\n");
+      train_byte_bpe(corpus, training, dir);
+      const auto tokenizer = Tokenizer::load((fs::path(dir) / "tokenizer.json").string());
+      auto config = qwen_micro_config();
+      config.text.vocab_size = tokenizer.vocab_size();
+      config.image_token_index = tokenizer.piece_id("<|image_pad|>");
+      config.vision_start_token_id = tokenizer.piece_id("<|vision_start|>");
+      config.vision_end_token_id = tokenizer.piece_id("<|vision_end|>");
       LlavaModel model(config, torch::TensorOptions().dtype(torch::kFloat32));
       init_random(model, seed);
       save_llava(model, dir);
+      const auto& v = config.qwen_vision;
+      // Images up to 32 x 32 pixels after the resize: 64 image tokens.
+      write_preprocessor_config(
+          qwen_preprocessor(v.patch_size, v.spatial_merge_size, v.temporal_patch_size, 16 * 16, 32 * 32),
+          (fs::path(dir) / "preprocessor_config.json").string());
     });
     return;
   }

@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "core/json_fields.h"
+#include "model/byte_bpe.h"
 
 extern char** environ;
 
@@ -94,13 +95,39 @@ size_t utf8_length(unsigned char lead) {
 
 }  // namespace
 
-Tokenizer Tokenizer::load(const std::string& path) {
+namespace {
+
+std::string read_whole(const std::string& path) {
   require_regular_file(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot open tokenizer");
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+Tokenizer Tokenizer::load(const std::string& path) {
+  const std::string bytes = read_whole(path);
+  if (fs::path(path).extension() == ".json") {
+    const auto config_path = fs::path(path).parent_path() / "tokenizer_config.json";
+    const std::string config = fs::exists(config_path) ? read_whole(config_path.string()) : std::string();
+    Tokenizer t;
+    t.bpe_ = std::make_shared<const ByteLevelBpe>(ByteLevelBpe::parse(bytes, config, path));
+    return t;
+  }
   return parse(bytes, path);
 }
+
+Tokenizer Tokenizer::load_folder(const std::string& dir) {
+  const fs::path root(dir);
+  if (fs::exists(root / "tokenizer.model")) return load((root / "tokenizer.model").string());
+  if (fs::exists(root / "tokenizer.json")) return load((root / "tokenizer.json").string());
+  throw Error(dir + ": no tokenizer (tokenizer.model or tokenizer.json)");
+}
+
+int64_t Tokenizer::vocab_size() const { return bpe_ ? bpe_->vocab_size() : static_cast<int64_t>(pieces_.size()); }
+int64_t Tokenizer::bos_id() const { return bpe_ ? bpe_->bos_id() : bos_id_; }
+int64_t Tokenizer::eos_id() const { return bpe_ ? bpe_->eos_id() : eos_id_; }
 
 Tokenizer Tokenizer::parse(const std::string& bytes, const std::string& name) {
   Tokenizer t;
@@ -253,6 +280,7 @@ std::vector<std::string> Tokenizer::initial_symbols(const std::string& normalize
 }
 
 std::vector<int64_t> Tokenizer::encode(const std::string& text) const {
+  if (bpe_) return bpe_->encode(text);
   const auto symbols = initial_symbols(normalize(text));
   const size_t n = symbols.size();
   // Doubly linked symbols; merged-away symbols become empty.
@@ -307,6 +335,7 @@ std::vector<int64_t> Tokenizer::encode(const std::string& text) const {
 }
 
 std::string Tokenizer::decode(const std::vector<int64_t>& ids) const {
+  if (bpe_) return bpe_->decode(ids);
   std::string text;
   for (int64_t id : ids) {
     if (id < 0 || id >= vocab_size()) continue;
@@ -332,11 +361,13 @@ std::string Tokenizer::decode(const std::vector<int64_t>& ids) const {
 }
 
 int64_t Tokenizer::piece_id(const std::string& piece) const {
+  if (bpe_) return bpe_->token_id(piece);
   auto it = all_ids_.find(piece);
   return it == all_ids_.end() ? -1 : it->second;
 }
 
 std::string Tokenizer::piece(int64_t id) const {
+  if (bpe_) return bpe_->token(id);
   if (id < 0 || id >= vocab_size()) return "";
   return pieces_[static_cast<size_t>(id)].text;
 }

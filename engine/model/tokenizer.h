@@ -3,21 +3,28 @@
 // and applied here without the sentencepiece library (whose bundled protobuf
 // cannot share a process with LibTorch's). Supports what LLaMA-family
 // tokenizers use: BPE, byte fallback, user-defined symbols, the identity
-// normaliser with dummy prefix and whitespace escaping. Torch-free.
+// normaliser with dummy prefix and whitespace escaping. Or a byte-level BPE
+// tokenizer.json of the Qwen2 family (model/byte_bpe.h). Torch-free.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 namespace hipp {
 
+class ByteLevelBpe;
+
 class Tokenizer {
  public:
   enum class PieceType { Normal = 1, Unknown = 2, Control = 3, UserDefined = 4, Unused = 5, Byte = 6 };
 
-  // Loads `path`; throws hipp::Error naming the path when it is not a model
-  // this reader supports.
+  // Loads `path` (a sentencepiece model, or a tokenizer.json with the
+  // tokenizer_config.json beside it when there is one); throws hipp::Error
+  // naming the path when it is not a model this reader supports.
   static Tokenizer load(const std::string& path);
+  // A model folder's tokenizer: tokenizer.model, else tokenizer.json.
+  static Tokenizer load_folder(const std::string& dir);
   // Parses a serialized model; `name` labels errors.
   static Tokenizer parse(const std::string& bytes, const std::string& name);
 
@@ -27,10 +34,13 @@ class Tokenizer {
   // Id of a piece, or -1 when the vocabulary lacks it.
   int64_t piece_id(const std::string& piece) const;
   std::string piece(int64_t id) const;
-  int64_t vocab_size() const { return static_cast<int64_t>(pieces_.size()); }
-  int64_t bos_id() const { return bos_id_; }
-  int64_t eos_id() const { return eos_id_; }
-  int64_t unk_id() const { return unk_id_; }
+  int64_t vocab_size() const;
+  // -1 when the tokenizer has none (byte-level BPE: no BOS, no unknown piece).
+  int64_t bos_id() const;
+  int64_t eos_id() const;
+  int64_t unk_id() const { return bpe_ ? -1 : unk_id_; }
+  // The file's kind: "sentencepiece" or "byte-level BPE".
+  std::string kind() const { return bpe_ ? "byte-level BPE" : "sentencepiece"; }
 
  private:
   struct Piece {
@@ -52,6 +62,7 @@ class Tokenizer {
   bool escape_whitespaces_ = true;
   int64_t unk_id_ = 0, bos_id_ = 1, eos_id_ = 2;
   std::string unk_surface_ = " \xE2\x81\x87 ";
+  std::shared_ptr<const ByteLevelBpe> bpe_;  // set for a tokenizer.json
 };
 
 struct TokenizerTraining {

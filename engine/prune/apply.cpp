@@ -185,6 +185,12 @@ LlavaModel apply_blueprint(LlavaModel& model, const std::string& model_fingerpri
       dst->self_attn->k_proj->weight.copy_(sa->k_proj->weight.index_select(0, kv_idx));
       dst->self_attn->v_proj->weight.copy_(sa->v_proj->weight.index_select(0, kv_idx));
       dst->self_attn->o_proj->weight.copy_(sa->o_proj->weight.index_select(1, q_idx));
+      // Biased q/k/v (Qwen2, LLaMA's attention_bias) lose the same channels.
+      if (sa->q_proj->bias.defined()) {
+        dst->self_attn->q_proj->bias.copy_(sa->q_proj->bias.index_select(0, q_idx));
+        dst->self_attn->k_proj->bias.copy_(sa->k_proj->bias.index_select(0, kv_idx));
+        dst->self_attn->v_proj->bias.copy_(sa->v_proj->bias.index_select(0, kv_idx));
+      }
     }
   }
   out->eval();

@@ -58,15 +58,18 @@ CalibrationStats collect_calibration(Evaluator& evaluator, LlavaModel& model, co
     std::string image;
   };
   std::vector<Sample> samples;
+  const auto format = prompt_format(config);
   for (const auto& pid : pids) {
     const auto& p = sqa.problems.at(pid);
     Sample s;
-    const std::string prompt = llava_prompt(sqa_prompt_text(p), p.has_image());
-    s.ids = tokenize_prompt(tokenizer, prompt, config.image_token_index, config.num_image_features());
+    const std::string prompt = chat_prompt(format, sqa_prompt_text(p), p.has_image());
+    int64_t image_tokens = 0;
     if (p.has_image()) {
       s.image = sqa.image_path(p);
       if (!fs::exists(s.image)) throw Error(s.image + ": ScienceQA image not found (needed for calibration)");
+      image_tokens = evaluator.image_entry(s.image).features.size(0);
     }
+    s.ids = tokenize_prompt(tokenizer, prompt, format, image_tokens);
     fingerprint.add(pid + "\n" + prompt + "\n");
     samples.push_back(std::move(s));
   }
@@ -81,10 +84,13 @@ CalibrationStats collect_calibration(Evaluator& evaluator, LlavaModel& model, co
     const size_t end = std::min(samples.size(), start + batch);
     size_t longest = 0;
     std::vector<torch::Tensor> features;
+    std::vector<PatchGrid> grids;
     for (size_t i = start; i < end; ++i) {
       longest = std::max(longest, samples[i].ids.size());
       if (!samples[i].image.empty()) {
-        features.push_back(evaluator.image_features(samples[i].image));
+        const auto& entry = evaluator.image_entry(samples[i].image);
+        features.push_back(entry.features);
+        grids.push_back(entry.grid);
         // The image's content, not its path, is what the statistics depend on.
         auto f = features.back();
         fingerprint.add(f.data_ptr(), static_cast<size_t>(std::min<int64_t>(f.numel(), 64)) * sizeof(float));
@@ -101,7 +107,8 @@ CalibrationStats collect_calibration(Evaluator& evaluator, LlavaModel& model, co
     LlavaInputs inputs;
     inputs.input_ids = ids.to(device);
     inputs.attention_mask = mask.to(device);
-    if (!features.empty()) inputs.image_features = torch::stack(features).to(device).to(model->options().dtype());
+    if (!features.empty()) inputs.image_features = torch::cat(features).to(device).to(model->options().dtype());
+    inputs.image_grids = std::move(grids);
     auto keep = mask.to(device).reshape({-1}).nonzero().squeeze(1);
     // Per row: image positions, and text queries = real tokens after the last image token.
     auto ids_cpu = ids;

@@ -126,7 +126,7 @@ PruneResult run_prune_job(const PruneJob& job) {
 
   PruneResult result;
   result.blueprint = blueprint;
-  const int64_t tokens = model->config().num_image_features() + 64;
+  const int64_t tokens = model->config().nominal_image_tokens() + 64;
   result.before = model_cost(model->config(), tokens);
   result.after = model_cost(pruned->config(), tokens);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -25,7 +25,7 @@ namespace {
 double forward_latency_ms(LlavaModel& model) {
   torch::NoGradGuard no_grad;
   const auto& c = model->config();
-  const int64_t tokens = c.num_image_features() + 64;
+  const int64_t tokens = c.nominal_image_tokens() + 64;
   LlavaInputs inputs;
   inputs.input_ids = torch::full({1, tokens}, int64_t{1},
                                  torch::TensorOptions().dtype(torch::kInt64).device(model->options().device()));
@@ -84,7 +84,7 @@ TrialMetrics PlanEvaluator::measure(const Blueprint& blueprint, Subset subset,
     TrialMetrics metrics;
     metrics.subset = subset;
     metrics.objectives = objectives_from(result, dense, blueprint.achieved_sparsity);
-    const auto cost = model_cost(pruned->config(), pruned->config().num_image_features() + 64);
+    const auto cost = model_cost(pruned->config(), pruned->config().nominal_image_tokens() + 64);
     metrics.raw = result_to_json(result);
     metrics.raw["language_params"] = cost.language_params();
     metrics.raw["decoder_flops"] = cost.decoder_flops;

@@ -96,7 +96,7 @@ namespace {
 // row is shown beside.
 nlohmann::json dense_record(const BenchmarkResult& result, const LlavaConfig& config) {
   auto record = result_to_json(result);
-  const auto cost = model_cost(config, config.num_image_features() + 64);
+  const auto cost = model_cost(config, config.nominal_image_tokens() + 64);
   record["language_params"] = cost.language_params();
   record["decoder_flops"] = cost.decoder_flops;
   return record;
