@@ -274,5 +274,78 @@ TEST(Checkpoint, NamesParseAndDevicesAreChecked) {
             "vision_tower.vision_model.post_layernorm.bias");
 }
 
+TEST(Checkpoint, RandomCheckpointsStreamTensorByTensorAndLoad) {
+  for (bool tied : {false, true}) {
+    SCOPED_TRACE(tied ? "tied" : "untied");
+    test::TempDir dir;
+    auto config = test::micro_config();
+    config.text.tie_word_embeddings = tied;
+    RandomCheckpointOptions options;
+    options.seed = 4;
+    options.max_shard_bytes = 40000;  // several shards with an index
+    std::vector<std::string> files;
+    options.progress = [&](const std::string& file) { files.push_back(file); };
+    write_random_checkpoint(config, dir.path(), options);
+    ASSERT_GT(files.size(), 1u);
+    EXPECT_TRUE(fs::exists(dir.file("model.safetensors.index.json")));
+    const auto checkpoint = open_checkpoint_files(dir.path());
+    bool has_head = false;
+    for (const auto& header : checkpoint.shards)
+      for (const auto& e : header.tensors) {
+        EXPECT_EQ(e.dtype, DType::BF16) << e.name;
+        has_head = has_head || e.name == "language_model.lm_head.weight";
+      }
+    EXPECT_EQ(has_head, !tied) << "a tied output layer is left out";
+    for (const auto& f : fs::directory_iterator(dir.path())) EXPECT_NE(f.path().extension(), ".tmp");
+
+    auto model = load_llava(dir.path());
+    const auto& layer = model->language_model->model->layers[0];
+    EXPECT_TRUE(torch::equal(layer->input_layernorm->weight, torch::ones_like(layer->input_layernorm->weight)));
+    EXPECT_TRUE(torch::equal(model->multi_modal_projector->linear_1->bias,
+                             torch::zeros_like(model->multi_modal_projector->linear_1->bias)));
+    const auto w = layer->mlp->gate_proj->weight;
+    EXPECT_NEAR(w.std().item<double>(), 0.02, 0.004);
+    EXPECT_NEAR(w.mean().item<double>(), 0.0, 0.002);
+    // Tensors differ from each other (each has its own stream) and the same
+    // seed writes the same file.
+    EXPECT_FALSE(torch::equal(w, model->language_model->model->layers[1]->mlp->gate_proj->weight));
+    test::TempDir again;
+    options.progress = nullptr;
+    write_random_checkpoint(config, again.path(), options);
+    auto reloaded = load_llava(again.path());
+    expect_same_parameters(model, reloaded);
+    LlavaInputs inputs;
+    inputs.input_ids = image_prompt();
+    inputs.image_features = model->encode_images(torch::randn({1, 3, 32, 32}));
+    auto logits = model->forward(inputs);
+    EXPECT_TRUE(torch::isfinite(logits).all().item<bool>());
+  }
+}
+
+TEST(Checkpoint, AStreamedWriteThatFailsLeavesNothing) {
+  test::TempDir dir;
+  int made = 0;
+  std::vector<TensorSource> sources = {
+      {"a",
+       {4, 4},
+       torch::kBFloat16,
+       [&] {
+         return ++made, torch::ones({4, 4});
+       }},
+      {"b", {2}, torch::kFloat32, [&]() -> torch::Tensor { throw Error("no values for b"); }}};
+  EXPECT_THROW(write_safetensors_streaming(dir.file("x.safetensors"), sources), Error);
+  EXPECT_EQ(made, 1);
+  EXPECT_TRUE(fs::is_empty(dir.path())) << "no temporary file is left";
+  // A tensor made in another shape than announced is refused.
+  sources[1].make = [] { return torch::zeros({3}); };
+  EXPECT_NE(test::error_of([&] { write_safetensors_streaming(dir.file("x.safetensors"), sources); }).find("'b'"),
+            std::string::npos);
+  sources[1].make = [] { return torch::full({2}, 7.0, torch::kFloat64); };  // converted to the announced dtype
+  write_safetensors_streaming(dir.file("x.safetensors"), sources);
+  const auto header = read_safetensors_header(dir.file("x.safetensors"));
+  EXPECT_EQ(read_tensor(header, *header.find("a")).scalar_type(), torch::kBFloat16);
+  EXPECT_TRUE(torch::equal(read_tensor(header, *header.find("b")), torch::full({2}, 7.0f)));
+}
+
 }  // namespace
 }  // namespace hipp

@@ -2,6 +2,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <iomanip>
+#include <chrono>
 
 #include <torch/torch.h>
 
@@ -38,13 +40,17 @@ struct AskArgs {
 
 void run_random_model(const RandomModelArgs& args, const CommonOptions& common) {
   apply_common(common);
-  write_random_model(args.preset, args.out, common.seed);
+  const auto start = std::chrono::steady_clock::now();
+  write_random_model(args.preset, args.out, common.seed, [&](const std::string& file) {
+    std::cerr << "random-model: writing " << file << " (bf16, tensor by tensor)" << std::endl;
+  });
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   auto summary = summarize_model_folder(args.out);
   if (common.json) {
     std::cout << summary_to_json(summary).dump(2) << "\n";
   } else {
     std::cout << "wrote random " << args.preset << " model to " << args.out << " (" << summary.total_params()
-              << " parameters)\n";
+              << " parameters, " << std::fixed << std::setprecision(1) << seconds << " s)\n";
   }
 }
 
@@ -91,7 +97,9 @@ void add_model_commands(CLI::App& app, CommonOptions& common) {
   auto* random = app.add_subcommand("random-model", "write a random-initialised model in the Hugging Face layout");
   random
       ->add_option("--preset", random_args->preset,
-                   "micro (unit tests), tiny (demo shape), demo, or qwen2.5-vl-micro (config and weights only)")
+                   "micro (unit tests), tiny (demo shape), demo, qwen2.5-vl-micro, or a full-scale shape: "
+                   "llava-1.5-7b, llava-1.5-13b, qwen2.5-vl-3b (the released configs, random bf16 weights "
+                   "streamed to disk: 14, 26 and 7.5 GB)")
       ->check(CLI::IsMember(random_model_preset_names()))
       ->capture_default_str();
   random->add_option("OUT_DIR", random_args->out, "folder to create")->required();

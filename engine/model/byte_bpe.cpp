@@ -469,14 +469,21 @@ void train_byte_bpe(const std::vector<std::string>& sentences, const ByteBpeTrai
     }
   }
   nlohmann::json added = nlohmann::json::array();
-  for (const auto& s : options.special_tokens)
-    added.push_back({{"id", next_id++},
+  if (!options.special_ids.empty() && options.special_ids.size() != options.special_tokens.size())
+    throw Error("byte-level BPE training: one id per special token");
+  for (size_t k = 0; k < options.special_tokens.size(); ++k) {
+    const auto& s = options.special_tokens[k];
+    const int64_t id = options.special_ids.empty() ? next_id++ : options.special_ids[k];
+    if (id < next_id && !options.special_ids.empty())
+      throw Error("byte-level BPE training: special token id " + std::to_string(id) + " collides with the merges");
+    added.push_back({{"id", id},
                      {"content", s},
                      {"single_word", false},
                      {"lstrip", false},
                      {"rstrip", false},
                      {"normalized", false},
                      {"special", true}});
+  }
   const nlohmann::json tokenizer = {
       {"version", "1.0"},
       {"truncation", nullptr},

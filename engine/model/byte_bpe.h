@@ -55,6 +55,7 @@ const std::string& byte_character(uint8_t b);
 struct ByteBpeTraining {
   int64_t merges = 100;                     // new tokens beyond the 256 bytes
   std::vector<std::string> special_tokens;  // appended after the merges, in order
+  std::vector<int64_t> special_ids;         // their ids instead (gaps allowed); empty = in order
   std::string bos_token;                    // "" = none
   std::string eos_token;
 };

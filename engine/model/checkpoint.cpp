@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -132,33 +133,28 @@ LlavaModel load_llava(const std::string& dir, const LoadOptions& options) {
   return model;
 }
 
-void save_llava(LlavaModel& model, const std::string& dir, const SaveOptions& options) {
-  fs::create_directories(dir);
-  NamedTensors tensors;
-  uint64_t total = 0;
-  const auto& config = model->config();
-  for (const auto& p : model->named_parameters()) {
-    // A tied output layer is the embedding: Qwen2.5-VL checkpoints leave it out.
-    if (config.is_qwen() && config.text.tie_word_embeddings && p.key() == kLmHead) continue;
-    auto t = p.value().detach();
-    if (options.dtype) t = t.to(*options.dtype);
-    total += static_cast<uint64_t>(t.numel()) * t.element_size();
-    tensors.emplace_back(saved_tensor_name(p.key(), config.architecture), t);
-  }
-  const std::map<std::string, std::string> metadata = {{"format", "pt"}};
+namespace {
 
+// Writes config.json and the tensors of `sources` (in order, each made when
+// due) as one file or shards of at most max_shard_bytes with an index.
+void write_checkpoint(const LlavaConfig& config, const std::vector<TensorSource>& sources, const std::string& dir,
+                      uint64_t max_shard_bytes, torch::ScalarType stored,
+                      const std::function<void(const std::string&)>& progress) {
+  fs::create_directories(dir);
+  const std::map<std::string, std::string> metadata = {{"format", "pt"}};
   // Group tensors into shards of at most max_shard_bytes (a tensor larger than
   // the limit gets a shard of its own).
-  std::vector<NamedTensors> shards(1);
-  uint64_t shard_bytes = 0;
-  for (auto& named : tensors) {
-    const uint64_t bytes = static_cast<uint64_t>(named.second.numel()) * named.second.element_size();
-    if (options.max_shard_bytes && shard_bytes > 0 && shard_bytes + bytes > options.max_shard_bytes) {
+  std::vector<std::vector<TensorSource>> shards(1);
+  uint64_t shard_bytes = 0, total = 0;
+  for (const auto& source : sources) {
+    const uint64_t bytes = source.bytes();
+    if (max_shard_bytes && shard_bytes > 0 && shard_bytes + bytes > max_shard_bytes) {
       shards.emplace_back();
       shard_bytes = 0;
     }
-    shards.back().push_back(std::move(named));
+    shards.back().push_back(source);
     shard_bytes += bytes;
+    total += bytes;
   }
 
   const fs::path root(dir);
@@ -170,24 +166,65 @@ void save_llava(LlavaModel& model, const std::string& dir, const SaveOptions& op
       fs::remove(entry.path());
   }
   if (shards.size() == 1) {
-    write_safetensors((root / "model.safetensors").string(), shards[0], metadata);
+    if (progress) progress("model.safetensors");
+    write_safetensors_streaming((root / "model.safetensors").string(), shards[0], metadata);
   } else {
     nlohmann::json weight_map = nlohmann::json::object();
     for (size_t s = 0; s < shards.size(); ++s) {
       char name[64];
       std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", s + 1, shards.size());
-      write_safetensors((root / name).string(), shards[s], metadata);
-      for (const auto& [tensor_name, tensor] : shards[s]) weight_map[tensor_name] = name;
+      if (progress) progress(name);
+      write_safetensors_streaming((root / name).string(), shards[s], metadata);
+      for (const auto& source : shards[s]) weight_map[source.name] = name;
     }
     write_json_file((root / "model.safetensors.index.json").string(),
                     {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}});
   }
-  auto config_json = llava_config_to_json(model->config());
-  const auto stored = options.dtype.value_or(model->options().dtype().toScalarType());
+  auto config_json = llava_config_to_json(config);
   config_json["torch_dtype"] = stored == torch::kFloat16    ? "float16"
                                : stored == torch::kBFloat16 ? "bfloat16"
                                                             : "float32";
   write_json_file((root / "config.json").string(), config_json);
+}
+
+}  // namespace
+
+void save_llava(LlavaModel& model, const std::string& dir, const SaveOptions& options) {
+  const auto& config = model->config();
+  const auto stored = options.dtype.value_or(model->options().dtype().toScalarType());
+  std::vector<TensorSource> sources;
+  for (const auto& p : model->named_parameters()) {
+    // A tied output layer is the embedding: Qwen2.5-VL checkpoints leave it out.
+    if (config.is_qwen() && config.text.tie_word_embeddings && p.key() == kLmHead) continue;
+    auto t = p.value().detach();
+    // Converted one tensor at a time as the file is written.
+    sources.push_back({saved_tensor_name(p.key(), config.architecture), t.sizes().vec(), stored, [t] { return t; }});
+  }
+  write_checkpoint(config, sources, dir, options.max_shard_bytes, stored, nullptr);
+}
+
+void write_random_checkpoint(const LlavaConfig& config, const std::string& dir,
+                             const RandomCheckpointOptions& options) {
+  validate_llava_config(config, dir + "/config.json");
+  // The model on the meta device: names and shapes, no weights.
+  LlavaModel meta(config, torch::TensorOptions().device(torch::kMeta).dtype(torch::kFloat32));
+  std::vector<TensorSource> sources;
+  for (const auto& p : meta->named_parameters()) {
+    const std::string name = p.key();
+    if (config.text.tie_word_embeddings && name == kLmHead) continue;  // the embedding
+    const bool is_norm = name.find("norm") != std::string::npos || name.find(".ln_q.") != std::string::npos;
+    const bool is_bias = ends_with(name, ".bias");
+    const auto shape = p.value().sizes().vec();
+    const uint64_t seed = options.seed * 1000003ULL + std::hash<std::string>{}(name);
+    const double std = options.std;
+    sources.push_back({saved_tensor_name(name, config.architecture), shape, options.dtype, [=] {
+                         if (is_bias) return torch::zeros(shape);
+                         if (is_norm) return torch::ones(shape);
+                         auto generator = at::detail::createCPUGenerator(seed);
+                         return at::normal(0.0, std, shape, generator, torch::TensorOptions().dtype(torch::kFloat32));
+                       }});
+  }
+  write_checkpoint(config, sources, dir, options.max_shard_bytes, options.dtype, options.progress);
 }
 
 torch::ScalarType parse_dtype(const std::string& name) {

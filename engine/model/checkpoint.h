@@ -7,6 +7,7 @@
 // model.vision_tower.* / lm_head.*, and transformers 5's saves with the vision
 // tower as vision_tower.embeddings.*, vision_tower.encoder.*); the first is
 // written.
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -56,6 +57,24 @@ struct SaveOptions {
 // Writes config.json and the safetensors file(s) into `dir` (created if
 // needed). Each file is written to a temporary name and renamed into place.
 void save_llava(LlavaModel& model, const std::string& dir, const SaveOptions& options = {});
+
+struct RandomCheckpointOptions {
+  uint64_t seed = 0;
+  double std = 0.02;
+  torch::ScalarType dtype = torch::kBFloat16;
+  uint64_t max_shard_bytes = 5'000'000'000ULL;            // as save_pretrained's default 5GB
+  std::function<void(const std::string& file)> progress;  // each file as it starts
+};
+
+// Writes a random-initialised checkpoint of `config` straight to `dir`
+// (config.json, safetensors in `dtype`), tensor by tensor: nothing but the
+// tensor being written is in memory, so a 7B-parameter model needs about its
+// largest tensor (the embedding), never a float32 copy of the whole model.
+// Values follow init_random's rules (normal(0, std) weights, zero biases,
+// unit norms) from a generator seeded per tensor (by seed and name), so they
+// differ from init_random's; a tied output layer is left out.
+void write_random_checkpoint(const LlavaConfig& config, const std::string& dir,
+                             const RandomCheckpointOptions& options = {});
 
 // "f32" | "f16" | "bf16" -> scalar type; throws hipp::Error otherwise.
 torch::ScalarType parse_dtype(const std::string& name);

@@ -16,7 +16,7 @@ std::vector<std::string> preset_names() { return {"micro", "tiny", "demo"}; }
 
 std::vector<std::string> random_model_preset_names() {
   auto names = preset_names();
-  names.push_back("qwen2.5-vl-micro");
+  for (const char* n : {"qwen2.5-vl-micro", "llava-1.5-7b", "llava-1.5-13b", "qwen2.5-vl-3b"}) names.emplace_back(n);
   return names;
 }
 
@@ -53,7 +53,142 @@ LlavaConfig qwen_micro_config() {
   return parse_llava_config(j, "preset qwen2.5-vl-micro");
 }
 
+// The released models' config.json (llava-hf/llava-1.5-{7b,13b}-hf,
+// Qwen/Qwen2.5-VL-3B-Instruct), with the fields transformers fills in
+// written out.
+nlohmann::json llava_15_config(bool large) {
+  const int64_t hidden = large ? 5120 : 4096, layers = large ? 40 : 32, heads = large ? 40 : 32;
+  return {{"architectures", {"LlavaForConditionalGeneration"}},
+          {"model_type", "llava"},
+          {"ignore_index", -100},
+          {"image_token_index", 32000},
+          {"pad_token_id", 32001},
+          {"projector_hidden_act", "gelu"},
+          {"vision_feature_layer", -2},
+          {"vision_feature_select_strategy", "default"},
+          {"tie_word_embeddings", false},
+          {"vocab_size", 32064},
+          {"text_config",
+           {{"model_type", "llama"},
+            {"architectures", {"LlamaForCausalLM"}},
+            {"hidden_size", hidden},
+            {"intermediate_size", large ? 13824 : 11008},
+            {"num_hidden_layers", layers},
+            {"num_attention_heads", heads},
+            {"num_key_value_heads", heads},
+            {"max_position_embeddings", 4096},
+            {"rms_norm_eps", 1e-5},
+            {"rope_theta", 10000.0},
+            {"hidden_act", "silu"},
+            {"vocab_size", 32064}}},
+          {"vision_config",
+           {{"model_type", "clip_vision_model"},
+            {"hidden_size", 1024},
+            {"image_size", 336},
+            {"intermediate_size", 4096},
+            {"num_attention_heads", 16},
+            {"num_hidden_layers", 24},
+            {"patch_size", 14},
+            {"projection_dim", 768},
+            {"hidden_act", "quick_gelu"},
+            {"layer_norm_eps", 1e-5}}}};
+}
+
+nlohmann::json qwen_3b_config() {
+  return {{"architectures", {"Qwen2_5_VLForConditionalGeneration"}},
+          {"model_type", "qwen2_5_vl"},
+          {"bos_token_id", 151643},
+          {"eos_token_id", 151645},
+          {"vision_start_token_id", 151652},
+          {"vision_end_token_id", 151653},
+          {"vision_token_id", 151654},
+          {"image_token_id", 151655},
+          {"video_token_id", 151656},
+          {"hidden_act", "silu"},
+          {"hidden_size", 2048},
+          {"intermediate_size", 11008},
+          {"max_position_embeddings", 128000},
+          {"max_window_layers", 70},
+          {"num_attention_heads", 16},
+          {"num_hidden_layers", 36},
+          {"num_key_value_heads", 2},
+          {"rms_norm_eps", 1e-6},
+          {"rope_theta", 1000000.0},
+          {"sliding_window", 32768},
+          {"tie_word_embeddings", true},
+          {"use_sliding_window", false},
+          {"vocab_size", 151936},
+          {"rope_scaling", {{"type", "mrope"}, {"mrope_section", {16, 24, 24}}}},
+          {"vision_config",
+           {{"depth", 32},
+            {"hidden_act", "silu"},
+            {"hidden_size", 1280},
+            {"intermediate_size", 3420},
+            {"num_heads", 16},
+            {"in_chans", 3},
+            {"out_hidden_size", 2048},
+            {"patch_size", 14},
+            {"spatial_merge_size", 2},
+            {"spatial_patch_size", 14},
+            {"window_size", 112},
+            {"fullatt_block_indexes", {7, 15, 23, 31}},
+            {"tokens_per_second", 2},
+            {"temporal_patch_size", 2}}}};
+}
+
+// Refuses to start a write that the disk cannot hold.
+void require_space(const std::string& out_dir, double bytes) {
+  std::error_code ec;
+  auto parent = fs::absolute(out_dir, ec).parent_path();
+  const auto space = fs::space(parent, ec);
+  if (!ec && static_cast<double>(space.available) < bytes * 1.02 + 1e8)
+    throw Error(out_dir + ": the checkpoint needs about " + std::to_string(static_cast<int64_t>(bytes / 1e9 + 0.5)) +
+                " GB but " + std::to_string(static_cast<int64_t>(static_cast<double>(space.available) / 1e9)) +
+                " GB are free there");
+}
+
+// The full-scale presets: real configs, weights streamed in bf16.
+void write_full_scale(const std::string& preset, const std::string& out_dir, uint64_t seed,
+                      const std::function<void(const std::string&)>& progress) {
+  const bool qwen = preset == "qwen2.5-vl-3b";
+  const auto config =
+      parse_llava_config(qwen ? qwen_3b_config() : llava_15_config(preset == "llava-1.5-13b"), "preset " + preset);
+  require_space(out_dir, parameter_estimate(config) * 2);
+  write_folder_atomically(out_dir, [&](const std::string& dir) {
+    if (qwen) {
+      // A small byte-level BPE with Qwen's special tokens at their real ids.
+      ByteBpeTraining training;
+      training.merges = 512;
+      training.special_tokens = {"<|endoftext|>",    "<|im_start|>",   "<|im_end|>",
+                                 "<|vision_start|>", "<|vision_end|>", "<|image_pad|>"};
+      training.special_ids = {151643, 151644, 151645, 151652, 151653, 151655};
+      training.eos_token = "<|im_end|>";
+      train_byte_bpe(builtin_corpus(), training, dir);
+      const auto& v = config.qwen_vision;
+      write_preprocessor_config(
+          qwen_preprocessor(v.patch_size, v.spatial_merge_size, v.temporal_patch_size, 56 * 56, 28 * 28 * 16384),
+          (fs::path(dir) / "preprocessor_config.json").string());
+    } else {
+      TokenizerTraining training;
+      training.vocab_size = 1024;
+      training.user_symbols = {kImagePlaceholder};
+      train_tokenizer(builtin_corpus(), training, (fs::path(dir) / "tokenizer.model").string());
+      write_preprocessor_config(clip_preprocessor(config.vision.image_size),
+                                (fs::path(dir) / "preprocessor_config.json").string());
+    }
+    RandomCheckpointOptions options;
+    options.seed = seed;
+    options.dtype = torch::kBFloat16;
+    options.progress = progress;
+    write_random_checkpoint(config, dir, options);
+  });
+}
+
 }  // namespace
+
+bool is_full_scale_preset(const std::string& preset) {
+  return preset == "llava-1.5-7b" || preset == "llava-1.5-13b" || preset == "qwen2.5-vl-3b";
+}
 
 int64_t preset_vocab_size(const std::string& preset) {
   if (preset == "micro") return 384;
@@ -119,7 +254,12 @@ std::vector<std::string> builtin_corpus() {
   return sentences;
 }
 
-void write_random_model(const std::string& preset, const std::string& out_dir, uint64_t seed) {
+void write_random_model(const std::string& preset, const std::string& out_dir, uint64_t seed,
+                        const std::function<void(const std::string&)>& progress) {
+  if (is_full_scale_preset(preset)) {
+    write_full_scale(preset, out_dir, seed, progress);
+    return;
+  }
   if (preset == "qwen2.5-vl-micro") {
     write_folder_atomically(out_dir, [&](const std::string& dir) {
       // A byte-level BPE of Qwen's kind with its special tokens, trained on

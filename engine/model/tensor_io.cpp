@@ -79,16 +79,31 @@ torch::Tensor read_tensor(const SafetensorsHeader& header, const TensorEntry& en
   return tensor;
 }
 
+uint64_t TensorSource::bytes() const {
+  uint64_t n = 1;
+  for (auto d : shape) n *= static_cast<uint64_t>(d);
+  return n * static_cast<uint64_t>(c10::elementSize(dtype));
+}
+
 void write_safetensors(const std::string& path, const NamedTensors& tensors,
                        const std::map<std::string, std::string>& metadata) {
+  std::vector<TensorSource> sources;
+  sources.reserve(tensors.size());
+  for (const auto& [name, tensor] : tensors)
+    sources.push_back({name, tensor.sizes().vec(), tensor.scalar_type(), [t = tensor] { return t; }});
+  write_safetensors_streaming(path, sources, metadata);
+}
+
+void write_safetensors_streaming(const std::string& path, const std::vector<TensorSource>& sources,
+                                 const std::map<std::string, std::string>& metadata) {
   nlohmann::json header = nlohmann::json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   uint64_t offset = 0;
-  for (const auto& [name, tensor] : tensors) {
-    const uint64_t bytes = static_cast<uint64_t>(tensor.numel()) * tensor.element_size();
-    header[name] = {{"dtype", dtype_name(from_scalar_type(tensor.scalar_type(), path + " " + name))},
-                    {"shape", tensor.sizes().vec()},
-                    {"data_offsets", {offset, offset + bytes}}};
+  for (const auto& source : sources) {
+    const uint64_t bytes = source.bytes();
+    header[source.name] = {{"dtype", dtype_name(from_scalar_type(source.dtype, path + " " + source.name))},
+                           {"shape", source.shape},
+                           {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
   std::string text = header.dump();
@@ -105,9 +120,19 @@ void write_safetensors(const std::string& path, const NamedTensors& tensors,
   for (int i = 0; i < 8; ++i) length_bytes[i] = static_cast<unsigned char>(length >> (8 * i));
   out.write(reinterpret_cast<const char*>(length_bytes), 8);
   out.write(text.data(), static_cast<std::streamsize>(text.size()));
-  for (const auto& [name, tensor] : tensors) {
-    auto cpu = tensor.detach().to(torch::kCPU).contiguous();
-    out.write(static_cast<const char*>(cpu.data_ptr()), static_cast<std::streamsize>(cpu.numel() * cpu.element_size()));
+  try {
+    for (const auto& source : sources) {
+      if (!out) break;
+      auto cpu = source.make().detach().to(torch::kCPU).to(source.dtype).contiguous();
+      if (cpu.sizes().vec() != source.shape)
+        throw Error(path + ": tensor '" + source.name + "' was made in another shape than its header says");
+      out.write(static_cast<const char*>(cpu.data_ptr()),
+                static_cast<std::streamsize>(cpu.numel() * cpu.element_size()));
+    }
+  } catch (...) {
+    out.close();
+    std::remove(temp.c_str());
+    throw;
   }
   out.close();
   if (!out) {

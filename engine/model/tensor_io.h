@@ -1,5 +1,7 @@
 #pragma once
 // Reading and writing tensor data in safetensors files (torch side).
+#include <functional>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,5 +24,18 @@ using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 // file, header padded to 8 bytes. Written to a temporary file renamed into place.
 void write_safetensors(const std::string& path, const NamedTensors& tensors,
                        const std::map<std::string, std::string>& metadata = {});
+
+// A tensor made when its bytes are due: `make` is called once, its result
+// (any device and dtype, converted to `dtype` on the CPU) written and
+// dropped, so a file of many large tensors holds one at a time in memory.
+struct TensorSource {
+  std::string name;
+  std::vector<int64_t> shape;
+  torch::ScalarType dtype = torch::kFloat32;
+  std::function<torch::Tensor()> make;
+  uint64_t bytes() const;
+};
+void write_safetensors_streaming(const std::string& path, const std::vector<TensorSource>& sources,
+                                 const std::map<std::string, std::string>& metadata = {});
 
 }  // namespace hipp
