@@ -16,6 +16,14 @@ tests/fixtures/transformers/ and commit it (a few hundred KB).
 Cases: GQA with rope_theta 500000 in rope_parameters (transformers 5 save
 layout); llama3 RoPE scaling; the 4.x hub key layout with linear
 rope_scaling; a projector without bias and tied embeddings.
+
+Qwen2.5-VL (qwen-*): a micro Qwen2_5_VLForConditionalGeneration (2-block
+tower with 8-px windows and one full-attention block, Qwen2 decoder with
+GQA and tied embeddings) on a 61 x 45 image that the Qwen2-VL processor
+resizes to 60 x 44 (uneven windows at the edges); golden.safetensors adds
+image_grid_thw. And tokenizer-ids.json: the tokenizers library's ids for
+tests/fixtures/qwen-tokenizer/tokenizer.json (the engine's own byte-level
+BPE of the micro preset) on a list of texts.
 """
 import json
 import os
@@ -117,6 +125,78 @@ def make_case(out_dir, name, config, seed, hub_layout=False, config_edit=None):
           f"processor {type(processor).__name__} backend {getattr(processor, 'backend', '?')}")
 
 
+QWEN_IMAGE, QWEN_START, QWEN_END = 120, 121, 122
+
+
+def make_qwen_case(out_dir, name, seed):
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+    try:
+        from transformers import Qwen2VLImageProcessor as Processor
+    except ImportError:
+        from transformers import Qwen2VLImageProcessorFast as Processor
+    text = dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                rms_norm_eps=1e-6, tie_word_embeddings=True, hidden_act="silu")
+    vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, patch_size=2,
+                  temporal_patch_size=2, spatial_merge_size=2, window_size=8, out_hidden_size=64,
+                  fullatt_block_indexes=[1], hidden_act="silu")
+    ids = dict(image_token_id=QWEN_IMAGE, vision_start_token_id=QWEN_START, vision_end_token_id=QWEN_END)
+    try:
+        config = Qwen2_5_VLConfig(text_config=dict(text, rope_parameters={
+            "rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]}),
+            vision_config=vision, tie_word_embeddings=True, **ids)
+    except TypeError:
+        config = Qwen2_5_VLConfig(text_config=dict(text, rope_theta=1000000.0, rope_scaling={
+            "type": "mrope", "mrope_section": [2, 3, 3]}), vision_config=vision, tie_word_embeddings=True, **ids)
+    torch.manual_seed(seed)
+    model = Qwen2_5_VLForConditionalGeneration(config).eval().float()
+    case = os.path.join(out_dir, name)
+    model_dir = os.path.join(case, "model")
+    shutil.rmtree(case, ignore_errors=True)
+    os.makedirs(model_dir)
+    model.save_pretrained(model_dir, safe_serialization=True)
+    processor = Processor(size={"shortest_edge": 16, "longest_edge": 4096}, min_pixels=16, max_pixels=4096,
+                          patch_size=2, temporal_patch_size=2, merge_size=2)
+    processor.save_pretrained(model_dir)
+    image = test_image(seed)
+    image.save(os.path.join(case, "image.png"))
+    batch = processor(images=image, return_tensors="pt")
+    pixel_values = batch["pixel_values"].float()
+    grid = batch["image_grid_thw"].to(torch.int64)
+    tokens = int(grid.prod().item()) // 4
+    ids_list = [5, 17, 9, QWEN_START] + [QWEN_IMAGE] * tokens + [QWEN_END, 23, 42, 7, 64, 11, 3]
+    input_ids = torch.tensor([ids_list], dtype=torch.int64)
+    with torch.no_grad():
+        logits = model(input_ids=input_ids, pixel_values=pixel_values, image_grid_thw=grid).logits.float()
+    save_file({"input_ids": input_ids, "pixel_values": pixel_values.contiguous(), "image_grid_thw": grid,
+               "logits": logits.contiguous()}, os.path.join(case, "golden.safetensors"))
+    print(f"{name}: grid {grid.tolist()}, {tokens} image tokens, logits {tuple(logits.shape)}, "
+          f"processor {type(processor).__name__}, text config {model.config.text_config.to_dict().get('rope_parameters')}")
+
+
+TOKENIZER_TEXTS = [
+    "Is there a dog in the image?",
+    "Answer with the option's letter from the given choices directly.",
+    "We'll see  how it's done...\n\nOK?!  ",
+    "(A) 12 apples, 3.5 kg; B) 2024-11-30 -- done",
+    "<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>What is it?<|im_end|>\n",
+    "na\u00efve caf\u00e9 \u00c9cole \u00bd \u00b2",
+    "\u4e2d\u6587\u5b57 and \u0440\u0443\u0441\u0441\u043a\u0438\u0439 \u2014 \u201cquoted\u201d \U0001f600!",
+    "\t tabs\tand\r\nwindows\r\n lines",
+]
+
+
+def make_tokenizer_ids(out_dir):
+    from tokenizers import Tokenizer
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.path.join(here, "..", "..", "tests", "fixtures", "qwen-tokenizer", "tokenizer.json")
+    tokenizer = Tokenizer.from_file(path)
+    cases = [{"text": t, "ids": tokenizer.encode(t, add_special_tokens=False).ids} for t in TOKENIZER_TEXTS]
+    with open(os.path.join(out_dir, "tokenizer-ids.json"), "w") as f:
+        json.dump(cases, f, indent=1, ensure_ascii=False)
+    print(f"tokenizer-ids.json: {len(cases)} texts")
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: make-transformers-fixtures.py OUT_DIR")
@@ -145,6 +225,8 @@ def main():
     make_case(out_dir, "v5-nobias-tied",
               llava_config(text_config({"rope_type": "default", "rope_theta": 10000.0}, tie=True),
                            projector_bias=False), seed=4)
+    make_qwen_case(out_dir, "qwen-micro-windows", seed=5)
+    make_tokenizer_ids(out_dir)
 
 
 if __name__ == "__main__":
