@@ -194,6 +194,43 @@ TEST_F(Search, HippTrainingResumesExactlyAndQueriesAGrid) {
   EXPECT_TRUE(a->blob("hipp/iteration-2"));
 }
 
+TEST_F(Search, QueriesAnswerFromTheStudyAloneAsTheLoadedModelWould) {
+  test::TempDir dir;
+  fs::copy(dir_->file("model"), dir.file("model"));
+  create_study(dir.file("q.sqlite"), dir.file("model"), dir_->file("bench"), settings_, {}, "");
+  auto store = open_sqlite_study(dir.file("q.sqlite"));
+  GrpoSettings settings;
+  settings.iterations = 1;
+  settings.group = 2;
+  settings.prefs_per_iter = 1;
+  settings.hidden = 8;
+  EXPECT_EQ(StoredPlanContext::open(*store), nullptr) << "no layer states stored yet";
+  StudySession session(*store, {}, "");
+  PlanEvaluator evaluator(session);
+  HippTrainer loaded(evaluator, *store, settings);
+  loaded.train();
+  // A new process: only the study file.
+  auto reopened = open_sqlite_study(dir.file("q.sqlite"));
+  auto context = StoredPlanContext::open(*reopened);
+  ASSERT_NE(context, nullptr);
+  EXPECT_EQ(context->layer_states().size(), session.layers());
+  HippTrainer query_only(*context, *reopened, settings);
+  for (const Preference& w : {Preference{0.8, 0.1, 0.1}, Preference{0.1, 0.8, 0.1}, Preference{0.2, 0.2, 0.6}}) {
+    EXPECT_EQ(canonical_blueprint(query_only.query(w)), canonical_blueprint(loaded.query(w)));
+    EXPECT_EQ(canonical_blueprint(query_only.query(w, 0.5)), canonical_blueprint(loaded.query(w, 0.5)));
+  }
+  EXPECT_EQ(canonical_blueprint(context->plan(0.3, {0.5, 0.25, 0.25}, "file")),
+            canonical_blueprint(session.plan(0.3, {0.5, 0.25, 0.25}, "file")));
+  EXPECT_NE(test::error_of([&] { query_only.evaluate_query_grid(3); }).find("queries only"), std::string::npos);
+  // The command line answers without loading the model: it works with the
+  // model folder gone.
+  fs::remove_all(dir.file("model"));
+  std::string out;
+  ASSERT_EQ(test::cli("query --study " + dir.file("q.sqlite") + " --pref 0.8,0.1,0.1", &out), 0) << out;
+  EXPECT_EQ(out.find("loading"), std::string::npos) << out;
+  EXPECT_NE(out.find("policy call"), std::string::npos) << out;
+}
+
 using test::cli;
 
 TEST_F(Search, CommandLine) {

@@ -156,18 +156,30 @@ void run_query(const PolicyArgs& args, const CommonOptions& common) {
   auto store = open_study_store(args.study);
   if (!study_has_policy(*store, run_name(args)))
     throw Error(args.study + ": no trained policy '" + run_name(args) + "' (run hipp-prune train first)");
-  StudySession session(*store, load_options(common), feature_cache_dir(args.cache_dir));
-  PlanEvaluator evaluator(session);
   GrpoSettings settings;
   settings.iterations = 0;
-  HippTrainer trainer(evaluator, *store, settings, run_name(args));
+  // Without --evaluate the study alone answers (its stored layer states and
+  // plan context: no model load); a study that keeps no context yet loads
+  // the model once, which stores it.
+  std::unique_ptr<PlanContext> stored = args.evaluate ? nullptr : StoredPlanContext::open(*store);
+  std::unique_ptr<StudySession> session;
+  std::unique_ptr<PlanEvaluator> evaluator;
+  std::unique_ptr<HippTrainer> trainer;
+  if (stored) {
+    trainer = std::make_unique<HippTrainer>(*stored, *store, settings, run_name(args));
+  } else {
+    session = std::make_unique<StudySession>(*store, load_options(common), feature_cache_dir(args.cache_dir),
+                                             [](const std::string& line) { progress_line("query: " + line); });
+    evaluator = std::make_unique<PlanEvaluator>(*session);
+    trainer = std::make_unique<HippTrainer>(*evaluator, *store, settings, run_name(args));
+  }
   std::optional<double> sparsity;
   if (args.sparsity >= 0) sparsity = args.sparsity;
   const auto start = std::chrono::steady_clock::now();
-  const auto blueprint = trainer.query(w, sparsity);
+  const auto blueprint = trainer->query(w, sparsity);
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   std::optional<EvalOutcome> outcome;
-  if (args.evaluate) outcome = evaluator.evaluate(blueprint, "query", w);
+  if (args.evaluate) outcome = evaluator->evaluate(blueprint, "query", w);
   if (common.json) {
     nlohmann::json j = {{"preference", w}, {"blueprint", blueprint_to_json(blueprint)}, {"policy_ms", ms}};
     if (outcome) {

@@ -49,6 +49,10 @@ struct StudyJobs::Session {
   std::unique_ptr<StudySession> study;
   std::unique_ptr<PlanEvaluator> evaluator;
   std::unique_ptr<HippTrainer> trainer;
+  // Queries before the model is loaded: the policy on the study's stored
+  // plan context (no model; milliseconds).
+  std::unique_ptr<PlanContext> stored_context;
+  std::unique_ptr<HippTrainer> query_trainer;
 
   PlanEvaluator& loaded(const JobHooks& hooks) {
     if (!evaluator) {
@@ -68,6 +72,7 @@ struct StudyJobs::Session {
       GrpoSettings settings = small_budget_grpo_settings();
       settings.iterations = iterations;
       trainer.reset();
+      query_trainer.reset();
       trainer = std::make_unique<HippTrainer>(loaded(hooks), *store, settings);
     }
     return trainer.get();
@@ -76,6 +81,20 @@ struct StudyJobs::Session {
     auto* p = policy(hooks);
     if (!p) throw Error("the study has no trained policy yet (Search > Train policy)");
     return *p;
+  }
+  // The policy for a query: the loaded one when there is one, else one on
+  // the stored plan context, else (a study that keeps none yet) the loaded one.
+  HippTrainer& query_policy(const JobHooks& hooks) {
+    if (trainer || evaluator) return trained_policy(hooks);
+    if (!query_trainer) {
+      if (!study_has_policy(*store)) throw Error("the study has no trained policy yet (Search > Train policy)");
+      if (!stored_context) stored_context = StoredPlanContext::open(*store);
+      if (!stored_context) return trained_policy(hooks);
+      GrpoSettings settings = small_budget_grpo_settings();
+      settings.iterations = 0;
+      query_trainer = std::make_unique<HippTrainer>(*stored_context, *store, settings);
+    }
+    return *query_trainer;
   }
 };
 
@@ -100,9 +119,17 @@ void StudyJobs::open_study(const std::string& path, const std::function<void(con
   summary.dense = study.dense;
   summary.has_policy = study_has_policy(*session_->store);
   opened(summary);
-  // The visual sensitivity needs the model: loaded now, so later jobs start at once.
-  hooks_.report(-1, -1, "loading", "loading the model, benchmark and calibration", -1);
-  summary.visual_sensitivity = visual_of(session_->loaded(hooks_).session().layer_states());
+  // The visual sensitivity comes from the layer states the study keeps; a
+  // study that keeps no plan context yet loads the model now (which stores
+  // it), so later jobs start at once. Otherwise the model loads when a job
+  // first needs it, and slider queries never wait for it.
+  session_->stored_context = StoredPlanContext::open(*session_->store);
+  if (session_->stored_context) {
+    summary.visual_sensitivity = visual_of(session_->stored_context->layer_states());
+  } else {
+    hooks_.report(-1, -1, "loading", "loading the model, benchmark and calibration", -1);
+    summary.visual_sensitivity = visual_of(session_->loaded(hooks_).session().layer_states());
+  }
   opened(summary);
 }
 
@@ -184,7 +211,7 @@ std::string StudyJobs::baseline(const std::string& method, int evaluations) {
 
 PlanView StudyJobs::query(const Preference& w, std::optional<double> sparsity, bool evaluate) {
   auto& session = need_study();
-  const auto blueprint = session.trained_policy(hooks_).query(w, sparsity);
+  const auto blueprint = session.query_policy(hooks_).query(w, sparsity);
   PlanView view = view_of(blueprint);
   view.origin = "query";
   view.preference = w;

@@ -27,14 +27,28 @@ bool study_has_policy(const StudyStore& store, const std::string& run) {
 }
 
 HippTrainer::HippTrainer(PlanEvaluator& evaluator, StudyStore& store, const GrpoSettings& settings, std::string run)
-    : evaluator_(evaluator), store_(store), settings_(settings), run_(std::move(run)) {
+    : evaluator_(&evaluator), context_(evaluator.session()), store_(store), settings_(settings), run_(std::move(run)) {
+  setup();
+}
+
+HippTrainer::HippTrainer(PlanContext& context, StudyStore& store, const GrpoSettings& settings, std::string run)
+    : context_(context), store_(store), settings_(settings), run_(std::move(run)) {
+  setup();
+}
+
+PlanEvaluator& HippTrainer::evaluator() {
+  if (!evaluator_) throw Error("this policy was opened for queries only (no model loaded)");
+  return *evaluator_;
+}
+
+void HippTrainer::setup() {
   if (auto stored = store_.blob(blob_name(run_, "settings"))) {
     const int iterations = settings_.iterations;
     settings_ = grpo_settings_from_json(nlohmann::json::parse(*stored), "study run " + run_);
     settings_.iterations = iterations;  // a resumed run may be asked to go further
   }
-  const auto& study = evaluator_.session().settings();
-  const auto features = layer_features(evaluator_.session().layer_states(), settings_.vision_state);
+  const auto& study = context_.settings();
+  const auto features = layer_features(context_.layer_states(), settings_.vision_state);
   std::vector<double> flat;
   for (const auto& row : features) flat.insert(flat.end(), row.begin(), row.end());
   states_ = torch::tensor(flat, torch::kFloat64).reshape({static_cast<int64_t>(features.size()), -1});
@@ -103,7 +117,7 @@ std::vector<ReplayPlan> HippTrainer::replay_pool() {
       p.allocation = b.allocation;
       for (size_t l = 0; l < b.layers(); ++l) p.ratios.push_back(b.ratio(l));
       p.score.objectives = t.metrics->objectives;
-      const auto flow = summarise_flow(evaluator_.session().retained_flow(b));
+      const auto flow = summarise_flow(evaluator().session().retained_flow(b));
       p.score.rho_geo = flow.geo;
       p.score.rho_min = flow.min;
       it = replay_cache_.emplace(t.plan_id, std::move(p)).first;
@@ -134,7 +148,7 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
     std::vector<PlanJob> jobs;
     for (int b = 0; b < settings_.prefs_per_iter; ++b) {
       const Preference w = draw_preference(settings_.corner_prob);
-      const auto& study = evaluator_.session().settings();
+      const auto& study = context_.settings();
       // The flat ablation draws per-layer ratios, so its sparsity is never fixed.
       const auto fixed =
           settings_.hierarchical ? draw_group_sparsity(settings_.fixed_share, study.s_min, study.s_max) : std::nullopt;
@@ -142,13 +156,12 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
       for (int g = 0; g < settings_.group; ++g) {
         if (cancel && cancel->load()) throw Cancelled();
         Episode e = sample_episode(policy_, states_, w, fixed);
-        jobs.push_back(
-            {evaluator_.session().plan(e.plan.sparsity, e.plan.allocation, "policy"), origin, w, Subset::Search});
+        jobs.push_back({context_.plan(e.plan.sparsity, e.plan.allocation, "policy"), origin, w, Subset::Search});
         group.push_back(std::move(e));
       }
       groups.push_back(std::move(group));
     }
-    const auto outcomes = evaluator_.evaluate_batch(jobs);
+    const auto outcomes = evaluator().evaluate_batch(jobs);
     evaluations_ += static_cast<int>(outcomes.size());
     std::vector<std::vector<ScoredPlan>> scores;
     for (size_t b = 0, k = 0; b < groups.size(); ++b) {
@@ -159,7 +172,7 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
         score.failed = outcome.failed;
         if (!outcome.failed) {
           score.objectives = outcome.metrics.objectives;
-          const auto flow = summarise_flow(evaluator_.session().retained_flow(jobs[k].blueprint));
+          const auto flow = summarise_flow(evaluator().session().retained_flow(jobs[k].blueprint));
           score.rho_geo = flow.geo;
           score.rho_min = flow.min;
         }
@@ -202,7 +215,7 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
 
 Blueprint HippTrainer::query(const Preference& w, std::optional<double> sparsity) {
   const auto plan = policy_->query(states_, w, sparsity);
-  return evaluator_.session().plan(plan.sparsity, plan.allocation, "policy");
+  return context_.plan(plan.sparsity, plan.allocation, "policy");
 }
 
 std::vector<EvalOutcome> HippTrainer::evaluate_query_grid(int count, const std::vector<double>& sparsities) {
@@ -214,7 +227,7 @@ std::vector<EvalOutcome> HippTrainer::evaluate_query_grid(int count, const std::
       for (double s : sparsities) jobs.push_back({query(w, s), "query", w, Subset::Search});
     }
   }
-  return evaluator_.evaluate_batch(jobs);
+  return evaluator().evaluate_batch(jobs);
 }
 
 int64_t HippTrainer::evaluate_curve(const Preference& from, const Preference& to, int points, double sparsity,
@@ -231,7 +244,7 @@ int64_t HippTrainer::evaluate_curve(const Preference& from, const Preference& to
     p.count = path.size();
     p.preference = path[k];
     p.plan = query(path[k], sparsity);
-    p.outcome = evaluator_.evaluate(p.plan, curve_origin_name(id, static_cast<int>(k)), path[k], subset);
+    p.outcome = evaluator().evaluate(p.plan, curve_origin_name(id, static_cast<int>(k)), path[k], subset);
     if (p.outcome.failed) throw Error("curve point " + std::to_string(k + 1) + ": " + p.outcome.error);
     if (point) point(p);
   }

@@ -32,6 +32,9 @@ class HippTrainer {
   // `run` names the checkpoint series in the study ("hipp" by default). A run
   // that already has checkpoints continues with its stored settings.
   HippTrainer(PlanEvaluator& evaluator, StudyStore& store, const GrpoSettings& settings, std::string run = "hipp");
+  // For queries only (no model): the plans come from `context` (a study's
+  // StoredPlanContext); training and evaluating throw.
+  HippTrainer(PlanContext& context, StudyStore& store, const GrpoSettings& settings, std::string run = "hipp");
 
   // Trains up to settings.iterations (resuming after the last checkpoint).
   void train(const std::function<void(const HippIterationReport&)>& progress = {},
@@ -70,7 +73,10 @@ class HippTrainer {
   std::vector<ReplayPlan> replay_pool();
   std::map<int64_t, ReplayPlan> replay_cache_;  // by plan id: flow shares cost a pass over the channels
   torch::Tensor states_;
-  PlanEvaluator& evaluator_;
+  PlanEvaluator& evaluator();  // throws for a query-only trainer
+  void setup();
+  PlanEvaluator* evaluator_ = nullptr;
+  PlanContext& context_;
   StudyStore& store_;
   GrpoSettings settings_;
   std::string run_;

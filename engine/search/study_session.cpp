@@ -167,12 +167,75 @@ StudySession::StudySession(StudyStore& store, const LoadOptions& load, const std
 
 StudySession::~StudySession() = default;
 
+namespace {
+
+const char* const kPlanContextBlob = "plan_context";
+
+Blueprint study_plan(const StudySettings& settings, const LlavaConfig& config, const std::string& model_fingerprint,
+                     const std::string& calibration_fingerprint, double sparsity, const std::vector<double>& allocation,
+                     const std::string& source) {
+  PlanRequest r;
+  r.structure = settings.structure;
+  r.sparsity = sparsity;
+  r.allocation = allocation;
+  r.budget.r_max = settings.r_max;
+  r.budget.align = settings.align;
+  r.importance = settings.importance;
+  r.calibration_fingerprint = calibration_fingerprint;
+  r.source = source;
+  return make_blueprint(config, model_fingerprint, r);
+}
+
+}  // namespace
+
+std::unique_ptr<StoredPlanContext> StoredPlanContext::open(StudyStore& store) {
+  const auto blob = store.blob(kPlanContextBlob);
+  if (!blob) return nullptr;
+  const std::string where = "study plan context";
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(*blob);
+  } catch (const std::exception&) {
+    return nullptr;  // damaged: a StudySession writes it again
+  }
+  const auto study = store.study();
+  std::unique_ptr<StoredPlanContext> c(new StoredPlanContext());
+  c->settings_ = settings_from_json(study.settings, "study settings");
+  if (!j.is_object() || !j.contains("config") || !j["config"].is_object()) return nullptr;
+  c->config_ = parse_llava_config(j["config"], where + " config");
+  c->model_fingerprint_ = required_field<std::string>(j, "model_fingerprint", where);
+  c->calibration_fingerprint_ = required_field<std::string>(j, "calibration_fingerprint", where);
+  // Only a context of the study's own model counts.
+  if (c->model_fingerprint_ != study.model_fingerprint) return nullptr;
+  const auto states = store.layer_states(required_field<std::string>(j, "states_key", where));
+  if (!states) return nullptr;
+  c->states_ = layer_states_from_json(*states, "study layer states");
+  if (c->states_.size() != c->config_.text.layers.size()) return nullptr;
+  return c;
+}
+
+Blueprint StoredPlanContext::plan(double sparsity, const std::vector<double>& allocation,
+                                  const std::string& source) const {
+  return study_plan(settings_, config_, model_fingerprint_, calibration_fingerprint_, sparsity, allocation, source);
+}
+
 std::vector<LayerState> StudySession::layer_states() {
   const std::string key = fingerprint_ + ":" + stats_.fingerprint;
-  if (auto stored = store_.layer_states(key)) return layer_states_from_json(*stored, "study layer states");
-  const auto scores = unit_importance(folder_->model, Structure::MlpChannels, ImportanceMethod::WandaSp, &stats_);
-  auto states = compute_layer_states(folder_->model, stats_, scores, settings_.structure);
-  store_.put_layer_states(key, layer_states_to_json(states));
+  std::vector<LayerState> states;
+  if (auto stored = store_.layer_states(key)) {
+    states = layer_states_from_json(*stored, "study layer states");
+  } else {
+    const auto scores = unit_importance(folder_->model, Structure::MlpChannels, ImportanceMethod::WandaSp, &stats_);
+    states = compute_layer_states(folder_->model, stats_, scores, settings_.structure);
+    store_.put_layer_states(key, layer_states_to_json(states));
+  }
+  // What a query needs without the model, kept beside the states.
+  const nlohmann::json context = {{"config", llava_config_to_json(folder_->model->config())},
+                                  {"model_fingerprint", fingerprint_},
+                                  {"calibration_fingerprint", importance_.calibration_fingerprint},
+                                  {"states_key", key}};
+  const std::string text = context.dump();
+  if (store_.blob(kPlanContextBlob) != text) store_.put_blob(kPlanContextBlob, text);
   return states;
 }
 
@@ -184,16 +247,8 @@ std::vector<double> StudySession::retained_flow(const Blueprint& b) const {
 size_t StudySession::layers() const { return folder_->model->config().text.layers.size(); }
 
 Blueprint StudySession::plan(double sparsity, const std::vector<double>& allocation, const std::string& source) const {
-  PlanRequest r;
-  r.structure = settings_.structure;
-  r.sparsity = sparsity;
-  r.allocation = allocation;
-  r.budget.r_max = settings_.r_max;
-  r.budget.align = settings_.align;
-  r.importance = settings_.importance;
-  r.calibration_fingerprint = importance_.calibration_fingerprint;
-  r.source = source;
-  return make_blueprint(folder_->model->config(), fingerprint_, r);
+  return study_plan(settings_, folder_->model->config(), fingerprint_, importance_.calibration_fingerprint, sparsity,
+                    allocation, source);
 }
 
 LlavaModel StudySession::pruned_model(const Blueprint& blueprint) const {

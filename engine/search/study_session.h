@@ -47,24 +47,58 @@ struct StudyPlaces {
   std::string model_dir, bench_dir;
 };
 
-class StudySession {
+// What turning a policy's output into a blueprint needs: the study's
+// settings, the per-layer states the policy reads, and the blueprint
+// arithmetic (layer widths and fingerprints). A loaded StudySession is one;
+// StoredPlanContext, read from the study alone, is another that needs no
+// model (queries answer in milliseconds).
+class PlanContext {
+ public:
+  virtual ~PlanContext() = default;
+  virtual const StudySettings& settings() const = 0;
+  virtual std::vector<LayerState> layer_states() = 0;
+  virtual Blueprint plan(double sparsity, const std::vector<double>& allocation, const std::string& source) const = 0;
+};
+
+// The plan context a study keeps (blob "plan_context", written by a
+// StudySession when it reads or computes the layer states): the model's
+// config, its fingerprint and the calibration's, and the key of the stored
+// layer states.
+class StoredPlanContext : public PlanContext {
+ public:
+  // Null when the study keeps no context yet (or its states are gone): a
+  // StudySession makes one.
+  static std::unique_ptr<StoredPlanContext> open(StudyStore& store);
+  const StudySettings& settings() const override { return settings_; }
+  std::vector<LayerState> layer_states() override { return states_; }
+  Blueprint plan(double sparsity, const std::vector<double>& allocation, const std::string& source) const override;
+
+ private:
+  StoredPlanContext() = default;
+  StudySettings settings_;
+  LlavaConfig config_;
+  std::string model_fingerprint_, calibration_fingerprint_;
+  std::vector<LayerState> states_;
+};
+
+class StudySession : public PlanContext {
  public:
   // Loads what the study names (or `places` says). `cache_dir` holds image
   // features ("" = memory).
   StudySession(StudyStore& store, const LoadOptions& load, const std::string& cache_dir,
                std::function<void(const std::string&)> log = {}, const StudyPlaces& places = {});
-  ~StudySession();
+  ~StudySession() override;
   StudySession(const StudySession&) = delete;
   StudySession& operator=(const StudySession&) = delete;
 
   StudyStore& store() { return store_; }
-  const StudySettings& settings() const { return settings_; }
+  const StudySettings& settings() const override { return settings_; }
   size_t layers() const;
   LlavaModel& model() { return folder_->model; }
   const ModelFolder& folder() const { return *folder_; }
 
   // A blueprint for this study's model and settings.
-  Blueprint plan(double sparsity, const std::vector<double>& allocation, const std::string& source) const;
+  Blueprint plan(double sparsity, const std::vector<double>& allocation, const std::string& source) const override;
   // The plan applied to the dense model (physically sliced).
   LlavaModel pruned_model(const Blueprint& blueprint) const;
 
@@ -75,7 +109,7 @@ class StudySession {
   std::vector<double> retained_flow(const Blueprint& blueprint) const;
   // The layer states for this model and calibration set: read from the study
   // when stored, else computed (wanda-sp importance) and stored.
-  std::vector<LayerState> layer_states();
+  std::vector<LayerState> layer_states() override;
   const CalibrationStats& calibration() const { return stats_; }
 
   // The scorer over this study's benchmark (its image features cached), set
