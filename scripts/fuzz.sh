@@ -2,7 +2,7 @@
 # Builds the parser fuzz targets (fuzz/, clang + libFuzzer + ASan + UBSan)
 # and runs each for a fixed time from its seed corpus (fuzz/corpus/<target>,
 # the adversarial cases included). Usage:
-#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET ...]     (default 300 s, all six)
+#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET ...]     (default 300 s, all seven)
 # New inputs that libFuzzer finds go to build-fuzz/corpus/<target>; a crash
 # leaves build-fuzz/crash-* (the input that reproduces it) and a non-zero exit.
 set -euo pipefail
@@ -10,7 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 seconds=${1:-300}
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(safetensors config blueprint pope scienceqa tokenizer)
+[[ ${#targets[@]} -gt 0 ]] || targets=(safetensors config blueprint pope scienceqa tokenizer tokenizer_json)
 HIPP_FUZZ=1 HIPP_NO_GUI=1 packaging/install-deps.sh  # clang and libFuzzer besides the usual packages
 cmake -S fuzz -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ >/dev/null
 cmake --build build-fuzz -j2
