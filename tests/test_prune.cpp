@@ -105,6 +105,40 @@ TEST(Prune, SlicedModelEqualsMaskedModelForChannelsAndHeads) {
   }
 }
 
+TEST(Prune, SharedPrunedModelsHoldOnlyTheirSlicedTensors) {
+  Fixture f;
+  const auto fp = model_fingerprint(f.model);
+  const auto importance = compute_importance(f.model, Structure::MlpChannels, ImportanceMethod::Magnitude, nullptr);
+  const auto bp =
+      make_blueprint(f.model->config(), fp, request(Structure::MlpChannels, 0.4, ImportanceMethod::Magnitude));
+  auto dense = f.model->named_parameters();
+  auto shared = apply_blueprint(f.model, fp, bp, importance, WeightSharing::ShareUnchanged);
+  auto copied = apply_blueprint(f.model, fp, bp, importance, WeightSharing::Copy);
+  int shared_count = 0, sliced_count = 0;
+  auto copies = copied->named_parameters();
+  for (const auto& p : shared->named_parameters()) {
+    const bool sliced = p.key().rfind("language_model.", 0) == 0 && p.key().find(".mlp.") != std::string::npos;
+    const bool same_storage = p.value().data_ptr() == dense[p.key()].data_ptr();
+    EXPECT_EQ(same_storage, !sliced) << p.key();
+    EXPECT_NE(copies[p.key()].data_ptr(), dense[p.key()].data_ptr()) << p.key();
+    EXPECT_TRUE(torch::equal(copies[p.key()], p.value())) << p.key();
+    EXPECT_EQ(p.value().device(), f.model->options().device());
+    (sliced ? sliced_count : shared_count)++;
+  }
+  EXPECT_EQ(sliced_count, 9);  // gate, up, down of 3 layers
+  EXPECT_GT(shared_count, 20);
+  // Both give the sliced model's logits.
+  const auto a = test::image_logits(shared, f.ids, f.pixels), b = test::image_logits(copied, f.ids, f.pixels);
+  EXPECT_TRUE(torch::equal(a, b));
+  // A copy can be written without touching the dense model.
+  {
+    torch::NoGradGuard no_grad;
+    copies["language_model.model.embed_tokens.weight"].fill_(0);
+  }
+  EXPECT_FALSE(torch::equal(dense["language_model.model.embed_tokens.weight"],
+                            torch::zeros_like(dense["language_model.model.embed_tokens.weight"])));
+}
+
 TEST(Prune, KeptUnitsAreTheMostImportant) {
   Blueprint bp;
   bp.units = {5};

@@ -64,7 +64,8 @@ FinetuneResult run_finetune_job(const FinetuneJob& job) {
   StudySession session(*store, job.load, job.cache_dir, job.log);
   PlanEvaluator evaluator(session);
   evaluator.cancel = job.cancel;
-  auto model = session.pruned_model(blueprint);
+  // LoRA trains and merges into this model: its own copy of every tensor.
+  auto model = session.pruned_model(blueprint, WeightSharing::Copy);
   log("plan of trial " + std::to_string(job.trial) + ": sparsity " + std::to_string(blueprint.achieved_sparsity));
 
   FinetuneRun run;

@@ -290,9 +290,12 @@ torch::Tensor mrope_position_ids(const torch::Tensor& input_ids, const torch::Te
   return out.to(input_ids.device());
 }
 
-LlavaModelImpl::LlavaModelImpl(const LlavaConfig& config, const torch::TensorOptions& options)
-    : config_(config), options_(options) {
+LlavaModelImpl::LlavaModelImpl(const LlavaConfig& config, const torch::TensorOptions& real_options, bool allocate)
+    : config_(config), options_(real_options) {
   validate_llava_config(config_, "model config");
+  // Unallocated: uninitialised CPU tensors (untouched pages hold no memory)
+  // that set_data replaces, which works across devices.
+  const auto options = allocate ? real_options : real_options.device(torch::kCPU);
   if (config_.is_qwen()) {
     visual = register_module("visual", QwenVisionTower(config_.qwen_vision, options));
   } else {

@@ -204,7 +204,11 @@ struct ForwardOptions {
 
 class LlavaModelImpl : public torch::nn::Module {
  public:
-  LlavaModelImpl(const LlavaConfig& config, const torch::TensorOptions& options);
+  // allocate = false builds uninitialised CPU parameters (their untouched
+  // pages take no memory; no GPU memory at all) while options() still names
+  // `options`: the caller hands every parameter its tensor with set_data
+  // (pruning builds models this way).
+  LlavaModelImpl(const LlavaConfig& config, const torch::TensorOptions& options, bool allocate = true);
 
   const LlavaConfig& config() const { return config_; }
   torch::TensorOptions options() const { return options_; }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <unordered_set>
 
 #include "core/error.h"
 #include "prune/cost.h"
@@ -124,7 +125,7 @@ std::vector<int64_t> complement(const std::vector<int64_t>& kept, int64_t n) {
 }  // namespace
 
 LlavaModel apply_blueprint(LlavaModel& model, const std::string& model_fingerprint, const Blueprint& b,
-                           const Importance& importance) {
+                           const Importance& importance, WeightSharing sharing) {
   check_blueprint_model(b, model_fingerprint);
   check_units(model, b);
   const auto kept = kept_units(b, scores_for(b, importance));
@@ -144,12 +145,16 @@ LlavaModel apply_blueprint(LlavaModel& model, const std::string& model_fingerpri
   }
   const bool had_bias = config.text.mlp_down_bias;
   if (flap) config.text.mlp_down_bias = true;
-  LlavaModel out(config, model->options());
+  // Built without weights: each parameter gets its tensor below (sliced,
+  // shared or copied), so nothing is allocated twice.
+  LlavaModel out(config, model->options(), /*allocate=*/false);
 
   torch::NoGradGuard no_grad;
-  auto source = model->named_parameters();
-  for (auto& p : out->named_parameters())
-    if (source.contains(p.key()) && source[p.key()].sizes() == p.value().sizes()) p.value().copy_(source[p.key()]);
+  std::unordered_set<const void*> given;  // parameters that have their tensor
+  auto give = [&](torch::Tensor& parameter, const torch::Tensor& data) {
+    parameter.set_data(data);
+    given.insert(parameter.unsafeGetTensorImpl());
+  };
 
   const auto device = model->options().device();
   auto& src_layers = model->language_model->model->layers;
@@ -159,11 +164,12 @@ LlavaModel apply_blueprint(LlavaModel& model, const std::string& model_fingerpri
     auto& dst = dst_layers[l];
     if (b.structure == Structure::MlpChannels) {
       auto idx = index_tensor(kept[l], device);
-      dst->mlp->gate_proj->weight.copy_(src->mlp->gate_proj->weight.index_select(0, idx));
-      dst->mlp->up_proj->weight.copy_(src->mlp->up_proj->weight.index_select(0, idx));
-      dst->mlp->down_proj->weight.copy_(src->mlp->down_proj->weight.index_select(1, idx));
+      give(dst->mlp->gate_proj->weight, src->mlp->gate_proj->weight.index_select(0, idx));
+      give(dst->mlp->up_proj->weight, src->mlp->up_proj->weight.index_select(0, idx));
+      give(dst->mlp->down_proj->weight, src->mlp->down_proj->weight.index_select(1, idx));
       if (config.text.mlp_down_bias) {
-        auto bias = had_bias ? src->mlp->down_proj->bias.clone() : torch::zeros_like(dst->mlp->down_proj->bias);
+        auto bias = had_bias ? src->mlp->down_proj->bias.clone()
+                             : torch::zeros({config.text.hidden_size}, model->options().requires_grad(false));
         if (flap) {
           const auto removed = complement(kept[l], b.units[l]);
           if (!removed.empty()) {
@@ -174,24 +180,33 @@ LlavaModel apply_blueprint(LlavaModel& model, const std::string& model_fingerpri
             bias += torch::matmul(w, m).to(bias.scalar_type());
           }
         }
-        dst->mlp->down_proj->bias.copy_(bias);
+        give(dst->mlp->down_proj->bias, bias);
       }
     } else {
       auto& sa = src->self_attn;
       const int64_t per_group = sa->heads / sa->kv_heads;
       auto q_idx = index_tensor(head_channels(kept[l], per_group, sa->head_dim), device);
       auto kv_idx = index_tensor(group_channels(kept[l], sa->head_dim), device);
-      dst->self_attn->q_proj->weight.copy_(sa->q_proj->weight.index_select(0, q_idx));
-      dst->self_attn->k_proj->weight.copy_(sa->k_proj->weight.index_select(0, kv_idx));
-      dst->self_attn->v_proj->weight.copy_(sa->v_proj->weight.index_select(0, kv_idx));
-      dst->self_attn->o_proj->weight.copy_(sa->o_proj->weight.index_select(1, q_idx));
+      give(dst->self_attn->q_proj->weight, sa->q_proj->weight.index_select(0, q_idx));
+      give(dst->self_attn->k_proj->weight, sa->k_proj->weight.index_select(0, kv_idx));
+      give(dst->self_attn->v_proj->weight, sa->v_proj->weight.index_select(0, kv_idx));
+      give(dst->self_attn->o_proj->weight, sa->o_proj->weight.index_select(1, q_idx));
       // Biased q/k/v (Qwen2, LLaMA's attention_bias) lose the same channels.
       if (sa->q_proj->bias.defined()) {
-        dst->self_attn->q_proj->bias.copy_(sa->q_proj->bias.index_select(0, q_idx));
-        dst->self_attn->k_proj->bias.copy_(sa->k_proj->bias.index_select(0, kv_idx));
-        dst->self_attn->v_proj->bias.copy_(sa->v_proj->bias.index_select(0, kv_idx));
+        give(dst->self_attn->q_proj->bias, sa->q_proj->bias.index_select(0, q_idx));
+        give(dst->self_attn->k_proj->bias, sa->k_proj->bias.index_select(0, kv_idx));
+        give(dst->self_attn->v_proj->bias, sa->v_proj->bias.index_select(0, kv_idx));
       }
     }
+  }
+  // Everything pruning left unchanged: the dense model's tensors, shared or copied.
+  auto source = model->named_parameters();
+  for (auto& p : out->named_parameters()) {
+    if (given.count(p.value().unsafeGetTensorImpl())) continue;  // sliced above
+    const auto* from = source.find(p.key());
+    if (!from || from->sizes() != p.value().sizes())
+      throw Error("pruning: no dense tensor of the right shape for " + p.key());
+    p.value().set_data(sharing == WeightSharing::ShareUnchanged ? *from : from->clone());
   }
   out->eval();
   return out;

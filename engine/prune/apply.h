@@ -41,11 +41,21 @@ Importance compute_importance(LlavaModel& model, Structure structure, Importance
 std::vector<std::vector<int64_t>> kept_units(const Blueprint& blueprint,
                                              const std::vector<std::vector<double>>& scores);
 
+// How a pruned model holds the tensors pruning leaves unchanged (the vision
+// side, embeddings, norms, the output layer, the structure not pruned):
+// copies of the dense model's, or the dense model's own storage. Shared is
+// for models that are only read (evaluation, export): the pruned model then
+// costs only its sliced tensors, and writing into it would write into the
+// dense model.
+enum class WeightSharing { Copy, ShareUnchanged };
+
 // A new model with the blueprint's widths and the kept units' weights. Checks
 // the model fingerprint and the importance method against the blueprint. With
 // flap, the removed channels' mean contribution goes into a down_proj bias.
+// Only the sliced tensors and (with Copy) the copies are allocated: the new
+// model is built without weights and handed each tensor as it is made.
 LlavaModel apply_blueprint(LlavaModel& model, const std::string& model_fingerprint, const Blueprint& blueprint,
-                           const Importance& importance);
+                           const Importance& importance, WeightSharing sharing = WeightSharing::Copy);
 
 // The same selection as apply_blueprint, but by zeroing the removed units'
 // weights in a copy of the dense model (for tests and comparisons; no bias

@@ -119,7 +119,8 @@ PruneResult run_prune_job(const PruneJob& job) {
   const auto importance = compute_importance(model, request.structure, request.importance, stats ? &*stats : nullptr);
   check_cancel();
   log("slicing");
-  auto pruned = apply_blueprint(model, fingerprint, blueprint, importance);
+  // Only exported: the unchanged tensors stay the dense model's.
+  auto pruned = apply_blueprint(model, fingerprint, blueprint, importance, WeightSharing::ShareUnchanged);
   check_cancel();
   log("writing " + job.out_dir);
   export_pruned_model(pruned, blueprint, job.model_dir, job.out_dir);

@@ -251,8 +251,8 @@ Blueprint StudySession::plan(double sparsity, const std::vector<double>& allocat
                     allocation, source);
 }
 
-LlavaModel StudySession::pruned_model(const Blueprint& blueprint) const {
-  return apply_blueprint(folder_->model, fingerprint_, blueprint, importance_);
+LlavaModel StudySession::pruned_model(const Blueprint& blueprint, WeightSharing sharing) const {
+  return apply_blueprint(folder_->model, fingerprint_, blueprint, importance_, sharing);
 }
 
 const Benchmark& StudySession::benchmark(Subset subset) const { return subset == Subset::Full ? full_ : subset_; }

@@ -100,7 +100,9 @@ class StudySession : public PlanContext {
   // A blueprint for this study's model and settings.
   Blueprint plan(double sparsity, const std::vector<double>& allocation, const std::string& source) const override;
   // The plan applied to the dense model (physically sliced).
-  LlavaModel pruned_model(const Blueprint& blueprint) const;
+  // ShareUnchanged (evaluation, export): the tensors pruning leaves alone
+  // are the dense model's own; Copy for a model that will be trained.
+  LlavaModel pruned_model(const Blueprint& blueprint, WeightSharing sharing = WeightSharing::ShareUnchanged) const;
 
   // OWL outlier ratios of the dense model's layers (calibrated).
   const std::vector<double>& outlier_ratios() const { return outliers_; }
