@@ -10,6 +10,7 @@
 #include "core/json_fields.h"
 #include "eval/benchmark.h"
 #include "eval/evaluator.h"
+#include "finetune/instruct.h"
 #include "model/byte_bpe.h"
 #include "model/fingerprint.h"
 #include "model/image.h"
@@ -223,6 +224,43 @@ TEST_F(QwenFolder, PromptsCarryTheChatTemplateAndOneTokenPerMergedPatch) {
                                   config.vision_end_token_id}));
   EXPECT_EQ(folder.tokenizer.decode(tokenize_prompt(folder.tokenizer, chat_prompt(format, "Why?", false), format, 0)),
             chat_prompt(format, "Why?", false));
+}
+
+TEST_F(QwenFolder, ConversationsLabelEachAnswerAndItsEndOfTurn) {
+  auto folder = load_model_folder(dir_->file("model"));
+  const auto format = prompt_format(folder.model->config());
+  InstructExample e;
+  e.image = "x.png";
+  e.turns = {{"<image>\nWhat is this?", "A cup."}, {"Is it red?", "No"}};
+  const auto t = tokenize_conversation(e, folder.tokenizer, format, 4, 512);
+  ASSERT_EQ(t.ids.size(), t.labels.size());
+  std::vector<int64_t> labelled;
+  for (size_t i = 0; i < t.ids.size(); ++i)
+    if (t.labels[i] != kIgnoreLabel) labelled.push_back(t.ids[i]);
+  auto expected = folder.tokenizer.encode("A cup.<|im_end|>\n");
+  const auto second = folder.tokenizer.encode("No<|im_end|>\n");
+  expected.insert(expected.end(), second.begin(), second.end());
+  EXPECT_EQ(labelled, expected);
+  // The first turn is the chat template with the image; the second opens a new user turn.
+  const auto text = folder.tokenizer.decode(t.ids);
+  EXPECT_EQ(text.rfind("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
+                       "<|vision_start|>",
+                       0),
+            0u)
+      << text;
+  EXPECT_NE(text.find("<|vision_end|>What is this?<|im_end|>\n<|im_start|>assistant\nA cup.<|im_end|>\n"
+                      "<|im_start|>user\nIs it red?<|im_end|>\n<|im_start|>assistant\nNo<|im_end|>\n"),
+            std::string::npos)
+      << text;
+  int image_tokens = 0;
+  for (auto id : t.ids) image_tokens += id == folder.model->config().image_token_index;
+  EXPECT_EQ(image_tokens, 4);
+  // The demo trains LLaVA models only and says so.
+  std::string out;
+  EXPECT_EQ(test::cli("demo --init-from " + dir_->file("model") + " --out " + dir_->file("demo") + " --steps 1", &out),
+            1);
+  EXPECT_NE(out.find("the demo trains LLaVA-architecture models"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(dir_->file("demo")));
 }
 
 TEST_F(QwenFolder, EvaluatesWithFeaturesSizedByTheImage) {

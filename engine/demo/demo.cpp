@@ -42,6 +42,10 @@ DemoReport build_demo(const DemoOptions& options) {
     const std::string bench_dir = (fs::path(dir) / "bench").string();
     const std::string model_dir = (fs::path(dir) / "model").string();
     log("generating the synthetic benchmark");
+    if (!options.init_from.empty() &&
+        read_llava_config((fs::path(options.init_from) / "config.json").string()).is_qwen())
+      throw Error(options.init_from +
+                  ": a Qwen2.5-VL model; the demo trains LLaVA-architecture models (presets micro, tiny, demo)");
     SyntheticBenchmarkOptions benchmark_options = options.benchmark;
     // Scenes drawn at the size the vision tower takes (the starting model's, when there is one).
     benchmark_options.scene.image_size = static_cast<int>(
