@@ -183,6 +183,20 @@ std::string map_bytes(const std::string& word) {
   return mapped;
 }
 
+// Joins every non-overlapping occurrence of (left, right), left to right.
+void merge_pair(std::vector<std::string>& symbols, const std::string& left, const std::string& right) {
+  std::vector<std::string> merged;
+  for (size_t k = 0; k < symbols.size();) {
+    if (k + 1 < symbols.size() && symbols[k] == left && symbols[k + 1] == right) {
+      merged.push_back(left + right);
+      k += 2;
+    } else {
+      merged.push_back(symbols[k++]);
+    }
+  }
+  symbols = std::move(merged);
+}
+
 std::string token_name(const nlohmann::json& value, const std::string& where) {
   if (value.is_null()) return "";
   if (value.is_string()) return value.get<std::string>();
@@ -350,16 +364,7 @@ void ByteLevelBpe::encode_word(const std::string& word, std::vector<int64_t>& ou
     if (best == std::numeric_limits<int64_t>::max()) break;
     // Every occurrence of the pair, left to right, as the tokenizers library does.
     const std::string left = symbols[at], right = symbols[at + 1];
-    std::vector<std::string> merged;
-    for (size_t k = 0; k < symbols.size();) {
-      if (k + 1 < symbols.size() && symbols[k] == left && symbols[k + 1] == right) {
-        merged.push_back(left + right);
-        k += 2;
-      } else {
-        merged.push_back(symbols[k++]);
-      }
-    }
-    symbols = std::move(merged);
+    merge_pair(symbols, left, right);
   }
   std::vector<int64_t> ids;
   for (const auto& s : symbols) {
@@ -455,18 +460,7 @@ void train_byte_bpe(const std::vector<std::string>& sentences, const ByteBpeTrai
     const auto [left, right] = best->first;
     merges.push_back({left, right});
     if (!vocab.contains(left + right)) vocab[left + right] = next_id++;
-    for (auto& [symbols, n] : words) {
-      std::vector<std::string> merged;
-      for (size_t k = 0; k < symbols.size();) {
-        if (k + 1 < symbols.size() && symbols[k] == left && symbols[k + 1] == right) {
-          merged.push_back(left + right);
-          k += 2;
-        } else {
-          merged.push_back(symbols[k++]);
-        }
-      }
-      symbols = std::move(merged);
-    }
+    for (auto& word : words) merge_pair(word.first, left, right);
   }
   nlohmann::json added = nlohmann::json::array();
   if (!options.special_ids.empty() && options.special_ids.size() != options.special_tokens.size())

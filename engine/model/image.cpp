@@ -150,43 +150,28 @@ PreprocessorConfig read_preprocessor_config(const std::string& path) {
 }
 
 void write_preprocessor_config(const PreprocessorConfig& c, const std::string& path) {
-  if (c.kind == PreprocessorConfig::Kind::QwenVl) {
-    const nlohmann::json q = {
-        {"image_processor_type", "Qwen2VLImageProcessor"},
-        {"processor_class", "Qwen2_5_VLProcessor"},
-        {"do_resize", c.do_resize},
-        {"resample", 3},
-        {"do_rescale", c.do_rescale},
-        {"rescale_factor", c.rescale_factor},
-        {"do_normalize", c.do_normalize},
-        {"do_convert_rgb", true},
-        {"image_mean", c.image_mean},
-        {"image_std", c.image_std},
-        {"min_pixels", c.min_pixels},
-        {"max_pixels", c.max_pixels},
-        {"size", {{"shortest_edge", c.min_pixels}, {"longest_edge", c.max_pixels}}},
-        {"patch_size", c.patch_size},
-        {"temporal_patch_size", c.temporal_patch_size},
-        {"merge_size", c.merge_size},
-    };
-    write_json_file(path, q);
-    return;
-  }
   nlohmann::json j = {
-      {"image_processor_type", "CLIPImageProcessor"},
-      {"processor_class", "LlavaProcessor"},
-      {"do_resize", c.do_resize},
-      {"size", {{"shortest_edge", c.shortest_edge}}},
-      {"resample", 3},
-      {"do_center_crop", c.do_center_crop},
-      {"crop_size", {{"height", c.crop_height}, {"width", c.crop_width}}},
-      {"do_rescale", c.do_rescale},
-      {"rescale_factor", c.rescale_factor},
-      {"do_normalize", c.do_normalize},
-      {"do_convert_rgb", true},
-      {"image_mean", c.image_mean},
-      {"image_std", c.image_std},
+      {"do_resize", c.do_resize},       {"resample", 3},
+      {"do_rescale", c.do_rescale},     {"rescale_factor", c.rescale_factor},
+      {"do_normalize", c.do_normalize}, {"do_convert_rgb", true},
+      {"image_mean", c.image_mean},     {"image_std", c.image_std},
   };
+  if (c.kind == PreprocessorConfig::Kind::QwenVl) {
+    j["image_processor_type"] = "Qwen2VLImageProcessor";
+    j["processor_class"] = "Qwen2_5_VLProcessor";
+    j["min_pixels"] = c.min_pixels;
+    j["max_pixels"] = c.max_pixels;
+    j["size"] = {{"shortest_edge", c.min_pixels}, {"longest_edge", c.max_pixels}};
+    j["patch_size"] = c.patch_size;
+    j["temporal_patch_size"] = c.temporal_patch_size;
+    j["merge_size"] = c.merge_size;
+  } else {
+    j["image_processor_type"] = "CLIPImageProcessor";
+    j["processor_class"] = "LlavaProcessor";
+    j["size"] = {{"shortest_edge", c.shortest_edge}};
+    j["do_center_crop"] = c.do_center_crop;
+    j["crop_size"] = {{"height", c.crop_height}, {"width", c.crop_width}};
+  }
   write_json_file(path, j);
 }
 
