@@ -87,6 +87,20 @@ TEST(ByteBpe, MergesApplyByRankAndSpecialTokensStayWhole) {
   }
 }
 
+TEST(ByteBpe, IgnoreMergesTakesAWholeWordFromTheVocabulary) {
+  const auto G = byte_character(' ');
+  // "abc" is in the vocabulary but no merge chain reaches it from a, b, c
+  // (only "b c" merges): with ignore_merges it is one token, without it two.
+  auto j = tokenizer_json({{"b", "c"}}, {}, false);
+  j["model"]["vocab"]["abc"] = 300;
+  const auto plain = ByteLevelBpe::parse(j.dump(), "", "t.json");
+  EXPECT_EQ(plain.encode("abc"), (std::vector<int64_t>{plain.token_id("a"), plain.token_id("bc")}));
+  j["model"]["ignore_merges"] = true;
+  const auto whole = ByteLevelBpe::parse(j.dump(), "", "t.json");
+  EXPECT_EQ(whole.encode("abc"), (std::vector<int64_t>{300}));
+  EXPECT_EQ(whole.encode(" bc"), (std::vector<int64_t>{whole.token_id(G), whole.token_id("bc")}));
+}
+
 TEST(ByteBpe, RefusesWhatItCannotReproduce) {
   auto j = tokenizer_json({}, {}, false);
   EXPECT_NO_THROW(ByteLevelBpe::parse(j.dump(), "", "t"));
@@ -103,6 +117,18 @@ TEST(ByteBpe, RefusesWhatItCannotReproduce) {
   EXPECT_NE(test::error_of([&] { ByteLevelBpe::parse(missing.dump(), "", "t.json"); }).find("byte 97"),
             std::string::npos);
   EXPECT_NE(test::error_of([&] { ByteLevelBpe::parse("{not json", "", "t.json"); }).find("t.json"), std::string::npos);
+  // Options that would change the pieces are refused by name, never ignored.
+  for (const auto& [key, value] : std::vector<std::pair<std::string, json>>{
+           {"dropout", 0.1}, {"continuing_subword_prefix", "##"}, {"end_of_word_suffix", "</w>"}, {"fuse_unk", true}}) {
+    auto bad = j;
+    bad["model"][key] = value;
+    EXPECT_NE(test::error_of([&] { ByteLevelBpe::parse(bad.dump(), "", "t.json"); }).find(key), std::string::npos)
+        << key;
+  }
+  auto stripped = tokenizer_json({}, {"<|im_end|>"}, false);
+  stripped["added_tokens"][0]["lstrip"] = true;
+  EXPECT_NE(test::error_of([&] { ByteLevelBpe::parse(stripped.dump(), "", "t.json"); }).find("lstrip"),
+            std::string::npos);
   EXPECT_NE(test::error_of([&] {
               ByteLevelBpe::parse(j.dump(), R"({"eos_token": "<|nowhere|>"})", "t.json");
             }).find("<|nowhere|>"),

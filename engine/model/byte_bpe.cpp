@@ -197,6 +197,20 @@ void merge_pair(std::vector<std::string>& symbols, const std::string& left, cons
   symbols = std::move(merged);
 }
 
+// A field of a JSON object, `fallback` when absent or null; a field of
+// another type is a hipp::Error naming `where` (never a JSON exception).
+std::string text_of(const nlohmann::json& object, const char* key, const std::string& fallback,
+                    const std::string& where) {
+  if (!object.is_object() || !object.contains(key) || object[key].is_null()) return fallback;
+  if (!object[key].is_string()) throw Error(where + ": field " + key + " must be a string");
+  return object[key].get<std::string>();
+}
+bool flag_of(const nlohmann::json& object, const char* key, const std::string& where) {
+  if (!object.is_object() || !object.contains(key) || object[key].is_null()) return false;
+  if (!object[key].is_boolean()) throw Error(where + ": field " + key + " must be true or false");
+  return object[key].get<bool>();
+}
+
 std::string token_name(const nlohmann::json& value, const std::string& where) {
   if (value.is_null()) return "";
   if (value.is_string()) return value.get<std::string>();
@@ -231,10 +245,20 @@ ByteLevelBpe ByteLevelBpe::parse(const std::string& json_text, const std::string
   if (!j.is_object() || !j.contains("model") || !j["model"].is_object())
     throw Error(name + ": not a tokenizer.json (no \"model\" object)");
   const auto& model = j["model"];
-  const std::string type = optional_field<std::string>(model, "type", "", name + " model");
+  const std::string type = text_of(model, "type", "", name);
   if (type != "BPE") throw Error(name + ": model type '" + type + "' is not supported (byte-level BPE only)");
   if (model.contains("byte_fallback") && model["byte_fallback"].is_boolean() && model["byte_fallback"].get<bool>())
     throw Error(name + ": BPE with byte_fallback is not byte-level BPE (a sentencepiece-style tokenizer.json)");
+  // Model options that change the pieces and that this reader does not apply.
+  for (const char* flag : {"fuse_unk"})
+    if (model.contains(flag) && model[flag].is_boolean() && model[flag].get<bool>())
+      throw Error(name + ": BPE option " + flag + " is not supported");
+  if (model.contains("dropout") && !model["dropout"].is_null() &&
+      !(model["dropout"].is_number() && model["dropout"].get<double>() == 0.0))
+    throw Error(name + ": BPE dropout is not supported (encoding would not be deterministic)");
+  for (const char* affix : {"continuing_subword_prefix", "end_of_word_suffix"})
+    if (model.contains(affix) && model[affix].is_string() && !model[affix].get<std::string>().empty())
+      throw Error(name + ": BPE " + affix + " is not supported");
 
   // Pre-tokenizer: Qwen2's split pattern, then byte-level (no prefix space).
   bool byte_level = false;
@@ -242,7 +266,8 @@ ByteLevelBpe ByteLevelBpe::parse(const std::string& json_text, const std::string
   std::vector<nlohmann::json> steps;
   if (j.contains("pre_tokenizer") && j["pre_tokenizer"].is_object()) {
     const auto& pre = j["pre_tokenizer"];
-    if (pre.value("type", "") == "Sequence" && pre.contains("pretokenizers") && pre["pretokenizers"].is_array()) {
+    if (text_of(pre, "type", "", name) == "Sequence" && pre.contains("pretokenizers") &&
+        pre["pretokenizers"].is_array()) {
       for (const auto& step : pre["pretokenizers"]) steps.push_back(step);
     } else {
       steps.push_back(pre);
@@ -250,18 +275,18 @@ ByteLevelBpe ByteLevelBpe::parse(const std::string& json_text, const std::string
   }
   for (const auto& step : steps) {
     if (!step.is_object()) throw Error(name + ": a pre_tokenizer step is not an object");
-    const std::string kind = step.value("type", "");
+    const std::string kind = text_of(step, "type", "", name);
     if (kind == "Split") {
       if (step.contains("pattern") && step["pattern"].is_object() && step["pattern"].contains("Regex") &&
           step["pattern"]["Regex"].is_string())
         pattern = step["pattern"]["Regex"].get<std::string>();
-      if (step.value("behavior", "Isolated") != "Isolated" || step.value("invert", false))
+      if (text_of(step, "behavior", "Isolated", name) != "Isolated" || flag_of(step, "invert", name))
         throw Error(name + ": only an isolating Split pre-tokenizer is supported");
     } else if (kind == "ByteLevel") {
       byte_level = true;
-      if (step.value("add_prefix_space", false))
+      if (flag_of(step, "add_prefix_space", name))
         throw Error(name + ": ByteLevel with add_prefix_space is not supported");
-      if (step.value("use_regex", false) && pattern.empty()) pattern = "gpt2";
+      if (flag_of(step, "use_regex", name) && pattern.empty()) pattern = "gpt2";
     } else {
       throw Error(name + ": pre-tokenizer '" + kind + "' is not supported (Qwen2's Split + ByteLevel only)");
     }
@@ -270,11 +295,13 @@ ByteLevelBpe ByteLevelBpe::parse(const std::string& json_text, const std::string
   if (pattern != kQwen2Pattern)
     throw Error(name + ": pre-tokenizer pattern is not Qwen2's; only the Qwen2 family's tokenizer is supported");
   if (j.contains("normalizer") && j["normalizer"].is_object()) {
-    const std::string kind = j["normalizer"].value("type", "");
+    const std::string kind = text_of(j["normalizer"], "type", "", name);
     if (kind != "NFC") throw Error(name + ": normalizer '" + kind + "' is not supported (NFC or none)");
   }
 
   ByteLevelBpe t;
+  t.ignore_merges_ =
+      model.contains("ignore_merges") && model["ignore_merges"].is_boolean() && model["ignore_merges"].get<bool>();
   auto place = [&](int64_t id, const std::string& token, bool added) {
     if (id < 0 || id > 10'000'000) throw Error(name + ": token id " + std::to_string(id) + " out of range");
     const auto i = static_cast<size_t>(id);
@@ -312,6 +339,10 @@ ByteLevelBpe ByteLevelBpe::parse(const std::string& json_text, const std::string
       if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() || !a.contains("content") ||
           !a["content"].is_string() || a["content"].get<std::string>().empty())
         throw Error(name + ": an added token lacks an integer id or a non-empty content");
+      for (const char* flag : {"lstrip", "rstrip", "single_word"})
+        if (a.contains(flag) && a[flag].is_boolean() && a[flag].get<bool>())
+          throw Error(name + ": added token '" + a["content"].get<std::string>() + "' sets " + flag +
+                      ", which this reader does not apply");
       place(a["id"].get<int64_t>(), a["content"].get<std::string>(), true);
       t.added_longest_first_.push_back(a["content"].get<std::string>());
     }
@@ -348,6 +379,13 @@ void ByteLevelBpe::encode_word(const std::string& word, std::vector<int64_t>& ou
   if (auto it = cache_.find(word); it != cache_.end()) {
     out.insert(out.end(), it->second.begin(), it->second.end());
     return;
+  }
+  // ignore_merges: a word the vocabulary holds whole is that one token.
+  if (ignore_merges_) {
+    if (const auto whole = token_id(map_bytes(word)); whole >= 0) {
+      out.push_back(whole);
+      return;
+    }
   }
   auto symbols = characters(map_bytes(word));
   // Merge the adjacent pair of lowest rank until none is a merge.
