@@ -125,6 +125,16 @@ TEST(ByteBpe, RefusesWhatItCannotReproduce) {
     EXPECT_NE(test::error_of([&] { ByteLevelBpe::parse(bad.dump(), "", "t.json"); }).find(key), std::string::npos)
         << key;
   }
+  // A field of the wrong type is an error naming it (found by fuzz_tokenizer_json).
+  auto typed = j;
+  typed["pre_tokenizer"]["pretokenizers"][0]["invert"] = 1;
+  EXPECT_NE(
+      test::error_of([&] { ByteLevelBpe::parse(typed.dump(), "", "t.json"); }).find("invert must be true or false"),
+      std::string::npos);
+  auto typed_flag = j;
+  typed_flag["model"]["ignore_merges"] = "yes";
+  EXPECT_NE(test::error_of([&] { ByteLevelBpe::parse(typed_flag.dump(), "", "t.json"); }).find("ignore_merges"),
+            std::string::npos);
   auto stripped = tokenizer_json({}, {"<|im_end|>"}, false);
   stripped["added_tokens"][0]["lstrip"] = true;
   EXPECT_NE(test::error_of([&] { ByteLevelBpe::parse(stripped.dump(), "", "t.json"); }).find("lstrip"),

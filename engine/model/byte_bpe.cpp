@@ -247,12 +247,11 @@ ByteLevelBpe ByteLevelBpe::parse(const std::string& json_text, const std::string
   const auto& model = j["model"];
   const std::string type = text_of(model, "type", "", name);
   if (type != "BPE") throw Error(name + ": model type '" + type + "' is not supported (byte-level BPE only)");
-  if (model.contains("byte_fallback") && model["byte_fallback"].is_boolean() && model["byte_fallback"].get<bool>())
+  if (flag_of(model, "byte_fallback", name))
     throw Error(name + ": BPE with byte_fallback is not byte-level BPE (a sentencepiece-style tokenizer.json)");
   // Model options that change the pieces and that this reader does not apply.
   for (const char* flag : {"fuse_unk"})
-    if (model.contains(flag) && model[flag].is_boolean() && model[flag].get<bool>())
-      throw Error(name + ": BPE option " + flag + " is not supported");
+    if (flag_of(model, flag, name)) throw Error(name + ": BPE option " + flag + " is not supported");
   if (model.contains("dropout") && !model["dropout"].is_null() &&
       !(model["dropout"].is_number() && model["dropout"].get<double>() == 0.0))
     throw Error(name + ": BPE dropout is not supported (encoding would not be deterministic)");
@@ -300,8 +299,7 @@ ByteLevelBpe ByteLevelBpe::parse(const std::string& json_text, const std::string
   }
 
   ByteLevelBpe t;
-  t.ignore_merges_ =
-      model.contains("ignore_merges") && model["ignore_merges"].is_boolean() && model["ignore_merges"].get<bool>();
+  t.ignore_merges_ = flag_of(model, "ignore_merges", name);
   auto place = [&](int64_t id, const std::string& token, bool added) {
     if (id < 0 || id > 10'000'000) throw Error(name + ": token id " + std::to_string(id) + " out of range");
     const auto i = static_cast<size_t>(id);
@@ -340,7 +338,7 @@ ByteLevelBpe ByteLevelBpe::parse(const std::string& json_text, const std::string
           !a["content"].is_string() || a["content"].get<std::string>().empty())
         throw Error(name + ": an added token lacks an integer id or a non-empty content");
       for (const char* flag : {"lstrip", "rstrip", "single_word"})
-        if (a.contains(flag) && a[flag].is_boolean() && a[flag].get<bool>())
+        if (flag_of(a, flag, name))
           throw Error(name + ": added token '" + a["content"].get<std::string>() + "' sets " + flag +
                       ", which this reader does not apply");
       place(a["id"].get<int64_t>(), a["content"].get<std::string>(), true);
