@@ -5,6 +5,7 @@
 // escapes to libFuzzer, which reports it as a crash.
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 
 namespace hipp::fuzz {
@@ -14,5 +15,17 @@ const std::string& work_dir();
 // Writes bytes to work_dir()/name and returns the path.
 std::string write_input(const std::string& name, const uint8_t* data, size_t size);
 std::string write_input(const std::string& name, const std::string& bytes);
+
+// Encodes each text with a parsed tokenizer (either kind), traps on an id
+// outside its vocabulary, and decodes the ids.
+template <typename Tokenizer>
+void check_encodings(const Tokenizer& tokenizer, std::initializer_list<std::string> texts) {
+  for (const auto& text : texts) {
+    const auto ids = tokenizer.encode(text);
+    for (auto id : ids)
+      if (id < 0 || id >= tokenizer.vocab_size()) __builtin_trap();  // an id outside the vocabulary
+    (void)tokenizer.decode(ids);
+  }
+}
 
 }  // namespace hipp::fuzz

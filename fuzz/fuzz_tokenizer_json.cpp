@@ -10,14 +10,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string bytes(reinterpret_cast<const char*>(data), size);
   try {
     const auto tokenizer = hipp::ByteLevelBpe::parse(bytes, "", "fuzz tokenizer.json");
-    for (const std::string& text : {std::string("<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>Is "
-                                                "there a dog? It's 42.<|im_end|>\n"),
-                                    bytes.substr(0, 256)}) {
-      const auto ids = tokenizer.encode(text);
-      for (auto id : ids)
-        if (id < 0 || id >= tokenizer.vocab_size()) __builtin_trap();  // an id outside the vocabulary
-      (void)tokenizer.decode(ids);
-    }
+    hipp::fuzz::check_encodings(tokenizer, {"<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>Is "
+                                            "there a dog? It's 42.<|im_end|>\n",
+                                            bytes.substr(0, 256)});
   } catch (const hipp::Error&) {
   }
   return 0;
