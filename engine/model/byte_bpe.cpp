@@ -343,6 +343,7 @@ ByteLevelBpe ByteLevelBpe::parse(const std::string& json_text, const std::string
                       ", which this reader does not apply");
       place(a["id"].get<int64_t>(), a["content"].get<std::string>(), true);
       t.added_longest_first_.push_back(a["content"].get<std::string>());
+      t.added_first_byte_[static_cast<unsigned char>(t.added_longest_first_.back()[0])] = true;
     }
   }
   std::sort(t.added_longest_first_.begin(), t.added_longest_first_.end(),
@@ -425,7 +426,7 @@ std::vector<int64_t> ByteLevelBpe::encode(const std::string& text) const {
   };
   for (size_t i = 0; i < text.size();) {
     const std::string* hit = nullptr;
-    if (text[i] == '<' || !added_longest_first_.empty())
+    if (added_first_byte_[static_cast<unsigned char>(text[i])])
       for (const auto& a : added_longest_first_)
         if (text.compare(i, a.size(), a) == 0) {
           hit = &a;

@@ -42,6 +42,7 @@ class ByteLevelBpe {
   std::unordered_map<std::string, int64_t> ids_;
   std::unordered_map<std::string, int64_t> merge_ranks_;  // "left right" -> rank
   std::vector<std::string> added_longest_first_;
+  bool added_first_byte_[256] = {};  // bytes an added token starts with: where to look for one
   int64_t bos_id_ = -1, eos_id_ = -1;
   bool ignore_merges_ = false;  // a word in the vocabulary is taken whole
   mutable std::unordered_map<std::string, std::vector<int64_t>> cache_;

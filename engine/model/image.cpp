@@ -273,17 +273,24 @@ Image resize_bicubic(const Image& image, int out_width, int out_height) {
   return out;
 }
 
+namespace {
+
+// CLIP's resize: the shortest side to shortest_edge, the long side truncated
+// as CLIPImageProcessor does. Returns (height, width).
+std::pair<int64_t, int64_t> clip_resized_size(int64_t height, int64_t width, const PreprocessorConfig& c) {
+  const int64_t new_long = c.shortest_edge * std::max(width, height) / std::min(width, height);
+  return width <= height ? std::pair<int64_t, int64_t>{new_long, c.shortest_edge}
+                         : std::pair<int64_t, int64_t>{c.shortest_edge, new_long};
+}
+
+}  // namespace
+
 std::vector<float> preprocess_image(const Image& input, const PreprocessorConfig& c) {
   if (input.width <= 0 || input.height <= 0) throw Error("cannot preprocess an empty image");
   Image image = input;
   if (c.do_resize) {
-    // Shortest side to shortest_edge, the long side truncated as CLIPImageProcessor does.
-    const int64_t short_side = std::min(image.width, image.height);
-    const int64_t long_side = std::max(image.width, image.height);
-    const int64_t new_long = c.shortest_edge * long_side / short_side;
-    const int out_w = static_cast<int>(image.width <= image.height ? c.shortest_edge : new_long);
-    const int out_h = static_cast<int>(image.width <= image.height ? new_long : c.shortest_edge);
-    image = resize_bicubic(image, out_w, out_h);
+    const auto [out_h, out_w] = clip_resized_size(image.height, image.width, c);
+    image = resize_bicubic(image, static_cast<int>(out_w), static_cast<int>(out_h));
   }
   int64_t out_h = image.height, out_w = image.width, top = 0, left = 0;
   if (c.do_center_crop) {
@@ -338,12 +345,7 @@ PreparedImage prepare_image(const Image& input, const PreprocessorConfig& c) {
     int64_t h = c.crop_height, w = c.crop_width;
     if (!c.do_center_crop) {
       h = input.height, w = input.width;
-      if (c.do_resize) {
-        const int64_t short_side = std::min(h, w), long_side = std::max(h, w);
-        const int64_t new_long = c.shortest_edge * long_side / short_side;
-        std::tie(h, w) = h >= w ? std::pair<int64_t, int64_t>{new_long, c.shortest_edge}
-                                : std::pair<int64_t, int64_t>{c.shortest_edge, new_long};
-      }
+      if (c.do_resize) std::tie(h, w) = clip_resized_size(h, w, c);
     }
     out.shape = {3, h, w};
     return out;
