@@ -209,6 +209,13 @@ TEST(QwenProcessor, PreprocessorConfigRoundTripsAndIsCheckedAgainstTheTower) {
   const auto fast = read_preprocessor_config(path);
   EXPECT_EQ(fast.min_pixels, 1000);
   EXPECT_EQ(fast.max_pixels, 200000);
+  // Another resampling filter would change the pixels: refused, for either processor.
+  write_json_file(path, {{"image_processor_type", "Qwen2VLImageProcessor"}, {"resample", 2}});
+  EXPECT_NE(test::error_of([&] { read_preprocessor_config(path); }).find("resample 2"), std::string::npos);
+  write_json_file(path, {{"image_processor_type", "CLIPImageProcessor"}, {"resample", "bilinear"}});
+  EXPECT_NE(test::error_of([&] { read_preprocessor_config(path); }).find("resample"), std::string::npos);
+  write_json_file(path, {{"image_processor_type", "CLIPImageProcessor"}, {"resample", 3}});
+  EXPECT_NO_THROW(read_preprocessor_config(path));
   write_json_file(path, {{"image_processor_type", "Qwen2VLImageProcessor"}, {"merge_size", 0}});
   EXPECT_NE(test::error_of([&] { read_preprocessor_config(path); }).find("merge_size"), std::string::npos);
 

@@ -108,6 +108,14 @@ PreprocessorConfig read_preprocessor_config(const std::string& path) {
   PreprocessorConfig c;
   const std::string type = optional_field<std::string>(j, "image_processor_type", "", path);
   const bool qwen = type.rfind("Qwen2VLImageProcessor", 0) == 0 || type.rfind("Qwen2_5_VLImageProcessor", 0) == 0;
+  // Resampling is bicubic here (PIL's code 3), as every released LLaVA and
+  // Qwen2.5-VL processor asks; another filter would change the pixels.
+  if (j.contains("resample") && !j["resample"].is_null()) {
+    const auto& r = j["resample"];
+    const bool bicubic = (r.is_number_integer() && r.get<int64_t>() == 3) ||
+                         (r.is_string() && (r.get<std::string>() == "bicubic" || r.get<std::string>() == "BICUBIC"));
+    if (!bicubic) throw Error(path + ": resample " + r.dump() + " is not supported (bicubic, 3, only)");
+  }
   c.do_resize = optional_field<bool>(j, "do_resize", c.do_resize, path);
   c.do_center_crop = optional_field<bool>(j, "do_center_crop", c.do_center_crop, path);
   c.do_rescale = optional_field<bool>(j, "do_rescale", c.do_rescale, path);
