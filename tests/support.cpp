@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -49,6 +50,64 @@ torch::Tensor image_logits(LlavaModel& model, const torch::Tensor& ids, const to
   inputs.input_ids = ids;
   inputs.image_features = model->encode_images(pixels);
   return model->forward(inputs);
+}
+
+namespace {
+
+std::pair<torch::Tensor, torch::Tensor> padded_rows(const std::vector<std::vector<int64_t>>& rows) {
+  size_t longest = 0;
+  for (const auto& row : rows) longest = std::max(longest, row.size());
+  auto ids = torch::zeros({static_cast<int64_t>(rows.size()), static_cast<int64_t>(longest)}, torch::kInt64);
+  auto mask = torch::zeros_like(ids);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i].empty()) continue;
+    const auto pad = static_cast<int64_t>(longest - rows[i].size());
+    ids[static_cast<int64_t>(i)].slice(0, pad).copy_(torch::tensor(rows[i], torch::kInt64));
+    mask[static_cast<int64_t>(i)].slice(0, pad).fill_(1);
+  }
+  return {ids, mask};
+}
+
+}  // namespace
+
+double prefix_sharing_error(LlavaModel& model, const std::vector<PromptPrefix>& prefixes,
+                            const std::vector<std::pair<int64_t, std::vector<int64_t>>>& suffixes) {
+  torch::NoGradGuard no_grad;
+  std::vector<std::vector<int64_t>> prefix_ids, suffix_ids;
+  std::vector<torch::Tensor> features;
+  LlavaInputs prefix_inputs;
+  for (const auto& p : prefixes) {
+    prefix_ids.push_back(p.ids);
+    if (p.features.defined()) features.push_back(p.features.reshape({-1, p.features.size(-1)}));
+    prefix_inputs.image_grids.insert(prefix_inputs.image_grids.end(), p.grids.begin(), p.grids.end());
+  }
+  std::tie(prefix_inputs.input_ids, prefix_inputs.attention_mask) = padded_rows(prefix_ids);
+  if (!features.empty()) prefix_inputs.image_features = torch::cat(features);
+  const auto cache = model->encode_prefixes(prefix_inputs);
+
+  std::vector<int64_t> rows;
+  for (const auto& [row, ids] : suffixes) {
+    rows.push_back(row);
+    suffix_ids.push_back(ids);
+  }
+  LlavaInputs suffix_inputs;
+  std::tie(suffix_inputs.input_ids, suffix_inputs.attention_mask) = padded_rows(suffix_ids);
+  const auto shared = model->forward_after_prefixes(cache, torch::tensor(rows, torch::kInt64), suffix_inputs);
+  double worst = 0;
+  for (size_t i = 0; i < suffixes.size(); ++i) {
+    const auto& prefix = prefixes[static_cast<size_t>(suffixes[i].first)];
+    auto whole_ids = prefix.ids;
+    whole_ids.insert(whole_ids.end(), suffixes[i].second.begin(), suffixes[i].second.end());
+    LlavaInputs whole;
+    whole.input_ids = torch::tensor(whole_ids, torch::kInt64).unsqueeze(0);
+    if (prefix.features.defined()) whole.image_features = prefix.features.reshape({-1, prefix.features.size(-1)});
+    whole.image_grids = prefix.grids;
+    const auto expected = model->forward(whole)[0];
+    const auto n = static_cast<int64_t>(suffixes[i].second.size());
+    const auto got = shared[static_cast<int64_t>(i)].slice(0, shared.size(1) - n);
+    worst = std::max(worst, (got - expected.slice(0, expected.size(0) - n)).abs().max().item<double>());
+  }
+  return worst;
 }
 
 torch::Tensor random_ids(int64_t batch, int64_t tokens, int64_t vocab, uint64_t seed) {

@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "model/llava.h"
 #include "study/store.h"
@@ -29,6 +31,19 @@ LlavaConfig micro_config(int64_t vocab_size = 64, int64_t image_token_index = 3)
 LlavaModel micro_model(uint64_t seed, const LlavaConfig& config = micro_config());
 // The model's logits for token ids with images given as pixel values.
 torch::Tensor image_logits(LlavaModel& model, const torch::Tensor& ids, const torch::Tensor& pixels);
+// A prompt prefix for prefix_sharing_error: its token ids and, when they
+// hold image tokens, the images' features [sum of image tokens, D] and grids.
+struct PromptPrefix {
+  std::vector<int64_t> ids;
+  torch::Tensor features;
+  std::vector<PatchGrid> grids;
+};
+// Runs `prefixes` once (encode_prefixes) and each suffix after its prefix
+// (forward_after_prefixes, rows left padded), and returns the largest
+// difference between those logits and the logits of the same positions
+// when each whole prompt (prefix + suffix) goes through forward() alone.
+double prefix_sharing_error(LlavaModel& model, const std::vector<PromptPrefix>& prefixes,
+                            const std::vector<std::pair<int64_t, std::vector<int64_t>>>& suffixes);
 // Random token ids in [4, vocab) of shape [batch, tokens].
 torch::Tensor random_ids(int64_t batch, int64_t tokens, int64_t vocab, uint64_t seed);
 // Writes bytes to a file.

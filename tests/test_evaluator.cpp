@@ -121,6 +121,42 @@ TEST_F(EvaluatorTest, BatchedPredictionsEqualSingleQuestionForwards) {
   EXPECT_EQ(checked, 6);
 }
 
+TEST_F(EvaluatorTest, SharedPrefixesPredictAsWholePrompts) {
+  const auto benchmark = load_benchmark(dir_->file("bench"));
+  auto tokenizer = Tokenizer::load(dir_->file("model/tokenizer.model"));
+  auto model = load_llava(dir_->file("model"));
+  const auto preprocessor = read_preprocessor_config(dir_->file("model/preprocessor_config.json"));
+  // Answers by question id, from the answer files of an evaluation.
+  auto answers_of = [&](bool share, int batch, PromptStats* stats) {
+    Evaluator evaluator(model, tokenizer, preprocessor);
+    EvalOptions options;
+    options.shared_prefix_cost = share ? 1.0 : 0.0;
+    options.batch_size = batch;
+    options.answers_dir = dir_->file("answers-" + std::to_string(share) + "-" + std::to_string(batch));
+    evaluator.evaluate(benchmark, options);
+    *stats = evaluator.prompt_stats();
+    std::map<std::string, std::string> answers;
+    for (const char* file : {"pope_answers.jsonl", "scienceqa_answers.jsonl"}) {
+      std::ifstream in(options.answers_dir + "/" + file);
+      for (std::string line; std::getline(in, line);) {
+        const auto j = nlohmann::json::parse(line);
+        answers[std::string(file) + ":" + j["question_id"].dump()] = j["text"].get<std::string>();
+      }
+    }
+    return answers;
+  };
+  PromptStats shared, whole, single;
+  const auto with_sharing = answers_of(true, 16, &shared);
+  EXPECT_EQ(with_sharing.size(), 72u + 10u);
+  EXPECT_EQ(with_sharing, answers_of(false, 16, &whole));
+  EXPECT_EQ(with_sharing, answers_of(false, 1, &single));
+  EXPECT_EQ(whole.tokens_saved, 0);
+  EXPECT_EQ(shared.tokens, whole.tokens);
+  // 4 images with 18 questions each, in batches of 16: most image prefixes are computed once.
+  const int64_t prefix = 2 + model->config().num_image_features();
+  EXPECT_GE(shared.tokens_saved, prefix * (72 - 2 * 8));
+}
+
 TEST_F(EvaluatorTest, ImageFeaturesAreComputedOncePerImage) {
   const auto benchmark = load_benchmark(dir_->file("bench"));
   auto tokenizer = Tokenizer::load(dir_->file("model/tokenizer.model"));
@@ -129,16 +165,26 @@ TEST_F(EvaluatorTest, ImageFeaturesAreComputedOncePerImage) {
   const auto cache = dir_->file("cache");
   {
     Evaluator evaluator(model, tokenizer, preprocessor, cache);
-    evaluator.evaluate(benchmark);
+    EvalOptions shared;
+    shared.shared_prefix_cost = 1;  // whenever a prefix repeats in a batch
+    evaluator.evaluate(benchmark, shared);
     // 4 POPE images + the 4 ScienceQA test images (one problem in three of
     // the 10 has an image).
     EXPECT_EQ(evaluator.cache_stats().computed, 8);
     // The features are computed when the prompts are sized (a Qwen2.5-VL
-    // image's token count is its features'), so every one of the 76 image
-    // uses in the forward passes comes from memory.
-    EXPECT_EQ(evaluator.cache_stats().memory_hits, 76);
-    const auto first = evaluator.evaluate(benchmark);
+    // image's token count is its features'), so every image use in the
+    // forward passes comes from memory: one per image and batch of 32, where
+    // the image's questions share their prefix (POPE's 4 images with 18
+    // questions each fill 6 image-batch pairs, ScienceQA's 4 one each).
+    EXPECT_EQ(evaluator.cache_stats().memory_hits, 10);
+    const auto first = evaluator.evaluate(benchmark, shared);
     EXPECT_EQ(evaluator.cache_stats().computed, 8);
+    // Without shared prefixes every question's prompt takes its image:
+    // 72 POPE questions and 4 ScienceQA problems.
+    EvalOptions whole;
+    whole.shared_prefix_cost = 0;
+    evaluator.evaluate(benchmark, whole);
+    EXPECT_EQ(evaluator.cache_stats().memory_hits, 20 + 76);
   }
   Evaluator fresh(model, tokenizer, preprocessor, cache);
   const auto again = fresh.evaluate(benchmark);

@@ -101,6 +101,36 @@ TEST(Llava, LeftPaddingGivesTheSameLogitsAsNoPadding) {
   EXPECT_TRUE(torch::allclose(batched[1].slice(0, 3), logits_of(model, shorter)[0], 1e-5, 1e-5));
 }
 
+TEST(Llava, SharedPrefixesGiveTheLogitsOfWholePrompts) {
+  auto config = test::micro_config();
+  config.text.layers[1] = {128, 2, 1};  // a pruned layer with its own head counts; the others share KV heads
+  auto model = test::micro_model(6, config);
+  const int64_t n = config.num_image_features(), d = config.text.hidden_size;
+  std::vector<int64_t> with_image{1, 9, 10};
+  with_image.insert(with_image.end(), static_cast<size_t>(n), config.image_token_index);
+  torch::manual_seed(7);
+  const test::PromptPrefix image_prefix{with_image, torch::randn({n, d}) * 0.5, {}};
+  const test::PromptPrefix text_prefix{{1, 12, 13, 14, 15, 16, 17}, {}, {}};
+  const test::PromptPrefix no_prefix{{}, {}, {}};
+  const std::vector<std::pair<int64_t, std::vector<int64_t>>> suffixes{
+      {0, {20, 21, 22}}, {1, {23, 24}}, {0, {25, 26, 27, 28, 29}}, {2, {30, 31, 32, 33}}, {1, {34}}};
+  EXPECT_LT(test::prefix_sharing_error(model, {image_prefix, text_prefix, no_prefix}, suffixes), 1e-5);
+  EXPECT_LT(test::prefix_sharing_error(model, {no_prefix}, {{0, {20, 21}}, {0, {22}}}), 1e-5);
+  // A prefix row the cache does not hold, and a tap, are refused.
+  LlavaInputs suffix;
+  suffix.input_ids = torch::tensor(std::vector<int64_t>{20, 21, 22}).unsqueeze(0);
+  LlavaInputs prefixes;
+  prefixes.input_ids = torch::tensor(with_image).unsqueeze(0);
+  prefixes.image_features = image_prefix.features;
+  torch::NoGradGuard no_grad;
+  const auto cache = model->encode_prefixes(prefixes);
+  EXPECT_NE(test::error_of([&] { model->forward_after_prefixes(cache, torch::tensor({1}), suffix); }), "(no error)");
+  ForwardOptions tapped;
+  tapped.tap = [](const std::string&, int64_t, const torch::Tensor&) {};
+  EXPECT_NE(test::error_of([&] { model->forward_after_prefixes(cache, torch::tensor({0}), suffix, tapped); }),
+            "(no error)");
+}
+
 TEST(Llava, ImageFeaturesFillTheImagePositions) {
   auto model = test::micro_model(6);
   torch::NoGradGuard no_grad;

@@ -206,6 +206,23 @@ Sample sample(LlavaModel& model) {
   return s;
 }
 
+TEST(QwenVl, SharedPrefixesGiveTheLogitsOfWholePrompts) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(3);
+  LlavaModel model(micro_qwen(false), torch::TensorOptions().dtype(torch::kFloat32));
+  init_random(model, 4);
+  model->eval();
+  const int64_t dim = model->config().qwen_vision.patch_dim();
+  // Images of 2 x 3 and 2 x 2 merged patches: their text continues after
+  // different multimodal positions.
+  const std::vector<PatchGrid> wide{{1, 4, 6}}, square{{1, 4, 4}};
+  const test::PromptPrefix a{{1, 6, 5, 5, 5, 5, 5, 5}, model->encode_patches(torch::randn({24, dim}), wide), wide};
+  const test::PromptPrefix b{{1, 9, 6, 5, 5, 5, 5}, model->encode_patches(torch::randn({16, dim}), square), square};
+  const std::vector<std::pair<int64_t, std::vector<int64_t>>> suffixes{
+      {0, {7, 2, 3}}, {1, {7, 8, 9, 10}}, {0, {7, 11}}, {1, {7}}};
+  EXPECT_LT(test::prefix_sharing_error(model, {a, b}, suffixes), 1e-5);
+}
+
 TEST(QwenVl, TheModelSavesInTheHubLayoutAndLoadsFromEitherLayout) {
   torch::NoGradGuard no_grad;
   torch::manual_seed(11);

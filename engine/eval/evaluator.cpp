@@ -1,5 +1,6 @@
 #include "eval/evaluator.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -155,46 +156,151 @@ const Evaluator::ImageEntry& Evaluator::lookup(const std::string& path, bool cou
   return memory_[key] = std::move(result);
 }
 
+namespace {
+
+// Left-padded ids and mask [B, T] of token rows.
+std::pair<torch::Tensor, torch::Tensor> left_padded(const std::vector<const std::vector<int64_t>*>& rows) {
+  size_t longest = 0;
+  for (const auto* row : rows) longest = std::max(longest, row->size());
+  const auto b = static_cast<int64_t>(rows.size());
+  auto ids = torch::zeros({b, static_cast<int64_t>(longest)}, torch::kInt64);
+  auto mask = torch::zeros({b, static_cast<int64_t>(longest)}, torch::kInt64);
+  for (int64_t i = 0; i < b; ++i) {
+    const auto& row = *rows[static_cast<size_t>(i)];
+    const auto pad = static_cast<int64_t>(longest - row.size());
+    if (row.empty()) continue;
+    ids[i].slice(0, pad).copy_(torch::tensor(row, torch::kInt64));
+    mask[i].slice(0, pad).fill_(1);
+  }
+  return {ids, mask};
+}
+
+}  // namespace
+
+torch::Tensor Evaluator::batch_logits(const std::vector<Item*>& batch, const EvalOptions& options) {
+  const auto device = model_->options().device();
+  std::vector<torch::Tensor> features;
+  std::vector<PatchGrid> grids;
+  std::vector<const std::vector<int64_t>*> rows;
+  for (const auto* item : batch) {
+    rows.push_back(&item->ids);
+    if (!item->image.empty()) {
+      const auto& entry = image_entry(options.blank_images ? "" : item->image);
+      features.push_back(entry.features);
+      grids.push_back(entry.grid);
+    }
+  }
+  auto [ids, mask] = left_padded(rows);
+  LlavaInputs inputs;
+  inputs.input_ids = ids.to(device);
+  inputs.attention_mask = mask.to(device);
+  if (!features.empty()) inputs.image_features = torch::cat(features).to(device);
+  inputs.image_grids = std::move(grids);
+  ForwardOptions forward;
+  forward.last_position_only = true;
+  return model_->forward(inputs, forward).select(1, 0).to(torch::kCPU);  // [B, V]
+}
+
+torch::Tensor Evaluator::shared_prefix_logits(const std::vector<Item*>& batch, const EvalOptions& options) {
+  // Each prompt splits after its last image token: the prefix (template and
+  // image) is shared by the batch's questions on that image; the rest is
+  // the question. Prompts without an image share the empty prefix.
+  const int64_t image_token = format_.image_token;
+  std::vector<std::vector<int64_t>> prefixes, suffixes(batch.size());
+  std::vector<std::string> prefix_images;
+  std::vector<int64_t> rows(batch.size());
+  std::map<std::pair<std::string, std::vector<int64_t>>, int64_t> index;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const auto& ids = batch[i]->ids;
+    size_t cut = 0;
+    if (!batch[i]->image.empty())
+      for (size_t k = 0; k < ids.size(); ++k)
+        if (ids[k] == image_token) cut = k + 1;
+    if (cut >= ids.size()) return batch_logits(batch, options);  // a prompt ends with its image
+    std::vector<int64_t> prefix(ids.begin(), ids.begin() + static_cast<long>(cut));
+    suffixes[i].assign(ids.begin() + static_cast<long>(cut), ids.end());
+    const std::string image = cut > 0 ? batch[i]->image : std::string();
+    auto [it, added] = index.try_emplace({image, prefix}, static_cast<int64_t>(prefixes.size()));
+    if (added) {
+      prefixes.push_back(std::move(prefix));
+      prefix_images.push_back(image);
+    }
+    rows[i] = it->second;
+  }
+  int64_t saved = 0;
+  for (const auto& prefix : prefixes) saved -= static_cast<int64_t>(prefix.size());
+  for (size_t i = 0; i < batch.size(); ++i)
+    saved += static_cast<int64_t>(prefixes[static_cast<size_t>(rows[i])].size());
+  // Shared only where it pays: the two passes over padded rows (prefixes,
+  // then every suffix reading its prefix's keys and values) must cost well
+  // under one pass over the whole prompts (on the demo's CPU model the
+  // second pass's copies of the keys and values make a smaller gain a loss).
+  size_t longest_prefix = 0, longest_suffix = 0, longest = 0;
+  for (const auto& prefix : prefixes) longest_prefix = std::max(longest_prefix, prefix.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    longest_suffix = std::max(longest_suffix, suffixes[i].size());
+    longest = std::max(longest, batch[i]->ids.size());
+  }
+  const double two_passes = static_cast<double>(prefixes.size() * longest_prefix + batch.size() * longest_suffix);
+  if (saved == 0 || two_passes > options.shared_prefix_cost * static_cast<double>(batch.size() * longest))
+    return batch_logits(batch, options);
+  prompt_stats_.tokens_saved += saved;
+
+  const auto device = model_->options().device();
+  std::vector<torch::Tensor> features;
+  std::vector<PatchGrid> grids;
+  std::vector<const std::vector<int64_t>*> prefix_rows;
+  for (size_t g = 0; g < prefixes.size(); ++g) {
+    prefix_rows.push_back(&prefixes[g]);
+    if (!prefix_images[g].empty()) {
+      const auto& entry = image_entry(options.blank_images ? "" : prefix_images[g]);
+      features.push_back(entry.features);
+      grids.push_back(entry.grid);
+    }
+  }
+  auto [prefix_ids, prefix_mask] = left_padded(prefix_rows);
+  LlavaInputs prefix_inputs;
+  prefix_inputs.input_ids = prefix_ids.to(device);
+  prefix_inputs.attention_mask = prefix_mask.to(device);
+  if (!features.empty()) prefix_inputs.image_features = torch::cat(features).to(device);
+  prefix_inputs.image_grids = std::move(grids);
+  const auto cache = model_->encode_prefixes(prefix_inputs);
+
+  std::vector<const std::vector<int64_t>*> suffix_rows;
+  for (const auto& suffix : suffixes) suffix_rows.push_back(&suffix);
+  auto [suffix_ids, suffix_mask] = left_padded(suffix_rows);
+  LlavaInputs suffix_inputs;
+  suffix_inputs.input_ids = suffix_ids.to(device);
+  suffix_inputs.attention_mask = suffix_mask.to(device);
+  ForwardOptions forward;
+  forward.last_position_only = true;
+  return model_->forward_after_prefixes(cache, torch::tensor(rows, torch::kInt64), suffix_inputs, forward)
+      .select(1, 0)
+      .to(torch::kCPU);
+}
+
 void Evaluator::run_items(std::vector<Item>& items, const EvalOptions& options, int* done, int total) {
   torch::NoGradGuard no_grad;
-  const auto device = model_->options().device();
-  const size_t batch = static_cast<size_t>(std::max(1, options.batch_size));
-  for (size_t start = 0; start < items.size(); start += batch) {
+  // With shared prefixes, the questions on one image go into one batch.
+  std::vector<size_t> order(items.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  const bool share = options.shared_prefix_cost > 0;
+  if (share)
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return items[a].image < items[b].image; });
+  const size_t batch_size = static_cast<size_t>(std::max(1, options.batch_size));
+  for (size_t start = 0; start < items.size(); start += batch_size) {
     if (options.cancel && options.cancel->load()) throw Cancelled();
-    const size_t end = std::min(items.size(), start + batch);
-    size_t longest = 0;
-    std::vector<torch::Tensor> features;
-    std::vector<PatchGrid> grids;
+    const size_t end = std::min(items.size(), start + batch_size);
+    std::vector<Item*> batch;
     for (size_t i = start; i < end; ++i) {
-      longest = std::max(longest, items[i].ids.size());
-      if (!items[i].image.empty()) {
-        const auto& entry = image_entry(options.blank_images ? "" : items[i].image);
-        features.push_back(entry.features);
-        grids.push_back(entry.grid);
-      }
+      batch.push_back(&items[order[i]]);
+      prompt_stats_.tokens += static_cast<int64_t>(items[order[i]].ids.size());
     }
-    const auto rows = static_cast<int64_t>(end - start);
-    auto ids = torch::zeros({rows, static_cast<int64_t>(longest)}, torch::kInt64);
-    auto mask = torch::zeros({rows, static_cast<int64_t>(longest)}, torch::kInt64);
-    for (size_t i = start; i < end; ++i) {
-      const auto& item_ids = items[i].ids;
-      const auto pad = static_cast<int64_t>(longest - item_ids.size());  // left padding
-      auto row = torch::tensor(item_ids, torch::kInt64);
-      ids[static_cast<int64_t>(i - start)].slice(0, pad).copy_(row);
-      mask[static_cast<int64_t>(i - start)].slice(0, pad).fill_(1);
-    }
-    LlavaInputs inputs;
-    inputs.input_ids = ids.to(device);
-    inputs.attention_mask = mask.to(device);
-    if (!features.empty()) inputs.image_features = torch::cat(features).to(device);
-    inputs.image_grids = std::move(grids);
-    ForwardOptions forward;
-    forward.last_position_only = true;
-    auto logits = model_->forward(inputs, forward).select(1, 0).to(torch::kCPU);  // [B, V]
-    for (size_t i = start; i < end; ++i) {
-      auto& item = items[i];
-      auto row = logits[static_cast<int64_t>(i - start)];
-      auto scores = row.index_select(0, torch::tensor(item.candidates, torch::kInt64));
+    prompt_stats_.prompts += static_cast<int64_t>(batch.size());
+    const auto logits = share ? shared_prefix_logits(batch, options) : batch_logits(batch, options);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      auto& item = *batch[i];
+      auto scores = logits[static_cast<int64_t>(i)].index_select(0, torch::tensor(item.candidates, torch::kInt64));
       item.prediction = static_cast<int>(scores.argmax().item<int64_t>());
     }
     *done += static_cast<int>(end - start);

@@ -25,6 +25,13 @@ struct EvalOptions {
   std::string answers_dir;    // write LLaVA answer files here when set
   bool blank_images = false;  // replace every image with a blank one
   std::string model_id = "hipp";
+  // Questions on one image are batched together, and a batch's prompts go
+  // through the language model in two passes, their prefixes (the template
+  // and the image's tokens) once each and then every question after its
+  // prefix's keys and values, when the two passes cost at most this share of
+  // one pass over the whole prompts (counted in padded tokens). 0 runs every
+  // prompt whole; 1 shares whenever a prefix repeats.
+  double shared_prefix_cost = 0.6;
   std::function<void(int done, int total)> progress;
   const std::atomic<bool>* cancel = nullptr;  // throws hipp::Cancelled when set
 };
@@ -32,6 +39,12 @@ struct EvalOptions {
 struct FeatureCacheStats {
   int64_t memory_hits = 0, disk_hits = 0, computed = 0;
   double vision_seconds = 0;  // time spent in the vision tower and projector
+};
+
+struct PromptStats {
+  int64_t prompts = 0;
+  int64_t tokens = 0;        // real tokens of every prompt scored
+  int64_t tokens_saved = 0;  // of them, prefix tokens another prompt's pass computed
 };
 
 class Evaluator {
@@ -53,6 +66,7 @@ class Evaluator {
   // Uses another language model with the same vision side (a pruned copy).
   void set_model(LlavaModel model) { model_ = std::move(model); }
   const FeatureCacheStats& cache_stats() const { return stats_; }
+  const PromptStats& prompt_stats() const { return prompt_stats_; }
   const std::string& fingerprint() const { return vision_fingerprint_; }
   void set_disk_cache(bool enabled) { disk_cache_enabled_ = enabled; }
   void clear_memory_cache() { memory_.clear(); }
@@ -63,6 +77,9 @@ class Evaluator {
   // prompt do not).
   const ImageEntry& lookup(const std::string& path, bool count);
   void run_items(std::vector<Item>& items, const EvalOptions& options, int* done, int total);
+  // Logits [B, V] at the last position of these items' prompts.
+  torch::Tensor batch_logits(const std::vector<Item*>& batch, const EvalOptions& options);
+  torch::Tensor shared_prefix_logits(const std::vector<Item*>& batch, const EvalOptions& options);
 
   LlavaModel model_;
   const Tokenizer& tokenizer_;
@@ -72,6 +89,7 @@ class Evaluator {
   std::string vision_fingerprint_;
   std::map<std::string, ImageEntry> memory_;
   FeatureCacheStats stats_;
+  PromptStats prompt_stats_;
   PromptFormat format_;
   int64_t yes_id_ = -1, no_id_ = -1;
   std::vector<int64_t> letter_ids_;

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+
+#include <torch/version.h>
 
 #include "core/error.h"
 
@@ -171,22 +174,56 @@ LlamaAttentionImpl::LlamaAttentionImpl(const TextConfig& c, const DecoderLayerWi
   o_proj = register_module("o_proj", Linear(heads * head_dim, d, false, options));
 }
 
+AttentionMask make_attention_mask(torch::Tensor allowed) {
+  AttentionMask mask;
+  mask.fused = allowed | allowed.any(-1, /*keepdim=*/true).logical_not();
+  mask.allowed = std::move(allowed);
+  return mask;
+}
+
+bool fused_attention() {
+#if TORCH_VERSION_MAJOR >= 2
+  static const bool enabled = [] {
+    const char* eager = std::getenv("HIPP_EAGER_ATTENTION");
+    return eager == nullptr || std::string(eager) != "1";
+  }();
+  return enabled;
+#else
+  return false;
+#endif
+}
+
 torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                          const torch::Tensor& mask, int64_t layer, const Tap& tap) {
+                                          const AttentionMask& mask, int64_t layer, const Tap& tap,
+                                          const KeyValues* past, KeyValues* keep) {
   const int64_t b = x.size(0), t = x.size(1);
   auto q = q_proj(x).view({b, t, heads, head_dim}).transpose(1, 2);
   auto k = k_proj(x).view({b, t, kv_heads, head_dim}).transpose(1, 2);
   auto v = v_proj(x).view({b, t, kv_heads, head_dim}).transpose(1, 2);
   q = q * cos + rotate_half(q) * sin;
   k = k * cos + rotate_half(k) * sin;
+  if (keep) *keep = {k, v};
+  if (past) {
+    k = torch::cat({past->keys, k}, 2);
+    v = torch::cat({past->values, v}, 2);
+  }
   if (kv_heads != heads) {  // query head h reads key/value head h / (heads / kv_heads)
     k = k.repeat_interleave(heads / kv_heads, 1);
     v = v.repeat_interleave(heads / kv_heads, 1);
   }
-  auto scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(head_dim));
-  auto probs = torch::softmax(scores.to(torch::kFloat32) + mask, -1);
-  if (tap) tap("attn.probs", layer, probs);
-  auto out = torch::matmul(probs.to(q.scalar_type()), v);
+  torch::Tensor out;
+#if TORCH_VERSION_MAJOR >= 2
+  if (!tap && fused_attention()) out = at::scaled_dot_product_attention(q, k, v, mask.fused, 0.0, false);
+#endif
+  if (!out.defined()) {
+    auto scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(head_dim));
+    // Masked scores get the float32 minimum rather than -inf, so that fully
+    // masked rows (padding queries) stay finite.
+    auto probs = torch::softmax(
+        scores.to(torch::kFloat32).masked_fill(mask.allowed.logical_not(), std::numeric_limits<float>::lowest()), -1);
+    if (tap) tap("attn.probs", layer, probs);
+    out = torch::matmul(probs.to(q.scalar_type()), v);
+  }
   auto merged = out.transpose(1, 2).reshape({b, t, heads * head_dim});
   if (tap) tap("attn.out_in", layer, merged);
   return o_proj(merged);
@@ -214,8 +251,9 @@ LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const TextConfig& c, const DecoderL
 }
 
 torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                                             const torch::Tensor& mask, int64_t layer, const Tap& tap, bool skip_mlp) {
-  auto h = x + self_attn(input_layernorm(x), cos, sin, mask, layer, tap);
+                                             const AttentionMask& mask, int64_t layer, const Tap& tap, bool skip_mlp,
+                                             const KeyValues* past, KeyValues* keep) {
+  auto h = x + self_attn->forward(input_layernorm(x), cos, sin, mask, layer, tap, past, keep);
   if (skip_mlp) return h;
   return h + mlp(post_attention_layernorm(h), layer, tap);
 }
@@ -374,35 +412,52 @@ torch::Tensor LlavaModelImpl::forward(const LlavaInputs& inputs, const ForwardOp
   return language_model->lm_head(final_hidden(inputs, options)).to(torch::kFloat32);
 }
 
-torch::Tensor LlavaModelImpl::final_hidden(const LlavaInputs& inputs, const ForwardOptions& options) {
+namespace {
+
+// Which tokens are real (bool [B, T]; all without a mask) and their rotary
+// positions ([B, T], counting real tokens only, or [3, B, T] for
+// Qwen2.5-VL's multimodal positions).
+std::pair<torch::Tensor, torch::Tensor> token_positions(const LlavaConfig& config, const LlavaInputs& inputs,
+                                                        const torch::Device& device) {
+  const int64_t b = inputs.input_ids.size(0), t = inputs.input_ids.size(1);
+  torch::Tensor valid;
+  if (inputs.attention_mask.defined()) {
+    valid = inputs.attention_mask.to(device).to(torch::kBool);
+    if (valid.sizes() != inputs.input_ids.sizes()) throw Error("attention_mask must have the shape of input_ids");
+  } else {
+    valid = torch::ones({b, t}, torch::TensorOptions().dtype(torch::kBool).device(device));
+  }
+  torch::Tensor positions;
+  if (!config.text.mrope_section.empty())
+    positions = mrope_position_ids(inputs.input_ids, inputs.attention_mask, inputs.image_grids,
+                                   config.image_token_index, config.qwen_vision.spatial_merge_size)
+                    .to(device);
+  else
+    positions = (valid.to(torch::kInt64).cumsum(1) - 1).clamp_min(0);
+  return {valid, positions};
+}
+
+// Causal attention among [B, T] tokens of which `valid` are real: [B, T, T].
+torch::Tensor causal_allowed(const torch::Tensor& valid) {
+  const int64_t t = valid.size(1);
+  auto causal = torch::ones({t, t}, torch::TensorOptions().dtype(torch::kBool).device(valid.device())).tril();
+  return causal.unsqueeze(0) & valid.unsqueeze(1);
+}
+
+void check_ids(const LlavaInputs& inputs) {
   if (!inputs.input_ids.defined() || inputs.input_ids.dim() != 2)
     throw Error("input_ids must be a [batch, tokens] tensor");
+}
+
+}  // namespace
+
+torch::Tensor LlavaModelImpl::final_hidden(const LlavaInputs& inputs, const ForwardOptions& options) {
+  check_ids(inputs);
   const auto& tc = config_.text;
   auto x = embed(inputs.input_ids, inputs.image_features);
-  const int64_t b = x.size(0), t = x.size(1);
-  const auto device = x.device();
-
-  // Additive mask [B, 1, T, T]: causal, plus left padding. Masked entries get
-  // the float32 minimum rather than -inf so fully padded rows stay finite.
-  const float masked = std::numeric_limits<float>::lowest();
-  auto float_opts = torch::TensorOptions().dtype(torch::kFloat32).device(device);
-  auto allowed = torch::ones({t, t}, torch::TensorOptions().dtype(torch::kBool).device(device)).tril();
-  auto allowed_b = allowed.unsqueeze(0).expand({b, t, t});
-  torch::Tensor positions;
-  if (inputs.attention_mask.defined()) {
-    auto valid = inputs.attention_mask.to(device).to(torch::kBool);
-    if (valid.sizes() != inputs.input_ids.sizes()) throw Error("attention_mask must have the shape of input_ids");
-    allowed_b = allowed_b & valid.unsqueeze(1);
-    positions = (valid.to(torch::kInt64).cumsum(1) - 1).clamp_min(0);
-  } else {
-    positions =
-        torch::arange(t, torch::TensorOptions().dtype(torch::kInt64).device(device)).unsqueeze(0).expand({b, t});
-  }
-  auto mask = torch::zeros({b, 1, t, t}, float_opts).masked_fill(allowed_b.logical_not().unsqueeze(1), masked);
-  if (!tc.mrope_section.empty())
-    positions = mrope_position_ids(inputs.input_ids, inputs.attention_mask, inputs.image_grids,
-                                   config_.image_token_index, config_.qwen_vision.spatial_merge_size)
-                    .to(device);
+  const int64_t t = x.size(1);
+  const auto [valid, positions] = token_positions(config_, inputs, x.device());
+  const auto mask = make_attention_mask(causal_allowed(valid).unsqueeze(1));
   auto [cos, sin] = rotary_tables(positions, tc, x.scalar_type());
 
   auto& lm = language_model->model;
@@ -415,6 +470,66 @@ torch::Tensor LlavaModelImpl::final_hidden(const LlavaInputs& inputs, const Forw
   }
   if (options.last_position_only) x = x.slice(1, t - 1);
   return lm->norm(x);
+}
+
+PrefixCache LlavaModelImpl::encode_prefixes(const LlavaInputs& prefixes) {
+  check_ids(prefixes);
+  auto x = embed(prefixes.input_ids, prefixes.image_features);
+  const auto [valid, positions] = token_positions(config_, prefixes, x.device());
+  const auto mask = make_attention_mask(causal_allowed(valid).unsqueeze(1));
+  auto [cos, sin] = rotary_tables(positions, config_.text, x.scalar_type());
+  auto& lm = language_model->model;
+  PrefixCache cache;
+  cache.layers.resize(lm->layers.size());
+  for (size_t l = 0; l < lm->layers.size(); ++l) {
+    // The last layer's MLP output is nobody's input: only its keys and values are kept.
+    const bool skip_mlp = l + 1 == lm->layers.size();
+    x = lm->layers[l]->forward(x, cos, sin, mask, static_cast<int64_t>(l), {}, skip_mlp, nullptr, &cache.layers[l]);
+  }
+  cache.valid = valid;
+  const auto flat = positions.dim() == 3 ? std::get<0>(positions.max(0)) : positions;
+  cache.next_position = flat.size(1) == 0 ? torch::zeros({flat.size(0)}, flat.options())
+                                          : std::get<0>(flat.masked_fill(valid.logical_not(), -1).max(1)) + 1;
+  return cache;
+}
+
+torch::Tensor LlavaModelImpl::forward_after_prefixes(const PrefixCache& cache, const torch::Tensor& prefix_rows,
+                                                     const LlavaInputs& suffixes, const ForwardOptions& options) {
+  if (options.tap || options.skip_first_layers != 0 || options.skip_mlp_mask != 0)
+    throw Error("forward_after_prefixes takes no tap and no layer dropout");
+  check_ids(suffixes);
+  auto& lm = language_model->model;
+  if (cache.layers.size() != lm->layers.size()) throw Error("the prefix cache belongs to another model");
+  auto x = embed(suffixes.input_ids, suffixes.image_features);
+  const int64_t b = x.size(0), t = x.size(1);
+  const auto device = x.device();
+  const auto rows = prefix_rows.to(device, torch::kInt64);
+  if (rows.dim() != 1 || rows.size(0) != b) throw Error("prefix_rows must give one prefix per suffix row");
+  if (b > 0 && (rows.min().item<int64_t>() < 0 || rows.max().item<int64_t>() >= cache.rows()))
+    throw Error("prefix_rows names a prefix the cache does not hold");
+  torch::Tensor valid;
+  if (suffixes.attention_mask.defined()) {
+    valid = suffixes.attention_mask.to(device).to(torch::kBool);
+    if (valid.sizes() != suffixes.input_ids.sizes()) throw Error("attention_mask must have the shape of input_ids");
+  } else {
+    valid = torch::ones({b, t}, torch::TensorOptions().dtype(torch::kBool).device(device));
+  }
+  // The text after a prefix counts on from its next position, in every
+  // stream of multimodal positions alike (no image follows).
+  auto positions = cache.next_position.to(device).index_select(0, rows).unsqueeze(1) +
+                   (valid.to(torch::kInt64).cumsum(1) - 1).clamp_min(0);
+  if (!config_.text.mrope_section.empty()) positions = positions.unsqueeze(0).expand({3, b, t});
+  const auto prefix_valid = cache.valid.to(device).index_select(0, rows);  // [B, P]
+  const auto allowed =
+      torch::cat({prefix_valid.unsqueeze(1).expand({b, t, prefix_valid.size(1)}), causal_allowed(valid)}, 2);
+  const auto mask = make_attention_mask(allowed.unsqueeze(1));
+  auto [cos, sin] = rotary_tables(positions, config_.text, x.scalar_type());
+  for (size_t l = 0; l < lm->layers.size(); ++l) {
+    const KeyValues past{cache.layers[l].keys.index_select(0, rows), cache.layers[l].values.index_select(0, rows)};
+    x = lm->layers[l]->forward(x, cos, sin, mask, static_cast<int64_t>(l), {}, false, &past);
+  }
+  if (options.last_position_only) x = x.slice(1, t - 1);
+  return language_model->lm_head(lm->norm(x)).to(torch::kFloat32);
 }
 
 ParameterCounts count_parameters(LlavaModel& model) {

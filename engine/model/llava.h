@@ -109,11 +109,38 @@ TORCH_MODULE(Projector);
 
 // ---- LLaMA decoder -------------------------------------------------------------
 
+// Which keys each query may read: `allowed` bool [B, 1, T, K] (causal, no
+// padding, and any shared prefix), and the same for a fused attention
+// kernel with every fully masked row (a padding query) opened to all keys,
+// so that it averages as the explicit softmax does instead of giving NaN.
+struct AttentionMask {
+  torch::Tensor allowed;
+  torch::Tensor fused;
+};
+AttentionMask make_attention_mask(torch::Tensor allowed);
+
+// One decoder layer's keys (after the rotary embedding) and values,
+// [B, kv_heads, T, head_dim], before query groups repeat them.
+struct KeyValues {
+  torch::Tensor keys, values;
+};
+
+// Whether attention without a tap runs through LibTorch's fused
+// scaled_dot_product_attention (LibTorch 2 and later, unless the
+// environment sets HIPP_EAGER_ATTENTION=1); otherwise, and whenever a tap
+// asks for the probabilities, it is computed explicitly with a float32
+// softmax.
+bool fused_attention();
+
 class LlamaAttentionImpl : public torch::nn::Module {
  public:
   LlamaAttentionImpl(const TextConfig& c, const DecoderLayerWidths& w, const torch::TensorOptions& options);
+  // `past`: keys and values of earlier tokens (a shared prefix) that the
+  // queries read before their own; `keep`: receives this call's keys and
+  // values.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        const torch::Tensor& mask, int64_t layer, const Tap& tap);
+                        const AttentionMask& mask, int64_t layer, const Tap& tap, const KeyValues* past = nullptr,
+                        KeyValues* keep = nullptr);
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t heads, kv_heads, head_dim;
 };
@@ -131,7 +158,8 @@ class LlamaDecoderLayerImpl : public torch::nn::Module {
  public:
   LlamaDecoderLayerImpl(const TextConfig& c, const DecoderLayerWidths& w, const torch::TensorOptions& options);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        const torch::Tensor& mask, int64_t layer, const Tap& tap, bool skip_mlp = false);
+                        const AttentionMask& mask, int64_t layer, const Tap& tap, bool skip_mlp = false,
+                        const KeyValues* past = nullptr, KeyValues* keep = nullptr);
   LlamaAttention self_attn{nullptr};
   LlamaMlp mlp{nullptr};
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
@@ -202,6 +230,16 @@ struct ForwardOptions {
   uint64_t skip_mlp_mask = 0;
 };
 
+// Prompt prefixes that several prompts share (the template and an image's
+// tokens), run through the decoder once: each layer's keys and values, for
+// forward_after_prefixes to read. Rows are left padded to one length.
+struct PrefixCache {
+  std::vector<KeyValues> layers;  // [G, kv_heads, P, head_dim] per decoder layer
+  torch::Tensor valid;            // bool [G, P], false on padding
+  torch::Tensor next_position;    // int64 [G]: the position of the first token after each prefix
+  int64_t rows() const { return valid.defined() ? valid.size(0) : 0; }
+};
+
 class LlavaModelImpl : public torch::nn::Module {
  public:
   // allocate = false builds uninitialised CPU parameters (their untouched
@@ -231,6 +269,17 @@ class LlavaModelImpl : public torch::nn::Module {
   // The final-normed hidden states [B, T, D] that lm_head turns into logits;
   // training applies lm_head only where it has labels.
   torch::Tensor final_hidden(const LlavaInputs& inputs, const ForwardOptions& options = {});
+
+  // Runs prompt prefixes ([G, P], left padded, images included) through the
+  // decoder and keeps their keys and values.
+  PrefixCache encode_prefixes(const LlavaInputs& prefixes);
+  // Logits [B, T, V] (or [B, 1, V] with last_position_only) of prompts
+  // whose first tokens are prefix `prefix_rows[i]` of `cache` and whose
+  // remaining tokens are row i of `suffixes` (left padded, no image
+  // tokens): what forward() gives for the whole prompts, without
+  // recomputing the prefixes. Taps and training options are refused.
+  torch::Tensor forward_after_prefixes(const PrefixCache& cache, const torch::Tensor& prefix_rows,
+                                       const LlavaInputs& suffixes, const ForwardOptions& options = {});
 
   // LLaVA: the CLIP tower and the projector; Qwen2.5-VL: `visual` (its
   // merger is the projector). The other architecture's stay null.
