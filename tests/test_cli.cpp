@@ -169,6 +169,24 @@ TEST(Cli, DemoThenEvalOnAMicroModel) {
   const auto result = nlohmann::json::parse(out_json.substr(out_json.find('{')));
   EXPECT_EQ(result["pope"]["random"]["questions"], 18);
   EXPECT_EQ(result["scienceqa"]["questions"], 6);
+  EXPECT_EQ(result["prompts"]["count"], 3 * 18 + 6);
+  // Shared prompt prefixes always or never: the same scores.
+  for (const char* cost : {"1", "0"}) {
+    std::string shared_json;
+    ASSERT_EQ(cli("--json eval " + out + "/model " + out + "/bench --subset full --cache-dir none " +
+                      "--shared-prefix-cost " + cost,
+                  &shared_json),
+              0)
+        << shared_json;
+    const auto shared = nlohmann::json::parse(shared_json.substr(shared_json.find('{')));
+    EXPECT_EQ(shared["pope"], result["pope"]) << cost;
+    EXPECT_EQ(shared["scienceqa"]["accuracy"], result["scienceqa"]["accuracy"]) << cost;
+    if (std::string(cost) == "1")
+      EXPECT_GT(shared["prompts"]["shared_prefix_tokens"].get<int64_t>(), 0);
+    else
+      EXPECT_EQ(shared["prompts"]["shared_prefix_tokens"].get<int64_t>(), 0);
+  }
+  EXPECT_EQ(cli("eval " + out + "/model " + out + "/bench --shared-prefix-cost 2", &log), 2);
   EXPECT_TRUE(std::filesystem::exists(dir.file("answers/pope_answers.jsonl")));
   EXPECT_TRUE(std::filesystem::exists(dir.file("answers/coco/coco_pope_popular.json")));
   // The answer files read back by the official text rules give the same scores.

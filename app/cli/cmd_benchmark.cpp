@@ -44,6 +44,7 @@ struct EvalArgs {
   std::string cache_dir;
   bool blank_images = false;
   int batch = 32;
+  double shared_prefix_cost = EvalOptions{}.shared_prefix_cost;
   int pope_per_split = SubsetOptions{}.pope_per_split;
   int sqa = SubsetOptions{}.sqa;
 };
@@ -119,6 +120,7 @@ void run_eval(const EvalArgs& args, const CommonOptions& common) {
   Evaluator evaluator(model, tokenizer, preprocessor, feature_cache_dir(args.cache_dir));
   EvalOptions options;
   options.batch_size = args.batch;
+  options.shared_prefix_cost = args.shared_prefix_cost;
   options.answers_dir = args.answers_dir;
   options.blank_images = args.blank_images;
   options.model_id = dir.filename().string();
@@ -132,6 +134,7 @@ void run_eval(const EvalArgs& args, const CommonOptions& common) {
   };
   const auto result = evaluator.evaluate(benchmark, options);
   const auto& stats = evaluator.cache_stats();
+  const auto& prompts = evaluator.prompt_stats();
   if (common.json) {
     auto json = result_to_json(result);
     json["subset"] = args.subset;
@@ -139,12 +142,21 @@ void run_eval(const EvalArgs& args, const CommonOptions& common) {
                              {"disk_hits", stats.disk_hits},
                              {"computed", stats.computed},
                              {"vision_seconds", stats.vision_seconds}};
+    json["prompts"] = {
+        {"count", prompts.prompts}, {"tokens", prompts.tokens}, {"shared_prefix_tokens", prompts.tokens_saved}};
     std::cout << json.dump(2) << "\n";
   } else {
     std::cout << "subset " << args.subset << (args.blank_images ? " (blank images)" : "") << "\n\n"
               << result_to_text(result);
     std::printf("image features: %lld computed (%.1f s in the vision tower), %lld from disk cache\n",
                 static_cast<long long>(stats.computed), stats.vision_seconds, static_cast<long long>(stats.disk_hits));
+    std::printf(
+        "prompts: %lld questions, %lld tokens, of them %lld (%.0f%%) in prefixes computed once for "
+        "several questions\n",
+        static_cast<long long>(prompts.prompts), static_cast<long long>(prompts.tokens),
+        static_cast<long long>(prompts.tokens_saved),
+        prompts.tokens > 0 ? 100.0 * static_cast<double>(prompts.tokens_saved) / static_cast<double>(prompts.tokens)
+                           : 0.0);
   }
 }
 
@@ -366,6 +378,12 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
   eval->add_flag("--blank-images", eval_args->blank_images, "replace every image with a blank one");
   eval->add_option("--batch", eval_args->batch, "questions per forward pass")
       ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  eval->add_option("--shared-prefix-cost", eval_args->shared_prefix_cost,
+                   "questions on one image share one pass over their prefix (template + image) when the two passes "
+                   "cost at most this share of one pass over the whole prompts; 0 = never, 1 = whenever a prefix "
+                   "repeats in a batch")
+      ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   eval->add_option("--pope-per-split", eval_args->pope_per_split, "search subset: POPE questions per split")
       ->check(CLI::PositiveNumber)

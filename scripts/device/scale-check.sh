@@ -15,7 +15,8 @@
 # the default search subset: one plan evaluation without pruning), states,
 # baseline uniform x 1 (load, calibrate, prune and score one plan), prune +
 # export at s = 0.5, train (one GRPO iteration of G = 4 plans), query,
-# finetune (20 LoRA steps). Logs and the table in /tmp/hipp-cuda/scale, packed
+# finetune (20 LoRA steps), then the dense model on the full sets with and
+# without shared prompt prefixes. Logs and the table in /tmp/hipp-cuda/scale, packed
 # into $OUT/scale.tar.gz when OUT is set. PREBUILT=build uses a build folder
 # of this machine (a dry run: --preset micro --device cpu --dtype f32).
 set -euo pipefail
@@ -104,6 +105,14 @@ step query "policy only, no model" -- "$cli" query --study "$study" --pref 0.6,0
 step lora-20-steps "20 LoRA steps + merge + score" -- \
   "$cli" "${opts[@]}" finetune --study "$study" --trial 1 --steps 20 --batch 4 --out "$results/finetuned" \
  
+
+# Prompt-prefix sharing on the full POPE set (6 questions per image in each
+# split): the dense model scored with and without it (--json: vision
+# seconds, prompt tokens, tokens in shared prefixes).
+step eval-full-shared "dense, full sets, shared prefixes" -- \
+  "$cli" "${opts[@]}" --json eval "$model" "$bench" --subset full --cache-dir none
+step eval-full-whole "dense, full sets, every prompt whole" -- \
+  "$cli" "${opts[@]}" --json eval "$model" "$bench" --subset full --cache-dir none --shared-prefix-cost 0
 
 # Throughput of the dense scoring: questions of the search subset per second
 # and the share of peak FLOP/s (language model only).
