@@ -4,6 +4,7 @@ option(HIPP_BUILD_TESTS "Build the test suite" ON)
 option(HIPP_BUILD_BENCH "Build the benchmark programs" ON)
 option(HIPP_USE_CCACHE "Compile through ccache when it is installed" ON)
 option(HIPP_USE_PCH "Precompile the torch header for the engine" ON)
+option(HIPP_TORCH_FROM_ENV "Torch_DIR comes from HIPP_TORCH_DIR (the cuda preset): refuse to configure without it" OFF)
 
 if(HIPP_USE_CCACHE)
   find_program(HIPP_CCACHE ccache)

@@ -77,6 +77,12 @@ EngineWorker::EngineWorker(QObject* parent) : QThread(parent) {
   qRegisterMetaType<JobKind>();
 }
 
+void EngineWorker::setEngineDevice(const std::string& device, const std::string& dtype) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  device_ = device;
+  dtype_ = dtype;
+}
+
 EngineWorker::~EngineWorker() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -190,7 +196,14 @@ void EngineWorker::execute(const Request& r) {
     };
     hooks.study_changed = [this] { Q_EMIT studyChanged(); };
     hooks.cancel = &cancel_;
-    jobs_ = std::make_unique<StudyJobs>(std::move(hooks));
+    EngineDevice device;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      device = {device_, dtype_};
+    }
+    if (device.device != "cpu" || device.dtype != "f32")
+      Q_EMIT logLine(QString::fromStdString("engine: " + device.device + ", " + device.dtype));
+    jobs_ = std::make_unique<StudyJobs>(std::move(hooks), device);
   }
   if (!quiet) Q_EMIT jobStarted(kind, name);
   std::string message;

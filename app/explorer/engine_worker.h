@@ -31,6 +31,11 @@ class EngineWorker : public QThread {
   explicit EngineWorker(QObject* parent = nullptr);
   ~EngineWorker() override;
 
+  // Where the engine loads models and computes ("cpu", "cuda", "cuda:N")
+  // and the weights' dtype; set before the first job (hipp-explorer
+  // --device / --dtype).
+  void setEngineDevice(const std::string& device, const std::string& dtype);
+
   // Each call queues one job (a policy query replaces any query not yet run).
   void openStudy(const QString& path);
   // Builds the demo into `folder` (unless it is there) and creates the study `study_path` on it.
@@ -80,6 +85,7 @@ class EngineWorker : public QThread {
   std::atomic<bool> busy_{false};
   // Touched on the worker thread only.
   std::unique_ptr<StudyJobs> jobs_;
+  std::string device_ = "cpu", dtype_ = "f32";  // read when jobs_ is made
   std::chrono::steady_clock::time_point last_report_;
 };
 

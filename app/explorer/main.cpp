@@ -1,6 +1,7 @@
 // hipp-explorer: the Pareto explorer desktop app.
 //   hipp-explorer                     reopens the last study (or offers to build the demo)
 //   hipp-explorer STUDY.sqlite        opens a study
+//   --device cuda[:N] [--dtype bf16]  the engine computes there (a LibTorch with CUDA: docs/cuda.md)
 //   --screenshot FILE [--select T] [--scores search|full]
 //                                     opens the study, shows the plans scored on that subset, selects trial T
 //                                     (or the best point), saves the window, quits
@@ -18,6 +19,7 @@
 #include "core/version.h"
 #include "engine_worker.h"
 #include "main_window.h"
+#include "study_jobs.h"
 #include "operating_point_cloud.h"
 #include "study/pg_store.h"
 
@@ -50,13 +52,23 @@ int main(int argc, char** argv) {
                             "trial");
   QCommandLineOption scores("scores", "with --screenshot: show the plans scored on 'search' (default) or 'full'",
                             "subset", "search");
+  QCommandLineOption device("device", "where the engine computes: cpu (default), cuda or cuda:N", "device", "cpu");
+  QCommandLineOption dtype("dtype", "the weights' dtype: f32 (default), f16 or bf16", "dtype", "f32");
+  parser.addOption(device);
+  parser.addOption(dtype);
   parser.addOption(screenshot);
   parser.addOption(select);
   parser.addOption(scores);
   parser.addOption(stall);
   parser.process(app);
+  const hipp::gui::EngineDevice engine{parser.value(device).toStdString(), parser.value(dtype).toStdString()};
+  if (const auto problem = hipp::gui::engine_device_problem(engine); !problem.empty()) {
+    std::fprintf(stderr, "hipp-explorer: %s\n", problem.c_str());
+    return 2;
+  }
 
   hipp::gui::MainWindow window;
+  window.worker().setEngineDevice(engine.device, engine.dtype);
   window.show();
   const auto args = parser.positionalArguments();
   QString study = args.isEmpty() ? QString() : args.first();

@@ -9,6 +9,7 @@
 #include "core/paths.h"
 #include "demo/demo.h"
 #include "finetune/job.h"
+#include "model/checkpoint.h"
 #include "search/baselines.h"
 #include "search/hipp_trainer.h"
 #include "search/plan_evaluator.h"
@@ -46,6 +47,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 struct StudyJobs::Session {
   std::string path;
   std::unique_ptr<StudyStore> store;
+  LoadOptions load;  // the engine's device and dtype
   std::unique_ptr<StudySession> study;
   std::unique_ptr<PlanEvaluator> evaluator;
   std::unique_ptr<HippTrainer> trainer;
@@ -56,7 +58,7 @@ struct StudyJobs::Session {
 
   PlanEvaluator& loaded(const JobHooks& hooks) {
     if (!evaluator) {
-      study = std::make_unique<StudySession>(*store, LoadOptions{}, features_dir(), hooks.log);
+      study = std::make_unique<StudySession>(*store, load, features_dir(), hooks.log);
       evaluator = std::make_unique<PlanEvaluator>(*study);
     }
     evaluator->cancel = hooks.cancel;
@@ -98,7 +100,27 @@ struct StudyJobs::Session {
   }
 };
 
-StudyJobs::StudyJobs(JobHooks hooks) : hooks_(std::move(hooks)) {}
+namespace {
+
+LoadOptions load_options_of(const EngineDevice& device) {
+  LoadOptions load;
+  load.device = parse_device(device.device);
+  load.dtype = parse_dtype(device.dtype);
+  return load;
+}
+
+}  // namespace
+
+std::string engine_device_problem(const EngineDevice& device) {
+  try {
+    load_options_of(device);
+    return "";
+  } catch (const Error& e) {
+    return e.what();
+  }
+}
+
+StudyJobs::StudyJobs(JobHooks hooks, EngineDevice device) : hooks_(std::move(hooks)), device_(std::move(device)) {}
 StudyJobs::~StudyJobs() = default;
 
 StudyJobs::Session& StudyJobs::need_study() {
@@ -109,6 +131,7 @@ StudyJobs::Session& StudyJobs::need_study() {
 void StudyJobs::open_study(const std::string& path, const std::function<void(const StudySummary&)>& opened) {
   auto session = std::make_unique<Session>();
   session->path = path;
+  session->load = load_options_of(device_);
   session->store = open_study_store(path);
   session_ = std::move(session);
   StudySummary summary;
@@ -137,6 +160,7 @@ void StudyJobs::build_demo(const std::string& folder, const std::string& study_p
   if (!fs::exists(fs::path(folder) / "demo-report.json")) {
     DemoOptions options;
     options.out = folder;
+    options.device = device_.device;
     options.cancel = hooks_.cancel;
     options.log = [&](const std::string& line) {
       hooks_.log(line);
@@ -157,13 +181,14 @@ void StudyJobs::build_demo(const std::string& folder, const std::string& study_p
     settings.subset.sqa = 100;
     hooks_.report(-1, -1, "creating the study", "creating the demo study", -1);
     hipp::create_study(study_path, (fs::path(folder) / "model").string(), (fs::path(folder) / "bench").string(),
-                       settings, {}, features_dir(), hooks_.log);
+                       settings, load_options_of(device_), features_dir(), hooks_.log);
   }
 }
 
 void StudyJobs::create_study(const std::string& model_dir, const std::string& bench_dir,
                              const std::string& study_path) {
-  hipp::create_study(study_path, model_dir, bench_dir, StudySettings{}, {}, features_dir(), hooks_.log);
+  hipp::create_study(study_path, model_dir, bench_dir, StudySettings{}, load_options_of(device_), features_dir(),
+                     hooks_.log);
 }
 
 std::string StudyJobs::train(int iterations, int query_grid) {
@@ -292,6 +317,7 @@ std::string StudyJobs::finetune(int64_t trial, int steps, const std::string& fol
   FinetuneJob job;
   job.study = session.path;
   job.trial = trial;
+  job.load = session.load;
   if (steps > 0) job.settings.steps = steps;
   job.cache_dir = features_dir();
   job.log = hooks_.log;

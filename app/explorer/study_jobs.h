@@ -24,13 +24,23 @@ struct JobHooks {
   const std::atomic<bool>* cancel = nullptr;
 };
 
+// Where the engine computes: "cpu", "cuda" or "cuda:N", and the weights'
+// dtype ("f32", "f16", "bf16"), as the command line's --device / --dtype.
+struct EngineDevice {
+  std::string device = "cpu";
+  std::string dtype = "f32";
+};
+// "" when this LibTorch can run on `device` with `dtype`, else the reason
+// (a CPU-only LibTorch asked for CUDA, an unknown name).
+std::string engine_device_problem(const EngineDevice& device);
+
 // The open study with its model, evaluator and policy, each loaded once,
 // when a job first needs it. Used by one thread. A job that needs a study
 // before one is open throws an Error that says how to open one. The
 // returned strings are the one-line results the job panel shows.
 class StudyJobs {
  public:
-  explicit StudyJobs(JobHooks hooks);
+  explicit StudyJobs(JobHooks hooks, EngineDevice device = {});
   ~StudyJobs();
   StudyJobs(const StudyJobs&) = delete;
   StudyJobs& operator=(const StudyJobs&) = delete;
@@ -63,6 +73,7 @@ class StudyJobs {
   struct Session;
   Session& need_study();
   JobHooks hooks_;
+  EngineDevice device_;
   std::unique_ptr<Session> session_;
 };
 

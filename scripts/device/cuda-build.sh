@@ -23,26 +23,13 @@ cuda_build() {
   sed -i "s#\"/usr#\"$prefix/usr#g" "$prefix"/usr/lib/x86_64-linux-gnu/cmake/pagmo/*.cmake
   log "unpacked $(ls "$debs" | wc -l) packages into $prefix"
 
-  # LibTorch as Python's torch ships it: headers, shared libraries. A minimal
-  # package config instead of torch's own (which wants a full CUDA toolkit
-  # layout); libtorch_cuda is linked unconditionally so that CUDA registers,
-  # and libstdc++ before it: libtorch.so exports std::filesystem functions of
-  # its own, and std::filesystem::remove_all resolved there crashes.
-  local torch_dir torch_abi torch_version
-  read -r torch_dir torch_abi torch_version < <(python3 -c \
-    'import os, torch; print(os.path.dirname(torch.__file__), int(torch._C._GLIBCXX_USE_CXX11_ABI), torch.__version__)')
-  log "torch $torch_version at $torch_dir (cxx11 abi $torch_abi), cuda available in python: $(python3 -c 'import torch; print(torch.cuda.is_available())')"
-  mkdir -p "$work/torch-config"
-  {
-    echo 'add_library(hipp_cuda_torch INTERFACE IMPORTED)'
-    echo 'set_target_properties(hipp_cuda_torch PROPERTIES'
-    echo "  INTERFACE_INCLUDE_DIRECTORIES \"$torch_dir/include;$torch_dir/include/torch/csrc/api/include\""
-    echo "  INTERFACE_COMPILE_DEFINITIONS \"_GLIBCXX_USE_CXX11_ABI=$torch_abi\""
-    echo "  INTERFACE_LINK_LIBRARIES \"-Wl,--no-as-needed;stdc++;$torch_dir/lib/libtorch_cuda.so;$torch_dir/lib/libc10_cuda.so;-Wl,--as-needed;$torch_dir/lib/libtorch.so;$torch_dir/lib/libtorch_cpu.so;$torch_dir/lib/libc10.so;-Wl,-rpath,$torch_dir/lib\")"
-    echo 'set(TORCH_LIBRARIES hipp_cuda_torch)'
-    echo "set(TORCH_INCLUDE_DIRS \"$torch_dir/include\")"
-    echo 'set(Torch_FOUND TRUE)'
-  } >"$work/torch-config/TorchConfig.cmake"
+  # LibTorch as Python's torch ships it (scripts/torch-config-from-python.sh:
+  # headers and libraries named directly, libtorch_cuda linked so that CUDA
+  # registers, libstdc++ before torch).
+  local torch_line
+  torch_line=$("$root/scripts/torch-config-from-python.sh" "$work/torch-config") || return 1
+  log "$torch_line"
+  log "cuda available in python: $(python3 -c 'import torch; print(torch.cuda.is_available())')"
 
   local arch_lib="$prefix/usr/lib/x86_64-linux-gnu"
   local bench=OFF
