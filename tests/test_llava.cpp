@@ -1,7 +1,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <map>
+
+#include <torch/version.h>
 
 #include "core/error.h"
 #include "model/llava.h"
@@ -129,6 +132,27 @@ TEST(Llava, SharedPrefixesGiveTheLogitsOfWholePrompts) {
   tapped.tap = [](const std::string&, int64_t, const torch::Tensor&) {};
   EXPECT_NE(test::error_of([&] { model->forward_after_prefixes(cache, torch::tensor({0}), suffix, tapped); }),
             "(no error)");
+}
+
+// The fused kernel takes a boolean mask and gives a row that may read no key
+// NaN. The mask it gets must give every query that reads something what the
+// explicit float32 softmax gives, and a padding query (which no real token
+// ever reads) a finite row.
+TEST(Llava, FusedAttentionMaskReadsWhatTheExplicitSoftmaxReads) {
+  const auto allowed = torch::tensor({1, 0, 0, 1, 1, 0, 0, 0, 0}, torch::kBool).view({1, 1, 3, 3});
+  const auto mask = make_attention_mask(allowed);
+  EXPECT_TRUE(torch::equal(mask.allowed, allowed));
+  torch::manual_seed(5);
+  const auto scores = torch::randn({1, 1, 3, 3});
+  const auto explicit_probs =
+      torch::softmax(scores.masked_fill(allowed.logical_not(), std::numeric_limits<float>::lowest()), -1);
+  const auto fused_probs =
+      torch::softmax(scores.masked_fill(mask.fused.logical_not(), -std::numeric_limits<float>::infinity()), -1);
+  EXPECT_TRUE(torch::isfinite(fused_probs).all().item<bool>());
+  EXPECT_TRUE(torch::allclose(fused_probs.slice(2, 0, 2), explicit_probs.slice(2, 0, 2), 1e-6, 1e-6));
+  EXPECT_TRUE(torch::allclose(explicit_probs[0][0][2], torch::full({3}, 1.0 / 3), 1e-6, 1e-6));
+  // This LibTorch (1.x) has no fused kernel: attention is explicit everywhere.
+  EXPECT_EQ(fused_attention(), TORCH_VERSION_MAJOR >= 2);
 }
 
 TEST(Llava, ImageFeaturesFillTheImagePositions) {

@@ -111,8 +111,8 @@ TORCH_MODULE(Projector);
 
 // Which keys each query may read: `allowed` bool [B, 1, T, K] (causal, no
 // padding, and any shared prefix), and the same for a fused attention
-// kernel with every fully masked row (a padding query) opened to all keys,
-// so that it averages as the explicit softmax does instead of giving NaN.
+// kernel with every fully masked row (a padding query, which no real token
+// reads) opened to all keys, so that it stays finite instead of NaN.
 struct AttentionMask {
   torch::Tensor allowed;
   torch::Tensor fused;
