@@ -177,28 +177,34 @@ std::pair<torch::Tensor, torch::Tensor> left_padded(const std::vector<const std:
 
 }  // namespace
 
-torch::Tensor Evaluator::batch_logits(const std::vector<Item*>& batch, const EvalOptions& options) {
+LlavaInputs Evaluator::batch_inputs(const std::vector<const std::vector<int64_t>*>& rows,
+                                    const std::vector<std::string>& images, const EvalOptions& options) {
   const auto device = model_->options().device();
   std::vector<torch::Tensor> features;
-  std::vector<PatchGrid> grids;
-  std::vector<const std::vector<int64_t>*> rows;
-  for (const auto* item : batch) {
-    rows.push_back(&item->ids);
-    if (!item->image.empty()) {
-      const auto& entry = image_entry(options.blank_images ? "" : item->image);
-      features.push_back(entry.features);
-      grids.push_back(entry.grid);
-    }
+  LlavaInputs inputs;
+  for (const auto& image : images) {
+    if (image.empty()) continue;
+    const auto& entry = image_entry(options.blank_images ? "" : image);
+    features.push_back(entry.features);
+    inputs.image_grids.push_back(entry.grid);
   }
   auto [ids, mask] = left_padded(rows);
-  LlavaInputs inputs;
   inputs.input_ids = ids.to(device);
   inputs.attention_mask = mask.to(device);
   if (!features.empty()) inputs.image_features = torch::cat(features).to(device);
-  inputs.image_grids = std::move(grids);
+  return inputs;
+}
+
+torch::Tensor Evaluator::batch_logits(const std::vector<Item*>& batch, const EvalOptions& options) {
+  std::vector<const std::vector<int64_t>*> rows;
+  std::vector<std::string> images;
+  for (const auto* item : batch) {
+    rows.push_back(&item->ids);
+    images.push_back(item->image);
+  }
   ForwardOptions forward;
   forward.last_position_only = true;
-  return model_->forward(inputs, forward).select(1, 0).to(torch::kCPU);  // [B, V]
+  return model_->forward(batch_inputs(rows, images, options), forward).select(1, 0).to(torch::kCPU);  // [B, V]
 }
 
 torch::Tensor Evaluator::shared_prefix_logits(const std::vector<Item*>& batch, const EvalOptions& options) {
@@ -246,32 +252,11 @@ torch::Tensor Evaluator::shared_prefix_logits(const std::vector<Item*>& batch, c
     return batch_logits(batch, options);
   prompt_stats_.tokens_saved += saved;
 
-  const auto device = model_->options().device();
-  std::vector<torch::Tensor> features;
-  std::vector<PatchGrid> grids;
-  std::vector<const std::vector<int64_t>*> prefix_rows;
-  for (size_t g = 0; g < prefixes.size(); ++g) {
-    prefix_rows.push_back(&prefixes[g]);
-    if (!prefix_images[g].empty()) {
-      const auto& entry = image_entry(options.blank_images ? "" : prefix_images[g]);
-      features.push_back(entry.features);
-      grids.push_back(entry.grid);
-    }
-  }
-  auto [prefix_ids, prefix_mask] = left_padded(prefix_rows);
-  LlavaInputs prefix_inputs;
-  prefix_inputs.input_ids = prefix_ids.to(device);
-  prefix_inputs.attention_mask = prefix_mask.to(device);
-  if (!features.empty()) prefix_inputs.image_features = torch::cat(features).to(device);
-  prefix_inputs.image_grids = std::move(grids);
-  const auto cache = model_->encode_prefixes(prefix_inputs);
-
-  std::vector<const std::vector<int64_t>*> suffix_rows;
+  std::vector<const std::vector<int64_t>*> prefix_rows, suffix_rows;
+  for (const auto& prefix : prefixes) prefix_rows.push_back(&prefix);
   for (const auto& suffix : suffixes) suffix_rows.push_back(&suffix);
-  auto [suffix_ids, suffix_mask] = left_padded(suffix_rows);
-  LlavaInputs suffix_inputs;
-  suffix_inputs.input_ids = suffix_ids.to(device);
-  suffix_inputs.attention_mask = suffix_mask.to(device);
+  const auto cache = model_->encode_prefixes(batch_inputs(prefix_rows, prefix_images, options));
+  const auto suffix_inputs = batch_inputs(suffix_rows, std::vector<std::string>(suffixes.size()), options);
   ForwardOptions forward;
   forward.last_position_only = true;
   return model_->forward_after_prefixes(cache, torch::tensor(rows, torch::kInt64), suffix_inputs, forward)

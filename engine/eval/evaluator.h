@@ -77,6 +77,9 @@ class Evaluator {
   // prompt do not).
   const ImageEntry& lookup(const std::string& path, bool count);
   void run_items(std::vector<Item>& items, const EvalOptions& options, int* done, int total);
+  // Token rows left padded, with the features of `images` ("" = none), in order.
+  LlavaInputs batch_inputs(const std::vector<const std::vector<int64_t>*>& rows, const std::vector<std::string>& images,
+                           const EvalOptions& options);
   // Logits [B, V] at the last position of these items' prompts.
   torch::Tensor batch_logits(const std::vector<Item*>& batch, const EvalOptions& options);
   torch::Tensor shared_prefix_logits(const std::vector<Item*>& batch, const EvalOptions& options);

@@ -417,16 +417,18 @@ namespace {
 // Which tokens are real (bool [B, T]; all without a mask) and their rotary
 // positions ([B, T], counting real tokens only, or [3, B, T] for
 // Qwen2.5-VL's multimodal positions).
+// Which tokens are real: the attention mask as booleans, or all of them.
+torch::Tensor token_validity(const LlavaInputs& inputs, const torch::Device& device) {
+  if (!inputs.attention_mask.defined())
+    return torch::ones(inputs.input_ids.sizes(), torch::TensorOptions().dtype(torch::kBool).device(device));
+  auto valid = inputs.attention_mask.to(device).to(torch::kBool);
+  if (valid.sizes() != inputs.input_ids.sizes()) throw Error("attention_mask must have the shape of input_ids");
+  return valid;
+}
+
 std::pair<torch::Tensor, torch::Tensor> token_positions(const LlavaConfig& config, const LlavaInputs& inputs,
                                                         const torch::Device& device) {
-  const int64_t b = inputs.input_ids.size(0), t = inputs.input_ids.size(1);
-  torch::Tensor valid;
-  if (inputs.attention_mask.defined()) {
-    valid = inputs.attention_mask.to(device).to(torch::kBool);
-    if (valid.sizes() != inputs.input_ids.sizes()) throw Error("attention_mask must have the shape of input_ids");
-  } else {
-    valid = torch::ones({b, t}, torch::TensorOptions().dtype(torch::kBool).device(device));
-  }
+  const auto valid = token_validity(inputs, device);
   torch::Tensor positions;
   if (!config.text.mrope_section.empty())
     positions = mrope_position_ids(inputs.input_ids, inputs.attention_mask, inputs.image_grids,
@@ -507,13 +509,7 @@ torch::Tensor LlavaModelImpl::forward_after_prefixes(const PrefixCache& cache, c
   if (rows.dim() != 1 || rows.size(0) != b) throw Error("prefix_rows must give one prefix per suffix row");
   if (b > 0 && (rows.min().item<int64_t>() < 0 || rows.max().item<int64_t>() >= cache.rows()))
     throw Error("prefix_rows names a prefix the cache does not hold");
-  torch::Tensor valid;
-  if (suffixes.attention_mask.defined()) {
-    valid = suffixes.attention_mask.to(device).to(torch::kBool);
-    if (valid.sizes() != suffixes.input_ids.sizes()) throw Error("attention_mask must have the shape of input_ids");
-  } else {
-    valid = torch::ones({b, t}, torch::TensorOptions().dtype(torch::kBool).device(device));
-  }
+  const auto valid = token_validity(suffixes, device);
   // The text after a prefix counts on from its next position, in every
   // stream of multimodal positions alike (no image follows).
   auto positions = cache.next_position.to(device).index_select(0, rows).unsqueeze(1) +
