@@ -119,6 +119,10 @@ CalibrationStats collect_calibration(Evaluator& evaluator, LlavaModel& model, co
     std::vector<int64_t> vision_rows;
     for (int64_t r = 0; r < rows; ++r)
       if (text_mask[r].any().item<bool>()) vision_rows.push_back(r);
+    // The attention statistics are computed where the probabilities are
+    // (a GPU's [heads, T, T] per row and layer never crosses to the host);
+    // only their scalar results do.
+    const auto image_on_device = image_mask.to(device), text_on_device = text_mask.to(device);
     std::vector<torch::Tensor> rollout(static_cast<size_t>(rows));
 
     ForwardOptions forward;
@@ -127,12 +131,12 @@ CalibrationStats collect_calibration(Evaluator& evaluator, LlavaModel& model, co
       auto& into = stats.layers[static_cast<size_t>(layer)];
       if (name == "attn.probs") {
         for (int64_t r : vision_rows) {
-          auto probs = value[r].to(torch::kCPU, torch::kFloat64);
-          into.vision_mass_sum += vision_attention_mass(probs, image_mask[r], text_mask[r]);
+          auto probs = value[r].to(torch::kFloat64);
+          into.vision_mass_sum += vision_attention_mass(probs, image_on_device[r], text_on_device[r]);
           auto& R = rollout[static_cast<size_t>(r)];
-          if (layer == 0) R = torch::eye(probs.size(-1), torch::kFloat64);
+          if (layer == 0) R = torch::eye(probs.size(-1), probs.options());
           R = rollout_step(probs.mean(0), R);
-          into.vision_flow_sum += rollout_vision_flow(R, image_mask[r], text_mask[r]);
+          into.vision_flow_sum += rollout_vision_flow(R, image_on_device[r], text_on_device[r]);
         }
         return;
       }
@@ -159,15 +163,11 @@ CalibrationStats collect_calibration(Evaluator& evaluator, LlavaModel& model, co
 
 double vision_attention_mass(const torch::Tensor& probs, const torch::Tensor& image, const torch::Tensor& text) {
   auto p = probs.to(torch::kFloat64);
-  auto text_rows = text.to(torch::kCPU).nonzero().squeeze(1);
-  auto image_cols = image.to(torch::kCPU).nonzero().squeeze(1);
+  auto text_rows = text.to(p.device()).nonzero().squeeze(1);
+  auto image_cols = image.to(p.device()).nonzero().squeeze(1);
   if (text_rows.numel() == 0 || image_cols.numel() == 0) return 0.0;
   // [H, Tq, Tk] -> mass on image keys per head and query, then the mean.
-  return p.index_select(1, text_rows.to(p.device()))
-      .index_select(2, image_cols.to(p.device()))
-      .sum(2)
-      .mean()
-      .item<double>();
+  return p.index_select(1, text_rows).index_select(2, image_cols).sum(2).mean().item<double>();
 }
 
 torch::Tensor rollout_step(const torch::Tensor& head_mean_probs, const torch::Tensor& previous) {
