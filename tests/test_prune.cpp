@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 #include <fstream>
 
 #include "core/error.h"
@@ -137,6 +138,57 @@ TEST(Prune, SharedPrunedModelsHoldOnlyTheirSlicedTensors) {
   }
   EXPECT_FALSE(torch::equal(dense["language_model.model.embed_tokens.weight"],
                             torch::zeros_like(dense["language_model.model.embed_tokens.weight"])));
+}
+
+// prune_in_place: the plan's model is views of the dense model's reordered
+// units, gives the sliced model's logits, leaves the dense model computing
+// as before meanwhile, and puts its weights back bit for bit.
+TEST(Prune, InPlacePrunedModelsAreViewsAndTheDenseModelComesBack) {
+  Fixture f;
+  const auto fp = model_fingerprint(f.model);
+  auto stats = stats_from_batch(f.model, f.ids, f.pixels);
+  const auto dense_logits = test::image_logits(f.model, f.ids, f.pixels);
+  std::map<std::string, torch::Tensor> before;
+  for (const auto& p : f.model->named_parameters()) before[p.key()] = p.value().clone();
+  for (auto structure : {Structure::MlpChannels, Structure::AttentionHeads}) {
+    for (auto method : {ImportanceMethod::WandaSp, ImportanceMethod::Flap}) {
+      if (structure == Structure::AttentionHeads && method == ImportanceMethod::Flap) continue;
+      SCOPED_TRACE(structure_name(structure) + " " + importance_name(method));
+      const std::vector<double> allocation =
+          structure == Structure::MlpChannels ? std::vector<double>{0.5, 0.2, 0.3} : std::vector<double>{0.2, 0.6, 0.2};
+      const auto bp = make_blueprint(f.model->config(), fp, request(structure, 0.4, method, allocation));
+      const auto importance = compute_importance(f.model, structure, method, &stats);
+      auto sliced = apply_blueprint(f.model, fp, bp, importance, WeightSharing::ShareUnchanged);
+      const auto expected = test::image_logits(sliced, f.ids, f.pixels);
+      {
+        auto in_place = prune_in_place(f.model, fp, bp, importance);
+        EXPECT_TRUE(torch::allclose(test::image_logits(in_place.model, f.ids, f.pixels), expected, 1e-5, 1e-5));
+        EXPECT_TRUE(torch::allclose(test::image_logits(f.model, f.ids, f.pixels), dense_logits, 1e-5, 1e-5));
+        // No parameter of the plan's model has storage of its own but flap's bias.
+        auto dense = f.model->named_parameters();
+        int views = 0;
+        for (const auto& p : in_place.model->named_parameters()) {
+          if (p.key().find("down_proj.bias") != std::string::npos) continue;
+          EXPECT_TRUE(p.value().is_alias_of(dense[p.key()])) << p.key();
+          views += p.value().sizes() != dense[p.key()].sizes();
+        }
+        EXPECT_GT(views, 0);
+        // Meanwhile the dense weights are reordered, not lost.
+        bool moved = false;
+        for (const auto& p : dense) moved = moved || !torch::equal(p.value(), before[p.key()]);
+        EXPECT_TRUE(moved);
+      }
+      for (const auto& p : f.model->named_parameters())
+        EXPECT_TRUE(torch::equal(p.value(), before[p.key()])) << p.key();
+    }
+  }
+  // A plan for another model is refused before anything moves.
+  auto other = test::micro_model(3);
+  const auto foreign = make_blueprint(other->config(), model_fingerprint(other),
+                                      request(Structure::MlpChannels, 0.4, ImportanceMethod::Magnitude));
+  const auto magnitude = compute_importance(f.model, Structure::MlpChannels, ImportanceMethod::Magnitude, nullptr);
+  EXPECT_THROW(prune_in_place(f.model, fp, foreign, magnitude), Error);
+  for (const auto& p : f.model->named_parameters()) EXPECT_TRUE(torch::equal(p.value(), before[p.key()])) << p.key();
 }
 
 TEST(Prune, KeptUnitsAreTheMostImportant) {

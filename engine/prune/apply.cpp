@@ -124,15 +124,11 @@ std::vector<int64_t> complement(const std::vector<int64_t>& kept, int64_t n) {
 
 }  // namespace
 
-LlavaModel apply_blueprint(LlavaModel& model, const std::string& model_fingerprint, const Blueprint& b,
-                           const Importance& importance, WeightSharing sharing) {
-  check_blueprint_model(b, model_fingerprint);
-  check_units(model, b);
-  const auto kept = kept_units(b, scores_for(b, importance));
-  const bool flap = b.importance == ImportanceMethod::Flap && b.structure == Structure::MlpChannels;
-  if (flap && !importance.stats) throw Error("flap needs calibration statistics for its bias compensation");
+namespace {
 
-  LlavaConfig config = model->config();
+// The blueprint's widths in a copy of the model's config (flap adds a down_proj bias).
+LlavaConfig pruned_config(const LlavaConfig& dense, const Blueprint& b, bool flap) {
+  LlavaConfig config = dense;
   auto& widths = config.text.layers;
   for (size_t l = 0; l < widths.size(); ++l) {
     if (b.structure == Structure::MlpChannels) {
@@ -143,8 +139,74 @@ LlavaModel apply_blueprint(LlavaModel& model, const std::string& model_fingerpri
       widths[l].num_attention_heads = b.kept[l] * per_group;
     }
   }
-  const bool had_bias = config.text.mlp_down_bias;
   if (flap) config.text.mlp_down_bias = true;
+  return config;
+}
+
+// Layer l's down_proj bias of the pruned model: the dense one (or zeros),
+// plus with flap the removed channels' mean contribution.
+torch::Tensor pruned_down_bias(LlamaDecoderLayer& src, const LlavaModel& model, const LlavaConfig& config,
+                               const std::vector<int64_t>& kept, const Blueprint& b, size_t l, bool flap,
+                               const Importance& importance) {
+  const auto device = model->options().device();
+  auto bias = src->mlp->down_proj->bias.defined()
+                  ? src->mlp->down_proj->bias.clone()
+                  : torch::zeros({config.text.hidden_size}, model->options().requires_grad(false));
+  if (flap) {
+    const auto removed = complement(kept, b.units[l]);
+    if (!removed.empty()) {
+      std::vector<double> means;
+      for (int64_t j : removed) means.push_back(importance.stats->mlp_mean(l, static_cast<size_t>(j)));
+      auto w = src->mlp->down_proj->weight.index_select(1, index_tensor(removed, device)).to(torch::kFloat64);
+      auto m = torch::tensor(means, torch::kFloat64).to(device);
+      bias += torch::matmul(w, m).to(bias.scalar_type());
+    }
+  }
+  return bias;
+}
+
+// Hands every parameter of `out` that `given` does not hold the dense
+// model's tensor of that name, shared or copied.
+void give_unchanged(LlavaModel& model, LlavaModel& out, const std::unordered_set<const void*>& given, bool share) {
+  auto source = model->named_parameters();
+  for (auto& p : out->named_parameters()) {
+    if (given.count(p.value().unsafeGetTensorImpl())) continue;  // sliced
+    const auto* from = source.find(p.key());
+    if (!from || from->sizes() != p.value().sizes())
+      throw Error("pruning: no dense tensor of the right shape for " + p.key());
+    p.value().set_data(share ? *from : from->clone());
+  }
+  out->eval();
+}
+
+// Moves rows (dim 0) or columns (dim 1) of `t` in place: position i gets
+// what was at order[i].
+void reorder_(torch::Tensor& t, int64_t dim, const torch::Tensor& order) { t.copy_(t.index_select(dim, order)); }
+
+torch::Tensor inverse_of(const torch::Tensor& order) {
+  auto inverse = torch::empty_like(order);
+  inverse.index_put_({order}, torch::arange(order.size(0), order.options()));
+  return inverse;
+}
+
+// kept (ascending) then the rest (ascending).
+std::vector<int64_t> kept_first(const std::vector<int64_t>& kept, int64_t units) {
+  auto order = kept;
+  const auto rest = complement(kept, units);
+  order.insert(order.end(), rest.begin(), rest.end());
+  return order;
+}
+
+}  // namespace
+
+LlavaModel apply_blueprint(LlavaModel& model, const std::string& model_fingerprint, const Blueprint& b,
+                           const Importance& importance, WeightSharing sharing) {
+  check_blueprint_model(b, model_fingerprint);
+  check_units(model, b);
+  const auto kept = kept_units(b, scores_for(b, importance));
+  const bool flap = b.importance == ImportanceMethod::Flap && b.structure == Structure::MlpChannels;
+  if (flap && !importance.stats) throw Error("flap needs calibration statistics for its bias compensation");
+  const LlavaConfig config = pruned_config(model->config(), b, flap);
   // Built without weights: each parameter gets its tensor below (sliced,
   // shared or copied), so nothing is allocated twice.
   LlavaModel out(config, model->options(), /*allocate=*/false);
@@ -167,21 +229,8 @@ LlavaModel apply_blueprint(LlavaModel& model, const std::string& model_fingerpri
       give(dst->mlp->gate_proj->weight, src->mlp->gate_proj->weight.index_select(0, idx));
       give(dst->mlp->up_proj->weight, src->mlp->up_proj->weight.index_select(0, idx));
       give(dst->mlp->down_proj->weight, src->mlp->down_proj->weight.index_select(1, idx));
-      if (config.text.mlp_down_bias) {
-        auto bias = had_bias ? src->mlp->down_proj->bias.clone()
-                             : torch::zeros({config.text.hidden_size}, model->options().requires_grad(false));
-        if (flap) {
-          const auto removed = complement(kept[l], b.units[l]);
-          if (!removed.empty()) {
-            std::vector<double> means;
-            for (int64_t j : removed) means.push_back(importance.stats->mlp_mean(l, static_cast<size_t>(j)));
-            auto w = src->mlp->down_proj->weight.index_select(1, index_tensor(removed, device)).to(torch::kFloat64);
-            auto m = torch::tensor(means, torch::kFloat64).to(device);
-            bias += torch::matmul(w, m).to(bias.scalar_type());
-          }
-        }
-        give(dst->mlp->down_proj->bias, bias);
-      }
+      if (config.text.mlp_down_bias)
+        give(dst->mlp->down_proj->bias, pruned_down_bias(src, model, config, kept[l], b, l, flap, importance));
     } else {
       auto& sa = src->self_attn;
       const int64_t per_group = sa->heads / sa->kv_heads;
@@ -200,16 +249,90 @@ LlavaModel apply_blueprint(LlavaModel& model, const std::string& model_fingerpri
     }
   }
   // Everything pruning left unchanged: the dense model's tensors, shared or copied.
-  auto source = model->named_parameters();
-  for (auto& p : out->named_parameters()) {
-    if (given.count(p.value().unsafeGetTensorImpl())) continue;  // sliced above
-    const auto* from = source.find(p.key());
-    if (!from || from->sizes() != p.value().sizes())
-      throw Error("pruning: no dense tensor of the right shape for " + p.key());
-    p.value().set_data(sharing == WeightSharing::ShareUnchanged ? *from : from->clone());
-  }
-  out->eval();
+  give_unchanged(model, out, given, sharing == WeightSharing::ShareUnchanged);
   return out;
+}
+
+InPlacePruned prune_in_place(LlavaModel& model, const std::string& model_fingerprint, const Blueprint& b,
+                             const Importance& importance) {
+  check_blueprint_model(b, model_fingerprint);
+  check_units(model, b);
+  const auto kept = kept_units(b, scores_for(b, importance));
+  const bool flap = b.importance == ImportanceMethod::Flap && b.structure == Structure::MlpChannels;
+  if (flap && !importance.stats) throw Error("flap needs calibration statistics for its bias compensation");
+  const LlavaConfig config = pruned_config(model->config(), b, flap);
+  LlavaModel out(config, model->options(), /*allocate=*/false);
+
+  torch::NoGradGuard no_grad;
+  std::unordered_set<const void*> given;
+  auto give = [&](torch::Tensor& parameter, const torch::Tensor& data) {
+    parameter.set_data(data);
+    given.insert(parameter.unsafeGetTensorImpl());
+  };
+  // Every reordered tensor with its dimension and order, to undo.
+  struct Move {
+    torch::Tensor tensor;
+    int64_t dim;
+    torch::Tensor order;
+  };
+  auto moves = std::make_shared<std::vector<Move>>();
+  auto reorder = [&](torch::Tensor& t, int64_t dim, const torch::Tensor& order) {
+    reorder_(t, dim, order);
+    moves->push_back({t, dim, order});
+  };
+
+  const auto device = model->options().device();
+  auto& src_layers = model->language_model->model->layers;
+  auto& dst_layers = out->language_model->model->layers;
+  for (size_t l = 0; l < src_layers.size(); ++l) {
+    auto& src = src_layers[l];
+    auto& dst = dst_layers[l];
+    const auto k = static_cast<int64_t>(kept[l].size());
+    if (b.structure == Structure::MlpChannels) {
+      // flap's bias reads the removed channels where they are now.
+      torch::Tensor bias;
+      if (config.text.mlp_down_bias) bias = pruned_down_bias(src, model, config, kept[l], b, l, flap, importance);
+      const auto order = index_tensor(kept_first(kept[l], b.units[l]), device);
+      reorder(src->mlp->gate_proj->weight, 0, order);
+      reorder(src->mlp->up_proj->weight, 0, order);
+      reorder(src->mlp->down_proj->weight, 1, order);
+      give(dst->mlp->gate_proj->weight, src->mlp->gate_proj->weight.narrow(0, 0, k));
+      give(dst->mlp->up_proj->weight, src->mlp->up_proj->weight.narrow(0, 0, k));
+      give(dst->mlp->down_proj->weight, src->mlp->down_proj->weight.narrow(1, 0, k));
+      if (bias.defined()) give(dst->mlp->down_proj->bias, bias);
+    } else {
+      auto& sa = src->self_attn;
+      const int64_t per_group = sa->heads / sa->kv_heads;
+      const auto groups = kept_first(kept[l], b.units[l]);
+      const auto q_order = index_tensor(head_channels(groups, per_group, sa->head_dim), device);
+      const auto kv_order = index_tensor(group_channels(groups, sa->head_dim), device);
+      const int64_t q_rows = k * per_group * sa->head_dim, kv_rows = k * sa->head_dim;
+      reorder(sa->q_proj->weight, 0, q_order);
+      reorder(sa->k_proj->weight, 0, kv_order);
+      reorder(sa->v_proj->weight, 0, kv_order);
+      reorder(sa->o_proj->weight, 1, q_order);
+      give(dst->self_attn->q_proj->weight, sa->q_proj->weight.narrow(0, 0, q_rows));
+      give(dst->self_attn->k_proj->weight, sa->k_proj->weight.narrow(0, 0, kv_rows));
+      give(dst->self_attn->v_proj->weight, sa->v_proj->weight.narrow(0, 0, kv_rows));
+      give(dst->self_attn->o_proj->weight, sa->o_proj->weight.narrow(1, 0, q_rows));
+      if (sa->q_proj->bias.defined()) {
+        reorder(sa->q_proj->bias, 0, q_order);
+        reorder(sa->k_proj->bias, 0, kv_order);
+        reorder(sa->v_proj->bias, 0, kv_order);
+        give(dst->self_attn->q_proj->bias, sa->q_proj->bias.narrow(0, 0, q_rows));
+        give(dst->self_attn->k_proj->bias, sa->k_proj->bias.narrow(0, 0, kv_rows));
+        give(dst->self_attn->v_proj->bias, sa->v_proj->bias.narrow(0, 0, kv_rows));
+      }
+    }
+  }
+  give_unchanged(model, out, given, /*share=*/true);
+  InPlacePruned result;
+  result.model = out;
+  result.restore = std::shared_ptr<void>(moves.get(), [moves](void*) {
+    torch::NoGradGuard restoring;
+    for (auto it = moves->rbegin(); it != moves->rend(); ++it) reorder_(it->tensor, it->dim, inverse_of(it->order));
+  });
+  return result;
 }
 
 LlavaModel mask_blueprint(LlavaModel& model, const Blueprint& b, const Importance& importance) {

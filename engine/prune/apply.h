@@ -1,6 +1,7 @@
 #pragma once
 // Making a blueprint for a model and applying it: physical slicing into a new,
 // smaller dense model with per-layer widths (docs/pruning.md).
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,22 @@ enum class WeightSharing { Copy, ShareUnchanged };
 // model is built without weights and handed each tensor as it is made.
 LlavaModel apply_blueprint(LlavaModel& model, const std::string& model_fingerprint, const Blueprint& blueprint,
                            const Importance& importance, WeightSharing sharing = WeightSharing::Copy);
+
+// A pruned model that costs (almost) no weight memory: the dense model's
+// units are reordered in place, each layer's kept units first, and the
+// pruned model's sliced tensors are views of those leading units (the rest,
+// as with ShareUnchanged, are the dense model's own tensors). Reordering
+// units leaves what the dense model computes unchanged up to the order of
+// floating-point sums, but its parameters are not in their order until
+// `restore` is dropped (its last copy puts them back, bit for bit); the
+// pruned model must not be used after that. Only flap's bias is allocated.
+// The same checks and selection as apply_blueprint.
+struct InPlacePruned {
+  LlavaModel model{nullptr};
+  std::shared_ptr<void> restore;
+};
+InPlacePruned prune_in_place(LlavaModel& model, const std::string& model_fingerprint, const Blueprint& blueprint,
+                             const Importance& importance);
 
 // The same selection as apply_blueprint, but by zeroing the removed units'
 // weights in a copy of the dense model (for tests and comparisons; no bias

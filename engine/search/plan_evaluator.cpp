@@ -55,7 +55,7 @@ EvalOutcome PlanEvaluator::evaluate(const Blueprint& blueprint, const std::strin
     store.finish_trial(out.trial_id, out.metrics);
     return out;
   }
-  run_trial(out, blueprint, subset, [&] { return session_.pruned_model(blueprint); });
+  run_trial(out, blueprint, subset, [&] { return session_.pruned_in_place(blueprint); });
   return out;
 }
 
@@ -63,34 +63,37 @@ EvalOutcome PlanEvaluator::evaluate_child(LlavaModel& model, const Blueprint& bl
                                           const std::string& origin, const nlohmann::json& details, Subset subset) {
   EvalOutcome out;
   out.trial_id = session_.store().start_child_trial(parent, origin, subset, details);
-  run_trial(out, blueprint, subset, [&] { return model; });
+  run_trial(out, blueprint, subset, [&] { return InPlacePruned{model, nullptr}; });
   return out;
 }
 
 TrialMetrics PlanEvaluator::measure(const Blueprint& blueprint, Subset subset,
-                                    const std::function<LlavaModel()>& make_model) {
+                                    const std::function<InPlacePruned()>& make_model) {
   auto& evaluator = session_.evaluator();
   auto& dense_model = session_.model();
   try {
     if (cancel && cancel->load()) throw Cancelled();
     auto pruned = make_model();
-    evaluator.set_model(pruned);
+    evaluator.set_model(pruned.model);
     EvalOptions options;
     options.batch_size = session_.settings().eval_batch;
     options.cancel = cancel;
     const auto result = evaluator.evaluate(session_.benchmark(subset), options);
+    // Measured latency of one prompt-length forward pass, paired with the
+    // dense model's measured right after it (same process, same moment).
+    const double latency = forward_latency_ms(pruned.model);
+    const auto config = pruned.model->config();
     evaluator.set_model(dense_model);
+    pruned = {};  // the dense model's units back in their order
     const auto dense = session_.dense_result(subset, options);
     TrialMetrics metrics;
     metrics.subset = subset;
     metrics.objectives = objectives_from(result, dense, blueprint.achieved_sparsity);
-    const auto cost = model_cost(pruned->config(), pruned->config().nominal_image_tokens() + 64);
+    const auto cost = model_cost(config, config.nominal_image_tokens() + 64);
     metrics.raw = result_to_json(result);
     metrics.raw["language_params"] = cost.language_params();
     metrics.raw["decoder_flops"] = cost.decoder_flops;
-    // Measured latency of one prompt-length forward pass, paired with the
-    // dense model's measured right after it (same process, same moment).
-    metrics.raw["latency_ms"] = forward_latency_ms(pruned);
+    metrics.raw["latency_ms"] = latency;
     metrics.raw["dense_latency_ms"] = forward_latency_ms(dense_model);
     return metrics;
   } catch (...) {
@@ -106,7 +109,7 @@ std::string first_line(const std::string& text) { return text.substr(0, text.fin
 }  // namespace
 
 void PlanEvaluator::run_trial(EvalOutcome& out, const Blueprint& blueprint, Subset subset,
-                              const std::function<LlavaModel()>& make_model) {
+                              const std::function<InPlacePruned()>& make_model) {
   auto& store = session_.store();
   try {
     out.metrics = measure(blueprint, subset, make_model);
@@ -220,7 +223,7 @@ EvalOutcome PlanEvaluator::evaluate_claimed(EvaluationQueue& queue, const Queued
   bool ok = false;
   try {
     const auto blueprint = blueprint_from_json(entry.blueprint, "plan " + std::to_string(entry.plan_id));
-    out.metrics = measure(blueprint, entry.subset, [&] { return session_.pruned_model(blueprint); });
+    out.metrics = measure(blueprint, entry.subset, [&] { return session_.pruned_in_place(blueprint); });
     ok = queue.complete(entry, out.metrics);
   } catch (const Cancelled&) {
     queue.give_back(entry);

@@ -77,10 +77,12 @@ class PlanEvaluator {
 
  private:
   // The plan's model scored on `subset`: the trial's metrics. Throws
-  // Cancelled, or the error that stopped it.
-  TrialMetrics measure(const Blueprint& blueprint, Subset subset, const std::function<LlavaModel()>& make_model);
+  // Cancelled, or the error that stopped it. A plan's model is the dense
+  // model's reordered units (prune_in_place), put back before the dense
+  // model is scored or timed.
+  TrialMetrics measure(const Blueprint& blueprint, Subset subset, const std::function<InPlacePruned()>& make_model);
   void run_trial(EvalOutcome& out, const Blueprint& blueprint, Subset subset,
-                 const std::function<LlavaModel()>& make_model);
+                 const std::function<InPlacePruned()>& make_model);
   std::vector<EvalOutcome> evaluate_remotely(const std::vector<PlanJob>& jobs,
                                              const std::function<void(size_t, const EvalOutcome&)>& done);
 

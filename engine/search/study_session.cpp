@@ -255,6 +255,10 @@ LlavaModel StudySession::pruned_model(const Blueprint& blueprint, WeightSharing 
   return apply_blueprint(folder_->model, fingerprint_, blueprint, importance_, sharing);
 }
 
+InPlacePruned StudySession::pruned_in_place(const Blueprint& blueprint) const {
+  return prune_in_place(folder_->model, fingerprint_, blueprint, importance_);
+}
+
 const Benchmark& StudySession::benchmark(Subset subset) const { return subset == Subset::Full ? full_ : subset_; }
 
 BenchmarkResult StudySession::dense_result(Subset subset, const EvalOptions& options) {

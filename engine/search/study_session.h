@@ -103,6 +103,10 @@ class StudySession : public PlanContext {
   // ShareUnchanged (evaluation, export): the tensors pruning leaves alone
   // are the dense model's own; Copy for a model that will be trained.
   LlavaModel pruned_model(const Blueprint& blueprint, WeightSharing sharing = WeightSharing::ShareUnchanged) const;
+  // The same plan as views of the dense model's reordered units
+  // (prune_in_place): no copy of the kept weights; the dense model is in
+  // its order again once the result's `restore` is dropped.
+  InPlacePruned pruned_in_place(const Blueprint& blueprint) const;
 
   // OWL outlier ratios of the dense model's layers (calibrated).
   const std::vector<double>& outlier_ratios() const { return outliers_; }
