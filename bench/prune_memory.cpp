@@ -58,8 +58,8 @@ int main(int argc, char** argv) {
     for (const auto& p : model->parameters()) weights += static_cast<double>(p.numel() * p.element_size());
     const double loaded = resident_bytes();
     const auto fingerprint = hipp::model_fingerprint(model);
-    const auto importance = hipp::compute_importance(model, hipp::Structure::MlpChannels,
-                                                     hipp::ImportanceMethod::Magnitude, nullptr);
+    const auto importance =
+        hipp::compute_importance(model, hipp::Structure::MlpChannels, hipp::ImportanceMethod::Magnitude, nullptr);
     std::printf("%s: %.2f GB of weights (%s); resident %.2f GB before loading, %.2f GB loaded\n\n", argv[1],
                 weights / 1e9, torch::toString(load.dtype), start / 1e9, loaded / 1e9);
     std::printf("%-10s %-34s %14s %22s\n", "s", "plan's model", "resident GB", "x dense weights (added)");
@@ -73,8 +73,8 @@ int main(int argc, char** argv) {
                     (resident - loaded) / weights);
       };
       {
-        auto copy = hipp::apply_blueprint(model, fingerprint, blueprint, importance,
-                                          hipp::WeightSharing::ShareUnchanged);
+        auto copy =
+            hipp::apply_blueprint(model, fingerprint, blueprint, importance, hipp::WeightSharing::ShareUnchanged);
         row("copy of the kept weights", resident_bytes());
       }
       {

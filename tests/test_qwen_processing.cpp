@@ -363,6 +363,14 @@ TEST_F(QwenFolder, SlicedHeadsWithBiasesEqualMaskedHeads) {
   inputs.image_grids = {grid_of(prepared)};
   const auto a = sliced->forward(inputs), b = masked->forward(inputs);
   EXPECT_TRUE(torch::allclose(a, b, 1e-4, 1e-5)) << (a - b).abs().max().item<float>();
+  // In place (plan evaluation): the same logits, and the biases back after.
+  const auto q_bias = model->language_model->model->layers[1]->self_attn->q_proj->bias.clone();
+  {
+    auto in_place = prune_in_place(model, fp, bp, importance);
+    const auto c = in_place.model->forward(inputs);
+    EXPECT_TRUE(torch::allclose(a, c, 1e-5, 1e-5)) << (a - c).abs().max().item<float>();
+  }
+  EXPECT_TRUE(torch::equal(model->language_model->model->layers[1]->self_attn->q_proj->bias, q_bias));
   int64_t kept = 0;
   for (const auto& w : sliced->config().text.layers) kept += w.num_key_value_heads;
   EXPECT_LT(kept, 6);
