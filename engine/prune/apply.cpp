@@ -197,26 +197,43 @@ std::vector<int64_t> kept_first(const std::vector<int64_t>& kept, int64_t units)
   return order;
 }
 
+// What every way of applying a blueprint starts with: the checks, the kept
+// units, and the pruned model built without weights (each parameter gets
+// its tensor through give(), sliced, viewed, shared or copied, so nothing is
+// allocated twice).
+struct PrunedShell {
+  PrunedShell(LlavaModel& model, const std::string& model_fingerprint, const Blueprint& b,
+              const Importance& importance) {
+    check_blueprint_model(b, model_fingerprint);
+    check_units(model, b);
+    kept = kept_units(b, scores_for(b, importance));
+    flap = b.importance == ImportanceMethod::Flap && b.structure == Structure::MlpChannels;
+    if (flap && !importance.stats) throw Error("flap needs calibration statistics for its bias compensation");
+    config = pruned_config(model->config(), b, flap);
+    out = LlavaModel(config, model->options(), /*allocate=*/false);
+  }
+  void give(torch::Tensor& parameter, const torch::Tensor& data) {
+    parameter.set_data(data);
+    given.insert(parameter.unsafeGetTensorImpl());
+  }
+  std::vector<std::vector<int64_t>> kept;
+  bool flap = false;
+  LlavaConfig config;
+  LlavaModel out{nullptr};
+  std::unordered_set<const void*> given;  // parameters that have their tensor
+};
+
 }  // namespace
 
 LlavaModel apply_blueprint(LlavaModel& model, const std::string& model_fingerprint, const Blueprint& b,
                            const Importance& importance, WeightSharing sharing) {
-  check_blueprint_model(b, model_fingerprint);
-  check_units(model, b);
-  const auto kept = kept_units(b, scores_for(b, importance));
-  const bool flap = b.importance == ImportanceMethod::Flap && b.structure == Structure::MlpChannels;
-  if (flap && !importance.stats) throw Error("flap needs calibration statistics for its bias compensation");
-  const LlavaConfig config = pruned_config(model->config(), b, flap);
-  // Built without weights: each parameter gets its tensor below (sliced,
-  // shared or copied), so nothing is allocated twice.
-  LlavaModel out(config, model->options(), /*allocate=*/false);
-
+  PrunedShell shell(model, model_fingerprint, b, importance);
+  const auto& kept = shell.kept;
+  const bool flap = shell.flap;
+  const LlavaConfig& config = shell.config;
+  auto& out = shell.out;
   torch::NoGradGuard no_grad;
-  std::unordered_set<const void*> given;  // parameters that have their tensor
-  auto give = [&](torch::Tensor& parameter, const torch::Tensor& data) {
-    parameter.set_data(data);
-    given.insert(parameter.unsafeGetTensorImpl());
-  };
+  auto give = [&](torch::Tensor& parameter, const torch::Tensor& data) { shell.give(parameter, data); };
 
   const auto device = model->options().device();
   auto& src_layers = model->language_model->model->layers;
@@ -249,26 +266,19 @@ LlavaModel apply_blueprint(LlavaModel& model, const std::string& model_fingerpri
     }
   }
   // Everything pruning left unchanged: the dense model's tensors, shared or copied.
-  give_unchanged(model, out, given, sharing == WeightSharing::ShareUnchanged);
+  give_unchanged(model, out, shell.given, sharing == WeightSharing::ShareUnchanged);
   return out;
 }
 
 InPlacePruned prune_in_place(LlavaModel& model, const std::string& model_fingerprint, const Blueprint& b,
                              const Importance& importance) {
-  check_blueprint_model(b, model_fingerprint);
-  check_units(model, b);
-  const auto kept = kept_units(b, scores_for(b, importance));
-  const bool flap = b.importance == ImportanceMethod::Flap && b.structure == Structure::MlpChannels;
-  if (flap && !importance.stats) throw Error("flap needs calibration statistics for its bias compensation");
-  const LlavaConfig config = pruned_config(model->config(), b, flap);
-  LlavaModel out(config, model->options(), /*allocate=*/false);
-
+  PrunedShell shell(model, model_fingerprint, b, importance);
+  const auto& kept = shell.kept;
+  const bool flap = shell.flap;
+  const LlavaConfig& config = shell.config;
+  auto& out = shell.out;
   torch::NoGradGuard no_grad;
-  std::unordered_set<const void*> given;
-  auto give = [&](torch::Tensor& parameter, const torch::Tensor& data) {
-    parameter.set_data(data);
-    given.insert(parameter.unsafeGetTensorImpl());
-  };
+  auto give = [&](torch::Tensor& parameter, const torch::Tensor& data) { shell.give(parameter, data); };
   // Every reordered tensor with its dimension and order, to undo.
   struct Move {
     torch::Tensor tensor;
@@ -325,7 +335,7 @@ InPlacePruned prune_in_place(LlavaModel& model, const std::string& model_fingerp
       }
     }
   }
-  give_unchanged(model, out, given, /*share=*/true);
+  give_unchanged(model, out, shell.given, /*share=*/true);
   InPlacePruned result;
   result.model = out;
   result.restore = std::shared_ptr<void>(moves.get(), [moves](void*) {
