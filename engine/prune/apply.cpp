@@ -228,57 +228,48 @@ struct PrunedShell {
 LlavaModel apply_blueprint(LlavaModel& model, const std::string& model_fingerprint, const Blueprint& b,
                            const Importance& importance, WeightSharing sharing) {
   PrunedShell shell(model, model_fingerprint, b, importance);
-  const auto& kept = shell.kept;
-  const bool flap = shell.flap;
-  const LlavaConfig& config = shell.config;
-  auto& out = shell.out;
   torch::NoGradGuard no_grad;
-  auto give = [&](torch::Tensor& parameter, const torch::Tensor& data) { shell.give(parameter, data); };
 
   const auto device = model->options().device();
   auto& src_layers = model->language_model->model->layers;
-  auto& dst_layers = out->language_model->model->layers;
+  auto& dst_layers = shell.out->language_model->model->layers;
   for (size_t l = 0; l < src_layers.size(); ++l) {
     auto& src = src_layers[l];
     auto& dst = dst_layers[l];
     if (b.structure == Structure::MlpChannels) {
-      auto idx = index_tensor(kept[l], device);
-      give(dst->mlp->gate_proj->weight, src->mlp->gate_proj->weight.index_select(0, idx));
-      give(dst->mlp->up_proj->weight, src->mlp->up_proj->weight.index_select(0, idx));
-      give(dst->mlp->down_proj->weight, src->mlp->down_proj->weight.index_select(1, idx));
-      if (config.text.mlp_down_bias)
-        give(dst->mlp->down_proj->bias, pruned_down_bias(src, model, config, kept[l], b, l, flap, importance));
+      auto idx = index_tensor(shell.kept[l], device);
+      shell.give(dst->mlp->gate_proj->weight, src->mlp->gate_proj->weight.index_select(0, idx));
+      shell.give(dst->mlp->up_proj->weight, src->mlp->up_proj->weight.index_select(0, idx));
+      shell.give(dst->mlp->down_proj->weight, src->mlp->down_proj->weight.index_select(1, idx));
+      if (shell.config.text.mlp_down_bias)
+        shell.give(dst->mlp->down_proj->bias,
+                   pruned_down_bias(src, model, shell.config, shell.kept[l], b, l, shell.flap, importance));
     } else {
       auto& sa = src->self_attn;
       const int64_t per_group = sa->heads / sa->kv_heads;
-      auto q_idx = index_tensor(head_channels(kept[l], per_group, sa->head_dim), device);
-      auto kv_idx = index_tensor(group_channels(kept[l], sa->head_dim), device);
-      give(dst->self_attn->q_proj->weight, sa->q_proj->weight.index_select(0, q_idx));
-      give(dst->self_attn->k_proj->weight, sa->k_proj->weight.index_select(0, kv_idx));
-      give(dst->self_attn->v_proj->weight, sa->v_proj->weight.index_select(0, kv_idx));
-      give(dst->self_attn->o_proj->weight, sa->o_proj->weight.index_select(1, q_idx));
+      auto q_idx = index_tensor(head_channels(shell.kept[l], per_group, sa->head_dim), device);
+      auto kv_idx = index_tensor(group_channels(shell.kept[l], sa->head_dim), device);
+      shell.give(dst->self_attn->q_proj->weight, sa->q_proj->weight.index_select(0, q_idx));
+      shell.give(dst->self_attn->k_proj->weight, sa->k_proj->weight.index_select(0, kv_idx));
+      shell.give(dst->self_attn->v_proj->weight, sa->v_proj->weight.index_select(0, kv_idx));
+      shell.give(dst->self_attn->o_proj->weight, sa->o_proj->weight.index_select(1, q_idx));
       // Biased q/k/v (Qwen2, LLaMA's attention_bias) lose the same channels.
       if (sa->q_proj->bias.defined()) {
-        give(dst->self_attn->q_proj->bias, sa->q_proj->bias.index_select(0, q_idx));
-        give(dst->self_attn->k_proj->bias, sa->k_proj->bias.index_select(0, kv_idx));
-        give(dst->self_attn->v_proj->bias, sa->v_proj->bias.index_select(0, kv_idx));
+        shell.give(dst->self_attn->q_proj->bias, sa->q_proj->bias.index_select(0, q_idx));
+        shell.give(dst->self_attn->k_proj->bias, sa->k_proj->bias.index_select(0, kv_idx));
+        shell.give(dst->self_attn->v_proj->bias, sa->v_proj->bias.index_select(0, kv_idx));
       }
     }
   }
   // Everything pruning left unchanged: the dense model's tensors, shared or copied.
-  give_unchanged(model, out, shell.given, sharing == WeightSharing::ShareUnchanged);
-  return out;
+  give_unchanged(model, shell.out, shell.given, sharing == WeightSharing::ShareUnchanged);
+  return shell.out;
 }
 
 InPlacePruned prune_in_place(LlavaModel& model, const std::string& model_fingerprint, const Blueprint& b,
                              const Importance& importance) {
   PrunedShell shell(model, model_fingerprint, b, importance);
-  const auto& kept = shell.kept;
-  const bool flap = shell.flap;
-  const LlavaConfig& config = shell.config;
-  auto& out = shell.out;
   torch::NoGradGuard no_grad;
-  auto give = [&](torch::Tensor& parameter, const torch::Tensor& data) { shell.give(parameter, data); };
   // Every reordered tensor with its dimension and order, to undo.
   struct Move {
     torch::Tensor tensor;
@@ -293,27 +284,28 @@ InPlacePruned prune_in_place(LlavaModel& model, const std::string& model_fingerp
 
   const auto device = model->options().device();
   auto& src_layers = model->language_model->model->layers;
-  auto& dst_layers = out->language_model->model->layers;
+  auto& dst_layers = shell.out->language_model->model->layers;
   for (size_t l = 0; l < src_layers.size(); ++l) {
     auto& src = src_layers[l];
     auto& dst = dst_layers[l];
-    const auto k = static_cast<int64_t>(kept[l].size());
+    const auto k = static_cast<int64_t>(shell.kept[l].size());
     if (b.structure == Structure::MlpChannels) {
       // flap's bias reads the removed channels where they are now.
       torch::Tensor bias;
-      if (config.text.mlp_down_bias) bias = pruned_down_bias(src, model, config, kept[l], b, l, flap, importance);
-      const auto order = index_tensor(kept_first(kept[l], b.units[l]), device);
+      if (shell.config.text.mlp_down_bias)
+        bias = pruned_down_bias(src, model, shell.config, shell.kept[l], b, l, shell.flap, importance);
+      const auto order = index_tensor(kept_first(shell.kept[l], b.units[l]), device);
       reorder(src->mlp->gate_proj->weight, 0, order);
       reorder(src->mlp->up_proj->weight, 0, order);
       reorder(src->mlp->down_proj->weight, 1, order);
-      give(dst->mlp->gate_proj->weight, src->mlp->gate_proj->weight.narrow(0, 0, k));
-      give(dst->mlp->up_proj->weight, src->mlp->up_proj->weight.narrow(0, 0, k));
-      give(dst->mlp->down_proj->weight, src->mlp->down_proj->weight.narrow(1, 0, k));
-      if (bias.defined()) give(dst->mlp->down_proj->bias, bias);
+      shell.give(dst->mlp->gate_proj->weight, src->mlp->gate_proj->weight.narrow(0, 0, k));
+      shell.give(dst->mlp->up_proj->weight, src->mlp->up_proj->weight.narrow(0, 0, k));
+      shell.give(dst->mlp->down_proj->weight, src->mlp->down_proj->weight.narrow(1, 0, k));
+      if (bias.defined()) shell.give(dst->mlp->down_proj->bias, bias);
     } else {
       auto& sa = src->self_attn;
       const int64_t per_group = sa->heads / sa->kv_heads;
-      const auto groups = kept_first(kept[l], b.units[l]);
+      const auto groups = kept_first(shell.kept[l], b.units[l]);
       const auto q_order = index_tensor(head_channels(groups, per_group, sa->head_dim), device);
       const auto kv_order = index_tensor(group_channels(groups, sa->head_dim), device);
       const int64_t q_rows = k * per_group * sa->head_dim, kv_rows = k * sa->head_dim;
@@ -321,23 +313,23 @@ InPlacePruned prune_in_place(LlavaModel& model, const std::string& model_fingerp
       reorder(sa->k_proj->weight, 0, kv_order);
       reorder(sa->v_proj->weight, 0, kv_order);
       reorder(sa->o_proj->weight, 1, q_order);
-      give(dst->self_attn->q_proj->weight, sa->q_proj->weight.narrow(0, 0, q_rows));
-      give(dst->self_attn->k_proj->weight, sa->k_proj->weight.narrow(0, 0, kv_rows));
-      give(dst->self_attn->v_proj->weight, sa->v_proj->weight.narrow(0, 0, kv_rows));
-      give(dst->self_attn->o_proj->weight, sa->o_proj->weight.narrow(1, 0, q_rows));
+      shell.give(dst->self_attn->q_proj->weight, sa->q_proj->weight.narrow(0, 0, q_rows));
+      shell.give(dst->self_attn->k_proj->weight, sa->k_proj->weight.narrow(0, 0, kv_rows));
+      shell.give(dst->self_attn->v_proj->weight, sa->v_proj->weight.narrow(0, 0, kv_rows));
+      shell.give(dst->self_attn->o_proj->weight, sa->o_proj->weight.narrow(1, 0, q_rows));
       if (sa->q_proj->bias.defined()) {
         reorder(sa->q_proj->bias, 0, q_order);
         reorder(sa->k_proj->bias, 0, kv_order);
         reorder(sa->v_proj->bias, 0, kv_order);
-        give(dst->self_attn->q_proj->bias, sa->q_proj->bias.narrow(0, 0, q_rows));
-        give(dst->self_attn->k_proj->bias, sa->k_proj->bias.narrow(0, 0, kv_rows));
-        give(dst->self_attn->v_proj->bias, sa->v_proj->bias.narrow(0, 0, kv_rows));
+        shell.give(dst->self_attn->q_proj->bias, sa->q_proj->bias.narrow(0, 0, q_rows));
+        shell.give(dst->self_attn->k_proj->bias, sa->k_proj->bias.narrow(0, 0, kv_rows));
+        shell.give(dst->self_attn->v_proj->bias, sa->v_proj->bias.narrow(0, 0, kv_rows));
       }
     }
   }
-  give_unchanged(model, out, shell.given, /*share=*/true);
+  give_unchanged(model, shell.out, shell.given, /*share=*/true);
   InPlacePruned result;
-  result.model = out;
+  result.model = shell.out;
   result.restore = std::shared_ptr<void>(moves.get(), [moves](void*) {
     torch::NoGradGuard restoring;
     for (auto it = moves->rbegin(); it != moves->rend(); ++it) reorder_(it->tensor, it->dim, inverse_of(it->order));
