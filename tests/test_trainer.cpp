@@ -399,6 +399,22 @@ TEST_F(TrainerTest, ImageMlpDropPassesOverTheImageOnlyMlps) {
   }
 }
 
+// --upper-image-mlp-drop 1: micro-batches with images pass over the MLPs
+// above the image-only layers, so in a run of captions only those MLPs learn
+// nothing while the image-only layers' MLPs do; without it they learn.
+TEST_F(TrainerTest, UpperImageMlpDropPassesOverTheUpperMlps) {
+  for (double drop : {1.0, 0.0}) {
+    auto [tokenizer, model] = micro_model();
+    const auto& layers = model->language_model->model->layers;
+    const auto lower = weights_of(*layers[0]->mlp), upper = weights_of(*layers[1]->mlp);
+    DemoTrainingOptions options = captions_run();
+    options.upper_image_mlp_drop = drop;
+    train_demo_model(model, tokenizer, clip_preprocessor(32), options);
+    EXPECT_FALSE(same_weights(weights_of(*layers[0]->mlp), lower)) << "upper_image_mlp_drop " << drop;
+    EXPECT_EQ(same_weights(weights_of(*layers[1]->mlp), upper), drop == 1.0) << "upper_image_mlp_drop " << drop;
+  }
+}
+
 // --upper-mlp-image-grad 0: the MLPs above the image-only layers take no
 // gradient from examples with images. In a run of captions only they learn
 // nothing (the image-only layer's MLP does); at 1 or 0.3 they learn; with

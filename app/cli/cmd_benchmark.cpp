@@ -289,6 +289,11 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
                    "over each of those layers' MLPs (spreads grounding over them)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
+  demo->add_option("--upper-image-mlp-drop", demo_args->options.training.upper_image_mlp_drop,
+                   "with --image-only-layers: probability, drawn per layer, that a micro-batch with images passes "
+                   "over each MLP above those layers (grounding learned without them)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   demo->add_option("--upper-mlp-image-grad", demo_args->options.training.upper_mlp_image_grad,
                    "with --image-only-layers: how much the MLPs above those layers learn from examples with images "
                    "(1: fully; 0: from text-only examples only, grounding stays below them)")

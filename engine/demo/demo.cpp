@@ -181,6 +181,7 @@ DemoReport build_demo(const DemoOptions& options) {
         {"text_upper_mlp_drop", training.text_upper_mlp_drop},
         {"mlp_drop", training.mlp_drop},
         {"image_mlp_drop", training.image_mlp_drop},
+        {"upper_image_mlp_drop", training.upper_image_mlp_drop},
         {"upper_mlp_image_grad", training.upper_mlp_image_grad},
         {"upper_drop_in_text_phase", training.upper_drop_in_text_phase},
         {"drop_with_images_only", training.drop_with_images_only},

@@ -371,6 +371,10 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
       if (!all_text && image_only > 0 && o.image_mlp_drop > 0)
         for (int64_t l = 0; l < std::min<int64_t>(image_only, 64); ++l)
           if (random.chance(o.image_mlp_drop)) forward.skip_mlp_mask |= uint64_t{1} << l;
+      if (!all_text && image_only > 0 && o.upper_image_mlp_drop > 0)
+        for (size_t l = static_cast<size_t>(image_only);
+             l < std::min<size_t>(model->language_model->model->layers.size(), 64); ++l)
+          if (random.chance(o.upper_image_mlp_drop)) forward.skip_mlp_mask |= uint64_t{1} << l;
       if (o.mlp_drop > 0)
         for (size_t l = 0; l < std::min<size_t>(model->language_model->model->layers.size(), 64); ++l)
           if (random.chance(o.mlp_drop)) forward.skip_mlp_mask |= uint64_t{1} << l;

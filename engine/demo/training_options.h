@@ -132,6 +132,11 @@ struct DemoTrainingOptions {
   // docs/demo.md) spreads grounding over layers 0-3 and keeps the image
   // problems above their bar; 0.2 (H30) cost them 6 points.
   double image_mlp_drop = 0.1;
+  // With image_only_layers: the probability that a micro-batch with images
+  // passes over each MLP above those layers, drawn per layer, in every phase
+  // with images: grounding must then be computed without the upper MLPs, so
+  // pruning them costs the knowledge, not grounding (0: off).
+  double upper_image_mlp_drop = 0;
   // With image_only_layers: the share of the image examples' gradient that
   // reaches the MLPs above those layers, in every phase with images (their
   // attention always learns from everything). 0: those MLPs learn from
