@@ -6,6 +6,7 @@
 //                [--query fixed|free] [--query-share X] [--objective-scale S]
 //                [--device cpu|cuda]
 //                [--threads N] [--rows FILE] [--matched-full] [--heldout]
+//                [--bootstrap B]
 //   bench_search --combine FILE ...
 //
 // HiPP runs with `hipp-prune train`'s defaults (G = 4, B = 2, lr = 3e-3,
@@ -32,7 +33,12 @@
 // matched-sparsity table (robustness- and utility-leaning queries against
 // the uniform plan at s = 0.3, 0.5 and 0.7; --matched-full scores them on the
 // full test sets too). --heldout re-scores each method's front on the full
-// test sets and prints the hypervolume those plans keep there.
+// test sets and prints the hypervolume those plans keep there. --bootstrap B
+// draws the search subset's questions again B times (paired: every method's
+// plans and the dense model on the same draw) and prints, for each budget
+// and seed, each method's hypervolume with its 95% interval and the first
+// method's lead over each other one with its interval and the share of
+// draws it leads in: whether a difference is more than the questions drawn.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -54,6 +60,7 @@
 #include "core/threads.h"
 #include "search/baselines.h"
 #include "search/hipp_trainer.h"
+#include "study/bootstrap.h"
 #include "model/checkpoint.h"
 #include "study/pareto.h"
 #include "study/selection.h"
@@ -90,6 +97,28 @@ double heldout_hypervolume(StudyStore& store, PlanEvaluator& evaluator, const st
     if (!o.failed) full.push_back(o.metrics.objectives);
   }
   return hypervolume(full);
+}
+
+// A method's search-subset plans with what each said on every question.
+MethodOutcomes method_outcomes(StudyStore& store, const std::string& method, const std::string& name) {
+  MethodOutcomes m{name, {}};
+  for (const auto& t : method_trials(store, method)) {
+    const auto result = result_from_json(t.metrics->raw);
+    m.plans.push_back({result.outcomes, t.metrics->objectives.compression});
+  }
+  return m;
+}
+
+void print_bootstrap(const BootstrapReport& report, const std::vector<MethodOutcomes>& methods, int n, int seed) {
+  std::printf("\nbootstrap over the search subset's questions (N = %d, seed %d, %d draws, 95%% intervals)\n", n, seed,
+              report.resamples);
+  for (size_t m = 0; m < methods.size(); ++m) {
+    const auto& h = report.hypervolume[m];
+    std::printf("  %-16s hypervolume %.4f  [%.4f, %.4f]\n", methods[m].name.c_str(), h.estimate, h.low, h.high);
+  }
+  for (const auto& c : report.versus_first)
+    std::printf("  %s - %-16s %+.4f  [%+.4f, %+.4f]  ahead in %.1f%% of draws\n", c.first.c_str(), c.other.c_str(),
+                c.difference.estimate, c.difference.low, c.difference.high, 100 * c.share_ahead);
 }
 
 std::string mean_spread(const std::vector<double>& v) {
@@ -197,7 +226,7 @@ int main(int argc, char** argv) {
                    "         [--group G] [--prefs-per-iter B] [--lr X] [--epochs MU]\n"
                    "         [--query fixed|free] [--query-share X] [--objective-scale spread|dense]\n"
                    "         [--device cpu|cuda] [--threads N]\n"
-                   "         [--rows FILE] [--matched-full] [--heldout]\n"
+                   "         [--rows FILE] [--matched-full] [--heldout] [--bootstrap B]\n"
                    "       bench_search --combine FILE ...\n");
       return 2;
     }
@@ -216,6 +245,7 @@ int main(int argc, char** argv) {
     std::string query_mode = "fixed", rows_path;
     double query_share = 0.5;  // 0: at least 15 queries, the rest trains
     bool matched_full = false, heldout = false, scale_given = false;
+    int bootstrap = 0;
     LoadOptions load;
     for (int i = 3; i < argc; ++i) {
       const std::string a = argv[i];
@@ -230,6 +260,9 @@ int main(int argc, char** argv) {
         if (comma == std::string::npos) throw Error("--subset needs POPE_PER_SPLIT,SQA");
         pope_per_split = std::stoi(spec.substr(0, comma));
         sqa = std::stoi(spec.substr(comma + 1));
+      } else if (a == "--bootstrap" && value) {
+        bootstrap = std::stoi(argv[++i]);
+        if (bootstrap < 1) throw Error("--bootstrap needs a number of draws, at least 1");
       } else if (a == "--heldout") {
         heldout = true;
       } else if (a == "--matched-full") {
@@ -300,7 +333,9 @@ int main(int argc, char** argv) {
     Table hv, heldout_hv;
     std::string last_hipp_study;
     for (int n : budgets)
-      for (int seed = first_seed; seed < first_seed + seeds; ++seed)
+      for (int seed = first_seed; seed < first_seed + seeds; ++seed) {
+        std::vector<MethodOutcomes> outcomes;
+        QuestionOutcomes dense_outcomes;
         for (const auto& method : methods) {
           const std::string path =
               (dir / (method + "-" + std::to_string(n) + "-" + std::to_string(seed) + ".sqlite")).string();
@@ -349,6 +384,13 @@ int main(int argc, char** argv) {
           // Each study holds one method's trials; HiPP's are its GRPO samples and queries.
           const std::string origin_key = method.rfind("hipp", 0) == 0 ? "hipp" : method;
           hv[method][n].push_back(method_hypervolume(*store, origin_key));
+          if (bootstrap > 0) {
+            outcomes.push_back(method_outcomes(*store, origin_key, method));
+            const auto dense = result_from_json(store->study().dense.at(subset_name(Subset::Search))).outcomes;
+            if (!dense_outcomes.empty() && (dense.sqa != dense_outcomes.sqa || dense.pope != dense_outcomes.pope))
+              throw Error("bootstrap: the dense model answered differently in " + method + "'s study");
+            dense_outcomes = dense;
+          }
           if (heldout) heldout_hv[method][n].push_back(heldout_hypervolume(*store, evaluator, origin_key));
           std::fprintf(stderr, "bench_search: %s N=%d seed %d hypervolume %.4f\n", method.c_str(), n, seed,
                        hv[method][n].back());
@@ -359,6 +401,13 @@ int main(int argc, char** argv) {
             std::fflush(rows);
           }
         }
+        if (bootstrap > 0) {
+          BootstrapOptions options;
+          options.resamples = bootstrap;
+          options.seed = static_cast<uint64_t>(seed);
+          print_bootstrap(bootstrap_hypervolumes(dense_outcomes, outcomes, options), outcomes, n, seed);
+        }
+      }
     print_table(hv, methods, budgets);
     if (heldout) {
       std::printf(

@@ -1,6 +1,7 @@
 // The evaluator end to end on a micro model and a very small synthetic benchmark.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -51,6 +52,19 @@ TEST_F(EvaluatorTest, ScoresEveryQuestionAndWritesAnswerFiles) {
     EXPECT_LE(m.accuracy, 1.0);
   }
   EXPECT_EQ(result.sqa.questions, 10);
+  // Each question's outcome, kept for the bootstrap over questions, adds up
+  // to the scores.
+  int said_yes = 0;
+  for (const auto& [split, m] : result.pope) {
+    const auto& text = result.outcomes.pope.at(split);
+    ASSERT_EQ(text.size(), 24u) << split;
+    const auto again = pope_metrics(pope_counts_of(text));
+    EXPECT_DOUBLE_EQ(again.f1, m.f1) << split;
+    EXPECT_DOUBLE_EQ(again.accuracy, m.accuracy) << split;
+    said_yes += static_cast<int>(std::count(text.begin(), text.end(), 'Y') + std::count(text.begin(), text.end(), 'y'));
+  }
+  ASSERT_EQ(result.outcomes.sqa.size(), 10u);
+  EXPECT_DOUBLE_EQ(sqa_metrics(sqa_counts_of(result.outcomes.sqa)).accuracy, result.sqa.accuracy);
   // The files LLaVA's scorers read: one POPE question file and one answer
   // file over the three splits, the label files, and ScienceQA's.
   std::map<int64_t, std::string> category;
@@ -60,16 +74,18 @@ TEST_F(EvaluatorTest, ScoresEveryQuestionAndWritesAnswerFiles) {
     EXPECT_TRUE(category.emplace(j["question_id"].get<int64_t>(), j["category"].get<std::string>()).second);
   }
   EXPECT_EQ(category.size(), 72u);
-  int random_answers = 0, lines = 0;
+  int random_answers = 0, lines = 0, yes_answers = 0;
   std::ifstream answers(dir_->file("answers/pope_answers.jsonl"));
   for (std::string line; std::getline(answers, line); ++lines) {
     const auto j = nlohmann::json::parse(line);
     EXPECT_TRUE(j["text"] == "Yes" || j["text"] == "No");
     EXPECT_TRUE(j.contains("question_id") && j.contains("answer_id") && j.contains("model_id"));
     random_answers += category.at(j["question_id"].get<int64_t>()) == "random";
+    yes_answers += j["text"] == "Yes";
   }
   EXPECT_EQ(lines, 72);
   EXPECT_EQ(random_answers, 24);
+  EXPECT_EQ(yes_answers, said_yes);
   for (const char* split : {"random", "popular", "adversarial"})
     EXPECT_TRUE(fs::exists(dir_->file(std::string("answers/coco/coco_pope_") + split + ".json"))) << split;
   EXPECT_TRUE(fs::exists(dir_->file("answers/llava_test_CQM-A.json")));

@@ -5,6 +5,8 @@
 #include "core/error.h"
 #include "core/rank_correlation.h"
 #include "eval/metrics.h"
+#include "study/bootstrap.h"
+#include "study/pareto.h"
 
 namespace hipp {
 namespace {
@@ -164,6 +166,114 @@ TEST(BenchmarkResult, JsonRoundTrip) {
   EXPECT_DOUBLE_EQ(old["scienceqa"]["no_image_accuracy"].get<double>(), 0.25);
   EXPECT_FALSE(old["scienceqa"].contains("text_accuracy"));
   EXPECT_NE(result_to_text(r).find("mean F1 0.750"), std::string::npos);
+}
+
+// Per-question outcomes add up to the counts they came from and survive the
+// JSON a study stores; results stored without them read back empty.
+TEST(BenchmarkResult, OutcomesAddUpAndRoundTrip) {
+  std::string pope;
+  PopeCounts direct;
+  for (int q = 0; q < 12; ++q) {
+    const bool yes = q % 3 != 0, label = q % 2 == 0;
+    direct.add(yes, label);
+    pope += pope_outcome(yes, label);
+  }
+  const auto c = pope_counts_of(pope);
+  EXPECT_EQ(c.tp, direct.tp);
+  EXPECT_EQ(c.fp, direct.fp);
+  EXPECT_EQ(c.tn, direct.tn);
+  EXPECT_EQ(c.fn, direct.fn);
+  const std::string sqa{sqa_outcome(true, true), sqa_outcome(false, true), sqa_outcome(true, false)};
+  const auto s = sqa_metrics(sqa_counts_of(sqa));
+  EXPECT_DOUBLE_EQ(s.image_accuracy, 0.5);
+  EXPECT_DOUBLE_EQ(s.no_image_accuracy, 1.0);
+  EXPECT_THROW(pope_counts_of("YyX"), Error);
+  EXPECT_THROW(sqa_counts_of("Y"), Error);
+
+  BenchmarkResult r;
+  r.pope["random"] = pope_metrics(c);
+  r.outcomes.pope["random"] = pope;
+  r.outcomes.sqa = sqa;
+  const auto back = result_from_json(result_to_json(r));
+  EXPECT_EQ(back.outcomes.pope.at("random"), pope);
+  EXPECT_EQ(back.outcomes.sqa, sqa);
+  auto old = result_to_json(r);
+  old.erase("outcomes");
+  EXPECT_TRUE(result_from_json(old).outcomes.empty());
+}
+
+QuestionOutcomes outcomes_of(const std::string& pope, const std::string& sqa) {
+  QuestionOutcomes o;
+  o.pope["random"] = pope;
+  o.sqa = sqa;
+  return o;
+}
+
+// Unit weights give the objectives the study computes: POPE F1 and
+// ScienceQA accuracy over the dense model's.
+TEST(Bootstrap, UnitWeightsGiveTheStudysObjectives) {
+  const auto dense = outcomes_of("YYNN", "ITTT");            // F1 1, accuracy 1
+  const OutcomePlan plan{outcomes_of("YnNy", "iTtT"), 0.4};  // F1 0.5, accuracy 0.5
+  const auto o = weighted_objectives(plan, dense, {{1, 1, 1, 1}, {1, 1, 1, 1}});
+  EXPECT_DOUBLE_EQ(o.robustness, 0.5);
+  EXPECT_DOUBLE_EQ(o.utility, 0.5);
+  EXPECT_DOUBLE_EQ(o.compression, 0.4);
+  // Weights count questions: drawing the first POPE question twice and the
+  // false positive never gives precision 1, recall 2/3.
+  const auto w = weighted_objectives(plan, dense, {{2, 1, 1, 0}, {0, 2, 0, 2}});
+  EXPECT_NEAR(w.robustness, 0.8, 1e-12);
+  EXPECT_DOUBLE_EQ(w.utility, 1.0);
+}
+
+// A method no worse than another on every question is never behind it on
+// any draw; two methods with the same plans differ by exactly nothing; the
+// estimate is the hypervolume on the questions as drawn.
+TEST(Bootstrap, PairedIntervalsOrderMethodsThatDifferOnEveryDraw) {
+  std::string dense_pope, good_pope, poor_pope, dense_sqa, good_sqa, poor_sqa;
+  for (int q = 0; q < 40; ++q) {
+    const bool label = q % 2 == 0;
+    dense_pope += pope_outcome(label, label);
+    good_pope += pope_outcome(q % 10 == 1 ? !label : label, label);
+    poor_pope += pope_outcome(q % 10 == 1 || q % 4 == 1 ? !label : label, label);
+    dense_sqa += sqa_outcome(true, q % 3 == 0);
+    good_sqa += sqa_outcome(q % 5 != 0, q % 3 == 0);
+    poor_sqa += sqa_outcome(q % 5 != 0 && q % 7 != 0, q % 3 == 0);
+  }
+  const auto dense = outcomes_of(dense_pope, dense_sqa);
+  const MethodOutcomes good{"good", {{outcomes_of(good_pope, good_sqa), 0.5}}};
+  const MethodOutcomes poor{"poor", {{outcomes_of(poor_pope, poor_sqa), 0.5}}};
+  const MethodOutcomes twin{"twin", good.plans};
+  BootstrapOptions options;
+  options.resamples = 200;
+  const auto report = bootstrap_hypervolumes(dense, {good, poor, twin}, options);
+  ASSERT_EQ(report.hypervolume.size(), 3u);
+  ASSERT_EQ(report.versus_first.size(), 2u);
+  const auto exact = weighted_objectives(good.plans[0], dense, {std::vector<int>(40, 1), std::vector<int>(40, 1)});
+  EXPECT_DOUBLE_EQ(report.hypervolume[0].estimate, hypervolume({exact}));
+  EXPECT_LE(report.hypervolume[0].low, report.hypervolume[0].estimate);
+  EXPECT_GE(report.hypervolume[0].high, report.hypervolume[0].estimate);
+  EXPECT_LT(report.hypervolume[0].low, report.hypervolume[0].high);  // the draw matters
+  const auto& vs_poor = report.versus_first[0];
+  EXPECT_EQ(vs_poor.other, "poor");
+  EXPECT_GT(vs_poor.difference.estimate, 0);
+  EXPECT_GE(vs_poor.difference.low, 0);
+  EXPECT_DOUBLE_EQ(vs_poor.share_ahead, 1.0);
+  const auto& vs_twin = report.versus_first[1];
+  EXPECT_DOUBLE_EQ(vs_twin.difference.low, 0);
+  EXPECT_DOUBLE_EQ(vs_twin.difference.high, 0);
+  EXPECT_DOUBLE_EQ(vs_twin.share_ahead, 0);
+}
+
+TEST(Bootstrap, RefusesPlansScoredOnOtherQuestions) {
+  const auto dense = outcomes_of("YYNN", "ITTT");
+  const MethodOutcomes short_plan{"random", {{outcomes_of("YYN", "ITTT"), 0.3}}};
+  try {
+    bootstrap_hypervolumes(dense, {short_plan});
+    FAIL() << "expected an Error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("random"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(bootstrap_hypervolumes(QuestionOutcomes{}, {}), Error);
 }
 
 }  // namespace

@@ -334,8 +334,11 @@ BenchmarkResult Evaluator::evaluate(const Benchmark& benchmark, const EvalOption
 
   BenchmarkResult result;
   std::map<std::string, PopeCounts> counts;
-  for (size_t i = 0; i < pope_items.size(); ++i)
-    counts[benchmark.pope[i].split].add(pope_items[i].prediction == 0, benchmark.pope[i].label);
+  for (size_t i = 0; i < pope_items.size(); ++i) {
+    const bool yes = pope_items[i].prediction == 0;
+    counts[benchmark.pope[i].split].add(yes, benchmark.pope[i].label);
+    result.outcomes.pope[benchmark.pope[i].split] += pope_outcome(yes, benchmark.pope[i].label);
+  }
   double f1_sum = 0;
   for (const auto& [split, c] : counts) {
     result.pope[split] = pope_metrics(c);
@@ -343,8 +346,11 @@ BenchmarkResult Evaluator::evaluate(const Benchmark& benchmark, const EvalOption
   }
   result.pope_mean_f1 = counts.empty() ? 0.0 : f1_sum / static_cast<double>(counts.size());
   SqaCounts sqa;
-  for (size_t i = 0; i < sqa_items.size(); ++i)
-    sqa.add(sqa_items[i].prediction == benchmark.sqa_eval[i].answer, benchmark.sqa_eval[i]);
+  for (size_t i = 0; i < sqa_items.size(); ++i) {
+    const bool right = sqa_items[i].prediction == benchmark.sqa_eval[i].answer;
+    sqa.add(right, benchmark.sqa_eval[i]);
+    result.outcomes.sqa += sqa_outcome(right, benchmark.sqa_eval[i].has_image());
+  }
   result.sqa = sqa_metrics(sqa);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 

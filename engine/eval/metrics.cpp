@@ -4,6 +4,8 @@
 #include <regex>
 #include <sstream>
 
+#include "core/error.h"
+
 namespace hipp {
 
 void PopeCounts::add(bool predicted_yes, bool label_yes) {
@@ -83,6 +85,32 @@ SqaMetrics sqa_metrics(const SqaCounts& c) {
   return m;
 }
 
+char pope_outcome(bool predicted_yes, bool label_yes) {
+  return predicted_yes ? (label_yes ? 'Y' : 'y') : (label_yes ? 'n' : 'N');
+}
+
+char sqa_outcome(bool correct, bool has_image) { return has_image ? (correct ? 'I' : 'i') : (correct ? 'T' : 't'); }
+
+PopeCounts pope_counts_of(const std::string& outcomes) {
+  PopeCounts c;
+  for (char o : outcomes) {
+    if (o != 'Y' && o != 'y' && o != 'N' && o != 'n')
+      throw Error(std::string("POPE outcome '") + o + "' is not one of Y, y, N, n");
+    c.add(o == 'Y' || o == 'y', o == 'Y' || o == 'n');
+  }
+  return c;
+}
+
+SqaCounts sqa_counts_of(const std::string& outcomes) {
+  SqaCounts c;
+  for (char o : outcomes) {
+    if (o != 'I' && o != 'i' && o != 'T' && o != 't')
+      throw Error(std::string("ScienceQA outcome '") + o + "' is not one of I, i, T, t");
+    c.add(o == 'I' || o == 'T', o == 'I' || o == 'i');
+  }
+  return c;
+}
+
 nlohmann::json result_to_json(const BenchmarkResult& r) {
   nlohmann::json pope = nlohmann::json::object();
   for (const auto& [split, m] : r.pope)
@@ -102,7 +130,9 @@ nlohmann::json result_to_json(const BenchmarkResult& r) {
       categories[name] = {{"questions", m.questions}, {"accuracy", m.accuracy}};
     sqa["categories"] = categories;
   }
-  return {{"pope", pope}, {"pope_mean_f1", r.pope_mean_f1}, {"scienceqa", sqa}, {"seconds", r.seconds}};
+  nlohmann::json j = {{"pope", pope}, {"pope_mean_f1", r.pope_mean_f1}, {"scienceqa", sqa}, {"seconds", r.seconds}};
+  if (!r.outcomes.empty()) j["outcomes"] = {{"pope", r.outcomes.pope}, {"scienceqa", r.outcomes.sqa}};
+  return j;
 }
 
 void upgrade_result_json(nlohmann::json& raw) {
@@ -132,6 +162,12 @@ BenchmarkResult result_from_json(const nlohmann::json& j) {
     for (const auto& [name, m] : s["categories"].items())
       r.sqa.categories[name] = {m.at("questions").get<int>(), m.at("accuracy").get<double>()};
   r.seconds = j.value("seconds", 0.0);
+  if (j.contains("outcomes") && j["outcomes"].is_object()) {
+    const auto& o = j["outcomes"];
+    if (o.contains("pope"))
+      for (const auto& [split, text] : o.at("pope").items()) r.outcomes.pope[split] = text.get<std::string>();
+    r.outcomes.sqa = o.value("scienceqa", std::string());
+  }
   return r;
 }
 

@@ -61,12 +61,30 @@ struct SqaMetrics {
 };
 SqaMetrics sqa_metrics(const SqaCounts& counts);
 
+// What one evaluation said on each question, in the benchmark's question
+// order, one character per question (kept so that scores can be
+// bootstrapped over questions). POPE, per split: 'Y' said yes, label yes
+// (true positive); 'y' said yes, label no; 'N' said no, label no; 'n' said
+// no, label yes. ScienceQA: 'I' / 'i' an image problem answered right /
+// wrong, 'T' / 't' a problem without an image.
+struct QuestionOutcomes {
+  std::map<std::string, std::string> pope;  // per split
+  std::string sqa;
+  bool empty() const { return pope.empty() && sqa.empty(); }
+};
+char pope_outcome(bool predicted_yes, bool label_yes);
+char sqa_outcome(bool correct, bool has_image);
+// The counts the outcomes add up to; an unknown character is an Error.
+PopeCounts pope_counts_of(const std::string& outcomes);
+SqaCounts sqa_counts_of(const std::string& outcomes);
+
 // Everything one evaluation measures.
 struct BenchmarkResult {
   std::map<std::string, PopeMetrics> pope;  // per split
   double pope_mean_f1 = 0;                  // mean over the splits present
   SqaMetrics sqa;
   double seconds = 0;
+  QuestionOutcomes outcomes;  // empty in results stored before it was kept
 };
 nlohmann::json result_to_json(const BenchmarkResult& result);
 BenchmarkResult result_from_json(const nlohmann::json& json);
