@@ -274,6 +274,8 @@ TEST(Bootstrap, RefusesPlansScoredOnOtherQuestions) {
     EXPECT_NE(std::string(e.what()).find("random"), std::string::npos) << e.what();
   }
   EXPECT_THROW(bootstrap_hypervolumes(QuestionOutcomes{}, {}), Error);
+  const MethodOutcomes damaged{"random", {{outcomes_of("YYNX", "ITTT"), 0.3}}};
+  EXPECT_THROW(bootstrap_hypervolumes(dense, {damaged}), Error);
 }
 
 }  // namespace

@@ -11,35 +11,37 @@ namespace hipp {
 
 namespace {
 
+// The scores of weighted questions, through the metrics every evaluation
+// uses: a question drawn k times counts k times.
 double f1_of(const std::string& outcomes, const std::vector<int>& weights) {
-  double tp = 0, fp = 0, fn = 0;
+  PopeCounts c;
   for (size_t q = 0; q < outcomes.size(); ++q) {
-    const double w = weights[q];
+    const int w = weights[q];
     switch (outcomes[q]) {
       case 'Y':
-        tp += w;
+        c.tp += w;
         break;
       case 'y':
-        fp += w;
+        c.fp += w;
         break;
-      case 'n':
-        fn += w;
+      case 'N':
+        c.tn += w;
         break;
       default:
+        c.fn += w;
         break;
     }
   }
-  const double precision = tp + fp > 0 ? tp / (tp + fp) : 0, recall = tp + fn > 0 ? tp / (tp + fn) : 0;
-  return precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0;
+  return pope_metrics(c).f1;
 }
 
 double accuracy_of(const std::string& outcomes, const std::vector<int>& weights) {
-  double right = 0, all = 0;
+  SqaCounts c;
   for (size_t q = 0; q < outcomes.size(); ++q) {
-    all += weights[q];
-    if (outcomes[q] == 'I' || outcomes[q] == 'T') right += weights[q];
+    c.total += weights[q];
+    if (outcomes[q] == 'I' || outcomes[q] == 'T') c.correct += weights[q];
   }
-  return all > 0 ? right / all : 0;
+  return sqa_metrics(c).accuracy;
 }
 
 // POPE mean F1 and ScienceQA accuracy on the weighted questions.
@@ -55,6 +57,9 @@ void check_covers(const QuestionOutcomes& plan, const QuestionOutcomes& dense, c
   bool same = plan.pope.size() == dense.pope.size() && plan.sqa.size() == dense.sqa.size();
   for (auto a = plan.pope.begin(), b = dense.pope.begin(); same && a != plan.pope.end(); ++a, ++b)
     same = a->first == b->first && a->second.size() == b->second.size();
+  // Unknown characters (a damaged record) are refused here, not read as answers.
+  for (const auto& [split, text] : plan.pope) pope_counts_of(text);
+  sqa_counts_of(plan.sqa);
   if (!same)
     throw Error("bootstrap: a plan of " + method +
                 " was scored on other questions than the dense model (or before outcomes were kept): " +
