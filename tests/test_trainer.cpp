@@ -415,6 +415,26 @@ TEST_F(TrainerTest, UpperImageMlpDropPassesOverTheUpperMlps) {
   }
 }
 
+// --vision-tower-lr-scale 0 keeps the vision tower at its initial weights
+// while the projector and the language model learn; any other scale lets
+// the tower learn too.
+TEST_F(TrainerTest, VisionTowerLrScaleZeroFreezesTheTower) {
+  for (double scale : {0.0, 0.5}) {
+    auto [tokenizer, model] = micro_model();
+    const auto tower = weights_of(*model->vision_tower), projector = weights_of(*model->multi_modal_projector);
+    DemoTrainingOptions options = captions_run();
+    options.vision_tower_lr_scale = scale;
+    train_demo_model(model, tokenizer, clip_preprocessor(32), options);
+    EXPECT_EQ(same_weights(weights_of(*model->vision_tower), tower), scale == 0) << "scale " << scale;
+    EXPECT_FALSE(same_weights(weights_of(*model->multi_modal_projector), projector)) << "scale " << scale;
+    for (const auto& p : model->vision_tower->parameters()) EXPECT_TRUE(p.requires_grad()) << "scale " << scale;
+  }
+  auto [tokenizer, model] = micro_model();
+  DemoTrainingOptions options = captions_run();
+  options.vision_tower_lr_scale = -1;
+  EXPECT_THROW(train_demo_model(model, tokenizer, clip_preprocessor(32), options), Error);
+}
+
 // --upper-mlp-image-grad 0: the MLPs above the image-only layers take no
 // gradient from examples with images. In a run of captions only they learn
 // nothing (the image-only layer's MLP does); at 1 or 0.3 they learn; with

@@ -231,6 +231,11 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
                    "peak learning rate of the vision tower and projector (0 = --lr)")
       ->check(finite_non_negative())
       ->capture_default_str();
+  demo->add_option("--vision-tower-lr-scale", demo_args->options.training.vision_tower_lr_scale,
+                   "the vision tower's learning rate as a fraction of --vision-lr (0: the tower stays frozen at its "
+                   "initial weights; the projector keeps --vision-lr)")
+      ->check(finite_non_negative())
+      ->capture_default_str();
   demo->add_option("--warmup", demo_args->options.training.warmup_steps, "warm-up steps")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();

@@ -167,6 +167,7 @@ DemoReport build_demo(const DemoOptions& options) {
         {"batch_size", training.batch_size},
         {"lr", training.lr},
         {"vision_lr", training.vision_lr > 0 ? training.vision_lr : training.lr},
+        {"vision_tower_lr_scale", training.vision_tower_lr_scale},
         {"warmup_steps", training.warmup_steps},
         {"caption_only_steps", training.caption_only_steps},
         {"letter_only_steps", training.letter_only_steps},

@@ -213,7 +213,18 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
   // and the image-only parameters, which keep the full rate when the rest of
   // the language model learns slower (upper_lr_scale).
   const double vision_lr = o.vision_lr > 0 ? o.vision_lr : o.lr;
-  std::vector<torch::Tensor> vision_parameters = model->vision_tower->parameters();
+  if (!(o.vision_tower_lr_scale >= 0))
+    throw Error("vision tower learning-rate scale must be >= 0 (it is " + std::to_string(o.vision_tower_lr_scale) +
+                ")");
+  const bool tower_frozen = o.vision_tower_lr_scale == 0;
+  const bool tower_own_group = !tower_frozen && o.vision_tower_lr_scale != 1;
+  std::vector<torch::Tensor> vision_parameters, tower_parameters;
+  for (auto& p : model->vision_tower->parameters()) {
+    if (tower_frozen)
+      p.requires_grad_(false);
+    else
+      (tower_own_group ? tower_parameters : vision_parameters).push_back(p);
+  }
   for (auto& p : model->multi_modal_projector->parameters()) vision_parameters.push_back(p);
   std::vector<torch::Tensor> language_parameters;
   for (auto& p : model->language_model->parameters()) {
@@ -232,6 +243,10 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
   if (!image_only_parameters.empty()) {
     groups.emplace_back(image_only_parameters, adamw(o.lr));
     peak.push_back(o.lr);
+  }
+  if (!tower_parameters.empty()) {
+    groups.emplace_back(tower_parameters, adamw(vision_lr * o.vision_tower_lr_scale));
+    peak.push_back(vision_lr * o.vision_tower_lr_scale);
   }
   torch::optim::AdamW optimizer(std::move(groups));
   // In text-only phases those layers are frozen: parameters without a
@@ -449,6 +464,8 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
     model->language_model->lm_head->weight.copy_(model->language_model->model->embed_tokens->weight);
   }
   set_image_only_learn(true);
+  if (tower_frozen)
+    for (auto& p : model->vision_tower->parameters()) p.requires_grad_(true);
   model->eval();
   return last_loss;
 }

@@ -40,6 +40,13 @@ struct DemoTrainingOptions {
   double lr = 1e-3;
   // Peak learning rate of the vision tower and projector; 0 = the same as lr.
   double vision_lr = 5e-4;
+  // The vision tower's rate as a fraction of vision_lr (the projector keeps
+  // vision_lr). 0 freezes the tower at its initial weights, as LLaVA's
+  // training keeps its CLIP tower frozen: the projector and the language
+  // model's first layers must then make sense of the tower's features
+  // themselves, which moves the work of recognising objects into the layers
+  // a plan prunes.
+  double vision_tower_lr_scale = 1;
   double min_lr_ratio = 0.05;
   int warmup_steps = 100;
   double weight_decay = 0.01;
