@@ -435,6 +435,30 @@ TEST_F(TrainerTest, VisionTowerLrScaleZeroFreezesTheTower) {
   EXPECT_THROW(train_demo_model(model, tokenizer, clip_preprocessor(32), options), Error);
 }
 
+// --seeing-lr-scale 0: in the phases with images the image-only layers, the
+// projector and the vision tower keep their weights while the layers above
+// learn; at 0.5 they learn too.
+TEST_F(TrainerTest, SeeingLrScaleZeroKeepsTheSeeingSide) {
+  for (double scale : {0.0, 0.5}) {
+    auto [tokenizer, model] = micro_model();
+    const auto& layers = model->language_model->model->layers;
+    const auto lower = weights_of(*layers[0]), upper = weights_of(*layers[1]->mlp);
+    const auto tower = weights_of(*model->vision_tower), projector = weights_of(*model->multi_modal_projector);
+    DemoTrainingOptions options = captions_run();
+    options.seeing_lr_scale = scale;
+    train_demo_model(model, tokenizer, clip_preprocessor(32), options);
+    const bool kept = scale == 0;
+    EXPECT_EQ(same_weights(weights_of(*layers[0]), lower), kept) << "scale " << scale;
+    EXPECT_EQ(same_weights(weights_of(*model->vision_tower), tower), kept) << "scale " << scale;
+    EXPECT_EQ(same_weights(weights_of(*model->multi_modal_projector), projector), kept) << "scale " << scale;
+    EXPECT_FALSE(same_weights(weights_of(*layers[1]->mlp), upper)) << "scale " << scale;
+  }
+  auto [tokenizer, model] = micro_model();
+  DemoTrainingOptions options = captions_run();
+  options.seeing_lr_scale = -1;
+  EXPECT_THROW(train_demo_model(model, tokenizer, clip_preprocessor(32), options), Error);
+}
+
 // --upper-mlp-image-grad 0: the MLPs above the image-only layers take no
 // gradient from examples with images. In a run of captions only they learn
 // nothing (the image-only layer's MLP does); at 1 or 0.3 they learn; with

@@ -319,6 +319,11 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
                    "fraction of --lr")
       ->check(finite_positive())
       ->capture_default_str();
+  demo->add_option("--seeing-lr-scale", demo_args->options.training.seeing_lr_scale,
+                   "with --image-only-layers: in phases with images, the image-only layers, the projector and the "
+                   "vision tower learn at this fraction of their rates (0: they stay as they are)")
+      ->check(finite_non_negative())
+      ->capture_default_str();
   demo->add_flag("--vision-first,!--text-first", demo_args->options.training.vision_first,
                  "captions (and yes/no) before the text phase, and a schedule of its own for the mix (the "
                  "default); --text-first: the text phase, then captions, then the mix");

@@ -177,6 +177,7 @@ DemoReport build_demo(const DemoOptions& options) {
         {"image_only_mlps", training.image_only_mlps},
         {"image_only_identity", training.image_only_identity},
         {"upper_lr_scale", training.upper_lr_scale},
+        {"seeing_lr_scale", training.seeing_lr_scale},
         {"text_layer_drop", training.text_layer_drop},
         {"text_mlp_drop", training.text_mlp_drop},
         {"text_upper_mlp_drop", training.text_upper_mlp_drop},

@@ -216,6 +216,8 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
   if (!(o.vision_tower_lr_scale >= 0))
     throw Error("vision tower learning-rate scale must be >= 0 (it is " + std::to_string(o.vision_tower_lr_scale) +
                 ")");
+  if (!(o.seeing_lr_scale >= 0))
+    throw Error("seeing learning-rate scale must be >= 0 (it is " + std::to_string(o.seeing_lr_scale) + ")");
   const bool tower_frozen = o.vision_tower_lr_scale == 0;
   const bool tower_own_group = !tower_frozen && o.vision_tower_lr_scale != 1;
   std::vector<torch::Tensor> vision_parameters, tower_parameters;
@@ -240,13 +242,19 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
   groups.emplace_back(language_parameters, adamw(o.lr));
   groups.emplace_back(vision_parameters, adamw(vision_lr));
   std::vector<double> peak{o.lr, vision_lr};
+  // Which groups see (the vision side and the image-only layers): with
+  // image-only layers they learn at seeing_lr_scale of their rates in the
+  // phases with images.
+  std::vector<bool> seeing{false, true};
   if (!image_only_parameters.empty()) {
     groups.emplace_back(image_only_parameters, adamw(o.lr));
     peak.push_back(o.lr);
+    seeing.push_back(true);
   }
   if (!tower_parameters.empty()) {
     groups.emplace_back(tower_parameters, adamw(vision_lr * o.vision_tower_lr_scale));
     peak.push_back(vision_lr * o.vision_tower_lr_scale);
+    seeing.push_back(true);
   }
   torch::optim::AdamW optimizer(std::move(groups));
   // In text-only phases those layers are frozen: parameters without a
@@ -310,10 +318,15 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
     const double lr = o.lr * factor;
     // With image-only layers, the rest of the language model may learn
     // slower once images come, keeping what the text phase stored.
-    const double upper = image_only > 0 && !phases[phase].text_only ? o.upper_lr_scale : 1.0;
+    const bool image_phase = image_only > 0 && !phases[phase].text_only;
+    const double upper = image_phase ? o.upper_lr_scale : 1.0;
+    const double lower = image_phase ? o.seeing_lr_scale : 1.0;
     for (size_t g = 0; g < optimizer.param_groups().size(); ++g)
       static_cast<torch::optim::AdamWOptions&>(optimizer.param_groups()[g].options())
-          .lr(peak[g] * factor * (g == 0 ? upper : 1.0));
+          .lr(peak[g] * factor *
+              (g == 0      ? upper
+               : seeing[g] ? lower
+                           : 1.0));
 
     std::vector<TrainExample> batch;
     const DemoTrainingOptions& mix = phases[phase].mix;

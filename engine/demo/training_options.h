@@ -169,6 +169,11 @@ struct DemoTrainingOptions {
   // their full rates, as a VLM's language model is tuned gently on top of
   // what it knows.
   double upper_lr_scale = 1;
+  // With image_only_layers: in the phases with images, the image-only layers
+  // and the vision side (projector and tower) learn at this fraction of their
+  // rates. 0 keeps what sees as it is while the layers above learn to use it,
+  // as when continuing a demo model (--init-from) on more image problems.
+  double seeing_lr_scale = 1;
   // Vision first: the caption phase (captions alone) comes before the text
   // phase, and the mix starts a schedule of its own. With
   // image_only_layers, the lower layers learn to see first and the facts are
