@@ -459,6 +459,24 @@ TEST_F(TrainerTest, SeeingLrScaleZeroKeepsTheSeeingSide) {
   EXPECT_THROW(train_demo_model(model, tokenizer, clip_preprocessor(32), options), Error);
 }
 
+// A final phase (the whole run here) keeps the image-only layers, the
+// projector and the tower as they were while the MLPs above learn.
+TEST_F(TrainerTest, FinalPhaseKeepsTheSeeingSide) {
+  auto [tokenizer, model] = micro_model();
+  const auto& layers = model->language_model->model->layers;
+  const auto lower = weights_of(*layers[0]), upper = weights_of(*layers[1]->mlp);
+  const auto tower = weights_of(*model->vision_tower), projector = weights_of(*model->multi_modal_projector);
+  DemoTrainingOptions options = captions_run();
+  options.steps = 3;
+  options.final_steps = 3;
+  train_demo_model(model, tokenizer, clip_preprocessor(32), options);
+  EXPECT_TRUE(same_weights(weights_of(*layers[0]), lower));
+  EXPECT_TRUE(same_weights(weights_of(*model->vision_tower), tower));
+  EXPECT_TRUE(same_weights(weights_of(*model->multi_modal_projector), projector));
+  EXPECT_FALSE(same_weights(weights_of(*layers[1]->mlp), upper));
+  for (const auto& p : model->parameters()) EXPECT_TRUE(p.requires_grad());
+}
+
 // --upper-mlp-image-grad 0: the MLPs above the image-only layers take no
 // gradient from examples with images. In a run of captions only they learn
 // nothing (the image-only layer's MLP does); at 1 or 0.3 they learn; with
@@ -508,6 +526,38 @@ TEST(TrainingPhases, VisionFirst) {
 
 // The demo's recipe (docs/demo.md, Training): captions and yes/no first,
 // then the text phase, then the mix at 0.4 of the rate without warm-up.
+// --final-steps: the last steps are a phase of their own, with its own
+// schedule and shares, that keeps the seeing side; without image-only layers
+// there is no seeing side to keep and no final phase.
+TEST(TrainingPhases, FinalPhaseKeepsTheSeeingSide) {
+  DemoTrainingOptions o;
+  o.final_steps = 1500;
+  o.final_image_problem_share = 0.7;
+  o.final_lr_scale = 0.15;
+  o.final_warmup_steps = 50;
+  const auto phases = training_phases(o);
+  ASSERT_EQ(phases.size(), 4u);
+  EXPECT_STREQ(phases[3].name, "final");
+  EXPECT_EQ(phases[3].steps, 1500);
+  EXPECT_TRUE(phases[3].new_schedule);
+  EXPECT_TRUE(phases[3].seeing_frozen);
+  EXPECT_EQ(phases[3].lr_scale, 0.15);
+  EXPECT_EQ(phases[3].warmup_steps, 50);
+  EXPECT_EQ(phases[3].mix.image_problem_share, 0.7);
+  EXPECT_EQ(phases[2].mix.image_problem_share, o.image_problem_share);
+  int total = 0;
+  for (const auto& p : phases) {
+    total += p.steps;
+    if (&p != &phases[3]) {
+      EXPECT_FALSE(p.seeing_frozen) << p.name;
+    }
+  }
+  EXPECT_EQ(total, o.steps);
+  EXPECT_EQ(phases[2].steps, training_phases(DemoTrainingOptions{})[2].steps - 1500);
+  o.image_only_layers = 0;
+  EXPECT_EQ(training_phases(o).size(), 3u);
+}
+
 TEST(TrainingPhases, TheDefaultsAreTheDemoRecipe) {
   const DemoTrainingOptions o;
   const auto phases = training_phases(o);

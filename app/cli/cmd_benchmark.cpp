@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <numeric>
 
 #include <torch/torch.h>
 
@@ -28,6 +29,7 @@ struct DemoArgs {
   DemoOptions options;
   int sqa_test = SyntheticBenchmarkOptions{}.sqa_test;
   std::vector<double> mix;
+  std::vector<double> final_mix;
   bool require_quality = false;
   // Set when the option was given: a --steps without them scales the
   // curriculum's phases with it.
@@ -79,6 +81,22 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
         0)
       throw CLI::ValidationError("--mix", "needs at least one positive share");
   }
+  if (!args.final_mix.empty()) {
+    auto& t = options.training;
+    const auto& m = args.final_mix;
+    t.final_caption_share = m[0];
+    t.final_yes_no_share = m[1];
+    t.final_image_problem_share = m[2];
+    t.final_text_problem_share = m[3];
+    t.final_letter_share = m.size() > 4 ? m[4] : 0.0;
+    t.final_image_word_share = m.size() > 5 ? m[5] : 0.0;
+    t.final_fact_share = m.size() > 6 ? m[6] : 0.0;
+    if (std::accumulate(m.begin(), m.end(), 0.0) <= 0)
+      throw CLI::ValidationError("--final-mix", "needs at least one positive share");
+  }
+  if (options.training.final_steps >= options.training.steps)
+    throw CLI::ValidationError("--final-steps",
+                               "must be fewer than --steps (" + std::to_string(options.training.steps) + ")");
   options.training.seed = common.seed ? common.seed : options.training.seed;
   options.cancel = install_cancel_handler();
   options.log = [](const std::string& line) { progress_line("demo: " + line); };
@@ -337,6 +355,25 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
       ->capture_default_str();
   demo->add_option("--mix-warmup", demo_args->options.training.mix_warmup_steps,
                    "with --vision-first: warm-up steps of the mix's schedule")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  demo->add_option("--final-steps", demo_args->options.training.final_steps,
+                   "with --image-only-layers: the last N of --steps are a final phase with a schedule of its own, in "
+                   "which the image-only layers and the vision side keep their weights and the layers above learn "
+                   "on --final-mix")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  demo->add_option("--final-mix", demo_args->final_mix,
+                   "task shares of the final phase (as --mix; default 0.05,0.1,0.5,0.2,0.1,0,0.1)")
+      ->delimiter(',')
+      ->expected(4, 7)
+      ->check(finite_non_negative());
+  demo->add_option("--final-lr-scale", demo_args->options.training.final_lr_scale,
+                   "the final phase's peak learning rates as a fraction of --lr and --vision-lr")
+      ->check(finite_positive())
+      ->capture_default_str();
+  demo->add_option("--final-warmup", demo_args->options.training.final_warmup_steps,
+                   "warm-up steps of the final phase's schedule")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   demo->add_option("--tie-embeddings", demo_args->options.training.tie_embeddings,

@@ -151,7 +151,8 @@ std::vector<TrainingPhase> training_phases(const DemoTrainingOptions& o) {
   text.letter_share = text.fact_share = 1;  // half drills, half facts
   text.text_problem_share = std::max(0.0, o.text_phase_problem_share);
   std::vector<TrainingPhase> phases;
-  int left = o.steps;
+  const int final_steps = o.image_only_layers > 0 ? std::clamp(o.final_steps, 0, o.steps) : 0;
+  int left = o.steps - final_steps;
   auto add = [&](const char* name, int steps, const DemoTrainingOptions& mix, bool new_schedule) {
     steps = std::clamp(steps, 0, left);
     if (steps == 0) return;
@@ -173,11 +174,26 @@ std::vector<TrainingPhase> training_phases(const DemoTrainingOptions& o) {
       phases.back().lr_scale = o.mix_lr_scale;
       phases.back().warmup_steps = o.mix_warmup_steps;
     }
-    return phases;
+  } else {
+    add("text", o.text_only_steps, text, true);
+    add("captions", o.caption_only_steps, captions, true);
+    add("mix", left, o, false);
   }
-  add("text", o.text_only_steps, text, true);
-  add("captions", o.caption_only_steps, captions, true);
-  add("mix", left, o, false);
+  if (final_steps > 0) {
+    DemoTrainingOptions last = o;
+    last.caption_share = o.final_caption_share;
+    last.yes_no_share = o.final_yes_no_share;
+    last.image_problem_share = o.final_image_problem_share;
+    last.text_problem_share = o.final_text_problem_share;
+    last.letter_share = o.final_letter_share;
+    last.image_word_share = o.final_image_word_share;
+    last.fact_share = o.final_fact_share;
+    left = final_steps;
+    add("final", final_steps, last, true);
+    phases.back().lr_scale = o.final_lr_scale;
+    phases.back().warmup_steps = o.final_warmup_steps;
+    phases.back().seeing_frozen = true;
+  }
   return phases;
 }
 
@@ -266,6 +282,15 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
       if (!learn) p.mutable_grad() = torch::Tensor();
     }
   };
+  auto set_vision_learn = [&](bool learn) {
+    auto parameters = model->multi_modal_projector->parameters();
+    if (!tower_frozen)
+      for (auto& p : model->vision_tower->parameters()) parameters.push_back(p);
+    for (auto& p : parameters) {
+      p.requires_grad_(learn);
+      if (!learn) p.mutable_grad() = torch::Tensor();
+    }
+  };
   auto clear_image_only_grads = [&] {
     for (auto& p : image_only_parameters)
       if (p.grad().defined()) p.mutable_grad().zero_();
@@ -304,7 +329,13 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
       for (size_t q = phase; q < phases.size() && (q == phase || !phases[q].new_schedule); ++q)
         schedule_steps += phases[q].steps;
     }
-    if (step == phase_begin + 1 && image_only > 0) set_image_only_learn(!phases[phase].text_only);
+    if (step == phase_begin + 1) {
+      // A phase that keeps the seeing side takes no gradient for it at all
+      // (the backward pass stops at the layers above).
+      const bool keep_seeing = image_only > 0 && (phases[phase].seeing_frozen || o.seeing_lr_scale == 0);
+      if (image_only > 0) set_image_only_learn(!phases[phase].text_only && !keep_seeing);
+      set_vision_learn(!keep_seeing);
+    }
     const int phase_step = step - schedule_begin;
     const int warmup = std::min(schedule_warmup, schedule_steps / 4);
     double factor = 1;
@@ -320,7 +351,7 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
     // slower once images come, keeping what the text phase stored.
     const bool image_phase = image_only > 0 && !phases[phase].text_only;
     const double upper = image_phase ? o.upper_lr_scale : 1.0;
-    const double lower = image_phase ? o.seeing_lr_scale : 1.0;
+    const double lower = !image_phase ? 1.0 : phases[phase].seeing_frozen ? 0.0 : o.seeing_lr_scale;
     for (size_t g = 0; g < optimizer.param_groups().size(); ++g)
       static_cast<torch::optim::AdamWOptions&>(optimizer.param_groups()[g].options())
           .lr(peak[g] * factor *
@@ -477,6 +508,7 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
     model->language_model->lm_head->weight.copy_(model->language_model->model->embed_tokens->weight);
   }
   set_image_only_learn(true);
+  set_vision_learn(true);
   if (tower_frozen)
     for (auto& p : model->vision_tower->parameters()) p.requires_grad_(true);
   model->eval();

@@ -38,6 +38,8 @@ struct TrainingPhase {
   // options' rates, and its warm-up (negative = the options' warmup_steps).
   double lr_scale = 1;
   int warmup_steps = -1;
+  // The image-only layers and the vision side keep their weights.
+  bool seeing_frozen = false;
 };
 // The phases `options` asks for, in order; their steps add up to options.steps.
 std::vector<TrainingPhase> training_phases(const DemoTrainingOptions& options);

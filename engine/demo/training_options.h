@@ -192,6 +192,17 @@ struct DemoTrainingOptions {
   // upper layers survived; at the full rate they were erased in 50 steps).
   double mix_lr_scale = 0.4;
   int mix_warmup_steps = 0;
+  // With image_only_layers: after the mix, a last phase of final_steps
+  // (counted in steps) with a schedule of its own (peak final_lr_scale of the
+  // rates, final_warmup_steps of warm-up), in which the image-only layers and
+  // the vision side keep their weights while the layers above learn on the
+  // final_* shares: the image problems are learned on top of the grounding
+  // without the grounding being stored a second time.
+  int final_steps = 0;
+  double final_lr_scale = 0.2;
+  int final_warmup_steps = 100;
+  double final_caption_share = 0.05, final_yes_no_share = 0.1, final_image_problem_share = 0.5,
+         final_text_problem_share = 0.2, final_letter_share = 0.1, final_image_word_share = 0, final_fact_share = 0.1;
   // Trains with lm_head tied to the input embedding (the saved model keeps
   // the usual untied layout, with lm_head a copy of the embedding). Reading a
   // category name and naming it then share one vector, which helps the model
