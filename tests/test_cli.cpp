@@ -100,6 +100,11 @@ TEST(Cli, LimitsAndOddFilesAreCleanErrors) {
     EXPECT_EQ(cli(args, &log), 2) << args << ": " << log;
     EXPECT_NE(log.find("finite"), std::string::npos) << args << ": " << log;
   }
+  // The demo's final phase: fewer steps than the run, some share positive.
+  for (const char* args : {"demo --steps 100 --final-steps 100 --out x", "demo --final-mix 0,0,0,0 --out x"}) {
+    EXPECT_EQ(cli(args, &log), 2) << args << ": " << log;
+    EXPECT_NE(log.find("--final-"), std::string::npos) << args << ": " << log;
+  }
   // A FIFO where config.json should be: refused at once, not read forever.
   std::filesystem::create_directories(dir.file("fifo-model"));
   ASSERT_EQ(test::run_command("mkfifo " + dir.file("fifo-model/config.json"), &log), 0) << log;

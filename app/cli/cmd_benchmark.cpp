@@ -1,4 +1,5 @@
 // Subcommands about benchmarks: demo (build the embedded demo) and eval.
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -68,32 +69,20 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
   scaled(args.caption_only_option, &options.training.caption_only_steps);
   scaled(args.letter_only_option, &options.training.letter_only_steps);
   scaled(args.text_only_option, &options.training.text_only_steps);
-  if (!args.mix.empty()) {
-    options.training.caption_share = args.mix[0];
-    options.training.yes_no_share = args.mix[1];
-    options.training.image_problem_share = args.mix[2];
-    options.training.text_problem_share = args.mix[3];
-    options.training.letter_share = args.mix.size() > 4 ? args.mix[4] : 0.0;
-    options.training.image_word_share = args.mix.size() > 5 ? args.mix[5] : 0.0;
-    options.training.fact_share = args.mix.size() > 6 ? args.mix[6] : 0.0;
-    if (args.mix[0] + args.mix[1] + args.mix[2] + args.mix[3] + options.training.letter_share +
-            options.training.image_word_share + options.training.fact_share <=
-        0)
-      throw CLI::ValidationError("--mix", "needs at least one positive share");
-  }
-  if (!args.final_mix.empty()) {
-    auto& t = options.training;
-    const auto& m = args.final_mix;
-    t.final_caption_share = m[0];
-    t.final_yes_no_share = m[1];
-    t.final_image_problem_share = m[2];
-    t.final_text_problem_share = m[3];
-    t.final_letter_share = m.size() > 4 ? m[4] : 0.0;
-    t.final_image_word_share = m.size() > 5 ? m[5] : 0.0;
-    t.final_fact_share = m.size() > 6 ? m[6] : 0.0;
+  // --mix and --final-mix: 4 to 7 shares, the ones not given 0.
+  auto set_shares = [](const std::vector<double>& m, const char* option, const std::array<double*, 7>& shares) {
+    if (m.empty()) return;
+    for (size_t i = 0; i < shares.size(); ++i) *shares[i] = i < m.size() ? m[i] : 0.0;
     if (std::accumulate(m.begin(), m.end(), 0.0) <= 0)
-      throw CLI::ValidationError("--final-mix", "needs at least one positive share");
-  }
+      throw CLI::ValidationError(option, "needs at least one positive share");
+  };
+  auto& t = options.training;
+  set_shares(args.mix, "--mix",
+             {&t.caption_share, &t.yes_no_share, &t.image_problem_share, &t.text_problem_share, &t.letter_share,
+              &t.image_word_share, &t.fact_share});
+  set_shares(args.final_mix, "--final-mix",
+             {&t.final_caption_share, &t.final_yes_no_share, &t.final_image_problem_share, &t.final_text_problem_share,
+              &t.final_letter_share, &t.final_image_word_share, &t.final_fact_share});
   if (options.training.final_steps >= options.training.steps)
     throw CLI::ValidationError("--final-steps",
                                "must be fewer than --steps (" + std::to_string(options.training.steps) + ")");
