@@ -257,20 +257,17 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(language_parameters, adamw(o.lr));
   groups.emplace_back(vision_parameters, adamw(vision_lr));
+  // Every group but the first sees (the vision side, the image-only
+  // layers): with image-only layers they learn at seeing_lr_scale of their
+  // rates in the phases with images.
   std::vector<double> peak{o.lr, vision_lr};
-  // Which groups see (the vision side and the image-only layers): with
-  // image-only layers they learn at seeing_lr_scale of their rates in the
-  // phases with images.
-  std::vector<bool> seeing{false, true};
   if (!image_only_parameters.empty()) {
     groups.emplace_back(image_only_parameters, adamw(o.lr));
     peak.push_back(o.lr);
-    seeing.push_back(true);
   }
   if (!tower_parameters.empty()) {
     groups.emplace_back(tower_parameters, adamw(vision_lr * o.vision_tower_lr_scale));
     peak.push_back(vision_lr * o.vision_tower_lr_scale);
-    seeing.push_back(true);
   }
   torch::optim::AdamW optimizer(std::move(groups));
   // In text-only phases those layers are frozen: parameters without a
@@ -354,10 +351,7 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
     const double lower = !image_phase ? 1.0 : phases[phase].seeing_frozen ? 0.0 : o.seeing_lr_scale;
     for (size_t g = 0; g < optimizer.param_groups().size(); ++g)
       static_cast<torch::optim::AdamWOptions&>(optimizer.param_groups()[g].options())
-          .lr(peak[g] * factor *
-              (g == 0      ? upper
-               : seeing[g] ? lower
-                           : 1.0));
+          .lr(peak[g] * factor * (g == 0 ? upper : lower));
 
     std::vector<TrainExample> batch;
     const DemoTrainingOptions& mix = phases[phase].mix;
