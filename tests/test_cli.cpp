@@ -101,9 +101,18 @@ TEST(Cli, LimitsAndOddFilesAreCleanErrors) {
     EXPECT_NE(log.find("finite"), std::string::npos) << args << ": " << log;
   }
   // The demo's final phase: fewer steps than the run, some share positive.
-  for (const char* args : {"demo --steps 100 --final-steps 100 --out x", "demo --final-mix 0,0,0,0 --out x"}) {
+  for (const char* args :
+       {"demo --steps 100 --final-steps 100 --out x", "demo --final-steps 10 --final-mix 0,0,0,0 --out x",
+        "demo --final-mix 0,0,1,0 --out x", "demo --final-lr-scale 0.5 --out x"}) {
     EXPECT_EQ(cli(args, &log), 2) << args << ": " << log;
     EXPECT_NE(log.find("--final-"), std::string::npos) << args << ": " << log;
+  }
+  // Without image-only layers there is no seeing side for them to keep.
+  for (const char* args : {"demo --image-only-layers 0 --final-steps 10 --out x",
+                           "demo --image-only-layers 0 --seeing-lr-scale 0 --out x"}) {
+    EXPECT_EQ(cli(args, &log), 1) << args << ": " << log;
+    EXPECT_NE(log.find("--image-only-layers > 0"), std::string::npos) << args << ": " << log;
+    EXPECT_FALSE(std::filesystem::exists("x")) << args;
   }
   // A FIFO where config.json should be: refused at once, not read forever.
   std::filesystem::create_directories(dir.file("fifo-model"));

@@ -35,6 +35,8 @@ struct DemoArgs {
   // Set when the option was given: a --steps without them scales the
   // curriculum's phases with it.
   CLI::Option* caption_only_option = nullptr;
+  // The final phase's settings, refused without --final-steps.
+  std::vector<const CLI::Option*> final_phase_options;
   CLI::Option* letter_only_option = nullptr;
   CLI::Option* text_only_option = nullptr;
 };
@@ -83,6 +85,9 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
   set_shares(args.final_mix, "--final-mix",
              {&t.final_caption_share, &t.final_yes_no_share, &t.final_image_problem_share, &t.final_text_problem_share,
               &t.final_letter_share, &t.final_image_word_share, &t.final_fact_share});
+  if (options.training.final_steps == 0)
+    for (const auto* given : args.final_phase_options)
+      if (given->count() > 0) throw CLI::ValidationError(given->get_name(), "needs --final-steps");
   if (options.training.final_steps >= options.training.steps)
     throw CLI::ValidationError("--final-steps",
                                "must be fewer than --steps (" + std::to_string(options.training.steps) + ")");
@@ -352,19 +357,22 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
                    "on --final-mix")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  demo->add_option("--final-mix", demo_args->final_mix,
-                   "task shares of the final phase (as --mix; default 0.05,0.1,0.5,0.2,0.1,0,0.1)")
-      ->delimiter(',')
-      ->expected(4, 7)
-      ->check(finite_non_negative());
-  demo->add_option("--final-lr-scale", demo_args->options.training.final_lr_scale,
-                   "the final phase's peak learning rates as a fraction of --lr and --vision-lr")
-      ->check(finite_positive())
-      ->capture_default_str();
-  demo->add_option("--final-warmup", demo_args->options.training.final_warmup_steps,
-                   "warm-up steps of the final phase's schedule")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+  demo_args->final_phase_options.push_back(
+      demo->add_option("--final-mix", demo_args->final_mix,
+                       "task shares of the final phase (as --mix; default 0.05,0.1,0.5,0.2,0.1,0,0.1)")
+          ->delimiter(',')
+          ->expected(4, 7)
+          ->check(finite_non_negative()));
+  demo_args->final_phase_options.push_back(
+      demo->add_option("--final-lr-scale", demo_args->options.training.final_lr_scale,
+                       "the final phase's peak learning rates as a fraction of --lr and --vision-lr")
+          ->check(finite_positive())
+          ->capture_default_str());
+  demo_args->final_phase_options.push_back(demo->add_option("--final-warmup",
+                                                            demo_args->options.training.final_warmup_steps,
+                                                            "warm-up steps of the final phase's schedule")
+                                               ->check(CLI::NonNegativeNumber)
+                                               ->capture_default_str());
   demo->add_option("--tie-embeddings", demo_args->options.training.tie_embeddings,
                    "train with lm_head tied to the embedding (true/false)")
       ->capture_default_str();

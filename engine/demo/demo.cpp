@@ -37,6 +37,13 @@ DemoReport build_demo(const DemoOptions& options) {
   auto log = [&](const std::string& line) {
     if (options.log) options.log(line);
   };
+  // Options that act through the image-only layers would be ignored without
+  // them: refused before any work.
+  const auto& asked = options.training;
+  if (asked.image_only_layers <= 0 && (asked.final_steps > 0 || asked.seeing_lr_scale != 1))
+    throw Error(
+        "the final phase (--final-steps) and --seeing-lr-scale act on the image-only layers: they need "
+        "--image-only-layers > 0");
   DemoReport report;
   write_folder_atomically(options.out, [&](const std::string& dir) {
     const std::string bench_dir = (fs::path(dir) / "bench").string();
