@@ -524,6 +524,27 @@ TEST(TrainingPhases, VisionFirst) {
   EXPECT_EQ(with_yes_no[0].mix.fact_share + with_yes_no[0].mix.letter_share + with_yes_no[0].mix.text_problem_share, 0);
 }
 
+// --letter-only-steps with --vision-first: the drills come between the
+// captions and the text phase, text-only (the seeing layers stay frozen),
+// under a schedule of their own.
+TEST(TrainingPhases, VisionFirstDrillsFollowTheCaptions) {
+  DemoTrainingOptions o = plain_training();
+  o.vision_first = true;
+  o.letter_only_steps = 500;
+  const auto phases = training_phases(o);
+  ASSERT_EQ(phases.size(), 4u);
+  EXPECT_STREQ(phases[0].name, "captions");
+  EXPECT_STREQ(phases[1].name, "letter drills");
+  EXPECT_EQ(phases[1].steps, 500);
+  EXPECT_TRUE(phases[1].text_only);
+  EXPECT_TRUE(phases[1].new_schedule);
+  EXPECT_EQ(phases[1].mix.letter_share, 1);
+  EXPECT_EQ(phases[1].mix.fact_share + phases[1].mix.caption_share + phases[1].mix.yes_no_share, 0);
+  EXPECT_STREQ(phases[2].name, "text");
+  EXPECT_STREQ(phases[3].name, "mix");
+  EXPECT_EQ(phases[0].steps + phases[1].steps + phases[2].steps + phases[3].steps, o.steps);
+}
+
 // The demo's recipe (docs/demo.md, Training): captions and yes/no first,
 // then the text phase, then the mix at 0.4 of the rate without warm-up.
 // --final-steps: the last steps are a phase of their own, with its own

@@ -161,12 +161,15 @@ std::vector<TrainingPhase> training_phases(const DemoTrainingOptions& o) {
          mix.caption_share == 0 && mix.yes_no_share == 0 && mix.image_problem_share == 0 && mix.image_word_share == 0});
     left -= steps;
   };
-  add("letter drills", o.letter_only_steps, drills, true);
   if (o.vision_first) {
+    // The drills come after the captions: they are text-only, so with
+    // image-only layers they are learned above the trained seeing layers,
+    // which stay frozen through them and the text phase that follows.
     DemoTrainingOptions pure_captions = captions;
     pure_captions.letter_share = pure_captions.fact_share = 0;
     pure_captions.yes_no_share = std::max(0.0, o.first_phase_yes_no_share);
     add("captions", o.caption_only_steps, pure_captions, true);
+    add("letter drills", o.letter_only_steps, drills, true);
     add("text", o.text_only_steps, text, true);
     const size_t before = phases.size();
     add("mix", left, o, true);
@@ -175,6 +178,7 @@ std::vector<TrainingPhase> training_phases(const DemoTrainingOptions& o) {
       phases.back().warmup_steps = o.mix_warmup_steps;
     }
   } else {
+    add("letter drills", o.letter_only_steps, drills, true);
     add("text", o.text_only_steps, text, true);
     add("captions", o.caption_only_steps, captions, true);
     add("mix", left, o, false);

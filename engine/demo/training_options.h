@@ -70,6 +70,7 @@ struct DemoTrainingOptions {
   // (warm-up, cosine decay over the phase); captions and the mix share one.
   // Steps of letter drills only (short, text-only sequences), under their own
   // schedule: how the 4-layer demo learned the option-letter lookup (run F1).
+  // First with text_first; after the captions with vision_first.
   // On the 8-layer demo the facts learned after them came too slowly (run
   // G3), so the default learns both together in the text phase.
   int letter_only_steps = 0;
