@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
     auto start = std::chrono::steady_clock::now();
     int64_t tokens = 0;
     for (int i = 0; i < 64 * 5; ++i)
-      tokens += static_cast<int64_t>(hipp::draw_example(random, tokenizer, config, options).ids.size());
+      tokens +=
+          static_cast<int64_t>(hipp::draw_example(random, tokenizer, config, options.mix, options.scene).ids.size());
     const double draw = seconds_since(start) / 5;
     start = std::chrono::steady_clock::now();
     hipp::train_demo_model(model, tokenizer, preprocessor, options);

@@ -47,9 +47,8 @@ DemoTrainingOptions short_run(int steps, int text_only_steps) {
 DemoTrainingOptions captions_run() {
   DemoTrainingOptions o = short_run(3, 0);
   o.weight_decay = 0;
-  o.caption_share = 1;
-  o.yes_no_share = o.image_problem_share = o.text_problem_share = o.letter_share = o.image_word_share = o.fact_share =
-      0;
+  o.mix.caption = 1;
+  o.mix.yes_no = o.mix.image_problem = o.mix.text_problem = o.mix.letter = o.mix.image_word = o.mix.fact = 0;
   o.image_only_layers = 1;
   return o;
 }
@@ -89,7 +88,7 @@ TEST_F(TrainerTest, LabelsCoverOnlyTheAnswerAndEos) {
   SceneRandom random(4);
   int with_image = 0;
   for (int i = 0; i < 50; ++i) {
-    const auto e = draw_example(random, tokenizer, config, options);
+    const auto e = draw_example(random, tokenizer, config, options.mix, options.scene);
     ASSERT_EQ(e.ids.size(), e.labels.size());
     EXPECT_EQ(e.ids.front(), tokenizer.bos_id());
     EXPECT_EQ(e.labels.back(), tokenizer.eos_id());
@@ -119,8 +118,8 @@ TEST_F(TrainerTest, AFewStepsLowerTheLoss) {
   options.caption_only_steps = 10;
   options.letter_only_steps = 0;
   options.text_only_steps = 0;
-  options.letter_share = 0.2;
-  options.image_word_share = 0.2;
+  options.mix.letter = 0.2;
+  options.mix.image_word = 0.2;
   options.log_every = 10;
   std::vector<double> losses;
   std::vector<TrainProgress> reports;
@@ -153,7 +152,7 @@ TEST_F(TrainerTest, LetterDrillsComeFirstUnderTheirOwnSchedule) {
   options.letter_only_steps = 10;
   options.text_only_steps = 0;
   options.caption_only_steps = 5;
-  options.image_word_share = 0.2;
+  options.mix.image_word = 0.2;
   options.log_every = 5;
   std::vector<TrainProgress> reports;
   options.progress = [&](const TrainProgress& p) { reports.push_back(p); };
@@ -263,10 +262,10 @@ TEST_F(TrainerTest, TextOnlyExamplesDoNotTrainImageOnlyLayers) {
     options.warmup_steps = 1;
     options.weight_decay = 0;  // only gradients move weights
     options.text_only_steps = options.caption_only_steps = options.letter_only_steps = 0;
-    options.caption_share = 1e-12;  // a phase with images, in name
-    options.yes_no_share = options.image_problem_share = options.image_word_share = 0;
-    options.letter_share = options.fact_share = 0;
-    options.text_problem_share = 1;
+    options.mix.caption = 1e-12;  // a phase with images, in name
+    options.mix.yes_no = options.mix.image_problem = options.mix.image_word = 0;
+    options.mix.letter = options.mix.fact = 0;
+    options.mix.text_problem = 1;
     options.image_only_layers = image_only;
     ASSERT_FALSE(training_phases(options)[0].text_only);
     train_demo_model(model, tokenizer, clip_preprocessor(32), options);
@@ -284,9 +283,9 @@ TEST_F(TrainerTest, ImageOnlyMlpsLeaveAttentionToEveryExample) {
   const auto attention = weights_of(*layer0->self_attn);
   DemoTrainingOptions options = short_run(4, 2);  // then a mix of text problems, images possible in name
   options.weight_decay = 0;
-  options.caption_share = 1e-12;
-  options.yes_no_share = options.image_problem_share = options.image_word_share = 0;
-  options.text_problem_share = 1;
+  options.mix.caption = 1e-12;
+  options.mix.yes_no = options.mix.image_problem = options.mix.image_word = 0;
+  options.mix.text_problem = 1;
   options.image_only_layers = 1;
   options.image_only_mlps = true;
   train_demo_model(model, tokenizer, clip_preprocessor(32), options);
@@ -492,7 +491,7 @@ TEST_F(TrainerTest, TextOnlyUpperMlpsLearnFromTextOnly) {
     const auto& layers = model->language_model->model->layers;
     const auto lower = weights_of(*layers[0]->mlp), upper = weights_of(*layers[1]->mlp);
     DemoTrainingOptions options = captions_run();
-    options.text_problem_share = c.with_text ? 1 : 0;
+    options.mix.text_problem = c.with_text ? 1 : 0;
     options.upper_mlp_image_grad = c.image_grad;
     train_demo_model(model, tokenizer, clip_preprocessor(32), options);
     const std::string label =
@@ -510,7 +509,7 @@ TEST(TrainingPhases, VisionFirst) {
   const auto phases = training_phases(o);
   ASSERT_EQ(phases.size(), 3u);
   EXPECT_STREQ(phases[0].name, "captions");
-  EXPECT_EQ(phases[0].mix.fact_share + phases[0].mix.letter_share + phases[0].mix.yes_no_share, 0);
+  EXPECT_EQ(phases[0].shares.fact + phases[0].shares.letter + phases[0].shares.yes_no, 0);
   EXPECT_FALSE(phases[0].text_only);
   EXPECT_STREQ(phases[1].name, "text");
   EXPECT_TRUE(phases[1].text_only);
@@ -519,9 +518,9 @@ TEST(TrainingPhases, VisionFirst) {
   EXPECT_EQ(phases[0].steps + phases[1].steps + phases[2].steps, o.steps);
   o.first_phase_yes_no_share = 0.5;  // yes/no beside the captions, still no text
   const auto with_yes_no = training_phases(o);
-  EXPECT_EQ(with_yes_no[0].mix.yes_no_share, 0.5);
-  EXPECT_EQ(with_yes_no[0].mix.caption_share, 1);
-  EXPECT_EQ(with_yes_no[0].mix.fact_share + with_yes_no[0].mix.letter_share + with_yes_no[0].mix.text_problem_share, 0);
+  EXPECT_EQ(with_yes_no[0].shares.yes_no, 0.5);
+  EXPECT_EQ(with_yes_no[0].shares.caption, 1);
+  EXPECT_EQ(with_yes_no[0].shares.fact + with_yes_no[0].shares.letter + with_yes_no[0].shares.text_problem, 0);
 }
 
 // --letter-only-steps with --vision-first: the drills come between the
@@ -538,8 +537,8 @@ TEST(TrainingPhases, VisionFirstDrillsFollowTheCaptions) {
   EXPECT_EQ(phases[1].steps, 500);
   EXPECT_TRUE(phases[1].text_only);
   EXPECT_TRUE(phases[1].new_schedule);
-  EXPECT_EQ(phases[1].mix.letter_share, 1);
-  EXPECT_EQ(phases[1].mix.fact_share + phases[1].mix.caption_share + phases[1].mix.yes_no_share, 0);
+  EXPECT_EQ(phases[1].shares.letter, 1);
+  EXPECT_EQ(phases[1].shares.fact + phases[1].shares.caption + phases[1].shares.yes_no, 0);
   EXPECT_STREQ(phases[2].name, "text");
   EXPECT_STREQ(phases[3].name, "mix");
   EXPECT_EQ(phases[0].steps + phases[1].steps + phases[2].steps + phases[3].steps, o.steps);
@@ -553,7 +552,7 @@ TEST(TrainingPhases, VisionFirstDrillsFollowTheCaptions) {
 TEST(TrainingPhases, FinalPhaseKeepsTheSeeingSide) {
   DemoTrainingOptions o;
   o.final_steps = 1500;
-  o.final_image_problem_share = 0.7;
+  o.final_mix.image_problem = 0.7;
   o.final_lr_scale = 0.15;
   o.final_warmup_steps = 50;
   const auto phases = training_phases(o);
@@ -564,8 +563,8 @@ TEST(TrainingPhases, FinalPhaseKeepsTheSeeingSide) {
   EXPECT_TRUE(phases[3].seeing_frozen);
   EXPECT_EQ(phases[3].lr_scale, 0.15);
   EXPECT_EQ(phases[3].warmup_steps, 50);
-  EXPECT_EQ(phases[3].mix.image_problem_share, 0.7);
-  EXPECT_EQ(phases[2].mix.image_problem_share, o.image_problem_share);
+  EXPECT_EQ(phases[3].shares.image_problem, 0.7);
+  EXPECT_EQ(phases[2].shares.image_problem, o.mix.image_problem);
   int total = 0;
   for (const auto& p : phases) {
     total += p.steps;
@@ -585,7 +584,7 @@ TEST(TrainingPhases, TheDefaultsAreTheDemoRecipe) {
   ASSERT_EQ(phases.size(), 3u);
   EXPECT_STREQ(phases[0].name, "captions");
   EXPECT_EQ(phases[0].steps, 1000);
-  EXPECT_EQ(phases[0].mix.yes_no_share, phases[0].mix.caption_share);
+  EXPECT_EQ(phases[0].shares.yes_no, phases[0].shares.caption);
   EXPECT_STREQ(phases[1].name, "text");
   EXPECT_EQ(phases[1].steps, 3000);
   EXPECT_STREQ(phases[2].name, "mix");
@@ -611,18 +610,18 @@ TEST(TrainingPhases, TextFirstCurriculum) {
   EXPECT_STREQ(phases[0].name, "text");
   EXPECT_EQ(phases[0].steps, 2000);
   EXPECT_TRUE(phases[0].new_schedule);
-  EXPECT_EQ(phases[0].mix.letter_share, phases[0].mix.fact_share);
-  EXPECT_EQ(phases[0].mix.caption_share + phases[0].mix.yes_no_share + phases[0].mix.image_problem_share +
-                phases[0].mix.text_problem_share + phases[0].mix.image_word_share,
+  EXPECT_EQ(phases[0].shares.letter, phases[0].shares.fact);
+  EXPECT_EQ(phases[0].shares.caption + phases[0].shares.yes_no + phases[0].shares.image_problem +
+                phases[0].shares.text_problem + phases[0].shares.image_word,
             0);
   EXPECT_STREQ(phases[1].name, "captions");
   EXPECT_TRUE(phases[1].new_schedule);
-  EXPECT_GT(phases[1].mix.fact_share, 0) << "the captions keep the facts";
+  EXPECT_GT(phases[1].shares.fact, 0) << "the captions keep the facts";
   EXPECT_STREQ(phases[2].name, "mix");
   EXPECT_FALSE(phases[2].new_schedule) << "the mix continues the captions' schedule";
   EXPECT_EQ(phases[2].steps, 2400);
   o.text_phase_problem_share = 0.5;  // text problems join the text phase; it stays text-only
-  EXPECT_EQ(training_phases(o)[0].mix.text_problem_share, 0.5);
+  EXPECT_EQ(training_phases(o)[0].shares.text_problem, 0.5);
   EXPECT_TRUE(training_phases(o)[0].text_only);
   o.text_phase_problem_share = 0;
 
@@ -631,8 +630,8 @@ TEST(TrainingPhases, TextFirstCurriculum) {
   phases = training_phases(o);
   ASSERT_EQ(phases.size(), 2u);
   EXPECT_STREQ(phases[0].name, "letter drills");
-  EXPECT_EQ(phases[0].mix.letter_share, 1);
-  EXPECT_EQ(phases[0].mix.fact_share, 0);
+  EXPECT_EQ(phases[0].shares.letter, 1);
+  EXPECT_EQ(phases[0].shares.fact, 0);
   EXPECT_EQ(phases[1].steps, 200);
 }
 

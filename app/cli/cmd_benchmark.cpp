@@ -72,19 +72,15 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
   scaled(args.letter_only_option, &options.training.letter_only_steps);
   scaled(args.text_only_option, &options.training.text_only_steps);
   // --mix and --final-mix: 4 to 7 shares, the ones not given 0.
-  auto set_shares = [](const std::vector<double>& m, const char* option, const std::array<double*, 7>& shares) {
+  auto set_shares = [](const std::vector<double>& m, const char* option, TaskShares& shares) {
     if (m.empty()) return;
-    for (size_t i = 0; i < shares.size(); ++i) *shares[i] = i < m.size() ? m[i] : 0.0;
+    const auto fields = shares.fields();
+    for (size_t i = 0; i < fields.size(); ++i) *fields[i] = i < m.size() ? m[i] : 0.0;
     if (std::accumulate(m.begin(), m.end(), 0.0) <= 0)
       throw CLI::ValidationError(option, "needs at least one positive share");
   };
-  auto& t = options.training;
-  set_shares(args.mix, "--mix",
-             {&t.caption_share, &t.yes_no_share, &t.image_problem_share, &t.text_problem_share, &t.letter_share,
-              &t.image_word_share, &t.fact_share});
-  set_shares(args.final_mix, "--final-mix",
-             {&t.final_caption_share, &t.final_yes_no_share, &t.final_image_problem_share, &t.final_text_problem_share,
-              &t.final_letter_share, &t.final_image_word_share, &t.final_fact_share});
+  set_shares(args.mix, "--mix", options.training.mix);
+  set_shares(args.final_mix, "--final-mix", options.training.final_mix);
   if (options.training.final_steps == 0)
     for (const auto* given : args.final_phase_options)
       if (given->count() > 0) throw CLI::ValidationError(given->get_name(), "needs --final-steps");

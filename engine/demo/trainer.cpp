@@ -46,11 +46,9 @@ int absent_category(const Scene& scene, SceneRandom& random) {
 }  // namespace
 
 TrainExample draw_example(SceneRandom& random, const Tokenizer& tokenizer, const LlavaConfig& config,
-                          const DemoTrainingOptions& o) {
-  const double total = o.caption_share + o.yes_no_share + o.image_problem_share + o.text_problem_share +
-                       o.letter_share + o.image_word_share + o.fact_share;
-  double pick = random.uniform() * total;
-  if ((pick -= o.letter_share) < 0) {
+                          const TaskShares& o, const SceneOptions& scenes) {
+  double pick = random.uniform() * o.total();
+  if ((pick -= o.letter) < 0) {
     // 2-4 distinct names, of scene categories or of known things (the
     // options of the image problems, and the words the prompts are made of);
     // the question names one of them. (Kinds and places as a third pool made
@@ -78,7 +76,7 @@ TrainExample draw_example(SceneRandom& random, const Tokenizer& tokenizer, const
     e.task = 4;
     return e;
   }
-  if ((pick -= o.fact_share) < 0) {
+  if ((pick -= o.fact) < 0) {
     const auto& things = known_things();
     const auto& thing = things[static_cast<size_t>(random.below(static_cast<int>(things.size())))];
     const bool kind = random.chance(0.5);
@@ -90,26 +88,26 @@ TrainExample draw_example(SceneRandom& random, const Tokenizer& tokenizer, const
     e.task = 6;
     return e;
   }
-  if ((pick -= o.text_problem_share) < 0) {
+  if ((pick -= o.text_problem) < 0) {
     const auto p = text_problem(random);
     auto e = make_sequence(tokenizer, config, llava_prompt(sqa_prompt_text(p), false),
                            std::string(1, option_letter(static_cast<size_t>(p.answer))));
     e.task = 3;
     return e;
   }
-  SceneOptions scene_options = o.scene;
+  SceneOptions scene_options = scenes;
   scene_options.image_size = static_cast<int>(config.vision.image_size);
   Scene scene = make_scene(random, scene_options);
   TrainExample e;
-  if ((pick -= o.caption_share) < 0) {
+  if ((pick -= o.caption) < 0) {
     e = make_sequence(tokenizer, config, llava_prompt("What objects are in the image?", true), scene.caption() + ".");
     e.task = 0;
-  } else if ((pick -= o.image_word_share) < 0) {
+  } else if ((pick -= o.image_word) < 0) {
     const auto p = image_problem(scene, random);
     e = make_sequence(tokenizer, config, llava_prompt(p.question + kShortAnswerSuffix, true),
                       p.choices[static_cast<size_t>(p.answer)]);
     e.task = 5;
-  } else if ((pick -= o.yes_no_share) < 0) {
+  } else if ((pick -= o.yes_no) < 0) {
     const bool positive = random.chance(0.5);
     const int category =
         positive ? scene.objects[static_cast<size_t>(random.below(static_cast<int>(scene.objects.size())))].category
@@ -136,43 +134,35 @@ void init_token_embedding(LlavaModel& model, double std, uint64_t seed) {
 }
 
 std::vector<TrainingPhase> training_phases(const DemoTrainingOptions& o) {
-  DemoTrainingOptions captions = o;
-  captions.yes_no_share = captions.image_problem_share = captions.text_problem_share = 0;
-  captions.image_word_share = 0;
-  captions.caption_share = 1;
-  // Every phase keeps the letter drills at their share (run F1, docs/demo.md:
-  // 600 steps of captions alone erased a drill learned before), and the
-  // facts once they are in.
-  DemoTrainingOptions drills = captions;
-  drills.caption_share = drills.fact_share = 0;
-  drills.letter_share = 1;
-  DemoTrainingOptions text = captions;
-  text.caption_share = 0;
-  text.letter_share = text.fact_share = 1;  // half drills, half facts
-  text.text_problem_share = std::max(0.0, o.text_phase_problem_share);
+  TaskShares captions = o.mix;  // text-first: captions beside the drills and the facts
+  captions.yes_no = captions.image_problem = captions.text_problem = captions.image_word = 0;
+  captions.caption = 1;
+  TaskShares drills;
+  drills.letter = 1;
+  TaskShares text;  // half drills, half facts
+  text.letter = text.fact = 1;
+  text.text_problem = std::max(0.0, o.text_phase_problem_share);
   std::vector<TrainingPhase> phases;
   const int final_steps = o.image_only_layers > 0 ? std::clamp(o.final_steps, 0, o.steps) : 0;
   int left = o.steps - final_steps;
-  auto add = [&](const char* name, int steps, const DemoTrainingOptions& mix, bool new_schedule) {
+  auto add = [&](const char* name, int steps, const TaskShares& shares, bool new_schedule) {
     steps = std::clamp(steps, 0, left);
     if (steps == 0) return;
-    phases.push_back(
-        {name, steps, mix, new_schedule || phases.empty(),
-         mix.caption_share == 0 && mix.yes_no_share == 0 && mix.image_problem_share == 0 && mix.image_word_share == 0});
+    phases.push_back({name, steps, shares, new_schedule || phases.empty(), !shares.has_images()});
     left -= steps;
   };
   if (o.vision_first) {
     // The drills come after the captions: they are text-only, so with
     // image-only layers they are learned above the trained seeing layers,
     // which stay frozen through them and the text phase that follows.
-    DemoTrainingOptions pure_captions = captions;
-    pure_captions.letter_share = pure_captions.fact_share = 0;
-    pure_captions.yes_no_share = std::max(0.0, o.first_phase_yes_no_share);
+    TaskShares pure_captions;
+    pure_captions.caption = 1;
+    pure_captions.yes_no = std::max(0.0, o.first_phase_yes_no_share);
     add("captions", o.caption_only_steps, pure_captions, true);
     add("letter drills", o.letter_only_steps, drills, true);
     add("text", o.text_only_steps, text, true);
     const size_t before = phases.size();
-    add("mix", left, o, true);
+    add("mix", left, o.mix, true);
     if (phases.size() > before) {
       phases.back().lr_scale = o.mix_lr_scale;
       phases.back().warmup_steps = o.mix_warmup_steps;
@@ -181,19 +171,11 @@ std::vector<TrainingPhase> training_phases(const DemoTrainingOptions& o) {
     add("letter drills", o.letter_only_steps, drills, true);
     add("text", o.text_only_steps, text, true);
     add("captions", o.caption_only_steps, captions, true);
-    add("mix", left, o, false);
+    add("mix", left, o.mix, false);
   }
   if (final_steps > 0) {
-    DemoTrainingOptions last = o;
-    last.caption_share = o.final_caption_share;
-    last.yes_no_share = o.final_yes_no_share;
-    last.image_problem_share = o.final_image_problem_share;
-    last.text_problem_share = o.final_text_problem_share;
-    last.letter_share = o.final_letter_share;
-    last.image_word_share = o.final_image_word_share;
-    last.fact_share = o.final_fact_share;
     left = final_steps;
-    add("final", final_steps, last, true);
+    add("final", final_steps, o.final_mix, true);
     phases.back().lr_scale = o.final_lr_scale;
     phases.back().warmup_steps = o.final_warmup_steps;
     phases.back().seeing_frozen = true;
@@ -358,8 +340,8 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
           .lr(peak[g] * factor * (g == 0 ? upper : lower));
 
     std::vector<TrainExample> batch;
-    const DemoTrainingOptions& mix = phases[phase].mix;
-    for (int i = 0; i < o.batch_size; ++i) batch.push_back(draw_example(random, tokenizer, config, mix));
+    for (int i = 0; i < o.batch_size; ++i)
+      batch.push_back(draw_example(random, tokenizer, config, phases[phase].shares, o.scene));
     // Sorted by length and cut into micro-batches, each padded only to its own
     // longest sequence: padding would otherwise cost a third of the compute.
     // With image-only layers, the text-only examples come first, in

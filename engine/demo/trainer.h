@@ -31,7 +31,7 @@ struct TrainExample {
 struct TrainingPhase {
   const char* name;
   int steps = 0;
-  DemoTrainingOptions mix;
+  TaskShares shares;
   bool new_schedule = false;
   bool text_only = false;  // no task of the mix has an image
   // Of a phase that starts a schedule: its peak rate as a fraction of the
@@ -48,9 +48,10 @@ std::vector<TrainingPhase> training_phases(const DemoTrainingOptions& options);
 // (DemoTrainingOptions::embed_init_std), seeded.
 void init_token_embedding(LlavaModel& model, double std, uint64_t seed);
 
-// Draws one example of the task mix.
+// Draws one example of the tasks at these shares, scenes as `scenes` asks
+// (its image size is the model's).
 TrainExample draw_example(SceneRandom& random, const Tokenizer& tokenizer, const LlavaConfig& config,
-                          const DemoTrainingOptions& options);
+                          const TaskShares& shares, const SceneOptions& scenes);
 
 // Trains `model` in place; returns the final window's mean loss.
 double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const PreprocessorConfig& preprocessor,

@@ -24,6 +24,26 @@ struct TrainProgress {
 inline constexpr std::array<const char*, 7> kTrainTaskNames{"caption", "yes/no",     "image MC", "text MC",
                                                             "letter",  "image word", "fact"};
 
+// How often a phase draws each training task (normalised over the seven when
+// drawn), in kTrainTaskNames' order.
+struct TaskShares {
+  double caption = 0, yes_no = 0, image_problem = 0, text_problem = 0, letter = 0, image_word = 0, fact = 0;
+
+  std::array<double, 7> values() const {
+    return {caption, yes_no, image_problem, text_problem, letter, image_word, fact};
+  }
+  std::array<double*, 7> fields() {
+    return {&caption, &yes_no, &image_problem, &text_problem, &letter, &image_word, &fact};
+  }
+  double total() const {
+    double sum = 0;
+    for (double v : values()) sum += v;
+    return sum;
+  }
+  // Some task of the phase has an image.
+  bool has_images() const { return caption != 0 || yes_no != 0 || image_problem != 0 || image_word != 0; }
+};
+
 struct DemoTrainingOptions {
   // The demo's recipe (run H23, docs/demo.md): 1000 steps of captions and
   // yes/no, 3000 of text with the first four decoder layers frozen, then the
@@ -62,8 +82,7 @@ struct DemoTrainingOptions {
   // kind or place asked without options and answered with the word ("What
   // kind of thing is a bal wix?" -> "tool"), the dense signal that stores
   // the knowledge the text-only problems ask about.
-  double caption_share = 0.15, yes_no_share = 0.2, image_problem_share = 0.3, text_problem_share = 0.35,
-         letter_share = 0.15, image_word_share = 0, fact_share = 0.15;
+  TaskShares mix{0.15, 0.2, 0.3, 0.35, 0.15, 0, 0.15};
   // Curriculum (training_phases): optionally the letter drills alone, then
   // the language model's own pretraining on text (drills and facts), then
   // captions, then the mix. The first two have a learning-rate schedule each
@@ -202,8 +221,7 @@ struct DemoTrainingOptions {
   int final_steps = 0;
   double final_lr_scale = 0.2;
   int final_warmup_steps = 100;
-  double final_caption_share = 0.05, final_yes_no_share = 0.1, final_image_problem_share = 0.5,
-         final_text_problem_share = 0.2, final_letter_share = 0.1, final_image_word_share = 0, final_fact_share = 0.1;
+  TaskShares final_mix{0.05, 0.1, 0.5, 0.2, 0.1, 0, 0.1};
   // Trains with lm_head tied to the input embedding (the saved model keeps
   // the usual untied layout, with lm_head a copy of the embedding). Reading a
   // category name and naming it then share one vector, which helps the model
