@@ -1,5 +1,4 @@
 // Subcommands about benchmarks: demo (build the embedded demo) and eval.
-#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
