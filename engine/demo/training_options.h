@@ -83,13 +83,14 @@ struct DemoTrainingOptions {
   // kind of thing is a bal wix?" -> "tool"), the dense signal that stores
   // the knowledge the text-only problems ask about.
   TaskShares mix{0.15, 0.2, 0.3, 0.35, 0.15, 0, 0.15};
-  // Curriculum (training_phases): optionally the letter drills alone, then
-  // the language model's own pretraining on text (drills and facts), then
-  // captions, then the mix. The first two have a learning-rate schedule each
-  // (warm-up, cosine decay over the phase); captions and the mix share one.
+  // Curriculum (training_phases). With vision_first (the default): captions,
+  // optionally the letter drills alone, the language model's own pretraining
+  // on text (drills and facts), then the mix, each under a learning-rate
+  // schedule of its own (warm-up, cosine decay over the phase). Without it:
+  // the drills, the text phase, captions, then the mix, the last two sharing
+  // one schedule.
   // Steps of letter drills only (short, text-only sequences), under their own
   // schedule: how the 4-layer demo learned the option-letter lookup (run F1).
-  // First with text_first; after the captions with vision_first.
   // On the 8-layer demo the facts learned after them came too slowly (run
   // G3), so the default learns both together in the text phase.
   int letter_only_steps = 0;
