@@ -476,6 +476,35 @@ TEST_F(TrainerTest, FinalPhaseKeepsTheSeeingSide) {
   for (const auto& p : model->parameters()) EXPECT_TRUE(p.requires_grad());
 }
 
+// A rehearsing text phase (the whole run here: vision-first with no captions
+// and no mix steps) draws captions and yes/no beside the text tasks and
+// keeps the image-only layer, the projector and the tower as they were
+// while the layers above learn.
+TEST_F(TrainerTest, RehearsalKeepsTheSeeingSide) {
+  auto [tokenizer, model] = micro_model();
+  const auto& layers = model->language_model->model->layers;
+  const auto lower = weights_of(*layers[0]), upper = weights_of(*layers[1]->mlp);
+  const auto tower = weights_of(*model->vision_tower), projector = weights_of(*model->multi_modal_projector);
+  DemoTrainingOptions options = short_run(3, 3);
+  options.vision_first = true;
+  options.image_only_layers = 1;
+  options.rehearsal_share = 0.5;
+  options.log_every = 1;
+  std::array<double, kTrainTaskNames.size()> seen{};
+  options.progress = [&](const TrainProgress& p) {
+    for (size_t t = 0; t < seen.size(); ++t)
+      if (p.task_loss[t] >= 0) seen[t] += 1;
+  };
+  train_demo_model(model, tokenizer, clip_preprocessor(32), options);
+  EXPECT_GT(seen[0] + seen[1], 0) << "captions or yes/no are rehearsed";
+  EXPECT_GT(seen[4] + seen[6], 0) << "the text phase's own tasks";
+  EXPECT_TRUE(same_weights(weights_of(*layers[0]), lower));
+  EXPECT_TRUE(same_weights(weights_of(*model->vision_tower), tower));
+  EXPECT_TRUE(same_weights(weights_of(*model->multi_modal_projector), projector));
+  EXPECT_FALSE(same_weights(weights_of(*layers[1]->mlp), upper));
+  for (const auto& p : model->parameters()) EXPECT_TRUE(p.requires_grad());
+}
+
 // --upper-mlp-image-grad 0: the MLPs above the image-only layers take no
 // gradient from examples with images. In a run of captions only they learn
 // nothing (the image-only layer's MLP does); at 1 or 0.3 they learn; with
@@ -542,6 +571,35 @@ TEST(TrainingPhases, VisionFirstDrillsFollowTheCaptions) {
   EXPECT_STREQ(phases[2].name, "text");
   EXPECT_STREQ(phases[3].name, "mix");
   EXPECT_EQ(phases[0].steps + phases[1].steps + phases[2].steps + phases[3].steps, o.steps);
+}
+
+// --rehearsal: the drills and text phases keep captions and yes/no at that
+// share of their examples, half each, with the seeing side frozen; the
+// captions phase and the mix are as without it.
+TEST(TrainingPhases, RehearsalKeepsImageTasksInTheTextPhases) {
+  DemoTrainingOptions o = plain_training();
+  o.vision_first = true;
+  o.letter_only_steps = 500;
+  o.rehearsal_share = 0.2;
+  const auto phases = training_phases(o);
+  ASSERT_EQ(phases.size(), 4u);
+  for (size_t i : {size_t{1}, size_t{2}}) {
+    const auto& p = phases[i];
+    EXPECT_TRUE(p.rehearsal) << p.name;
+    EXPECT_TRUE(p.seeing_frozen) << p.name;
+    EXPECT_FALSE(p.text_only) << p.name;
+    EXPECT_DOUBLE_EQ(p.shares.caption, p.shares.yes_no) << p.name;
+    EXPECT_NEAR((p.shares.caption + p.shares.yes_no) / p.shares.total(), 0.2, 1e-12) << p.name;
+  }
+  EXPECT_EQ(phases[1].shares.letter, 1);
+  EXPECT_EQ(phases[2].shares.letter, 1);
+  EXPECT_EQ(phases[2].shares.fact, 1);
+  for (size_t i : {size_t{0}, size_t{3}}) {
+    EXPECT_FALSE(phases[i].rehearsal) << phases[i].name;
+    EXPECT_FALSE(phases[i].seeing_frozen) << phases[i].name;
+  }
+  o.rehearsal_share = 0;
+  for (const auto& p : training_phases(o)) EXPECT_FALSE(p.rehearsal) << p.name;
 }
 
 // The demo's recipe (docs/demo.md, Training): captions and yes/no first,

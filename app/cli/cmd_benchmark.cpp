@@ -268,6 +268,11 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
                    "share of text-only problems in the text phase, against the drills' and the facts' 1 each")
       ->check(finite_non_negative())
       ->capture_default_str();
+  demo->add_option("--rehearsal", demo_args->options.training.rehearsal_share,
+                   "with --vision-first: share of captions and yes/no questions in the drills and text phases, "
+                   "the seeing side kept frozen, so the layers above keep serving the image tasks (0: text only)")
+      ->check(CLI::Range(0.0, 0.9))
+      ->capture_default_str();
   demo->add_option("--image-only-layers", demo_args->options.training.image_only_layers,
                    "the first N decoder layers learn from examples with an image only (frozen in the text phase; "
                    "text-only examples' gradients kept off them), so the knowledge is stored above them")

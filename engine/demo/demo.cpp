@@ -180,6 +180,7 @@ DemoReport build_demo(const DemoOptions& options) {
         {"letter_only_steps", training.letter_only_steps},
         {"text_only_steps", training.text_only_steps},
         {"text_phase_problem_share", training.text_phase_problem_share},
+        {"rehearsal_share", training.rehearsal_share},
         {"image_only_layers", training.image_only_layers},
         {"image_only_mlps", training.image_only_mlps},
         {"image_only_identity", training.image_only_identity},

@@ -162,9 +162,23 @@ std::vector<TrainingPhase> training_phases(const DemoTrainingOptions& o) {
     pure_captions.caption = 1;
     pure_captions.yes_no = std::max(0.0, o.first_phase_yes_no_share);
     add("captions", o.caption_only_steps, pure_captions, true);
-    add("letter drills", o.letter_only_steps, drills, true);
-    add("text", o.text_only_steps, text, true);
-    const size_t before = phases.size();
+    // Rehearsal: captions and yes/no at rehearsal_share of each text
+    // phase's examples, the seeing side frozen.
+    const double rehearse = std::clamp(o.rehearsal_share, 0.0, 0.9);
+    auto rehearsed = [&](TaskShares shares) {
+      if (rehearse > 0) shares.caption = shares.yes_no = shares.total() * rehearse / (2 * (1 - rehearse));
+      return shares;
+    };
+    auto mark_rehearsal = [&](size_t before) {
+      if (rehearse > 0 && phases.size() > before) phases.back().rehearsal = phases.back().seeing_frozen = true;
+    };
+    size_t before = phases.size();
+    add("letter drills", o.letter_only_steps, rehearsed(drills), true);
+    mark_rehearsal(before);
+    before = phases.size();
+    add("text", o.text_only_steps, rehearsed(text), true);
+    mark_rehearsal(before);
+    before = phases.size();
     add("mix", left, o.mix, true);
     if (phases.size() > before) {
       phases.back().lr_scale = o.mix_lr_scale;
@@ -335,7 +349,10 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
     const double lr = o.lr * factor;
     // With image-only layers, the rest of the language model may learn
     // slower once images come, keeping what the text phase stored.
-    const bool image_phase = image_only > 0 && !phases[phase].text_only;
+    // A rehearsing text phase is a text phase here: the seeing side is kept
+    // and the rest learns at the text phase's rate.
+    const bool text_phase = phases[phase].text_only || phases[phase].rehearsal;
+    const bool image_phase = image_only > 0 && !text_phase;
     const double upper = image_phase ? o.upper_lr_scale : 1.0;
     const double lower = !image_phase ? 1.0 : phases[phase].seeing_frozen ? 0.0 : o.seeing_lr_scale;
     for (size_t g = 0; g < optimizer.param_groups().size(); ++g)
@@ -399,7 +416,7 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
       // its first row says which). The text dropouts apply to such batches,
       // kept to the phases with images by drop_with_images_only.
       const bool all_text = phases[phase].text_only || (image_only > 0 && !batch[begin].has_image);
-      const bool text_only_batch = all_text && !(o.drop_with_images_only && phases[phase].text_only);
+      const bool text_only_batch = all_text && !(o.drop_with_images_only && text_phase);
       const bool may_drop = image_only > 0 && text_only_batch;
       if (may_drop && o.text_layer_drop > 0 && random.chance(o.text_layer_drop)) forward.skip_first_layers = image_only;
       if (may_drop && o.text_mlp_drop > 0)
@@ -410,10 +427,13 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
         for (size_t l = static_cast<size_t>(std::max<int64_t>(image_only, 0));
              l < std::min<size_t>(model->language_model->model->layers.size(), 64); ++l)
           if (random.chance(o.text_upper_mlp_drop)) forward.skip_mlp_mask |= uint64_t{1} << l;
-      if (!all_text && image_only > 0 && o.image_mlp_drop > 0)
+      // The image dropouts train the seeing side to share its work; a
+      // rehearsal leaves that side as it is.
+      const bool image_drops = !all_text && image_only > 0 && !phases[phase].rehearsal;
+      if (image_drops && o.image_mlp_drop > 0)
         for (int64_t l = 0; l < std::min<int64_t>(image_only, 64); ++l)
           if (random.chance(o.image_mlp_drop)) forward.skip_mlp_mask |= uint64_t{1} << l;
-      if (!all_text && image_only > 0 && o.upper_image_mlp_drop > 0)
+      if (image_drops && o.upper_image_mlp_drop > 0)
         for (size_t l = static_cast<size_t>(image_only);
              l < std::min<size_t>(model->language_model->model->layers.size(), 64); ++l)
           if (random.chance(o.upper_image_mlp_drop)) forward.skip_mlp_mask |= uint64_t{1} << l;

@@ -40,6 +40,10 @@ struct TrainingPhase {
   int warmup_steps = -1;
   // The image-only layers and the vision side keep their weights.
   bool seeing_frozen = false;
+  // A text phase (drills, text) with captions and yes/no rehearsed: it has
+  // images, but the seeing side keeps its weights and the text dropouts
+  // treat it as the text phase it is.
+  bool rehearsal = false;
 };
 // The phases `options` asks for, in order; their steps add up to options.steps.
 std::vector<TrainingPhase> training_phases(const DemoTrainingOptions& options);

@@ -106,6 +106,14 @@ struct DemoTrainingOptions {
   // fact, then find the option that says it) is then learned on text alone,
   // before vision competes for the model. 0 = drills and facts only.
   double text_phase_problem_share = 0;
+  // With vision_first: captions and yes/no questions (half each) at this
+  // share of the examples of the drills and text phases, the seeing side
+  // (image-only layers, projector, tower) kept as the first phase left it.
+  // The layers above then keep serving the image tasks while they learn
+  // text, so the mix does not begin with those tasks broken and relearn
+  // them at the expense of the knowledge (run H53, docs/demo.md). The text
+  // dropouts treat these phases as text phases still. 0 = text only.
+  double rehearsal_share = 0;
   // Steps of captions, with the drills and the facts at their shares: the
   // model learns to see before it is asked about what it sees.
   int caption_only_steps = 1000;
