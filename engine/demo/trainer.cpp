@@ -169,16 +169,14 @@ std::vector<TrainingPhase> training_phases(const DemoTrainingOptions& o) {
       if (rehearse > 0) shares.caption = shares.yes_no = shares.total() * rehearse / (2 * (1 - rehearse));
       return shares;
     };
-    auto mark_rehearsal = [&](size_t before) {
+    auto add_text_phase = [&](const char* name, int steps, const TaskShares& shares) {
+      const size_t before = phases.size();
+      add(name, steps, rehearsed(shares), true);
       if (rehearse > 0 && phases.size() > before) phases.back().rehearsal = phases.back().seeing_frozen = true;
     };
-    size_t before = phases.size();
-    add("letter drills", o.letter_only_steps, rehearsed(drills), true);
-    mark_rehearsal(before);
-    before = phases.size();
-    add("text", o.text_only_steps, rehearsed(text), true);
-    mark_rehearsal(before);
-    before = phases.size();
+    add_text_phase("letter drills", o.letter_only_steps, drills);
+    add_text_phase("text", o.text_only_steps, text);
+    const size_t before = phases.size();
     add("mix", left, o.mix, true);
     if (phases.size() > before) {
       phases.back().lr_scale = o.mix_lr_scale;
