@@ -44,6 +44,10 @@ DemoReport build_demo(const DemoOptions& options) {
     throw Error(
         "the final phase (--final-steps) and --seeing-lr-scale act on the image-only layers: they need "
         "--image-only-layers > 0");
+  if (asked.rehearsal_share > 0 && (asked.image_only_layers <= 0 || !asked.vision_first))
+    throw Error(
+        "--rehearsal keeps the image-only layers frozen while the drills and text phases of --vision-first "
+        "rehearse captions and yes/no: it needs --image-only-layers > 0 and --vision-first");
   DemoReport report;
   write_folder_atomically(options.out, [&](const std::string& dir) {
     const std::string bench_dir = (fs::path(dir) / "bench").string();
