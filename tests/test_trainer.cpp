@@ -530,6 +530,30 @@ TEST_F(TrainerTest, TextOnlyUpperMlpsLearnFromTextOnly) {
   }
 }
 
+// --first-phase-upper-mlp-image-grad: the first phase (captions) of a
+// --vision-first run takes this share instead of --upper-mlp-image-grad.
+TEST_F(TrainerTest, FirstPhaseHasItsOwnUpperMlpImageGrad) {
+  struct Case {
+    double image_grad, first_phase;
+    bool upper_unchanged;
+  };
+  for (const Case c : {Case{0, 1, false}, Case{1, 0, true}, Case{0, -1, true}}) {
+    auto [tokenizer, model] = micro_model();
+    const auto& layers = model->language_model->model->layers;
+    const auto upper = weights_of(*layers[1]->mlp);
+    DemoTrainingOptions options = captions_run();
+    options.vision_first = true;
+    options.caption_only_steps = options.steps;  // the whole run is the first phase
+    options.first_phase_yes_no_share = 0;
+    options.upper_mlp_image_grad = c.image_grad;
+    options.first_phase_upper_mlp_image_grad = c.first_phase;
+    ASSERT_EQ(training_phases(options).size(), 1u);
+    train_demo_model(model, tokenizer, clip_preprocessor(32), options);
+    EXPECT_EQ(same_weights(weights_of(*layers[1]->mlp), upper), c.upper_unchanged)
+        << "upper_mlp_image_grad " << c.image_grad << ", first phase " << c.first_phase;
+  }
+}
+
 // --vision-first: captions alone, then the text phase, then the mix under a
 // schedule of its own.
 TEST(TrainingPhases, VisionFirst) {
@@ -545,6 +569,12 @@ TEST(TrainingPhases, VisionFirst) {
   EXPECT_STREQ(phases[2].name, "mix");
   for (const auto& p : phases) EXPECT_TRUE(p.new_schedule) << p.name;
   EXPECT_EQ(phases[0].steps + phases[1].steps + phases[2].steps, o.steps);
+  for (const auto& p : phases) EXPECT_LT(p.upper_mlp_image_grad, 0) << p.name;
+  o.first_phase_upper_mlp_image_grad = 1;
+  const auto first_grad = training_phases(o);
+  EXPECT_EQ(first_grad[0].upper_mlp_image_grad, 1);
+  EXPECT_LT(first_grad[1].upper_mlp_image_grad, 0);
+  EXPECT_LT(first_grad[2].upper_mlp_image_grad, 0);
   o.first_phase_yes_no_share = 0.5;  // yes/no beside the captions, still no text
   const auto with_yes_no = training_phases(o);
   EXPECT_EQ(with_yes_no[0].shares.yes_no, 0.5);

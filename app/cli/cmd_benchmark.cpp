@@ -316,6 +316,11 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
                    "(1: fully; 0: from text-only examples only, grounding stays below them)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
+  demo->add_option("--first-phase-upper-mlp-image-grad", demo_args->options.training.first_phase_upper_mlp_image_grad,
+                   "with --vision-first: --upper-mlp-image-grad in the first phase (captions and yes/no) instead "
+                   "(default: the same; 1 there and 0 after lets the upper MLPs start the text phase trained while "
+                   "grounding stays below them later)")
+      ->check(CLI::Range(0.0, 1.0));
   demo->add_option("--mlp-drop", demo_args->options.training.mlp_drop,
                    "probability, drawn per layer, that a micro-batch passes over each decoder layer's MLP "
                    "(stochastic depth)")

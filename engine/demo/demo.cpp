@@ -197,6 +197,7 @@ DemoReport build_demo(const DemoOptions& options) {
         {"image_mlp_drop", training.image_mlp_drop},
         {"upper_image_mlp_drop", training.upper_image_mlp_drop},
         {"upper_mlp_image_grad", training.upper_mlp_image_grad},
+        {"first_phase_upper_mlp_image_grad", training.first_phase_upper_mlp_image_grad},
         {"upper_drop_in_text_phase", training.upper_drop_in_text_phase},
         {"drop_with_images_only", training.drop_with_images_only},
         {"vision_first", training.vision_first},

@@ -162,6 +162,7 @@ std::vector<TrainingPhase> training_phases(const DemoTrainingOptions& o) {
     pure_captions.caption = 1;
     pure_captions.yes_no = std::max(0.0, o.first_phase_yes_no_share);
     add("captions", o.caption_only_steps, pure_captions, true);
+    if (!phases.empty()) phases.back().upper_mlp_image_grad = o.first_phase_upper_mlp_image_grad;
     // Rehearsal: captions and yes/no at rehearsal_share of each text
     // phase's examples, the seeing side frozen.
     const double rehearse = std::clamp(o.rehearsal_share, 0.0, 0.9);
@@ -297,8 +298,13 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
   // less (upper_mlp_image_grad < 1): their gradients after the text
   // micro-batches are kept, and once the image examples' have been added the
   // image share is scaled down.
+  const auto phases = training_phases(o);
+  auto upper_image_grad = [&](const TrainingPhase& p) {
+    return p.upper_mlp_image_grad >= 0 ? p.upper_mlp_image_grad : o.upper_mlp_image_grad;
+  };
   std::vector<torch::Tensor> damped_upper_mlps;
-  if (o.upper_mlp_image_grad < 1 && image_only > 0)
+  if (image_only > 0 &&
+      std::any_of(phases.begin(), phases.end(), [&](const TrainingPhase& p) { return upper_image_grad(p) < 1; }))
     for (size_t l = static_cast<size_t>(image_only); l < model->language_model->model->layers.size(); ++l) {
       const auto& layer = model->language_model->model->layers[l];
       for (auto& p : layer->mlp->parameters()) damped_upper_mlps.push_back(p);
@@ -308,7 +314,6 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
   const auto start = std::chrono::steady_clock::now();
   double window_loss = 0, last_loss = 0;
   std::array<double, kTrainTaskNames.size()> task_sum{}, task_count{};
-  const auto phases = training_phases(o);
   int window = 0;
   size_t phase = 0;
   int phase_begin = 0;  // steps before the current phase
@@ -377,9 +382,10 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
     optimizer.zero_grad();
     double batch_loss = 0;
     const size_t micro = static_cast<size_t>(std::max(1, o.micro_batch));
+    const double upper_grad = upper_image_grad(phases[phase]);
     bool upper_saved = false;
     for (size_t begin = 0; begin < batch.size();) {
-      if (route && !damped_upper_mlps.empty() && begin == text_count && !upper_saved) {
+      if (route && upper_grad < 1 && !damped_upper_mlps.empty() && begin == text_count && !upper_saved) {
         upper_text_grads.clear();
         for (auto& p : damped_upper_mlps)
           upper_text_grads.push_back(p.grad().defined() ? p.grad().clone() : torch::Tensor());
@@ -463,13 +469,13 @@ double train_demo_model(LlavaModel& model, const Tokenizer& tokenizer, const Pre
       for (size_t i = 0; i < damped_upper_mlps.size(); ++i) {
         auto& p = damped_upper_mlps[i];
         const auto& text = upper_text_grads[i];
-        if (!p.grad().defined() || o.upper_mlp_image_grad <= 0) {
+        if (!p.grad().defined() || upper_grad <= 0) {
           p.mutable_grad() = text;
         } else {
           torch::NoGradGuard no_grad;
           // text + scale * (all - text)
-          auto g = p.grad() * o.upper_mlp_image_grad;
-          if (text.defined()) g.add_(text, 1 - o.upper_mlp_image_grad);
+          auto g = p.grad() * upper_grad;
+          if (text.defined()) g.add_(text, 1 - upper_grad);
           p.mutable_grad() = g;
         }
       }

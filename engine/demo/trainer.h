@@ -44,6 +44,9 @@ struct TrainingPhase {
   // images, but the seeing side keeps its weights and the text dropouts
   // treat it as the text phase it is.
   bool rehearsal = false;
+  // The share of the image examples' gradient that reaches the MLPs above
+  // the image-only layers in this phase (negative: the options').
+  double upper_mlp_image_grad = -1;
 };
 // The phases `options` asks for, in order; their steps add up to options.steps.
 std::vector<TrainingPhase> training_phases(const DemoTrainingOptions& options);

@@ -184,6 +184,12 @@ struct DemoTrainingOptions {
   // under pruning); in a batch of image examples only, AdamW's normalisation
   // undoes the scale.
   double upper_mlp_image_grad = 0.3;
+  // With vision_first: upper_mlp_image_grad in the first phase (captions and
+  // yes/no) instead; negative = the same. 1 there and 0 after it lets the
+  // upper MLPs learn the image tasks once, so that the text phase starts them
+  // trained (at 0 throughout the facts came late, run H57), while grounding
+  // cannot move up beside the knowledge later (run H62, docs/demo.md).
+  double first_phase_upper_mlp_image_grad = -1;
   // With drop_with_images_only: text_upper_mlp_drop in the text phase as
   // well, where the facts are first stored, so that each is stored in more
   // than one of the upper MLPs from the start (the lower layers' dropout
