@@ -110,13 +110,17 @@ TEST(Cli, LimitsAndOddFilesAreCleanErrors) {
   // Without image-only layers there is no seeing side for them to keep.
   for (const char* args :
        {"demo --image-only-layers 0 --final-steps 10 --out x", "demo --image-only-layers 0 --seeing-lr-scale 0 --out x",
-        "demo --image-only-layers 0 --rehearsal 0.1 --out x"}) {
+        "demo --image-only-layers 0 --rehearsal 0.1 --out x",
+        "demo --image-only-layers 0 --first-phase-upper-mlp-image-grad 1 --out x"}) {
     EXPECT_EQ(cli(args, &log), 1) << args << ": " << log;
     EXPECT_NE(log.find("--image-only-layers > 0"), std::string::npos) << args << ": " << log;
     EXPECT_FALSE(std::filesystem::exists("x")) << args;
   }
   // The rehearsal belongs to the vision-first text phases.
   EXPECT_EQ(cli("demo --text-first --rehearsal 0.1 --out x", &log), 1) << log;
+  EXPECT_NE(log.find("--vision-first"), std::string::npos) << log;
+  EXPECT_FALSE(std::filesystem::exists("x"));
+  EXPECT_EQ(cli("demo --text-first --first-phase-upper-mlp-image-grad 1 --out x", &log), 1) << log;
   EXPECT_NE(log.find("--vision-first"), std::string::npos) << log;
   EXPECT_FALSE(std::filesystem::exists("x"));
   // A FIFO where config.json should be: refused at once, not read forever.

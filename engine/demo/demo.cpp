@@ -48,6 +48,10 @@ DemoReport build_demo(const DemoOptions& options) {
     throw Error(
         "--rehearsal keeps the image-only layers frozen while the drills and text phases of --vision-first "
         "rehearse captions and yes/no: it needs --image-only-layers > 0 and --vision-first");
+  if (asked.first_phase_upper_mlp_image_grad >= 0 && (asked.image_only_layers <= 0 || !asked.vision_first))
+    throw Error(
+        "--first-phase-upper-mlp-image-grad acts on the MLPs above the image-only layers in the first phase of "
+        "--vision-first: it needs --image-only-layers > 0 and --vision-first");
   DemoReport report;
   write_folder_atomically(options.out, [&](const std::string& dir) {
     const std::string bench_dir = (fs::path(dir) / "bench").string();
