@@ -170,6 +170,36 @@ TEST(Cli, DemoWithNarrowSeeingMlps) {
   EXPECT_EQ(report["settings"]["lower_mlp_width"], 8) << report.dump();
 }
 
+// The demo preset's defaults: seeing MLPs half as wide as the others (run
+// H66's recipe); the options on by default that act through the image-only
+// layers (rehearsal, the first phase's upper-MLP gradient) do not stop a
+// run without them, while given explicitly they are refused (see
+// Cli.LimitsAndOddFilesAreCleanErrors).
+TEST(Cli, DemoDefaultsFollowThePreset) {
+  test::TempDir dir;
+  std::string log;
+  ASSERT_EQ(cli("demo --out " + dir.file("d") + " --preset demo --steps 1 --batch 2 --pope-images 1 --sqa-problems 2",
+                &log),
+            0)
+      << log;
+  const auto config = nlohmann::json::parse(std::ifstream(dir.file("d") + "/model/config.json"));
+  const auto widths = config["text_config"]["layer_intermediate_size"];
+  ASSERT_EQ(widths.size(), 8u) << config.dump();
+  for (int l = 0; l < 4; ++l) EXPECT_EQ(widths[l], 128) << l;
+  for (int l = 4; l < 8; ++l) EXPECT_EQ(widths[l], config["text_config"]["intermediate_size"]) << l;
+  EXPECT_EQ(config["text_config"]["intermediate_size"], 256);
+  const auto report = nlohmann::json::parse(std::ifstream(dir.file("d") + "/demo-report.json"));
+  EXPECT_EQ(report["settings"]["lower_mlp_width"], 128) << report.dump();
+  // No image-only layers: every MLP as wide as the preset's, and the run goes.
+  ASSERT_EQ(cli("demo --out " + dir.file("e") +
+                    " --preset micro --steps 2 --batch 4 --pope-images 2 --sqa-problems 4 --image-only-layers 0",
+                &log),
+            0)
+      << log;
+  const auto micro = nlohmann::json::parse(std::ifstream(dir.file("e") + "/demo-report.json"));
+  EXPECT_EQ(micro["settings"]["lower_mlp_width"], 0) << micro.dump();
+}
+
 TEST(Cli, DemoThenEvalOnAMicroModel) {
   test::TempDir dir;
   const std::string out = dir.file("demo");

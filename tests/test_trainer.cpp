@@ -25,8 +25,12 @@ DemoTrainingOptions plain_training() {
   o.text_mlp_drop = 0;
   o.image_mlp_drop = 0;
   o.upper_mlp_image_grad = 1;
+  o.first_phase_upper_mlp_image_grad = -1;
   o.drop_with_images_only = false;
   o.embed_init_std = 0;
+  o.letter_only_steps = 0;
+  o.rehearsal_share = 0;
+  o.vision_tower_lr_scale = 1;
   return o;
 }
 
@@ -611,6 +615,7 @@ TEST(TrainingPhases, RehearsalKeepsImageTasksInTheTextPhases) {
   o.vision_first = true;
   o.letter_only_steps = 500;
   o.rehearsal_share = 0.2;
+  o.image_only_layers = 2;  // the rehearsal keeps them frozen
   const auto phases = training_phases(o);
   ASSERT_EQ(phases.size(), 4u);
   for (size_t i : {size_t{1}, size_t{2}}) {
@@ -630,6 +635,9 @@ TEST(TrainingPhases, RehearsalKeepsImageTasksInTheTextPhases) {
   }
   o.rehearsal_share = 0;
   for (const auto& p : training_phases(o)) EXPECT_FALSE(p.rehearsal) << p.name;
+  o.rehearsal_share = 0.2;
+  o.image_only_layers = 0;  // no seeing side to keep: text phases as without it
+  for (const auto& p : training_phases(o)) EXPECT_FALSE(p.rehearsal) << p.name;
 }
 
 // The demo's recipe (docs/demo.md, Training): captions and yes/no first,
@@ -639,46 +647,62 @@ TEST(TrainingPhases, RehearsalKeepsImageTasksInTheTextPhases) {
 // there is no seeing side to keep and no final phase.
 TEST(TrainingPhases, FinalPhaseKeepsTheSeeingSide) {
   DemoTrainingOptions o;
+  o.rehearsal_share = 0;  // (a rehearsing text phase keeps the seeing side too)
   o.final_steps = 1500;
   o.final_mix.image_problem = 0.7;
   o.final_lr_scale = 0.15;
   o.final_warmup_steps = 50;
   const auto phases = training_phases(o);
-  ASSERT_EQ(phases.size(), 4u);
-  EXPECT_STREQ(phases[3].name, "final");
-  EXPECT_EQ(phases[3].steps, 1500);
-  EXPECT_TRUE(phases[3].new_schedule);
-  EXPECT_TRUE(phases[3].seeing_frozen);
-  EXPECT_EQ(phases[3].lr_scale, 0.15);
-  EXPECT_EQ(phases[3].warmup_steps, 50);
-  EXPECT_EQ(phases[3].shares.image_problem, 0.7);
-  EXPECT_EQ(phases[2].shares.image_problem, o.mix.image_problem);
+  const size_t before = training_phases(DemoTrainingOptions{}).size();
+  ASSERT_EQ(phases.size(), before + 1);
+  const auto& final = phases.back();
+  const auto& mix = phases[phases.size() - 2];
+  EXPECT_STREQ(final.name, "final");
+  EXPECT_EQ(final.steps, 1500);
+  EXPECT_TRUE(final.new_schedule);
+  EXPECT_TRUE(final.seeing_frozen);
+  EXPECT_EQ(final.lr_scale, 0.15);
+  EXPECT_EQ(final.warmup_steps, 50);
+  EXPECT_EQ(final.shares.image_problem, 0.7);
+  EXPECT_STREQ(mix.name, "mix");
+  EXPECT_EQ(mix.shares.image_problem, o.mix.image_problem);
   int total = 0;
   for (const auto& p : phases) {
     total += p.steps;
-    if (&p != &phases[3]) {
+    if (&p != &final) {
       EXPECT_FALSE(p.seeing_frozen) << p.name;
     }
   }
   EXPECT_EQ(total, o.steps);
-  EXPECT_EQ(phases[2].steps, training_phases(DemoTrainingOptions{})[2].steps - 1500);
+  EXPECT_EQ(mix.steps, training_phases(DemoTrainingOptions{}).back().steps - 1500);
   o.image_only_layers = 0;
-  EXPECT_EQ(training_phases(o).size(), 3u);
+  EXPECT_EQ(training_phases(o).size(), before);
 }
 
 TEST(TrainingPhases, TheDefaultsAreTheDemoRecipe) {
   const DemoTrainingOptions o;
   const auto phases = training_phases(o);
-  ASSERT_EQ(phases.size(), 3u);
+  ASSERT_EQ(phases.size(), 4u);
   EXPECT_STREQ(phases[0].name, "captions");
   EXPECT_EQ(phases[0].steps, 1000);
   EXPECT_EQ(phases[0].shares.yes_no, phases[0].shares.caption);
-  EXPECT_STREQ(phases[1].name, "text");
-  EXPECT_EQ(phases[1].steps, 3000);
-  EXPECT_STREQ(phases[2].name, "mix");
+  EXPECT_EQ(phases[0].upper_mlp_image_grad, 0.1);  // the upper MLPs learn the image tasks once
+  EXPECT_STREQ(phases[1].name, "letter drills");
+  EXPECT_EQ(phases[1].steps, 1000);
+  EXPECT_STREQ(phases[2].name, "text");
   EXPECT_EQ(phases[2].steps, 4000);
-  EXPECT_EQ(phases[2].lr_scale, 0.4);
-  EXPECT_EQ(phases[2].warmup_steps, 0);
+  for (size_t i : {size_t{1}, size_t{2}}) {
+    EXPECT_TRUE(phases[i].rehearsal) << phases[i].name;  // captions and yes/no at a tenth
+    EXPECT_NEAR((phases[i].shares.caption + phases[i].shares.yes_no) / phases[i].shares.total(), 0.1, 1e-12);
+  }
+  EXPECT_STREQ(phases[3].name, "mix");
+  EXPECT_EQ(phases[3].steps, 3000);
+  EXPECT_EQ(phases[3].lr_scale, 0.4);
+  EXPECT_EQ(phases[3].warmup_steps, 0);
+  EXPECT_LT(phases[3].upper_mlp_image_grad, 0);  // the run's own: 0
+  EXPECT_EQ(o.upper_mlp_image_grad, 0);
+  EXPECT_EQ(o.vision_tower_lr_scale, 0);  // the tower stays frozen, the projector learns
+  EXPECT_GT(o.vision_lr, 0);
   EXPECT_EQ(o.image_only_layers, 4);
   EXPECT_GT(o.embed_init_std, o.init_std);
   EXPECT_EQ(o.text_mlp_drop, 0.3);  // text-only examples pass over layers 0-3's MLPs, in the mix only

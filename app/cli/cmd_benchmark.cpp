@@ -38,6 +38,11 @@ struct DemoArgs {
   std::vector<const CLI::Option*> final_phase_options;
   CLI::Option* letter_only_option = nullptr;
   CLI::Option* text_only_option = nullptr;
+  // Options that act through the image-only layers in the vision-first
+  // phases: given explicitly without them, refused (their defaults then
+  // simply do not apply).
+  CLI::Option* rehearsal_option = nullptr;
+  CLI::Option* first_phase_grad_option = nullptr;
 };
 
 struct EvalArgs {
@@ -86,6 +91,15 @@ void run_demo(const DemoArgs& args, const CommonOptions& common) {
   if (options.training.final_steps >= options.training.steps)
     throw CLI::ValidationError("--final-steps",
                                "must be fewer than --steps (" + std::to_string(options.training.steps) + ")");
+  const auto& t = options.training;
+  if (args.rehearsal_option->count() > 0 && t.rehearsal_share > 0 && (t.image_only_layers <= 0 || !t.vision_first))
+    throw Error(
+        "--rehearsal keeps the image-only layers frozen while the drills and text phases of --vision-first "
+        "rehearse captions and yes/no: it needs --image-only-layers > 0 and --vision-first");
+  if (args.first_phase_grad_option->count() > 0 && (t.image_only_layers <= 0 || !t.vision_first))
+    throw Error(
+        "--first-phase-upper-mlp-image-grad acts on the MLPs above the image-only layers in the first phase of "
+        "--vision-first: it needs --image-only-layers > 0 and --vision-first");
   options.training.seed = common.seed ? common.seed : options.training.seed;
   options.cancel = install_cancel_handler();
   options.log = [](const std::string& line) { progress_line("demo: " + line); };
@@ -212,7 +226,8 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
       ->check(CLI::Range(int64_t{0}, int64_t{65536}))
       ->excludes(init_from_option);
   demo->add_option("--lower-mlp-width", demo_args->options.lower_mlp_width,
-                   "MLP width of the image-only layers (the first --image-only-layers; 0 = as every layer)")
+                   "MLP width of the image-only layers (the first --image-only-layers; 0 = as every layer; default: "
+                   "the preset's, 128 for demo, as every layer for the others)")
       ->check(CLI::Range(int64_t{0}, int64_t{65536}))
       ->excludes(init_from_option);
   demo->add_flag("--save-phases", demo_args->options.save_phases,
@@ -268,11 +283,12 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
                    "share of text-only problems in the text phase, against the drills' and the facts' 1 each")
       ->check(finite_non_negative())
       ->capture_default_str();
-  demo->add_option("--rehearsal", demo_args->options.training.rehearsal_share,
-                   "with --vision-first: share of captions and yes/no questions in the drills and text phases, "
-                   "the seeing side kept frozen, so the layers above keep serving the image tasks (0: text only)")
-      ->check(CLI::Range(0.0, 0.9))
-      ->capture_default_str();
+  demo_args->rehearsal_option =
+      demo->add_option("--rehearsal", demo_args->options.training.rehearsal_share,
+                       "with --vision-first: share of captions and yes/no questions in the drills and text phases, "
+                       "the seeing side kept frozen, so the layers above keep serving the image tasks (0: text only)")
+          ->check(CLI::Range(0.0, 0.9))
+          ->capture_default_str();
   demo->add_option("--image-only-layers", demo_args->options.training.image_only_layers,
                    "the first N decoder layers learn from examples with an image only (frozen in the text phase; "
                    "text-only examples' gradients kept off them), so the knowledge is stored above them")
@@ -316,11 +332,14 @@ void add_benchmark_commands(CLI::App& app, CommonOptions& common) {
                    "(1: fully; 0: from text-only examples only, grounding stays below them)")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
-  demo->add_option("--first-phase-upper-mlp-image-grad", demo_args->options.training.first_phase_upper_mlp_image_grad,
-                   "with --vision-first: --upper-mlp-image-grad in the first phase (captions and yes/no) instead "
-                   "(default: the same; 1 there and 0 after lets the upper MLPs start the text phase trained while "
-                   "grounding stays below them later)")
-      ->check(CLI::Range(0.0, 1.0));
+  demo_args->first_phase_grad_option =
+      demo->add_option("--first-phase-upper-mlp-image-grad",
+                       demo_args->options.training.first_phase_upper_mlp_image_grad,
+                       "with --vision-first: --upper-mlp-image-grad in the first phase (captions and yes/no) "
+                       "instead, so that the upper MLPs start the text phase trained while grounding stays below "
+                       "them later (negative: the same)")
+          ->check(CLI::Range(-1.0, 1.0))
+          ->capture_default_str();
   demo->add_option("--mlp-drop", demo_args->options.training.mlp_drop,
                    "probability, drawn per layer, that a micro-batch passes over each decoder layer's MLP "
                    "(stochastic depth)")

@@ -31,6 +31,13 @@ std::string format(const char* pattern, double a, double b = 0, double c = 0, do
 
 }  // namespace
 
+int64_t resolved_lower_mlp_width(const DemoOptions& options) {
+  if (options.lower_mlp_width >= 0) return options.lower_mlp_width;
+  // The demo preset's seeing layers are half as wide as the others (run H66,
+  // docs/demo.md), and only where there are image-only layers to narrow.
+  return options.preset == "demo" && options.training.image_only_layers > 0 ? 128 : 0;
+}
+
 DemoReport build_demo(const DemoOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   const torch::Device device = parse_device(options.device);
@@ -44,14 +51,9 @@ DemoReport build_demo(const DemoOptions& options) {
     throw Error(
         "the final phase (--final-steps) and --seeing-lr-scale act on the image-only layers: they need "
         "--image-only-layers > 0");
-  if (asked.rehearsal_share > 0 && (asked.image_only_layers <= 0 || !asked.vision_first))
-    throw Error(
-        "--rehearsal keeps the image-only layers frozen while the drills and text phases of --vision-first "
-        "rehearse captions and yes/no: it needs --image-only-layers > 0 and --vision-first");
-  if (asked.first_phase_upper_mlp_image_grad >= 0 && (asked.image_only_layers <= 0 || !asked.vision_first))
-    throw Error(
-        "--first-phase-upper-mlp-image-grad acts on the MLPs above the image-only layers in the first phase of "
-        "--vision-first: it needs --image-only-layers > 0 and --vision-first");
+  // (The rehearsal and the first phase's upper-MLP gradient, on by default,
+  // simply do not apply without image-only layers or vision first; the
+  // command line refuses them when given explicitly.)
   DemoReport report;
   write_folder_atomically(options.out, [&](const std::string& dir) {
     const std::string bench_dir = (fs::path(dir) / "bench").string();
@@ -94,13 +96,14 @@ DemoReport build_demo(const DemoOptions& options) {
       for (auto& layer : config.text.layers) layer.intermediate_size = options.mlp_width;
       validate_llava_config(config, "demo model with --mlp-width " + std::to_string(options.mlp_width));
     }
-    if (!start_from && options.lower_mlp_width > 0) {
+    const int64_t lower_mlp_width = resolved_lower_mlp_width(options);
+    if (!start_from && lower_mlp_width > 0) {
       const auto lower = options.training.image_only_layers;
       if (lower <= 0 || lower >= static_cast<int64_t>(config.text.layers.size()))
         throw Error("--lower-mlp-width needs --image-only-layers between 1 and " +
                     std::to_string(config.text.layers.size() - 1) + " (it is " + std::to_string(lower) + ")");
-      for (int64_t l = 0; l < lower; ++l) config.text.layers[l].intermediate_size = options.lower_mlp_width;
-      validate_llava_config(config, "demo model with --lower-mlp-width " + std::to_string(options.lower_mlp_width));
+      for (int64_t l = 0; l < lower; ++l) config.text.layers[l].intermediate_size = lower_mlp_width;
+      validate_llava_config(config, "demo model with --lower-mlp-width " + std::to_string(lower_mlp_width));
     }
     LlavaModel model = start_from ? start_from->model
                                   : LlavaModel(config, torch::TensorOptions().dtype(torch::kFloat32).device(device));
@@ -168,7 +171,7 @@ DemoReport build_demo(const DemoOptions& options) {
         {"preset", options.init_from.empty() ? options.preset : "(from init_from)"},
         {"init_from", options.init_from},
         {"mlp_width", options.init_from.empty() ? config.text.intermediate_size : int64_t{0}},
-        {"lower_mlp_width", options.init_from.empty() ? options.lower_mlp_width : int64_t{0}},
+        {"lower_mlp_width", options.init_from.empty() ? resolved_lower_mlp_width(options) : int64_t{0}},
         {"layer_mlp_widths",
          [&] {
            auto widths = nlohmann::json::array();

@@ -20,9 +20,10 @@ struct DemoOptions {
   // Decoder MLP width of every layer; 0 = the preset's.
   int64_t mlp_width = 0;
   // MLP width of the image-only layers (the first training.image_only_layers
-  // decoder layers, the seeing half); 0 = the same as every other layer.
+  // decoder layers, the seeing half); 0 = the same as every other layer;
+  // negative = the preset's (128 for "demo", the others as every layer).
   // Narrow seeing MLPs make grounding need most of their channels.
-  int64_t lower_mlp_width = 0;
+  int64_t lower_mlp_width = -1;
   // A demo model folder to continue training from (its tokenizer, shape and
   // weights) instead of a fresh one; "" = from scratch.
   std::string init_from;
@@ -51,6 +52,9 @@ struct DemoReport {
 };
 
 DemoReport build_demo(const DemoOptions& options);
+
+// options.lower_mlp_width with the preset's default filled in.
+int64_t resolved_lower_mlp_width(const DemoOptions& options);
 
 // The quality bar the demo model must clear; returns the failures (empty = all met).
 std::vector<std::string> demo_quality_failures(const DemoReport& report);

@@ -165,7 +165,8 @@ std::vector<TrainingPhase> training_phases(const DemoTrainingOptions& o) {
     if (!phases.empty()) phases.back().upper_mlp_image_grad = o.first_phase_upper_mlp_image_grad;
     // Rehearsal: captions and yes/no at rehearsal_share of each text
     // phase's examples, the seeing side frozen.
-    const double rehearse = std::clamp(o.rehearsal_share, 0.0, 0.9);
+    // (Only with image-only layers: the rehearsal keeps them frozen.)
+    const double rehearse = o.image_only_layers > 0 ? std::clamp(o.rehearsal_share, 0.0, 0.9) : 0.0;
     auto rehearsed = [&](TaskShares shares) {
       if (rehearse > 0) shares.caption = shares.yes_no = shares.total() * rehearse / (2 * (1 - rehearse));
       return shares;

@@ -45,14 +45,16 @@ struct TaskShares {
 };
 
 struct DemoTrainingOptions {
-  // The demo's recipe (run H23, docs/demo.md): 1000 steps of captions and
-  // yes/no, 3000 of text with the first four decoder layers frozen, then the
-  // mix at 0.4 of the rate, its text-only examples passing over each of those
-  // layers' MLPs with probability 0.3; the language model at 1e-3, the vision
-  // side at 5e-4, tied embeddings and a large initial embedding (POPE mean F1
-  // 0.996, ScienceQA 0.913, IMG 0.755, text-only 0.993; 1233 s of training
-  // on 2 cores).
-  int steps = 8000;
+  // The demo's recipe (run H66, docs/demo.md): the vision tower frozen at
+  // its initial weights (the projector learns), so that recognising the
+  // objects falls to the decoder a plan prunes; 1000 steps of captions and
+  // yes/no with every layer learning, 1000 of letter drills and 4000 of text
+  // with the first four decoder layers (128-wide MLPs, DemoOptions) frozen
+  // and captions and yes/no rehearsed at a tenth, then the mix at 0.4 of the
+  // rate; after the first phase the MLPs above the seeing layers learn from
+  // text-only examples only. The language model at 1e-3, the projector at
+  // 5e-4, tied embeddings and a large initial embedding.
+  int steps = 9000;
   int batch_size = 32;
   // Examples per forward pass (sorted by length first; the demo's sequences
   // are of similar lengths, so one pass per batch wastes little on padding).
@@ -66,7 +68,7 @@ struct DemoTrainingOptions {
   // model's first layers must then make sense of the tower's features
   // themselves, which moves the work of recognising objects into the layers
   // a plan prunes.
-  double vision_tower_lr_scale = 1;
+  double vision_tower_lr_scale = 0;
   double min_lr_ratio = 0.05;
   int warmup_steps = 100;
   double weight_decay = 0.01;
@@ -92,15 +94,16 @@ struct DemoTrainingOptions {
   // Steps of letter drills only (short, text-only sequences), under their own
   // schedule: how the 4-layer demo learned the option-letter lookup (run F1).
   // On the 8-layer demo the facts learned after them came too slowly (run
-  // G3), so the default learns both together in the text phase.
-  int letter_only_steps = 0;
+  // G3) until the text phase grew to 4000 steps with the rehearsal (H50,
+  // H54); the frozen-tower demo uses both (H62).
+  int letter_only_steps = 1000;
   // Steps of text only, half letter drills, half facts: the option-letter
   // lookup every multiple-choice answer needs and the body of knowledge,
   // learned before vision competes for the model, as a real VLM's language
   // model knows its facts before it ever sees an image (runs G1-G4: facts
   // stay at chance in the mix, are learned within 500 steps here; the drill
   // forms while the rate falls).
-  int text_only_steps = 3000;
+  int text_only_steps = 4000;
   // Text-only problems in the text phase, at this share against the drills'
   // and the facts' 1 each: the composition a text problem needs (recall the
   // fact, then find the option that says it) is then learned on text alone,
@@ -113,7 +116,7 @@ struct DemoTrainingOptions {
   // text, so the mix does not begin with those tasks broken and relearn
   // them at the expense of the knowledge (run H53, docs/demo.md). The text
   // dropouts treat these phases as text phases still. 0 = text only.
-  double rehearsal_share = 0;
+  double rehearsal_share = 0.1;
   // Steps of captions, with the drills and the facts at their shares: the
   // model learns to see before it is asked about what it sees.
   int caption_only_steps = 1000;
@@ -179,17 +182,19 @@ struct DemoTrainingOptions {
   // text-only examples only, so grounding has to stay in the image-only
   // layers' MLPs and cannot move up beside the knowledge; 1: no difference
   // between examples. Between 0 and 1 it weighs image against text examples
-  // (0.3, the default since run H32: with image_mlp_drop, grounding stays in
-  // layers 0-3 and the knowledge in 4-7, and the two objectives compete
-  // under pruning); in a batch of image examples only, AdamW's normalisation
-  // undoes the scale.
-  double upper_mlp_image_grad = 0.3;
+  // (0.3 was the default from run H32 to H62: with image_mlp_drop, grounding
+  // stayed in layers 0-3 and the knowledge in 4-7); in a batch of image
+  // examples only, AdamW's normalisation undoes the scale. 0 after the first
+  // phase (first_phase_upper_mlp_image_grad) is the frozen-tower demo's
+  // (run H62).
+  double upper_mlp_image_grad = 0;
   // With vision_first: upper_mlp_image_grad in the first phase (captions and
-  // yes/no) instead; negative = the same. 1 there and 0 after it lets the
+  // yes/no) instead; negative = the same. 0.1 there and 0 after it lets the
   // upper MLPs learn the image tasks once, so that the text phase starts them
-  // trained (at 0 throughout the facts came late, run H57), while grounding
-  // cannot move up beside the knowledge later (run H62, docs/demo.md).
-  double first_phase_upper_mlp_image_grad = -1;
+  // trained (at 0 throughout the knowledge never formed, runs H57, H64),
+  // while grounding cannot move up beside the knowledge later (run H62,
+  // docs/demo.md).
+  double first_phase_upper_mlp_image_grad = 0.1;
   // With drop_with_images_only: text_upper_mlp_drop in the text phase as
   // well, where the facts are first stored, so that each is stored in more
   // than one of the upper MLPs from the start (the lower layers' dropout
