@@ -696,7 +696,8 @@ TEST(TrainingPhases, TheDefaultsAreTheDemoRecipe) {
     EXPECT_NEAR((phases[i].shares.caption + phases[i].shares.yes_no) / phases[i].shares.total(), 0.1, 1e-12);
   }
   EXPECT_STREQ(phases[3].name, "mix");
-  EXPECT_EQ(phases[3].steps, 3000);
+  EXPECT_EQ(phases[3].steps, 4000);
+  EXPECT_EQ(phases[3].shares.image_problem, 0.4);
   EXPECT_EQ(phases[3].lr_scale, 0.4);
   EXPECT_EQ(phases[3].warmup_steps, 0);
   EXPECT_LT(phases[3].upper_mlp_image_grad, 0);  // the run's own: 0
