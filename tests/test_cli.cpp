@@ -178,9 +178,9 @@ TEST(Cli, DemoWithNarrowSeeingMlps) {
 TEST(Cli, DemoDefaultsFollowThePreset) {
   test::TempDir dir;
   std::string log;
-  ASSERT_EQ(cli("demo --out " + dir.file("d") + " --preset demo --steps 1 --batch 2 --pope-images 1 --sqa-problems 2",
-                &log),
-            0)
+  ASSERT_EQ(
+      cli("demo --out " + dir.file("d") + " --preset demo --steps 1 --batch 2 --pope-images 1 --sqa-problems 2", &log),
+      0)
       << log;
   const auto config = nlohmann::json::parse(std::ifstream(dir.file("d") + "/model/config.json"));
   const auto widths = config["text_config"]["layer_intermediate_size"];

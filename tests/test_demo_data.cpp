@@ -122,7 +122,8 @@ TEST(DemoData, CommittedDemoTradesRobustnessForUtility) {
   const auto dense = session.dense_result(Subset::Full, {});
   EXPECT_GE(dense.pope_mean_f1 - uniform.pope, 0.03) << "uniform pruning at s = 0.5 should cost grounding";
   EXPECT_GE(dense.sqa.accuracy - uniform.sqa, 0.03) << "... and knowledge";
-  EXPECT_GE(robust.pope, uniform.pope) << "a robustness-leaning allocation should keep POPE at least as well as uniform";
+  EXPECT_GE(robust.pope, uniform.pope)
+      << "a robustness-leaning allocation should keep POPE at least as well as uniform";
   EXPECT_GE(utility.sqa - robust.sqa, 0.05) << "a utility-leaning allocation should keep more ScienceQA";
   EXPECT_GE(robust.pope - utility.pope, 0.05) << "... and give up POPE for it";
 }
