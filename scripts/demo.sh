@@ -2,8 +2,8 @@
 # One command for a newcomer: installs what this machine lacks, builds, and
 # runs the main job on the embedded demo: the demo (synthetic POPE /
 # ScienceQA benchmark and a tiny LLaVA trained on it: the committed copy in
-# data/demo, or, with HIPP_REBUILD_DEMO=1, trained here in 35-45 minutes on 2
-# cores), score it, prune it at 50%, then search: a study, two baselines, the
+# data/demo, or, with HIPP_REBUILD_DEMO=1, trained here in about 45 minutes (measured on one
+# core), score it, prune it at 50%, then search: a study, two baselines, the
 # HiPP policy trained with plan-level GRPO, and the Pareto front; then a
 # LoRA recovery of the robustness-leaning plan at s = 0.5, and the desktop app
 # on the study when a display is there (HIPP_NO_GUI=1 skips it).
