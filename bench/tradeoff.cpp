@@ -4,7 +4,7 @@
 //
 //   bench_tradeoff MODEL_DIR BENCH_DIR [--sparsity S ...] [--samples K]
 //                  [--subset POPE_PER_SPLIT,SQA | --full] [--seed N] [--random-only]
-//                  [--single-layers]
+//                  [--single-layers] [--climb N]
 //
 // At every sparsity: the uniform plan, the first or the second half of the
 // layers spared (their share of the budget a tenth of the others'), each
@@ -21,6 +21,12 @@
 // others intact, and prints POPE and ScienceQA (image and no-image problems
 // apart): which layer each objective depends on, and whether one layer
 // decides both.
+//
+// --climb N then hill-climbs POPE mean F1 at every sparsity from the best
+// POPE plan found: N times it moves a random share of one layer's budget to
+// another layer, evaluates, and keeps the move when POPE rises (ScienceQA
+// breaks ties). The end is an estimate of the most POPE an allocation keeps
+// at that sparsity (optimistic when it climbs on the set it reports).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -45,6 +51,7 @@ namespace {
 
 struct Row {
   std::string name;
+  std::vector<double> allocation;  // the budget's shares, as session.plan takes them
   std::vector<double> ratios;
   double f1[3] = {0, 0, 0};
   double pope = 0, sqa = 0;
@@ -58,13 +65,13 @@ int main(int argc, char** argv) {
     if (argc < 3) {
       std::fprintf(stderr,
                    "usage: bench_tradeoff MODEL_DIR BENCH_DIR [--sparsity S ...] [--samples K] "
-                   "[--subset POPE_PER_SPLIT,SQA | --full] [--seed N] [--random-only] [--single-layers]\n");
+                   "[--subset POPE_PER_SPLIT,SQA | --full] [--seed N] [--random-only] [--single-layers] [--climb N]\n");
       return 2;
     }
     use_threads(0);
     const std::string model = argv[1], bench = argv[2];
     std::vector<double> sparsities;
-    int samples = 24;
+    int samples = 24, climb = 0;
     unsigned seed = 1;
     bool full = false, random_only = false, single_layers = false;
     StudySettings settings;
@@ -79,6 +86,8 @@ int main(int argc, char** argv) {
         samples = std::stoi(argv[++i]);
       } else if (a == "--seed" && has_value) {
         seed = static_cast<unsigned>(std::stoul(argv[++i]));
+      } else if (a == "--climb" && has_value) {
+        climb = std::stoi(argv[++i]);
       } else if (a == "--full") {
         full = true;
       } else if (a == "--random-only") {
@@ -169,16 +178,17 @@ int main(int argc, char** argv) {
       }
       std::printf("\ns = %.2f\n%-14s %-40s %7s %7s %7s %7s %7s %7s %9s\n", s, "plan", "layer ratios", "random",
                   "popular", "advers.", "mean", "SQA", "IMG", "no image");
-      std::vector<Row> rows;
-      for (const auto& [name, allocation] : plans) {
+      // Evaluates one allocation at s and prints its row.
+      auto run = [&](const std::string& name, const std::vector<double>& allocation) -> std::optional<Row> {
         const auto blueprint = session.plan(s, allocation, name);
         const auto out = evaluator.evaluate(blueprint, name, std::nullopt, subset);
         if (out.failed) {
           std::printf("%-14s failed: %s\n", name.c_str(), out.error.c_str());
-          continue;
+          return std::nullopt;
         }
         Row row;
         row.name = name;
+        row.allocation = allocation;
         for (size_t l = 0; l < blueprint.layers(); ++l) row.ratios.push_back(blueprint.ratio(l));
         const auto& pope = out.metrics.raw["pope"];
         const char* splits[3] = {"random", "popular", "adversarial"};
@@ -199,8 +209,11 @@ int main(int argc, char** argv) {
         std::printf("%-14s %-40s %7.3f %7.3f %7.3f %7.3f %7.3f %7.3f %9.3f\n", name.c_str(), ratios.c_str(), row.f1[0],
                     row.f1[1], row.f1[2], row.pope, row.sqa, row.sqa_image, row.sqa_no_image);
         std::fflush(stdout);
-        rows.push_back(row);
-      }
+        return row;
+      };
+      std::vector<Row> rows;
+      for (const auto& [name, allocation] : plans)
+        if (auto row = run(name, allocation)) rows.push_back(*row);
       if (rows.empty()) continue;
       std::vector<double> pope, sqa, random_pope, random_sqa;
       for (const auto& r : rows) {
@@ -247,6 +260,36 @@ int main(int argc, char** argv) {
         std::printf("best trading pair: A = %s, B = %s: POPE A - B %+.1f points, ScienceQA B - A %+.1f points\n",
                     trade_a->name.c_str(), trade_b->name.c_str(), 100 * (trade_a->pope - trade_b->pope),
                     100 * (trade_b->sqa - trade_a->sqa));
+      if (climb > 0) {
+        // Hill-climb POPE from the best POPE plan: move a random share of
+        // one layer's budget to another, keep the move when POPE rises.
+        Row best = *best_pope;
+        std::uniform_int_distribution<size_t> pick(0, layers - 1);
+        std::uniform_real_distribution<double> share(0.1, 0.6);
+        std::printf("climbing POPE from %s (%d steps)\n", best.name.c_str(), climb);
+        int kept = 0;
+        for (int step = 1; step <= climb; ++step) {
+          const size_t from = pick(rng);
+          size_t to = pick(rng);
+          while (to == from) to = pick(rng);
+          auto allocation = best.allocation;
+          const double moved = share(rng) * allocation[from];
+          allocation[from] -= moved;
+          allocation[to] += moved;
+          std::optional<Row> row;
+          try {
+            row = run("climb " + std::to_string(step), allocation);
+          } catch (const Error& e) {  // a move past r_max has no plan
+            std::printf("climb %-8d no plan: %s\n", step, e.what());
+          }
+          if (row && (row->pope > best.pope || (row->pope == best.pope && row->sqa > best.sqa))) {
+            best = *row;
+            ++kept;
+          }
+        }
+        std::printf("climb end (%d moves kept): POPE %.3f (%+.1f points over uniform), ScienceQA %.3f (%+.1f)\n", kept,
+                    best.pope, 100 * (best.pope - uniform.pope), best.sqa, 100 * (best.sqa - uniform.sqa));
+      }
     }
     fs::remove_all(dir);
     return 0;
