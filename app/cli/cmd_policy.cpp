@@ -25,7 +25,7 @@ struct PolicyArgs {
   std::string run;
   std::string cache_dir;
   std::string ablation = "none";
-  int iterations = GrpoSettings{}.iterations;
+  int iterations = small_budget_grpo_settings().iterations;
   // train's defaults: small groups and a larger step (small_budget_grpo_settings);
   // --large-groups gives METHOD.md's G, B and lr.
   int group = small_budget_grpo_settings().group;

@@ -37,6 +37,7 @@
 #include "plan_compare.h"
 #include "plan_details.h"
 #include "preference_panel.h"
+#include "study_jobs.h"
 #include "prune/blueprint.h"
 #include "study/pg_store.h"
 #include "study/store.h"
@@ -528,7 +529,8 @@ void MainWindow::runBaseline(const QString& method) {
 void MainWindow::train() {
   bool ok = false;
   const int n = QInputDialog::getInt(
-      this, "Train policy", "Further GRPO iterations (8 plans each), added to those the policy already has:", 12, 1,
+      this, "Train policy", "Further GRPO iterations (8 plans each), added to those the policy already has:",
+      default_train_iterations(), 1,
       1000, 1, &ok);
   if (ok) worker_->train(n, 15);
 }

@@ -111,6 +111,8 @@ LoadOptions load_options_of(const EngineDevice& device) {
 
 }  // namespace
 
+int default_train_iterations() { return small_budget_grpo_settings().iterations; }
+
 std::string engine_device_problem(const EngineDevice& device) {
   try {
     load_options_of(device);

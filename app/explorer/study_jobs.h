@@ -34,6 +34,9 @@ struct EngineDevice {
 // (a CPU-only LibTorch asked for CUDA, an unknown name).
 std::string engine_device_problem(const EngineDevice& device);
 
+// GRPO iterations of `hipp-prune train` with no options (the app's default).
+int default_train_iterations();
+
 // The open study with its model, evaluator and policy, each loaded once,
 // when a job first needs it. Used by one thread. A job that needs a study
 // before one is open throws an Error that says how to open one. The
