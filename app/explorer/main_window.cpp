@@ -528,10 +528,9 @@ void MainWindow::runBaseline(const QString& method) {
 
 void MainWindow::train() {
   bool ok = false;
-  const int n = QInputDialog::getInt(
-      this, "Train policy", "Further GRPO iterations (8 plans each), added to those the policy already has:",
-      default_train_iterations(), 1,
-      1000, 1, &ok);
+  const int n = QInputDialog::getInt(this, "Train policy",
+                                     "Further GRPO iterations (8 plans each), added to those the policy already has:",
+                                     default_train_iterations(), 1, 1000, 1, &ok);
   if (ok) worker_->train(n, 15);
 }
 
