@@ -260,7 +260,7 @@ int main(int argc, char** argv) {
         std::printf("best trading pair: A = %s, B = %s: POPE A - B %+.1f points, ScienceQA B - A %+.1f points\n",
                     trade_a->name.c_str(), trade_b->name.c_str(), 100 * (trade_a->pope - trade_b->pope),
                     100 * (trade_b->sqa - trade_a->sqa));
-      if (climb > 0) {
+      if (climb > 0 && layers > 1) {  // a move needs two layers
         // Hill-climb POPE from the best POPE plan: move a random share of
         // one layer's budget to another, keep the move when POPE rises.
         Row best = *best_pope;
