@@ -3,9 +3,9 @@
 # runs the main job on the embedded demo: the demo (synthetic POPE /
 # ScienceQA benchmark and a tiny LLaVA trained on it: the committed copy in
 # data/demo, or, with HIPP_REBUILD_DEMO=1, trained here in about 45 minutes (measured on one
-# core), score it, prune it at 50%, then search: a study, two baselines, the
-# HiPP policy trained with plan-level GRPO, and the Pareto front; then a
-# LoRA recovery of the robustness-leaning plan at s = 0.5, and the desktop app
+# core), score it, prune it at 50%, then search: a study, the HiPP policy
+# trained with plan-level GRPO, two baselines, the Pareto front and the
+# robustness-utility curve at s = 0.5; then a LoRA recovery of the robustness-leaning plan at s = 0.5, and the desktop app
 # on the study when a display is there (HIPP_NO_GUI=1 skips it).
 # Everything goes to ${XDG_CACHE_HOME:-~/.cache}/hipp-prune; a second run
 # reuses what the first one built.
