@@ -138,5 +138,31 @@ TEST(Cloud, RebalanceStaysOnTheSimplex) {
   EXPECT_DOUBLE_EQ(rebalance(w, 2, 2.0)[2], 1.0);
 }
 
+TEST(Cloud, LegendGoesWhereItHidesTheFewestPoints) {
+  auto point = [](double x, double y) {
+    CloudPoint p;
+    p.x = x, p.y = y;
+    return p;
+  };
+  CloudData data;
+  // View [0, 1] x [0, 1]; an empty view keeps the top left.
+  EXPECT_EQ(legend_corner(data, 0, 1, 0, 1), LegendCorner::TopLeft);
+  // A curve from bottom right to top left, as a robustness-utility curve runs.
+  data.points = {point(0.9, 0.1), point(0.6, 0.4), point(0.1, 0.9)};
+  data.curve = {0, 1, 2};
+  EXPECT_EQ(legend_corner(data, 0, 1, 0, 1), LegendCorner::TopRight);
+  // Two plain points top right: the bottom left is now the emptiest.
+  data.points.push_back(point(0.95, 0.95));
+  data.points.push_back(point(0.9, 0.85));
+  EXPECT_EQ(legend_corner(data, 0, 1, 0, 1), LegendCorner::BottomLeft);
+  data.points.push_back(point(0.05, 0.05));
+  data.front = {5};
+  // Top left 3, top right 2, bottom left 3, bottom right 3.
+  EXPECT_EQ(legend_corner(data, 0, 1, 0, 1), LegendCorner::TopRight);
+  // Points outside the view do not count: zoomed into the lower half, the
+  // curve's end at (0.1, 0.9) is off screen, (0.6, 0.4) is not in a corner.
+  EXPECT_EQ(legend_corner(data, 0, 1, 0, 0.5), LegendCorner::TopLeft);
+}
+
 }  // namespace
 }  // namespace hipp

@@ -301,4 +301,25 @@ Preference rebalance(const Preference& w, int index, double value) {
   return out;
 }
 
+LegendCorner legend_corner(const CloudData& data, double x_lo, double x_hi, double y_lo, double y_hi, double fraction) {
+  std::vector<int> weight(data.points.size(), 1);
+  for (size_t i : data.front) weight.at(i) = 3;
+  for (size_t i : data.curve) weight.at(i) = 3;
+  const double wx = (x_hi - x_lo) * fraction, wy = (y_hi - y_lo) * fraction;
+  int count[4] = {0, 0, 0, 0};
+  for (size_t i = 0; i < data.points.size(); ++i) {
+    const auto& p = data.points[i];
+    const bool left = p.x >= x_lo && p.x <= x_lo + wx, right = p.x <= x_hi && p.x >= x_hi - wx;
+    const bool top = p.y <= y_hi && p.y >= y_hi - wy, bottom = p.y >= y_lo && p.y <= y_lo + wy;
+    if (top && left) count[0] += weight[i];
+    if (top && right) count[1] += weight[i];
+    if (bottom && left) count[2] += weight[i];
+    if (bottom && right) count[3] += weight[i];
+  }
+  int best = 0;
+  for (int c = 1; c < 4; ++c)
+    if (count[c] < count[best]) best = c;
+  return static_cast<LegendCorner>(best);
+}
+
 }  // namespace hipp
