@@ -18,6 +18,8 @@ namespace {
 
 constexpr int kColourBins = 12;      // points are drawn in colour bins (one graph each)
 constexpr double kPickRadiusPx = 8;  // hover / click distance
+// An unevaluated proposal is drawn on an evaluated plan only this close to its sparsity.
+constexpr double kProposalNearby = 0.05;
 
 struct Marker {
   QCPScatterStyle::ScatterShape shape;
@@ -312,7 +314,8 @@ void OperatingPointCloud::redraw(bool rescale) {
     }
   if (proposal_) {
     // The proposal sits on its evaluated point, or (not evaluated yet) on the
-    // nearest evaluated plan in sparsity, drawn hollow.
+    // nearest evaluated plan in sparsity, drawn hollow, when one is within
+    // kProposalNearby of it (a plan of another sparsity says nothing of it).
     std::optional<std::pair<double, double>> at;
     if (proposal_->metrics) {
       Trial t;
@@ -320,7 +323,7 @@ void OperatingPointCloud::redraw(bool rescale) {
       const auto x = axis_value(t, request_.x), y = axis_value(t, request_.y);
       if (x && y) at = {*x, *y};
     } else {
-      double best = 1e9;
+      double best = kProposalNearby + 1e-9;
       for (const auto& t : trials_) {
         if (!t.metrics || t.subset != request_.subset) continue;
         const double d = std::abs(t.metrics->objectives.compression - proposal_->sparsity);

@@ -169,6 +169,36 @@ class WidgetTests : public QObject {
     QVERIFY(lines[1].startsWith("4,query"));  // the front first, by x
   }
 
+  void cloudDrawsAnEstimateOnlyNearItsSparsityAndMovesTheLegend() {
+    OperatingPointCloud cloud;
+    cloud.resize(900, 600);
+    cloud.show();
+    cloud.setTrials(sample_trials());  // every one at s = 0.5
+    auto proposal_graphs = [&cloud](const QString& name) {
+      int n = 0;
+      for (int i = 0; i < cloud.plot()->graphCount(); ++i) n += cloud.plot()->graph(i)->name() == name ? 1 : 0;
+      return n;
+    };
+    PlanView far;
+    far.sparsity = 0.275;  // not evaluated, no plan near its sparsity: nothing drawn
+    cloud.setProposal(far);
+    QCOMPARE(proposal_graphs("proposal (estimate)"), 0);
+    PlanView near = far;
+    near.sparsity = 0.52;
+    cloud.setProposal(near);
+    QCOMPARE(proposal_graphs("proposal (estimate)"), 1);
+
+    // The legend sits in the corner legend_corner picks for the view shown.
+    cloud.plot()->replot();
+    const auto x = cloud.plot()->xAxis->range(), y = cloud.plot()->yAxis->range();
+    const auto corner = legend_corner(cloud.data(), x.lower, x.upper, y.lower, y.upper);
+    const Qt::Alignment align = cloud.plot()->axisRect()->insetLayout()->insetAlignment(0);
+    const bool top = corner == LegendCorner::TopLeft || corner == LegendCorner::TopRight;
+    const bool left = corner == LegendCorner::TopLeft || corner == LegendCorner::BottomLeft;
+    QCOMPARE(bool(align & Qt::AlignTop), top);
+    QCOMPARE(bool(align & Qt::AlignLeft), left);
+  }
+
   void detailsShowTheSelectedPlan() {
     PlanDetails details;
     QVERIFY(!details.exportBlueprintButton()->isEnabled());
