@@ -155,7 +155,10 @@ TEST(Cloud, LegendGoesWhereItHidesTheFewestPoints) {
   data.points.push_back(point(0.95, 0.95));
   data.points.push_back(point(0.9, 0.85));
   EXPECT_EQ(legend_corner(data, 0, 1, 0, 1), LegendCorner::BottomLeft);
+  // Dominated points not drawn do not count: the top right is empty again.
+  EXPECT_EQ(legend_corner(data, 0, 1, 0, 1, /*dominated_drawn=*/false), LegendCorner::TopRight);
   data.points.push_back(point(0.05, 0.05));
+  data.points.back().on_front = true;
   data.front = {5};
   // Top left 3, top right 2, bottom left 3, bottom right 3.
   EXPECT_EQ(legend_corner(data, 0, 1, 0, 1), LegendCorner::TopRight);

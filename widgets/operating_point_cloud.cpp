@@ -109,7 +109,6 @@ OperatingPointCloud::OperatingPointCloud(QWidget* parent) : QWidget(parent) {
   plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
   plot_->legend->setVisible(true);
   plot_->legend->setFont(QFont(font().family(), 8));
-  plot_->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
   plot_->legend->setBrush(QColor(255, 255, 255, 190));  // points stay visible under it
   // The legend moves to the corner of the view that hides the fewest points
   // (after a zoom or a pan too).
@@ -117,7 +116,7 @@ OperatingPointCloud::OperatingPointCloud(QWidget* parent) : QWidget(parent) {
     const auto x = plot_->xAxis->range(), y = plot_->yAxis->range();
     static const Qt::Alignment kAlign[4] = {Qt::AlignTop | Qt::AlignLeft, Qt::AlignTop | Qt::AlignRight,
                                             Qt::AlignBottom | Qt::AlignLeft, Qt::AlignBottom | Qt::AlignRight};
-    const auto corner = legend_corner(data_, x.lower, x.upper, y.lower, y.upper);
+    const auto corner = legend_corner(data_, x.lower, x.upper, y.lower, y.upper, show_dominated_->isChecked());
     plot_->axisRect()->insetLayout()->setInsetAlignment(0, kAlign[static_cast<int>(corner)]);
   });
   scale_ = new QCPColorScale(plot_);

@@ -301,10 +301,11 @@ Preference rebalance(const Preference& w, int index, double value) {
   return out;
 }
 
-LegendCorner legend_corner(const CloudData& data, double x_lo, double x_hi, double y_lo, double y_hi, double fraction) {
-  std::vector<int> weight(data.points.size(), 1);
-  for (size_t i : data.front) weight.at(i) = 3;
-  for (size_t i : data.curve) weight.at(i) = 3;
+LegendCorner legend_corner(const CloudData& data, double x_lo, double x_hi, double y_lo, double y_hi,
+                           bool dominated_drawn, double fraction) {
+  std::vector<int> weight(data.points.size(), 0);
+  for (size_t i = 0; i < data.points.size(); ++i) weight[i] = data.points[i].on_front ? 3 : dominated_drawn ? 1 : 0;
+  for (size_t i : data.curve) weight.at(i) = 3;  // the curve is drawn whole
   const double wx = (x_hi - x_lo) * fraction, wy = (y_hi - y_lo) * fraction;
   int count[4] = {0, 0, 0, 0};
   for (size_t i = 0; i < data.points.size(); ++i) {

@@ -79,13 +79,14 @@ std::string cloud_csv(const CloudData& data, const CloudRequest& request, const 
                       const std::function<std::vector<double>(int64_t plan_id)>& layer_ratios = {});
 
 // Where the plot's legend covers the fewest points: the corner of the view
-// x in [x_lo, x_hi], y in [y_lo, y_hi] with the fewest points inside a box
-// of `fraction` of each axis's span there (curve points and front points
-// count three times: they are what a user reads). Ties keep the earlier
-// corner in the order top left, top right, bottom left, bottom right.
+// x in [x_lo, x_hi], y in [y_lo, y_hi] with the fewest drawn points inside a
+// box of `fraction` of each axis's span there (curve points and front points
+// count three times: they are what a user reads; dominated points count only
+// when they are drawn). Ties keep the earlier corner in the order top left,
+// top right, bottom left, bottom right.
 enum class LegendCorner { TopLeft, TopRight, BottomLeft, BottomRight };
 LegendCorner legend_corner(const CloudData& data, double x_lo, double x_hi, double y_lo, double y_hi,
-                           double fraction = 0.35);
+                           bool dominated_drawn = true, double fraction = 0.35);
 
 // A preference curve's trials are named "curve:<id>:<k>": the k-th point of
 // curve <id>. Returns {id, k}, or nullopt for any other origin.
