@@ -6,7 +6,7 @@
 // model's, as the study stores them).
 //
 //   bench_amortisation STUDY [--run NAME] [--prefs K] [--random-evals N]
-//                      [--seed S] [--min-distance D] [--threads N]
+//                      [--seed S] [--min-distance D] [--scratch FILE] [--threads N]
 //
 // The study is only read: the bench copies its record and the run's policy
 // into an in-memory study and evaluates there. The K preferences are drawn
@@ -19,11 +19,19 @@
 // policy is trained on, w . o + lambda_stab * log(rho_geo) (each plan's own
 // best: the random plan best by that return), and that ratio; then the mean
 // and the smallest ratio.
+//
+// --scratch FILE keeps the bench's evaluations in FILE (a study file made
+// from the study's record on first use) instead of memory. The random plans
+// depend only on --seed and the preference's index, not on the policy, so a
+// second bench of another run of an equal study (same model, benchmark,
+// subset and settings, e.g. a fresh copy trained differently) finds them
+// scored and costs only the policy's ten plans.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <random>
 #include <string>
 #include <vector>
@@ -52,12 +60,12 @@ int main(int argc, char** argv) {
     if (argc < 2) {
       std::fprintf(stderr,
                    "usage: bench_amortisation STUDY [--run NAME] [--prefs K] [--random-evals N] [--seed S]\n"
-                   "                          [--min-distance D] [--threads N]\n");
+                   "                          [--min-distance D] [--scratch FILE] [--threads N]\n");
       return 2;
     }
     use_threads(0);
     const std::string study_path = argv[1];
-    std::string run = "hipp";
+    std::string run = "hipp", scratch;
     int prefs = 10, random_evals = 64;
     uint64_t seed = 1;
     double min_distance = 0.05;
@@ -74,6 +82,8 @@ int main(int argc, char** argv) {
         seed = std::stoull(argv[++i]);
       } else if (a == "--min-distance" && value) {
         min_distance = std::stod(argv[++i]);
+      } else if (a == "--scratch" && value) {
+        scratch = argv[++i];
       } else if (a == "--threads" && value) {
         use_threads(std::stoi(argv[++i]));
       } else {
@@ -91,7 +101,20 @@ int main(int argc, char** argv) {
       if (origin_matches(t.origin, "grpo") && t.preference &&
           std::find(trained.begin(), trained.end(), *t.preference) == trained.end())
         trained.push_back(*t.preference);
-    auto store = create_memory_study(source->study());
+    std::unique_ptr<StudyStore> store;
+    if (scratch.empty()) {
+      store = create_memory_study(source->study());
+    } else if (std::filesystem::exists(scratch)) {
+      store = open_study_store(scratch);
+      const auto mine = store->study(), theirs = source->study();
+      if (mine.model_fingerprint != theirs.model_fingerprint || mine.bench_fingerprint != theirs.bench_fingerprint ||
+          mine.settings != theirs.settings || mine.dense != theirs.dense)
+        throw Error(scratch +
+                    " holds the evaluations of another study (model, benchmark, subset or settings "
+                    "differ): give another --scratch file");
+    } else {
+      store = create_study_store(scratch, source->study());
+    }
     for (const char* blob : {"settings", "checkpoint"}) {
       const auto bytes = source->blob(run + "/" + blob);
       if (!bytes) throw Error(study_path + ": run '" + run + "' has no " + blob);
@@ -142,7 +165,7 @@ int main(int argc, char** argv) {
       if (mine.failed) throw Error("the policy's plan failed: " + mine.error);
       const double policy_return = scalarised(w, mine.metrics.objectives);
       auto trained_return = [&](const Blueprint& b, const Objectives& o) {
-        return plan_return(w, o, summarise_flow(session.retained_flow(b)).geo, lambda);
+        return plan_return(w, o, policy.stability(b).geo, lambda);
       };
       const double policy_trained = trained_return(plan, mine.metrics.objectives);
 

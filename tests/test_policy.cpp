@@ -219,6 +219,18 @@ TEST(Grpo, SettingsKeepTheObjectiveScaleAndReadOldRunsAsDense) {
   EXPECT_THROW(grpo_settings_from_json(old, "test"), Error);
 }
 
+TEST(Grpo, SettingsKeepTheStabilityReferenceAndReadOldRunsAsAbsolute) {
+  GrpoSettings s;
+  s.stability_vs_uniform = true;
+  auto old = grpo_settings_to_json(s);
+  EXPECT_EQ(old["stability_reference"], "uniform");
+  EXPECT_TRUE(grpo_settings_from_json(old, "test").stability_vs_uniform);
+  old.erase("stability_reference");  // a run stored before the setting existed
+  EXPECT_FALSE(grpo_settings_from_json(old, "test").stability_vs_uniform);
+  old["stability_reference"] = "dense";
+  EXPECT_THROW(grpo_settings_from_json(old, "test"), Error);
+}
+
 TEST(Grpo, SpreadWeightsBuyEachObjectivePerUnitOfItsSpread) {
   // Robustness moves 0.01 across these plans, utility 0.1, compression 0.2.
   const std::vector<Objectives> plans{{0.99, 0.8, 0.3}, {1.00, 0.9, 0.5}, {0.98, 0.7, 0.1}};

@@ -10,6 +10,7 @@
 #include "model/presets.h"
 #include "study/cloud.h"
 #include "search/baselines.h"
+#include "prune/budget.h"
 #include "search/hipp_trainer.h"
 #include "search/plan_evaluator.h"
 #include "study/pareto.h"
@@ -192,6 +193,40 @@ TEST_F(Search, HippTrainingResumesExactlyAndQueriesAGrid) {
   EXPECT_EQ(a->trials("query").size(), grid.size());
   EXPECT_TRUE(study_has_policy(*a));
   EXPECT_TRUE(a->blob("hipp/iteration-2"));
+}
+
+TEST_F(Search, TheStabilityTermCanJudgeTheAllocationAlone) {
+  test::TempDir dir;
+  create_study(dir.file("f.sqlite"), dir_->file("model"), dir_->file("bench"), settings_, {}, "");
+  auto store = open_sqlite_study(dir.file("f.sqlite"));
+  StudySession session(*store, {}, "");
+  PlanEvaluator evaluator(session);
+  GrpoSettings absolute;
+  absolute.hidden = 8;
+  auto relative = absolute;
+  relative.stability_vs_uniform = true;
+  HippTrainer own(evaluator, *store, absolute, "own");
+  HippTrainer against_uniform(evaluator, *store, relative, "against-uniform");
+  const size_t L = session.layers();
+  ASSERT_GE(L, 2u);
+  std::vector<double> front_heavy(L, 0.2 / static_cast<double>(L - 1));
+  front_heavy[0] = 0.8;
+  for (double s : {0.2, 0.5}) {
+    const auto uniform = session.plan(s, uniform_allocation(L), "uniform");
+    const auto skewed = session.plan(s, front_heavy, "skewed");
+    // The plan's own share falls with the sparsity; against the uniform plan
+    // at the same sparsity the uniform plan itself scores 1 at any sparsity.
+    const auto u_own = own.stability(uniform), u_rel = against_uniform.stability(uniform);
+    EXPECT_LT(u_own.geo, 1.0);
+    EXPECT_NEAR(u_rel.geo, 1.0, 1e-12);
+    EXPECT_DOUBLE_EQ(u_rel.min, u_own.min);  // the gate reads the plan's own flow either way
+    // At one sparsity the two differ by one factor, so they rank plans alike.
+    const auto k_own = own.stability(skewed), k_rel = against_uniform.stability(skewed);
+    EXPECT_NEAR(k_rel.geo, k_own.geo / u_own.geo, 1e-12);
+    EXPECT_DOUBLE_EQ(k_rel.min, k_own.min);
+  }
+  EXPECT_LT(own.stability(session.plan(0.5, uniform_allocation(L), "uniform")).geo,
+            own.stability(session.plan(0.2, uniform_allocation(L), "uniform")).geo);
 }
 
 TEST_F(Search, QueriesAnswerFromTheStudyAloneAsTheLoadedModelWould) {

@@ -37,6 +37,7 @@ struct PolicyArgs {
   double fixed_share = GrpoSettings{}.fixed_share;
   double lambda_stab = GrpoSettings{}.lambda_stab;
   std::string objective_scale = GrpoSettings{}.spread_scaled ? "spread" : "dense";
+  std::string stability_reference = small_budget_grpo_settings().stability_vs_uniform ? "uniform" : "absolute";
   int relabel = small_budget_grpo_settings().relabel;
   int replay = small_budget_grpo_settings().replay;
   std::string policy_inputs = small_budget_grpo_settings().preference_products ? "products" : "plain";
@@ -45,7 +46,7 @@ struct PolicyArgs {
   // Which of --group, --prefs-per-iter and --lr the command line gave
   // (those override --large-groups' values).
   bool group_given = false, prefs_given = false, lr_given = false, fixed_share_given = false, lambda_given = false,
-       scale_given = false, relabel_given = false, replay_given = false, inputs_given = false;
+       scale_given = false, reference_given = false, relabel_given = false, replay_given = false, inputs_given = false;
   std::vector<double> pref;
   double sparsity = -1;
   bool evaluate = false;
@@ -92,6 +93,7 @@ void run_train(const PolicyArgs& args, const CommonOptions& common) {
   settings.fixed_share = args.fixed_share;
   settings.lambda_stab = args.lambda_stab;
   settings.spread_scaled = args.objective_scale == "spread";
+  if (!args.large_groups || args.reference_given) settings.stability_vs_uniform = args.stability_reference == "uniform";
   if (common.seed) settings.seed = common.seed;
   settings.vision_state = args.ablation != "no-vision";
   settings.gate = args.ablation != "no-gate";
@@ -111,6 +113,8 @@ void run_train(const PolicyArgs& args, const CommonOptions& common) {
          std::to_string(kept.lambda_stab)},
         {args.scale_given, kept.spread_scaled != settings.spread_scaled, "--objective-scale",
          std::string(kept.spread_scaled ? "spread" : "dense")},
+        {args.reference_given, kept.stability_vs_uniform != settings.stability_vs_uniform, "--stability-reference",
+         std::string(kept.stability_vs_uniform ? "uniform" : "absolute")},
         {args.relabel_given, kept.relabel != settings.relabel, "--relabel", std::to_string(kept.relabel)},
         {args.replay_given, kept.replay != settings.replay, "--replay", std::to_string(kept.replay)},
         {args.inputs_given, kept.preference_products != settings.preference_products, "--policy-inputs",
@@ -354,6 +358,15 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
                        "weight of the stability term lambda_stab * log(rho_geo) in the return (METHOD.md section 5)")
           ->check(finite_range(0.0, 10.0))
           ->capture_default_str();
+  auto* reference =
+      train
+          ->add_option("--stability-reference", args->stability_reference,
+                       "what the stability term compares the plan's retained flow with: absolute (METHOD.md: "
+                       "log(rho_geo), which also charges for the sparsity) or uniform (log of rho_geo over the "
+                       "uniform plan's at the same sparsity: only the allocation is judged; how much to remove is "
+                       "left to the preference)")
+          ->check(CLI::IsMember({"absolute", "uniform"}))
+          ->capture_default_str();
   auto* fixed_share =
       train
           ->add_option("--fixed-share", args->fixed_share,
@@ -381,13 +394,14 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
       ->delimiter(',')
       ->check(CLI::Range(0.0, 0.99));
   train->add_option("--cache-dir", args->cache_dir, "image-feature cache folder ('none' = memory only)");
-  train->callback([args, &common, group, prefs, lr, fixed_share, lambda_stab, scale, relabel, replay, inputs,
+  train->callback([args, &common, group, prefs, lr, fixed_share, lambda_stab, scale, reference, relabel, replay, inputs,
                    large_groups, small_budget] {
     if (large_groups->count() > 0 && small_budget->count() > 0)
       throw CLI::ValidationError("--large-groups", "cannot be combined with --small-budget (the defaults)");
     args->fixed_share_given = fixed_share->count() > 0;
     args->lambda_given = lambda_stab->count() > 0;
     args->scale_given = scale->count() > 0;
+    args->reference_given = reference->count() > 0;
     args->group_given = group->count() > 0;
     args->prefs_given = prefs->count() > 0;
     args->lr_given = lr->count() > 0;

@@ -42,7 +42,8 @@ nlohmann::json grpo_settings_to_json(const GrpoSettings& s) {
           {"objective_scale", s.spread_scaled ? "spread" : "dense"},
           {"relabel", s.relabel},
           {"replay", s.replay},
-          {"preference_products", s.preference_products}};
+          {"preference_products", s.preference_products},
+          {"stability_reference", s.stability_vs_uniform ? "uniform" : "absolute"}};
 }
 
 GrpoSettings grpo_settings_from_json(const nlohmann::json& j, const std::string& where) {
@@ -73,6 +74,11 @@ GrpoSettings grpo_settings_from_json(const nlohmann::json& j, const std::string&
   s.preference_products = optional_field<bool>(j, "preference_products", false, where);
   s.relabel = static_cast<int>(optional_field<int64_t>(j, "relabel", 0, where));  // absent: a run from before it
   s.replay = static_cast<int>(optional_field<int64_t>(j, "replay", 0, where));    // absent: a run from before it
+  // A run stored before the setting existed measured the plan's own flow.
+  const auto reference = optional_field<std::string>(j, "stability_reference", "absolute", where);
+  if (reference != "absolute" && reference != "uniform")
+    throw Error(where + ": stability_reference must be \"absolute\" or \"uniform\", not \"" + reference + "\"");
+  s.stability_vs_uniform = reference == "uniform";
   if (s.group < 2) throw Error(where + ": a group needs at least 2 plans");
   if (s.prefs_per_iter < 1 || s.iterations < 0 || s.epochs < 1) throw Error(where + ": invalid GRPO sizes");
   if (s.relabel < 0 || s.relabel > 64) throw Error(where + ": relabel must lie in [0, 64]");

@@ -3,7 +3,9 @@
 // that do not need a study, so they can be tested on toy objectives.
 //   return     R = w' . o + lambda_stab * log(rho_geo), where w' is w itself
 //              (objective_scale "dense", METHOD.md) or w re-weighted by each
-//              objective's spread over the study's plans ("spread")
+//              objective's spread over the study's plans ("spread"), and
+//              rho_geo the plan's own or, with stability_vs_uniform, over
+//              the uniform plan's at the same sparsity
 //   gate       sigmoid((log rho_min - log tau) / T), multiplying the advantage
 //   advantage  A_i = gate_i * (R_i - mean_group) / (std_group + eps)
 //   update     PPO-clip on the plan log-probability, mu epochs, entropy
@@ -76,6 +78,16 @@ struct GrpoSettings {
   // of s under every kind of preference, where its own samples have long
   // narrowed. Runs stored before this setting existed read it as 0.
   int replay = 0;
+  // What the stability term measures (docs/method-choices.md). false
+  // ("absolute", METHOD.md): log(rho_geo) of the plan, which falls with every
+  // channel removed, so it charges for the sparsity itself, on top of what
+  // the compression weight pays for it. true ("uniform"): log(rho_geo) over
+  // the rho_geo of the uniform plan at the same sparsity, so it judges only
+  // how the plan spends its budget; how much to remove is left to w. Within
+  // a fixed-sparsity group both rank the plans alike (the reference is one
+  // constant there). The gate reads the plan's own rho_min either way. Runs
+  // stored before this setting existed read it as false.
+  bool stability_vs_uniform = false;
 };
 
 // The spread (standard deviation) of each objective over `points`, floored at

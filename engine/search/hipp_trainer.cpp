@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "prune/budget.h"
 #include "study/cloud.h"
 #include "study/pareto.h"
 #include "study/selection.h"
@@ -117,7 +118,7 @@ std::vector<ReplayPlan> HippTrainer::replay_pool() {
       p.allocation = b.allocation;
       for (size_t l = 0; l < b.layers(); ++l) p.ratios.push_back(b.ratio(l));
       p.score.objectives = t.metrics->objectives;
-      const auto flow = summarise_flow(evaluator().session().retained_flow(b));
+      const auto flow = stability(b);
       p.score.rho_geo = flow.geo;
       p.score.rho_min = flow.min;
       it = replay_cache_.emplace(t.plan_id, std::move(p)).first;
@@ -172,7 +173,7 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
         score.failed = outcome.failed;
         if (!outcome.failed) {
           score.objectives = outcome.metrics.objectives;
-          const auto flow = summarise_flow(evaluator().session().retained_flow(jobs[k].blueprint));
+          const auto flow = stability(jobs[k].blueprint);
           score.rho_geo = flow.geo;
           score.rho_min = flow.min;
         }
@@ -211,6 +212,20 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
       progress(report);
     }
   }
+}
+
+FlowKept HippTrainer::stability(const Blueprint& plan) {
+  auto& session = evaluator().session();
+  FlowKept flow = summarise_flow(session.retained_flow(plan));
+  if (!settings_.stability_vs_uniform) return flow;
+  auto it = uniform_flow_.find(plan.sparsity);
+  if (it == uniform_flow_.end()) {
+    const auto uniform = session.plan(plan.sparsity, uniform_allocation(session.layers()), "uniform");
+    it = uniform_flow_.emplace(plan.sparsity, summarise_flow(session.retained_flow(uniform)).geo).first;
+  }
+  // A uniform plan that keeps no flow at all cannot be a reference: the plan's own share stands.
+  if (it->second > 0) flow.geo /= it->second;
+  return flow;
 }
 
 Blueprint HippTrainer::query(const Preference& w, std::optional<double> sparsity) {

@@ -42,6 +42,11 @@ class HippTrainer {
   int completed_iterations() const { return completed_; }
   const GrpoSettings& settings() const { return settings_; }
 
+  // What the return and the gate read of a plan's flow: rho_geo (over the
+  // uniform plan's at the same sparsity when settings().stability_vs_uniform)
+  // and the plan's own rho_min. Needs the model (a training session).
+  FlowKept stability(const Blueprint& plan);
+
   // The mean plan for a preference (milliseconds), as a blueprint.
   Blueprint query(const Preference& w, std::optional<double> sparsity = {});
   // Queries a grid of at least `count` preferences (per fixed sparsity when
@@ -72,6 +77,7 @@ class HippTrainer {
   // order first evaluated (fine-tuned children left out), for replay.
   std::vector<ReplayPlan> replay_pool();
   std::map<int64_t, ReplayPlan> replay_cache_;  // by plan id: flow shares cost a pass over the channels
+  std::map<double, double> uniform_flow_;       // rho_geo of the uniform plan, by sparsity
   torch::Tensor states_;
   PlanEvaluator& evaluator();  // throws for a query-only trainer
   void setup();
