@@ -16,8 +16,10 @@
 // range; seed S * 1000 + k). Prints, per preference, the policy's plan
 // (sparsity, query time), its return, the best random plan's sparsity and
 // return, and their ratio; then the same two plans under the return the
-// policy is trained on, w . o + lambda_stab * log(rho_geo) (each plan's own
-// best: the random plan best by that return), and that ratio; then the mean
+// policy's budget head is trained on, w . o + lambda_stab * log(rho_geo)
+// (rho_geo over the uniform plan's at the same sparsity unless the run's
+// stability reference is absolute; the random plan best by that return),
+// and that ratio; then the mean
 // and the smallest ratio.
 //
 // --scratch FILE keeps the bench's evaluations in FILE (a study file made
@@ -165,7 +167,10 @@ int main(int argc, char** argv) {
       if (mine.failed) throw Error("the policy's plan failed: " + mine.error);
       const double policy_return = scalarised(w, mine.metrics.objectives);
       auto trained_return = [&](const Blueprint& b, const Objectives& o) {
-        return plan_return(w, o, policy.stability(b).geo, lambda);
+        // The return that sets the policy's sparsity: the budget head's.
+        const auto flow = policy.stability(b);
+        const bool vs_uniform = policy.settings().stability_reference != StabilityReference::Absolute;
+        return plan_return(w, o, vs_uniform ? flow.rho_geo / flow.rho_uniform : flow.rho_geo, lambda);
       };
       const double policy_trained = trained_return(plan, mine.metrics.objectives);
 

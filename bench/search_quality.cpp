@@ -4,7 +4,7 @@
 //                [--ablations] [--methods a,b,...] [--subset POPE_PER_SPLIT,SQA]
 //                [--group G] [--prefs-per-iter B] [--lr X] [--epochs MU]
 //                [--query fixed|free] [--query-share X] [--objective-scale S]
-//                [--stability-reference absolute|uniform] [--device cpu|cuda]
+//                [--stability-reference absolute|uniform|split] [--device cpu|cuda]
 //                [--threads N] [--rows FILE] [--matched-full] [--heldout]
 //                [--bootstrap B]
 //   bench_search --combine FILE ...
@@ -225,7 +225,7 @@ int main(int argc, char** argv) {
                    "         [--ablations] [--methods a,b,...] [--subset POPE_PER_SPLIT,SQA]\n"
                    "         [--group G] [--prefs-per-iter B] [--lr X] [--epochs MU]\n"
                    "         [--query fixed|free] [--query-share X] [--objective-scale spread|dense]\n"
-                   "         [--stability-reference absolute|uniform]\n"
+                   "         [--stability-reference absolute|uniform|split]\n"
                    "         [--device cpu|cuda] [--threads N]\n"
                    "         [--rows FILE] [--matched-full] [--heldout] [--bootstrap B]\n"
                    "       bench_search --combine FILE ...\n");
@@ -286,10 +286,7 @@ int main(int argc, char** argv) {
         hipp_settings.spread_scaled = scale == "spread";
         scale_given = true;
       } else if (a == "--stability-reference" && value) {
-        const std::string reference = argv[++i];
-        if (reference != "absolute" && reference != "uniform")
-          throw Error("--stability-reference must be absolute or uniform");
-        hipp_settings.stability_vs_uniform = reference == "uniform";
+        hipp_settings.stability_reference = parse_stability_reference(argv[++i], "--stability-reference");
       } else if (a == "--query" && value) {
         query_mode = argv[++i];
         if (query_mode != "fixed" && query_mode != "free") throw Error("--query must be fixed or free");

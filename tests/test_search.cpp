@@ -204,7 +204,7 @@ TEST_F(Search, TheStabilityTermCanJudgeTheAllocationAlone) {
   GrpoSettings absolute;
   absolute.hidden = 8;
   auto relative = absolute;
-  relative.stability_vs_uniform = true;
+  relative.stability_reference = StabilityReference::Uniform;
   HippTrainer own(evaluator, *store, absolute, "own");
   HippTrainer against_uniform(evaluator, *store, relative, "against-uniform");
   const size_t L = session.layers();
@@ -214,19 +214,20 @@ TEST_F(Search, TheStabilityTermCanJudgeTheAllocationAlone) {
   for (double s : {0.2, 0.5}) {
     const auto uniform = session.plan(s, uniform_allocation(L), "uniform");
     const auto skewed = session.plan(s, front_heavy, "skewed");
-    // The plan's own share falls with the sparsity; against the uniform plan
-    // at the same sparsity the uniform plan itself scores 1 at any sparsity.
+    // The plan's own share falls with the sparsity; the reference is the
+    // uniform plan's at the same sparsity, so the uniform plan scores 1.
     const auto u_own = own.stability(uniform), u_rel = against_uniform.stability(uniform);
-    EXPECT_LT(u_own.geo, 1.0);
-    EXPECT_NEAR(u_rel.geo, 1.0, 1e-12);
-    EXPECT_DOUBLE_EQ(u_rel.min, u_own.min);  // the gate reads the plan's own flow either way
-    // At one sparsity the two differ by one factor, so they rank plans alike.
+    EXPECT_LT(u_own.rho_geo, 1.0);
+    EXPECT_DOUBLE_EQ(u_own.rho_uniform, 1.0);  // not computed for an absolute run
+    EXPECT_DOUBLE_EQ(u_rel.rho_uniform, u_rel.rho_geo);
+    EXPECT_DOUBLE_EQ(u_rel.rho_min, u_own.rho_min);  // the gate reads the plan's own flow either way
     const auto k_own = own.stability(skewed), k_rel = against_uniform.stability(skewed);
-    EXPECT_NEAR(k_rel.geo, k_own.geo / u_own.geo, 1e-12);
-    EXPECT_DOUBLE_EQ(k_rel.min, k_own.min);
+    EXPECT_DOUBLE_EQ(k_rel.rho_geo, k_own.rho_geo);
+    EXPECT_DOUBLE_EQ(k_rel.rho_uniform, u_own.rho_geo);
+    EXPECT_NE(k_rel.rho_geo, u_own.rho_geo);
   }
-  EXPECT_LT(own.stability(session.plan(0.5, uniform_allocation(L), "uniform")).geo,
-            own.stability(session.plan(0.2, uniform_allocation(L), "uniform")).geo);
+  EXPECT_LT(own.stability(session.plan(0.5, uniform_allocation(L), "uniform")).rho_geo,
+            own.stability(session.plan(0.2, uniform_allocation(L), "uniform")).rho_geo);
 }
 
 TEST_F(Search, QueriesAnswerFromTheStudyAloneAsTheLoadedModelWould) {

@@ -37,7 +37,7 @@ struct PolicyArgs {
   double fixed_share = GrpoSettings{}.fixed_share;
   double lambda_stab = GrpoSettings{}.lambda_stab;
   std::string objective_scale = GrpoSettings{}.spread_scaled ? "spread" : "dense";
-  std::string stability_reference = small_budget_grpo_settings().stability_vs_uniform ? "uniform" : "absolute";
+  std::string stability_reference = stability_reference_name(small_budget_grpo_settings().stability_reference);
   int relabel = small_budget_grpo_settings().relabel;
   int replay = small_budget_grpo_settings().replay;
   std::string policy_inputs = small_budget_grpo_settings().preference_products ? "products" : "plain";
@@ -93,7 +93,8 @@ void run_train(const PolicyArgs& args, const CommonOptions& common) {
   settings.fixed_share = args.fixed_share;
   settings.lambda_stab = args.lambda_stab;
   settings.spread_scaled = args.objective_scale == "spread";
-  if (!args.large_groups || args.reference_given) settings.stability_vs_uniform = args.stability_reference == "uniform";
+  if (!args.large_groups || args.reference_given)
+    settings.stability_reference = parse_stability_reference(args.stability_reference, "--stability-reference");
   if (common.seed) settings.seed = common.seed;
   settings.vision_state = args.ablation != "no-vision";
   settings.gate = args.ablation != "no-gate";
@@ -113,8 +114,8 @@ void run_train(const PolicyArgs& args, const CommonOptions& common) {
          std::to_string(kept.lambda_stab)},
         {args.scale_given, kept.spread_scaled != settings.spread_scaled, "--objective-scale",
          std::string(kept.spread_scaled ? "spread" : "dense")},
-        {args.reference_given, kept.stability_vs_uniform != settings.stability_vs_uniform, "--stability-reference",
-         std::string(kept.stability_vs_uniform ? "uniform" : "absolute")},
+        {args.reference_given, kept.stability_reference != settings.stability_reference, "--stability-reference",
+         std::string(stability_reference_name(kept.stability_reference))},
         {args.relabel_given, kept.relabel != settings.relabel, "--relabel", std::to_string(kept.relabel)},
         {args.replay_given, kept.replay != settings.replay, "--replay", std::to_string(kept.replay)},
         {args.inputs_given, kept.preference_products != settings.preference_products, "--policy-inputs",
@@ -362,10 +363,11 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
       train
           ->add_option("--stability-reference", args->stability_reference,
                        "what the stability term compares the plan's retained flow with: absolute (METHOD.md: "
-                       "log(rho_geo), which also charges for the sparsity) or uniform (log of rho_geo over the "
-                       "uniform plan's at the same sparsity: only the allocation is judged; how much to remove is "
-                       "left to the preference)")
-          ->check(CLI::IsMember({"absolute", "uniform"}))
+                       "log(rho_geo), which also charges for the sparsity), uniform (rho_geo over the uniform plan's "
+                       "at the same sparsity: only how the budget is spent is judged, how much to remove is left "
+                       "to the preference) or split (the budget head learns from uniform, the allocation head from "
+                       "absolute)")
+          ->check(CLI::IsMember({"absolute", "uniform", "split"}))
           ->capture_default_str();
   auto* fixed_share =
       train

@@ -9,6 +9,24 @@
 
 namespace hipp {
 
+const char* stability_reference_name(StabilityReference r) {
+  switch (r) {
+    case StabilityReference::Absolute:
+      return "absolute";
+    case StabilityReference::Uniform:
+      return "uniform";
+    case StabilityReference::Split:
+      return "split";
+  }
+  return "absolute";
+}
+
+StabilityReference parse_stability_reference(const std::string& text, const std::string& where) {
+  for (auto r : {StabilityReference::Absolute, StabilityReference::Uniform, StabilityReference::Split})
+    if (text == stability_reference_name(r)) return r;
+  throw Error(where + ": stability_reference must be \"absolute\", \"uniform\" or \"split\", not \"" + text + "\"");
+}
+
 GrpoSettings small_budget_grpo_settings() {
   GrpoSettings s;
   s.group = 4;
@@ -43,7 +61,7 @@ nlohmann::json grpo_settings_to_json(const GrpoSettings& s) {
           {"relabel", s.relabel},
           {"replay", s.replay},
           {"preference_products", s.preference_products},
-          {"stability_reference", s.stability_vs_uniform ? "uniform" : "absolute"}};
+          {"stability_reference", stability_reference_name(s.stability_reference)}};
 }
 
 GrpoSettings grpo_settings_from_json(const nlohmann::json& j, const std::string& where) {
@@ -75,10 +93,8 @@ GrpoSettings grpo_settings_from_json(const nlohmann::json& j, const std::string&
   s.relabel = static_cast<int>(optional_field<int64_t>(j, "relabel", 0, where));  // absent: a run from before it
   s.replay = static_cast<int>(optional_field<int64_t>(j, "replay", 0, where));    // absent: a run from before it
   // A run stored before the setting existed measured the plan's own flow.
-  const auto reference = optional_field<std::string>(j, "stability_reference", "absolute", where);
-  if (reference != "absolute" && reference != "uniform")
-    throw Error(where + ": stability_reference must be \"absolute\" or \"uniform\", not \"" + reference + "\"");
-  s.stability_vs_uniform = reference == "uniform";
+  s.stability_reference =
+      parse_stability_reference(optional_field<std::string>(j, "stability_reference", "absolute", where), where);
   if (s.group < 2) throw Error(where + ": a group needs at least 2 plans");
   if (s.prefs_per_iter < 1 || s.iterations < 0 || s.epochs < 1) throw Error(where + ": invalid GRPO sizes");
   if (s.relabel < 0 || s.relabel > 64) throw Error(where + ": relabel must lie in [0, 64]");
@@ -177,7 +193,10 @@ std::vector<Episode> group_episodes(HippPolicy& policy, const torch::Tensor& sta
   if (group.size() != scores.size()) throw Error("GRPO: a group's plans and scores differ in number");
   std::vector<Episode> out;
   if (group.empty()) return out;
-  auto advantages_under = [&](const Preference& w, bool own) {
+  const auto reference = settings.stability_reference;
+  // The allocation's advantage reads the absolute term unless every head reads the uniform-referenced one.
+  const bool allocation_vs_uniform = reference == StabilityReference::Uniform;
+  auto advantages_under = [&](const Preference& w, bool vs_uniform, bool own) {
     const Preference weights = settings.spread_scaled ? spread_weights(w, spread) : w;
     std::vector<double> returns, gates;
     for (const auto& score : scores) {
@@ -185,31 +204,61 @@ std::vector<Episode> group_episodes(HippPolicy& policy, const torch::Tensor& sta
         returns.push_back(-1.0);  // below any evaluated plan's return
         gates.push_back(1.0);
       } else {
-        returns.push_back(plan_return(weights, score.objectives, score.rho_geo, settings.lambda_stab));
+        const double rho = vs_uniform && score.rho_uniform > 0 ? score.rho_geo / score.rho_uniform : score.rho_geo;
+        returns.push_back(plan_return(weights, score.objectives, rho, settings.lambda_stab));
         gates.push_back(settings.gate ? stability_gate(score.rho_min, settings.tau, settings.temperature) : 1.0);
       }
       if (own && return_sum) *return_sum += returns.back();
     }
     return group_advantages(returns, gates);
   };
-  const auto own = advantages_under(group.front().w, true);
+  // Each plan under preference w, as one episode, or with Split and a free
+  // sparsity as two: its allocation given s (the absolute term) and its
+  // sparsity alone (the uniform-referenced term).
+  auto emit = [&](Episode e, const std::vector<double>& absolute, const std::vector<double>& vs_uniform, size_t i) {
+    if (reference != StabilityReference::Split || e.fixed_sparsity || !settings.hierarchical) {
+      e.advantage = allocation_vs_uniform ? vs_uniform[i] : absolute[i];
+      out.push_back(std::move(e));
+      return;
+    }
+    Episode budget = e;
+    budget.budget_only = true;
+    budget.advantage = vs_uniform[i];
+    e.fixed_sparsity = e.plan.sparsity;
+    {
+      torch::NoGradGuard no_grad;
+      e.old_log_prob = policy->log_prob(states, e.w, e.plan, e.fixed_sparsity).item<double>();
+    }
+    budget.old_log_prob -= e.old_log_prob;  // log pi(plan) = log p(s) + log p(allocation | s)
+    e.advantage = absolute[i];
+    out.push_back(std::move(e));
+    out.push_back(std::move(budget));
+  };
+  const bool both = reference == StabilityReference::Split;
+  auto advantages = [&](const Preference& w, bool own) {
+    auto absolute = allocation_vs_uniform ? std::vector<double>{} : advantages_under(w, false, own);
+    auto relative =
+        allocation_vs_uniform || both ? advantages_under(w, true, own && allocation_vs_uniform) : std::vector<double>{};
+    if (absolute.empty()) absolute = relative;
+    if (relative.empty()) relative = absolute;
+    return std::pair{absolute, relative};
+  };
+  const auto [own_absolute, own_relative] = advantages(group.front().w, true);
   for (const auto& w : relabels) {
-    const auto advantages = advantages_under(w, false);
-    torch::NoGradGuard no_grad;
+    const auto [absolute, relative] = advantages(w, false);
     for (size_t i = 0; i < group.size(); ++i) {
       Episode e;
       e.w = w;
       e.fixed_sparsity = group[i].fixed_sparsity;
       e.plan = group[i].plan;
-      e.old_log_prob = policy->log_prob(states, w, e.plan, e.fixed_sparsity).item<double>();
-      e.advantage = advantages[i];
-      out.push_back(std::move(e));
+      {
+        torch::NoGradGuard no_grad;
+        e.old_log_prob = policy->log_prob(states, w, e.plan, e.fixed_sparsity).item<double>();
+      }
+      emit(std::move(e), absolute, relative, i);
     }
   }
-  for (size_t i = 0; i < group.size(); ++i) {
-    group[i].advantage = own[i];
-    out.push_back(std::move(group[i]));
-  }
+  for (size_t i = 0; i < group.size(); ++i) emit(std::move(group[i]), own_absolute, own_relative, i);
   return out;
 }
 
@@ -248,13 +297,16 @@ UpdateStats grpo_update(HippPolicy& policy, torch::optim::Optimizer& optimizer, 
                         const std::vector<Episode>& episodes, const GrpoSettings& s, HippPolicy* initial) {
   UpdateStats stats;
   if (episodes.empty()) return stats;
-  const double n = static_cast<double>(episodes.size());
+  // A plan split into its allocation and its sparsity counts once.
+  const double n = static_cast<double>(std::max<ptrdiff_t>(
+      1, std::count_if(episodes.begin(), episodes.end(), [](const Episode& e) { return !e.budget_only; })));
   for (int epoch = 0; epoch < s.epochs; ++epoch) {
     optimizer.zero_grad();
     auto loss = torch::zeros({}, torch::kFloat64);
     double clipped = 0, entropy_sum = 0, kl_sum = 0;
     for (const auto& e : episodes) {
-      auto lp = policy->log_prob(states, e.w, e.plan, e.fixed_sparsity);
+      auto lp = e.budget_only ? policy->budget_log_prob(states, e.w, e.plan.sparsity)
+                              : policy->log_prob(states, e.w, e.plan, e.fixed_sparsity);
       auto ratio = torch::exp(lp - e.old_log_prob);
       auto unclipped = ratio * e.advantage;
       auto bounded = ratio.clamp(1 - s.clip, 1 + s.clip) * e.advantage;
@@ -262,7 +314,7 @@ UpdateStats grpo_update(HippPolicy& policy, torch::optim::Optimizer& optimizer, 
       const double r = ratio.item<double>();
       clipped += (r < 1 - s.clip || r > 1 + s.clip) ? 1 : 0;
       if (s.entropy_coef > 0) {
-        auto h = policy->entropy(states, e.w, e.fixed_sparsity);
+        auto h = e.budget_only ? policy->budget_entropy(states, e.w) : policy->entropy(states, e.w, e.fixed_sparsity);
         loss = loss - s.entropy_coef * h / n;
         entropy_sum += h.item<double>();
       }
@@ -270,7 +322,8 @@ UpdateStats grpo_update(HippPolicy& policy, torch::optim::Optimizer& optimizer, 
         torch::Tensor reference;
         {
           torch::NoGradGuard no_grad;
-          reference = (*initial)->log_prob(states, e.w, e.plan, e.fixed_sparsity);
+          reference = e.budget_only ? (*initial)->budget_log_prob(states, e.w, e.plan.sparsity)
+                                    : (*initial)->log_prob(states, e.w, e.plan, e.fixed_sparsity);
         }
         auto kl = lp - reference;  // sample estimate of KL(pi || pi_0)
         loss = loss + s.kl_coef * kl / n;
@@ -283,7 +336,7 @@ UpdateStats grpo_update(HippPolicy& policy, torch::optim::Optimizer& optimizer, 
     stats.loss = loss.item<double>();
     stats.entropy = entropy_sum / n;
     stats.kl = kl_sum / n;
-    stats.clip_fraction = clipped / n;
+    stats.clip_fraction = clipped / static_cast<double>(episodes.size());
   }
   return stats;
 }

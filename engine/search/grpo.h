@@ -4,8 +4,8 @@
 //   return     R = w' . o + lambda_stab * log(rho_geo), where w' is w itself
 //              (objective_scale "dense", METHOD.md) or w re-weighted by each
 //              objective's spread over the study's plans ("spread"), and
-//              rho_geo the plan's own or, with stability_vs_uniform, over
-//              the uniform plan's at the same sparsity
+//              rho_geo the plan's own or over the uniform plan's at the
+//              same sparsity (StabilityReference)
 //   gate       sigmoid((log rho_min - log tau) / T), multiplying the advantage
 //   advantage  A_i = gate_i * (R_i - mean_group) / (std_group + eps)
 //   update     PPO-clip on the plan log-probability, mu epochs, entropy
@@ -21,6 +21,25 @@
 #include "search/policy.h"
 
 namespace hipp {
+
+// What the stability term compares a plan's retained flow with
+// (docs/method-choices.md). Absolute (METHOD.md): log(rho_geo) of the plan
+// itself, which falls with every channel removed, so the term charges for
+// the sparsity as well as for how it is spent, on top of what the
+// compression weight pays for sparsity. Uniform: log(rho_geo / rho_geo of
+// the uniform plan at the same sparsity), which judges only how the plan
+// spends its budget and leaves how much to remove to w. Split: the budget
+// head (the Beta over s) learns from the uniform-referenced return and the
+// allocation head (the Dirichlet given s) from the absolute one: each plan
+// of a free-sparsity group enters the update twice, its sparsity's
+// log-probability with one advantage and its allocation's with the other.
+// Within a fixed-sparsity group all three rank the plans alike (the
+// reference is one constant there). The gate reads the plan's own rho_min
+// in every mode.
+enum class StabilityReference { Absolute, Uniform, Split };
+const char* stability_reference_name(StabilityReference r);
+// "absolute", "uniform" or "split"; anything else throws, naming `where`.
+StabilityReference parse_stability_reference(const std::string& text, const std::string& where);
 
 struct GrpoSettings {
   int iterations = 20;
@@ -78,16 +97,8 @@ struct GrpoSettings {
   // of s under every kind of preference, where its own samples have long
   // narrowed. Runs stored before this setting existed read it as 0.
   int replay = 0;
-  // What the stability term measures (docs/method-choices.md). false
-  // ("absolute", METHOD.md): log(rho_geo) of the plan, which falls with every
-  // channel removed, so it charges for the sparsity itself, on top of what
-  // the compression weight pays for it. true ("uniform"): log(rho_geo) over
-  // the rho_geo of the uniform plan at the same sparsity, so it judges only
-  // how the plan spends its budget; how much to remove is left to w. Within
-  // a fixed-sparsity group both rank the plans alike (the reference is one
-  // constant there). The gate reads the plan's own rho_min either way. Runs
-  // stored before this setting existed read it as false.
-  bool stability_vs_uniform = false;
+  // Runs stored before this setting existed read it as Absolute.
+  StabilityReference stability_reference = StabilityReference::Absolute;
 };
 
 // The spread (standard deviation) of each objective over `points`, floored at
@@ -131,6 +142,7 @@ struct ScoredPlan {
   bool failed = false;
   Objectives objectives;
   double rho_geo = 1, rho_min = 1;
+  double rho_uniform = 1;  // rho_geo of the uniform plan at this plan's sparsity (StabilityReference)
 };
 
 struct Episode {
@@ -139,6 +151,9 @@ struct Episode {
   PlanDraw plan;
   double old_log_prob = 0;
   double advantage = 0;
+  // Only the sparsity's log-probability (the budget head) enters the update
+  // (StabilityReference::Split); its allocation is a separate episode.
+  bool budget_only = false;
 };
 
 struct UpdateStats {

@@ -118,9 +118,7 @@ std::vector<ReplayPlan> HippTrainer::replay_pool() {
       p.allocation = b.allocation;
       for (size_t l = 0; l < b.layers(); ++l) p.ratios.push_back(b.ratio(l));
       p.score.objectives = t.metrics->objectives;
-      const auto flow = stability(b);
-      p.score.rho_geo = flow.geo;
-      p.score.rho_min = flow.min;
+      p.score = stability(b);
       it = replay_cache_.emplace(t.plan_id, std::move(p)).first;
     }
     pool.push_back(it->second);
@@ -172,10 +170,8 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
         ScoredPlan score;
         score.failed = outcome.failed;
         if (!outcome.failed) {
+          score = stability(jobs[k].blueprint);
           score.objectives = outcome.metrics.objectives;
-          const auto flow = stability(jobs[k].blueprint);
-          score.rho_geo = flow.geo;
-          score.rho_min = flow.min;
         }
         scored.push_back(score);
       }
@@ -214,18 +210,20 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
   }
 }
 
-FlowKept HippTrainer::stability(const Blueprint& plan) {
+ScoredPlan HippTrainer::stability(const Blueprint& plan) {
   auto& session = evaluator().session();
-  FlowKept flow = summarise_flow(session.retained_flow(plan));
-  if (!settings_.stability_vs_uniform) return flow;
+  const FlowKept flow = summarise_flow(session.retained_flow(plan));
+  ScoredPlan out;
+  out.rho_geo = flow.geo;
+  out.rho_min = flow.min;
+  if (settings_.stability_reference == StabilityReference::Absolute) return out;
   auto it = uniform_flow_.find(plan.sparsity);
   if (it == uniform_flow_.end()) {
     const auto uniform = session.plan(plan.sparsity, uniform_allocation(session.layers()), "uniform");
     it = uniform_flow_.emplace(plan.sparsity, summarise_flow(session.retained_flow(uniform)).geo).first;
   }
-  // A uniform plan that keeps no flow at all cannot be a reference: the plan's own share stands.
-  if (it->second > 0) flow.geo /= it->second;
-  return flow;
+  out.rho_uniform = it->second;
+  return out;
 }
 
 Blueprint HippTrainer::query(const Preference& w, std::optional<double> sparsity) {

@@ -42,10 +42,11 @@ class HippTrainer {
   int completed_iterations() const { return completed_; }
   const GrpoSettings& settings() const { return settings_; }
 
-  // What the return and the gate read of a plan's flow: rho_geo (over the
-  // uniform plan's at the same sparsity when settings().stability_vs_uniform)
-  // and the plan's own rho_min. Needs the model (a training session).
-  FlowKept stability(const Blueprint& plan);
+  // What the return and the gate read of a plan's flow: its own rho_geo and
+  // rho_min, and (unless settings().stability_reference is Absolute) the
+  // uniform plan's rho_geo at the same sparsity; the objectives are left
+  // empty. Needs the model (a training session).
+  ScoredPlan stability(const Blueprint& plan);
 
   // The mean plan for a preference (milliseconds), as a blueprint.
   Blueprint query(const Preference& w, std::optional<double> sparsity = {});
