@@ -4,7 +4,7 @@
 //                [--ablations] [--methods a,b,...] [--subset POPE_PER_SPLIT,SQA]
 //                [--group G] [--prefs-per-iter B] [--lr X] [--epochs MU]
 //                [--query fixed|free] [--query-share X] [--objective-scale S]
-//                [--stability-reference absolute|uniform|split] [--device cpu|cuda]
+//                [--stability-reference absolute|uniform] [--device cpu|cuda]
 //                [--threads N] [--rows FILE] [--matched-full] [--heldout]
 //                [--bootstrap B]
 //   bench_search --combine FILE ...
@@ -225,7 +225,7 @@ int main(int argc, char** argv) {
                    "         [--ablations] [--methods a,b,...] [--subset POPE_PER_SPLIT,SQA]\n"
                    "         [--group G] [--prefs-per-iter B] [--lr X] [--epochs MU]\n"
                    "         [--query fixed|free] [--query-share X] [--objective-scale spread|dense]\n"
-                   "         [--stability-reference absolute|uniform|split]\n"
+                   "         [--stability-reference absolute|uniform]\n"
                    "         [--device cpu|cuda] [--threads N]\n"
                    "         [--rows FILE] [--matched-full] [--heldout] [--bootstrap B]\n"
                    "       bench_search --combine FILE ...\n");

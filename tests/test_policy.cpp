@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
-#include <map>
 #include <numeric>
 #include <optional>
 #include <utility>
@@ -222,16 +221,16 @@ TEST(Grpo, SettingsKeepTheObjectiveScaleAndReadOldRunsAsDense) {
 
 TEST(Grpo, SettingsKeepTheStabilityReferenceAndReadOldRunsAsAbsolute) {
   GrpoSettings s;
-  for (auto r : {StabilityReference::Uniform, StabilityReference::Split, StabilityReference::Absolute}) {
+  for (auto r : {StabilityReference::Uniform, StabilityReference::Absolute}) {
     s.stability_reference = r;
     EXPECT_EQ(grpo_settings_from_json(grpo_settings_to_json(s), "test").stability_reference, r);
   }
-  s.stability_reference = StabilityReference::Split;
+  s.stability_reference = StabilityReference::Uniform;
   auto old = grpo_settings_to_json(s);
-  EXPECT_EQ(old["stability_reference"], "split");
+  EXPECT_EQ(old["stability_reference"], "uniform");
   old.erase("stability_reference");  // a run stored before the setting existed
   EXPECT_EQ(grpo_settings_from_json(old, "test").stability_reference, StabilityReference::Absolute);
-  old["stability_reference"] = "dense";
+  old["stability_reference"] = "split";
   EXPECT_THROW(grpo_settings_from_json(old, "test"), Error);
 }
 
@@ -330,7 +329,7 @@ TEST(Grpo, RelabelledGroupsRankTheSamePlansUnderEachPreference) {
   EXPECT_THROW(group_episodes(policy, states, plans, {scores[0]}, settings, {1, 1, 1}, {}), Error);
 }
 
-TEST(Grpo, TheSplitReferenceTeachesTheSparsityAndTheAllocationFromTheirOwnReturns) {
+TEST(Grpo, TheUniformReferenceRanksByHowTheBudgetIsSpent) {
   auto states = toy_states();
   torch::manual_seed(6);
   HippPolicy policy(toy_config());
@@ -338,72 +337,32 @@ TEST(Grpo, TheSplitReferenceTeachesTheSparsityAndTheAllocationFromTheirOwnReturn
   settings.gate = false;
   settings.lambda_stab = 1.0;
   const Preference w{0.5, 0.5, 0.0};
+  auto episodes_with = [&](StabilityReference r, std::vector<Episode> g, const std::vector<ScoredPlan>& scores) {
+    settings.stability_reference = r;
+    return group_episodes(policy, states, std::move(g), scores, settings, {1, 1, 1}, {});
+  };
+  // Free sparsity, equal objectives: plan 0 keeps the most flow of its own,
+  // plan 2 the most against the uniform plan of its sparsity.
   std::vector<Episode> group;
   for (int i = 0; i < 3; ++i) group.push_back(sample_episode(policy, states, w, std::nullopt));
-  // Equal objectives; plan 0 keeps the most flow of its own, plan 2 the
-  // most against the uniform plan of its sparsity.
   std::vector<ScoredPlan> scores(3);
   for (auto& score : scores) score.objectives = {0.9, 0.8, 0.3};
   scores[0].rho_geo = 0.9, scores[0].rho_uniform = 0.95;
   scores[1].rho_geo = 0.6, scores[1].rho_uniform = 0.6;
   scores[2].rho_geo = 0.5, scores[2].rho_uniform = 0.4;
-  const auto plans = group;
-  auto episodes_with = [&](StabilityReference r, std::vector<Episode> g) {
-    settings.stability_reference = r;
-    return group_episodes(policy, states, std::move(g), scores, settings, {1, 1, 1}, {});
-  };
-  const auto absolute = episodes_with(StabilityReference::Absolute, plans);
-  const auto uniform = episodes_with(StabilityReference::Uniform, plans);
+  const auto absolute = episodes_with(StabilityReference::Absolute, group, scores);
+  const auto uniform = episodes_with(StabilityReference::Uniform, group, scores);
   ASSERT_EQ(absolute.size(), 3u);
   ASSERT_EQ(uniform.size(), 3u);
   EXPECT_GT(absolute[0].advantage, absolute[2].advantage);  // its own flow: plan 0 first
   EXPECT_LT(uniform[0].advantage, uniform[2].advantage);    // against uniform: plan 2 first
-  const auto split = episodes_with(StabilityReference::Split, plans);
-  ASSERT_EQ(split.size(), 6u);
-  for (size_t i = 0; i < 3; ++i) {
-    const auto& allocation = split[2 * i];
-    const auto& budget = split[2 * i + 1];
-    EXPECT_FALSE(allocation.budget_only);
-    EXPECT_EQ(allocation.fixed_sparsity, std::optional<double>(plans[i].plan.sparsity));
-    EXPECT_DOUBLE_EQ(allocation.advantage, absolute[i].advantage);
-    EXPECT_TRUE(budget.budget_only);
-    EXPECT_DOUBLE_EQ(budget.advantage, uniform[i].advantage);
-    // The two parts' old log-probabilities add up to the plan's.
-    EXPECT_NEAR(allocation.old_log_prob + budget.old_log_prob, plans[i].old_log_prob, 1e-9);
-    EXPECT_NEAR(budget.old_log_prob, policy->budget_log_prob(states, w, plans[i].plan.sparsity).item<double>(), 1e-9);
-  }
-  // At a fixed sparsity the reference is one constant: one episode a plan
-  // in every mode, and the uniform-referenced term ranks as the absolute one.
+  // At one sparsity the reference is one constant and cancels: both rank alike.
   std::vector<Episode> fixed;
   for (int i = 0; i < 3; ++i) fixed.push_back(sample_episode(policy, states, w, 0.4));
   for (auto& score : scores) score.rho_uniform = 0.7;
-  const auto fixed_split = episodes_with(StabilityReference::Split, fixed);
-  const auto fixed_uniform = episodes_with(StabilityReference::Uniform, fixed);
-  const auto fixed_absolute = episodes_with(StabilityReference::Absolute, fixed);
-  ASSERT_EQ(fixed_split.size(), 3u);
-  for (size_t i = 0; i < 3; ++i) {
-    EXPECT_FALSE(fixed_split[i].budget_only);
-    EXPECT_NEAR(fixed_split[i].advantage, fixed_absolute[i].advantage, 1e-9);
-    EXPECT_NEAR(fixed_uniform[i].advantage, fixed_absolute[i].advantage, 1e-9);
-  }
-
-  // An update from budget-only episodes moves the budget head and leaves the allocation head alone.
-  std::map<std::string, torch::Tensor> before;
-  for (const auto& p : policy->named_parameters()) before[p.key()] = p.value().detach().clone();
-  torch::optim::Adam optimizer(policy->parameters(), torch::optim::AdamOptions(1e-2));
-  std::vector<Episode> budget_only;
-  for (const auto& e : split)
-    if (e.budget_only) budget_only.push_back(e);
-  grpo_update(policy, optimizer, states, budget_only, settings);
-  bool budget_moved = false;
-  for (const auto& p : policy->named_parameters()) {
-    const bool same = torch::equal(before[p.key()], p.value().detach());
-    if (p.key().rfind("allocation_head", 0) == 0) {
-      EXPECT_TRUE(same) << p.key();
-    }
-    if (p.key().rfind("budget_head", 0) == 0) budget_moved = budget_moved || !same;
-  }
-  EXPECT_TRUE(budget_moved);
+  const auto fixed_uniform = episodes_with(StabilityReference::Uniform, fixed, scores);
+  const auto fixed_absolute = episodes_with(StabilityReference::Absolute, fixed, scores);
+  for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(fixed_uniform[i].advantage, fixed_absolute[i].advantage, 1e-9);
 }
 
 TEST(Grpo, SettingsKeepRelabellingReplayAndPolicyInputsAndReadOldRunsAsNone) {

@@ -363,11 +363,10 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
       train
           ->add_option("--stability-reference", args->stability_reference,
                        "what the stability term compares the plan's retained flow with: absolute (METHOD.md: "
-                       "log(rho_geo), which also charges for the sparsity), uniform (rho_geo over the uniform plan's "
-                       "at the same sparsity: only how the budget is spent is judged, how much to remove is left "
-                       "to the preference) or split (the budget head learns from uniform, the allocation head from "
-                       "absolute)")
-          ->check(CLI::IsMember({"absolute", "uniform", "split"}))
+                       "log(rho_geo), which also charges for the sparsity) or uniform (rho_geo over the uniform plan's "
+                       "at the same sparsity: only how the budget is spent is judged, how much to remove is left to "
+                       "the preference)")
+          ->check(CLI::IsMember({"absolute", "uniform"}))
           ->capture_default_str();
   auto* fixed_share =
       train

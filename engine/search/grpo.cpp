@@ -15,16 +15,14 @@ const char* stability_reference_name(StabilityReference r) {
       return "absolute";
     case StabilityReference::Uniform:
       return "uniform";
-    case StabilityReference::Split:
-      return "split";
   }
   return "absolute";
 }
 
 StabilityReference parse_stability_reference(const std::string& text, const std::string& where) {
-  for (auto r : {StabilityReference::Absolute, StabilityReference::Uniform, StabilityReference::Split})
+  for (auto r : {StabilityReference::Absolute, StabilityReference::Uniform})
     if (text == stability_reference_name(r)) return r;
-  throw Error(where + ": stability_reference must be \"absolute\", \"uniform\" or \"split\", not \"" + text + "\"");
+  throw Error(where + ": stability_reference must be \"absolute\" or \"uniform\", not \"" + text + "\"");
 }
 
 GrpoSettings small_budget_grpo_settings() {
@@ -193,10 +191,8 @@ std::vector<Episode> group_episodes(HippPolicy& policy, const torch::Tensor& sta
   if (group.size() != scores.size()) throw Error("GRPO: a group's plans and scores differ in number");
   std::vector<Episode> out;
   if (group.empty()) return out;
-  const auto reference = settings.stability_reference;
-  // The allocation's advantage reads the absolute term unless every head reads the uniform-referenced one.
-  const bool allocation_vs_uniform = reference == StabilityReference::Uniform;
-  auto advantages_under = [&](const Preference& w, bool vs_uniform, bool own) {
+  const bool vs_uniform = settings.stability_reference == StabilityReference::Uniform;
+  auto advantages_under = [&](const Preference& w, bool own) {
     const Preference weights = settings.spread_scaled ? spread_weights(w, spread) : w;
     std::vector<double> returns, gates;
     for (const auto& score : scores) {
@@ -212,53 +208,24 @@ std::vector<Episode> group_episodes(HippPolicy& policy, const torch::Tensor& sta
     }
     return group_advantages(returns, gates);
   };
-  // Each plan under preference w, as one episode, or with Split and a free
-  // sparsity as two: its allocation given s (the absolute term) and its
-  // sparsity alone (the uniform-referenced term).
-  auto emit = [&](Episode e, const std::vector<double>& absolute, const std::vector<double>& vs_uniform, size_t i) {
-    if (reference != StabilityReference::Split || e.fixed_sparsity || !settings.hierarchical) {
-      e.advantage = allocation_vs_uniform ? vs_uniform[i] : absolute[i];
-      out.push_back(std::move(e));
-      return;
-    }
-    Episode budget = e;
-    budget.budget_only = true;
-    budget.advantage = vs_uniform[i];
-    e.fixed_sparsity = e.plan.sparsity;
-    {
-      torch::NoGradGuard no_grad;
-      e.old_log_prob = policy->log_prob(states, e.w, e.plan, e.fixed_sparsity).item<double>();
-    }
-    budget.old_log_prob -= e.old_log_prob;  // log pi(plan) = log p(s) + log p(allocation | s)
-    e.advantage = absolute[i];
-    out.push_back(std::move(e));
-    out.push_back(std::move(budget));
-  };
-  const bool both = reference == StabilityReference::Split;
-  auto advantages = [&](const Preference& w, bool own) {
-    auto absolute = allocation_vs_uniform ? std::vector<double>{} : advantages_under(w, false, own);
-    auto relative =
-        allocation_vs_uniform || both ? advantages_under(w, true, own && allocation_vs_uniform) : std::vector<double>{};
-    if (absolute.empty()) absolute = relative;
-    if (relative.empty()) relative = absolute;
-    return std::pair{absolute, relative};
-  };
-  const auto [own_absolute, own_relative] = advantages(group.front().w, true);
+  const auto own = advantages_under(group.front().w, true);
   for (const auto& w : relabels) {
-    const auto [absolute, relative] = advantages(w, false);
+    const auto advantages = advantages_under(w, false);
+    torch::NoGradGuard no_grad;
     for (size_t i = 0; i < group.size(); ++i) {
       Episode e;
       e.w = w;
       e.fixed_sparsity = group[i].fixed_sparsity;
       e.plan = group[i].plan;
-      {
-        torch::NoGradGuard no_grad;
-        e.old_log_prob = policy->log_prob(states, w, e.plan, e.fixed_sparsity).item<double>();
-      }
-      emit(std::move(e), absolute, relative, i);
+      e.old_log_prob = policy->log_prob(states, w, e.plan, e.fixed_sparsity).item<double>();
+      e.advantage = advantages[i];
+      out.push_back(std::move(e));
     }
   }
-  for (size_t i = 0; i < group.size(); ++i) emit(std::move(group[i]), own_absolute, own_relative, i);
+  for (size_t i = 0; i < group.size(); ++i) {
+    group[i].advantage = own[i];
+    out.push_back(std::move(group[i]));
+  }
   return out;
 }
 
@@ -297,16 +264,13 @@ UpdateStats grpo_update(HippPolicy& policy, torch::optim::Optimizer& optimizer, 
                         const std::vector<Episode>& episodes, const GrpoSettings& s, HippPolicy* initial) {
   UpdateStats stats;
   if (episodes.empty()) return stats;
-  // A plan split into its allocation and its sparsity counts once.
-  const double n = static_cast<double>(std::max<ptrdiff_t>(
-      1, std::count_if(episodes.begin(), episodes.end(), [](const Episode& e) { return !e.budget_only; })));
+  const double n = static_cast<double>(episodes.size());
   for (int epoch = 0; epoch < s.epochs; ++epoch) {
     optimizer.zero_grad();
     auto loss = torch::zeros({}, torch::kFloat64);
     double clipped = 0, entropy_sum = 0, kl_sum = 0;
     for (const auto& e : episodes) {
-      auto lp = e.budget_only ? policy->budget_log_prob(states, e.w, e.plan.sparsity)
-                              : policy->log_prob(states, e.w, e.plan, e.fixed_sparsity);
+      auto lp = policy->log_prob(states, e.w, e.plan, e.fixed_sparsity);
       auto ratio = torch::exp(lp - e.old_log_prob);
       auto unclipped = ratio * e.advantage;
       auto bounded = ratio.clamp(1 - s.clip, 1 + s.clip) * e.advantage;
@@ -314,7 +278,7 @@ UpdateStats grpo_update(HippPolicy& policy, torch::optim::Optimizer& optimizer, 
       const double r = ratio.item<double>();
       clipped += (r < 1 - s.clip || r > 1 + s.clip) ? 1 : 0;
       if (s.entropy_coef > 0) {
-        auto h = e.budget_only ? policy->budget_entropy(states, e.w) : policy->entropy(states, e.w, e.fixed_sparsity);
+        auto h = policy->entropy(states, e.w, e.fixed_sparsity);
         loss = loss - s.entropy_coef * h / n;
         entropy_sum += h.item<double>();
       }
@@ -322,8 +286,7 @@ UpdateStats grpo_update(HippPolicy& policy, torch::optim::Optimizer& optimizer, 
         torch::Tensor reference;
         {
           torch::NoGradGuard no_grad;
-          reference = e.budget_only ? (*initial)->budget_log_prob(states, e.w, e.plan.sparsity)
-                                    : (*initial)->log_prob(states, e.w, e.plan, e.fixed_sparsity);
+          reference = (*initial)->log_prob(states, e.w, e.plan, e.fixed_sparsity);
         }
         auto kl = lp - reference;  // sample estimate of KL(pi || pi_0)
         loss = loss + s.kl_coef * kl / n;
@@ -336,7 +299,7 @@ UpdateStats grpo_update(HippPolicy& policy, torch::optim::Optimizer& optimizer, 
     stats.loss = loss.item<double>();
     stats.entropy = entropy_sum / n;
     stats.kl = kl_sum / n;
-    stats.clip_fraction = clipped / static_cast<double>(episodes.size());
+    stats.clip_fraction = clipped / n;
   }
   return stats;
 }

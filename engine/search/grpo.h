@@ -28,17 +28,12 @@ namespace hipp {
 // the sparsity as well as for how it is spent, on top of what the
 // compression weight pays for sparsity. Uniform: log(rho_geo / rho_geo of
 // the uniform plan at the same sparsity), which judges only how the plan
-// spends its budget and leaves how much to remove to w. Split: the budget
-// head (the Beta over s) learns from the uniform-referenced return and the
-// allocation head (the Dirichlet given s) from the absolute one: each plan
-// of a free-sparsity group enters the update twice, its sparsity's
-// log-probability with one advantage and its allocation's with the other.
-// Within a fixed-sparsity group all three rank the plans alike (the
-// reference is one constant there). The gate reads the plan's own rho_min
-// in every mode.
-enum class StabilityReference { Absolute, Uniform, Split };
+// spends its budget and leaves how much to remove to w. Within a
+// fixed-sparsity group both rank the plans alike (the reference is one
+// constant there). The gate reads the plan's own rho_min either way.
+enum class StabilityReference { Absolute, Uniform };
 const char* stability_reference_name(StabilityReference r);
-// "absolute", "uniform" or "split"; anything else throws, naming `where`.
+// "absolute" or "uniform"; anything else throws, naming `where`.
 StabilityReference parse_stability_reference(const std::string& text, const std::string& where);
 
 struct GrpoSettings {
@@ -151,9 +146,6 @@ struct Episode {
   PlanDraw plan;
   double old_log_prob = 0;
   double advantage = 0;
-  // Only the sparsity's log-probability (the budget head) enters the update
-  // (StabilityReference::Split); its allocation is a separate episode.
-  bool budget_only = false;
 };
 
 struct UpdateStats {
