@@ -232,6 +232,14 @@ TEST(Grpo, SettingsKeepTheStabilityReferenceAndReadOldRunsAsAbsolute) {
   EXPECT_EQ(grpo_settings_from_json(old, "test").stability_reference, StabilityReference::Absolute);
   old["stability_reference"] = "split";
   EXPECT_THROW(grpo_settings_from_json(old, "test"), Error);
+  // The budget polish, likewise.
+  s.budget_polish = 40;
+  auto polished = grpo_settings_to_json(s);
+  EXPECT_EQ(grpo_settings_from_json(polished, "test").budget_polish, 40);
+  polished.erase("budget_polish");
+  EXPECT_EQ(grpo_settings_from_json(polished, "test").budget_polish, 0);
+  polished["budget_polish"] = -1;
+  EXPECT_THROW(grpo_settings_from_json(polished, "test"), Error);
 }
 
 TEST(Grpo, SpreadWeightsBuyEachObjectivePerUnitOfItsSpread) {

@@ -230,6 +230,48 @@ TEST_F(Search, TheStabilityTermCanJudgeTheAllocationAlone) {
             own.stability(session.plan(0.2, uniform_allocation(L), "uniform")).rho_geo);
 }
 
+TEST_F(Search, TheBudgetPolishMovesTheSparsityAndKeepsEveryFixedSparsityPlan) {
+  test::TempDir dir;
+  GrpoSettings settings;
+  settings.iterations = 2;
+  settings.group = 3;
+  settings.prefs_per_iter = 2;
+  settings.hidden = 8;
+  settings.replay = 2;
+  settings.lr = 3e-2;
+  auto polished_settings = settings;
+  polished_settings.budget_polish = 5;
+  auto trained = [&](const std::string& name) {
+    create_study(dir.file(name), dir_->file("model"), dir_->file("bench"), settings_, {}, "");
+    return open_sqlite_study(dir.file(name));
+  };
+  auto plain_store = trained("plain.sqlite"), polished_store = trained("polished.sqlite");
+  StudySession plain_session(*plain_store, {}, ""), polished_session(*polished_store, {}, "");
+  PlanEvaluator plain_eval(plain_session), polished_eval(polished_session);
+  HippTrainer plain(plain_eval, *plain_store, settings);
+  HippTrainer polished(polished_eval, *polished_store, polished_settings);
+  plain.train();
+  polished.train();
+  EXPECT_EQ(plain.polished_after(), 0);
+  EXPECT_EQ(polished.polished_after(), 2);
+  // The same samples (the polish evaluates nothing) ...
+  EXPECT_EQ(grpo_plan_hashes(*plain_store), grpo_plan_hashes(*polished_store));
+  EXPECT_EQ(plain_store->trials().size(), polished_store->trials().size());
+  for (const Preference& w : {Preference{0.8, 0.1, 0.1}, Preference{0.2, 0.2, 0.6}}) {
+    // ... every plan at a fixed sparsity as trained, and the free sparsity moved.
+    EXPECT_EQ(canonical_blueprint(plain.query(w, 0.4)), canonical_blueprint(polished.query(w, 0.4)));
+    EXPECT_NE(plain.query(w).sparsity, polished.query(w).sparsity);
+  }
+  // Stored: a new trainer reads the polished policy and does not polish again.
+  HippTrainer reopened(polished_eval, *polished_store, polished_settings);
+  EXPECT_EQ(reopened.polished_after(), 2);
+  EXPECT_EQ(reopened.query({0.2, 0.2, 0.6}).sparsity, polished.query({0.2, 0.2, 0.6}).sparsity);
+  reopened.train();
+  EXPECT_EQ(reopened.query({0.2, 0.2, 0.6}).sparsity, polished.query({0.2, 0.2, 0.6}).sparsity);
+  // The snapshot of the last iteration is the policy before the polish.
+  EXPECT_NE(polished_store->blob("hipp/iteration-2"), polished_store->blob("hipp/checkpoint"));
+}
+
 TEST_F(Search, QueriesAnswerFromTheStudyAloneAsTheLoadedModelWould) {
   test::TempDir dir;
   fs::copy(dir_->file("model"), dir.file("model"));

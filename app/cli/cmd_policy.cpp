@@ -38,6 +38,7 @@ struct PolicyArgs {
   double lambda_stab = GrpoSettings{}.lambda_stab;
   std::string objective_scale = GrpoSettings{}.spread_scaled ? "spread" : "dense";
   std::string stability_reference = stability_reference_name(small_budget_grpo_settings().stability_reference);
+  int budget_polish = small_budget_grpo_settings().budget_polish;
   int relabel = small_budget_grpo_settings().relabel;
   int replay = small_budget_grpo_settings().replay;
   std::string policy_inputs = small_budget_grpo_settings().preference_products ? "products" : "plain";
@@ -46,7 +47,8 @@ struct PolicyArgs {
   // Which of --group, --prefs-per-iter and --lr the command line gave
   // (those override --large-groups' values).
   bool group_given = false, prefs_given = false, lr_given = false, fixed_share_given = false, lambda_given = false,
-       scale_given = false, reference_given = false, relabel_given = false, replay_given = false, inputs_given = false;
+       scale_given = false, reference_given = false, polish_given = false, relabel_given = false, replay_given = false,
+       inputs_given = false;
   std::vector<double> pref;
   double sparsity = -1;
   bool evaluate = false;
@@ -95,6 +97,7 @@ void run_train(const PolicyArgs& args, const CommonOptions& common) {
   settings.spread_scaled = args.objective_scale == "spread";
   if (!args.large_groups || args.reference_given)
     settings.stability_reference = parse_stability_reference(args.stability_reference, "--stability-reference");
+  if (!args.large_groups || args.polish_given) settings.budget_polish = args.budget_polish;
   if (common.seed) settings.seed = common.seed;
   settings.vision_state = args.ablation != "no-vision";
   settings.gate = args.ablation != "no-gate";
@@ -116,6 +119,8 @@ void run_train(const PolicyArgs& args, const CommonOptions& common) {
          std::string(kept.spread_scaled ? "spread" : "dense")},
         {args.reference_given, kept.stability_reference != settings.stability_reference, "--stability-reference",
          std::string(stability_reference_name(kept.stability_reference))},
+        {args.polish_given, kept.budget_polish != settings.budget_polish, "--budget-polish",
+         std::to_string(kept.budget_polish)},
         {args.relabel_given, kept.relabel != settings.relabel, "--relabel", std::to_string(kept.relabel)},
         {args.replay_given, kept.replay != settings.replay, "--replay", std::to_string(kept.replay)},
         {args.inputs_given, kept.preference_products != settings.preference_products, "--policy-inputs",
@@ -368,6 +373,14 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
                        "the preference)")
           ->check(CLI::IsMember({"absolute", "uniform"}))
           ->capture_default_str();
+  auto* polish =
+      train
+          ->add_option("--budget-polish", args->budget_polish,
+                       "after the last iteration, this many updates of the budget head alone on the study's plans, "
+                       "ranked with the stability term over the uniform plan's at the same sparsity (no evaluation; "
+                       "plans at a fixed sparsity stay as trained; 0 with --large-groups)")
+          ->check(CLI::Range(0, 10000))
+          ->capture_default_str();
   auto* fixed_share =
       train
           ->add_option("--fixed-share", args->fixed_share,
@@ -395,14 +408,15 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
       ->delimiter(',')
       ->check(CLI::Range(0.0, 0.99));
   train->add_option("--cache-dir", args->cache_dir, "image-feature cache folder ('none' = memory only)");
-  train->callback([args, &common, group, prefs, lr, fixed_share, lambda_stab, scale, reference, relabel, replay, inputs,
-                   large_groups, small_budget] {
+  train->callback([args, &common, group, prefs, lr, fixed_share, lambda_stab, scale, reference, polish, relabel, replay,
+                   inputs, large_groups, small_budget] {
     if (large_groups->count() > 0 && small_budget->count() > 0)
       throw CLI::ValidationError("--large-groups", "cannot be combined with --small-budget (the defaults)");
     args->fixed_share_given = fixed_share->count() > 0;
     args->lambda_given = lambda_stab->count() > 0;
     args->scale_given = scale->count() > 0;
     args->reference_given = reference->count() > 0;
+    args->polish_given = polish->count() > 0;
     args->group_given = group->count() > 0;
     args->prefs_given = prefs->count() > 0;
     args->lr_given = lr->count() > 0;

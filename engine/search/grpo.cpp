@@ -59,7 +59,8 @@ nlohmann::json grpo_settings_to_json(const GrpoSettings& s) {
           {"relabel", s.relabel},
           {"replay", s.replay},
           {"preference_products", s.preference_products},
-          {"stability_reference", stability_reference_name(s.stability_reference)}};
+          {"stability_reference", stability_reference_name(s.stability_reference)},
+          {"budget_polish", s.budget_polish}};
 }
 
 GrpoSettings grpo_settings_from_json(const nlohmann::json& j, const std::string& where) {
@@ -93,6 +94,8 @@ GrpoSettings grpo_settings_from_json(const nlohmann::json& j, const std::string&
   // A run stored before the setting existed measured the plan's own flow.
   s.stability_reference =
       parse_stability_reference(optional_field<std::string>(j, "stability_reference", "absolute", where), where);
+  s.budget_polish = static_cast<int>(optional_field<int64_t>(j, "budget_polish", 0, where));  // absent: before it
+  if (s.budget_polish < 0 || s.budget_polish > 10000) throw Error(where + ": budget_polish must lie in [0, 10000]");
   if (s.group < 2) throw Error(where + ": a group needs at least 2 plans");
   if (s.prefs_per_iter < 1 || s.iterations < 0 || s.epochs < 1) throw Error(where + ": invalid GRPO sizes");
   if (s.relabel < 0 || s.relabel > 64) throw Error(where + ": relabel must lie in [0, 64]");

@@ -69,7 +69,7 @@ void HippTrainer::setup() {
   load_checkpoint();
 }
 
-void HippTrainer::save_checkpoint() {
+void HippTrainer::save_checkpoint(bool snapshot) {
   torch::serialize::OutputArchive archive, policy_archive, optimizer_archive;
   policy_->save(policy_archive);
   optimizer_->save(optimizer_archive);
@@ -77,10 +77,11 @@ void HippTrainer::save_checkpoint() {
   archive.write("optimizer", optimizer_archive);
   archive.write("completed", torch::tensor(static_cast<int64_t>(completed_)));
   archive.write("evaluations", torch::tensor(static_cast<int64_t>(evaluations_)));
+  archive.write("polished_after", torch::tensor(static_cast<int64_t>(polished_after_)));
   std::ostringstream bytes;
   archive.save_to(bytes);
   store_.put_blob(blob_name(run_, "settings"), grpo_settings_to_json(settings_).dump());
-  store_.put_blob(blob_name(run_, "iteration-" + std::to_string(completed_)), bytes.str());
+  if (snapshot) store_.put_blob(blob_name(run_, "iteration-" + std::to_string(completed_)), bytes.str());
   store_.put_blob(blob_name(run_, "checkpoint"), bytes.str());
 }
 
@@ -99,6 +100,8 @@ bool HippTrainer::load_checkpoint() {
   archive.read("evaluations", evaluations);
   completed_ = static_cast<int>(completed.item<int64_t>());
   evaluations_ = static_cast<int>(evaluations.item<int64_t>());
+  torch::Tensor polished;  // absent from checkpoints stored before the budget polish existed
+  polished_after_ = archive.try_read("polished_after", polished) ? static_cast<int>(polished.item<int64_t>()) : 0;
   return true;
 }
 
@@ -208,6 +211,46 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
       progress(report);
     }
   }
+  if (settings_.budget_polish > 0 && settings_.hierarchical && completed_ > polished_after_) polish_budget(cancel);
+}
+
+void HippTrainer::polish_budget(const std::atomic<bool>* cancel) {
+  GrpoSettings polish = settings_;
+  polish.stability_reference = StabilityReference::Uniform;
+  polish.replay = settings_.replay > 0 ? settings_.replay : 8;
+  polish.kl_coef = 0;
+  std::array<double, 3> spread{1, 1, 1};
+  if (settings_.spread_scaled)
+    spread = objective_spread(objectives_of(select_trials(store_.trials(), {Subset::Search, {}})));
+  const auto pool = replay_pool();
+  // Only the budget head learns: the rest is frozen for the polish and
+  // thawed after it, whatever happens.
+  std::vector<torch::Tensor> budget, frozen;
+  for (const auto& p : policy_->named_parameters())
+    (p.key().rfind("budget_head.", 0) == 0 ? budget : frozen).push_back(p.value());
+  if (budget.empty()) throw Error("the policy has no budget head to polish");
+  struct Thaw {
+    std::vector<torch::Tensor>& params;
+    ~Thaw() {
+      for (auto& p : params) p.set_requires_grad(true);
+    }
+  } thaw{frozen};
+  for (auto& p : frozen) {
+    p.set_requires_grad(false);
+    p.mutable_grad() = torch::Tensor();
+  }
+  torch::optim::Adam optimizer(budget, torch::optim::AdamOptions(settings_.lr));
+  for (int step = 1; step <= settings_.budget_polish; ++step) {
+    if (cancel && cancel->load()) throw Cancelled();
+    // Seeded by the iteration it follows and the step: a resumed run polishes alike.
+    torch::manual_seed(settings_.seed * 1000003ull + 7919ull * static_cast<uint64_t>(completed_) +
+                       static_cast<uint64_t>(step) + 500009ull);
+    grpo_update(policy_, optimizer, states_, replay_episodes(policy_, states_, pool, polish, spread, polish.replay),
+                polish);
+  }
+  for (auto& p : budget) p.mutable_grad() = torch::Tensor();
+  polished_after_ = completed_;
+  save_checkpoint(false);  // RUN/iteration-N keeps the policy as the iteration left it
 }
 
 ScoredPlan HippTrainer::stability(const Blueprint& plan) {
@@ -216,7 +259,7 @@ ScoredPlan HippTrainer::stability(const Blueprint& plan) {
   ScoredPlan out;
   out.rho_geo = flow.geo;
   out.rho_min = flow.min;
-  if (settings_.stability_reference == StabilityReference::Absolute) return out;
+  if (settings_.stability_reference == StabilityReference::Absolute && settings_.budget_polish == 0) return out;
   auto it = uniform_flow_.find(plan.sparsity);
   if (it == uniform_flow_.end()) {
     const auto uniform = session.plan(plan.sparsity, uniform_allocation(session.layers()), "uniform");

@@ -40,6 +40,8 @@ class HippTrainer {
   void train(const std::function<void(const HippIterationReport&)>& progress = {},
              const std::atomic<bool>* cancel = nullptr);
   int completed_iterations() const { return completed_; }
+  // The iteration after which the budget head was last polished (0: never).
+  int polished_after() const { return polished_after_; }
   const GrpoSettings& settings() const { return settings_; }
 
   // What the return and the gate read of a plan's flow: its own rho_geo and
@@ -72,7 +74,7 @@ class HippTrainer {
                          const std::atomic<bool>* cancel = nullptr);
 
  private:
-  void save_checkpoint();
+  void save_checkpoint(bool snapshot = true);
   bool load_checkpoint();
   // Every distinct plan the study has scored on its search subset, in the
   // order first evaluated (fine-tuned children left out), for replay.
@@ -90,6 +92,8 @@ class HippTrainer {
   HippPolicy policy_{nullptr}, initial_{nullptr};
   std::unique_ptr<torch::optim::Adam> optimizer_;
   int completed_ = 0;
+  int polished_after_ = 0;
+  void polish_budget(const std::atomic<bool>* cancel);
   int evaluations_ = 0;
 };
 
