@@ -262,6 +262,14 @@ TEST_F(Search, TheBudgetPolishMovesTheSparsityAndKeepsEveryFixedSparsityPlan) {
     EXPECT_EQ(canonical_blueprint(plain.query(w, 0.4)), canonical_blueprint(polished.query(w, 0.4)));
     EXPECT_NE(plain.query(w).sparsity, polished.query(w).sparsity);
   }
+  // The replayed plans carry what they scored and what their flow keeps.
+  const auto pool = polished.replay_pool();
+  ASSERT_EQ(pool.size(), grpo_plan_hashes(*polished_store).size());
+  for (const auto& p : pool) {
+    EXPECT_NEAR(p.score.objectives.compression, p.sparsity, 0.05);
+    EXPECT_LT(p.score.rho_geo, 1.0);
+    EXPECT_LT(p.score.rho_uniform, 1.0);
+  }
   // Stored: a new trainer reads the polished policy and does not polish again.
   HippTrainer reopened(polished_eval, *polished_store, polished_settings);
   EXPECT_EQ(reopened.polished_after(), 2);

@@ -95,14 +95,15 @@ struct GrpoSettings {
   // Runs stored before this setting existed read it as Absolute.
   StabilityReference stability_reference = StabilityReference::Absolute;
   // Budget polish (docs/method-choices.md): after the last iteration, this
-  // many updates of the budget head alone (the Beta over s; the encoder and
-  // the allocation head frozen, so every plan at a fixed sparsity stays as
-  // trained), each on `replay` groups (8 when replay is 0) of the study's
-  // scored plans ranked by the return with the stability term over the
+  // many Adam steps of the budget head alone (the Beta over s; the encoder
+  // and the allocation head untouched, so every plan at a fixed sparsity
+  // stays as trained), each raising log p(s*) for 32 preferences drawn as
+  // the groups' own are, s* the sparsity of the study's best scored plan
+  // for that preference by the return with the stability term over the
   // uniform plan's at the same sparsity. No evaluation. It moves the
-  // sparsity a preference gets to where w . o puts it, which the absolute
-  // stability term holds low. Runs stored before this setting existed read
-  // it as 0.
+  // sparsity a preference gets to where the study's plans put it, which the
+  // absolute stability term holds low. Runs stored before this setting
+  // existed read it as 0.
   int budget_polish = 0;
 };
 

@@ -1,5 +1,6 @@
 #include "search/hipp_trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <set>
@@ -120,8 +121,8 @@ std::vector<ReplayPlan> HippTrainer::replay_pool() {
       p.sparsity = b.sparsity;
       p.allocation = b.allocation;
       for (size_t l = 0; l < b.layers(); ++l) p.ratios.push_back(b.ratio(l));
-      p.score.objectives = t.metrics->objectives;
       p.score = stability(b);
+      p.score.objectives = t.metrics->objectives;
       it = replay_cache_.emplace(t.plan_id, std::move(p)).first;
     }
     pool.push_back(it->second);
@@ -215,40 +216,53 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
 }
 
 void HippTrainer::polish_budget(const std::atomic<bool>* cancel) {
-  GrpoSettings polish = settings_;
-  polish.stability_reference = StabilityReference::Uniform;
-  polish.replay = settings_.replay > 0 ? settings_.replay : 8;
-  polish.kl_coef = 0;
   std::array<double, 3> spread{1, 1, 1};
   if (settings_.spread_scaled)
     spread = objective_spread(objectives_of(select_trials(store_.trials(), {Subset::Search, {}})));
-  const auto pool = replay_pool();
-  // Only the budget head learns: the rest is frozen for the polish and
-  // thawed after it, whatever happens.
-  std::vector<torch::Tensor> budget, frozen;
+  // The plans a sparsity can be learnt from: scored, and not collapsed
+  // (the gate would all but silence them in an update).
+  std::vector<ReplayPlan> pool;
+  for (auto& p : replay_pool())
+    if (!p.score.failed &&
+        (!settings_.gate || stability_gate(p.score.rho_min, settings_.tau, settings_.temperature) >= 0.5))
+      pool.push_back(std::move(p));
+  if (pool.size() < 2) return;
+  std::vector<torch::Tensor> budget;
   for (const auto& p : policy_->named_parameters())
-    (p.key().rfind("budget_head.", 0) == 0 ? budget : frozen).push_back(p.value());
+    if (p.key().rfind("budget_head.", 0) == 0) budget.push_back(p.value());
   if (budget.empty()) throw Error("the policy has no budget head to polish");
-  struct Thaw {
-    std::vector<torch::Tensor>& params;
-    ~Thaw() {
-      for (auto& p : params) p.set_requires_grad(true);
-    }
-  } thaw{frozen};
-  for (auto& p : frozen) {
-    p.set_requires_grad(false);
-    p.mutable_grad() = torch::Tensor();
-  }
   torch::optim::Adam optimizer(budget, torch::optim::AdamOptions(settings_.lr));
+  constexpr int kPreferencesPerStep = 32;
   for (int step = 1; step <= settings_.budget_polish; ++step) {
     if (cancel && cancel->load()) throw Cancelled();
     // Seeded by the iteration it follows and the step: a resumed run polishes alike.
     torch::manual_seed(settings_.seed * 1000003ull + 7919ull * static_cast<uint64_t>(completed_) +
                        static_cast<uint64_t>(step) + 500009ull);
-    grpo_update(policy_, optimizer, states_, replay_episodes(policy_, states_, pool, polish, spread, polish.replay),
-                polish);
+    optimizer.zero_grad();
+    auto loss = torch::zeros({}, torch::kFloat64);
+    for (int k = 0; k < kPreferencesPerStep; ++k) {
+      const Preference w = draw_preference(settings_.corner_prob);
+      const Preference weights = settings_.spread_scaled ? spread_weights(w, spread) : w;
+      // The sparsity of the study's best plan for w, by the return with the
+      // stability term over the uniform plan's at the same sparsity.
+      double best = -1e300, best_s = pool.front().sparsity;
+      for (const auto& p : pool) {
+        const double rho = p.score.rho_uniform > 0 ? p.score.rho_geo / p.score.rho_uniform : p.score.rho_geo;
+        const double r = plan_return(weights, p.score.objectives, rho, settings_.lambda_stab);
+        if (r > best) best = r, best_s = p.sparsity;
+      }
+      // Off the range's ends, where a Beta with both parameters above 1 has no density.
+      const auto& study = context_.settings();
+      const double margin = 1e-3 * (study.s_max - study.s_min);
+      best_s = std::clamp(best_s, study.s_min + margin, study.s_max - margin);
+      loss = loss - policy_->budget_log_prob(states_, w, best_s) / kPreferencesPerStep;
+    }
+    loss.backward();
+    torch::nn::utils::clip_grad_norm_(budget, 1.0);
+    optimizer.step();
   }
-  for (auto& p : budget) p.mutable_grad() = torch::Tensor();
+  // Only the budget head was stepped; no gradient is left for the next iteration's update.
+  for (auto& p : policy_->parameters()) p.mutable_grad() = torch::Tensor();
   polished_after_ = completed_;
   save_checkpoint(false);  // RUN/iteration-N keeps the policy as the iteration left it
 }

@@ -50,6 +50,10 @@ class HippTrainer {
   // empty. Needs the model (a training session).
   ScoredPlan stability(const Blueprint& plan);
 
+  // Every distinct plan the study has scored on its search subset, in the
+  // order first evaluated (fine-tuned children left out), for replay.
+  std::vector<ReplayPlan> replay_pool();
+
   // The mean plan for a preference (milliseconds), as a blueprint.
   Blueprint query(const Preference& w, std::optional<double> sparsity = {});
   // Queries a grid of at least `count` preferences (per fixed sparsity when
@@ -76,9 +80,6 @@ class HippTrainer {
  private:
   void save_checkpoint(bool snapshot = true);
   bool load_checkpoint();
-  // Every distinct plan the study has scored on its search subset, in the
-  // order first evaluated (fine-tuned children left out), for replay.
-  std::vector<ReplayPlan> replay_pool();
   std::map<int64_t, ReplayPlan> replay_cache_;  // by plan id: flow shares cost a pass over the channels
   std::map<double, double> uniform_flow_;       // rho_geo of the uniform plan, by sparsity
   torch::Tensor states_;

@@ -173,6 +173,12 @@ torch::Tensor HippPolicyImpl::log_prob(const torch::Tensor& states, const Prefer
   return lp + dirichlet_log_prob(k, torch::tensor(plan.allocation, torch::kFloat64));
 }
 
+torch::Tensor HippPolicyImpl::budget_log_prob(const torch::Tensor& states, const Preference& w, double sparsity) {
+  if (!config_.hierarchical) throw Error("the flat ablation has no budget head");
+  auto [alpha, beta] = budget_parameters(states, w);
+  return beta_log_prob(alpha, beta, torch::tensor(sparsity, torch::kFloat64), config_.s_min, config_.s_max);
+}
+
 torch::Tensor HippPolicyImpl::entropy(const torch::Tensor& states, const Preference& w, std::optional<double> fixed) {
   if (!config_.hierarchical) {
     auto ab = concentration(states, w, config_.s_min);

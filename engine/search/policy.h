@@ -56,6 +56,9 @@ class HippPolicyImpl : public torch::nn::Module {
   // Entropy of the plan distribution for this state and preference (the
   // allocation's at the Beta mean sparsity), for the entropy bonus.
   torch::Tensor entropy(const torch::Tensor& states, const Preference& w, std::optional<double> fixed_sparsity = {});
+  // The budget head alone: log p(s) of the sparsity's Beta (hierarchical
+  // policy only); log_prob(plan) = budget_log_prob(s) + log_prob(plan, s).
+  torch::Tensor budget_log_prob(const torch::Tensor& states, const Preference& w, double sparsity);
 
   // Distribution parameters, exposed for tests: Beta (alpha, beta) and the
   // Dirichlet concentration given s.
