@@ -377,6 +377,8 @@ TEST(Grpo, SettingsKeepRelabellingReplayAndPolicyInputsAndReadOldRunsAsNone) {
   const auto defaults = small_budget_grpo_settings();
   EXPECT_EQ(defaults.relabel, 4);
   EXPECT_EQ(defaults.replay, 8);
+  EXPECT_EQ(defaults.budget_polish, 100);
+  EXPECT_EQ(GrpoSettings{}.budget_polish, 0);  // METHOD.md's settings (--large-groups) have none
   EXPECT_TRUE(defaults.preference_products);
   const auto json = grpo_settings_to_json(defaults);
   const auto back = grpo_settings_from_json(json, "test");

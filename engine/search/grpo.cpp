@@ -33,6 +33,7 @@ GrpoSettings small_budget_grpo_settings() {
   s.relabel = 4;
   s.replay = 8;
   s.preference_products = true;
+  s.budget_polish = 100;
   return s;
 }
 

@@ -116,10 +116,11 @@ std::array<double, 3> objective_spread(const std::vector<Objectives>& points, do
 // so the stability term's weight against it, stays that of w . o).
 Preference spread_weights(const Preference& w, const std::array<double, 3>& spread);
 // METHOD.md's defaults with smaller groups and a larger step (G = 4, B = 2,
-// lr = 3e-3), each group relabelled with 4 more preferences, and preference
-// products in the policy's input: twelve iterations of 8 plans teach the
-// demo policy what METHOD.md's settings do not in a budget of a hundred
-// plans, the preference included (docs/policy.md). `train` and the app
+// lr = 3e-3), each group relabelled with 4 more preferences, 8 replayed
+// groups, preference products in the policy's input, and a budget polish of
+// 100 steps: twelve iterations of 8 plans teach the demo policy what
+// METHOD.md's settings do not in a budget of a hundred plans, the
+// preference included (docs/policy.md). `train` and the app
 // default to these; GrpoSettings{} keeps METHOD.md's values (`train
 // --large-groups`).
 GrpoSettings small_budget_grpo_settings();
