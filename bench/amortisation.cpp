@@ -17,8 +17,9 @@
 // (sparsity, query time), its return, the best random plan's sparsity and
 // return, and their ratio; then the same two plans under the return the
 // policy's budget head is trained on, w . o + lambda_stab * log(rho_geo)
-// (rho_geo over the uniform plan's at the same sparsity unless the run's
-// stability reference is absolute; the random plan best by that return),
+// (rho_geo over the uniform plan's at the same sparsity when the run's
+// stability reference is uniform or its budget head was polished; the
+// random plan best by that return),
 // and that ratio; then the mean
 // and the smallest ratio.
 //
@@ -172,10 +173,10 @@ int main(int argc, char** argv) {
       if (mine.failed) throw Error("the policy's plan failed: " + mine.error);
       const double policy_return = scalarised(w, mine.metrics.objectives);
       auto trained_return = [&](const Blueprint& b, const Objectives& o) {
-        // The return that sets the policy's sparsity: the budget head's.
-        const auto flow = policy.stability(b);
-        const bool vs_uniform = policy.settings().stability_reference != StabilityReference::Absolute;
-        return plan_return(w, o, vs_uniform ? flow.rho_geo / flow.rho_uniform : flow.rho_geo, lambda);
+        // The return that sets the policy's sparsity: the budget head's (the polish's, when the run was polished).
+        const auto& s = policy.settings();
+        const bool vs_uniform = s.stability_reference == StabilityReference::Uniform || s.budget_polish > 0;
+        return plan_return(w, o, return_flow(policy.stability(b), vs_uniform), lambda);
       };
       const double policy_trained = trained_return(plan, mine.metrics.objectives);
 

@@ -140,6 +140,10 @@ Preference spread_weights(const Preference& w, const std::array<double, 3>& spre
   return out;
 }
 
+double return_flow(const ScoredPlan& score, bool vs_uniform) {
+  return vs_uniform && score.rho_uniform > 0 ? score.rho_geo / score.rho_uniform : score.rho_geo;
+}
+
 std::vector<double> group_advantages(const std::vector<double>& returns, const std::vector<double>& gates, double eps) {
   if (returns.size() != gates.size()) throw Error("advantages: returns and gates differ in length");
   if (returns.empty()) return {};
@@ -204,8 +208,7 @@ std::vector<Episode> group_episodes(HippPolicy& policy, const torch::Tensor& sta
         returns.push_back(-1.0);  // below any evaluated plan's return
         gates.push_back(1.0);
       } else {
-        const double rho = vs_uniform && score.rho_uniform > 0 ? score.rho_geo / score.rho_uniform : score.rho_geo;
-        returns.push_back(plan_return(weights, score.objectives, rho, settings.lambda_stab));
+        returns.push_back(plan_return(weights, score.objectives, return_flow(score, vs_uniform), settings.lambda_stab));
         gates.push_back(settings.gate ? stability_gate(score.rho_min, settings.tau, settings.temperature) : 1.0);
       }
       if (own && return_sum) *return_sum += returns.back();

@@ -151,6 +151,9 @@ struct ScoredPlan {
   double rho_geo = 1, rho_min = 1;
   double rho_uniform = 1;  // rho_geo of the uniform plan at this plan's sparsity (StabilityReference)
 };
+// The rho_geo a return reads of a scored plan: its own, or with `vs_uniform`
+// its own over the uniform plan's at the same sparsity.
+double return_flow(const ScoredPlan& score, bool vs_uniform);
 
 struct Episode {
   Preference w{};

@@ -183,9 +183,7 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
     }
     // The spreads come from the study's search-subset plans so far (every
     // origin, this iteration's included): what a resumed run reads too.
-    std::array<double, 3> spread{1, 1, 1};
-    if (settings_.spread_scaled)
-      spread = objective_spread(objectives_of(select_trials(store_.trials(), {Subset::Search, {}})));
+    const auto spread = objective_spreads();
     for (size_t b = 0; b < groups.size(); ++b) {
       std::vector<Preference> relabels;
       for (int k = 0; k < settings_.relabel; ++k) relabels.push_back(draw_preference(settings_.corner_prob));
@@ -215,10 +213,13 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
   if (settings_.budget_polish > 0 && settings_.hierarchical && completed_ > polished_after_) polish_budget(cancel);
 }
 
+std::array<double, 3> HippTrainer::objective_spreads() const {
+  if (!settings_.spread_scaled) return {1, 1, 1};
+  return objective_spread(objectives_of(select_trials(store_.trials(), {Subset::Search, {}})));
+}
+
 void HippTrainer::polish_budget(const std::atomic<bool>* cancel) {
-  std::array<double, 3> spread{1, 1, 1};
-  if (settings_.spread_scaled)
-    spread = objective_spread(objectives_of(select_trials(store_.trials(), {Subset::Search, {}})));
+  const auto spread = objective_spreads();
   // The plans a sparsity can be learnt from: scored, and not collapsed
   // (the gate would all but silence them in an update).
   std::vector<ReplayPlan> pool;
@@ -247,8 +248,7 @@ void HippTrainer::polish_budget(const std::atomic<bool>* cancel) {
       // stability term over the uniform plan's at the same sparsity.
       double best = -1e300, best_s = pool.front().sparsity;
       for (const auto& p : pool) {
-        const double rho = p.score.rho_uniform > 0 ? p.score.rho_geo / p.score.rho_uniform : p.score.rho_geo;
-        const double r = plan_return(weights, p.score.objectives, rho, settings_.lambda_stab);
+        const double r = plan_return(weights, p.score.objectives, return_flow(p.score, true), settings_.lambda_stab);
         if (r > best) best = r, best_s = p.sparsity;
       }
       // Off the range's ends, where a Beta with both parameters above 1 has no density.

@@ -95,6 +95,9 @@ class HippTrainer {
   int completed_ = 0;
   int polished_after_ = 0;
   void polish_budget(const std::atomic<bool>* cancel);
+  // What spread_weights divides by (all 1 unless settings().spread_scaled):
+  // each objective's spread over the study's search-subset plans so far.
+  std::array<double, 3> objective_spreads() const;
   int evaluations_ = 0;
 };
 
