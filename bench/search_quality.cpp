@@ -3,7 +3,8 @@
 //   bench_search MODEL_DIR BENCH_DIR [BUDGET ...] [--seeds K] [--first-seed K]
 //                [--ablations] [--methods a,b,...] [--subset POPE_PER_SPLIT,SQA]
 //                [--group G] [--prefs-per-iter B] [--lr X] [--epochs MU]
-//                [--query fixed|free] [--query-share X] [--objective-scale S]
+//                [--query fixed|free] [--query-share X] [--query-sides LIST]
+//                [--objective-scale S]
 //                [--stability-reference absolute|uniform] [--device cpu|cuda]
 //                [--threads N] [--rows FILE] [--matched-full] [--heldout]
 //                [--bootstrap B]
@@ -20,7 +21,8 @@
 // query grid: `free` queries preferences over the simplex (the budget head
 // picks s), `fixed` queries robustness- and utility-leaning preferences at
 // sparsities spread evenly over the study's range (only the allocation is
-// the policy's). --rows appends one line per (method, budget, seed) to FILE;
+// the policy's), taking the robustness weights of --query-sides in turn
+// (default 0.8,0.2: w = (0.8, 0.2, 0) and (0.2, 0.8, 0)). --rows appends one line per (method, budget, seed) to FILE;
 // --combine prints the table of several such files (runs split over
 // processes or machines).
 //
@@ -224,7 +226,8 @@ int main(int argc, char** argv) {
                    "usage: bench_search MODEL_DIR BENCH_DIR [BUDGET ...] [--seeds K] [--first-seed K]\n"
                    "         [--ablations] [--methods a,b,...] [--subset POPE_PER_SPLIT,SQA]\n"
                    "         [--group G] [--prefs-per-iter B] [--lr X] [--epochs MU]\n"
-                   "         [--query fixed|free] [--query-share X] [--objective-scale spread|dense]\n"
+                   "         [--query fixed|free] [--query-share X] [--query-sides LIST]\n"
+                   "         [--objective-scale spread|dense]\n"
                    "         [--stability-reference absolute|uniform]\n"
                    "         [--device cpu|cuda] [--threads N]\n"
                    "         [--rows FILE] [--matched-full] [--heldout] [--bootstrap B]\n"
@@ -244,7 +247,8 @@ int main(int argc, char** argv) {
     // plans), half the budget on queries at fixed sparsities (docs/policy.md).
     GrpoSettings hipp_settings = small_budget_grpo_settings();
     std::string query_mode = "fixed", rows_path;
-    double query_share = 0.5;  // 0: at least 15 queries, the rest trains
+    double query_share = 0.5;                   // 0: at least 15 queries, the rest trains
+    std::vector<double> query_sides{0.8, 0.2};  // w_rob of the fixed grid's preferences, in turn
     bool matched_full = false, heldout = false, scale_given = false;
     int bootstrap = 0;
     LoadOptions load;
@@ -293,6 +297,14 @@ int main(int argc, char** argv) {
       } else if (a == "--query-share" && value) {
         query_share = std::stod(argv[++i]);
         if (!(query_share >= 0 && query_share < 1)) throw Error("--query-share must be in [0, 1)");
+      } else if (a == "--query-sides" && value) {
+        query_sides.clear();
+        for (const auto& x : split_list(argv[++i])) {
+          const double w = std::stod(x);
+          if (!(w >= 0 && w <= 1)) throw Error("--query-sides takes robustness weights in [0, 1]");
+          query_sides.push_back(w);
+        }
+        if (query_sides.empty()) throw Error("--query-sides needs at least one weight");
       } else if (a == "--device" && value) {
         load.device = parse_device(argv[++i]);
       } else if (a == "--threads" && value) {
@@ -333,6 +345,11 @@ int main(int argc, char** argv) {
                 hipp_settings.group, hipp_settings.prefs_per_iter, hipp_settings.lr, hipp_settings.epochs,
                 hipp_settings.spread_scaled ? "their spread" : "the dense model", query_mode.c_str(),
                 query_share > 0 ? std::to_string(query_share).c_str() : "15 or more");
+    if (query_mode == "fixed") {
+      std::printf("HiPP's fixed query grid takes w = (x, 1 - x, 0) in turn for x =");
+      for (double x : query_sides) std::printf(" %.2f", x);
+      std::printf("\n");
+    }
     Table hv, heldout_hv;
     std::string last_hipp_study;
     for (int n : budgets)
@@ -367,7 +384,8 @@ int main(int argc, char** argv) {
               const auto& st = session.settings();
               for (int k = 0; k < left; ++k) {
                 const double s = st.s_min + (st.s_max - st.s_min) * (k + 0.5) / left;
-                const Preference w = k % 2 == 0 ? Preference{0.8, 0.2, 0.0} : Preference{0.2, 0.8, 0.0};
+                const double x = query_sides[static_cast<size_t>(k) % query_sides.size()];
+                const Preference w{x, 1.0 - x, 0.0};
                 evaluator.evaluate(trainer.query(w, s), "query", w);
               }
             } else {

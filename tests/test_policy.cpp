@@ -240,6 +240,17 @@ TEST(Grpo, SettingsKeepTheStabilityReferenceAndReadOldRunsAsAbsolute) {
   EXPECT_EQ(grpo_settings_from_json(polished, "test").budget_polish, 0);
   polished["budget_polish"] = -1;
   EXPECT_THROW(grpo_settings_from_json(polished, "test"), Error);
+  // What the polish fits: stored; a run from before the setting polished the budget head alone.
+  for (auto t : {PolishTarget::Budget, PolishTarget::Plan}) {
+    s.polish = t;
+    EXPECT_EQ(grpo_settings_from_json(grpo_settings_to_json(s), "test").polish, t);
+  }
+  auto target = grpo_settings_to_json(s);
+  EXPECT_EQ(target["polish"], "plan");
+  target.erase("polish");
+  EXPECT_EQ(grpo_settings_from_json(target, "test").polish, PolishTarget::Budget);
+  target["polish"] = "allocation";
+  EXPECT_THROW(grpo_settings_from_json(target, "test"), Error);
 }
 
 TEST(Grpo, SpreadWeightsBuyEachObjectivePerUnitOfItsSpread) {
@@ -377,7 +388,8 @@ TEST(Grpo, SettingsKeepRelabellingReplayAndPolicyInputsAndReadOldRunsAsNone) {
   const auto defaults = small_budget_grpo_settings();
   EXPECT_EQ(defaults.relabel, 4);
   EXPECT_EQ(defaults.replay, 8);
-  EXPECT_EQ(defaults.budget_polish, 100);
+  EXPECT_EQ(defaults.budget_polish, 300);
+  EXPECT_EQ(defaults.polish, PolishTarget::Plan);
   EXPECT_EQ(GrpoSettings{}.budget_polish, 0);  // METHOD.md's settings (--large-groups) have none
   EXPECT_TRUE(defaults.preference_products);
   const auto json = grpo_settings_to_json(defaults);
@@ -467,6 +479,39 @@ TEST(Policy, PreferenceProductsWidenTheEncoderOnly) {
   const auto plan = products->query(states, {0.2, 0.5, 0.3}, 0.4).allocation;
   EXPECT_EQ(plan.size(), 4u);
   EXPECT_NEAR(std::accumulate(plan.begin(), plan.end(), 0.0), 1.0, 1e-9);
+}
+
+TEST(Policy, TheCompressionHeadStartsSilentLearnsNothingByDefaultAndScalesWithTheCompressionWeight) {
+  auto states = toy_states();
+  auto config = toy_config();
+  torch::manual_seed(11);
+  HippPolicy plain(config);
+  config.compression_head = true;
+  torch::manual_seed(11);
+  HippPolicy with_head(config);
+  // Until a polish fits it the head adds nothing: every plan is the plain policy's.
+  for (const Preference& w : {Preference{0.2, 0.5, 0.3}, Preference{0, 0, 1}})
+    EXPECT_TRUE(torch::equal(plain->concentration(states, w, 0.4), with_head->concentration(states, w, 0.4)));
+  size_t head_params = 0;
+  for (const auto& p : with_head->named_parameters())
+    if (p.key().rfind("compression_head.", 0) == 0) {
+      ++head_params;
+      EXPECT_FALSE(p.value().requires_grad()) << p.key();
+    }
+  EXPECT_EQ(head_params, 4u);
+  // Once it is not zero, it moves a plan by w_comp: none on the edge w_comp = 0.
+  {
+    torch::NoGradGuard no_grad;
+    with_head->named_parameters()["compression_head.2.bias"].fill_(0.7);
+    with_head->named_parameters()["compression_head.2.weight"].normal_();
+  }
+  EXPECT_TRUE(torch::equal(plain->concentration(states, {0.3, 0.7, 0}, 0.4),
+                           with_head->concentration(states, {0.3, 0.7, 0}, 0.4)));
+  EXPECT_FALSE(torch::allclose(plain->concentration(states, {0.2, 0.5, 0.3}, 0.4),
+                               with_head->concentration(states, {0.2, 0.5, 0.3}, 0.4)));
+  // The flat ablation has no allocation to correct.
+  config.hierarchical = false;
+  EXPECT_THROW(HippPolicy{config}, Error);
 }
 
 // Layer states of the toy trade-off: feature 0 says whether a layer is in

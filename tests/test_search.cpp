@@ -280,6 +280,55 @@ TEST_F(Search, TheBudgetPolishMovesTheSparsityAndKeepsEveryFixedSparsityPlan) {
   EXPECT_NE(polished_store->blob("hipp/iteration-2"), polished_store->blob("hipp/checkpoint"));
 }
 
+TEST_F(Search, ThePlanPolishMovesThePlansOffTheEdgeAndKeepsEveryPlanOnIt) {
+  test::TempDir dir;
+  GrpoSettings settings;
+  settings.iterations = 2;
+  settings.group = 3;
+  settings.prefs_per_iter = 2;
+  settings.hidden = 8;
+  settings.replay = 2;
+  settings.lr = 3e-2;
+  auto polished_settings = settings;
+  polished_settings.budget_polish = 5;
+  polished_settings.polish = PolishTarget::Plan;
+  auto trained = [&](const std::string& name) {
+    create_study(dir.file(name), dir_->file("model"), dir_->file("bench"), settings_, {}, "");
+    return open_sqlite_study(dir.file(name));
+  };
+  auto plain_store = trained("plain.sqlite"), polished_store = trained("polished.sqlite");
+  StudySession plain_session(*plain_store, {}, ""), polished_session(*polished_store, {}, "");
+  PlanEvaluator plain_eval(plain_session), polished_eval(polished_session);
+  HippTrainer plain(plain_eval, *plain_store, settings);
+  HippTrainer polished(polished_eval, *polished_store, polished_settings);
+  plain.train();
+  polished.train();
+  EXPECT_EQ(polished.polished_after(), 2);
+  // GRPO never touched the compression head: the same samples ...
+  EXPECT_EQ(grpo_plan_hashes(*plain_store), grpo_plan_hashes(*polished_store));
+  // ... every plan on the robustness-utility edge at a fixed sparsity as trained ...
+  for (double x : {0.0, 0.3, 1.0})
+    for (double s : {0.2, 0.5})
+      EXPECT_EQ(canonical_blueprint(plain.query({x, 1 - x, 0}, s)),
+                canonical_blueprint(polished.query({x, 1 - x, 0}, s)));
+  // ... and a compression-weighted plan moved, its allocation as well as its sparsity.
+  for (const Preference& w : {Preference{0.3, 0.3, 0.4}, Preference{0.1, 0.2, 0.7}}) {
+    EXPECT_NE(plain.query(w).sparsity, polished.query(w).sparsity);
+    EXPECT_NE(plain.query(w, 0.4).allocation, polished.query(w, 0.4).allocation);
+  }
+  // Stored with the head: a new trainer answers alike and does not polish again.
+  HippTrainer reopened(polished_eval, *polished_store, polished_settings);
+  EXPECT_EQ(canonical_blueprint(reopened.query({0.3, 0.3, 0.4}, 0.4)),
+            canonical_blueprint(polished.query({0.3, 0.3, 0.4}, 0.4)));
+  reopened.train();
+  EXPECT_EQ(canonical_blueprint(reopened.query({0.3, 0.3, 0.4})), canonical_blueprint(polished.query({0.3, 0.3, 0.4})));
+  // The plan polish ranks by w . o alone: no uniform plan's flow is measured for it.
+  EXPECT_FALSE(reads_uniform_flow(polished.settings()));
+  auto budget_only = polished_settings;
+  budget_only.polish = PolishTarget::Budget;
+  EXPECT_TRUE(reads_uniform_flow(budget_only));
+}
+
 TEST_F(Search, QueriesAnswerFromTheStudyAloneAsTheLoadedModelWould) {
   test::TempDir dir;
   fs::copy(dir_->file("model"), dir.file("model"));

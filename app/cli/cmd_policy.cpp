@@ -39,6 +39,7 @@ struct PolicyArgs {
   std::string objective_scale = GrpoSettings{}.spread_scaled ? "spread" : "dense";
   std::string stability_reference = stability_reference_name(small_budget_grpo_settings().stability_reference);
   int budget_polish = small_budget_grpo_settings().budget_polish;
+  std::string polish_target = polish_target_name(small_budget_grpo_settings().polish);
   int relabel = small_budget_grpo_settings().relabel;
   int replay = small_budget_grpo_settings().replay;
   std::string policy_inputs = small_budget_grpo_settings().preference_products ? "products" : "plain";
@@ -47,8 +48,8 @@ struct PolicyArgs {
   // Which of --group, --prefs-per-iter and --lr the command line gave
   // (those override --large-groups' values).
   bool group_given = false, prefs_given = false, lr_given = false, fixed_share_given = false, lambda_given = false,
-       scale_given = false, reference_given = false, polish_given = false, relabel_given = false, replay_given = false,
-       inputs_given = false;
+       scale_given = false, reference_given = false, polish_given = false, target_given = false, relabel_given = false,
+       replay_given = false, inputs_given = false;
   std::vector<double> pref;
   double sparsity = -1;
   bool evaluate = false;
@@ -98,6 +99,7 @@ void run_train(const PolicyArgs& args, const CommonOptions& common) {
   if (!args.large_groups || args.reference_given)
     settings.stability_reference = parse_stability_reference(args.stability_reference, "--stability-reference");
   if (!args.large_groups || args.polish_given) settings.budget_polish = args.budget_polish;
+  if (!args.large_groups || args.target_given) settings.polish = parse_polish_target(args.polish_target, "--polish");
   if (common.seed) settings.seed = common.seed;
   settings.vision_state = args.ablation != "no-vision";
   settings.gate = args.ablation != "no-gate";
@@ -121,6 +123,7 @@ void run_train(const PolicyArgs& args, const CommonOptions& common) {
          std::string(stability_reference_name(kept.stability_reference))},
         {args.polish_given, kept.budget_polish != settings.budget_polish, "--budget-polish",
          std::to_string(kept.budget_polish)},
+        {args.target_given, kept.polish != settings.polish, "--polish", std::string(polish_target_name(kept.polish))},
         {args.relabel_given, kept.relabel != settings.relabel, "--relabel", std::to_string(kept.relabel)},
         {args.replay_given, kept.replay != settings.replay, "--replay", std::to_string(kept.replay)},
         {args.inputs_given, kept.preference_products != settings.preference_products, "--policy-inputs",
@@ -376,10 +379,19 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
   auto* polish =
       train
           ->add_option("--budget-polish", args->budget_polish,
-                       "after the last iteration, this many updates of the budget head alone on the study's plans, "
-                       "ranked with the stability term over the uniform plan's at the same sparsity (no evaluation; "
-                       "plans at a fixed sparsity stay as trained; 0 with --large-groups)")
+                       "after the last iteration, this many updates of the policy's heads on the study's plans, no "
+                       "evaluation (what they fit: --polish; 0 with --large-groups)")
           ->check(CLI::Range(0, 10000))
+          ->capture_default_str();
+  auto* polish_target =
+      train
+          ->add_option("--polish", args->polish_target,
+                       "what the polish fits: plan (the budget head and a compression head, an allocation correction "
+                       "weighted by w_comp, towards the study's best plan for each preference by w . o; every plan "
+                       "with w_comp = 0 at a fixed sparsity stays as trained) or budget (the budget head alone, "
+                       "towards the best plan's sparsity by the return with the stability term over the uniform "
+                       "plan's; every plan at a fixed sparsity stays as trained)")
+          ->check(CLI::IsMember({"plan", "budget"}))
           ->capture_default_str();
   auto* fixed_share =
       train
@@ -408,8 +420,8 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
       ->delimiter(',')
       ->check(CLI::Range(0.0, 0.99));
   train->add_option("--cache-dir", args->cache_dir, "image-feature cache folder ('none' = memory only)");
-  train->callback([args, &common, group, prefs, lr, fixed_share, lambda_stab, scale, reference, polish, relabel, replay,
-                   inputs, large_groups, small_budget] {
+  train->callback([args, &common, group, prefs, lr, fixed_share, lambda_stab, scale, reference, polish, polish_target,
+                   relabel, replay, inputs, large_groups, small_budget] {
     if (large_groups->count() > 0 && small_budget->count() > 0)
       throw CLI::ValidationError("--large-groups", "cannot be combined with --small-budget (the defaults)");
     args->fixed_share_given = fixed_share->count() > 0;
@@ -417,6 +429,7 @@ void add_policy_commands(CLI::App& app, CommonOptions& common) {
     args->scale_given = scale->count() > 0;
     args->reference_given = reference->count() > 0;
     args->polish_given = polish->count() > 0;
+    args->target_given = polish_target->count() > 0;
     args->group_given = group->count() > 0;
     args->prefs_given = prefs->count() > 0;
     args->lr_given = lr->count() > 0;

@@ -25,6 +25,22 @@ StabilityReference parse_stability_reference(const std::string& text, const std:
   throw Error(where + ": stability_reference must be \"absolute\" or \"uniform\", not \"" + text + "\"");
 }
 
+const char* polish_target_name(PolishTarget t) {
+  switch (t) {
+    case PolishTarget::Budget:
+      return "budget";
+    case PolishTarget::Plan:
+      return "plan";
+  }
+  return "budget";
+}
+
+PolishTarget parse_polish_target(const std::string& text, const std::string& where) {
+  for (auto t : {PolishTarget::Budget, PolishTarget::Plan})
+    if (text == polish_target_name(t)) return t;
+  throw Error(where + ": polish must be \"budget\" or \"plan\", not \"" + text + "\"");
+}
+
 GrpoSettings small_budget_grpo_settings() {
   GrpoSettings s;
   s.group = 4;
@@ -33,7 +49,8 @@ GrpoSettings small_budget_grpo_settings() {
   s.relabel = 4;
   s.replay = 8;
   s.preference_products = true;
-  s.budget_polish = 100;
+  s.budget_polish = 300;
+  s.polish = PolishTarget::Plan;
   return s;
 }
 
@@ -61,7 +78,8 @@ nlohmann::json grpo_settings_to_json(const GrpoSettings& s) {
           {"replay", s.replay},
           {"preference_products", s.preference_products},
           {"stability_reference", stability_reference_name(s.stability_reference)},
-          {"budget_polish", s.budget_polish}};
+          {"budget_polish", s.budget_polish},
+          {"polish", polish_target_name(s.polish)}};
 }
 
 GrpoSettings grpo_settings_from_json(const nlohmann::json& j, const std::string& where) {
@@ -96,6 +114,8 @@ GrpoSettings grpo_settings_from_json(const nlohmann::json& j, const std::string&
   s.stability_reference =
       parse_stability_reference(optional_field<std::string>(j, "stability_reference", "absolute", where), where);
   s.budget_polish = static_cast<int>(optional_field<int64_t>(j, "budget_polish", 0, where));  // absent: before it
+  // A run stored before the setting existed polished the budget head alone.
+  s.polish = parse_polish_target(optional_field<std::string>(j, "polish", "budget", where), where);
   if (s.budget_polish < 0 || s.budget_polish > 10000) throw Error(where + ": budget_polish must lie in [0, 10000]");
   if (s.group < 2) throw Error(where + ": a group needs at least 2 plans");
   if (s.prefs_per_iter < 1 || s.iterations < 0 || s.epochs < 1) throw Error(where + ": invalid GRPO sizes");
@@ -142,6 +162,11 @@ Preference spread_weights(const Preference& w, const std::array<double, 3>& spre
 
 double return_flow(const ScoredPlan& score, bool vs_uniform) {
   return vs_uniform && score.rho_uniform > 0 ? score.rho_geo / score.rho_uniform : score.rho_geo;
+}
+
+bool reads_uniform_flow(const GrpoSettings& settings) {
+  return settings.stability_reference == StabilityReference::Uniform ||
+         (settings.budget_polish > 0 && settings.polish == PolishTarget::Budget);
 }
 
 std::vector<double> group_advantages(const std::vector<double>& returns, const std::vector<double>& gates, double eps) {

@@ -36,6 +36,21 @@ const char* stability_reference_name(StabilityReference r);
 // "absolute" or "uniform"; anything else throws, naming `where`.
 StabilityReference parse_stability_reference(const std::string& text, const std::string& where);
 
+// What the polish after the last iteration fits (GrpoSettings::budget_polish,
+// docs/method-choices.md), towards the study's best plan for each drawn
+// preference. Budget: the budget head alone, towards that plan's sparsity,
+// the plan ranked by the return with the stability term over the uniform
+// plan's at the same sparsity; every plan at a fixed sparsity stays as
+// trained. Plan: the budget head and the policy's compression head (an
+// allocation residual weighted by w_comp, PolicyConfig::compression_head),
+// towards the whole plan, ranked by the scalarised objectives w' . o alone;
+// every plan with w_comp = 0 at a fixed sparsity (the robustness-utility
+// edge the curve view reads) stays as trained.
+enum class PolishTarget { Budget, Plan };
+const char* polish_target_name(PolishTarget t);
+// "budget" or "plan"; anything else throws, naming `where`.
+PolishTarget parse_polish_target(const std::string& text, const std::string& where);
+
 struct GrpoSettings {
   int iterations = 20;
   int group = 8;           // G plans per preference
@@ -94,17 +109,18 @@ struct GrpoSettings {
   int replay = 0;
   // Runs stored before this setting existed read it as Absolute.
   StabilityReference stability_reference = StabilityReference::Absolute;
-  // Budget polish (docs/method-choices.md): after the last iteration, this
-  // many Adam steps of the budget head alone (the Beta over s; the encoder
-  // and the allocation head untouched, so every plan at a fixed sparsity
-  // stays as trained), each raising log p(s*) for 32 preferences drawn as
-  // the groups' own are, s* the sparsity of the study's best scored plan
-  // for that preference by the return with the stability term over the
-  // uniform plan's at the same sparsity. No evaluation. It moves the
-  // sparsity a preference gets to where the study's plans put it, which the
-  // absolute stability term holds low. Runs stored before this setting
-  // existed read it as 0.
+  // Polish (docs/method-choices.md): after the last iteration, this many
+  // Adam steps on the heads `polish` names (the encoder and the allocation
+  // head untouched), each raising the log-probability of the study's best
+  // scored plan (PolishTarget) for 32 preferences drawn as the groups' own
+  // are. No evaluation. It moves the plan a preference gets to where the
+  // study's plans put it, which the absolute stability term holds at a low
+  // sparsity and a robustness-leaning allocation. Runs stored before this
+  // setting existed read it as 0.
   int budget_polish = 0;
+  // What those steps fit (PolishTarget). Runs stored before this setting
+  // existed read it as Budget.
+  PolishTarget polish = PolishTarget::Budget;
 };
 
 // The spread (standard deviation) of each objective over `points`, floored at
@@ -117,8 +133,8 @@ std::array<double, 3> objective_spread(const std::vector<Objectives>& points, do
 Preference spread_weights(const Preference& w, const std::array<double, 3>& spread);
 // METHOD.md's defaults with smaller groups and a larger step (G = 4, B = 2,
 // lr = 3e-3), each group relabelled with 4 more preferences, 8 replayed
-// groups, preference products in the policy's input, and a budget polish of
-// 100 steps: twelve iterations of 8 plans teach the demo policy what
+// groups, preference products in the policy's input, and a plan polish of
+// 300 steps: twelve iterations of 8 plans teach the demo policy what
 // METHOD.md's settings do not in a budget of a hundred plans, the
 // preference included (docs/policy.md). `train` and the app
 // default to these; GrpoSettings{} keeps METHOD.md's values (`train
@@ -154,6 +170,9 @@ struct ScoredPlan {
 // The rho_geo a return reads of a scored plan: its own, or with `vs_uniform`
 // its own over the uniform plan's at the same sparsity.
 double return_flow(const ScoredPlan& score, bool vs_uniform);
+// Whether a run reads the uniform plan's flow: its stability reference is
+// uniform, or it ends with a budget polish (which ranks by it).
+bool reads_uniform_flow(const GrpoSettings& settings);
 
 struct Episode {
   Preference w{};

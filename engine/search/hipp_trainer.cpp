@@ -62,11 +62,17 @@ void HippTrainer::setup() {
   config.r_max = study.r_max;
   config.hierarchical = settings_.hierarchical;
   config.preference_products = settings_.preference_products;
+  config.compression_head =
+      settings_.hierarchical && settings_.budget_polish > 0 && settings_.polish == PolishTarget::Plan;
   torch::manual_seed(settings_.seed);
   policy_ = HippPolicy(config);
   torch::manual_seed(settings_.seed);
   initial_ = HippPolicy(config);  // the same initial weights, for the KL term
-  optimizer_ = std::make_unique<torch::optim::Adam>(policy_->parameters(), torch::optim::AdamOptions(settings_.lr));
+  // GRPO steps every part but the compression head, which only the plan polish fits.
+  std::vector<torch::Tensor> trained;
+  for (const auto& p : policy_->named_parameters())
+    if (p.key().rfind("compression_head.", 0) != 0) trained.push_back(p.value());
+  optimizer_ = std::make_unique<torch::optim::Adam>(trained, torch::optim::AdamOptions(settings_.lr));
   load_checkpoint();
 }
 
@@ -210,7 +216,7 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
       progress(report);
     }
   }
-  if (settings_.budget_polish > 0 && settings_.hierarchical && completed_ > polished_after_) polish_budget(cancel);
+  if (settings_.budget_polish > 0 && settings_.hierarchical && completed_ > polished_after_) polish(cancel);
 }
 
 std::array<double, 3> HippTrainer::objective_spreads() const {
@@ -218,7 +224,7 @@ std::array<double, 3> HippTrainer::objective_spreads() const {
   return objective_spread(objectives_of(select_trials(store_.trials(), {Subset::Search, {}})));
 }
 
-void HippTrainer::polish_budget(const std::atomic<bool>* cancel) {
+void HippTrainer::polish(const std::atomic<bool>* cancel) {
   const auto spread = objective_spreads();
   // The plans a sparsity can be learnt from: scored, and not collapsed
   // (the gate would all but silence them in an update).
@@ -228,11 +234,27 @@ void HippTrainer::polish_budget(const std::atomic<bool>* cancel) {
         (!settings_.gate || stability_gate(p.score.rho_min, settings_.tau, settings_.temperature) >= 0.5))
       pool.push_back(std::move(p));
   if (pool.size() < 2) return;
-  std::vector<torch::Tensor> budget;
-  for (const auto& p : policy_->named_parameters())
-    if (p.key().rfind("budget_head.", 0) == 0) budget.push_back(p.value());
-  if (budget.empty()) throw Error("the policy has no budget head to polish");
-  torch::optim::Adam optimizer(budget, torch::optim::AdamOptions(settings_.lr));
+  const bool whole_plan = settings_.polish == PolishTarget::Plan;
+  std::vector<torch::Tensor> heads, compression;
+  for (const auto& p : policy_->named_parameters()) {
+    if (p.key().rfind("budget_head.", 0) == 0) heads.push_back(p.value());
+    if (p.key().rfind("compression_head.", 0) == 0) compression.push_back(p.value());
+  }
+  if (heads.empty()) throw Error("the policy has no budget head to polish");
+  if (whole_plan && compression.empty()) throw Error("the policy has no compression head to polish");
+  if (whole_plan) heads.insert(heads.end(), compression.begin(), compression.end());
+  // The compression head learns here alone (GRPO leaves it out).
+  struct Learning {
+    std::vector<torch::Tensor> params;
+    explicit Learning(std::vector<torch::Tensor> p) : params(std::move(p)) {
+      for (auto& t : params) t.set_requires_grad(true);
+    }
+    ~Learning() {
+      for (auto& t : params) t.set_requires_grad(false);
+    }
+  } learning(whole_plan ? compression : std::vector<torch::Tensor>{});
+  const auto& study = context_.settings();
+  torch::optim::Adam optimizer(heads, torch::optim::AdamOptions(settings_.lr));
   constexpr int kPreferencesPerStep = 32;
   for (int step = 1; step <= settings_.budget_polish; ++step) {
     if (cancel && cancel->load()) throw Cancelled();
@@ -244,24 +266,38 @@ void HippTrainer::polish_budget(const std::atomic<bool>* cancel) {
     for (int k = 0; k < kPreferencesPerStep; ++k) {
       const Preference w = draw_preference(settings_.corner_prob);
       const Preference weights = settings_.spread_scaled ? spread_weights(w, spread) : w;
-      // The sparsity of the study's best plan for w, by the return with the
-      // stability term over the uniform plan's at the same sparsity.
-      double best = -1e300, best_s = pool.front().sparsity;
+      // The study's best plan for w: by w' . o (plan polish), or by the
+      // return with the stability term over the uniform plan's at the same
+      // sparsity (budget polish).
+      const ReplayPlan* best = &pool.front();
+      double best_return = -1e300;
       for (const auto& p : pool) {
-        const double r = plan_return(weights, p.score.objectives, return_flow(p.score, true), settings_.lambda_stab);
-        if (r > best) best = r, best_s = p.sparsity;
+        const double r =
+            whole_plan ? plan_return(weights, p.score.objectives, 1.0, 0.0)
+                       : plan_return(weights, p.score.objectives, return_flow(p.score, true), settings_.lambda_stab);
+        if (r > best_return) best_return = r, best = &p;
       }
       // Off the range's ends, where a Beta with both parameters above 1 has no density.
-      const auto& study = context_.settings();
       const double margin = 1e-3 * (study.s_max - study.s_min);
-      best_s = std::clamp(best_s, study.s_min + margin, study.s_max - margin);
-      loss = loss - policy_->budget_log_prob(states_, w, best_s) / kPreferencesPerStep;
+      const double s = std::clamp(best->sparsity, study.s_min + margin, study.s_max - margin);
+      loss = loss - policy_->budget_log_prob(states_, w, s) / kPreferencesPerStep;
+      if (whole_plan) {
+        // Its allocation at its own sparsity; an untouched layer is raised
+        // to 1e-6 so that log(0) does not rule the step.
+        PlanDraw target;
+        target.sparsity = best->sparsity;
+        target.allocation = best->allocation;
+        double total = 0;
+        for (double& a : target.allocation) total += (a = std::max(a, 1e-6));
+        for (double& a : target.allocation) a /= total;
+        loss = loss - policy_->log_prob(states_, w, target, target.sparsity) / kPreferencesPerStep;
+      }
     }
     loss.backward();
-    torch::nn::utils::clip_grad_norm_(budget, 1.0);
+    torch::nn::utils::clip_grad_norm_(heads, 1.0);
     optimizer.step();
   }
-  // Only the budget head was stepped; no gradient is left for the next iteration's update.
+  // Only the heads were stepped; no gradient is left for the next iteration's update.
   for (auto& p : policy_->parameters()) p.mutable_grad() = torch::Tensor();
   polished_after_ = completed_;
   save_checkpoint(false);  // RUN/iteration-N keeps the policy as the iteration left it
@@ -273,7 +309,7 @@ ScoredPlan HippTrainer::stability(const Blueprint& plan) {
   ScoredPlan out;
   out.rho_geo = flow.geo;
   out.rho_min = flow.min;
-  if (settings_.stability_reference == StabilityReference::Absolute && settings_.budget_polish == 0) return out;
+  if (!reads_uniform_flow(settings_)) return out;
   auto it = uniform_flow_.find(plan.sparsity);
   if (it == uniform_flow_.end()) {
     const auto uniform = session.plan(plan.sparsity, uniform_allocation(session.layers()), "uniform");

@@ -40,13 +40,13 @@ class HippTrainer {
   void train(const std::function<void(const HippIterationReport&)>& progress = {},
              const std::atomic<bool>* cancel = nullptr);
   int completed_iterations() const { return completed_; }
-  // The iteration after which the budget head was last polished (0: never).
+  // The iteration after which the policy was last polished (0: never).
   int polished_after() const { return polished_after_; }
   const GrpoSettings& settings() const { return settings_; }
 
   // What the return and the gate read of a plan's flow: its own rho_geo and
-  // rho_min, and (unless settings().stability_reference is Absolute) the
-  // uniform plan's rho_geo at the same sparsity; the objectives are left
+  // rho_min, and (when reads_uniform_flow(settings())) the uniform plan's
+  // rho_geo at the same sparsity; the objectives are left
   // empty. Needs the model (a training session).
   ScoredPlan stability(const Blueprint& plan);
 
@@ -94,7 +94,7 @@ class HippTrainer {
   std::unique_ptr<torch::optim::Adam> optimizer_;
   int completed_ = 0;
   int polished_after_ = 0;
-  void polish_budget(const std::atomic<bool>* cancel);
+  void polish(const std::atomic<bool>* cancel);
   // What spread_weights divides by (all 1 unless settings().spread_scaled):
   // each objective's spread over the study's search-subset plans so far.
   std::array<double, 3> objective_spreads() const;

@@ -67,6 +67,18 @@ HippPolicyImpl::HippPolicyImpl(const PolicyConfig& config) : config_(config) {
   allocation_head =
       register_module("allocation_head", torch::nn::Sequential(torch::nn::Linear(2 * H + 4, H), torch::nn::Tanh(),
                                                                torch::nn::Linear(H, config.hierarchical ? 1 : 2)));
+  if (config.compression_head) {
+    if (!config.hierarchical) throw Error("policy: the compression head needs the hierarchical policy");
+    torch::nn::Linear out(H, 1);
+    {
+      torch::NoGradGuard no_grad;  // no residual until a polish fits one
+      out->weight.zero_();
+      out->bias.zero_();
+    }
+    compression_head = register_module("compression_head",
+                                       torch::nn::Sequential(torch::nn::Linear(2 * H + 4, H), torch::nn::Tanh(), out));
+    for (auto& p : compression_head->parameters()) p.set_requires_grad(false);
+  }
   to(torch::kFloat64);
 }
 
@@ -99,6 +111,7 @@ torch::Tensor HippPolicyImpl::concentration(const torch::Tensor& states, const P
       {h, g.unsqueeze(0).expand({L, -1}), torch::full({L, 1}, s_unit, torch::kFloat64), w.unsqueeze(0).expand({L, 3})},
       1);
   auto out = allocation_head->forward(x);
+  if (compression_head) out = out + w[2] * compression_head->forward(x);
   if (config_.hierarchical) return torch::softplus(out.squeeze(1)) + config_.min_concentration;
   return torch::softplus(out) + 1.0;  // flat: [L, 2] Beta parameters per layer
 }

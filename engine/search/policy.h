@@ -30,6 +30,12 @@ struct PolicyConfig {
   // linear function of the input, where with w and the state side by side
   // the network must first learn their product (docs/method-choices.md).
   bool preference_products = false;
+  // Hierarchical only: an allocation residual weighted by the compression
+  // weight (each layer's concentration before its softplus gains
+  // w_comp * compression_head(h_l, g, s, w)), zero until
+  // a plan polish fits it (GrpoSettings::polish) and never trained by GRPO:
+  // every plan with w_comp = 0 stays as GRPO left it.
+  bool compression_head = false;
   double min_concentration = 1e-2;
 };
 
@@ -68,7 +74,7 @@ class HippPolicyImpl : public torch::nn::Module {
  private:
   std::pair<torch::Tensor, torch::Tensor> encode(const torch::Tensor& states, const torch::Tensor& w);
   PolicyConfig config_;
-  torch::nn::Sequential encoder{nullptr}, budget_head{nullptr}, allocation_head{nullptr};
+  torch::nn::Sequential encoder{nullptr}, budget_head{nullptr}, allocation_head{nullptr}, compression_head{nullptr};
 };
 TORCH_MODULE(HippPolicy);
 
