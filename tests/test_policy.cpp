@@ -388,7 +388,7 @@ TEST(Grpo, SettingsKeepRelabellingReplayAndPolicyInputsAndReadOldRunsAsNone) {
   const auto defaults = small_budget_grpo_settings();
   EXPECT_EQ(defaults.relabel, 4);
   EXPECT_EQ(defaults.replay, 8);
-  EXPECT_EQ(defaults.budget_polish, 300);
+  EXPECT_EQ(defaults.budget_polish, 1000);
   EXPECT_EQ(defaults.polish, PolishTarget::Plan);
   EXPECT_EQ(GrpoSettings{}.budget_polish, 0);  // METHOD.md's settings (--large-groups) have none
   EXPECT_TRUE(defaults.preference_products);

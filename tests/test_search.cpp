@@ -302,8 +302,14 @@ TEST_F(Search, ThePlanPolishMovesThePlansOffTheEdgeAndKeepsEveryPlanOnIt) {
   HippTrainer plain(plain_eval, *plain_store, settings);
   HippTrainer polished(polished_eval, *polished_store, polished_settings);
   plain.train();
-  polished.train();
+  std::vector<HippIterationReport> reports;
+  polished.train([&](const HippIterationReport& r) { reports.push_back(r); });
   EXPECT_EQ(polished.polished_after(), 2);
+  // Two iterations, then the polish announced with its steps.
+  ASSERT_EQ(reports.size(), 3u);
+  EXPECT_EQ(reports[1].polish_steps, 0);
+  EXPECT_EQ(reports[2].polish_steps, 5);
+  EXPECT_EQ(reports[2].iteration, 2);
   // GRPO never touched the compression head: the same samples ...
   EXPECT_EQ(grpo_plan_hashes(*plain_store), grpo_plan_hashes(*polished_store));
   // ... every plan on the robustness-utility edge at a fixed sparsity as trained ...

@@ -136,6 +136,11 @@ void run_train(const PolicyArgs& args, const CommonOptions& common) {
                   std::to_string(trainer.completed_iterations()));
   trainer.train(
       [](const HippIterationReport& r) {
+        if (r.polish_steps > 0) {
+          progress_line("train: polishing the policy on the study's plans (" + std::to_string(r.polish_steps) +
+                        " steps, no evaluation)");
+          return;
+        }
         char line[200];
         std::snprintf(line, sizeof line,
                       "train: iteration %d/%d, %d evaluations, mean return %.4f, hypervolume %.4f, %.0f s", r.iteration,

@@ -203,6 +203,12 @@ std::string StudyJobs::train(int iterations, int query_grid) {
   const auto start = std::chrono::steady_clock::now();
   trainer->train(
       [&](const HippIterationReport& it) {
+        if (it.polish_steps > 0) {
+          const std::string text = "polishing the policy (" + std::to_string(it.polish_steps) + " steps)";
+          hooks_.report(it.iteration, it.iterations, "training", text, -1);
+          hooks_.log(text);
+          return;
+        }
         // The time left from this job's own iterations, not from those resumed.
         const int done = std::max(1, it.iteration - already);
         char text[160];

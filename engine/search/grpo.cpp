@@ -49,7 +49,7 @@ GrpoSettings small_budget_grpo_settings() {
   s.relabel = 4;
   s.replay = 8;
   s.preference_products = true;
-  s.budget_polish = 300;
+  s.budget_polish = 1000;
   s.polish = PolishTarget::Plan;
   return s;
 }

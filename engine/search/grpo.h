@@ -134,7 +134,7 @@ Preference spread_weights(const Preference& w, const std::array<double, 3>& spre
 // METHOD.md's defaults with smaller groups and a larger step (G = 4, B = 2,
 // lr = 3e-3), each group relabelled with 4 more preferences, 8 replayed
 // groups, preference products in the policy's input, and a plan polish of
-// 300 steps: twelve iterations of 8 plans teach the demo policy what
+// 1000 steps: twelve iterations of 8 plans teach the demo policy what
 // METHOD.md's settings do not in a budget of a hundred plans, the
 // preference included (docs/policy.md). `train` and the app
 // default to these; GrpoSettings{} keeps METHOD.md's values (`train

@@ -216,7 +216,17 @@ void HippTrainer::train(const std::function<void(const HippIterationReport&)>& p
       progress(report);
     }
   }
-  if (settings_.budget_polish > 0 && settings_.hierarchical && completed_ > polished_after_) polish(cancel);
+  if (settings_.budget_polish > 0 && settings_.hierarchical && completed_ > polished_after_) {
+    if (progress) {
+      HippIterationReport report;
+      report.iteration = report.iterations = completed_;
+      report.evaluations = evaluations_;
+      report.seconds = seconds_since(start);
+      report.polish_steps = settings_.budget_polish;
+      progress(report);
+    }
+    polish(cancel);
+  }
 }
 
 std::array<double, 3> HippTrainer::objective_spreads() const {

@@ -25,6 +25,10 @@ struct HippIterationReport {
   double mean_return = 0;  // over this iteration's episodes
   double hypervolume = 0;  // of every complete grpo/query trial of the study so far
   double seconds = 0;
+  // Above 0: not an iteration's report but the start of the polish after the
+  // last one (this many steps, no evaluation); the other fields as the last
+  // iteration left them.
+  int polish_steps = 0;
 };
 
 class HippTrainer {
