@@ -38,6 +38,45 @@ class Search : public ::testing::Test {
 test::TempDir* Search::dir_ = nullptr;
 StudySettings Search::settings_;
 
+// One small GRPO setting trained twice, each on a fresh study of the
+// suite's model in `dir`, the second run ending with a polish of 5 steps of
+// `target`: what a polish changes and what it keeps.
+struct PolishPair {
+  GrpoSettings settings, polished_settings;
+  std::unique_ptr<StudyStore> plain_store, polished_store;
+  std::unique_ptr<StudySession> plain_session, polished_session;
+  std::unique_ptr<PlanEvaluator> plain_eval, polished_eval;
+  std::unique_ptr<HippTrainer> plain, polished;
+  std::vector<HippIterationReport> reports;  // the polished run's
+
+  PolishPair(const test::TempDir& dir, const std::string& model, const std::string& bench, const StudySettings& study,
+             PolishTarget target) {
+    settings.iterations = 2;
+    settings.group = 3;
+    settings.prefs_per_iter = 2;
+    settings.hidden = 8;
+    settings.replay = 2;
+    settings.lr = 3e-2;
+    polished_settings = settings;
+    polished_settings.budget_polish = 5;
+    polished_settings.polish = target;
+    auto fresh = [&](const std::string& name) {
+      create_study(dir.file(name), model, bench, study, {}, "");
+      return open_sqlite_study(dir.file(name));
+    };
+    plain_store = fresh("plain.sqlite");
+    polished_store = fresh("polished.sqlite");
+    plain_session = std::make_unique<StudySession>(*plain_store, LoadOptions{}, "");
+    polished_session = std::make_unique<StudySession>(*polished_store, LoadOptions{}, "");
+    plain_eval = std::make_unique<PlanEvaluator>(*plain_session);
+    polished_eval = std::make_unique<PlanEvaluator>(*polished_session);
+    plain = std::make_unique<HippTrainer>(*plain_eval, *plain_store, settings);
+    polished = std::make_unique<HippTrainer>(*polished_eval, *polished_store, polished_settings);
+    plain->train();
+    polished->train([&](const HippIterationReport& r) { reports.push_back(r); });
+  }
+};
+
 TEST_F(Search, EachBaselineSpendsExactlyItsBudgetAndCachesRepeats) {
   auto store = open_sqlite_study(dir_->file("study.sqlite"));
   EXPECT_TRUE(store->study().dense.contains("search"));
@@ -232,26 +271,11 @@ TEST_F(Search, TheStabilityTermCanJudgeTheAllocationAlone) {
 
 TEST_F(Search, TheBudgetPolishMovesTheSparsityAndKeepsEveryFixedSparsityPlan) {
   test::TempDir dir;
-  GrpoSettings settings;
-  settings.iterations = 2;
-  settings.group = 3;
-  settings.prefs_per_iter = 2;
-  settings.hidden = 8;
-  settings.replay = 2;
-  settings.lr = 3e-2;
-  auto polished_settings = settings;
-  polished_settings.budget_polish = 5;
-  auto trained = [&](const std::string& name) {
-    create_study(dir.file(name), dir_->file("model"), dir_->file("bench"), settings_, {}, "");
-    return open_sqlite_study(dir.file(name));
-  };
-  auto plain_store = trained("plain.sqlite"), polished_store = trained("polished.sqlite");
-  StudySession plain_session(*plain_store, {}, ""), polished_session(*polished_store, {}, "");
-  PlanEvaluator plain_eval(plain_session), polished_eval(polished_session);
-  HippTrainer plain(plain_eval, *plain_store, settings);
-  HippTrainer polished(polished_eval, *polished_store, polished_settings);
-  plain.train();
-  polished.train();
+  PolishPair pair(dir, dir_->file("model"), dir_->file("bench"), settings_, PolishTarget::Budget);
+  auto &plain = *pair.plain, &polished = *pair.polished;
+  auto &plain_store = pair.plain_store, &polished_store = pair.polished_store;
+  const auto& polished_settings = pair.polished_settings;
+  auto& polished_eval = *pair.polished_eval;
   EXPECT_EQ(plain.polished_after(), 0);
   EXPECT_EQ(polished.polished_after(), 2);
   // The same samples (the polish evaluates nothing) ...
@@ -282,28 +306,11 @@ TEST_F(Search, TheBudgetPolishMovesTheSparsityAndKeepsEveryFixedSparsityPlan) {
 
 TEST_F(Search, ThePlanPolishMovesThePlansOffTheEdgeAndKeepsEveryPlanOnIt) {
   test::TempDir dir;
-  GrpoSettings settings;
-  settings.iterations = 2;
-  settings.group = 3;
-  settings.prefs_per_iter = 2;
-  settings.hidden = 8;
-  settings.replay = 2;
-  settings.lr = 3e-2;
-  auto polished_settings = settings;
-  polished_settings.budget_polish = 5;
-  polished_settings.polish = PolishTarget::Plan;
-  auto trained = [&](const std::string& name) {
-    create_study(dir.file(name), dir_->file("model"), dir_->file("bench"), settings_, {}, "");
-    return open_sqlite_study(dir.file(name));
-  };
-  auto plain_store = trained("plain.sqlite"), polished_store = trained("polished.sqlite");
-  StudySession plain_session(*plain_store, {}, ""), polished_session(*polished_store, {}, "");
-  PlanEvaluator plain_eval(plain_session), polished_eval(polished_session);
-  HippTrainer plain(plain_eval, *plain_store, settings);
-  HippTrainer polished(polished_eval, *polished_store, polished_settings);
-  plain.train();
-  std::vector<HippIterationReport> reports;
-  polished.train([&](const HippIterationReport& r) { reports.push_back(r); });
+  PolishPair pair(dir, dir_->file("model"), dir_->file("bench"), settings_, PolishTarget::Plan);
+  auto &plain = *pair.plain, &polished = *pair.polished;
+  const auto& polished_settings = pair.polished_settings;
+  auto& polished_eval = *pair.polished_eval;
+  const auto& reports = pair.reports;
   EXPECT_EQ(polished.polished_after(), 2);
   // Two iterations, then the polish announced with its steps.
   ASSERT_EQ(reports.size(), 3u);
@@ -311,7 +318,7 @@ TEST_F(Search, ThePlanPolishMovesThePlansOffTheEdgeAndKeepsEveryPlanOnIt) {
   EXPECT_EQ(reports[2].polish_steps, 5);
   EXPECT_EQ(reports[2].iteration, 2);
   // GRPO never touched the compression head: the same samples ...
-  EXPECT_EQ(grpo_plan_hashes(*plain_store), grpo_plan_hashes(*polished_store));
+  EXPECT_EQ(grpo_plan_hashes(*pair.plain_store), grpo_plan_hashes(*pair.polished_store));
   // ... every plan on the robustness-utility edge at a fixed sparsity as trained ...
   for (double x : {0.0, 0.3, 1.0})
     for (double s : {0.2, 0.5})
@@ -323,7 +330,7 @@ TEST_F(Search, ThePlanPolishMovesThePlansOffTheEdgeAndKeepsEveryPlanOnIt) {
     EXPECT_NE(plain.query(w, 0.4).allocation, polished.query(w, 0.4).allocation);
   }
   // Stored with the head: a new trainer answers alike and does not polish again.
-  HippTrainer reopened(polished_eval, *polished_store, polished_settings);
+  HippTrainer reopened(polished_eval, *pair.polished_store, polished_settings);
   EXPECT_EQ(canonical_blueprint(reopened.query({0.3, 0.3, 0.4}, 0.4)),
             canonical_blueprint(polished.query({0.3, 0.3, 0.4}, 0.4)));
   reopened.train();
