@@ -5,6 +5,7 @@
 #include <functional>
 #include <numeric>
 #include <optional>
+#include <sstream>
 #include <utility>
 
 #include "core/error.h"
@@ -509,6 +510,23 @@ TEST(Policy, TheCompressionHeadStartsSilentLearnsNothingByDefaultAndScalesWithTh
                            with_head->concentration(states, {0.3, 0.7, 0}, 0.4)));
   EXPECT_FALSE(torch::allclose(plain->concentration(states, {0.2, 0.5, 0.3}, 0.4),
                                with_head->concentration(states, {0.2, 0.5, 0.3}, 0.4)));
+  // A checkpoint's round trip keeps the head's values and leaves it out of every gradient.
+  torch::serialize::OutputArchive out;
+  with_head->save(out);
+  std::ostringstream bytes;
+  out.save_to(bytes);
+  HippPolicy reloaded(config);
+  torch::serialize::InputArchive in;
+  std::istringstream read(bytes.str());
+  in.load_from(read);
+  reloaded->load(in);
+  EXPECT_TRUE(torch::equal(reloaded->concentration(states, {0.2, 0.5, 0.3}, 0.4),
+                           with_head->concentration(states, {0.2, 0.5, 0.3}, 0.4)));
+  for (const auto& p : reloaded->named_parameters()) {
+    if (p.key().rfind("compression_head.", 0) == 0) {
+      EXPECT_FALSE(p.value().requires_grad()) << p.key();
+    }
+  }
   // The flat ablation has no allocation to correct.
   config.hierarchical = false;
   EXPECT_THROW(HippPolicy{config}, Error);

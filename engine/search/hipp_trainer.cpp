@@ -253,59 +253,62 @@ void HippTrainer::polish(const std::atomic<bool>* cancel) {
   if (heads.empty()) throw Error("the policy has no budget head to polish");
   if (whole_plan && compression.empty()) throw Error("the policy has no compression head to polish");
   if (whole_plan) heads.insert(heads.end(), compression.begin(), compression.end());
-  // The compression head learns here alone (GRPO leaves it out).
-  struct Learning {
-    std::vector<torch::Tensor> params;
-    explicit Learning(std::vector<torch::Tensor> p) : params(std::move(p)) {
-      for (auto& t : params) t.set_requires_grad(true);
-    }
-    ~Learning() {
-      for (auto& t : params) t.set_requires_grad(false);
-    }
-  } learning(whole_plan ? compression : std::vector<torch::Tensor>{});
   const auto& study = context_.settings();
-  torch::optim::Adam optimizer(heads, torch::optim::AdamOptions(settings_.lr));
-  constexpr int kPreferencesPerStep = 32;
-  for (int step = 1; step <= settings_.budget_polish; ++step) {
-    if (cancel && cancel->load()) throw Cancelled();
-    // Seeded by the iteration it follows and the step: a resumed run polishes alike.
-    torch::manual_seed(settings_.seed * 1000003ull + 7919ull * static_cast<uint64_t>(completed_) +
-                       static_cast<uint64_t>(step) + 500009ull);
-    optimizer.zero_grad();
-    auto loss = torch::zeros({}, torch::kFloat64);
-    for (int k = 0; k < kPreferencesPerStep; ++k) {
-      const Preference w = draw_preference(settings_.corner_prob);
-      const Preference weights = settings_.spread_scaled ? spread_weights(w, spread) : w;
-      // The study's best plan for w: by w' . o (plan polish), or by the
-      // return with the stability term over the uniform plan's at the same
-      // sparsity (budget polish).
-      const ReplayPlan* best = &pool.front();
-      double best_return = -1e300;
-      for (const auto& p : pool) {
-        const double r =
-            whole_plan ? plan_return(weights, p.score.objectives, 1.0, 0.0)
-                       : plan_return(weights, p.score.objectives, return_flow(p.score, true), settings_.lambda_stab);
-        if (r > best_return) best_return = r, best = &p;
+  {
+    // The compression head learns here alone (GRPO leaves it out): it takes
+    // gradients only within this block, whatever ends it.
+    struct Learning {
+      std::vector<torch::Tensor> params;
+      explicit Learning(std::vector<torch::Tensor> p) : params(std::move(p)) {
+        for (auto& t : params) t.set_requires_grad(true);
       }
-      // Off the range's ends, where a Beta with both parameters above 1 has no density.
-      const double margin = 1e-3 * (study.s_max - study.s_min);
-      const double s = std::clamp(best->sparsity, study.s_min + margin, study.s_max - margin);
-      loss = loss - policy_->budget_log_prob(states_, w, s) / kPreferencesPerStep;
-      if (whole_plan) {
-        // Its allocation at its own sparsity; an untouched layer is raised
-        // to 1e-6 so that log(0) does not rule the step.
-        PlanDraw target;
-        target.sparsity = best->sparsity;
-        target.allocation = best->allocation;
-        double total = 0;
-        for (double& a : target.allocation) total += (a = std::max(a, 1e-6));
-        for (double& a : target.allocation) a /= total;
-        loss = loss - policy_->log_prob(states_, w, target, target.sparsity) / kPreferencesPerStep;
+      ~Learning() {
+        for (auto& t : params) t.set_requires_grad(false);
       }
+    } learning(whole_plan ? compression : std::vector<torch::Tensor>{});
+    torch::optim::Adam optimizer(heads, torch::optim::AdamOptions(settings_.lr));
+    constexpr int kPreferencesPerStep = 32;
+    for (int step = 1; step <= settings_.budget_polish; ++step) {
+      if (cancel && cancel->load()) throw Cancelled();
+      // Seeded by the iteration it follows and the step: a resumed run polishes alike.
+      torch::manual_seed(settings_.seed * 1000003ull + 7919ull * static_cast<uint64_t>(completed_) +
+                         static_cast<uint64_t>(step) + 500009ull);
+      optimizer.zero_grad();
+      auto loss = torch::zeros({}, torch::kFloat64);
+      for (int k = 0; k < kPreferencesPerStep; ++k) {
+        const Preference w = draw_preference(settings_.corner_prob);
+        const Preference weights = settings_.spread_scaled ? spread_weights(w, spread) : w;
+        // The study's best plan for w: by w' . o (plan polish), or by the
+        // return with the stability term over the uniform plan's at the same
+        // sparsity (budget polish).
+        const ReplayPlan* best = &pool.front();
+        double best_return = -1e300;
+        for (const auto& p : pool) {
+          const double r =
+              whole_plan ? plan_return(weights, p.score.objectives, 1.0, 0.0)
+                         : plan_return(weights, p.score.objectives, return_flow(p.score, true), settings_.lambda_stab);
+          if (r > best_return) best_return = r, best = &p;
+        }
+        // Off the range's ends, where a Beta with both parameters above 1 has no density.
+        const double margin = 1e-3 * (study.s_max - study.s_min);
+        const double s = std::clamp(best->sparsity, study.s_min + margin, study.s_max - margin);
+        loss = loss - policy_->budget_log_prob(states_, w, s) / kPreferencesPerStep;
+        if (whole_plan) {
+          // Its allocation at its own sparsity; an untouched layer is raised
+          // to 1e-6 so that log(0) does not rule the step.
+          PlanDraw target;
+          target.sparsity = best->sparsity;
+          target.allocation = best->allocation;
+          double total = 0;
+          for (double& a : target.allocation) total += (a = std::max(a, 1e-6));
+          for (double& a : target.allocation) a /= total;
+          loss = loss - policy_->log_prob(states_, w, target, target.sparsity) / kPreferencesPerStep;
+        }
+      }
+      loss.backward();
+      torch::nn::utils::clip_grad_norm_(heads, 1.0);
+      optimizer.step();
     }
-    loss.backward();
-    torch::nn::utils::clip_grad_norm_(heads, 1.0);
-    optimizer.step();
   }
   // Only the heads were stepped; no gradient is left for the next iteration's update.
   for (auto& p : policy_->parameters()) p.mutable_grad() = torch::Tensor();
