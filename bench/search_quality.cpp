@@ -249,6 +249,7 @@ int main(int argc, char** argv) {
     std::string query_mode = "fixed", rows_path;
     double query_share = 0.5;                   // 0: at least 15 queries, the rest trains
     std::vector<double> query_sides{0.8, 0.2};  // w_rob of the fixed grid's preferences, in turn
+    bool sides_given = false;
     bool matched_full = false, heldout = false, scale_given = false;
     int bootstrap = 0;
     LoadOptions load;
@@ -298,6 +299,7 @@ int main(int argc, char** argv) {
         query_share = std::stod(argv[++i]);
         if (!(query_share >= 0 && query_share < 1)) throw Error("--query-share must be in [0, 1)");
       } else if (a == "--query-sides" && value) {
+        sides_given = true;
         query_sides.clear();
         for (const auto& x : split_list(argv[++i])) {
           const double w = std::stod(x);
@@ -317,6 +319,8 @@ int main(int argc, char** argv) {
         throw Error("unknown argument '" + a + "'");
       }
     }
+    if (sides_given && query_mode != "fixed")
+      throw Error("--query-sides sets the fixed query grid's preferences; --query free has none");
     if (budgets.empty()) budgets = {128};
     if (seeds < 1) throw Error("--seeds must be at least 1");
     if (ablations)
